@@ -1,0 +1,436 @@
+//! Configuration: `TRAE_*` environment variables over an optional `trae.toml` in the data
+//! directory over defaults that work on a fresh machine.
+//!
+//! | variable | `trae.toml` key | default |
+//! |---|---|---|
+//! | `TRAE_DATA_DIR` | — | the working directory |
+//! | `TRAE_DATABASE_URL` | `database_url` | `sqlite://<data dir>/trae.db?mode=rwc` |
+//! | `TRAE_BIND` (host:port) | `bind` | `127.0.0.1:8000` |
+//! | `PORT` (port only; yields to `TRAE_BIND`) | — | — |
+//! | `TRAE_LOG` | `log` | `info` |
+//! | `TRAE_LOG_FORMAT` (`text` or `json`) | `log_format` | `text` |
+//! | `TRAE_MAX_BODY_BYTES` | `max_body_bytes` | `1048576` |
+//! | `TRAE_JWT_SECRET` | `jwt_secret` | unset |
+//! | `TRAE_MASTER_KEY` | `master_key` | unset |
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// The name of the optional configuration file in the data directory.
+pub const CONFIG_FILE: &str = "trae.toml";
+
+/// A configuration value that must never be printed.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct SecretString(String);
+
+impl SecretString {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself; call only where it is used.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretString(***)")
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The resolved configuration of a trae process.
+#[derive(Clone)]
+pub struct Config {
+    /// Where trae keeps its files (the default SQLite database, `trae.toml`).
+    pub data_dir: PathBuf,
+    /// The database to use: `sqlite://...` or `postgres://...`.
+    pub database_url: String,
+    /// The address `trae serve` listens on.
+    pub bind: SocketAddr,
+    /// The tracing filter, e.g. `info` or `trae_server=debug,info`.
+    pub log: String,
+    /// The log line format.
+    pub log_format: LogFormat,
+    /// The largest request body the server accepts.
+    pub max_body_bytes: u64,
+    /// The JWT signing secret, when set explicitly.
+    pub jwt_secret: Option<SecretString>,
+    /// The secrets vault master key, when set explicitly.
+    pub master_key: Option<SecretString>,
+}
+
+impl fmt::Debug for Config {
+    // Debug output lands in logs, so it shows the redacted summary only.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.summary(), f)
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    database_url: Option<String>,
+    bind: Option<String>,
+    log: Option<String>,
+    log_format: Option<String>,
+    max_body_bytes: Option<u64>,
+    jwt_secret: Option<SecretString>,
+    master_key: Option<SecretString>,
+}
+
+/// The database engine a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DatabaseBackend {
+    /// An embedded SQLite file (or memory).
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+impl DatabaseBackend {
+    /// The backend a database URL names, or a clear error.
+    pub fn of_url(url: &str) -> Result<Self> {
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres)
+        } else {
+            Err(Error::Config(format!(
+                "database URL must start with sqlite: or postgres://, got {:?}",
+                redact_url(url)
+            )))
+        }
+    }
+
+    /// The lowercase name of the backend.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
+/// What `/api/runtime` may show of the configuration: no secrets, no passwords.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConfigSummary {
+    /// The data directory.
+    pub data_dir: String,
+    /// The database backend.
+    pub database_backend: DatabaseBackend,
+    /// The database URL with any password replaced by `***`.
+    pub database_url: String,
+    /// The listen address.
+    pub bind: String,
+    /// The log filter.
+    pub log: String,
+    /// The log format.
+    pub log_format: LogFormat,
+    /// The request body limit in bytes.
+    pub max_body_bytes: u64,
+    /// Whether a JWT secret was configured.
+    pub jwt_secret_configured: bool,
+    /// Whether a master key was configured.
+    pub master_key_configured: bool,
+}
+
+impl Config {
+    /// Loads the configuration from the process environment and `trae.toml`.
+    pub fn load() -> Result<Self> {
+        Self::from_sources(|name| std::env::var(name).ok())
+    }
+
+    /// Loads the configuration with `env` standing in for the environment (for tests and
+    /// embedding).
+    pub fn from_sources(env: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let env = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+        let data_dir = match env("TRAE_DATA_DIR") {
+            Some(dir) => PathBuf::from(dir),
+            None => std::env::current_dir()
+                .map_err(|e| Error::Config(format!("cannot read the working directory: {e}")))?,
+        };
+        let data_dir = absolute(&data_dir)?;
+        let file = read_file(&data_dir.join(CONFIG_FILE))?;
+
+        let database_url = env("TRAE_DATABASE_URL")
+            .or(file.database_url)
+            .unwrap_or_else(|| default_sqlite_url(&data_dir));
+        DatabaseBackend::of_url(&database_url)
+            .map_err(|e| Error::Config(format!("TRAE_DATABASE_URL: {}", inner(&e))))?;
+
+        let bind = resolve_bind(env("TRAE_BIND"), env("PORT"), file.bind)?;
+
+        let log = env("TRAE_LOG")
+            .or(file.log)
+            .unwrap_or_else(|| "info".to_owned());
+        let log_format = match env("TRAE_LOG_FORMAT").or(file.log_format).as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(Error::Config(format!(
+                    "TRAE_LOG_FORMAT must be text or json, got {other:?}"
+                )));
+            }
+        };
+        let max_body_bytes = match env("TRAE_MAX_BODY_BYTES") {
+            Some(raw) => raw.trim().parse::<u64>().map_err(|_| {
+                Error::Config(format!(
+                    "TRAE_MAX_BODY_BYTES must be a positive number of bytes, got {raw:?}"
+                ))
+            })?,
+            None => file.max_body_bytes.unwrap_or(1024 * 1024),
+        };
+        if max_body_bytes == 0 {
+            return Err(Error::Config(
+                "TRAE_MAX_BODY_BYTES must be greater than zero".into(),
+            ));
+        }
+        Ok(Self {
+            data_dir,
+            database_url,
+            bind,
+            log,
+            log_format,
+            max_body_bytes,
+            jwt_secret: env("TRAE_JWT_SECRET").map(SecretString).or(file.jwt_secret),
+            master_key: env("TRAE_MASTER_KEY").map(SecretString).or(file.master_key),
+        })
+    }
+
+    /// The database backend in use.
+    pub fn database_backend(&self) -> DatabaseBackend {
+        // Validated when the configuration was loaded.
+        DatabaseBackend::of_url(&self.database_url).unwrap_or(DatabaseBackend::Sqlite)
+    }
+
+    /// The configuration without secrets, for display.
+    pub fn summary(&self) -> ConfigSummary {
+        ConfigSummary {
+            data_dir: self.data_dir.display().to_string(),
+            database_backend: self.database_backend(),
+            database_url: redact_url(&self.database_url),
+            bind: self.bind.to_string(),
+            log: self.log.clone(),
+            log_format: self.log_format,
+            max_body_bytes: self.max_body_bytes,
+            jwt_secret_configured: self.jwt_secret.is_some(),
+            master_key_configured: self.master_key.is_some(),
+        }
+    }
+}
+
+fn inner(e: &Error) -> String {
+    match e {
+        Error::Config(m) => m.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn absolute(path: &Path) -> Result<PathBuf> {
+    std::path::absolute(path).map_err(|e| {
+        Error::Config(format!(
+            "TRAE_DATA_DIR {:?} cannot be resolved: {e}",
+            path.display()
+        ))
+    })
+}
+
+fn read_file(path: &Path) -> Result<FileConfig> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(FileConfig::default()),
+        Err(e) => {
+            return Err(Error::Config(format!(
+                "cannot read {}: {e}",
+                path.display()
+            )));
+        }
+    };
+    toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {}", path.display(), e.message())))
+}
+
+/// The default database: `trae.db` in the data directory, created on first use.
+pub fn default_sqlite_url(data_dir: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", data_dir.join("trae.db").display())
+}
+
+fn resolve_bind(
+    env_bind: Option<String>,
+    env_port: Option<String>,
+    file_bind: Option<String>,
+) -> Result<SocketAddr> {
+    if let Some(bind) = env_bind {
+        return parse_bind("TRAE_BIND", &bind);
+    }
+    let mut addr = match file_bind {
+        Some(bind) => parse_bind("bind in trae.toml", &bind)?,
+        None => SocketAddr::from(([127, 0, 0, 1], 8000)),
+    };
+    if let Some(port) = env_port {
+        let port = port.trim().parse::<u16>().map_err(|_| {
+            Error::Config(format!("PORT must be a port number 0–65535, got {port:?}"))
+        })?;
+        addr.set_port(port);
+    }
+    Ok(addr)
+}
+
+fn parse_bind(source: &str, value: &str) -> Result<SocketAddr> {
+    let value = value.trim();
+    let value = value
+        .strip_prefix("localhost:")
+        .map_or_else(|| value.to_owned(), |port| format!("127.0.0.1:{port}"));
+    value.parse::<SocketAddr>().map_err(|_| {
+        Error::Config(format!(
+            "{source} must be host:port with an IP address, e.g. 127.0.0.1:8000 or [::1]:8000; got {value:?}"
+        ))
+    })
+}
+
+/// The URL with any password replaced by `***`.
+pub fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        Ok(_) => raw.to_owned(),
+        Err(_) => "<unparseable URL>".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(dir: &Path, vars: &[(&str, &str)]) -> Result<Config> {
+        let mut env: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        env.insert("TRAE_DATA_DIR".into(), dir.display().to_string());
+        Config::from_sources(|name| env.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_work_without_any_configuration() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = load(dir.path(), &[]).unwrap();
+        assert_eq!(config.bind.to_string(), "127.0.0.1:8000");
+        assert_eq!(
+            config.database_url,
+            format!("sqlite://{}/trae.db?mode=rwc", dir.path().display())
+        );
+        assert_eq!(config.log, "info");
+        assert_eq!(config.log_format, LogFormat::Text);
+        assert_eq!(config.max_body_bytes, 1024 * 1024);
+        assert_eq!(config.database_backend(), DatabaseBackend::Sqlite);
+    }
+
+    #[test]
+    fn environment_wins_over_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            "log = \"debug\"\nbind = \"0.0.0.0:9000\"\nmax_body_bytes = 2048\n",
+        )
+        .unwrap();
+        let from_file = load(dir.path(), &[]).unwrap();
+        assert_eq!(from_file.log, "debug");
+        assert_eq!(from_file.bind.to_string(), "0.0.0.0:9000");
+        assert_eq!(from_file.max_body_bytes, 2048);
+
+        let overridden = load(dir.path(), &[("TRAE_LOG", "warn"), ("PORT", "9100")]).unwrap();
+        assert_eq!(overridden.log, "warn");
+        assert_eq!(
+            overridden.bind.to_string(),
+            "0.0.0.0:9100",
+            "PORT replaces only the port"
+        );
+    }
+
+    #[test]
+    fn trae_bind_wins_over_port() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = load(
+            dir.path(),
+            &[("TRAE_BIND", "127.0.0.1:7000"), ("PORT", "9100")],
+        )
+        .unwrap();
+        assert_eq!(config.bind.to_string(), "127.0.0.1:7000");
+    }
+
+    #[test]
+    fn invalid_values_name_the_variable() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases = [
+            (("TRAE_BIND", "nonsense"), "TRAE_BIND"),
+            (("PORT", "99999"), "PORT"),
+            (("TRAE_LOG_FORMAT", "xml"), "TRAE_LOG_FORMAT"),
+            (("TRAE_MAX_BODY_BYTES", "lots"), "TRAE_MAX_BODY_BYTES"),
+            (("TRAE_MAX_BODY_BYTES", "0"), "TRAE_MAX_BODY_BYTES"),
+            (("TRAE_DATABASE_URL", "mysql://x"), "TRAE_DATABASE_URL"),
+        ];
+        for ((var, value), needle) in cases {
+            let err = load(dir.path(), &[(var, value)]).unwrap_err();
+            assert!(matches!(err, Error::Config(_)), "{var}={value}: {err}");
+            assert!(err.to_string().contains(needle), "{var}={value}: {err}");
+        }
+    }
+
+    #[test]
+    fn unknown_file_keys_are_rejected_with_the_file_named() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(CONFIG_FILE), "datbase_url = \"x\"\n").unwrap();
+        let err = load(dir.path(), &[]).unwrap_err().to_string();
+        assert!(err.contains("trae.toml"), "{err}");
+        assert!(err.contains("datbase_url"), "{err}");
+    }
+
+    #[test]
+    fn summary_hides_secrets_and_passwords() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = load(
+            dir.path(),
+            &[
+                (
+                    "TRAE_DATABASE_URL",
+                    "postgres://trae:hunter2hunter2@db:5432/trae",
+                ),
+                ("TRAE_JWT_SECRET", "topsecretvalue"),
+            ],
+        )
+        .unwrap();
+        let shown = serde_json::to_string(&config.summary()).unwrap();
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(!shown.contains("topsecretvalue"), "{shown}");
+        assert!(shown.contains("\"jwt_secret_configured\":true"), "{shown}");
+        let debug = format!("{config:?}");
+        assert!(
+            !debug.contains("topsecretvalue") && !debug.contains("hunter2"),
+            "{debug}"
+        );
+    }
+}

@@ -1,0 +1,69 @@
+//! The error type every trae-core service returns.
+
+/// A `Result` whose error is [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything a trae service can fail with; bindings map each variant to one HTTP status and
+/// one Python exception.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The addressed record does not exist.
+    #[error("{entity} {id} not found")]
+    NotFound {
+        /// The kind of record, e.g. "pet".
+        entity: &'static str,
+        /// The identifier that was looked up.
+        id: String,
+    },
+    /// Input broke a rule; nothing was written.
+    #[error("{field}: {message}")]
+    Validation {
+        /// The offending field (dotted path for nested input).
+        field: String,
+        /// What rule was broken, for a human.
+        message: String,
+    },
+    /// The change would duplicate or contradict an existing record.
+    #[error("{0}")]
+    Conflict(String),
+    /// The configuration is invalid.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// A backing service (the database) cannot be reached.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// The storage layer failed in an unexpected way.
+    #[error("storage: {0}")]
+    Storage(String),
+}
+
+impl Error {
+    /// A validation error on `field`.
+    pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Validation {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// A not-found error for the `entity` with identifier `id`.
+    pub fn not_found(entity: &'static str, id: impl ToString) -> Self {
+        Self::NotFound {
+            entity,
+            id: id.to_string(),
+        }
+    }
+
+    /// The stable machine-readable code of this error (`not_found`, `validation_failed`, ...).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotFound { .. } => "not_found",
+            Self::Validation { .. } => "validation_failed",
+            Self::Conflict(_) => "conflict",
+            Self::Config(_) => "invalid_configuration",
+            Self::Unavailable(_) => "unavailable",
+            Self::Storage(_) => "internal",
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! The core of trae: domain types, the rules that govern them, and the ports (traits) that
+//! storage, transports and bindings implement.
+//!
+//! Nothing in this crate performs I/O on its own. Services take their collaborators (a
+//! repository, a [`Clock`], an [`EventBus`]) as trait objects, so the same rules run under the
+//! HTTP server, the Python module, a worker, or a unit test with a manual clock.
+
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod event;
+pub mod health;
+pub mod page;
+pub mod pet;
+pub mod telemetry;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::{Config, ConfigSummary, DatabaseBackend, LogFormat, SecretString};
+pub use error::{Error, Result};
+pub use event::{BroadcastBus, Event, EventBus, EventSubscription, RecvError};
+pub use health::HealthStatus;
+pub use page::{Page, PageRequest};
+pub use pet::{NewPet, Pet, PetFilter, PetPatch, PetRepository, Pets, Species};

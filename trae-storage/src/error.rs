@@ -1,0 +1,53 @@
+//! The storage crate's error type and its mapping onto `trae_core::Error`.
+
+use sea_orm::DbErr;
+
+/// A `Result` whose error is [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What can go wrong opening, migrating or querying a database.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The URL is not a database trae can use.
+    #[error("invalid database URL: {0}")]
+    InvalidUrl(String),
+    /// The database cannot be reached or opened.
+    #[error("cannot connect to the database: {0}")]
+    Connect(String),
+    /// A migration failed or the schema is not one this version knows.
+    #[error("migration failed: {0}")]
+    Migration(String),
+    /// A query failed.
+    #[error("database error: {0}")]
+    Query(#[from] DbErr),
+}
+
+impl From<Error> for trae_core::Error {
+    fn from(err: Error) -> Self {
+        match err {
+            Error::InvalidUrl(m) => Self::Config(m),
+            Error::Connect(m) => Self::Unavailable(m),
+            Error::Migration(m) => Self::Storage(format!("migration failed: {m}")),
+            Error::Query(e) => db_error(e),
+        }
+    }
+}
+
+/// Maps a database error onto the core error a service returns.
+pub(crate) fn db_error(err: DbErr) -> trae_core::Error {
+    use sea_orm::SqlErr;
+    match err.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(m)) => {
+            trae_core::Error::Conflict(format!("already exists: {m}"))
+        }
+        Some(SqlErr::ForeignKeyConstraintViolation(m)) => {
+            trae_core::Error::Conflict(format!("references a missing record: {m}"))
+        }
+        _ => match err {
+            DbErr::ConnectionAcquire(e) => trae_core::Error::Unavailable(e.to_string()),
+            DbErr::Conn(e) => trae_core::Error::Unavailable(e.to_string()),
+            other => trae_core::Error::Storage(other.to_string()),
+        },
+    }
+}

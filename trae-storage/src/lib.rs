@@ -1,0 +1,23 @@
+//! Storage for trae on SQLite and PostgreSQL.
+//!
+//! [`Store::connect`] takes a `sqlite:` or `postgres://` URL, opens the right pools, applies
+//! pending migrations (under a lock, so several nodes may start at once) and hands out the
+//! services of `trae-core` wired to repositories on that database.
+//!
+//! On SQLite the file is created on first use and opened in WAL mode with a busy timeout,
+//! foreign keys on and `synchronous=NORMAL`; writes go through one connection and reads through
+//! a pool, so writers queue in-process instead of failing with "database is locked".
+
+#[allow(unreachable_pub, missing_docs)]
+mod entity;
+pub mod error;
+pub mod migration;
+pub mod pet_repository;
+pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use error::{Error, Result};
+pub use migration::{MigrationState, MigrationStatus};
+pub use pet_repository::SqlPetRepository;
+pub use store::{Store, StoreOptions};

@@ -1,0 +1,92 @@
+//! Schema migrations, applied in order under a lock so that several nodes can start at once.
+//!
+//! Each migration is one file named `mYYYYMMDD_NNNNNN_name.rs` holding the SQL for SQLite and
+//! for PostgreSQL. On SQLite the whole run happens inside one `BEGIN IMMEDIATE` transaction on
+//! the single writer connection (other processes wait on the busy timeout); on PostgreSQL it
+//! runs on one dedicated connection holding a session advisory lock.
+
+mod m20261125_000001_create_pets;
+
+use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection};
+use sea_orm_migration::{MigrationTrait, MigratorTrait};
+
+use crate::{Error, Result};
+
+pub use sea_orm_migration::MigrationStatus;
+
+/// The ordered list of trae's migrations.
+#[derive(Debug)]
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261125_000001_create_pets::Migration)]
+    }
+}
+
+/// One migration and whether it has been applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationState {
+    /// The migration's name, e.g. `m20261125_000001_create_pets`.
+    pub name: String,
+    /// Whether it is applied.
+    pub applied: bool,
+}
+
+/// The advisory lock key trae's migrations take on PostgreSQL ("trae-mig" as bytes).
+const PG_MIGRATION_LOCK: i64 = 0x7472_6165_2d6d_6967;
+
+/// Which direction to move the schema.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Direction {
+    Up(Option<u32>),
+    Down(u32),
+}
+
+/// Runs migrations on `conn`, which must be a pool of exactly one connection so the lock and
+/// the statements share a session.
+pub(crate) async fn run_locked(conn: &DatabaseConnection, direction: Direction) -> Result<()> {
+    let backend = conn.get_database_backend();
+    let (lock, unlock_ok, unlock_err) = match backend {
+        DatabaseBackend::Postgres => (
+            format!("SELECT pg_advisory_lock({PG_MIGRATION_LOCK})"),
+            format!("SELECT pg_advisory_unlock({PG_MIGRATION_LOCK})"),
+            format!("SELECT pg_advisory_unlock({PG_MIGRATION_LOCK})"),
+        ),
+        _ => (
+            "BEGIN IMMEDIATE".to_owned(),
+            "COMMIT".to_owned(),
+            "ROLLBACK".to_owned(),
+        ),
+    };
+    conn.execute_unprepared(&lock)
+        .await
+        .map_err(|e| Error::Migration(format!("cannot take the migration lock: {e}")))?;
+    let outcome = match direction {
+        Direction::Up(steps) => Migrator::up(conn, steps).await,
+        Direction::Down(steps) => Migrator::down(conn, Some(steps)).await,
+    };
+    let release = if outcome.is_ok() {
+        unlock_ok
+    } else {
+        unlock_err
+    };
+    let released = conn.execute_unprepared(&release).await;
+    outcome.map_err(|e| Error::Migration(e.to_string()))?;
+    released.map_err(|e| Error::Migration(format!("cannot release the migration lock: {e}")))?;
+    Ok(())
+}
+
+/// Every known migration and whether it is applied.
+pub(crate) async fn status(conn: &DatabaseConnection) -> Result<Vec<MigrationState>> {
+    let migrations = Migrator::get_migration_with_status_read_only(conn)
+        .await
+        .map_err(|e| Error::Migration(e.to_string()))?;
+    Ok(migrations
+        .into_iter()
+        .map(|m| MigrationState {
+            name: m.name().to_owned(),
+            applied: m.status() == MigrationStatus::Applied,
+        })
+        .collect())
+}

@@ -1,0 +1,238 @@
+//! Opening a database: pools, pragmas, migrations, and the services wired to it.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::{ConnectionTrait, DatabaseConnection, SqlxPostgresConnector, SqlxSqliteConnector};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use trae_core::{BroadcastBus, Clock, DatabaseBackend, EventBus, Pets, SystemClock};
+
+use crate::migration::{self, Direction, MigrationState};
+use crate::{Error, Result, SqlPetRepository};
+
+/// How to open a [`Store`].
+#[derive(Clone)]
+pub struct StoreOptions {
+    /// Apply pending migrations on open (default true).
+    pub migrate: bool,
+    /// Connections in the read pool (SQLite) or the whole pool (PostgreSQL).
+    pub max_connections: u32,
+    /// How long a SQLite writer waits for a lock held by another process.
+    pub busy_timeout: Duration,
+    /// How long to wait for a pooled connection before failing.
+    pub acquire_timeout: Duration,
+    /// The clock services stamp times with.
+    pub clock: Arc<dyn Clock>,
+    /// The bus services publish events on.
+    pub events: Arc<dyn EventBus>,
+}
+
+impl std::fmt::Debug for StoreOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreOptions")
+            .field("migrate", &self.migrate)
+            .field("max_connections", &self.max_connections)
+            .field("busy_timeout", &self.busy_timeout)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get() as u32);
+        Self {
+            migrate: true,
+            max_connections: (cores * 2).clamp(4, 16),
+            busy_timeout: Duration::from_secs(5),
+            acquire_timeout: Duration::from_secs(5),
+            events: Arc::new(BroadcastBus::new(Arc::clone(&clock), 1024)),
+            clock,
+        }
+    }
+}
+
+/// An open database with trae's schema, handing out services that use it. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    backend: DatabaseBackend,
+    /// All writes: the single SQLite writer, or the PostgreSQL pool.
+    writer: DatabaseConnection,
+    /// All reads: the SQLite read pool, or the same PostgreSQL pool.
+    reader: DatabaseConnection,
+    url: String,
+    options: StoreOptions,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.inner.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens the database at `url` with default options, applying pending migrations.
+    pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with(url, StoreOptions::default()).await
+    }
+
+    /// Opens the database at `url` with `options`.
+    pub async fn connect_with(url: &str, options: StoreOptions) -> Result<Self> {
+        let backend = DatabaseBackend::of_url(url).map_err(|e| Error::InvalidUrl(e.to_string()))?;
+        let (writer, reader) = match backend {
+            DatabaseBackend::Sqlite => open_sqlite(url, &options).await?,
+            DatabaseBackend::Postgres => {
+                let pool = open_postgres(url, &options, options.max_connections).await?;
+                (pool.clone(), pool)
+            }
+        };
+        let store = Self {
+            inner: Arc::new(Inner {
+                backend,
+                writer,
+                reader,
+                url: url.to_owned(),
+                options,
+            }),
+        };
+        if store.inner.options.migrate {
+            store.migrate_up().await?;
+        }
+        Ok(store)
+    }
+
+    /// The database engine behind this store.
+    pub fn backend(&self) -> DatabaseBackend {
+        self.inner.backend
+    }
+
+    /// The clock services of this store use.
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        Arc::clone(&self.inner.options.clock)
+    }
+
+    /// The event bus services of this store publish on.
+    pub fn events(&self) -> Arc<dyn EventBus> {
+        Arc::clone(&self.inner.options.events)
+    }
+
+    /// The pets service on this database.
+    pub fn pets(&self) -> Pets {
+        Pets::new(
+            Arc::new(SqlPetRepository::new(
+                self.inner.writer.clone(),
+                self.inner.reader.clone(),
+            )),
+            self.clock(),
+            self.events(),
+        )
+    }
+
+    /// Checks that the database answers a trivial query.
+    pub async fn ping(&self) -> Result<()> {
+        self.inner
+            .reader
+            .execute_unprepared("SELECT 1")
+            .await
+            .map(|_| ())
+            .map_err(|e| Error::Connect(e.to_string()))
+    }
+
+    /// Applies every pending migration.
+    pub async fn migrate_up(&self) -> Result<()> {
+        self.with_migration_connection(Direction::Up(None)).await
+    }
+
+    /// Reverts the `steps` most recent migrations.
+    pub async fn migrate_down(&self, steps: u32) -> Result<()> {
+        self.with_migration_connection(Direction::Down(steps)).await
+    }
+
+    /// Every known migration and whether it is applied.
+    pub async fn migration_status(&self) -> Result<Vec<MigrationState>> {
+        migration::status(&self.inner.writer).await
+    }
+
+    async fn with_migration_connection(&self, direction: Direction) -> Result<()> {
+        match self.inner.backend {
+            // The SQLite writer pool holds exactly one connection already.
+            DatabaseBackend::Sqlite => migration::run_locked(&self.inner.writer, direction).await,
+            DatabaseBackend::Postgres => {
+                let conn = open_postgres(&self.inner.url, &self.inner.options, 1).await?;
+                let result = migration::run_locked(&conn, direction).await;
+                let _ = conn.close().await;
+                result
+            }
+        }
+    }
+
+    /// Closes every connection; later calls fail.
+    pub async fn close(&self) {
+        let _ = self.inner.writer.clone().close().await;
+        let _ = self.inner.reader.clone().close().await;
+    }
+}
+
+async fn open_sqlite(
+    url: &str,
+    options: &StoreOptions,
+) -> Result<(DatabaseConnection, DatabaseConnection)> {
+    let connect = SqliteConnectOptions::from_str(url)
+        .map_err(|e| Error::InvalidUrl(e.to_string()))?
+        .create_if_missing(true)
+        .foreign_keys(true)
+        .busy_timeout(options.busy_timeout)
+        .synchronous(SqliteSynchronous::Normal);
+    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+    let connect = if in_memory {
+        connect
+    } else {
+        connect.journal_mode(SqliteJournalMode::Wal)
+    };
+    let writer = SqlitePoolOptions::new()
+        .max_connections(1)
+        .min_connections(1)
+        .acquire_timeout(options.acquire_timeout)
+        // The one writer connection lives as long as the store: no idle reaping.
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .connect_with(connect.clone())
+        .await
+        .map_err(|e| Error::Connect(e.to_string()))?;
+    let writer = SqlxSqliteConnector::from_sqlx_sqlite_pool(writer);
+    if in_memory {
+        // Every connection to `:memory:` is its own database, so reads share the writer.
+        return Ok((writer.clone(), writer));
+    }
+    let reader = SqlitePoolOptions::new()
+        .max_connections(options.max_connections)
+        .acquire_timeout(options.acquire_timeout)
+        .connect_with(connect.read_only(true))
+        .await
+        .map_err(|e| Error::Connect(e.to_string()))?;
+    Ok((writer, SqlxSqliteConnector::from_sqlx_sqlite_pool(reader)))
+}
+
+async fn open_postgres(
+    url: &str,
+    options: &StoreOptions,
+    max_connections: u32,
+) -> Result<DatabaseConnection> {
+    let connect = PgConnectOptions::from_str(url).map_err(|e| Error::InvalidUrl(e.to_string()))?;
+    let pool = PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(options.acquire_timeout)
+        .connect_with(connect)
+        .await
+        .map_err(|e| Error::Connect(e.to_string()))?;
+    Ok(SqlxPostgresConnector::from_sqlx_postgres_pool(pool))
+}
