@@ -48,7 +48,7 @@ impl Error {
     }
 
     /// A not-found error for the `entity` with identifier `id`.
-    pub fn not_found(entity: &'static str, id: impl ToString) -> Self {
+    pub fn not_found(entity: &'static str, id: impl std::fmt::Display) -> Self {
         Self::NotFound {
             entity,
             id: id.to_string(),

@@ -1,1 +1,16 @@
-//! placeholder
+//! The trae HTTP server: poem + poem-openapi routers over the trae services, the middleware
+//! every request passes through, and the pieces the `trae` binary runs.
+//!
+//! Handlers are bindings: each parses its input, calls one service of `trae-core`, and maps
+//! the result. Rules live in the library crates.
+
+pub mod api;
+pub mod app;
+pub mod body_limit;
+pub mod error;
+pub mod logging;
+pub mod request_context;
+pub mod serve;
+
+pub use app::{App, AppState};
+pub use error::ApiError;

@@ -1,1 +1,120 @@
-fn main() {}
+//! The `trae` command: serve the API, move the schema, print the spec.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use trae_core::Config;
+use trae_server::{App, AppState, logging, serve};
+use trae_storage::{Store, StoreOptions};
+
+/// trae: an AI-powered production backend.
+#[derive(Debug, Parser)]
+#[command(name = "trae", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the HTTP API, Swagger UI and spec (TRAE_BIND / PORT, TRAE_DATABASE_URL).
+    Serve,
+    /// Show or move the database schema.
+    Migrate {
+        #[command(subcommand)]
+        action: MigrateAction,
+    },
+    /// Print the OpenAPI spec (JSON) to stdout.
+    Openapi,
+}
+
+#[derive(Debug, Subcommand)]
+enum MigrateAction {
+    /// List every migration and whether it is applied.
+    Status,
+    /// Apply every pending migration.
+    Up,
+    /// Revert the most recent migrations.
+    Down {
+        /// How many migrations to revert.
+        #[arg(long, default_value_t = 1)]
+        steps: u32,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let started_at = chrono::Utc::now();
+    let cli = Cli::parse();
+    let config = Config::load()?;
+    logging::init(&config.log, config.log_format).map_err(anyhow::Error::msg)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(run(cli.command, config, started_at))
+}
+
+async fn run(
+    command: Command,
+    config: Config,
+    started_at: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => {
+            let store = Store::connect(&config.database_url)
+                .await
+                .context("cannot open the database")?;
+            let state = AppState {
+                config,
+                store: store.clone(),
+                started_at,
+            };
+            serve::serve(state).await.context("server failed")?;
+            store.close().await;
+        }
+        Command::Migrate { action } => {
+            let options = StoreOptions {
+                migrate: false,
+                ..StoreOptions::default()
+            };
+            let store = Store::connect_with(&config.database_url, options)
+                .await
+                .context("cannot open the database")?;
+            match action {
+                MigrateAction::Status => {}
+                MigrateAction::Up => store.migrate_up().await?,
+                MigrateAction::Down { steps } => store.migrate_down(steps).await?,
+            }
+            let mut out = String::new();
+            for migration in store.migration_status().await? {
+                let state = if migration.applied {
+                    "applied"
+                } else {
+                    "pending"
+                };
+                out.push_str(&format!("{state:8} {}\n", migration.name));
+            }
+            write_stdout(&out)?;
+            store.close().await;
+        }
+        Command::Openapi => {
+            // The spec does not depend on data; an in-memory database satisfies the routers.
+            let store = Store::connect("sqlite::memory:").await?;
+            let state = AppState {
+                config,
+                store,
+                started_at,
+            };
+            write_stdout(&App::new(&state).spec())?;
+            write_stdout("\n")?;
+        }
+    }
+    Ok(())
+}
+
+fn write_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()?;
+    Ok(())
+}

@@ -1,0 +1,198 @@
+//! Every error the API returns has one shape: `{"error": {"code", "message"}}`.
+//!
+//! Handlers return [`ApiError`] (built from `trae_core::Error`); [`render`] is the global
+//! mapper that turns any other error (poem's 404 and 405, poem-openapi's parse errors, the body
+//! limit) into the same shape.
+
+use poem::http::StatusCode;
+use poem::{Body, IntoResponse, Response};
+use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, MetaSchemaRef, Registry};
+use poem_openapi::types::Type;
+use poem_openapi::{ApiResponse, Object};
+
+/// The body of every error response.
+#[derive(Debug, Clone, Object)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Debug, Clone, Object)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code, e.g. `not_found` or `validation_failed`.
+    pub code: String,
+    /// A human-readable explanation.
+    pub message: String,
+}
+
+/// An error on its way to the client: a status, a code and a message.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    /// An error with an explicit status, code and message.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The error code.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    fn to_response(&self) -> Response {
+        let json = serde_json::json!({
+            "error": { "code": self.code, "message": self.message }
+        });
+        Response::builder()
+            .status(self.status)
+            .content_type("application/json; charset=utf-8")
+            .body(Body::from_vec(json.to_string().into_bytes()))
+    }
+}
+
+impl From<trae_core::Error> for ApiError {
+    fn from(err: trae_core::Error) -> Self {
+        use trae_core::Error as E;
+        let status = match &err {
+            E::NotFound { .. } => StatusCode::NOT_FOUND,
+            E::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            E::Conflict(_) => StatusCode::CONFLICT,
+            E::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let message = if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
+            // Internal details go to the log, not to the client.
+            tracing::error!(error = %err, "request failed");
+            "internal error".to_owned()
+        } else if status == StatusCode::SERVICE_UNAVAILABLE {
+            tracing::warn!(error = %err, "a dependency is unavailable");
+            "a backing service is unavailable; try again shortly".to_owned()
+        } else {
+            err.to_string()
+        };
+        Self::new(status, err.code(), message)
+    }
+}
+
+impl poem::error::ResponseError for ApiError {
+    fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    fn as_response(&self) -> Response {
+        self.to_response()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.to_response()
+    }
+}
+
+impl ApiResponse for ApiError {
+    fn meta() -> MetaResponses {
+        let statuses: [(u16, &'static str); 5] = [
+            (400, "The request is malformed"),
+            (404, "No such record"),
+            (409, "The change conflicts with existing data"),
+            (422, "The body or a parameter broke a rule"),
+            (503, "A backing service is unavailable"),
+        ];
+        MetaResponses {
+            responses: statuses
+                .into_iter()
+                .map(|(status, description)| MetaResponse {
+                    description,
+                    status: Some(status),
+                    status_range: None,
+                    content: vec![MetaMediaType {
+                        content_type: "application/json; charset=utf-8",
+                        schema: MetaSchemaRef::Reference(ErrorBody::name().into_owned()),
+                    }],
+                    headers: vec![],
+                })
+                .collect(),
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        ErrorBody::register(registry);
+    }
+}
+
+/// The global error mapper: renders any error as the JSON error shape with a fitting code.
+pub fn render(err: &poem::Error) -> Response {
+    api_error_of(err).to_response()
+}
+
+fn api_error_of(err: &poem::Error) -> ApiError {
+    use poem_openapi::error::{
+        ContentTypeError, ParseParamError, ParsePathError, ParseRequestPayloadError,
+    };
+    if let Some(api) = err.downcast_ref::<ApiError>() {
+        return api.clone();
+    }
+    if let Some(e) = err.downcast_ref::<ParseRequestPayloadError>() {
+        return ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            format!("invalid request body: {}", e.reason),
+        );
+    }
+    if let Some(e) = err.downcast_ref::<ParsePathError>() {
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("invalid path parameter: {}", e.reason),
+        );
+    }
+    if let Some(e) = err.downcast_ref::<ParseParamError>() {
+        return ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.to_string());
+    }
+    if let Some(e) = err.downcast_ref::<ContentTypeError>() {
+        return ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            e.to_string(),
+        );
+    }
+    let status = err.status();
+    let (code, message) = match status {
+        StatusCode::NOT_FOUND => ("not_found", "no route matches this path".to_owned()),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "this path does not support the method".to_owned(),
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "payload_too_large",
+            "the request body exceeds the configured limit".to_owned(),
+        ),
+        StatusCode::UNAUTHORIZED => ("unauthorized", err.to_string()),
+        StatusCode::FORBIDDEN => ("forbidden", err.to_string()),
+        StatusCode::TOO_MANY_REQUESTS => ("rate_limited", err.to_string()),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", err.to_string()),
+        s if s.is_client_error() => ("bad_request", err.to_string()),
+        _ => {
+            tracing::error!(error = %err, "unhandled error");
+            ("internal", "internal error".to_owned())
+        }
+    };
+    ApiError::new(status, code, message)
+}

@@ -1,0 +1,101 @@
+//! Per-request context: the request id (taken from `X-Request-Id` or generated), a tracing
+//! span carrying it so every log line of the request names it, an access log line, and the
+//! HTTP metrics.
+
+use std::time::Instant;
+
+use poem::http::HeaderValue;
+use poem::{Endpoint, IntoResponse, Middleware, PathPattern, Request, Response, Result};
+use tracing::Instrument;
+use trae_core::telemetry::{HTTP_REQUEST_SECONDS, HTTP_REQUESTS};
+
+/// The header carrying the request id in and out.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// Middleware that gives every request an id, a span, an access log line and metrics.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestContext;
+
+impl<E: Endpoint> Middleware<E> for RequestContext {
+    type Output = RequestContextEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        RequestContextEndpoint { inner }
+    }
+}
+
+/// The endpoint [`RequestContext`] wraps.
+#[derive(Debug)]
+pub struct RequestContextEndpoint<E> {
+    inner: E,
+}
+
+/// The route template a response came from, for metrics labels that stay few.
+fn route_of(pattern: Option<&PathPattern>) -> String {
+    pattern.map_or_else(|| "unmatched".to_owned(), |p| p.0.to_string())
+}
+
+/// The request id of the current request, available to handlers as request data.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+fn accepted_id(value: &HeaderValue) -> Option<String> {
+    let value = value.to_str().ok()?;
+    let ok = !value.is_empty()
+        && value.len() <= 128
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
+    ok.then(|| value.to_owned())
+}
+
+impl<E: Endpoint> Endpoint for RequestContextEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, mut req: Request) -> Result<Self::Output> {
+        let started = Instant::now();
+        let id = req
+            .headers()
+            .get(REQUEST_ID)
+            .and_then(accepted_id)
+            .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+        let method = req.method().clone();
+        let span =
+            tracing::info_span!("request", id = %id, method = %method, path = %req.uri().path());
+        req.set_data(RequestId(id.clone()));
+
+        let (mut response, route) = async {
+            match self.inner.call(req).await {
+                Ok(output) => {
+                    let response = output.into_response();
+                    let route = route_of(response.data::<PathPattern>());
+                    (response, route)
+                }
+                Err(err) => {
+                    let route = route_of(err.data::<PathPattern>());
+                    (crate::error::render(&err), route)
+                }
+            }
+        }
+        .instrument(span.clone())
+        .await;
+
+        let status = response.status();
+        let elapsed = started.elapsed();
+        span.in_scope(|| {
+            tracing::info!(
+                status = status.as_u16(),
+                route = %route,
+                latency_us = elapsed.as_micros() as u64,
+                "served"
+            );
+        });
+        metrics::counter!(HTTP_REQUESTS, "method" => method.to_string(), "route" => route.clone(), "status" => status.as_u16().to_string()).increment(1);
+        metrics::histogram!(HTTP_REQUEST_SECONDS, "method" => method.to_string(), "route" => route)
+            .record(elapsed.as_secs_f64());
+        if let Ok(value) = HeaderValue::from_str(&id) {
+            response.headers_mut().insert(REQUEST_ID, value);
+        }
+        Ok(response)
+    }
+}

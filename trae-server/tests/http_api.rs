@@ -1,0 +1,453 @@
+//! The HTTP API in process (poem's test client), on SQLite and PostgreSQL.
+
+use poem::http::StatusCode;
+use poem::test::{TestClient, TestResponse};
+use poem::{Endpoint, Response};
+use serde_json::{Value, json};
+use trae_core::Config;
+use trae_server::{App, AppState};
+use trae_storage::{Store, storage_test};
+
+async fn app_with(
+    url: &str,
+    vars: &[(&str, &str)],
+) -> (TestClient<impl Endpoint<Output = Response>>, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut env: std::collections::HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    env.insert("TRAE_DATA_DIR".into(), dir.path().display().to_string());
+    env.insert("TRAE_DATABASE_URL".into(), url.to_owned());
+    let config = Config::from_sources(|k| env.get(k).cloned()).unwrap();
+    let store = Store::connect(url).await.unwrap();
+    let state = AppState {
+        config,
+        store: store.clone(),
+        started_at: chrono::Utc::now(),
+    };
+    (TestClient::new(App::new(&state).into_endpoint()), store)
+}
+
+async fn app(url: &str) -> TestClient<impl Endpoint<Output = Response>> {
+    app_with(url, &[]).await.0
+}
+
+async fn body(resp: TestResponse) -> Value {
+    resp.0
+        .into_body()
+        .into_json::<Value>()
+        .await
+        .unwrap_or(Value::Null)
+}
+
+/// Asserts the status and the error envelope, returning the error code.
+async fn error_code(resp: TestResponse, status: StatusCode) -> String {
+    assert_eq!(resp.0.status(), status);
+    let value = body(resp).await;
+    let code = value["error"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error envelope: {value}"));
+    assert!(
+        value["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{value}"
+    );
+    code.to_owned()
+}
+
+storage_test!(pets_crud_round_trip, |url: String| async move {
+    let cli = app(&url).await;
+    let resp = cli
+        .post("/api/pets")
+        .body_json(&json!({"name": "Rex", "species": "dog", "age": 3, "tags": ["good"]}))
+        .send()
+        .await;
+    assert_eq!(resp.0.status(), StatusCode::CREATED);
+    let location = resp.0.headers()["location"].to_str().unwrap().to_owned();
+    let created = body(resp).await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(location, format!("/api/pets/{id}"));
+    assert_eq!(created["name"], "Rex");
+    assert_eq!(created["tags"], json!(["good"]));
+    assert!(
+        created["created_at"].as_str().unwrap().ends_with("+00:00")
+            || created["created_at"].as_str().unwrap().ends_with('Z')
+    );
+
+    let got = body(cli.get(&location).send().await).await;
+    assert_eq!(got, created);
+
+    let patched = cli
+        .patch(&location)
+        .body_json(&json!({"age": 4}))
+        .send()
+        .await;
+    assert_eq!(patched.0.status(), StatusCode::OK);
+    let patched = body(patched).await;
+    assert_eq!(
+        (patched["age"].as_i64(), &patched["name"]),
+        (Some(4), &json!("Rex"))
+    );
+
+    cli.post("/api/pets")
+        .body_json(&json!({"name": "Tom", "species": "cat", "age": 2}))
+        .send()
+        .await
+        .assert_status(StatusCode::CREATED);
+    let dogs = body(cli.get("/api/pets?species=dog").send().await).await;
+    assert_eq!(
+        (
+            dogs["total"].as_u64(),
+            dogs["limit"].as_u64(),
+            dogs["offset"].as_u64()
+        ),
+        (Some(1), Some(50), Some(0))
+    );
+    let tagged = body(cli.get("/api/pets?tag=good&limit=1&offset=0").send().await).await;
+    assert_eq!(tagged["items"][0]["id"], json!(id));
+    let second = body(cli.get("/api/pets?limit=1&offset=1").send().await).await;
+    assert_eq!(
+        (
+            second["total"].as_u64(),
+            second["items"][0]["name"].as_str()
+        ),
+        (Some(2), Some("Tom"))
+    );
+
+    let deleted = cli.delete(&location).send().await;
+    assert_eq!(deleted.0.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        error_code(cli.get(&location).send().await, StatusCode::NOT_FOUND).await,
+        "not_found"
+    );
+    assert_eq!(
+        error_code(cli.delete(&location).send().await, StatusCode::NOT_FOUND).await,
+        "not_found"
+    );
+});
+
+storage_test!(
+    bad_bodies_are_422_and_write_nothing,
+    |url: String| async move {
+        let cli = app(&url).await;
+        let bad = [
+            json!({"name": "Rex", "species": "dog", "age": 3, "colour": "brown"}),
+            json!({"name": "Rex", "species": "dog", "age": "three"}),
+            json!({"name": "Rex", "species": "dragon", "age": 3}),
+            json!({"name": "Rex", "age": 3}),
+            json!({"name": "", "species": "dog", "age": 3}),
+            json!({"name": "x".repeat(101), "species": "dog", "age": 3}),
+            json!({"name": "Rex", "species": "dog", "age": 101}),
+            json!({"name": "Rex", "species": "dog", "age": -1}),
+            json!({"name": "Rex", "species": "dog", "age": 3, "tags": (0..11).map(|i| format!("t{i}")).collect::<Vec<_>>()}),
+            json!({"name": "Rex", "species": "dog", "age": 3, "tags": ["x".repeat(33)]}),
+            json!({"name": "Rex", "species": "dog", "age": 3, "tags": ["a", "a"]}),
+            json!(["not", "an", "object"]),
+        ];
+        for body in bad {
+            let resp = cli.post("/api/pets").body_json(&body).send().await;
+            assert_eq!(
+                error_code(resp, StatusCode::UNPROCESSABLE_ENTITY).await,
+                "validation_failed",
+                "{body}"
+            );
+        }
+        let malformed = cli
+            .post("/api/pets")
+            .content_type("application/json")
+            .body("{\"name\": ")
+            .send()
+            .await;
+        let status = malformed.0.status();
+        assert!(
+            status == StatusCode::BAD_REQUEST || status == StatusCode::UNPROCESSABLE_ENTITY,
+            "{status}"
+        );
+        let wrong_type = cli
+            .post("/api/pets")
+            .content_type("text/plain")
+            .body("hi")
+            .send()
+            .await;
+        assert_eq!(
+            error_code(wrong_type, StatusCode::UNSUPPORTED_MEDIA_TYPE).await,
+            "unsupported_media_type"
+        );
+
+        let listed = self::body(cli.get("/api/pets").send().await).await;
+        assert_eq!(listed["total"], 0, "nothing was written");
+
+        let pet = self::body(
+            cli.post("/api/pets")
+                .body_json(&json!({"name": "Rex", "species": "dog", "age": 3}))
+                .send()
+                .await,
+        )
+        .await;
+        let path = format!("/api/pets/{}", pet["id"].as_str().unwrap());
+        for patch in [
+            json!({"age": 500}),
+            json!({"nickname": "R"}),
+            json!({"name": "  "}),
+            json!({"species": "lion"}),
+        ] {
+            let resp = cli.patch(&path).body_json(&patch).send().await;
+            assert_eq!(
+                error_code(resp, StatusCode::UNPROCESSABLE_ENTITY).await,
+                "validation_failed",
+                "{patch}"
+            );
+        }
+        assert_eq!(
+            self::body(cli.get(&path).send().await).await,
+            pet,
+            "failed patches changed nothing"
+        );
+    }
+);
+
+storage_test!(
+    bad_paths_and_queries_are_client_errors,
+    |url: String| async move {
+        let cli = app(&url).await;
+        for path in ["/api/pets/not-a-uuid", "/api/pets/123"] {
+            let resp = cli.get(path).send().await;
+            assert_eq!(
+                error_code(resp, StatusCode::BAD_REQUEST).await,
+                "bad_request",
+                "{path}"
+            );
+        }
+        for query in ["limit=0", "limit=501", "offset=-1"] {
+            let resp = cli.get(format!("/api/pets?{query}")).send().await;
+            assert_eq!(
+                error_code(resp, StatusCode::UNPROCESSABLE_ENTITY).await,
+                "validation_failed",
+                "{query}"
+            );
+        }
+        for query in ["limit=ten", "species=lion"] {
+            let resp = cli.get(format!("/api/pets?{query}")).send().await;
+            assert_eq!(
+                error_code(resp, StatusCode::BAD_REQUEST).await,
+                "bad_request",
+                "{query}"
+            );
+        }
+        let missing = format!("/api/pets/{}", uuid::Uuid::now_v7());
+        assert_eq!(
+            error_code(cli.get(&missing).send().await, StatusCode::NOT_FOUND).await,
+            "not_found"
+        );
+        let patch = cli
+            .patch(&missing)
+            .body_json(&json!({"age": 2}))
+            .send()
+            .await;
+        assert_eq!(error_code(patch, StatusCode::NOT_FOUND).await, "not_found");
+    }
+);
+
+#[tokio::test]
+async fn unknown_routes_and_methods_get_json_errors() {
+    let cli = app("sqlite::memory:").await;
+    assert_eq!(
+        error_code(cli.get("/nope").send().await, StatusCode::NOT_FOUND).await,
+        "not_found"
+    );
+    assert_eq!(
+        error_code(cli.get("/api/nope").send().await, StatusCode::NOT_FOUND).await,
+        "not_found"
+    );
+    assert_eq!(
+        error_code(
+            cli.put("/api/pets").send().await,
+            StatusCode::METHOD_NOT_ALLOWED
+        )
+        .await,
+        "method_not_allowed"
+    );
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_are_413_and_write_nothing() {
+    let (cli, _store) = app_with("sqlite::memory:", &[("TRAE_MAX_BODY_BYTES", "256")]).await;
+    let big = json!({"name": "Rex", "species": "dog", "age": 3, "tags": ["x".repeat(400)]});
+    let resp = cli.post("/api/pets").body_json(&big).send().await;
+    assert_eq!(
+        error_code(resp, StatusCode::PAYLOAD_TOO_LARGE).await,
+        "payload_too_large"
+    );
+    let small = json!({"name": "Rex", "species": "dog", "age": 3});
+    cli.post("/api/pets")
+        .body_json(&small)
+        .send()
+        .await
+        .assert_status(StatusCode::CREATED);
+    let listed = body(cli.get("/api/pets").send().await).await;
+    assert_eq!(listed["total"], 1);
+}
+
+#[tokio::test]
+async fn request_ids_are_echoed_or_generated() {
+    let cli = app("sqlite::memory:").await;
+    let resp = cli
+        .get("/api/health/live")
+        .header("x-request-id", "abc-123")
+        .send()
+        .await;
+    assert_eq!(resp.0.headers()["x-request-id"], "abc-123");
+    let resp = cli.get("/api/health/live").send().await;
+    let generated = resp.0.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(generated.len(), 32);
+    // Ids that could smuggle text into logs are replaced.
+    let resp = cli
+        .get("/api/health/live")
+        .header("x-request-id", "a b\"c")
+        .send()
+        .await;
+    assert_ne!(resp.0.headers()["x-request-id"], "a b\"c");
+    // Errors carry the id too.
+    let resp = cli
+        .get("/nope")
+        .header("x-request-id", "err-1")
+        .send()
+        .await;
+    assert_eq!(resp.0.headers()["x-request-id"], "err-1");
+}
+
+storage_test!(health_reports_the_database, |url: String| async move {
+    let (cli, store) = app_with(&url, &[]).await;
+    let live = cli.get("/api/health/live").send().await;
+    assert_eq!(live.0.status(), StatusCode::OK);
+    assert_eq!(body(live).await["status"], "ok");
+    let ready = cli.get("/api/health/ready").send().await;
+    assert_eq!(ready.0.status(), StatusCode::OK);
+    let summary = body(cli.get("/api/health").send().await).await;
+    assert_eq!(summary["status"], "healthy");
+    assert_eq!(summary["components"][0]["name"], "database");
+
+    store.close().await;
+    let ready = cli.get("/api/health/ready").send().await;
+    assert_eq!(
+        error_code(ready, StatusCode::SERVICE_UNAVAILABLE).await,
+        "unavailable"
+    );
+    let summary = cli.get("/api/health").send().await;
+    assert_eq!(summary.0.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body(summary).await["status"], "critical");
+    let live = cli.get("/api/health/live").send().await;
+    assert_eq!(
+        live.0.status(),
+        StatusCode::OK,
+        "liveness does not depend on the database"
+    );
+    let pets = cli.get("/api/pets").send().await;
+    assert_eq!(
+        error_code(pets, StatusCode::SERVICE_UNAVAILABLE).await,
+        "unavailable"
+    );
+});
+
+#[tokio::test]
+async fn runtime_describes_the_process_without_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/rt.db?mode=rwc", dir.path().display());
+    let (cli, _store) = app_with(
+        &url,
+        &[
+            ("TRAE_JWT_SECRET", "supersecretjwtvalue"),
+            ("TRAE_MASTER_KEY", "bWFzdGVya2V5"),
+        ],
+    )
+    .await;
+    let resp = cli.get("/api/runtime").send().await;
+    assert_eq!(resp.0.status(), StatusCode::OK);
+    let text = resp.0.into_body().into_string().await.unwrap();
+    assert!(
+        !text.contains("supersecretjwtvalue") && !text.contains("bWFzdGVya2V5"),
+        "{text}"
+    );
+    let value: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(value["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(value["pid"].as_u64(), Some(u64::from(std::process::id())));
+    assert_eq!(value["database_backend"], "sqlite");
+    assert!(value["resident_memory_bytes"].as_u64().unwrap() > 1_000_000);
+    assert!(value["uptime_seconds"].as_f64().unwrap() >= 0.0);
+    assert_eq!(value["config"]["jwt_secret_configured"], true);
+    assert!(value["git_commit"].as_str().is_some_and(|c| !c.is_empty()));
+}
+
+#[tokio::test]
+async fn discovery_lists_every_operation_of_the_spec() {
+    let cli = app("sqlite::memory:").await;
+    let spec = body(cli.get("/openapi.json").send().await).await;
+    let mut from_spec: Vec<(String, String)> = Vec::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            from_spec.push((method.to_uppercase(), path.clone()));
+        }
+    }
+    from_spec.sort();
+    let discovery = body(cli.get("/api/discovery").send().await).await;
+    let mut listed: Vec<(String, String)> = discovery["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["method"].as_str().unwrap().to_owned(),
+                r["path"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    listed.sort();
+    assert_eq!(listed, from_spec);
+    assert!(listed.contains(&("GET".into(), "/api/pets/{id}".into())));
+    let pets = discovery["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["operation_id"] == "create_pet")
+        .unwrap();
+    assert_eq!(
+        (pets["summary"].as_str(), pets["tag"].as_str()),
+        (Some("Create a pet"), Some("Pets"))
+    );
+    let services: Vec<&str> = discovery["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        services.contains(&"Pets") && services.contains(&"Health"),
+        "{services:?}"
+    );
+}
+
+#[tokio::test]
+async fn docs_spec_and_root_are_served() {
+    let cli = app("sqlite::memory:").await;
+    let docs = cli.get("/docs").send().await;
+    assert_eq!(docs.0.status(), StatusCode::OK);
+    assert!(
+        docs.0
+            .into_body()
+            .into_string()
+            .await
+            .unwrap()
+            .contains("swagger")
+    );
+    let spec = body(cli.get("/openapi.json").send().await).await;
+    assert_eq!(spec["info"]["title"], "trae");
+    assert!(spec["components"]["schemas"]["ErrorBody"].is_object());
+    let root = cli.get("/").send().await;
+    assert_eq!(root.0.status(), StatusCode::TEMPORARY_REDIRECT);
+    assert_eq!(root.0.headers()["location"], "/docs");
+}
