@@ -1,1 +1,407 @@
-//! placeholder
+//! Black-box tests of the real `trae` binary over real HTTP on loopback.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const TRAE: &str = env!("CARGO_BIN_EXE_trae");
+
+/// A `trae serve` process on a fresh data directory, killed on drop.
+struct Server {
+    child: Child,
+    addr: String,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// Starts `trae serve` with `vars` (plus a fresh data dir and JSON logs) and waits until
+    /// it reports its address.
+    fn start(vars: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("server.log");
+        let mut command = trae(dir.path(), vars);
+        command
+            .arg("serve")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+        if !vars.iter().any(|(k, _)| *k == "PORT" || *k == "TRAE_BIND") {
+            command.env("TRAE_BIND", "127.0.0.1:0");
+        }
+        let mut child = command.spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if let Some(addr) = text
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .find_map(|v| v["fields"]["address"].as_str().map(str::to_owned))
+            {
+                return Self {
+                    child,
+                    addr,
+                    log,
+                    _dir: dir,
+                };
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("trae serve exited early ({status}):\n{text}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "trae serve did not start:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn data_dir(&self) -> &Path {
+        self._dir.path()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Reply {
+        let body = body.map(Value::to_string).unwrap_or_default();
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
+            self.addr
+        );
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        if !body.is_empty() {
+            head.push_str(&format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                body.len()
+            ));
+        }
+        head.push_str("\r\n");
+        self.raw(&[head.as_bytes(), body.as_bytes()].concat())
+    }
+
+    fn raw(&self, bytes: &[u8]) -> Reply {
+        let mut stream = TcpStream::connect(&self.addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream.write_all(bytes).unwrap();
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).unwrap();
+        Reply::parse(&response)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A parsed HTTP response.
+#[derive(Debug)]
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Reply {
+    fn parse(raw: &[u8]) -> Self {
+        let mut reader = BufReader::new(raw);
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        let status = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        let mut headers = Vec::new();
+        loop {
+            line.clear();
+            reader.read_line(&mut line).unwrap();
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            let (k, v) = l.split_once(':').unwrap();
+            headers.push((k.to_ascii_lowercase(), v.trim().to_owned()));
+        }
+        let mut body = String::new();
+        reader.read_to_string(&mut body).unwrap();
+        Self {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+fn trae(data_dir: &Path, vars: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(TRAE);
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("TRAE_DATA_DIR", data_dir)
+        .env("TRAE_LOG", "info")
+        .env("TRAE_LOG_FORMAT", "json");
+    for (k, v) in vars {
+        command.env(k, v);
+    }
+    command
+}
+
+fn run(data_dir: &Path, vars: &[(&str, &str)], args: &[&str]) -> Output {
+    trae(data_dir, vars).args(args).output().unwrap()
+}
+
+#[test]
+fn serves_the_api_on_a_sqlite_file_in_the_data_dir() {
+    let server = Server::start(&[]);
+    assert!(
+        server.data_dir().join("trae.db").exists(),
+        "the default database is trae.db in TRAE_DATA_DIR"
+    );
+    assert_eq!(
+        server.request("GET", "/api/health/ready", &[], None).status,
+        200
+    );
+
+    let created = server.request(
+        "POST",
+        "/api/pets",
+        &[],
+        Some(&json!({"name": "Rex", "species": "dog", "age": 3})),
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    let location = created.header("location").unwrap().to_owned();
+    let got = server.request("GET", &location, &[], None);
+    assert_eq!(
+        (got.status, got.json()["name"].as_str()),
+        (200, Some("Rex"))
+    );
+
+    let runtime = server.request("GET", "/api/runtime", &[], None).json();
+    assert_eq!(runtime["database_backend"], "sqlite");
+    assert_eq!(server.request("GET", "/docs", &[], None).status, 200);
+}
+
+#[test]
+fn chunked_bodies_over_the_limit_are_413() {
+    let server = Server::start(&[("TRAE_MAX_BODY_BYTES", "1024")]);
+    let chunked = |payload: &str| {
+        let mut raw = format!(
+            "POST /api/pets HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        );
+        for chunk in payload.as_bytes().chunks(100) {
+            raw.push_str(&format!(
+                "{:x}\r\n{}\r\n",
+                chunk.len(),
+                std::str::from_utf8(chunk).unwrap()
+            ));
+        }
+        raw.push_str("0\r\n\r\n");
+        server.raw(raw.as_bytes())
+    };
+    let big =
+        json!({"name": "Rex", "species": "dog", "age": 3, "tags": ["x".repeat(2000)]}).to_string();
+    let reply = chunked(&big);
+    assert_eq!(reply.status, 413, "{}", reply.body);
+    assert_eq!(reply.json()["error"]["code"], "payload_too_large");
+
+    let small = json!({"name": "Rex", "species": "dog", "age": 3}).to_string();
+    assert_eq!(
+        chunked(&small).status,
+        201,
+        "a chunked body under the limit is accepted"
+    );
+    let listed = server.request("GET", "/api/pets", &[], None).json();
+    assert_eq!(listed["total"], 1, "the oversized body wrote nothing");
+}
+
+#[test]
+fn every_log_line_of_a_request_names_its_id() {
+    let server = Server::start(&[]);
+    let reply = server.request(
+        "POST",
+        "/api/pets",
+        &[("X-Request-Id", "trace-me-42")],
+        Some(&json!({"name": "Rex", "species": "dog", "age": 300})),
+    );
+    assert_eq!(reply.status, 422);
+    assert_eq!(reply.header("x-request-id"), Some("trace-me-42"));
+    std::thread::sleep(Duration::from_millis(100));
+    let lines: Vec<Value> = server
+        .log()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|v: &Value| v["span"]["id"] == "trace-me-42")
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["fields"]["message"] == "served" && l["fields"]["status"] == 422),
+        "the access line carries the request id: {lines:?}"
+    );
+}
+
+#[test]
+fn sigterm_drains_and_exits_cleanly() {
+    let mut server = Server::start(&[]);
+    assert_eq!(
+        server.request("GET", "/api/health/live", &[], None).status,
+        200
+    );
+    let pid = server.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "trae did not stop after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit status {status}");
+    let log = server.log();
+    assert!(
+        log.contains("SIGTERM received") && log.contains("trae stopped"),
+        "{log}"
+    );
+}
+
+#[test]
+fn port_sets_the_port_and_trae_bind_wins() {
+    let free_port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let port = free_port().to_string();
+    let server = Server::start(&[("PORT", &port)]);
+    assert_eq!(server.addr, format!("127.0.0.1:{port}"));
+    drop(server);
+
+    let bind = format!("127.0.0.1:{}", free_port());
+    let server = Server::start(&[("PORT", "1"), ("TRAE_BIND", &bind)]);
+    assert_eq!(server.addr, bind);
+}
+
+#[test]
+fn invalid_configuration_exits_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    for (var, value) in [
+        ("TRAE_BIND", "nonsense"),
+        ("TRAE_LOG_FORMAT", "xml"),
+        ("TRAE_DATABASE_URL", "mysql://x/y"),
+    ] {
+        let out = run(dir.path(), &[(var, value)], &["serve"]);
+        assert!(!out.status.success(), "{var}={value} was accepted");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(var), "{var}={value}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    std::fs::write(dir.path().join("trae.toml"), "bind = 8000\n").unwrap();
+    let out = run(dir.path(), &[], &["serve"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("trae.toml"));
+}
+
+#[test]
+fn migrate_reports_and_moves_the_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = |out: Output| {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let status = text(run(dir.path(), &[], &["migrate", "status"]));
+    assert!(
+        status.contains("pending") && status.contains("create_pets"),
+        "{status}"
+    );
+    let up = text(run(dir.path(), &[], &["migrate", "up"]));
+    assert!(up.contains("applied") && !up.contains("pending"), "{up}");
+    let down = text(run(dir.path(), &[], &["migrate", "down", "--steps", "1"]));
+    assert!(down.contains("pending"), "{down}");
+}
+
+#[test]
+fn openapi_prints_the_spec() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), &[], &["openapi"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let spec: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(spec["paths"]["/api/pets/{id}"]["patch"].is_object());
+    assert!(
+        !dir.path().join("trae.db").exists(),
+        "printing the spec touches no database"
+    );
+}
+
+#[tokio::test]
+async fn serves_on_postgresql() {
+    let Some(db) = trae_storage::testing::TestDatabase::postgres("serves_on_postgresql").await
+    else {
+        return;
+    };
+    let url = db.url.clone();
+    trae_storage::testing::with_database(db, |url2: String| async move {
+        assert_eq!(url, url2);
+        let server = Server::start(&[("TRAE_DATABASE_URL", &url2)]);
+        assert!(!server.data_dir().join("trae.db").exists());
+        assert_eq!(
+            server.request("GET", "/api/health/ready", &[], None).status,
+            200
+        );
+        let created = server.request(
+            "POST",
+            "/api/pets",
+            &[],
+            Some(&json!({"name": "Rex", "species": "dog", "age": 3, "tags": ["pg"]})),
+        );
+        assert_eq!(created.status, 201, "{}", created.body);
+        let listed = server.request("GET", "/api/pets?tag=pg", &[], None).json();
+        assert_eq!(listed["total"], 1);
+        assert_eq!(
+            server.request("GET", "/api/runtime", &[], None).json()["database_backend"],
+            "postgres"
+        );
+    })
+    .await;
+}

@@ -17,8 +17,8 @@ pub async fn serve(state: AppState) -> std::io::Result<()> {
     let local = acceptor
         .local_addr()
         .into_iter()
-        .next()
-        .map_or_else(|| bind.to_string(), |a| a.to_string());
+        .find_map(|a| a.as_socket_addr().copied())
+        .unwrap_or(bind);
     let app = App::new(&state).into_endpoint();
     tracing::info!(
         address = %local,
