@@ -210,8 +210,8 @@ fn serves_the_api_on_a_sqlite_file_in_the_data_dir() {
 fn chunked_bodies_over_the_limit_are_413() {
     let server = Server::start(&[("TRAE_MAX_BODY_BYTES", "1024")]);
     let chunked = |payload: &str| {
-        let mut raw = format!(
-            "POST /api/pets HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        let mut raw = String::from(
+            "POST /api/pets HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
         );
         for chunk in payload.as_bytes().chunks(100) {
             raw.push_str(&format!(
