@@ -58,6 +58,16 @@ pub enum LogFormat {
     Json,
 }
 
+impl LogFormat {
+    /// The lowercase name used in configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Text => "text",
+            Self::Json => "json",
+        }
+    }
+}
+
 /// The resolved configuration of a trae process.
 #[derive(Clone)]
 pub struct Config {

@@ -100,7 +100,7 @@ impl RuntimeApi {
                 database_url: config.database_url.clone(),
                 bind: config.bind.clone(),
                 log: config.log.clone(),
-                log_format: format!("{:?}", config.log_format).to_lowercase(),
+                log_format: config.log_format.as_str().to_owned(),
                 max_body_bytes: config.max_body_bytes,
                 jwt_secret_configured: config.jwt_secret_configured,
                 master_key_configured: config.master_key_configured,
