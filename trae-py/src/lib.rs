@@ -1,1 +1,63 @@
-//! Python bindings for trae (in progress).
+//! Python bindings for trae: the native module `trae._native` behind the `trae` package.
+//!
+//! The binding is thin on purpose. Each method converts its Python arguments, calls one
+//! `trae_core` service method on a `trae_storage::Store`, and converts the answer back; every
+//! rule (names, ages, tags, species, page sizes) lives in `trae-core`, and every error it
+//! returns becomes a `trae.TraeError` subclass through [`errors::to_py_err`].
+//!
+//! The synchronous API (`trae.Store`) releases the GIL and blocks on one shared multi-threaded
+//! tokio runtime; the asyncio API (`trae.aio`) hands the same futures to that runtime through
+//! `pyo3-async-runtimes` and resolves an asyncio future when they finish.
+
+use std::sync::{LazyLock, Once};
+
+use pyo3::prelude::*;
+use tokio::runtime::Runtime;
+
+mod aio;
+mod args;
+mod errors;
+mod handle;
+mod sync;
+mod types;
+
+static RUNTIME: LazyLock<Runtime> = LazyLock::new(|| {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("trae-py")
+        .build()
+        .expect("cannot start the tokio runtime for trae")
+});
+
+/// The tokio runtime every database call of this module runs on, started on first use.
+///
+/// One runtime for the synchronous and the asyncio API, so connection pools opened by one are
+/// always driven by the same worker threads.
+pub(crate) fn runtime() -> &'static Runtime {
+    static BRIDGE: Once = Once::new();
+    let runtime = LazyLock::force(&RUNTIME);
+    BRIDGE.call_once(|| {
+        // Fails only when pyo3-async-runtimes already has a runtime, which in this module can
+        // only be this one.
+        let _ = pyo3_async_runtimes::tokio::init_with_runtime(runtime);
+    });
+    runtime
+}
+
+/// The native part of the `trae` package; import `trae` (or `trae.aio`) instead.
+#[pymodule]
+#[pyo3(name = "_native")]
+fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<sync::Store>()?;
+    m.add_class::<sync::Pets>()?;
+    m.add_class::<types::Pet>()?;
+    m.add_class::<types::Page>()?;
+    // The asyncio classes are called Store and Pets in `trae.aio`; here they need other names.
+    let py = m.py();
+    m.add("AsyncStore", py.get_type::<aio::AsyncStore>())?;
+    m.add("AsyncPets", py.get_type::<aio::AsyncPets>())?;
+    m.add("StoreOpener", py.get_type::<aio::StoreOpener>())?;
+    errors::register(m)?;
+    Ok(())
+}

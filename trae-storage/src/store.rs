@@ -87,7 +87,10 @@ impl Store {
 
     /// Opens the database at `url` with `options`.
     pub async fn connect_with(url: &str, options: StoreOptions) -> Result<Self> {
-        let backend = DatabaseBackend::of_url(url).map_err(|e| Error::InvalidUrl(e.to_string()))?;
+        let backend = DatabaseBackend::of_url(url).map_err(|e| match e {
+            trae_core::Error::Config(message) => Error::InvalidUrl(message),
+            other => Error::InvalidUrl(other.to_string()),
+        })?;
         let (writer, reader) = match backend {
             DatabaseBackend::Sqlite => open_sqlite(url, &options).await?,
             DatabaseBackend::Postgres => {

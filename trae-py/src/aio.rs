@@ -1,0 +1,262 @@
+//! The asyncio API: `trae.aio.Store` and `trae.aio.Pets`, with the semantics of the blocking
+//! ones. Each method returns an asyncio future that the shared tokio runtime completes.
+//!
+//! Arguments of the wrong Python type raise `TypeError` at the call; everything else, including
+//! validation errors, is raised when the future is awaited.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use pyo3::prelude::*;
+use pyo3::types::{PyInt, PyType};
+
+use crate::args;
+use crate::handle::{Handle, Nothing, awaitable};
+use crate::types::{PageOut, Pet};
+
+/// An open store as it reaches Python: becomes a `trae.aio.Store`.
+struct Opened(Arc<Handle>);
+
+impl<'py> IntoPyObject<'py> for Opened {
+    type Target = AsyncStore;
+    type Output = Bound<'py, AsyncStore>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Self::Output> {
+        let pets = Py::new(
+            py,
+            AsyncPets {
+                handle: Arc::clone(&self.0),
+            },
+        )?;
+        Bound::new(
+            py,
+            AsyncStore {
+                handle: self.0,
+                pets,
+            },
+        )
+    }
+}
+
+/// A trae database for asyncio code; open one with `await Store.open(url)` or
+/// `async with Store.open(url) as store:`.
+#[pyclass(frozen, name = "Store", module = "trae.aio")]
+pub(crate) struct AsyncStore {
+    handle: Arc<Handle>,
+    pets: Py<AsyncPets>,
+}
+
+#[pymethods]
+impl AsyncStore {
+    /// Opens (and migrates) the database at `url`; the URLs of `trae.Store` apply.
+    ///
+    /// Await the result for the store, or use it with `async with` to close the store at the
+    /// end of the block. Raises `ConfigError` for a URL trae cannot use and `Unavailable` when
+    /// the database cannot be reached.
+    #[staticmethod]
+    fn open(url: String) -> StoreOpener {
+        StoreOpener {
+            url,
+            opened: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// The pets in this store.
+    #[getter]
+    fn pets(&self, py: Python<'_>) -> Py<AsyncPets> {
+        self.pets.clone_ref(py)
+    }
+
+    /// The database engine: "sqlite" or "postgres".
+    #[getter]
+    fn backend(&self) -> &'static str {
+        self.handle.backend()
+    }
+
+    /// Whether `close()` was called.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.handle.is_closed()
+    }
+
+    /// Closes the database connections (await it); later calls raise `Unavailable`. Closing
+    /// again does nothing.
+    fn close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let handle = Arc::clone(&self.handle);
+        awaitable(py, async move {
+            handle.close().await;
+            Ok(Nothing)
+        })
+    }
+
+    fn __aenter__<'py>(slf: Py<Self>, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        awaitable(py, async move { Ok(slf) })
+    }
+
+    fn __aexit__<'py>(
+        &self,
+        py: Python<'py>,
+        _exc_type: Option<&Bound<'py, PyType>>,
+        _exc_value: Option<&Bound<'py, PyAny>>,
+        _traceback: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let handle = Arc::clone(&self.handle);
+        awaitable(py, async move {
+            handle.close().await;
+            Ok(false)
+        })
+    }
+
+    fn __repr__(&self) -> String {
+        let state = if self.handle.is_closed() {
+            " closed"
+        } else {
+            ""
+        };
+        format!(
+            "<trae.aio.Store backend='{}'{state}>",
+            self.handle.backend()
+        )
+    }
+}
+
+/// What `Store.open(url)` returns: await it for the store, or use it with `async with`, which
+/// closes the store when the block ends.
+#[pyclass(frozen, module = "trae.aio")]
+pub(crate) struct StoreOpener {
+    url: String,
+    /// The store `__aenter__` opened, for `__aexit__` to close.
+    opened: Arc<Mutex<Option<Arc<Handle>>>>,
+}
+
+#[pymethods]
+impl StoreOpener {
+    fn __await__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let url = self.url.clone();
+        let future = awaitable(py, async move { Handle::connect(url).await.map(Opened) })?;
+        future.call_method0("__await__")
+    }
+
+    fn __aenter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let url = self.url.clone();
+        let opened = Arc::clone(&self.opened);
+        awaitable(py, async move {
+            let handle = Handle::connect(url).await?;
+            let previous = opened
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .replace(Arc::clone(&handle));
+            if let Some(previous) = previous {
+                previous.close().await;
+            }
+            Ok(Opened(handle))
+        })
+    }
+
+    fn __aexit__<'py>(
+        &self,
+        py: Python<'py>,
+        _exc_type: Option<&Bound<'py, PyType>>,
+        _exc_value: Option<&Bound<'py, PyAny>>,
+        _traceback: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let handle = self
+            .opened
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        awaitable(py, async move {
+            if let Some(handle) = handle {
+                handle.close().await;
+            }
+            Ok(false)
+        })
+    }
+
+    fn __repr__(&self) -> String {
+        "<trae.aio.StoreOpener>".to_owned()
+    }
+}
+
+/// The pets of a `trae.aio.Store` (`store.pets`); the methods of `trae.Pets`, awaitable.
+#[pyclass(frozen, name = "Pets", module = "trae.aio")]
+pub(crate) struct AsyncPets {
+    handle: Arc<Handle>,
+}
+
+#[pymethods]
+impl AsyncPets {
+    /// Creates a pet; awaits to the new `Pet`. The rules of `trae.Pets.create` apply.
+    #[pyo3(signature = (*, name, species, age, tags = None))]
+    fn create<'py>(
+        &self,
+        py: Python<'py>,
+        name: String,
+        species: &str,
+        age: &Bound<'py, PyInt>,
+        tags: Option<Vec<String>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let input = args::new_pet(name, species, age, tags);
+        let handle = Arc::clone(&self.handle);
+        awaitable(py, async move { handle.create(input).await.map(Pet::from) })
+    }
+
+    /// Awaits to the pet with this id (a `uuid.UUID` or its string form).
+    ///
+    /// Raises `NotFound` when there is none, `ValidationError` for a malformed id string.
+    fn get<'py>(&self, py: Python<'py>, id: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let id = args::pet_id(id)?;
+        let handle = Arc::clone(&self.handle);
+        awaitable(py, async move { handle.get(id).await.map(Pet::from) })
+    }
+
+    /// Awaits to one `Page` of pets, oldest first; the arguments of `trae.Pets.list` apply.
+    #[pyo3(
+        signature = (*, species = None, tag = None, limit = None, offset = None),
+        text_signature = "($self, *, species=None, tag=None, limit=50, offset=0)"
+    )]
+    fn list<'py>(
+        &self,
+        py: Python<'py>,
+        species: Option<&str>,
+        tag: Option<String>,
+        limit: Option<&Bound<'py, PyInt>>,
+        offset: Option<&Bound<'py, PyInt>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let query = args::list(species, tag, limit, offset);
+        let handle = Arc::clone(&self.handle);
+        awaitable(py, async move { handle.list(query).await.map(PageOut) })
+    }
+
+    /// Changes the given fields of a pet; awaits to the updated `Pet`. Fields left `None` keep
+    /// their value; the rules of `trae.Pets.update` apply.
+    #[pyo3(signature = (id, *, name = None, species = None, age = None, tags = None))]
+    fn update<'py>(
+        &self,
+        py: Python<'py>,
+        id: &Bound<'py, PyAny>,
+        name: Option<String>,
+        species: Option<&str>,
+        age: Option<&Bound<'py, PyInt>>,
+        tags: Option<Vec<String>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let id = args::pet_id(id)?;
+        let patch = args::patch(name, species, age, tags);
+        let handle = Arc::clone(&self.handle);
+        awaitable(
+            py,
+            async move { handle.update(id, patch).await.map(Pet::from) },
+        )
+    }
+
+    /// Deletes a pet; awaits to `None`. Raises `NotFound` when there is no such pet.
+    fn delete<'py>(&self, py: Python<'py>, id: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let id = args::pet_id(id)?;
+        let handle = Arc::clone(&self.handle);
+        awaitable(py, async move { handle.delete(id).await.map(|()| Nothing) })
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<trae.aio.Pets backend='{}'>", self.handle.backend())
+    }
+}

@@ -1,0 +1,124 @@
+//! The exception hierarchy and the one mapping from `trae_core::Error` onto it.
+
+use pyo3::BoundObject;
+use pyo3::create_exception;
+use pyo3::exceptions::PyException;
+use pyo3::prelude::*;
+use pyo3::types::PyType;
+
+create_exception!(
+    trae,
+    TraeError,
+    PyException,
+    "Base class of every error trae raises.\n\n`code` is the stable machine-readable error code of trae-core (`not_found`, \
+     `validation_failed`, `conflict`, `invalid_configuration`, `unavailable`, `internal`); \
+     `str(error)` is the message for a human."
+);
+create_exception!(
+    trae,
+    NotFound,
+    TraeError,
+    "The addressed record does not exist (code `not_found`)."
+);
+create_exception!(
+    trae,
+    ValidationError,
+    TraeError,
+    "Input broke a rule and nothing was written (code `validation_failed`).\n\n`field` names \
+     the offending argument, e.g. `name`, `age`, `tags[2]`, `limit` or `id`; the message \
+     starts with it too."
+);
+create_exception!(
+    trae,
+    Conflict,
+    TraeError,
+    "The change would duplicate or contradict an existing record (code `conflict`)."
+);
+create_exception!(
+    trae,
+    ConfigError,
+    TraeError,
+    "The configuration, e.g. the database URL, is invalid (code `invalid_configuration`)."
+);
+create_exception!(
+    trae,
+    Unavailable,
+    TraeError,
+    "The database cannot be reached, or the store is closed (code `unavailable`)."
+);
+
+/// Adds the exception classes to the module, each with its `code` as a class attribute so that
+/// instances raised from Python code carry one too.
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    let classes: [(Bound<'_, PyType>, &str); 6] = [
+        (py.get_type::<TraeError>(), "internal"),
+        (py.get_type::<NotFound>(), "not_found"),
+        (py.get_type::<ValidationError>(), "validation_failed"),
+        (py.get_type::<Conflict>(), "conflict"),
+        (py.get_type::<ConfigError>(), "invalid_configuration"),
+        (py.get_type::<Unavailable>(), "unavailable"),
+    ];
+    for (class, code) in classes {
+        class.setattr("code", code)?;
+        m.add(class.name()?, class)?;
+    }
+    py.get_type::<ValidationError>().setattr("field", "")?;
+    Ok(())
+}
+
+/// Turns a core error into the matching Python exception, with `code` (and `field` for
+/// validation errors) set on the instance. The one place errors are mapped.
+pub(crate) fn to_py_err(py: Python<'_>, err: trae_core::Error) -> PyErr {
+    use trae_core::Error;
+
+    let code = err.code();
+    let message = err.to_string();
+    let mut field = None;
+    let exception = match err {
+        Error::NotFound { .. } => NotFound::new_err(message),
+        Error::Validation { field: f, .. } => {
+            field = Some(f);
+            ValidationError::new_err(message)
+        }
+        Error::Conflict(_) => Conflict::new_err(message),
+        Error::Config(_) => ConfigError::new_err(message),
+        Error::Unavailable(_) => Unavailable::new_err(message),
+        // Storage failures, and any variant trae-core adds later.
+        _ => TraeError::new_err(message),
+    };
+    let value = exception.value(py);
+    let annotated = value
+        .setattr("code", code)
+        .and_then(|()| field.map_or(Ok(()), |field| value.setattr("field", field)));
+    match annotated {
+        Ok(()) => exception,
+        Err(e) => e,
+    }
+}
+
+/// The outcome of a database call, converted to Python when the caller receives it: the value,
+/// or the mapped exception.
+///
+/// The asyncio futures return this so that the exception is built, like the value, while the
+/// GIL is held for the conversion rather than inside a tokio task.
+pub(crate) struct Answer<T>(pub(crate) trae_core::Result<T>);
+
+impl<'py, T> IntoPyObject<'py> for Answer<T>
+where
+    T: IntoPyObject<'py>,
+{
+    type Target = PyAny;
+    type Output = Bound<'py, PyAny>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Self::Output> {
+        match self.0 {
+            Ok(value) => value
+                .into_pyobject(py)
+                .map(|v| v.into_any().into_bound())
+                .map_err(Into::into),
+            Err(err) => Err(to_py_err(py, err)),
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! The blocking API: `trae.Store` and `trae.Pets`.
+//!
+//! Each call releases the GIL while the shared tokio runtime does the work, so other Python
+//! threads run meanwhile.
+
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyInt, PyType};
+
+use crate::args;
+use crate::handle::{Handle, block_on};
+use crate::types::{PageOut, Pet};
+
+/// A trae database, opened (and migrated) when constructed.
+///
+/// `url` is `sqlite:///path/to/file.db` (the file is created when missing), `sqlite::memory:`
+/// or `postgres://user:password@host:port/database`. Use as a context manager to close it at
+/// the end of a block: `with trae.Store(url) as store: ...`.
+///
+/// Raises `ConfigError` for a URL trae cannot use and `Unavailable` when the database cannot
+/// be reached.
+#[pyclass(frozen, module = "trae")]
+pub(crate) struct Store {
+    handle: Arc<Handle>,
+    pets: Py<Pets>,
+}
+
+#[pymethods]
+impl Store {
+    #[new]
+    fn new(py: Python<'_>, url: String) -> PyResult<Self> {
+        let handle = block_on(py, Handle::connect(url))?;
+        let pets = Py::new(
+            py,
+            Pets {
+                handle: Arc::clone(&handle),
+            },
+        )?;
+        Ok(Self { handle, pets })
+    }
+
+    /// The pets in this store.
+    #[getter]
+    fn pets(&self, py: Python<'_>) -> Py<Pets> {
+        self.pets.clone_ref(py)
+    }
+
+    /// The database engine: "sqlite" or "postgres".
+    #[getter]
+    fn backend(&self) -> &'static str {
+        self.handle.backend()
+    }
+
+    /// Whether `close()` was called.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.handle.is_closed()
+    }
+
+    /// Closes the database connections; later calls raise `Unavailable`. Closing again does
+    /// nothing.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        let handle = Arc::clone(&self.handle);
+        block_on(py, async move {
+            handle.close().await;
+            Ok(())
+        })
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        _exc_type: Option<&Bound<'_, PyType>>,
+        _exc_value: Option<&Bound<'_, PyAny>>,
+        _traceback: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        self.close(py)?;
+        Ok(false)
+    }
+
+    fn __repr__(&self) -> String {
+        let state = if self.handle.is_closed() {
+            " closed"
+        } else {
+            ""
+        };
+        format!("<trae.Store backend='{}'{state}>", self.handle.backend())
+    }
+}
+
+/// The pets of a `Store` (`store.pets`).
+///
+/// Every rule is checked by trae-core and broken ones raise `ValidationError`, whose `field`
+/// names the argument.
+#[pyclass(frozen, module = "trae")]
+pub(crate) struct Pets {
+    handle: Arc<Handle>,
+}
+
+#[pymethods]
+impl Pets {
+    /// Creates a pet and returns it.
+    ///
+    /// `name`: 1–100 characters, trimmed. `species`: "dog", "cat", "bird", "fish" or
+    /// "other". `age`: 0–100. `tags`: up to 10 distinct tags of 1–32 characters.
+    #[pyo3(signature = (*, name, species, age, tags = None))]
+    fn create(
+        &self,
+        py: Python<'_>,
+        name: String,
+        species: &str,
+        age: &Bound<'_, PyInt>,
+        tags: Option<Vec<String>>,
+    ) -> PyResult<Pet> {
+        let input = args::new_pet(name, species, age, tags);
+        block_on(py, Arc::clone(&self.handle).create(input)).map(Pet::from)
+    }
+
+    /// Returns the pet with this id (a `uuid.UUID` or its string form).
+    ///
+    /// Raises `NotFound` when there is none, `ValidationError` for a malformed id string.
+    fn get(&self, py: Python<'_>, id: &Bound<'_, PyAny>) -> PyResult<Pet> {
+        let id = args::pet_id(id)?;
+        block_on(py, Arc::clone(&self.handle).get(id)).map(Pet::from)
+    }
+
+    /// Lists pets, oldest first (ties by id), one page at a time.
+    ///
+    /// `species` and `tag` filter; `limit` (1–500) and `offset` (0 or more) choose the page.
+    /// The page's `total` counts every matching pet.
+    #[pyo3(
+        signature = (*, species = None, tag = None, limit = None, offset = None),
+        text_signature = "($self, *, species=None, tag=None, limit=50, offset=0)"
+    )]
+    fn list(
+        &self,
+        py: Python<'_>,
+        species: Option<&str>,
+        tag: Option<String>,
+        limit: Option<&Bound<'_, PyInt>>,
+        offset: Option<&Bound<'_, PyInt>>,
+    ) -> PyResult<PageOut> {
+        let query = args::list(species, tag, limit, offset);
+        block_on(py, Arc::clone(&self.handle).list(query)).map(PageOut)
+    }
+
+    /// Changes the given fields of a pet and returns it; fields left `None` keep their value.
+    ///
+    /// The rules of `create` apply to each given field. `tags` replaces all tags (`[]` removes
+    /// them). Raises `NotFound` when there is no such pet.
+    #[pyo3(signature = (id, *, name = None, species = None, age = None, tags = None))]
+    fn update(
+        &self,
+        py: Python<'_>,
+        id: &Bound<'_, PyAny>,
+        name: Option<String>,
+        species: Option<&str>,
+        age: Option<&Bound<'_, PyInt>>,
+        tags: Option<Vec<String>>,
+    ) -> PyResult<Pet> {
+        let id = args::pet_id(id)?;
+        let patch = args::patch(name, species, age, tags);
+        block_on(py, Arc::clone(&self.handle).update(id, patch)).map(Pet::from)
+    }
+
+    /// Deletes a pet. Raises `NotFound` when there is no such pet.
+    fn delete(&self, py: Python<'_>, id: &Bound<'_, PyAny>) -> PyResult<()> {
+        let id = args::pet_id(id)?;
+        block_on(py, Arc::clone(&self.handle).delete(id))
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<trae.Pets backend='{}'>", self.handle.backend())
+    }
+}

@@ -1,0 +1,120 @@
+"""Fixtures: every store-backed test runs once on SQLite and once on PostgreSQL.
+
+The PostgreSQL variant needs ``TRAE_TEST_DATABASE_URL`` (a server URL such as
+``postgres://postgres@127.0.0.1:5432/test``); each test gets a fresh database created through
+that URL and dropped afterwards. Without the variable the PostgreSQL variant is skipped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import uuid
+from typing import Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+import trae
+
+BACKENDS = ["sqlite", "postgres"]
+
+
+def _postgres_admin_url() -> str:
+    url = os.environ.get("TRAE_TEST_DATABASE_URL", "").strip()
+    if not url:
+        pytest.skip(
+            "TRAE_TEST_DATABASE_URL is not set; set it to a PostgreSQL server URL, e.g. "
+            "postgres://postgres@127.0.0.1:5432/test, to run the PostgreSQL variant"
+        )
+    return url
+
+
+@contextlib.contextmanager
+def _fresh_postgres_database() -> Iterator[str]:
+    import psycopg
+    from psycopg import sql
+
+    admin_url = _postgres_admin_url()
+    name = f"trae_py_{uuid.uuid4().hex}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The backend under test: "sqlite" or "postgres"."""
+    return request.param
+
+
+@pytest.fixture
+def database_url(backend: str, tmp_path) -> Iterator[str]:
+    """A URL of an empty database of the backend under test."""
+    if backend == "sqlite":
+        yield f"sqlite://{tmp_path / 'trae.db'}"
+    else:
+        with _fresh_postgres_database() as url:
+            yield url
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[trae.Store]:
+    """An open store on an empty database, closed after the test."""
+    with trae.Store(database_url) as store:
+        yield store
+
+
+@pytest.fixture
+def pets(store: trae.Store) -> trae.Pets:
+    return store.pets
+
+
+_SQLITE_LOCKER = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+sys.stdin.readline()
+conn.execute("COMMIT")
+"""
+
+
+@contextlib.contextmanager
+def hold_write_lock(database_url: str) -> Iterator[None]:
+    """Keeps the pets table locked against writes (from outside trae) until the block ends."""
+    if database_url.startswith("sqlite://"):
+        # Another process: SQLite's file locks do not separate two SQLite libraries (Python's
+        # and trae's) within one process.
+        locker = subprocess.Popen(
+            [sys.executable, "-c", _SQLITE_LOCKER, database_url[len("sqlite://") :]],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert locker.stdout is not None and locker.stdin is not None
+            assert locker.stdout.readline().strip() == "locked"
+            yield
+            locker.stdin.write("\n")
+            locker.stdin.flush()
+            assert locker.wait(timeout=10) == 0
+        finally:
+            if locker.poll() is None:
+                locker.kill()
+                locker.wait()
+    else:
+        import psycopg
+
+        with psycopg.connect(database_url) as conn:
+            conn.execute("LOCK TABLE pets IN ACCESS EXCLUSIVE MODE")
+            yield
+            conn.commit()
