@@ -205,6 +205,7 @@ async fn open_sqlite(
         .max_connections(1)
         .min_connections(1)
         .acquire_timeout(options.acquire_timeout)
+        .test_before_acquire(false)
         // The one writer connection lives as long as the store: no idle reaping.
         .idle_timeout(None)
         .max_lifetime(None)
@@ -219,6 +220,9 @@ async fn open_sqlite(
     let reader = SqlitePoolOptions::new()
         .max_connections(options.max_connections)
         .acquire_timeout(options.acquire_timeout)
+        // A local file does not drop connections; a ping per checkout would double the
+        // round trips to SQLite's worker thread on every read.
+        .test_before_acquire(false)
         .connect_with(connect.read_only(true))
         .await
         .map_err(|e| Error::Connect(e.to_string()))?;
