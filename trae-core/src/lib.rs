@@ -10,7 +10,9 @@ pub mod config;
 pub mod error;
 pub mod event;
 pub mod health;
+pub mod identity;
 pub mod page;
+pub mod permission;
 pub mod pet;
 pub mod telemetry;
 
@@ -20,4 +22,5 @@ pub use error::{Error, Result};
 pub use event::{BroadcastBus, Event, EventBus, EventSubscription, RecvError};
 pub use health::HealthStatus;
 pub use page::{Page, PageRequest};
+pub use permission::Permission;
 pub use pet::{NewPet, Pet, PetFilter, PetPatch, PetRepository, Pets, Species};

@@ -1,0 +1,203 @@
+//! Permissions (`resource:action` strings) and the built-in roles that bundle them.
+//!
+//! The decision whether a principal holds a permission is made in one place, in trae-auth;
+//! this module defines what a permission is and what each built-in role grants.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// A permission, `resource:action`, both parts lowercase `[a-z][a-z0-9_]*` of 1–32 characters.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Permission(String);
+
+fn valid_part(part: &str) -> bool {
+    let mut chars = part.chars();
+    (1..=32).contains(&part.len())
+        && chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+impl Permission {
+    /// The permission as written, e.g. `pets:read`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The resource part, e.g. `pets`.
+    pub fn resource(&self) -> &str {
+        self.0.split_once(':').map_or("", |(r, _)| r)
+    }
+
+    /// The action part, e.g. `read`.
+    pub fn action(&self) -> &str {
+        self.0.split_once(':').map_or("", |(_, a)| a)
+    }
+}
+
+impl FromStr for Permission {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.split_once(':') {
+            Some((resource, action)) if valid_part(resource) && valid_part(action) => {
+                Ok(Self(s.to_owned()))
+            }
+            _ => Err(Error::validation(
+                "permission",
+                format!("must be resource:action in lowercase letters, digits and _, got {s:?}"),
+            )),
+        }
+    }
+}
+
+impl TryFrom<String> for Permission {
+    type Error = Error;
+
+    fn try_from(s: String) -> Result<Self> {
+        s.parse()
+    }
+}
+
+impl From<Permission> for String {
+    fn from(p: Permission) -> Self {
+        p.0
+    }
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Every permission trae itself checks. Later capabilities add theirs here and grant them to
+/// built-in roles in their migrations.
+pub const CATALOGUE: &[&str] = &[
+    "pets:read",
+    "pets:write",
+    "tasks:read",
+    "tasks:write",
+    "apis:read",
+    "apis:call",
+    "apis:admin",
+    "metrics:read",
+    "content:read",
+    "content:write",
+    "content:review",
+    "secrets:read",
+    "secrets:write",
+    "secrets:reveal",
+    "users:admin",
+    "policy:admin",
+    "audit:read",
+    "backups:admin",
+    "alerts:admin",
+];
+
+/// The names of the built-in roles, least privileged first.
+pub const BUILT_IN_ROLES: [&str; 4] = ["viewer", "user", "developer", "admin"];
+
+/// The role that holds every permission, resolved at check time.
+pub const ADMIN_ROLE: &str = "admin";
+
+/// What a built-in role grants beyond the role below it (`admin` grants everything).
+fn grants_of(role: &str) -> &'static [&'static str] {
+    match role {
+        "viewer" => &[
+            "pets:read",
+            "tasks:read",
+            "apis:read",
+            "metrics:read",
+            "content:read",
+        ],
+        "user" => &["pets:write", "tasks:write", "apis:call", "content:write"],
+        "developer" => &[
+            "apis:admin",
+            "secrets:read",
+            "secrets:write",
+            "content:review",
+        ],
+        _ => &[],
+    }
+}
+
+/// The permissions of a built-in role other than `admin`, including those it inherits; `None`
+/// for a name that is not a built-in role.
+pub fn built_in_permissions(role: &str) -> Option<BTreeSet<Permission>> {
+    let rank = BUILT_IN_ROLES.iter().position(|r| *r == role)?;
+    let names = BUILT_IN_ROLES[..=rank]
+        .iter()
+        .flat_map(|r| grants_of(r).iter())
+        .copied();
+    let mut set = BTreeSet::new();
+    if role == ADMIN_ROLE {
+        set.extend(CATALOGUE.iter().map(|p| Permission((*p).to_owned())));
+    } else {
+        set.extend(names.map(|p| Permission(p.to_owned())));
+    }
+    Some(set)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(set: &BTreeSet<Permission>) -> Vec<&str> {
+        set.iter().map(Permission::as_str).collect()
+    }
+
+    #[test]
+    fn permissions_parse_as_resource_and_action() {
+        let p: Permission = "pets:read".parse().unwrap();
+        assert_eq!((p.resource(), p.action()), ("pets", "read"));
+        for bad in [
+            "pets",
+            "Pets:read",
+            "pets:",
+            ":read",
+            "pets:read:all",
+            "pe ts:read",
+            "1pets:read",
+        ] {
+            assert!(bad.parse::<Permission>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_catalogue_entry_is_a_valid_permission() {
+        for p in CATALOGUE {
+            p.parse::<Permission>().unwrap();
+        }
+    }
+
+    #[test]
+    fn built_in_roles_inherit_upwards() {
+        let viewer = built_in_permissions("viewer").unwrap();
+        let user = built_in_permissions("user").unwrap();
+        let developer = built_in_permissions("developer").unwrap();
+        assert_eq!(
+            names(&viewer),
+            [
+                "apis:read",
+                "content:read",
+                "metrics:read",
+                "pets:read",
+                "tasks:read"
+            ]
+        );
+        assert!(viewer.is_subset(&user) && user.is_subset(&developer));
+        assert!(user.contains(&"pets:write".parse().unwrap()));
+        assert!(!user.contains(&"secrets:read".parse().unwrap()));
+        assert!(developer.contains(&"content:review".parse().unwrap()));
+        assert!(!developer.contains(&"users:admin".parse().unwrap()));
+        let admin = built_in_permissions("admin").unwrap();
+        assert_eq!(admin.len(), CATALOGUE.len());
+        assert!(built_in_permissions("root").is_none());
+    }
+}
