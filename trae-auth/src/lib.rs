@@ -1,5 +1,14 @@
-//! Identity and access for trae: password hashing (argon2id), access and refresh tokens,
-//! role-based permissions, API keys and secret encryption.
+//! Identity and access for trae: password hashing, access tokens, opaque secrets (refresh
+//! tokens and API keys) and, as the identity issue (#3) lands, RBAC decisions and API keys.
 //!
-//! The crate is part of the fixed workspace layout; its contents arrive with the identity
-//! issue (#3) and the secrets issue (#5). It exports nothing yet.
+//! Everything here is pure computation over `trae-core` types; storage and HTTP sit on top.
+
+pub mod access_token;
+pub mod error;
+pub mod opaque_token;
+pub mod password;
+
+pub use access_token::{AccessClaims, AccessTokens, TokenSettings};
+pub use error::{AuthError, Result};
+pub use opaque_token::{OpaqueToken, TokenHash};
+pub use password::{PasswordHasher, PasswordParams, Verification};

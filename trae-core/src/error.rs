@@ -27,6 +27,18 @@ pub enum Error {
     /// The change would duplicate or contradict an existing record.
     #[error("{0}")]
     Conflict(String),
+    /// The caller did not prove who they are (missing, invalid or expired credentials).
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The caller is known but lacks the permission the operation needs.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The account is locked after repeated failures; try again after the given seconds.
+    #[error("account locked; retry in {retry_after_secs} s")]
+    Locked {
+        /// Seconds until the lock expires.
+        retry_after_secs: u64,
+    },
     /// The configuration is invalid.
     #[error("configuration: {0}")]
     Config(String),
@@ -61,6 +73,9 @@ impl Error {
             Self::NotFound { .. } => "not_found",
             Self::Validation { .. } => "validation_failed",
             Self::Conflict(_) => "conflict",
+            Self::Unauthenticated(_) => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
+            Self::Locked { .. } => "locked",
             Self::Config(_) => "invalid_configuration",
             Self::Unavailable(_) => "unavailable",
             Self::Storage(_) => "internal",

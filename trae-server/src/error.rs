@@ -73,6 +73,9 @@ impl From<trae_core::Error> for ApiError {
             E::NotFound { .. } => StatusCode::NOT_FOUND,
             E::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             E::Conflict(_) => StatusCode::CONFLICT,
+            E::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            E::Forbidden(_) => StatusCode::FORBIDDEN,
+            E::Locked { .. } => StatusCode::TOO_MANY_REQUESTS,
             E::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
