@@ -403,6 +403,43 @@ mod tests {
         assert_eq!(rejected(&tokens, &forged), "bad signature");
     }
 
+    // A throwaway Ed25519 key pair made for this test with `openssl genpkey -algorithm ed25519`.
+    const ED_PRIVATE: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIBQoAmpOzpOdRBZX75a4S2l5cBtJ34EbIIny8ytfKK3V\n-----END PRIVATE KEY-----\n";
+    const ED_PUBLIC: &str = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAtEEkIk0JNBUeMOf1Fq+Xz1Ydn010vkvPnnl5FHjWfOA=\n-----END PUBLIC KEY-----\n";
+
+    #[test]
+    fn eddsa_tokens_verify_and_refuse_hmac_confusion() {
+        let clock = Arc::new(trae_core::SystemClock);
+        let tokens = AccessTokens::eddsa(
+            ED_PRIVATE.as_bytes(),
+            ED_PUBLIC.as_bytes(),
+            TokenSettings::default(),
+            clock,
+        )
+        .unwrap();
+        let user = Uuid::now_v7();
+        let (token, _) = tokens.issue(user, Uuid::now_v7(), &[]).unwrap();
+        assert_eq!(parts(&token).0["alg"], "EdDSA");
+        assert_eq!(tokens.verify(&token).unwrap().sub, user);
+        // The classic confusion: an HS256 token "signed" with the public key as HMAC secret.
+        let (_, claims, _) = parts(&token);
+        let confused = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(ED_PUBLIC.as_bytes()),
+        )
+        .unwrap();
+        assert_eq!(rejected(&tokens, &confused), "wrong algorithm");
+        let err = AccessTokens::eddsa(
+            b"junk",
+            ED_PUBLIC.as_bytes(),
+            TokenSettings::default(),
+            Arc::new(trae_core::SystemClock),
+        )
+        .unwrap_err();
+        assert!(matches!(err, AuthError::Config(_)));
+    }
+
     #[test]
     fn short_secrets_are_refused() {
         let clock = Arc::new(trae_core::SystemClock);
