@@ -11,6 +11,7 @@ pub mod error;
 pub mod event;
 pub mod health;
 pub mod identity;
+pub mod lockout;
 pub mod page;
 pub mod permission;
 pub mod pet;
