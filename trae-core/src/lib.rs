@@ -5,6 +5,7 @@
 //! repository, a [`Clock`], an [`EventBus`]) as trait objects, so the same rules run under the
 //! HTTP server, the Python module, a worker, or a unit test with a manual clock.
 
+pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod error;
@@ -17,6 +18,9 @@ pub mod permission;
 pub mod pet;
 pub mod telemetry;
 
+pub use audit::{
+    ActorKind, ActorRef, AuditEntry, AuditFilter, AuditLog, AuditRepository, NewAuditEntry, Outcome,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Config, ConfigSummary, DatabaseBackend, LogFormat, SecretString};
 pub use error::{Error, Result};

@@ -8,6 +8,7 @@
 //! foreign keys on and `synchronous=NORMAL`; writes go through one connection and reads through
 //! a pool, so writers queue in-process instead of failing with "database is locked".
 
+pub mod audit_repository;
 #[allow(unreachable_pub, missing_docs)]
 mod entity;
 pub mod error;
@@ -17,6 +18,7 @@ pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use audit_repository::SqlAuditRepository;
 pub use error::{Error, Result};
 pub use migration::{MigrationState, MigrationStatus};
 pub use pet_repository::SqlPetRepository;

@@ -7,10 +7,10 @@ use std::time::Duration;
 use sea_orm::{ConnectionTrait, DatabaseConnection, SqlxPostgresConnector, SqlxSqliteConnector};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use trae_core::{BroadcastBus, Clock, DatabaseBackend, EventBus, Pets, SystemClock};
+use trae_core::{AuditLog, BroadcastBus, Clock, DatabaseBackend, EventBus, Pets, SystemClock};
 
 use crate::migration::{self, Direction, MigrationState};
-use crate::{Error, Result, SqlPetRepository};
+use crate::{Error, Result, SqlAuditRepository, SqlPetRepository};
 
 /// How to open a [`Store`].
 #[derive(Clone)]
@@ -137,6 +137,17 @@ impl Store {
             )),
             self.clock(),
             self.events(),
+        )
+    }
+
+    /// The audit log on this database.
+    pub fn audit(&self) -> AuditLog {
+        AuditLog::new(
+            Arc::new(SqlAuditRepository::new(
+                self.inner.writer.clone(),
+                self.inner.reader.clone(),
+            )),
+            self.clock(),
         )
     }
 

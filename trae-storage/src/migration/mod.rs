@@ -6,6 +6,7 @@
 //! runs on one dedicated connection holding a session advisory lock.
 
 mod m20261125_000001_create_pets;
+mod m20261125_000002_create_audit_log;
 
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
@@ -20,7 +21,10 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261125_000001_create_pets::Migration)]
+        vec![
+            Box::new(m20261125_000001_create_pets::Migration),
+            Box::new(m20261125_000002_create_audit_log::Migration),
+        ]
     }
 }
 
