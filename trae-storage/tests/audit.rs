@@ -153,10 +153,6 @@ storage_test!(
             .await
             .unwrap();
         // Straight through a connection, bypassing trae: the database itself refuses.
-        let options = StoreOptions {
-            migrate: false,
-            ..StoreOptions::default()
-        };
         let raw = sea_orm::Database::connect(url.as_str()).await.unwrap();
         for sql in [
             "UPDATE audit_log SET outcome = 'denied'",
