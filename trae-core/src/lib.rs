@@ -17,6 +17,7 @@ pub mod page;
 pub mod permission;
 pub mod pet;
 pub mod telemetry;
+pub mod user;
 
 pub use audit::{
     ActorKind, ActorRef, AuditEntry, AuditFilter, AuditLog, AuditRepository, NewAuditEntry, Outcome,
@@ -29,3 +30,4 @@ pub use health::HealthStatus;
 pub use page::{Page, PageRequest};
 pub use permission::Permission;
 pub use pet::{NewPet, Pet, PetFilter, PetPatch, PetRepository, Pets, Species};
+pub use user::{StoredUser, User, UserRepository};

@@ -17,9 +17,11 @@ pub mod pet_repository;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod user_repository;
 
 pub use audit_repository::SqlAuditRepository;
 pub use error::{Error, Result};
 pub use migration::{MigrationState, MigrationStatus};
 pub use pet_repository::SqlPetRepository;
 pub use store::{Store, StoreOptions};
+pub use user_repository::SqlUserRepository;

@@ -7,10 +7,12 @@ use std::time::Duration;
 use sea_orm::{ConnectionTrait, DatabaseConnection, SqlxPostgresConnector, SqlxSqliteConnector};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use trae_core::{AuditLog, BroadcastBus, Clock, DatabaseBackend, EventBus, Pets, SystemClock};
+use trae_core::{
+    AuditLog, BroadcastBus, Clock, DatabaseBackend, EventBus, Pets, SystemClock, UserRepository,
+};
 
 use crate::migration::{self, Direction, MigrationState};
-use crate::{Error, Result, SqlAuditRepository, SqlPetRepository};
+use crate::{Error, Result, SqlAuditRepository, SqlPetRepository, SqlUserRepository};
 
 /// How to open a [`Store`].
 #[derive(Clone)]
@@ -149,6 +151,14 @@ impl Store {
             )),
             self.clock(),
         )
+    }
+
+    /// The user repository on this database, for the identity service of trae-auth.
+    pub fn user_repository(&self) -> Arc<dyn UserRepository> {
+        Arc::new(SqlUserRepository::new(
+            self.inner.writer.clone(),
+            self.inner.reader.clone(),
+        ))
     }
 
     /// Checks that the database answers a trivial query.

@@ -2,3 +2,6 @@
 
 pub(crate) mod audit;
 pub(crate) mod pet;
+pub(crate) mod role;
+pub(crate) mod user;
+pub(crate) mod user_role;

@@ -7,6 +7,7 @@
 
 mod m20261125_000001_create_pets;
 mod m20261125_000002_create_audit_log;
+mod m20261125_000003_create_identity;
 
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261125_000001_create_pets::Migration),
             Box::new(m20261125_000002_create_audit_log::Migration),
+            Box::new(m20261125_000003_create_identity::Migration),
         ]
     }
 }

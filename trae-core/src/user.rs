@@ -1,0 +1,81 @@
+//! Users: the record, what storage keeps beside it, and the repository port.
+//!
+//! Usernames and emails are stored in canonical form (see [`crate::identity`]), so uniqueness
+//! is a plain unique index and comparisons are case-insensitive by construction.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::Result;
+use crate::lockout::LoginState;
+
+/// A user, as anyone allowed to see it sees it (no password hash, no lockout counters).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// Identifier (UUIDv7).
+    pub id: Uuid,
+    /// Canonical username: 3–32 characters of `[a-z0-9_.-]`.
+    pub username: String,
+    /// Canonical (lowercase) email.
+    pub email: String,
+    /// Display name.
+    pub full_name: Option<String>,
+    /// Role names, sorted.
+    pub roles: Vec<String>,
+    /// Whether the user may sign in.
+    pub is_active: bool,
+    /// When the user was created.
+    pub created_at: DateTime<Utc>,
+    /// When the user was last changed.
+    pub updated_at: DateTime<Utc>,
+    /// When the user last signed in.
+    pub last_login_at: Option<DateTime<Utc>>,
+}
+
+/// A user with what only the identity service may read.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredUser {
+    /// The user.
+    pub user: User,
+    /// The argon2id PHC string.
+    pub password_hash: String,
+    /// Failed-login bookkeeping.
+    pub login: LoginState,
+    /// Bumped on every change of `login`, for compare-and-set.
+    pub login_version: i64,
+}
+
+impl std::fmt::Debug for StoredUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredUser")
+            .field("user", &self.user)
+            .field("login", &self.login)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Storage of users.
+#[async_trait]
+pub trait UserRepository: Send + Sync + 'static {
+    /// Stores a new user with its password hash; `Conflict` when the username or email is
+    /// taken; `Validation` when a role does not exist.
+    async fn insert(&self, user: &User, password_hash: &str) -> Result<()>;
+    /// Reads a user by id.
+    async fn get(&self, id: Uuid) -> Result<Option<StoredUser>>;
+    /// Reads a user by canonical username or canonical email.
+    async fn find_by_login(&self, login: &str) -> Result<Option<StoredUser>>;
+    /// Replaces the login state if it is still at `expected_version`; false when another
+    /// attempt changed it first.
+    async fn swap_login_state(
+        &self,
+        id: Uuid,
+        expected_version: i64,
+        state: &LoginState,
+    ) -> Result<bool>;
+    /// Records a successful sign-in at `at`: clears the login state, sets `last_login_at`,
+    /// and stores `new_hash` when the password hash was upgraded.
+    async fn record_login(&self, id: Uuid, at: DateTime<Utc>, new_hash: Option<&str>)
+    -> Result<()>;
+}
