@@ -4,11 +4,13 @@
 //! Everything here is pure computation over `trae-core` types; storage and HTTP sit on top.
 
 pub mod access_token;
+pub mod accounts;
 pub mod error;
 pub mod opaque_token;
 pub mod password;
 
 pub use access_token::{AccessClaims, AccessTokens, TokenSettings};
+pub use accounts::{Accounts, Registration, RequestMeta};
 pub use error::{AuthError, Result};
 pub use opaque_token::{OpaqueToken, TokenHash};
 pub use password::{PasswordHasher, PasswordParams, Verification};

@@ -1,0 +1,265 @@
+//! Accounts: registration and password sign-in, with lockout and an audit entry for every
+//! attempt.
+//!
+//! The rules come from trae-core (identity checks, the lockout transitions); this service
+//! adds the crypto (argon2id) and the order of operations that keeps the guarantees: a locked
+//! account answers "locked" whatever the password, an unknown username costs a hash like a
+//! known one, and a wrong password and an unknown user fail with the same error.
+
+use std::fmt;
+use std::sync::Arc;
+
+use trae_core::identity::{
+    canonical_email, canonical_username, check_password_policy, clean_full_name,
+};
+use trae_core::lockout::{FailureOutcome, LockoutPolicy};
+use trae_core::{
+    ActorKind, ActorRef, AuditLog, Clock, Error, NewAuditEntry, Outcome, Result, User,
+    UserRepository,
+};
+use uuid::Uuid;
+
+use crate::PasswordHasher;
+
+/// The role every self-registered user gets, and the only one.
+pub const DEFAULT_ROLE: &str = "user";
+
+/// The one answer to bad credentials, whichever part was wrong.
+pub const BAD_CREDENTIALS: &str = "invalid username or password";
+
+/// Where a request came from, for the audit log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestMeta {
+    /// The client's IP address (from the socket, or a trusted proxy's header).
+    pub ip: Option<String>,
+    /// The request id.
+    pub request_id: Option<String>,
+}
+
+/// What a person registers with.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Registration {
+    /// Desired username.
+    pub username: String,
+    /// Email address.
+    pub email: String,
+    /// Password in clear; hashed before anything is stored.
+    pub password: String,
+    /// Display name.
+    pub full_name: Option<String>,
+}
+
+impl fmt::Debug for Registration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registration")
+            .field("username", &self.username)
+            .field("email", &self.email)
+            .field("full_name", &self.full_name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Registration and password sign-in.
+#[derive(Clone)]
+pub struct Accounts {
+    users: Arc<dyn UserRepository>,
+    hasher: PasswordHasher,
+    audit: AuditLog,
+    clock: Arc<dyn Clock>,
+    lockout: LockoutPolicy,
+}
+
+impl fmt::Debug for Accounts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Accounts")
+            .field("lockout", &self.lockout)
+            .finish_non_exhaustive()
+    }
+}
+
+fn user_actor(user: &User) -> ActorRef {
+    ActorRef {
+        kind: ActorKind::User,
+        id: Some(user.id),
+        name: Some(user.username.clone()),
+    }
+}
+
+impl Accounts {
+    /// A service over `users`, hashing with `hasher`, auditing to `audit`.
+    pub fn new(
+        users: Arc<dyn UserRepository>,
+        hasher: PasswordHasher,
+        audit: AuditLog,
+        clock: Arc<dyn Clock>,
+        lockout: LockoutPolicy,
+    ) -> Self {
+        Self {
+            users,
+            hasher,
+            audit,
+            clock,
+            lockout,
+        }
+    }
+
+    async fn audit(
+        &self,
+        actor: ActorRef,
+        action: &str,
+        target: Option<String>,
+        outcome: Outcome,
+        meta: &RequestMeta,
+        details: serde_json::Value,
+    ) -> Result<()> {
+        self.audit
+            .record(NewAuditEntry {
+                actor,
+                action: action.to_owned(),
+                target,
+                outcome,
+                ip: meta.ip.clone(),
+                request_id: meta.request_id.clone(),
+                details,
+            })
+            .await
+            .map(|_| ())
+    }
+
+    /// Registers a new user with the default role only.
+    pub async fn register(&self, input: Registration, meta: &RequestMeta) -> Result<User> {
+        let username = canonical_username(&input.username)?;
+        let email = canonical_email(&input.email)?;
+        let full_name = clean_full_name(input.full_name.as_deref())?;
+        check_password_policy(&input.password, &username)?;
+        let hash = self.hasher.hash(&input.password).await?;
+        let now = self.clock.now_micros();
+        let user = User {
+            id: Uuid::now_v7(),
+            username,
+            email,
+            full_name,
+            roles: vec![DEFAULT_ROLE.to_owned()],
+            is_active: true,
+            created_at: now,
+            updated_at: now,
+            last_login_at: None,
+        };
+        self.users.insert(&user, &hash).await?;
+        self.audit(
+            user_actor(&user),
+            "user.register",
+            Some(format!("user:{}", user.id)),
+            Outcome::Success,
+            meta,
+            serde_json::json!({ "roles": user.roles }),
+        )
+        .await?;
+        Ok(user)
+    }
+
+    /// Checks a username (or email) and password. Answers `Unauthenticated` for any bad
+    /// credentials and `Locked` while the account is locked, whatever the password.
+    pub async fn sign_in(&self, login: &str, password: &str, meta: &RequestMeta) -> Result<User> {
+        let login = login.trim().to_lowercase();
+        let failure = |reason: &str| serde_json::json!({ "reason": reason });
+        let anonymous = ActorRef {
+            kind: ActorKind::Anonymous,
+            id: None,
+            name: Some(login.chars().take(254).collect()),
+        };
+        let Some(mut stored) = self.users.find_by_login(&login).await? else {
+            // Costs one hash, like a real check, so timing does not reveal unknown names.
+            self.hasher.verify(password, None).await?;
+            self.audit(
+                anonymous,
+                "auth.login",
+                None,
+                Outcome::Failure,
+                meta,
+                failure("unknown user"),
+            )
+            .await?;
+            return Err(Error::Unauthenticated(BAD_CREDENTIALS.into()));
+        };
+        let target = Some(format!("user:{}", stored.user.id));
+        let now = self.clock.now_micros();
+        if let Some(retry_after_secs) = stored.login.locked_for(now) {
+            self.audit(
+                anonymous,
+                "auth.login",
+                target,
+                Outcome::Denied,
+                meta,
+                failure("locked"),
+            )
+            .await?;
+            return Err(Error::Locked { retry_after_secs });
+        }
+        let verification = self
+            .hasher
+            .verify(password, Some(&stored.password_hash))
+            .await?;
+        if verification.matches && stored.user.is_active {
+            self.users
+                .record_login(stored.user.id, now, verification.upgraded_hash.as_deref())
+                .await?;
+            stored.user.last_login_at = Some(now);
+            self.audit(
+                user_actor(&stored.user),
+                "auth.login",
+                target,
+                Outcome::Success,
+                meta,
+                serde_json::json!({ "hash_upgraded": verification.upgraded_hash.is_some() }),
+            )
+            .await?;
+            return Ok(stored.user);
+        }
+        let reason = if verification.matches {
+            "inactive"
+        } else {
+            "wrong password"
+        };
+        // Count the failure; another attempt may have raced us, so re-read and retry.
+        let mut outcome = FailureOutcome::Counted;
+        for _ in 0..8 {
+            let (state, result) = stored.login.after_failure(&self.lockout, now);
+            if self
+                .users
+                .swap_login_state(stored.user.id, stored.login_version, &state)
+                .await?
+            {
+                outcome = result;
+                break;
+            }
+            match self.users.get(stored.user.id).await? {
+                Some(fresh) => stored = fresh,
+                None => break,
+            }
+        }
+        self.audit(
+            anonymous.clone(),
+            "auth.login",
+            target.clone(),
+            Outcome::Failure,
+            meta,
+            failure(reason),
+        )
+        .await?;
+        if let FailureOutcome::LockedNow(until) = outcome {
+            self.audit(
+                anonymous,
+                "auth.lockout",
+                target,
+                Outcome::Success,
+                meta,
+                serde_json::json!({ "locked_until": until }),
+            )
+            .await?;
+            let retry_after_secs = (until - now).num_seconds().max(1).unsigned_abs();
+            return Err(Error::Locked { retry_after_secs });
+        }
+        Err(Error::Unauthenticated(BAD_CREDENTIALS.into()))
+    }
+}
