@@ -8,9 +8,11 @@ pub mod accounts;
 pub mod error;
 pub mod opaque_token;
 pub mod password;
+pub mod sessions;
 
 pub use access_token::{AccessClaims, AccessTokens, TokenSettings};
 pub use accounts::{Accounts, Registration, RequestMeta};
 pub use error::{AuthError, Result};
 pub use opaque_token::{OpaqueToken, TokenHash};
 pub use password::{PasswordHasher, PasswordParams, Verification};
+pub use sessions::{Authenticated, Sessions, TokenPair};

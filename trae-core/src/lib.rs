@@ -16,6 +16,7 @@ pub mod lockout;
 pub mod page;
 pub mod permission;
 pub mod pet;
+pub mod session;
 pub mod telemetry;
 pub mod user;
 
@@ -30,4 +31,5 @@ pub use health::HealthStatus;
 pub use page::{Page, PageRequest};
 pub use permission::Permission;
 pub use pet::{NewPet, Pet, PetFilter, PetPatch, PetRepository, Pets, Species};
+pub use session::{RefreshTokenRecord, Rotation, Session, SessionRepository};
 pub use user::{StoredUser, User, UserRepository};

@@ -8,11 +8,14 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, SqlxPostgresConnector, SqlxSq
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use trae_core::{
-    AuditLog, BroadcastBus, Clock, DatabaseBackend, EventBus, Pets, SystemClock, UserRepository,
+    AuditLog, BroadcastBus, Clock, DatabaseBackend, EventBus, Pets, SessionRepository, SystemClock,
+    UserRepository,
 };
 
 use crate::migration::{self, Direction, MigrationState};
-use crate::{Error, Result, SqlAuditRepository, SqlPetRepository, SqlUserRepository};
+use crate::{
+    Error, Result, SqlAuditRepository, SqlPetRepository, SqlSessionRepository, SqlUserRepository,
+};
 
 /// How to open a [`Store`].
 #[derive(Clone)]
@@ -156,6 +159,14 @@ impl Store {
     /// The user repository on this database, for the identity service of trae-auth.
     pub fn user_repository(&self) -> Arc<dyn UserRepository> {
         Arc::new(SqlUserRepository::new(
+            self.inner.writer.clone(),
+            self.inner.reader.clone(),
+        ))
+    }
+
+    /// The session repository on this database, for the identity service of trae-auth.
+    pub fn session_repository(&self) -> Arc<dyn SessionRepository> {
+        Arc::new(SqlSessionRepository::new(
             self.inner.writer.clone(),
             self.inner.reader.clone(),
         ))

@@ -2,6 +2,8 @@
 
 pub(crate) mod audit;
 pub(crate) mod pet;
+pub(crate) mod refresh_token;
 pub(crate) mod role;
+pub(crate) mod session;
 pub(crate) mod user;
 pub(crate) mod user_role;

@@ -1,0 +1,245 @@
+//! Sessions: the token pair a sign-in gets, refresh-token rotation with reuse detection,
+//! logout, and authenticating an access token against its (live) session.
+
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::Duration;
+use trae_core::{
+    ActorKind, ActorRef, AuditLog, Clock, Error, NewAuditEntry, Outcome, RefreshTokenRecord,
+    Result, Rotation, Session, SessionRepository, User, UserRepository,
+};
+use uuid::Uuid;
+
+use crate::accounts::RequestMeta;
+use crate::{AccessTokens, OpaqueToken};
+
+/// The prefix of refresh tokens (API keys start with `trae_`).
+pub const REFRESH_PREFIX: &str = "rt_";
+
+/// The one answer to a refresh or access token that does not work.
+const INVALID: &str = "invalid or expired credentials";
+
+/// What a sign-in or refresh hands the client.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TokenPair {
+    /// The JWT for `Authorization: Bearer`.
+    pub access_token: String,
+    /// The opaque token for `/api/auth/refresh`; shown once.
+    pub refresh_token: String,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    /// The session both belong to.
+    pub session_id: Uuid,
+}
+
+impl fmt::Debug for TokenPair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenPair")
+            .field("expires_in", &self.expires_in)
+            .field("session_id", &self.session_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Who an access token proved to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authenticated {
+    /// The user.
+    pub user_id: Uuid,
+    /// The session the token belongs to.
+    pub session_id: Uuid,
+    /// The roles the token carries.
+    pub roles: Vec<String>,
+}
+
+/// Token pairs, rotation, revocation.
+#[derive(Clone)]
+pub struct Sessions {
+    sessions: Arc<dyn SessionRepository>,
+    users: Arc<dyn UserRepository>,
+    tokens: AccessTokens,
+    audit: AuditLog,
+    clock: Arc<dyn Clock>,
+    refresh_ttl: Duration,
+}
+
+impl fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sessions")
+            .field("refresh_ttl", &self.refresh_ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+fn invalid() -> Error {
+    Error::Unauthenticated(INVALID.into())
+}
+
+impl Sessions {
+    /// The default lifetime of a refresh token.
+    pub const DEFAULT_REFRESH_TTL: Duration = Duration::days(30);
+
+    /// A service over the given repositories, signing with `tokens`.
+    pub fn new(
+        sessions: Arc<dyn SessionRepository>,
+        users: Arc<dyn UserRepository>,
+        tokens: AccessTokens,
+        audit: AuditLog,
+        clock: Arc<dyn Clock>,
+        refresh_ttl: Duration,
+    ) -> Self {
+        Self {
+            sessions,
+            users,
+            tokens,
+            audit,
+            clock,
+            refresh_ttl,
+        }
+    }
+
+    fn refresh_record(&self, session_id: Uuid) -> Result<(String, RefreshTokenRecord)> {
+        let token = OpaqueToken::generate(REFRESH_PREFIX)?;
+        let now = self.clock.now_micros();
+        let record = RefreshTokenRecord {
+            hash: token.hash.0,
+            session_id,
+            issued_at: now,
+            expires_at: now + self.refresh_ttl,
+            used_at: None,
+        };
+        Ok((token.plaintext, record))
+    }
+
+    fn pair(&self, user: &User, session_id: Uuid, refresh_token: String) -> Result<TokenPair> {
+        let (access_token, expires) = self.tokens.issue(user.id, session_id, &user.roles)?;
+        Ok(TokenPair {
+            access_token,
+            refresh_token,
+            expires_in: (expires - self.clock.now()).num_seconds().max(0),
+            session_id,
+        })
+    }
+
+    async fn audit(
+        &self,
+        user_id: Uuid,
+        action: &str,
+        outcome: Outcome,
+        meta: &RequestMeta,
+        details: serde_json::Value,
+    ) -> Result<()> {
+        self.audit
+            .record(NewAuditEntry {
+                actor: ActorRef {
+                    kind: ActorKind::User,
+                    id: Some(user_id),
+                    name: None,
+                },
+                action: action.to_owned(),
+                target: Some(format!("user:{user_id}")),
+                outcome,
+                ip: meta.ip.clone(),
+                request_id: meta.request_id.clone(),
+                details,
+            })
+            .await
+            .map(|_| ())
+    }
+
+    /// Starts a session for a user who just signed in.
+    pub async fn start(&self, user: &User) -> Result<TokenPair> {
+        let session = Session {
+            id: Uuid::now_v7(),
+            user_id: user.id,
+            created_at: self.clock.now_micros(),
+            revoked_at: None,
+            revoked_reason: None,
+        };
+        let (refresh_token, record) = self.refresh_record(session.id)?;
+        self.sessions.create(&session, &record).await?;
+        self.pair(user, session.id, refresh_token)
+    }
+
+    /// Exchanges a refresh token for a new pair. A token presented twice revokes its whole
+    /// session.
+    pub async fn refresh(&self, refresh_token: &str, meta: &RequestMeta) -> Result<TokenPair> {
+        let hash = OpaqueToken::digest(refresh_token.trim());
+        let Some((record, session)) = self.sessions.find_refresh(&hash.0).await? else {
+            return Err(invalid());
+        };
+        let now = self.clock.now_micros();
+        if !session.is_live() || now >= record.expires_at {
+            return Err(invalid());
+        }
+        if record.used_at.is_some() {
+            return Err(self.reuse(&session, meta).await);
+        }
+        let user = match self.users.get(session.user_id).await? {
+            Some(stored) if stored.user.is_active => stored.user,
+            _ => {
+                self.sessions
+                    .revoke(session.id, now, "user inactive")
+                    .await?;
+                return Err(invalid());
+            }
+        };
+        let (next_plain, next) = self.refresh_record(session.id)?;
+        match self.sessions.rotate(&hash.0, &next, now).await? {
+            Rotation::Rotated => self.pair(&user, session.id, next_plain),
+            Rotation::AlreadyUsed => Err(self.reuse(&session, meta).await),
+        }
+    }
+
+    async fn reuse(&self, session: &Session, meta: &RequestMeta) -> Error {
+        let now = self.clock.now_micros();
+        let revoked = self
+            .sessions
+            .revoke(session.id, now, "refresh token reuse")
+            .await;
+        let audited = self
+            .audit(
+                session.user_id,
+                "auth.refresh_reuse",
+                Outcome::Denied,
+                meta,
+                serde_json::json!({ "session": session.id }),
+            )
+            .await;
+        match (revoked, audited) {
+            (Err(e), _) | (_, Err(e)) => e,
+            _ => invalid(),
+        }
+    }
+
+    /// Ends a session: its refresh token and access tokens stop working.
+    pub async fn logout(&self, auth: &Authenticated, meta: &RequestMeta) -> Result<()> {
+        self.sessions
+            .revoke(auth.session_id, self.clock.now_micros(), "logout")
+            .await?;
+        self.audit(
+            auth.user_id,
+            "auth.logout",
+            Outcome::Success,
+            meta,
+            serde_json::json!({ "session": auth.session_id }),
+        )
+        .await
+    }
+
+    /// Checks an access token: signature, claims, and that its session is live.
+    pub async fn authenticate(&self, access_token: &str) -> Result<Authenticated> {
+        let claims = self.tokens.verify(access_token)?;
+        match self.sessions.get(claims.sid).await? {
+            Some(session) if session.is_live() && session.user_id == claims.sub => {
+                Ok(Authenticated {
+                    user_id: claims.sub,
+                    session_id: claims.sid,
+                    roles: claims.roles,
+                })
+            }
+            _ => Err(invalid()),
+        }
+    }
+}
