@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod error;
 pub mod opaque_token;
 pub mod password;
+pub mod rbac;
 pub mod sessions;
 
 pub use access_token::{AccessClaims, AccessTokens, TokenSettings};
@@ -15,4 +16,5 @@ pub use accounts::{Accounts, Registration, RequestMeta};
 pub use error::{AuthError, Result};
 pub use opaque_token::{OpaqueToken, TokenHash};
 pub use password::{PasswordHasher, PasswordParams, Verification};
+pub use rbac::Rbac;
 pub use sessions::{Authenticated, Sessions, TokenPair};

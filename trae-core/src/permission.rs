@@ -201,3 +201,25 @@ mod tests {
         assert!(built_in_permissions("root").is_none());
     }
 }
+
+/// A role as policy administration sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Role {
+    /// Unique name, 2–32 characters of `[a-z0-9_-]`.
+    pub name: String,
+    /// What the role is for.
+    pub description: String,
+    /// Whether trae defines it (built-in roles cannot be deleted).
+    pub built_in: bool,
+    /// What it grants (empty for `admin`, which holds everything).
+    pub permissions: BTreeSet<Permission>,
+}
+
+/// Storage of roles and their permissions.
+#[async_trait::async_trait]
+pub trait RoleRepository: Send + Sync + 'static {
+    /// Every role, by name.
+    async fn list(&self) -> Result<Vec<Role>>;
+    /// The permissions granted to each of `names` that exists.
+    async fn permissions_of(&self, names: &[String]) -> Result<BTreeSet<Permission>>;
+}

@@ -14,6 +14,7 @@ mod entity;
 pub mod error;
 pub mod migration;
 pub mod pet_repository;
+pub mod role_repository;
 pub mod session_repository;
 pub mod store;
 #[cfg(feature = "testing")]
@@ -24,6 +25,7 @@ pub use audit_repository::SqlAuditRepository;
 pub use error::{Error, Result};
 pub use migration::{MigrationState, MigrationStatus};
 pub use pet_repository::SqlPetRepository;
+pub use role_repository::SqlRoleRepository;
 pub use session_repository::SqlSessionRepository;
 pub use store::{Store, StoreOptions};
 pub use user_repository::SqlUserRepository;

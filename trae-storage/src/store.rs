@@ -14,7 +14,8 @@ use trae_core::{
 
 use crate::migration::{self, Direction, MigrationState};
 use crate::{
-    Error, Result, SqlAuditRepository, SqlPetRepository, SqlSessionRepository, SqlUserRepository,
+    Error, Result, SqlAuditRepository, SqlPetRepository, SqlRoleRepository, SqlSessionRepository,
+    SqlUserRepository,
 };
 
 /// How to open a [`Store`].
@@ -170,6 +171,11 @@ impl Store {
             self.inner.writer.clone(),
             self.inner.reader.clone(),
         ))
+    }
+
+    /// The role repository on this database, for authorization decisions in trae-auth.
+    pub fn role_repository(&self) -> Arc<dyn trae_core::permission::RoleRepository> {
+        Arc::new(SqlRoleRepository::new(self.inner.reader.clone()))
     }
 
     /// Checks that the database answers a trivial query.

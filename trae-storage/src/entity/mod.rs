@@ -4,6 +4,7 @@ pub(crate) mod audit;
 pub(crate) mod pet;
 pub(crate) mod refresh_token;
 pub(crate) mod role;
+pub(crate) mod role_permission;
 pub(crate) mod session;
 pub(crate) mod user;
 pub(crate) mod user_role;
