@@ -10,6 +10,7 @@ pub mod opaque_token;
 pub mod password;
 pub mod rbac;
 pub mod sessions;
+pub mod signing_key;
 
 pub use access_token::{AccessClaims, AccessTokens, TokenSettings};
 pub use accounts::{Accounts, Registration, RequestMeta};

@@ -18,6 +18,7 @@ pub mod permission;
 pub mod pet;
 pub mod principal;
 pub mod session;
+pub mod shared_setting;
 pub mod telemetry;
 pub mod user;
 
@@ -34,4 +35,5 @@ pub use permission::Permission;
 pub use pet::{NewPet, Pet, PetFilter, PetPatch, PetRepository, Pets, Species};
 pub use principal::{PermissionSet, Principal};
 pub use session::{RefreshTokenRecord, Rotation, Session, SessionRepository};
+pub use shared_setting::SharedSettings;
 pub use user::{StoredUser, User, UserRepository};

@@ -16,6 +16,7 @@ pub mod migration;
 pub mod pet_repository;
 pub mod role_repository;
 pub mod session_repository;
+pub mod shared_settings;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -27,5 +28,6 @@ pub use migration::{MigrationState, MigrationStatus};
 pub use pet_repository::SqlPetRepository;
 pub use role_repository::SqlRoleRepository;
 pub use session_repository::SqlSessionRepository;
+pub use shared_settings::SqlSharedSettings;
 pub use store::{Store, StoreOptions};
 pub use user_repository::SqlUserRepository;

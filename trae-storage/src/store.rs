@@ -15,7 +15,7 @@ use trae_core::{
 use crate::migration::{self, Direction, MigrationState};
 use crate::{
     Error, Result, SqlAuditRepository, SqlPetRepository, SqlRoleRepository, SqlSessionRepository,
-    SqlUserRepository,
+    SqlSharedSettings, SqlUserRepository,
 };
 
 /// How to open a [`Store`].
@@ -176,6 +176,11 @@ impl Store {
     /// The role repository on this database, for authorization decisions in trae-auth.
     pub fn role_repository(&self) -> Arc<dyn trae_core::permission::RoleRepository> {
         Arc::new(SqlRoleRepository::new(self.inner.reader.clone()))
+    }
+
+    /// Settings every node sharing this database agrees on.
+    pub fn shared_settings(&self) -> Arc<dyn trae_core::SharedSettings> {
+        Arc::new(SqlSharedSettings::new(self.inner.writer.clone()))
     }
 
     /// Checks that the database answers a trivial query.
