@@ -5,6 +5,7 @@
 
 pub mod access_token;
 pub mod accounts;
+pub mod api_keys;
 pub mod error;
 pub mod opaque_token;
 pub mod password;
@@ -14,6 +15,7 @@ pub mod signing_key;
 
 pub use access_token::{AccessClaims, AccessTokens, TokenSettings};
 pub use accounts::{Accounts, Registration, RequestMeta};
+pub use api_keys::{ApiKeys, CreatedKey, NewKey};
 pub use error::{AuthError, Result};
 pub use opaque_token::{OpaqueToken, TokenHash};
 pub use password::{PasswordHasher, PasswordParams, Verification};

@@ -5,6 +5,7 @@
 //! repository, a [`Clock`], an [`EventBus`]) as trait objects, so the same rules run under the
 //! HTTP server, the Python module, a worker, or a unit test with a manual clock.
 
+pub mod api_key;
 pub mod audit;
 pub mod clock;
 pub mod config;
@@ -22,6 +23,7 @@ pub mod shared_setting;
 pub mod telemetry;
 pub mod user;
 
+pub use api_key::{ApiKey, ApiKeyRepository};
 pub use audit::{
     ActorKind, ActorRef, AuditEntry, AuditFilter, AuditLog, AuditRepository, NewAuditEntry, Outcome,
 };

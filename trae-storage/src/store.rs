@@ -14,8 +14,8 @@ use trae_core::{
 
 use crate::migration::{self, Direction, MigrationState};
 use crate::{
-    Error, Result, SqlAuditRepository, SqlPetRepository, SqlRoleRepository, SqlSessionRepository,
-    SqlSharedSettings, SqlUserRepository,
+    Error, Result, SqlApiKeyRepository, SqlAuditRepository, SqlPetRepository, SqlRoleRepository,
+    SqlSessionRepository, SqlSharedSettings, SqlUserRepository,
 };
 
 /// How to open a [`Store`].
@@ -181,6 +181,14 @@ impl Store {
     /// Settings every node sharing this database agrees on.
     pub fn shared_settings(&self) -> Arc<dyn trae_core::SharedSettings> {
         Arc::new(SqlSharedSettings::new(self.inner.writer.clone()))
+    }
+
+    /// The API key repository on this database.
+    pub fn api_key_repository(&self) -> Arc<dyn trae_core::ApiKeyRepository> {
+        Arc::new(SqlApiKeyRepository::new(
+            self.inner.writer.clone(),
+            self.inner.reader.clone(),
+        ))
     }
 
     /// Checks that the database answers a trivial query.

@@ -1,5 +1,6 @@
 //! sea-orm entities, one module per table.
 
+pub(crate) mod api_key;
 pub(crate) mod audit;
 pub(crate) mod pet;
 pub(crate) mod refresh_token;

@@ -10,6 +10,7 @@ mod m20261125_000002_create_audit_log;
 mod m20261125_000003_create_identity;
 mod m20261125_000004_create_sessions;
 mod m20261125_000005_create_shared_settings;
+mod m20261125_000006_create_api_keys;
 
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000003_create_identity::Migration),
             Box::new(m20261125_000004_create_sessions::Migration),
             Box::new(m20261125_000005_create_shared_settings::Migration),
+            Box::new(m20261125_000006_create_api_keys::Migration),
         ]
     }
 }
