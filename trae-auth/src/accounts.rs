@@ -14,8 +14,8 @@ use trae_core::identity::{
 };
 use trae_core::lockout::{FailureOutcome, LockoutPolicy};
 use trae_core::{
-    ActorKind, ActorRef, AuditLog, Clock, Error, NewAuditEntry, Outcome, Result, User,
-    UserRepository,
+    ActorKind, ActorRef, AuditLog, Clock, Error, NewAuditEntry, Outcome, Result, SessionRepository,
+    User, UserRepository,
 };
 use uuid::Uuid;
 
@@ -63,6 +63,7 @@ impl fmt::Debug for Registration {
 #[derive(Clone)]
 pub struct Accounts {
     users: Arc<dyn UserRepository>,
+    sessions: Arc<dyn SessionRepository>,
     hasher: PasswordHasher,
     audit: AuditLog,
     clock: Arc<dyn Clock>,
@@ -86,9 +87,11 @@ fn user_actor(user: &User) -> ActorRef {
 }
 
 impl Accounts {
-    /// A service over `users`, hashing with `hasher`, auditing to `audit`.
+    /// A service over `users` (and their `sessions`, which a password change revokes),
+    /// hashing with `hasher`, auditing to `audit`.
     pub fn new(
         users: Arc<dyn UserRepository>,
+        sessions: Arc<dyn SessionRepository>,
         hasher: PasswordHasher,
         audit: AuditLog,
         clock: Arc<dyn Clock>,
@@ -96,6 +99,7 @@ impl Accounts {
     ) -> Self {
         Self {
             users,
+            sessions,
             hasher,
             audit,
             clock,
@@ -261,5 +265,51 @@ impl Accounts {
             return Err(Error::Locked { retry_after_secs });
         }
         Err(Error::Unauthenticated(BAD_CREDENTIALS.into()))
+    }
+
+    /// Changes a user's own password after checking the current one, and ends every other
+    /// session of theirs (`keep_session` survives, so the caller stays signed in).
+    pub async fn change_password(
+        &self,
+        user_id: Uuid,
+        keep_session: Option<Uuid>,
+        current: &str,
+        new: &str,
+        meta: &RequestMeta,
+    ) -> Result<()> {
+        let stored = self
+            .users
+            .get(user_id)
+            .await?
+            .filter(|s| s.user.is_active)
+            .ok_or_else(|| Error::not_found("user", user_id))?;
+        check_password_policy(new, &stored.user.username)?;
+        if !self
+            .hasher
+            .verify(current, Some(&stored.password_hash))
+            .await?
+            .matches
+        {
+            return Err(Error::validation(
+                "current_password",
+                "is not the current password",
+            ));
+        }
+        let hash = self.hasher.hash(new).await?;
+        let now = self.clock.now_micros();
+        self.users.set_password(user_id, &hash, now).await?;
+        let ended = self
+            .sessions
+            .revoke_all_for_user(user_id, keep_session, now, "password changed")
+            .await?;
+        self.audit(
+            user_actor(&stored.user),
+            "user.password_change",
+            Some(format!("user:{user_id}")),
+            Outcome::Success,
+            meta,
+            serde_json::json!({ "sessions_ended": ended }),
+        )
+        .await
     }
 }

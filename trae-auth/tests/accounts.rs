@@ -30,6 +30,7 @@ async fn fixture(url: &str, params: PasswordParams) -> Fixture {
     .unwrap();
     let accounts = Accounts::new(
         store.user_repository(),
+        store.session_repository(),
         PasswordHasher::new(params, 2).unwrap(),
         store.audit(),
         clock.clone(),

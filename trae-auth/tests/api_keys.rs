@@ -42,6 +42,7 @@ async fn fixture(url: &str) -> Fixture {
     .unwrap();
     let accounts = Accounts::new(
         store.user_repository(),
+        store.session_repository(),
         PasswordHasher::new(PasswordParams::INSECURE_FOR_TESTS, 2).unwrap(),
         store.audit(),
         clock.clone(),

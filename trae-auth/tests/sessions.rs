@@ -12,6 +12,7 @@ use trae_core::{AuditFilter, Error, ManualClock, PageRequest, User};
 use trae_storage::{Store, StoreOptions, storage_test};
 
 struct Fixture {
+    accounts: Accounts,
     sessions: Sessions,
     store: Store,
     clock: Arc<ManualClock>,
@@ -33,6 +34,7 @@ async fn fixture(url: &str) -> Fixture {
     .unwrap();
     let accounts = Accounts::new(
         store.user_repository(),
+        store.session_repository(),
         PasswordHasher::new(PasswordParams::INSECURE_FOR_TESTS, 2).unwrap(),
         store.audit(),
         clock.clone(),
@@ -63,6 +65,7 @@ async fn fixture(url: &str) -> Fixture {
         Sessions::DEFAULT_REFRESH_TTL,
     );
     Fixture {
+        accounts,
         sessions,
         store,
         clock,
@@ -228,5 +231,75 @@ storage_test!(
         assert_eq!(revoked, 1);
         f.sessions.authenticate(&keep.access_token).await.unwrap();
         unauthenticated(f.sessions.authenticate(&other.access_token).await);
+    }
+);
+
+storage_test!(
+    changing_the_password_ends_the_other_sessions,
+    |url: String| async move {
+        let f = fixture(&url).await;
+        let here = f.sessions.start(&f.user).await.unwrap();
+        let elsewhere = f.sessions.start(&f.user).await.unwrap();
+
+        let err = f
+            .accounts
+            .change_password(
+                f.user.id,
+                Some(here.session_id),
+                "not my password",
+                "a brand new passphrase",
+                &meta(),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::Validation { ref field, .. } if field == "current_password"),
+            "{err}"
+        );
+        let err = f
+            .accounts
+            .change_password(
+                f.user.id,
+                Some(here.session_id),
+                "correct horse battery",
+                "short",
+                &meta(),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::Validation { ref field, .. } if field == "password"),
+            "{err}"
+        );
+        f.sessions
+            .authenticate(&elsewhere.access_token)
+            .await
+            .expect("failed changes end nothing");
+
+        f.accounts
+            .change_password(
+                f.user.id,
+                Some(here.session_id),
+                "correct horse battery",
+                "a brand new passphrase",
+                &meta(),
+            )
+            .await
+            .unwrap();
+        f.sessions
+            .authenticate(&here.access_token)
+            .await
+            .expect("the current session stays");
+        unauthenticated(f.sessions.authenticate(&elsewhere.access_token).await);
+        unauthenticated(f.sessions.refresh(&elsewhere.refresh_token, &meta()).await);
+        unauthenticated(
+            f.accounts
+                .sign_in("alice", "correct horse battery", &meta())
+                .await,
+        );
+        f.accounts
+            .sign_in("alice", "a brand new passphrase", &meta())
+            .await
+            .unwrap();
     }
 );

@@ -78,4 +78,6 @@ pub trait UserRepository: Send + Sync + 'static {
     /// and stores `new_hash` when the password hash was upgraded.
     async fn record_login(&self, id: Uuid, at: DateTime<Utc>, new_hash: Option<&str>)
     -> Result<()>;
+    /// Replaces the password hash, stamping `updated_at`.
+    async fn set_password(&self, id: Uuid, hash: &str, at: DateTime<Utc>) -> Result<()>;
 }

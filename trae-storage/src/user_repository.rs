@@ -212,4 +212,19 @@ impl UserRepository for SqlUserRepository {
             Err(Error::not_found("user", id))
         }
     }
+
+    async fn set_password(&self, id: Uuid, hash: &str, at: DateTime<Utc>) -> Result<()> {
+        let result = user::Entity::update_many()
+            .col_expr(user::Column::PasswordHash, Expr::value(hash))
+            .col_expr(user::Column::UpdatedAt, Expr::value(at))
+            .filter(user::Column::Id.eq(id))
+            .exec(&self.writer)
+            .await
+            .map_err(db_error)?;
+        if result.rows_affected == 1 {
+            Ok(())
+        } else {
+            Err(Error::not_found("user", id))
+        }
+    }
 }
