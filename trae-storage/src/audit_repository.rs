@@ -3,8 +3,7 @@
 use async_trait::async_trait;
 use sea_orm::sea_query::Order;
 use sea_orm::{
-    ActiveValue, ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    ActiveValue, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
 };
 use trae_core::{
     ActorKind, ActorRef, AuditEntry, AuditFilter, AuditRepository, Outcome, Page, PageRequest,
@@ -14,6 +13,7 @@ use uuid::Uuid;
 
 use crate::entity::audit::{self, Entity as AuditEntity};
 use crate::error::db_error;
+use crate::page_query::fetch_page;
 
 /// Audit entries stored in the `audit_log` table.
 #[derive(Debug, Clone)]
@@ -92,21 +92,11 @@ impl AuditRepository for SqlAuditRepository {
     }
 
     async fn list(&self, filter: &AuditFilter, page: PageRequest) -> Result<Page<AuditEntry>> {
-        let condition = condition(filter);
-        let total = AuditEntity::find()
-            .filter(condition.clone())
-            .count(&self.reader)
-            .await
-            .map_err(db_error)?;
-        let rows = AuditEntity::find()
-            .filter(condition)
+        let select = AuditEntity::find()
+            .filter(condition(filter))
             .order_by(audit::Column::At, Order::Desc)
-            .order_by(audit::Column::Id, Order::Desc)
-            .limit(u64::from(page.limit()))
-            .offset(page.offset())
-            .all(&self.reader)
-            .await
-            .map_err(db_error)?;
+            .order_by(audit::Column::Id, Order::Desc);
+        let (rows, total) = fetch_page(select, page, &self.reader).await?;
         Ok(Page {
             items: rows.into_iter().map(from_model).collect::<Result<_>>()?,
             total,

@@ -14,6 +14,7 @@ pub mod audit_repository;
 mod entity;
 pub mod error;
 pub mod migration;
+mod page_query;
 pub mod pet_repository;
 pub mod role_repository;
 pub mod session_repository;

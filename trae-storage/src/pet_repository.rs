@@ -4,13 +4,14 @@ use async_trait::async_trait;
 use sea_orm::sea_query::{Expr, Order};
 use sea_orm::{
     ActiveValue, ColumnTrait, Condition, DatabaseBackend, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryFilter, QueryOrder,
 };
 use trae_core::{Error, Page, PageRequest, Pet, PetFilter, PetRepository, Result, Species};
 use uuid::Uuid;
 
 use crate::entity::pet::{self, Entity as PetEntity};
 use crate::error::db_error;
+use crate::page_query::fetch_page;
 
 /// Pets stored in the `pets` table.
 #[derive(Debug, Clone)]
@@ -95,23 +96,13 @@ impl PetRepository for SqlPetRepository {
     }
 
     async fn list(&self, filter: &PetFilter, page: PageRequest) -> Result<Page<Pet>> {
-        let condition = self.condition(filter);
-        let total = PetEntity::find()
-            .filter(condition.clone())
-            .count(&self.reader)
-            .await
-            .map_err(db_error)?;
-        let models = PetEntity::find()
-            .filter(condition)
+        let select = PetEntity::find()
+            .filter(self.condition(filter))
             .order_by(pet::Column::CreatedAt, Order::Asc)
-            .order_by(pet::Column::Id, Order::Asc)
-            .limit(u64::from(page.limit()))
-            .offset(page.offset())
-            .all(&self.reader)
-            .await
-            .map_err(db_error)?;
+            .order_by(pet::Column::Id, Order::Asc);
+        let (rows, total) = fetch_page(select, page, &self.reader).await?;
         Ok(Page {
-            items: models.into_iter().map(from_model).collect::<Result<_>>()?,
+            items: rows.into_iter().map(from_model).collect::<Result<_>>()?,
             total,
             limit: page.limit(),
             offset: page.offset(),

@@ -1,6 +1,5 @@
 //! The pets table of the example API.
 
-use sea_orm::{ConnectionTrait, DatabaseBackend};
 use sea_orm_migration::prelude::*;
 
 #[derive(DeriveMigrationName)]
@@ -38,19 +37,11 @@ CREATE INDEX pets_tags ON pets USING GIN (tags jsonb_path_ops);
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let db = manager.get_connection();
-        let sql = match db.get_database_backend() {
-            DatabaseBackend::Postgres => POSTGRES_UP,
-            _ => SQLITE_UP,
-        };
-        db.execute_unprepared(sql).await.map(|_| ())
+        super::execute_for_backend(manager, SQLITE_UP, POSTGRES_UP).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .get_connection()
-            .execute_unprepared("DROP TABLE pets")
-            .await
-            .map(|_| ())
+        let sql = "DROP TABLE pets";
+        super::execute_for_backend(manager, sql, sql).await
     }
 }

@@ -1,7 +1,6 @@
 //! The append-only audit log. Triggers refuse UPDATE and DELETE, so not even a bug in trae
 //! can rewrite history through the application's connection.
 
-use sea_orm::{ConnectionTrait, DatabaseBackend};
 use sea_orm_migration::prelude::*;
 
 #[derive(DeriveMigrationName)]
@@ -63,22 +62,15 @@ CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let db = manager.get_connection();
-        let sql = match db.get_database_backend() {
-            DatabaseBackend::Postgres => POSTGRES_UP,
-            _ => SQLITE_UP,
-        };
-        db.execute_unprepared(sql).await.map(|_| ())
+        super::execute_for_backend(manager, SQLITE_UP, POSTGRES_UP).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let db = manager.get_connection();
-        let sql = match db.get_database_backend() {
-            DatabaseBackend::Postgres => {
-                "DROP TABLE audit_log; DROP FUNCTION audit_log_append_only();"
-            }
-            _ => "DROP TABLE audit_log;",
-        };
-        db.execute_unprepared(sql).await.map(|_| ())
+        super::execute_for_backend(
+            manager,
+            "DROP TABLE audit_log;",
+            "DROP TABLE audit_log; DROP FUNCTION audit_log_append_only();",
+        )
+        .await
     }
 }

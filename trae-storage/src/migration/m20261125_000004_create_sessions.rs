@@ -1,6 +1,5 @@
 //! Sessions (one per sign-in) and their refresh tokens, stored only as SHA-256 digests.
 
-use sea_orm::{ConnectionTrait, DatabaseBackend};
 use sea_orm_migration::prelude::*;
 
 #[derive(DeriveMigrationName)]
@@ -47,19 +46,11 @@ CREATE INDEX refresh_tokens_session_id ON refresh_tokens (session_id);
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let db = manager.get_connection();
-        let sql = match db.get_database_backend() {
-            DatabaseBackend::Postgres => POSTGRES_UP,
-            _ => SQLITE_UP,
-        };
-        db.execute_unprepared(sql).await.map(|_| ())
+        super::execute_for_backend(manager, SQLITE_UP, POSTGRES_UP).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .get_connection()
-            .execute_unprepared("DROP TABLE refresh_tokens; DROP TABLE sessions;")
-            .await
-            .map(|_| ())
+        let sql = "DROP TABLE refresh_tokens; DROP TABLE sessions;";
+        super::execute_for_backend(manager, sql, sql).await
     }
 }

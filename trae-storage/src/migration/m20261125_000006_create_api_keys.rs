@@ -1,6 +1,5 @@
 //! API keys, stored as SHA-256 digests with their scopes.
 
-use sea_orm::{ConnectionTrait, DatabaseBackend};
 use sea_orm_migration::prelude::*;
 
 #[derive(DeriveMigrationName)]
@@ -41,19 +40,11 @@ CREATE INDEX api_keys_owner_id ON api_keys (owner_id, created_at);
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let db = manager.get_connection();
-        let sql = match db.get_database_backend() {
-            DatabaseBackend::Postgres => POSTGRES_UP,
-            _ => SQLITE_UP,
-        };
-        db.execute_unprepared(sql).await.map(|_| ())
+        super::execute_for_backend(manager, SQLITE_UP, POSTGRES_UP).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .get_connection()
-            .execute_unprepared("DROP TABLE api_keys;")
-            .await
-            .map(|_| ())
+        let sql = "DROP TABLE api_keys;";
+        super::execute_for_backend(manager, sql, sql).await
     }
 }

@@ -45,6 +45,20 @@ pub struct MigrationState {
     pub applied: bool,
 }
 
+/// Runs the SQL written for the connection's backend.
+pub(crate) async fn execute_for_backend(
+    manager: &sea_orm_migration::SchemaManager<'_>,
+    sqlite: &str,
+    postgres: &str,
+) -> std::result::Result<(), sea_orm::DbErr> {
+    let db = manager.get_connection();
+    let sql = match db.get_database_backend() {
+        DatabaseBackend::Postgres => postgres,
+        _ => sqlite,
+    };
+    db.execute_unprepared(sql).await.map(|_| ())
+}
+
 /// The advisory lock key trae's migrations take on PostgreSQL ("trae-mig" as bytes).
 const PG_MIGRATION_LOCK: i64 = 0x7472_6165_2d6d_6967;
 
