@@ -2,12 +2,15 @@
 
 use std::sync::Arc;
 
-use chrono::{Duration, TimeZone, Utc};
+use chrono::Duration;
 use trae_auth::accounts::BAD_CREDENTIALS;
-use trae_auth::{Accounts, PasswordHasher, PasswordParams, Registration, RequestMeta};
-use trae_core::lockout::LockoutPolicy;
+use trae_auth::{Accounts, PasswordParams, Registration};
 use trae_core::{AuditFilter, Error, ManualClock, Outcome, PageRequest};
-use trae_storage::{Store, StoreOptions, storage_test};
+use trae_storage::{Store, storage_test};
+
+mod support;
+
+use support::meta;
 
 struct Fixture {
     accounts: Accounts,
@@ -16,30 +19,11 @@ struct Fixture {
 }
 
 async fn fixture(url: &str, params: PasswordParams) -> Fixture {
-    let clock = Arc::new(ManualClock::new(
-        Utc.with_ymd_and_hms(2026, 4, 1, 10, 0, 0).unwrap(),
-    ));
-    let store = Store::connect_with(
-        url,
-        StoreOptions {
-            clock: clock.clone(),
-            ..StoreOptions::default()
-        },
-    )
-    .await
-    .unwrap();
-    let accounts = Accounts::new(
-        store.user_repository(),
-        store.session_repository(),
-        PasswordHasher::new(params, 2).unwrap(),
-        store.audit(),
-        clock.clone(),
-        LockoutPolicy::default(),
-    );
+    let id = support::identity(url, params).await;
     Fixture {
-        accounts,
-        store,
-        clock,
+        accounts: id.accounts,
+        store: id.store,
+        clock: id.clock,
     }
 }
 
@@ -49,13 +33,6 @@ fn alice() -> Registration {
         email: "Alice@Example.com".into(),
         password: "correct horse battery".into(),
         full_name: Some("Alice Liddell".into()),
-    }
-}
-
-fn meta() -> RequestMeta {
-    RequestMeta {
-        ip: Some("127.0.0.1".into()),
-        request_id: Some("req-7".into()),
     }
 }
 

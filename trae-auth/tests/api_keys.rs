@@ -2,13 +2,12 @@
 
 use std::sync::Arc;
 
-use chrono::{Duration, TimeZone, Utc};
-use trae_auth::{
-    Accounts, ApiKeys, NewKey, PasswordHasher, PasswordParams, Rbac, Registration, RequestMeta,
-};
-use trae_core::lockout::LockoutPolicy;
-use trae_core::{Error, ManualClock, Permission, Principal, User};
-use trae_storage::{Store, StoreOptions, storage_test};
+use chrono::Duration;
+use trae_auth::{ApiKeys, NewKey, PasswordParams, Rbac};
+use trae_core::{Error, ManualClock, Permission, Principal};
+use trae_storage::storage_test;
+
+mod support;
 
 struct Fixture {
     keys: ApiKeys,
@@ -18,70 +17,28 @@ struct Fixture {
     bob: Principal,
 }
 
-fn as_principal(user: &User) -> Principal {
-    Principal::User {
-        user_id: user.id,
-        username: Some(user.username.clone()),
-        session_id: None,
-        roles: user.roles.clone(),
-    }
-}
-
 async fn fixture(url: &str) -> Fixture {
-    let clock = Arc::new(ManualClock::new(
-        Utc.with_ymd_and_hms(2026, 6, 1, 10, 0, 0).unwrap(),
-    ));
-    let store = Store::connect_with(
-        url,
-        StoreOptions {
-            clock: clock.clone(),
-            ..StoreOptions::default()
-        },
-    )
-    .await
-    .unwrap();
-    let accounts = Accounts::new(
-        store.user_repository(),
-        store.session_repository(),
-        PasswordHasher::new(PasswordParams::INSECURE_FOR_TESTS, 2).unwrap(),
-        store.audit(),
-        clock.clone(),
-        LockoutPolicy::default(),
-    );
-    let register = |name: &str| Registration {
-        username: name.into(),
-        email: format!("{name}@example.com"),
-        password: "correct horse battery".into(),
-        full_name: None,
-    };
-    let alice = accounts
-        .register(register("alice"), &RequestMeta::default())
+    let id = support::identity(url, PasswordParams::INSECURE_FOR_TESTS).await;
+    let alice = id
+        .accounts
+        .register(support::registration("alice"), &meta())
         .await
         .unwrap();
-    let bob = accounts
-        .register(register("bob"), &RequestMeta::default())
+    let bob = id
+        .accounts
+        .register(support::registration("bob"), &meta())
         .await
         .unwrap();
-    let rbac = Rbac::new(store.role_repository());
-    let keys = ApiKeys::new(
-        store.api_key_repository(),
-        store.user_repository(),
-        rbac.clone(),
-        store.audit(),
-        clock.clone(),
-    );
     Fixture {
-        keys,
-        rbac,
-        clock,
-        alice: as_principal(&alice),
-        bob: as_principal(&bob),
+        keys: id.keys,
+        rbac: id.rbac,
+        clock: id.clock,
+        alice: support::principal(&alice),
+        bob: support::principal(&bob),
     }
 }
 
-fn meta() -> RequestMeta {
-    RequestMeta::default()
-}
+use support::meta;
 
 fn p(name: &str) -> Permission {
     name.parse().unwrap()

@@ -2,14 +2,14 @@
 
 use std::sync::Arc;
 
-use chrono::{Duration, TimeZone, Utc};
-use trae_auth::{AccessTokens, OpaqueToken, TokenPair};
-use trae_auth::{
-    Accounts, PasswordHasher, PasswordParams, Registration, RequestMeta, Sessions, TokenSettings,
-};
-use trae_core::lockout::LockoutPolicy;
+use chrono::Duration;
+use trae_auth::{Accounts, OpaqueToken, PasswordParams, Sessions, TokenPair};
 use trae_core::{AuditFilter, Error, ManualClock, PageRequest, User};
-use trae_storage::{Store, StoreOptions, storage_test};
+use trae_storage::{Store, storage_test};
+
+mod support;
+
+use support::meta;
 
 struct Fixture {
     accounts: Accounts,
@@ -20,61 +20,19 @@ struct Fixture {
 }
 
 async fn fixture(url: &str) -> Fixture {
-    let clock = Arc::new(ManualClock::new(
-        Utc.with_ymd_and_hms(2026, 5, 1, 10, 0, 0).unwrap(),
-    ));
-    let store = Store::connect_with(
-        url,
-        StoreOptions {
-            clock: clock.clone(),
-            ..StoreOptions::default()
-        },
-    )
-    .await
-    .unwrap();
-    let accounts = Accounts::new(
-        store.user_repository(),
-        store.session_repository(),
-        PasswordHasher::new(PasswordParams::INSECURE_FOR_TESTS, 2).unwrap(),
-        store.audit(),
-        clock.clone(),
-        LockoutPolicy::default(),
-    );
-    let registration = Registration {
-        username: "alice".into(),
-        email: "alice@example.com".into(),
-        password: "correct horse battery".into(),
-        full_name: None,
-    };
-    let user = accounts
-        .register(registration, &RequestMeta::default())
+    let id = support::identity(url, PasswordParams::INSECURE_FOR_TESTS).await;
+    let user = id
+        .accounts
+        .register(support::registration("alice"), &meta())
         .await
         .unwrap();
-    let tokens = AccessTokens::hs256(
-        b"0123456789abcdef0123456789abcdef",
-        TokenSettings::default(),
-        clock.clone(),
-    )
-    .unwrap();
-    let sessions = Sessions::new(
-        store.session_repository(),
-        store.user_repository(),
-        tokens,
-        store.audit(),
-        clock.clone(),
-        Sessions::DEFAULT_REFRESH_TTL,
-    );
     Fixture {
-        accounts,
-        sessions,
-        store,
-        clock,
+        accounts: id.accounts,
+        sessions: id.sessions,
+        store: id.store,
+        clock: id.clock,
         user,
     }
-}
-
-fn meta() -> RequestMeta {
-    RequestMeta::default()
 }
 
 fn unauthenticated(result: Result<impl std::fmt::Debug, Error>) {
