@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::entity::api_key;
 use crate::error::db_error;
+use crate::fetch::fetch_unique;
 
 /// API keys in the `api_keys` table.
 #[derive(Debug, Clone)]
@@ -75,13 +76,13 @@ impl ApiKeyRepository for SqlApiKeyRepository {
     }
 
     async fn find_by_hash(&self, hash: &str) -> Result<Option<ApiKey>> {
-        api_key::Entity::find()
-            .filter(api_key::Column::Hash.eq(hash))
-            .one(&self.reader)
-            .await
-            .map_err(db_error)?
-            .map(from_model)
-            .transpose()
+        fetch_unique(
+            api_key::Entity::find().filter(api_key::Column::Hash.eq(hash)),
+            &self.reader,
+        )
+        .await?
+        .map(from_model)
+        .transpose()
     }
 
     async fn revoke(&self, id: Uuid, owner_id: Uuid, now: DateTime<Utc>) -> Result<bool> {

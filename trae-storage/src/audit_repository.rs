@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::entity::audit::{self, Entity as AuditEntity};
 use crate::error::db_error;
-use crate::page_query::fetch_page;
+use crate::fetch::fetch_page;
 
 /// Audit entries stored in the `audit_log` table.
 #[derive(Debug, Clone)]

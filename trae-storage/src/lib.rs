@@ -13,8 +13,8 @@ pub mod audit_repository;
 #[allow(unreachable_pub, missing_docs)]
 mod entity;
 pub mod error;
+mod fetch;
 pub mod migration;
-mod page_query;
 pub mod pet_repository;
 pub mod role_repository;
 pub mod session_repository;

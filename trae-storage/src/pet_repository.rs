@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::entity::pet::{self, Entity as PetEntity};
 use crate::error::db_error;
-use crate::page_query::fetch_page;
+use crate::fetch::{fetch_page, fetch_unique};
 
 /// Pets stored in the `pets` table.
 #[derive(Debug, Clone)]
@@ -87,10 +87,8 @@ impl PetRepository for SqlPetRepository {
     }
 
     async fn get(&self, id: Uuid) -> Result<Option<Pet>> {
-        PetEntity::find_by_id(id)
-            .one(&self.reader)
-            .await
-            .map_err(db_error)?
+        fetch_unique(PetEntity::find_by_id(id), &self.reader)
+            .await?
             .map(from_model)
             .transpose()
     }

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use crate::entity::{refresh_token, session};
 use crate::error::db_error;
+use crate::fetch::fetch_unique;
 
 /// Sessions and refresh tokens in the `sessions` and `refresh_tokens` tables.
 #[derive(Debug, Clone)]
@@ -68,26 +69,23 @@ impl SessionRepository for SqlSessionRepository {
     }
 
     async fn get(&self, id: Uuid) -> Result<Option<Session>> {
-        Ok(session::Entity::find_by_id(id)
-            .one(&self.reader)
-            .await
-            .map_err(db_error)?
+        Ok(fetch_unique(session::Entity::find_by_id(id), &self.reader)
+            .await?
             .map(to_session))
     }
 
     async fn find_refresh(&self, hash: &str) -> Result<Option<(RefreshTokenRecord, Session)>> {
         // Read through the writer: a refresh must see the rotation that just happened.
-        let Some(token) = refresh_token::Entity::find_by_id(hash.to_owned())
-            .one(&self.writer)
-            .await
-            .map_err(db_error)?
+        let Some(token) = fetch_unique(
+            refresh_token::Entity::find_by_id(hash.to_owned()),
+            &self.writer,
+        )
+        .await?
         else {
             return Ok(None);
         };
-        let Some(session) = session::Entity::find_by_id(token.session_id)
-            .one(&self.writer)
-            .await
-            .map_err(db_error)?
+        let Some(session) =
+            fetch_unique(session::Entity::find_by_id(token.session_id), &self.writer).await?
         else {
             return Ok(None);
         };

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use crate::entity::{role, user, user_role};
 use crate::error::db_error;
+use crate::fetch::fetch_unique;
 
 /// Users stored in the `users` and `user_roles` tables.
 #[derive(Debug, Clone)]
@@ -129,23 +130,20 @@ impl UserRepository for SqlUserRepository {
     }
 
     async fn get(&self, id: Uuid) -> Result<Option<StoredUser>> {
-        let model = user::Entity::find_by_id(id)
-            .one(&self.reader)
-            .await
-            .map_err(db_error)?;
+        let model = fetch_unique(user::Entity::find_by_id(id), &self.reader).await?;
         self.with_roles(&self.reader, model).await
     }
 
     async fn find_by_login(&self, login: &str) -> Result<Option<StoredUser>> {
-        let model = user::Entity::find()
-            .filter(
+        let model = fetch_unique(
+            user::Entity::find().filter(
                 user::Column::Username
                     .eq(login)
                     .or(user::Column::Email.eq(login)),
-            )
-            .one(&self.reader)
-            .await
-            .map_err(db_error)?;
+            ),
+            &self.reader,
+        )
+        .await?;
         self.with_roles(&self.reader, model).await
     }
 
