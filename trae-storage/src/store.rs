@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, SqlxPostgresConnector, SqlxSqliteConnector};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions, SqliteSynchronous};
 use trae_core::{
     AuditLog, BroadcastBus, Clock, DatabaseBackend, EventBus, Pets, SessionRepository, SystemClock,
     UserRepository,
@@ -247,11 +247,9 @@ async fn open_sqlite(
         .busy_timeout(options.busy_timeout)
         .synchronous(SqliteSynchronous::Normal);
     let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-    let connect = if in_memory {
-        connect
-    } else {
-        connect.journal_mode(SqliteJournalMode::Wal)
-    };
+    if !in_memory {
+        enable_wal(&connect, options.busy_timeout).await?;
+    }
     let writer = SqlitePoolOptions::new()
         .max_connections(1)
         .min_connections(1)
@@ -278,6 +276,46 @@ async fn open_sqlite(
         .await
         .map_err(|e| Error::Connect(e.to_string()))?;
     Ok((writer, SqlxSqliteConnector::from_sqlx_sqlite_pool(reader)))
+}
+
+/// Switches the file to WAL once, on its own connection, before any pool opens.
+///
+/// The journal mode is a property of the file, so the pools need not set it; and switching
+/// takes an exclusive lock that SQLite's busy timeout does not wait for, so nodes opening a
+/// fresh file together retry here instead of failing with "database is locked".
+async fn enable_wal(connect: &SqliteConnectOptions, patience: Duration) -> Result<()> {
+    use sqlx::{Connection, Row};
+    let deadline = std::time::Instant::now() + patience;
+    let mut delay = Duration::from_millis(5);
+    loop {
+        let attempt = async {
+            let mut conn = sqlx::SqliteConnection::connect_with(connect).await?;
+            let mode: String = sqlx::query("PRAGMA journal_mode=WAL")
+                .fetch_one(&mut conn)
+                .await?
+                .try_get(0)?;
+            let _ = conn.close().await;
+            Ok::<_, sqlx::Error>(mode)
+        }
+        .await;
+        match attempt {
+            Ok(mode) if mode.eq_ignore_ascii_case("wal") => return Ok(()),
+            Ok(mode) => {
+                return Err(Error::Connect(format!(
+                    "SQLite refused WAL mode (journal mode is {mode})"
+                )));
+            }
+            Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_millis(100));
+            }
+            Err(e) => return Err(Error::Connect(e.to_string())),
+        }
+    }
+}
+
+fn is_busy(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.code().is_some_and(|c| c == "5" || c == "6"))
 }
 
 async fn open_postgres(

@@ -1,5 +1,6 @@
 //! Opening databases and moving their schema, on SQLite and PostgreSQL.
 
+use sea_orm::ConnectionTrait;
 use trae_storage::{Error, Store, StoreOptions, storage_test};
 
 storage_test!(connect_applies_every_migration, |url: String| async move {
@@ -86,6 +87,22 @@ async fn sqlite_file_is_created_on_first_use() {
         .unwrap();
     assert!(path.exists());
     store.ping().await.unwrap();
+    let raw = sea_orm::Database::connect(format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let row = raw
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DatabaseBackend::Sqlite,
+            "PRAGMA journal_mode",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let mode: String = row.try_get_by_index(0).unwrap();
+    assert_eq!(
+        mode, "wal",
+        "the file is switched to WAL once, for every connection"
+    );
 }
 
 #[tokio::test]
