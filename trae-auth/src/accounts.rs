@@ -36,6 +36,28 @@ pub struct RequestMeta {
     pub request_id: Option<String>,
 }
 
+impl RequestMeta {
+    /// An audit entry for an action taken in this request.
+    pub fn audit_entry(
+        &self,
+        actor: ActorRef,
+        action: &str,
+        target: Option<String>,
+        outcome: Outcome,
+        details: serde_json::Value,
+    ) -> NewAuditEntry {
+        NewAuditEntry {
+            actor,
+            action: action.to_owned(),
+            target,
+            outcome,
+            ip: self.ip.clone(),
+            request_id: self.request_id.clone(),
+            details,
+        }
+    }
+}
+
 /// What a person registers with.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Registration {
@@ -117,15 +139,7 @@ impl Accounts {
         details: serde_json::Value,
     ) -> Result<()> {
         self.audit
-            .record(NewAuditEntry {
-                actor,
-                action: action.to_owned(),
-                target,
-                outcome,
-                ip: meta.ip.clone(),
-                request_id: meta.request_id.clone(),
-                details,
-            })
+            .record(meta.audit_entry(actor, action, target, outcome, details))
             .await
             .map(|_| ())
     }

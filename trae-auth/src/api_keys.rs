@@ -9,8 +9,8 @@ use std::sync::Arc;
 use chrono::Duration;
 use trae_core::api_key::{API_KEY_PREFIX, DISPLAY_PREFIX_CHARS, check_key_name};
 use trae_core::{
-    ApiKey, ApiKeyRepository, AuditLog, Clock, Error, NewAuditEntry, Outcome, Permission,
-    PermissionSet, Principal, Result, UserRepository,
+    ApiKey, ApiKeyRepository, AuditLog, Clock, Error, Outcome, Permission, PermissionSet,
+    Principal, Result, UserRepository,
 };
 use uuid::Uuid;
 
@@ -103,15 +103,13 @@ impl ApiKeys {
         meta: &RequestMeta,
     ) -> Result<()> {
         self.audit
-            .record(NewAuditEntry {
-                actor: principal.actor(),
-                action: action.to_owned(),
-                target: Some(format!("api_key:{}", key.id)),
-                outcome: Outcome::Success,
-                ip: meta.ip.clone(),
-                request_id: meta.request_id.clone(),
-                details: serde_json::json!({ "name": key.name, "prefix": key.prefix, "scopes": key.scopes }),
-            })
+            .record(meta.audit_entry(
+                principal.actor(),
+                action,
+                Some(format!("api_key:{}", key.id)),
+                Outcome::Success,
+                serde_json::json!({ "name": key.name, "prefix": key.prefix, "scopes": key.scopes }),
+            ))
             .await
             .map(|_| ())
     }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use trae_core::{
-    ActorKind, ActorRef, AuditLog, Clock, Error, NewAuditEntry, Outcome, RefreshTokenRecord,
-    Result, Rotation, Session, SessionRepository, User, UserRepository,
+    ActorKind, ActorRef, AuditLog, Clock, Error, Outcome, RefreshTokenRecord, Result, Rotation,
+    Session, SessionRepository, User, UserRepository,
 };
 use uuid::Uuid;
 
@@ -131,19 +131,17 @@ impl Sessions {
         details: serde_json::Value,
     ) -> Result<()> {
         self.audit
-            .record(NewAuditEntry {
-                actor: ActorRef {
+            .record(meta.audit_entry(
+                ActorRef {
                     kind: ActorKind::User,
                     id: Some(user_id),
                     name: None,
                 },
-                action: action.to_owned(),
-                target: Some(format!("user:{user_id}")),
+                action,
+                Some(format!("user:{user_id}")),
                 outcome,
-                ip: meta.ip.clone(),
-                request_id: meta.request_id.clone(),
                 details,
-            })
+            ))
             .await
             .map(|_| ())
     }
