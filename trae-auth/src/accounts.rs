@@ -14,12 +14,12 @@ use trae_core::identity::{
 };
 use trae_core::lockout::{FailureOutcome, LockoutPolicy};
 use trae_core::{
-    ActorKind, ActorRef, AuditLog, Clock, Error, NewAuditEntry, Outcome, Result, SessionRepository,
-    User, UserRepository,
+    ActorKind, ActorRef, AuditLog, Clock, Error, NewAuditEntry, Outcome, Result, User,
+    UserRepository,
 };
 use uuid::Uuid;
 
-use crate::PasswordHasher;
+use crate::{PasswordHasher, Sessions};
 
 /// The role every self-registered user gets, and the only one.
 pub const DEFAULT_ROLE: &str = "user";
@@ -85,17 +85,19 @@ impl fmt::Debug for Registration {
 #[derive(Clone)]
 pub struct Accounts {
     users: Arc<dyn UserRepository>,
-    sessions: Arc<dyn SessionRepository>,
+    sessions: Sessions,
     hasher: PasswordHasher,
     audit: AuditLog,
     clock: Arc<dyn Clock>,
     lockout: LockoutPolicy,
+    registration_open: bool,
 }
 
 impl fmt::Debug for Accounts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Accounts")
             .field("lockout", &self.lockout)
+            .field("registration_open", &self.registration_open)
             .finish_non_exhaustive()
     }
 }
@@ -111,9 +113,10 @@ fn user_actor(user: &User) -> ActorRef {
 impl Accounts {
     /// A service over `users` (and their `sessions`, which a password change revokes),
     /// hashing with `hasher`, auditing to `audit`.
+    /// Registration is open until [`Accounts::with_registration`] closes it.
     pub fn new(
         users: Arc<dyn UserRepository>,
-        sessions: Arc<dyn SessionRepository>,
+        sessions: Sessions,
         hasher: PasswordHasher,
         audit: AuditLog,
         clock: Arc<dyn Clock>,
@@ -126,7 +129,20 @@ impl Accounts {
             audit,
             clock,
             lockout,
+            registration_open: true,
         }
+    }
+
+    /// Opens or closes self-registration.
+    #[must_use]
+    pub fn with_registration(mut self, open: bool) -> Self {
+        self.registration_open = open;
+        self
+    }
+
+    /// The password hasher.
+    pub fn hasher(&self) -> &PasswordHasher {
+        &self.hasher
     }
 
     async fn audit(
@@ -146,10 +162,31 @@ impl Accounts {
 
     /// Registers a new user with the default role only.
     pub async fn register(&self, input: Registration, meta: &RequestMeta) -> Result<User> {
+        if !self.registration_open {
+            return Err(Error::Forbidden(
+                "registration is closed; ask an administrator for an account".into(),
+            ));
+        }
+        self.create(input, vec![DEFAULT_ROLE.to_owned()], None, meta)
+            .await
+    }
+
+    /// Creates a user with `roles` after checking every identity rule. `creator` is who
+    /// made the account (audited as `user.create`); none means self-registration
+    /// (`user.register`). Deciding whether the creator may grant the roles is the caller's job.
+    pub(crate) async fn create(
+        &self,
+        input: Registration,
+        mut roles: Vec<String>,
+        creator: Option<ActorRef>,
+        meta: &RequestMeta,
+    ) -> Result<User> {
         let username = canonical_username(&input.username)?;
         let email = canonical_email(&input.email)?;
         let full_name = clean_full_name(input.full_name.as_deref())?;
         check_password_policy(&input.password, &username)?;
+        roles.sort();
+        roles.dedup();
         let hash = self.hasher.hash(&input.password).await?;
         let now = self.clock.now_micros();
         let user = User {
@@ -157,20 +194,25 @@ impl Accounts {
             username,
             email,
             full_name,
-            roles: vec![DEFAULT_ROLE.to_owned()],
+            roles,
             is_active: true,
             created_at: now,
             updated_at: now,
             last_login_at: None,
         };
         self.users.insert(&user, &hash).await?;
+        let action = if creator.is_some() {
+            "user.create"
+        } else {
+            "user.register"
+        };
         self.audit(
-            user_actor(&user),
-            "user.register",
+            creator.unwrap_or_else(|| user_actor(&user)),
+            action,
             Some(format!("user:{}", user.id)),
             Outcome::Success,
             meta,
-            serde_json::json!({ "roles": user.roles }),
+            serde_json::json!({ "username": user.username, "roles": user.roles }),
         )
         .await?;
         Ok(user)
@@ -314,7 +356,7 @@ impl Accounts {
         self.users.set_password(user_id, &hash, now).await?;
         let ended = self
             .sessions
-            .revoke_all_for_user(user_id, keep_session, now, "password changed")
+            .revoke_all_for_user(user_id, keep_session, "password changed")
             .await?;
         self.audit(
             user_actor(&stored.user),

@@ -1,23 +1,31 @@
-//! Identity and access for trae: password hashing, access tokens, opaque secrets (refresh
-//! tokens and API keys) and, as the identity issue (#3) lands, RBAC decisions and API keys.
+//! Identity and access for trae: password hashing, access tokens, refresh-token sessions,
+//! API keys, RBAC decisions, user and policy administration, all over `trae-core`'s ports.
 //!
-//! Everything here is pure computation over `trae-core` types; storage and HTTP sit on top.
+//! [`Identity`] wires every service; storage and HTTP sit on top.
 
 pub mod access_token;
 pub mod accounts;
 pub mod api_keys;
 pub mod error;
+pub mod identity;
 pub mod opaque_token;
 pub mod password;
+pub mod policy;
 pub mod rbac;
+pub mod session_cache;
 pub mod sessions;
 pub mod signing_key;
+pub mod users;
 
 pub use access_token::{AccessClaims, AccessTokens, TokenSettings};
 pub use accounts::{Accounts, Registration, RequestMeta};
 pub use api_keys::{ApiKeys, CreatedKey, NewKey};
 pub use error::{AuthError, Result};
+pub use identity::{Credential, Identity, IdentityRepos, password_params};
 pub use opaque_token::{OpaqueToken, TokenHash};
 pub use password::{PasswordHasher, PasswordParams, Verification};
+pub use policy::{NewRole, Policy, RolePatch};
 pub use rbac::Rbac;
+pub use session_cache::{SessionCache, SessionState};
 pub use sessions::{Authenticated, Sessions, TokenPair};
+pub use users::{AdminChange, ProfileChange, Users};

@@ -5,15 +5,22 @@
 //! resolved here at check time, so permissions added later need no grant. An API key holds
 //! the intersection of its scopes and its owner's current permissions.
 
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use trae_core::permission::{ADMIN_ROLE, RoleRepository};
 use trae_core::{Error, Permission, PermissionSet, Principal, Result};
+
+type GrantCache = HashMap<Vec<String>, (Instant, BTreeSet<Permission>)>;
 
 /// Authorization decisions.
 #[derive(Clone)]
 pub struct Rbac {
     roles: Arc<dyn RoleRepository>,
+    // What a set of roles grants, trusted for `ttl`; policy changes on this node clear it.
+    cache_ttl: Duration,
+    cache: Arc<Mutex<GrantCache>>,
 }
 
 impl std::fmt::Debug for Rbac {
@@ -23,9 +30,32 @@ impl std::fmt::Debug for Rbac {
 }
 
 impl Rbac {
-    /// Decisions over the roles in `roles`.
+    /// Decisions over the roles in `roles`, read afresh on every check.
     pub fn new(roles: Arc<dyn RoleRepository>) -> Self {
-        Self { roles }
+        Self::with_cache(roles, Duration::ZERO)
+    }
+
+    /// Decisions that trust what a set of roles grants for `ttl`: a role changed on another
+    /// node takes effect here within `ttl`; on this node at once.
+    pub fn with_cache(roles: Arc<dyn RoleRepository>, ttl: Duration) -> Self {
+        Self {
+            roles,
+            cache_ttl: ttl,
+            cache: Arc::default(),
+        }
+    }
+
+    /// The role repository decisions read.
+    pub fn roles(&self) -> &Arc<dyn RoleRepository> {
+        &self.roles
+    }
+
+    /// Forgets every cached grant (a role changed).
+    pub fn forget_grants(&self) {
+        self.cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
     }
 
     /// Everything the named roles grant together.
@@ -33,7 +63,26 @@ impl Rbac {
         if roles.iter().any(|r| r == ADMIN_ROLE) {
             return Ok(PermissionSet::All);
         }
-        Ok(PermissionSet::Only(self.roles.permissions_of(roles).await?))
+        if self.cache_ttl.is_zero() {
+            return Ok(PermissionSet::Only(self.roles.permissions_of(roles).await?));
+        }
+        if let Some((at, set)) = self
+            .cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(roles)
+            && at.elapsed() < self.cache_ttl
+        {
+            return Ok(PermissionSet::Only(set.clone()));
+        }
+        let set = self.roles.permissions_of(roles).await?;
+        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        // Role sets are few; a bound only guards against a pathological spread.
+        if cache.len() >= 1024 {
+            cache.clear();
+        }
+        cache.insert(roles.to_vec(), (Instant::now(), set.clone()));
+        Ok(PermissionSet::Only(set))
     }
 
     /// Everything `principal` may do.

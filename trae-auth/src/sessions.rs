@@ -6,12 +6,13 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use trae_core::{
-    ActorKind, ActorRef, AuditLog, Clock, Error, Outcome, RefreshTokenRecord, Result, Rotation,
-    Session, SessionRepository, User, UserRepository,
+    ActorKind, ActorRef, AuditLog, Clock, Error, Outcome, Principal, RefreshTokenRecord, Result,
+    Rotation, Session, SessionRepository, User, UserRepository,
 };
 use uuid::Uuid;
 
 use crate::accounts::RequestMeta;
+use crate::session_cache::{SessionCache, SessionState};
 use crate::{AccessTokens, OpaqueToken};
 
 /// The prefix of refresh tokens (API keys start with `trae_`).
@@ -45,12 +46,27 @@ impl fmt::Debug for TokenPair {
 /// Who an access token proved to be.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Authenticated {
-    /// The user.
-    pub user_id: Uuid,
+    /// The user, as they are now (current roles, not those the token was issued with).
+    pub user: User,
     /// The session the token belongs to.
     pub session_id: Uuid,
-    /// The roles the token carries.
-    pub roles: Vec<String>,
+}
+
+impl Authenticated {
+    /// The user's id.
+    pub fn user_id(&self) -> Uuid {
+        self.user.id
+    }
+
+    /// The principal acting for this session.
+    pub fn principal(&self) -> Principal {
+        Principal::User {
+            user_id: self.user.id,
+            username: Some(self.user.username.clone()),
+            session_id: Some(self.session_id),
+            roles: self.user.roles.clone(),
+        }
+    }
 }
 
 /// Token pairs, rotation, revocation.
@@ -62,6 +78,7 @@ pub struct Sessions {
     audit: AuditLog,
     clock: Arc<dyn Clock>,
     refresh_ttl: Duration,
+    cache: SessionCache,
 }
 
 impl fmt::Debug for Sessions {
@@ -80,7 +97,8 @@ impl Sessions {
     /// The default lifetime of a refresh token.
     pub const DEFAULT_REFRESH_TTL: Duration = Duration::days(30);
 
-    /// A service over the given repositories, signing with `tokens`.
+    /// A service over the given repositories, signing with `tokens`, trusting session checks
+    /// for as long as `cache` says.
     pub fn new(
         sessions: Arc<dyn SessionRepository>,
         users: Arc<dyn UserRepository>,
@@ -88,6 +106,7 @@ impl Sessions {
         audit: AuditLog,
         clock: Arc<dyn Clock>,
         refresh_ttl: Duration,
+        cache: SessionCache,
     ) -> Self {
         Self {
             sessions,
@@ -96,7 +115,33 @@ impl Sessions {
             audit,
             clock,
             refresh_ttl,
+            cache,
         }
+    }
+
+    /// The cache of session checks (user changes elsewhere invalidate through it).
+    pub fn cache(&self) -> &SessionCache {
+        &self.cache
+    }
+
+    /// The access-token signer.
+    pub fn tokens(&self) -> &AccessTokens {
+        &self.tokens
+    }
+
+    /// Revokes every live session of a user except `keep`; returns how many.
+    pub async fn revoke_all_for_user(
+        &self,
+        user_id: Uuid,
+        keep: Option<Uuid>,
+        reason: &str,
+    ) -> Result<u64> {
+        let ended = self
+            .sessions
+            .revoke_all_for_user(user_id, keep, self.clock.now_micros(), reason)
+            .await?;
+        self.cache.forget_user(user_id);
+        Ok(ended)
     }
 
     fn refresh_record(&self, session_id: Uuid) -> Result<(String, RefreshTokenRecord)> {
@@ -180,6 +225,7 @@ impl Sessions {
                 self.sessions
                     .revoke(session.id, now, "user inactive")
                     .await?;
+                self.cache.revoke(session.id);
                 return Err(invalid());
             }
         };
@@ -196,6 +242,7 @@ impl Sessions {
             .sessions
             .revoke(session.id, now, "refresh token reuse")
             .await;
+        self.cache.revoke(session.id);
         let audited = self
             .audit(
                 session.user_id,
@@ -216,8 +263,9 @@ impl Sessions {
         self.sessions
             .revoke(auth.session_id, self.clock.now_micros(), "logout")
             .await?;
+        self.cache.revoke(auth.session_id);
         self.audit(
-            auth.user_id,
+            auth.user.id,
             "auth.logout",
             Outcome::Success,
             meta,
@@ -226,18 +274,37 @@ impl Sessions {
         .await
     }
 
-    /// Checks an access token: signature, claims, and that its session is live.
+    /// Checks an access token: signature, claims, and that its session is live and its user
+    /// active (from the cache when checked within its TTL).
     pub async fn authenticate(&self, access_token: &str) -> Result<Authenticated> {
         let claims = self.tokens.verify(access_token)?;
-        match self.sessions.get(claims.sid).await? {
-            Some(session) if session.is_live() && session.user_id == claims.sub => {
-                Ok(Authenticated {
-                    user_id: claims.sub,
-                    session_id: claims.sid,
-                    roles: claims.roles,
-                })
+        let state = match self.cache.get(claims.sid) {
+            Some(state) => state,
+            None => {
+                let state = self.check_session(claims.sid).await?;
+                self.cache.put(claims.sid, state.clone());
+                state
             }
+        };
+        match state {
+            SessionState::Live(user) if user.id == claims.sub => Ok(Authenticated {
+                user,
+                session_id: claims.sid,
+            }),
             _ => Err(invalid()),
         }
+    }
+
+    async fn check_session(&self, session_id: Uuid) -> Result<SessionState> {
+        let Some(session) = self.sessions.get(session_id).await? else {
+            return Ok(SessionState::Dead);
+        };
+        if !session.is_live() {
+            return Ok(SessionState::Dead);
+        }
+        Ok(match self.users.get(session.user_id).await? {
+            Some(stored) if stored.user.is_active => SessionState::Live(stored.user),
+            _ => SessionState::Dead,
+        })
     }
 }

@@ -51,7 +51,7 @@ storage_test!(
         assert_eq!(pair.expires_in, 15 * 60);
         let who = f.sessions.authenticate(&pair.access_token).await.unwrap();
         assert_eq!(
-            (who.user_id, who.session_id, who.roles.clone()),
+            (who.user.id, who.session_id, who.user.roles.clone()),
             (f.user.id, pair.session_id, vec!["user".to_owned()])
         );
 

@@ -12,6 +12,19 @@
 //! | `TRAE_MAX_BODY_BYTES` | `max_body_bytes` | `1048576` |
 //! | `TRAE_JWT_SECRET` | `jwt_secret` | unset |
 //! | `TRAE_MASTER_KEY` | `master_key` | unset |
+//! | `TRAE_REGISTRATION` (`open` or `closed`) | `registration` | `open` |
+//! | `TRAE_ACCESS_TOKEN_TTL_SECS` | `access_token_ttl_secs` | `900` |
+//! | `TRAE_REFRESH_TOKEN_TTL_DAYS` | `refresh_token_ttl_days` | `30` |
+//! | `TRAE_SESSION_CACHE_SECS` (0 turns the cache off) | `session_cache_secs` | `5` |
+//! | `TRAE_LOCKOUT_MAX_FAILURES` | `lockout_max_failures` | `5` |
+//! | `TRAE_LOCKOUT_WINDOW_SECS` | `lockout_window_secs` | `900` |
+//! | `TRAE_LOCKOUT_SECS` | `lockout_secs` | `900` |
+//! | `TRAE_PASSWORD_MEMORY_KIB` | `password_memory_kib` | `19456` |
+//! | `TRAE_PASSWORD_ITERATIONS` | `password_iterations` | `2` |
+//! | `TRAE_PASSWORD_PARALLELISM` | `password_parallelism` | `1` |
+//! | `TRAE_PASSWORD_CONCURRENCY` | `password_concurrency` | the number of cores |
+//! | `TRAE_TRUSTED_PROXIES` (IPs or CIDRs, comma-separated) | `trusted_proxies` | none |
+//! | `TRAE_ADMIN_USERNAME`, `TRAE_ADMIN_PASSWORD`, `TRAE_ADMIN_EMAIL` | — | unset |
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -87,6 +100,80 @@ pub struct Config {
     pub jwt_secret: Option<SecretString>,
     /// The secrets vault master key, when set explicitly.
     pub master_key: Option<SecretString>,
+    /// Identity and access settings.
+    pub auth: AuthConfig,
+}
+
+/// Identity settings: registration, token lifetimes, lockout, password hashing, proxies and
+/// the first admin.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AuthConfig {
+    /// Whether anyone may register (`TRAE_REGISTRATION=open`).
+    pub registration_open: bool,
+    /// Access-token lifetime in seconds.
+    pub access_token_ttl_secs: u32,
+    /// Refresh-token lifetime in days.
+    pub refresh_token_ttl_days: u32,
+    /// How long a node trusts a session check it made (0: check every request). This bounds
+    /// how long a session revoked on another node keeps working here.
+    pub session_cache_secs: u32,
+    /// Failed logins that lock an account.
+    pub lockout_max_failures: u32,
+    /// The window those failures must fall in, in seconds.
+    pub lockout_window_secs: u32,
+    /// How long a lock lasts, in seconds.
+    pub lockout_secs: u32,
+    /// argon2id memory in KiB.
+    pub password_memory_kib: u32,
+    /// argon2id iterations.
+    pub password_iterations: u32,
+    /// argon2id lanes.
+    pub password_parallelism: u32,
+    /// Hashes computed at once (0: the number of cores).
+    pub password_concurrency: u32,
+    /// Peers whose `X-Forwarded-For` is believed: IPs or CIDRs.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The first admin's username, created at start when no admin exists.
+    pub admin_username: Option<String>,
+    /// The first admin's password.
+    pub admin_password: Option<SecretString>,
+    /// The first admin's email (default `<username>@trae.local`).
+    pub admin_email: Option<String>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            registration_open: true,
+            access_token_ttl_secs: 900,
+            refresh_token_ttl_days: 30,
+            session_cache_secs: 5,
+            lockout_max_failures: 5,
+            lockout_window_secs: 900,
+            lockout_secs: 900,
+            password_memory_kib: 19 * 1024,
+            password_iterations: 2,
+            password_parallelism: 1,
+            password_concurrency: 0,
+            trusted_proxies: Vec::new(),
+            admin_username: None,
+            admin_password: None,
+            admin_email: None,
+        }
+    }
+}
+
+impl fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("registration_open", &self.registration_open)
+            .field("access_token_ttl_secs", &self.access_token_ttl_secs)
+            .field("refresh_token_ttl_days", &self.refresh_token_ttl_days)
+            .field("session_cache_secs", &self.session_cache_secs)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("admin_username", &self.admin_username)
+            .finish_non_exhaustive()
+    }
 }
 
 impl fmt::Debug for Config {
@@ -106,6 +193,18 @@ struct FileConfig {
     max_body_bytes: Option<u64>,
     jwt_secret: Option<SecretString>,
     master_key: Option<SecretString>,
+    registration: Option<String>,
+    access_token_ttl_secs: Option<u32>,
+    refresh_token_ttl_days: Option<u32>,
+    session_cache_secs: Option<u32>,
+    lockout_max_failures: Option<u32>,
+    lockout_window_secs: Option<u32>,
+    lockout_secs: Option<u32>,
+    password_memory_kib: Option<u32>,
+    password_iterations: Option<u32>,
+    password_parallelism: Option<u32>,
+    password_concurrency: Option<u32>,
+    trusted_proxies: Option<String>,
 }
 
 /// The database engine a URL names.
@@ -163,6 +262,12 @@ pub struct ConfigSummary {
     pub jwt_secret_configured: bool,
     /// Whether a master key was configured.
     pub master_key_configured: bool,
+    /// Whether anyone may register.
+    pub registration_open: bool,
+    /// Access-token lifetime in seconds.
+    pub access_token_ttl_secs: u32,
+    /// How long a node trusts a session check, in seconds.
+    pub session_cache_secs: u32,
 }
 
 impl Config {
@@ -182,6 +287,7 @@ impl Config {
         };
         let data_dir = absolute(&data_dir)?;
         let file = read_file(&data_dir.join(CONFIG_FILE))?;
+        let auth = auth_config(&env, &file)?;
 
         let database_url = env("TRAE_DATABASE_URL")
             .or(file.database_url)
@@ -225,6 +331,7 @@ impl Config {
             max_body_bytes,
             jwt_secret: env("TRAE_JWT_SECRET").map(SecretString).or(file.jwt_secret),
             master_key: env("TRAE_MASTER_KEY").map(SecretString).or(file.master_key),
+            auth,
         })
     }
 
@@ -246,8 +353,154 @@ impl Config {
             max_body_bytes: self.max_body_bytes,
             jwt_secret_configured: self.jwt_secret.is_some(),
             master_key_configured: self.master_key.is_some(),
+            registration_open: self.auth.registration_open,
+            access_token_ttl_secs: self.auth.access_token_ttl_secs,
+            session_cache_secs: self.auth.session_cache_secs,
         }
     }
+}
+
+/// A whole number from the environment (named `var`) or the file, within `range`.
+fn number(
+    env: &impl Fn(&str) -> Option<String>,
+    var: &str,
+    file: Option<u32>,
+    default: u32,
+    range: std::ops::RangeInclusive<u32>,
+) -> Result<u32> {
+    let value = match env(var) {
+        Some(raw) => raw
+            .trim()
+            .parse::<u32>()
+            .map_err(|_| Error::Config(format!("{var} must be a whole number, got {raw:?}")))?,
+        None => file.unwrap_or(default),
+    };
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(Error::Config(format!(
+            "{var} must be between {} and {}, got {value}",
+            range.start(),
+            range.end()
+        )))
+    }
+}
+
+fn auth_config(env: &impl Fn(&str) -> Option<String>, file: &FileConfig) -> Result<AuthConfig> {
+    let d = AuthConfig::default();
+    let registration_open = match env("TRAE_REGISTRATION")
+        .or_else(|| file.registration.clone())
+        .as_deref()
+        .map(str::trim)
+    {
+        None | Some("open") => true,
+        Some("closed") => false,
+        Some(other) => {
+            return Err(Error::Config(format!(
+                "TRAE_REGISTRATION must be open or closed, got {other:?}"
+            )));
+        }
+    };
+    let trusted_proxies = env("TRAE_TRUSTED_PROXIES")
+        .or_else(|| file.trusted_proxies.clone())
+        .map(|raw| parse_proxies(&raw))
+        .transpose()?
+        .unwrap_or_default();
+    Ok(AuthConfig {
+        registration_open,
+        access_token_ttl_secs: number(
+            env,
+            "TRAE_ACCESS_TOKEN_TTL_SECS",
+            file.access_token_ttl_secs,
+            d.access_token_ttl_secs,
+            30..=86_400,
+        )?,
+        refresh_token_ttl_days: number(
+            env,
+            "TRAE_REFRESH_TOKEN_TTL_DAYS",
+            file.refresh_token_ttl_days,
+            d.refresh_token_ttl_days,
+            1..=365,
+        )?,
+        session_cache_secs: number(
+            env,
+            "TRAE_SESSION_CACHE_SECS",
+            file.session_cache_secs,
+            d.session_cache_secs,
+            0..=60,
+        )?,
+        lockout_max_failures: number(
+            env,
+            "TRAE_LOCKOUT_MAX_FAILURES",
+            file.lockout_max_failures,
+            d.lockout_max_failures,
+            1..=1000,
+        )?,
+        lockout_window_secs: number(
+            env,
+            "TRAE_LOCKOUT_WINDOW_SECS",
+            file.lockout_window_secs,
+            d.lockout_window_secs,
+            1..=86_400,
+        )?,
+        lockout_secs: number(
+            env,
+            "TRAE_LOCKOUT_SECS",
+            file.lockout_secs,
+            d.lockout_secs,
+            1..=86_400,
+        )?,
+        // OWASP's minimum is the floor: weaker settings are refused, not silently used.
+        password_memory_kib: number(
+            env,
+            "TRAE_PASSWORD_MEMORY_KIB",
+            file.password_memory_kib,
+            d.password_memory_kib,
+            19 * 1024..=4 * 1024 * 1024,
+        )?,
+        password_iterations: number(
+            env,
+            "TRAE_PASSWORD_ITERATIONS",
+            file.password_iterations,
+            d.password_iterations,
+            2..=64,
+        )?,
+        password_parallelism: number(
+            env,
+            "TRAE_PASSWORD_PARALLELISM",
+            file.password_parallelism,
+            d.password_parallelism,
+            1..=64,
+        )?,
+        password_concurrency: number(
+            env,
+            "TRAE_PASSWORD_CONCURRENCY",
+            file.password_concurrency,
+            d.password_concurrency,
+            0..=1024,
+        )?,
+        trusted_proxies,
+        admin_username: env("TRAE_ADMIN_USERNAME"),
+        admin_password: env("TRAE_ADMIN_PASSWORD").map(SecretString),
+        admin_email: env("TRAE_ADMIN_EMAIL"),
+    })
+}
+
+/// Parses `10.0.0.1, 10.1.0.0/16` into networks (a bare IP is a /32 or /128).
+fn parse_proxies(raw: &str) -> Result<Vec<ipnet::IpNet>> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.parse::<ipnet::IpNet>()
+                .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    Error::Config(format!(
+                        "TRAE_TRUSTED_PROXIES entries must be IP addresses or CIDRs, got {p:?}"
+                    ))
+                })
+        })
+        .collect()
 }
 
 fn inner(e: &Error) -> String {
@@ -417,6 +670,47 @@ mod tests {
         let err = load(dir.path(), &[]).unwrap_err().to_string();
         assert!(err.contains("trae.toml"), "{err}");
         assert!(err.contains("datbase_url"), "{err}");
+    }
+
+    #[test]
+    fn auth_settings_parse_and_refuse_weak_or_bad_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = load(dir.path(), &[]).unwrap();
+        assert!(c.auth.registration_open);
+        assert_eq!(c.auth.access_token_ttl_secs, 900);
+        assert_eq!(c.auth.password_memory_kib, 19 * 1024);
+        let c = load(
+            dir.path(),
+            &[
+                ("TRAE_REGISTRATION", "closed"),
+                ("TRAE_TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1"),
+                ("TRAE_SESSION_CACHE_SECS", "0"),
+                ("TRAE_ADMIN_PASSWORD", "hunter2hunter2"),
+            ],
+        )
+        .unwrap();
+        assert!(!c.auth.registration_open);
+        assert_eq!(c.auth.trusted_proxies.len(), 2);
+        assert_eq!(c.auth.session_cache_secs, 0);
+        assert!(!format!("{c:?}").contains("hunter2"));
+        for (var, value, needle) in [
+            ("TRAE_REGISTRATION", "maybe", "TRAE_REGISTRATION"),
+            (
+                "TRAE_PASSWORD_MEMORY_KIB",
+                "1024",
+                "TRAE_PASSWORD_MEMORY_KIB",
+            ),
+            ("TRAE_PASSWORD_ITERATIONS", "1", "TRAE_PASSWORD_ITERATIONS"),
+            ("TRAE_ACCESS_TOKEN_TTL_SECS", "soon", "whole number"),
+            (
+                "TRAE_TRUSTED_PROXIES",
+                "10.0.0.0/33",
+                "TRAE_TRUSTED_PROXIES",
+            ),
+        ] {
+            let err = load(dir.path(), &[(var, value)]).unwrap_err().to_string();
+            assert!(err.contains(needle), "{var}={value}: {err}");
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 pub mod api_key;
 pub mod audit;
+pub mod client_ip;
 pub mod clock;
 pub mod config;
 pub mod error;
@@ -28,7 +29,7 @@ pub use audit::{
     ActorKind, ActorRef, AuditEntry, AuditFilter, AuditLog, AuditRepository, NewAuditEntry, Outcome,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{Config, ConfigSummary, DatabaseBackend, LogFormat, SecretString};
+pub use config::{AuthConfig, Config, ConfigSummary, DatabaseBackend, LogFormat, SecretString};
 pub use error::{Error, Result};
 pub use event::{BroadcastBus, Event, EventBus, EventSubscription, RecvError};
 pub use health::HealthStatus;
@@ -38,4 +39,4 @@ pub use pet::{NewPet, Pet, PetFilter, PetPatch, PetRepository, Pets, Species};
 pub use principal::{PermissionSet, Principal};
 pub use session::{RefreshTokenRecord, Rotation, Session, SessionRepository};
 pub use shared_setting::SharedSettings;
-pub use user::{StoredUser, User, UserRepository};
+pub use user::{StoredUser, User, UserChange, UserFilter, UserRepository};

@@ -24,6 +24,13 @@ fn valid_part(part: &str) -> bool {
 }
 
 impl Permission {
+    /// A permission from a name written in code, such as a [`CATALOGUE`] entry; a malformed
+    /// name is a bug, caught by debug builds and the catalogue test.
+    pub fn from_static(name: &'static str) -> Self {
+        debug_assert!(name.parse::<Self>().is_ok(), "malformed permission {name}");
+        Self(name.to_owned())
+    }
+
     /// The permission as written, e.g. `pets:read`.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -215,11 +222,78 @@ pub struct Role {
     pub permissions: BTreeSet<Permission>,
 }
 
+/// The longest role description.
+pub const ROLE_DESCRIPTION_MAX_CHARS: usize = 500;
+
+/// Validates a role name (2–32 characters of `[a-z0-9_-]`, starting with a letter).
+pub fn check_role_name(name: &str) -> Result<String> {
+    let name = name.trim();
+    let ok = (2..=32).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    if ok {
+        Ok(name.to_owned())
+    } else {
+        Err(Error::validation(
+            "name",
+            "must be 2–32 characters of a-z, 0-9, _ and -, starting with a letter",
+        ))
+    }
+}
+
+/// Validates a role description and returns it trimmed.
+pub fn check_role_description(description: &str) -> Result<String> {
+    let description = description.trim();
+    if description.chars().count() > ROLE_DESCRIPTION_MAX_CHARS
+        || description.chars().any(char::is_control)
+    {
+        return Err(Error::validation(
+            "description",
+            format!("must be at most {ROLE_DESCRIPTION_MAX_CHARS} printable characters"),
+        ));
+    }
+    Ok(description.to_owned())
+}
+
+/// Parses permission names, each of which must be in [`CATALOGUE`], so a typo is an error
+/// rather than a grant that never matches.
+pub fn known_permissions(names: &[String]) -> Result<BTreeSet<Permission>> {
+    names
+        .iter()
+        .map(|name| {
+            let permission: Permission = name.parse()?;
+            if CATALOGUE.contains(&permission.as_str()) {
+                Ok(permission)
+            } else {
+                Err(Error::validation(
+                    "permissions",
+                    format!("no permission named {name:?}; see /api/policy/permissions"),
+                ))
+            }
+        })
+        .collect()
+}
+
 /// Storage of roles and their permissions.
 #[async_trait::async_trait]
 pub trait RoleRepository: Send + Sync + 'static {
     /// Every role, by name.
     async fn list(&self) -> Result<Vec<Role>>;
+    /// One role.
+    async fn get(&self, name: &str) -> Result<Option<Role>>;
     /// The permissions granted to each of `names` that exists.
     async fn permissions_of(&self, names: &[String]) -> Result<BTreeSet<Permission>>;
+    /// Stores a new role; `Conflict` when the name is taken.
+    async fn create(&self, role: &Role) -> Result<()>;
+    /// Replaces a role's description and, when given, its permissions; `NotFound` if absent.
+    async fn update(
+        &self,
+        name: &str,
+        description: Option<&str>,
+        permissions: Option<&BTreeSet<Permission>>,
+    ) -> Result<Role>;
+    /// Deletes a role; `NotFound` if absent, `Conflict` while users hold it.
+    async fn delete(&self, name: &str) -> Result<()>;
 }

@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::Result;
 use crate::lockout::LoginState;
+use crate::{Error, Page, PageRequest, Result};
 
 /// A user, as anyone allowed to see it sees it (no password hash, no lockout counters).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,6 +56,54 @@ impl std::fmt::Debug for StoredUser {
     }
 }
 
+/// Which users a list returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserFilter {
+    /// Users whose username or email contains this (case-insensitive).
+    pub query: Option<String>,
+    /// Users holding this role.
+    pub role: Option<String>,
+    /// Only active (true) or inactive (false) users.
+    pub is_active: Option<bool>,
+}
+
+/// A change to a user; absent fields keep their value. Callers validate the values first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserChange {
+    /// A new canonical email.
+    pub email: Option<String>,
+    /// A new display name (`Some(None)` clears it).
+    pub full_name: Option<Option<String>>,
+    /// The complete new set of roles.
+    pub roles: Option<Vec<String>>,
+    /// Activate or deactivate.
+    pub is_active: Option<bool>,
+    /// Clear the failed-login counter and any lock.
+    pub unlock: bool,
+}
+
+impl UserChange {
+    /// Whether applying the change to `user` would take away their `admin` role or
+    /// deactivate them.
+    pub fn removes_admin(&self, user: &User) -> bool {
+        let is_admin =
+            |u: &User| u.is_active && u.roles.iter().any(|r| r == crate::permission::ADMIN_ROLE);
+        if !is_admin(user) {
+            return false;
+        }
+        let demoted = self
+            .roles
+            .as_ref()
+            .is_some_and(|roles| !roles.iter().any(|r| r == crate::permission::ADMIN_ROLE));
+        demoted || self.is_active == Some(false)
+    }
+}
+
+/// The error for a change that would leave nobody able to administer trae.
+pub fn last_admin_error() -> Error {
+    Error::Conflict("this is the last active admin; make another user admin first".into())
+}
+
 /// Storage of users.
 #[async_trait]
 pub trait UserRepository: Send + Sync + 'static {
@@ -80,4 +128,15 @@ pub trait UserRepository: Send + Sync + 'static {
     -> Result<()>;
     /// Replaces the password hash, stamping `updated_at`.
     async fn set_password(&self, id: Uuid, hash: &str, at: DateTime<Utc>) -> Result<()>;
+    /// Users matching `filter`, by username.
+    async fn list(&self, filter: &UserFilter, page: PageRequest) -> Result<Page<User>>;
+    /// Applies `change` at `at` and returns the user as it now is. In one transaction that
+    /// serialises with every other such change, it refuses with [`last_admin_error`] a change
+    /// that would leave no active admin; `NotFound`, `Conflict` (email taken) and
+    /// `Validation` (unknown role) as usual.
+    async fn update(&self, id: Uuid, change: &UserChange, at: DateTime<Utc>) -> Result<User>;
+    /// Deletes a user with their sessions and keys, under the same last-admin guard.
+    async fn delete(&self, id: Uuid) -> Result<()>;
+    /// How many active users hold the `admin` role.
+    async fn count_active_admins(&self) -> Result<u64>;
 }

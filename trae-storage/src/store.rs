@@ -175,7 +175,10 @@ impl Store {
 
     /// The role repository on this database, for authorization decisions in trae-auth.
     pub fn role_repository(&self) -> Arc<dyn trae_core::permission::RoleRepository> {
-        Arc::new(SqlRoleRepository::new(self.inner.reader.clone()))
+        Arc::new(SqlRoleRepository::new(
+            self.inner.writer.clone(),
+            self.inner.reader.clone(),
+        ))
     }
 
     /// Settings every node sharing this database agrees on.

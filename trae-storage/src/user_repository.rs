@@ -2,18 +2,22 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr, Query};
 use sea_orm::{
-    ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, TransactionTrait,
+    ActiveValue, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, TransactionTrait,
 };
 use trae_core::lockout::LoginState;
-use trae_core::{Error, Result, StoredUser, User, UserRepository};
+use trae_core::permission::ADMIN_ROLE;
+use trae_core::user::last_admin_error;
+use trae_core::{
+    Error, Page, PageRequest, Result, StoredUser, User, UserChange, UserFilter, UserRepository,
+};
 use uuid::Uuid;
 
 use crate::entity::{role, user, user_role};
 use crate::error::db_error;
-use crate::fetch::fetch_unique;
+use crate::fetch::{fetch_page, fetch_unique};
 
 /// Users stored in the `users` and `user_roles` tables.
 #[derive(Debug, Clone)]
@@ -33,17 +37,34 @@ impl SqlUserRepository {
         db: &impl ConnectionTrait,
         model: Option<user::Model>,
     ) -> Result<Option<StoredUser>> {
-        let Some(m) = model else { return Ok(None) };
-        let roles = user_role::Entity::find()
-            .filter(user_role::Column::UserId.eq(m.id))
-            .order_by_asc(user_role::Column::Role)
-            .all(db)
-            .await
-            .map_err(db_error)?
-            .into_iter()
-            .map(|r| r.role)
-            .collect();
-        Ok(Some(StoredUser {
+        with_roles(db, model).await
+    }
+}
+
+async fn roles_of(db: &impl ConnectionTrait, id: Uuid) -> Result<Vec<String>> {
+    Ok(user_role::Entity::find()
+        .filter(user_role::Column::UserId.eq(id))
+        .order_by_asc(user_role::Column::Role)
+        .all(db)
+        .await
+        .map_err(db_error)?
+        .into_iter()
+        .map(|r| r.role)
+        .collect())
+}
+
+async fn with_roles(
+    db: &impl ConnectionTrait,
+    model: Option<user::Model>,
+) -> Result<Option<StoredUser>> {
+    let Some(m) = model else { return Ok(None) };
+    let roles = roles_of(db, m.id).await?;
+    Ok(Some(stored(m, roles)))
+}
+
+fn stored(m: user::Model, roles: Vec<String>) -> StoredUser {
+    {
+        StoredUser {
             login: LoginState {
                 failed_logins: u32::try_from(m.failed_logins).unwrap_or(0),
                 window_started_at: m.failure_window_started_at,
@@ -62,8 +83,89 @@ impl SqlUserRepository {
                 updated_at: m.updated_at,
                 last_login_at: m.last_login_at,
             },
-        }))
+        }
     }
+}
+
+/// Users holding `role`, as a subquery condition.
+fn holds_role(role: &str) -> Condition {
+    Condition::all().add(
+        Expr::col((user::Entity, user::Column::Id)).in_subquery(
+            Query::select()
+                .column(user_role::Column::UserId)
+                .from(user_role::Entity)
+                .and_where(Expr::col(user_role::Column::Role).eq(role))
+                .to_owned(),
+        ),
+    )
+}
+
+/// `%text%` for LIKE, with the wildcards in `text` taken literally.
+fn contains_pattern(text: &str) -> LikeExpr {
+    let escaped: String = text
+        .chars()
+        .flat_map(|c| match c {
+            '%' | '_' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect();
+    LikeExpr::new(format!("%{escaped}%")).escape('\\')
+}
+
+/// Makes the transaction the only one changing admins: the row lock on the `admin` role
+/// serialises every guarded change on PostgreSQL, and the write takes SQLite's write lock.
+async fn lock_admins(txn: &impl ConnectionTrait) -> Result<()> {
+    role::Entity::update_many()
+        .col_expr(role::Column::BuiltIn, Expr::col(role::Column::BuiltIn))
+        .filter(role::Column::Name.eq(ADMIN_ROLE))
+        .exec(txn)
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
+
+/// Active admins other than `except`.
+async fn other_active_admins(txn: &impl ConnectionTrait, except: Uuid) -> Result<u64> {
+    user::Entity::find()
+        .filter(user::Column::IsActive.eq(true))
+        .filter(user::Column::Id.ne(except))
+        .filter(holds_role(ADMIN_ROLE))
+        .count(txn)
+        .await
+        .map_err(db_error)
+}
+
+async fn check_roles_exist(txn: &impl ConnectionTrait, roles: &[String]) -> Result<()> {
+    let known: Vec<String> = role::Entity::find()
+        .filter(role::Column::Name.is_in(roles.iter().map(String::as_str)))
+        .all(txn)
+        .await
+        .map_err(db_error)?
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    match roles.iter().find(|r| !known.contains(r)) {
+        Some(missing) => Err(Error::validation(
+            "roles",
+            format!("no role named {missing:?}"),
+        )),
+        None => Ok(()),
+    }
+}
+
+async fn assign_roles(txn: &impl ConnectionTrait, id: Uuid, roles: &[String]) -> Result<()> {
+    if roles.is_empty() {
+        return Ok(());
+    }
+    let assignments = roles.iter().map(|r| user_role::ActiveModel {
+        user_id: ActiveValue::Set(id),
+        role: ActiveValue::Set(r.clone()),
+    });
+    user_role::Entity::insert_many(assignments)
+        .exec_without_returning(txn)
+        .await
+        .map_err(db_error)?;
+    Ok(())
 }
 
 /// Turns a unique-index violation into a message that names the taken field.
@@ -83,20 +185,7 @@ fn taken(err: Error) -> Error {
 impl UserRepository for SqlUserRepository {
     async fn insert(&self, u: &User, password_hash: &str) -> Result<()> {
         let txn = self.writer.begin().await.map_err(db_error)?;
-        let known: Vec<String> = role::Entity::find()
-            .filter(role::Column::Name.is_in(u.roles.iter().map(String::as_str)))
-            .all(&txn)
-            .await
-            .map_err(db_error)?
-            .into_iter()
-            .map(|r| r.name)
-            .collect();
-        if let Some(missing) = u.roles.iter().find(|r| !known.contains(r)) {
-            return Err(Error::validation(
-                "roles",
-                format!("no role named {missing:?}"),
-            ));
-        }
+        check_roles_exist(&txn, &u.roles).await?;
         let row = user::ActiveModel {
             id: ActiveValue::Set(u.id),
             username: ActiveValue::Set(u.username.clone()),
@@ -116,16 +205,7 @@ impl UserRepository for SqlUserRepository {
             .exec_without_returning(&txn)
             .await
             .map_err(|e| taken(db_error(e)))?;
-        if !u.roles.is_empty() {
-            let assignments = u.roles.iter().map(|r| user_role::ActiveModel {
-                user_id: ActiveValue::Set(u.id),
-                role: ActiveValue::Set(r.clone()),
-            });
-            user_role::Entity::insert_many(assignments)
-                .exec_without_returning(&txn)
-                .await
-                .map_err(db_error)?;
-        }
+        assign_roles(&txn, u.id, &u.roles).await?;
         txn.commit().await.map_err(db_error)
     }
 
@@ -224,5 +304,156 @@ impl UserRepository for SqlUserRepository {
         } else {
             Err(Error::not_found("user", id))
         }
+    }
+
+    async fn list(&self, filter: &UserFilter, page: PageRequest) -> Result<Page<User>> {
+        let mut condition = Condition::all();
+        if let Some(q) = filter
+            .query
+            .as_deref()
+            .map(str::trim)
+            .filter(|q| !q.is_empty())
+        {
+            let q = q.to_lowercase();
+            condition = condition.add(
+                Condition::any()
+                    .add(
+                        Expr::col((user::Entity, user::Column::Username))
+                            .like(contains_pattern(&q)),
+                    )
+                    .add(Expr::col((user::Entity, user::Column::Email)).like(contains_pattern(&q))),
+            );
+        }
+        if let Some(role) = &filter.role {
+            condition = condition.add(holds_role(role));
+        }
+        if let Some(active) = filter.is_active {
+            condition = condition.add(user::Column::IsActive.eq(active));
+        }
+        let select = user::Entity::find()
+            .filter(condition)
+            .order_by_asc(user::Column::Username);
+        let (rows, total) = fetch_page(select, page, &self.reader).await?;
+        let ids: Vec<Uuid> = rows.iter().map(|m| m.id).collect();
+        let mut roles: std::collections::HashMap<Uuid, Vec<String>> =
+            std::collections::HashMap::new();
+        if !ids.is_empty() {
+            for row in user_role::Entity::find()
+                .filter(user_role::Column::UserId.is_in(ids))
+                .order_by_asc(user_role::Column::Role)
+                .all(&self.reader)
+                .await
+                .map_err(db_error)?
+            {
+                roles.entry(row.user_id).or_default().push(row.role);
+            }
+        }
+        Ok(Page {
+            items: rows
+                .into_iter()
+                .map(|m| {
+                    let r = roles.remove(&m.id).unwrap_or_default();
+                    stored(m, r).user
+                })
+                .collect(),
+            total,
+            limit: page.limit(),
+            offset: page.offset(),
+        })
+    }
+
+    async fn update(&self, id: Uuid, change: &UserChange, at: DateTime<Utc>) -> Result<User> {
+        let txn = self.writer.begin().await.map_err(db_error)?;
+        lock_admins(&txn).await?;
+        let current = with_roles(
+            &txn,
+            fetch_unique(user::Entity::find_by_id(id), &txn).await?,
+        )
+        .await?
+        .ok_or_else(|| Error::not_found("user", id))?;
+        if change.removes_admin(&current.user) && other_active_admins(&txn, id).await? == 0 {
+            return Err(last_admin_error());
+        }
+        let mut update =
+            user::Entity::update_many().col_expr(user::Column::UpdatedAt, Expr::value(at));
+        if let Some(email) = &change.email {
+            update = update.col_expr(user::Column::Email, Expr::value(email.clone()));
+        }
+        if let Some(full_name) = &change.full_name {
+            update = update.col_expr(user::Column::FullName, Expr::value(full_name.clone()));
+        }
+        if let Some(active) = change.is_active {
+            update = update.col_expr(user::Column::IsActive, Expr::value(active));
+        }
+        if change.unlock {
+            update = update
+                .col_expr(user::Column::FailedLogins, Expr::value(0))
+                .col_expr(
+                    user::Column::FailureWindowStartedAt,
+                    Expr::value(Option::<DateTime<Utc>>::None),
+                )
+                .col_expr(
+                    user::Column::LockedUntil,
+                    Expr::value(Option::<DateTime<Utc>>::None),
+                )
+                .col_expr(
+                    user::Column::LoginVersion,
+                    Expr::col(user::Column::LoginVersion).add(1),
+                );
+        }
+        update
+            .filter(user::Column::Id.eq(id))
+            .exec(&txn)
+            .await
+            .map_err(|e| taken(db_error(e)))?;
+        if let Some(roles) = &change.roles {
+            check_roles_exist(&txn, roles).await?;
+            user_role::Entity::delete_many()
+                .filter(user_role::Column::UserId.eq(id))
+                .exec(&txn)
+                .await
+                .map_err(db_error)?;
+            assign_roles(&txn, id, roles).await?;
+        }
+        let updated = with_roles(
+            &txn,
+            fetch_unique(user::Entity::find_by_id(id), &txn).await?,
+        )
+        .await?
+        .ok_or_else(|| Error::not_found("user", id))?;
+        txn.commit().await.map_err(db_error)?;
+        Ok(updated.user)
+    }
+
+    async fn delete(&self, id: Uuid) -> Result<()> {
+        let txn = self.writer.begin().await.map_err(db_error)?;
+        lock_admins(&txn).await?;
+        let current = with_roles(
+            &txn,
+            fetch_unique(user::Entity::find_by_id(id), &txn).await?,
+        )
+        .await?
+        .ok_or_else(|| Error::not_found("user", id))?;
+        let deactivate = UserChange {
+            is_active: Some(false),
+            ..UserChange::default()
+        };
+        if deactivate.removes_admin(&current.user) && other_active_admins(&txn, id).await? == 0 {
+            return Err(last_admin_error());
+        }
+        user::Entity::delete_by_id(id)
+            .exec(&txn)
+            .await
+            .map_err(db_error)?;
+        txn.commit().await.map_err(db_error)
+    }
+
+    async fn count_active_admins(&self) -> Result<u64> {
+        user::Entity::find()
+            .filter(user::Column::IsActive.eq(true))
+            .filter(holds_role(ADMIN_ROLE))
+            .count(&self.reader)
+            .await
+            .map_err(db_error)
     }
 }

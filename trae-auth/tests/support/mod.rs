@@ -7,25 +7,46 @@ use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
 use trae_auth::{
-    AccessTokens, Accounts, ApiKeys, PasswordHasher, PasswordParams, Rbac, Registration,
-    RequestMeta, Sessions, TokenSettings,
+    Accounts, ApiKeys, Identity, IdentityRepos, PasswordParams, Policy, Rbac, Registration,
+    RequestMeta, Sessions, Users,
 };
-use trae_core::lockout::LockoutPolicy;
-use trae_core::{ManualClock, Principal, User};
+use trae_core::{AuthConfig, ManualClock, Principal, User};
 use trae_storage::{Store, StoreOptions};
 
+/// The HS256 key every test signs with.
+pub const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
+
 /// Every identity service over one store.
-pub struct Identity {
+pub struct TestIdentity {
     pub store: Store,
     pub clock: Arc<ManualClock>,
+    pub identity: Identity,
     pub accounts: Accounts,
     pub sessions: Sessions,
     pub keys: ApiKeys,
     pub rbac: Rbac,
+    pub users: Users,
+    pub policy: Policy,
+}
+
+/// The storage of `store`, as identity needs it.
+pub fn repos(store: &Store) -> IdentityRepos {
+    IdentityRepos {
+        users: store.user_repository(),
+        sessions: store.session_repository(),
+        roles: store.role_repository(),
+        api_keys: store.api_key_repository(),
+        audit: store.audit(),
+    }
 }
 
 /// The services on the database at `url`, hashing with `params`, the clock at 2026-01-01.
-pub async fn identity(url: &str, params: PasswordParams) -> Identity {
+pub async fn identity(url: &str, params: PasswordParams) -> TestIdentity {
+    identity_with(url, params, &AuthConfig::default()).await
+}
+
+/// As [`identity`], configured by `config`.
+pub async fn identity_with(url: &str, params: PasswordParams, config: &AuthConfig) -> TestIdentity {
     let clock = Arc::new(ManualClock::new(
         Utc.with_ymd_and_hms(2026, 1, 1, 10, 0, 0).unwrap(),
     ));
@@ -34,43 +55,17 @@ pub async fn identity(url: &str, params: PasswordParams) -> Identity {
         ..StoreOptions::default()
     };
     let store = Store::connect_with(url, options).await.unwrap();
-    let accounts = Accounts::new(
-        store.user_repository(),
-        store.session_repository(),
-        PasswordHasher::new(params, 2).unwrap(),
-        store.audit(),
-        clock.clone(),
-        LockoutPolicy::default(),
-    );
-    let tokens = AccessTokens::hs256(
-        b"0123456789abcdef0123456789abcdef",
-        TokenSettings::default(),
-        clock.clone(),
-    )
-    .unwrap();
-    let sessions = Sessions::new(
-        store.session_repository(),
-        store.user_repository(),
-        tokens,
-        store.audit(),
-        clock.clone(),
-        Sessions::DEFAULT_REFRESH_TTL,
-    );
-    let rbac = Rbac::new(store.role_repository());
-    let keys = ApiKeys::new(
-        store.api_key_repository(),
-        store.user_repository(),
-        rbac.clone(),
-        store.audit(),
-        clock.clone(),
-    );
-    Identity {
+    let identity = Identity::new(repos(&store), config, KEY, params, clock.clone()).unwrap();
+    TestIdentity {
+        accounts: identity.accounts.clone(),
+        sessions: identity.sessions.clone(),
+        keys: identity.api_keys.clone(),
+        rbac: identity.rbac.clone(),
+        users: identity.users.clone(),
+        policy: identity.policy.clone(),
+        identity,
         store,
         clock,
-        accounts,
-        sessions,
-        keys,
-        rbac,
     }
 }
 

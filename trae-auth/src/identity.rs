@@ -1,0 +1,207 @@
+//! Identity assembled: every identity service wired over one set of repositories and one
+//! configuration, plus the two questions every request asks — who is this (a credential to a
+//! [`Principal`]) and may they do this (one permission check).
+//!
+//! The HTTP server and the Python module both build this, so they share every rule.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use chrono::Duration;
+use trae_core::api_key::API_KEY_PREFIX;
+use trae_core::lockout::LockoutPolicy;
+use trae_core::permission::RoleRepository;
+use trae_core::{
+    ApiKeyRepository, AuditEntry, AuditFilter, AuditLog, AuthConfig, Clock, Error, Page,
+    PageRequest, Permission, Principal, Result, SessionRepository, UserRepository,
+};
+
+use crate::session_cache::SessionCache;
+use crate::{
+    AccessTokens, Accounts, ApiKeys, PasswordHasher, PasswordParams, Policy, Rbac, Sessions,
+    TokenSettings, Users,
+};
+
+/// The storage identity runs on.
+#[derive(Clone)]
+pub struct IdentityRepos {
+    /// Users.
+    pub users: Arc<dyn UserRepository>,
+    /// Sessions and refresh tokens.
+    pub sessions: Arc<dyn SessionRepository>,
+    /// Roles and their permissions.
+    pub roles: Arc<dyn RoleRepository>,
+    /// API keys.
+    pub api_keys: Arc<dyn ApiKeyRepository>,
+    /// The audit log.
+    pub audit: AuditLog,
+}
+
+impl fmt::Debug for IdentityRepos {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IdentityRepos").finish_non_exhaustive()
+    }
+}
+
+/// A credential as a request presents it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Credential<'a> {
+    /// `Authorization: Bearer …`: an access token, or an API key (`trae_…`).
+    Bearer(&'a str),
+    /// `X-API-Key: …`: an API key only.
+    ApiKey(&'a str),
+}
+
+impl fmt::Debug for Credential<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Bearer(_) => "Bearer(***)",
+            Self::ApiKey(_) => "ApiKey(***)",
+        })
+    }
+}
+
+/// Every identity service, wired.
+#[derive(Clone)]
+pub struct Identity {
+    /// Registration and sign-in.
+    pub accounts: Accounts,
+    /// Token pairs, refresh, logout, access-token checks.
+    pub sessions: Sessions,
+    /// Authorization decisions.
+    pub rbac: Rbac,
+    /// API keys.
+    pub api_keys: ApiKeys,
+    /// Profiles and user administration.
+    pub users: Users,
+    /// Custom roles.
+    pub policy: Policy,
+    /// The audit log.
+    pub audit: AuditLog,
+}
+
+impl fmt::Debug for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Identity").finish_non_exhaustive()
+    }
+}
+
+/// The argon2id parameters `config` asks for.
+pub fn password_params(config: &AuthConfig) -> PasswordParams {
+    PasswordParams {
+        m_cost: config.password_memory_kib,
+        t_cost: config.password_iterations,
+        p_cost: config.password_parallelism,
+    }
+}
+
+impl Identity {
+    /// Wires the services over `repos` as `config` says, signing access tokens with the HS256
+    /// `signing_key` and hashing passwords with `params` (normally [`password_params`]).
+    pub fn new(
+        repos: IdentityRepos,
+        config: &AuthConfig,
+        signing_key: &[u8],
+        params: PasswordParams,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self> {
+        let settings = TokenSettings {
+            ttl: Duration::seconds(i64::from(config.access_token_ttl_secs)),
+            ..TokenSettings::default()
+        };
+        let tokens = AccessTokens::hs256(signing_key, settings, clock.clone())?;
+        let concurrency = match config.password_concurrency {
+            0 => std::thread::available_parallelism().map_or(2, usize::from),
+            n => n as usize,
+        };
+        let hasher = PasswordHasher::new(params, concurrency)?;
+        let cache_ttl = StdDuration::from_secs(u64::from(config.session_cache_secs));
+        let sessions = Sessions::new(
+            repos.sessions.clone(),
+            repos.users.clone(),
+            tokens,
+            repos.audit.clone(),
+            clock.clone(),
+            Duration::days(i64::from(config.refresh_token_ttl_days)),
+            SessionCache::new(cache_ttl),
+        );
+        let lockout = LockoutPolicy {
+            max_failures: config.lockout_max_failures,
+            window: Duration::seconds(i64::from(config.lockout_window_secs)),
+            lock_for: Duration::seconds(i64::from(config.lockout_secs)),
+        };
+        let accounts = Accounts::new(
+            repos.users.clone(),
+            sessions.clone(),
+            hasher,
+            repos.audit.clone(),
+            clock.clone(),
+            lockout,
+        )
+        .with_registration(config.registration_open);
+        let rbac = Rbac::with_cache(repos.roles.clone(), cache_ttl);
+        let api_keys = ApiKeys::new(
+            repos.api_keys.clone(),
+            repos.users.clone(),
+            rbac.clone(),
+            repos.audit.clone(),
+            clock.clone(),
+        );
+        let users = Users::new(
+            repos.users,
+            repos.api_keys,
+            accounts.clone(),
+            sessions.clone(),
+            rbac.clone(),
+            repos.audit.clone(),
+            clock,
+        );
+        let policy = Policy::new(rbac.clone(), repos.audit.clone());
+        Ok(Self {
+            accounts,
+            sessions,
+            rbac,
+            api_keys,
+            users,
+            policy,
+            audit: repos.audit,
+        })
+    }
+
+    /// The principal a credential stands for; `Unauthenticated` for anything that does not
+    /// work. An access token is never taken as an API key nor the other way round, and a
+    /// refresh token is neither.
+    pub async fn authenticate(&self, credential: Credential<'_>) -> Result<Principal> {
+        match credential {
+            Credential::Bearer(token) if token.trim().starts_with(API_KEY_PREFIX) => {
+                self.api_keys.authenticate(token).await
+            }
+            Credential::Bearer(token) => Ok(self.sessions.authenticate(token).await?.principal()),
+            Credential::ApiKey(key) => self.api_keys.authenticate(key).await,
+        }
+    }
+
+    /// `Ok` when `principal` holds `permission`; the one check every endpoint makes.
+    pub async fn authorize(&self, principal: &Principal, permission: &Permission) -> Result<()> {
+        self.rbac.authorize(principal, permission).await
+    }
+
+    /// Audit entries, newest first (needs `audit:read`).
+    pub async fn audit_entries(
+        &self,
+        principal: &Principal,
+        filter: AuditFilter,
+        page: PageRequest,
+    ) -> Result<Page<AuditEntry>> {
+        self.rbac
+            .authorize(principal, &Permission::from_static("audit:read"))
+            .await?;
+        if let (Some(since), Some(until)) = (filter.since, filter.until)
+            && since > until
+        {
+            return Err(Error::validation("since", "must not be after until"));
+        }
+        self.audit.list(filter, page).await
+    }
+}
