@@ -10,6 +10,9 @@ use serde_json::{Value, json};
 
 const TRAE: &str = env!("CARGO_BIN_EXE_trae");
 
+/// The password `Server::start` gives the bootstrap admin `root`.
+const ADMIN_PASSWORD: &str = "correct horse battery";
+
 /// A `trae serve` process on a fresh data directory, killed on drop.
 struct Server {
     child: Child,
@@ -25,6 +28,11 @@ impl Server {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("server.log");
         let mut command = trae(dir.path(), vars);
+        if !vars.iter().any(|(k, _)| *k == "TRAE_ADMIN_USERNAME") {
+            command
+                .env("TRAE_ADMIN_USERNAME", "root")
+                .env("TRAE_ADMIN_PASSWORD", ADMIN_PASSWORD);
+        }
         command
             .arg("serve")
             .stdout(Stdio::null())
@@ -61,6 +69,18 @@ impl Server {
 
     fn data_dir(&self) -> &Path {
         self._dir.path()
+    }
+
+    /// `Bearer <token>` for the bootstrap admin.
+    fn admin(&self) -> String {
+        let login = self.request(
+            "POST",
+            "/api/auth/login",
+            &[],
+            Some(&json!({"username": "root", "password": ADMIN_PASSWORD})),
+        );
+        assert_eq!(login.status, 200, "{}", login.body);
+        format!("Bearer {}", login.json()["access_token"].as_str().unwrap())
     }
 
     fn log(&self) -> String {
@@ -187,31 +207,35 @@ fn serves_the_api_on_a_sqlite_file_in_the_data_dir() {
         200
     );
 
+    let admin = server.admin();
+    let auth = [("Authorization", admin.as_str())];
     let created = server.request(
         "POST",
         "/api/pets",
-        &[],
+        &auth,
         Some(&json!({"name": "Rex", "species": "dog", "age": 3})),
     );
     assert_eq!(created.status, 201, "{}", created.body);
     let location = created.header("location").unwrap().to_owned();
-    let got = server.request("GET", &location, &[], None);
+    let got = server.request("GET", &location, &auth, None);
     assert_eq!(
         (got.status, got.json()["name"].as_str()),
         (200, Some("Rex"))
     );
 
-    let runtime = server.request("GET", "/api/runtime", &[], None).json();
+    let runtime = server.request("GET", "/api/runtime", &auth, None).json();
     assert_eq!(runtime["database_backend"], "sqlite");
+    assert_eq!(server.request("GET", "/api/pets", &[], None).status, 401);
     assert_eq!(server.request("GET", "/docs", &[], None).status, 200);
 }
 
 #[test]
 fn chunked_bodies_over_the_limit_are_413() {
     let server = Server::start(&[("TRAE_MAX_BODY_BYTES", "1024")]);
+    let admin = server.admin();
     let chunked = |payload: &str| {
-        let mut raw = String::from(
-            "POST /api/pets HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+        let mut raw = format!(
+            "POST /api/pets HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: {admin}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
         );
         for chunk in payload.as_bytes().chunks(100) {
             raw.push_str(&format!(
@@ -235,17 +259,20 @@ fn chunked_bodies_over_the_limit_are_413() {
         201,
         "a chunked body under the limit is accepted"
     );
-    let listed = server.request("GET", "/api/pets", &[], None).json();
+    let listed = server
+        .request("GET", "/api/pets", &[("Authorization", &admin)], None)
+        .json();
     assert_eq!(listed["total"], 1, "the oversized body wrote nothing");
 }
 
 #[test]
 fn every_log_line_of_a_request_names_its_id() {
     let server = Server::start(&[]);
+    let admin = server.admin();
     let reply = server.request(
         "POST",
         "/api/pets",
-        &[("X-Request-Id", "trace-me-42")],
+        &[("X-Request-Id", "trace-me-42"), ("Authorization", &admin)],
         Some(&json!({"name": "Rex", "species": "dog", "age": 300})),
     );
     assert_eq!(reply.status, 422);
@@ -389,19 +416,146 @@ async fn serves_on_postgresql() {
             server.request("GET", "/api/health/ready", &[], None).status,
             200
         );
+        let admin = server.admin();
+        let auth = [("Authorization", admin.as_str())];
         let created = server.request(
             "POST",
             "/api/pets",
-            &[],
+            &auth,
             Some(&json!({"name": "Rex", "species": "dog", "age": 3, "tags": ["pg"]})),
         );
         assert_eq!(created.status, 201, "{}", created.body);
-        let listed = server.request("GET", "/api/pets?tag=pg", &[], None).json();
+        let listed = server
+            .request("GET", "/api/pets?tag=pg", &auth, None)
+            .json();
         assert_eq!(listed["total"], 1);
         assert_eq!(
-            server.request("GET", "/api/runtime", &[], None).json()["database_backend"],
+            server.request("GET", "/api/runtime", &auth, None).json()["database_backend"],
             "postgres"
+        );
+        // A second node on the same database accepts the first node's token: the signing
+        // key lives in the database.
+        let other = Server::start(&[("TRAE_DATABASE_URL", &url2)]);
+        assert_eq!(
+            other.request("GET", "/api/auth/me", &auth, None).status,
+            200
         );
     })
     .await;
+}
+
+#[test]
+fn user_create_makes_an_account_from_stdin_or_trae_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = trae(dir.path(), &[])
+        .args([
+            "user",
+            "create",
+            "Grace",
+            "--email",
+            "grace@example.com",
+            "--role",
+            "admin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"a long admin password\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("created user grace") && stdout.contains("admin"),
+        "{stdout}"
+    );
+
+    let weak = run(
+        dir.path(),
+        &[("TRAE_PASSWORD", "short")],
+        &["user", "create", "bob", "--email", "bob@example.com"],
+    );
+    assert!(!weak.status.success());
+    let stderr = String::from_utf8_lossy(&weak.stderr);
+    assert!(stderr.contains("password"), "{stderr}");
+    let taken = run(
+        dir.path(),
+        &[("TRAE_PASSWORD", "another long password")],
+        &["user", "create", "grace", "--email", "g2@example.com"],
+    );
+    assert!(!taken.status.success());
+    assert!(String::from_utf8_lossy(&taken.stderr).contains("already exists"));
+
+    // The account works against a server on the same data directory, and no bootstrap admin
+    // is created beside it.
+    let server = Server::start(&[
+        ("TRAE_DATA_DIR", dir.path().to_str().unwrap()),
+        ("TRAE_ADMIN_USERNAME", "root"),
+        ("TRAE_ADMIN_PASSWORD", ADMIN_PASSWORD),
+    ]);
+    let login = server.request(
+        "POST",
+        "/api/auth/login",
+        &[],
+        Some(&json!({"username": "grace", "password": "a long admin password"})),
+    );
+    assert_eq!(login.status, 200, "{}", login.body);
+    assert_eq!(login.json()["user"]["roles"], json!(["admin"]));
+    let root = server.request(
+        "POST",
+        "/api/auth/login",
+        &[],
+        Some(&json!({"username": "root", "password": ADMIN_PASSWORD})),
+    );
+    assert_eq!(
+        root.status, 401,
+        "an admin existed, so none was bootstrapped"
+    );
+}
+
+#[test]
+fn the_client_ip_comes_from_a_trusted_proxy_only() {
+    let failed_login_ip = |server: &Server| {
+        let reply = server.request(
+            "POST",
+            "/api/auth/login",
+            &[("X-Forwarded-For", "203.0.113.7")],
+            Some(&json!({"username": "nobody", "password": "whatever it is"})),
+        );
+        assert_eq!(reply.status, 401);
+        let admin = server.admin();
+        let log = server
+            .request(
+                "GET",
+                "/api/audit?action=auth.login&limit=50",
+                &[("Authorization", &admin)],
+                None,
+            )
+            .json();
+        log["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["outcome"] == "failure")
+            .map(|e| e["ip"].as_str().unwrap_or_default().to_owned())
+            .unwrap()
+    };
+    let direct = Server::start(&[]);
+    assert_eq!(
+        failed_login_ip(&direct),
+        "127.0.0.1",
+        "an untrusted peer's header is ignored"
+    );
+    let proxied = Server::start(&[("TRAE_TRUSTED_PROXIES", "127.0.0.1/32")]);
+    assert_eq!(failed_login_ip(&proxied), "203.0.113.7");
 }

@@ -14,13 +14,14 @@ use trae_core::lockout::LockoutPolicy;
 use trae_core::permission::RoleRepository;
 use trae_core::{
     ApiKeyRepository, AuditEntry, AuditFilter, AuditLog, AuthConfig, Clock, Error, Page,
-    PageRequest, Permission, Principal, Result, SessionRepository, UserRepository,
+    PageRequest, Permission, Principal, Result, SessionRepository, User, UserRepository,
 };
 
+use crate::accounts::RequestMeta;
 use crate::session_cache::SessionCache;
 use crate::{
     AccessTokens, Accounts, ApiKeys, PasswordHasher, PasswordParams, Policy, Rbac, Sessions,
-    TokenSettings, Users,
+    TokenPair, TokenSettings, Users,
 };
 
 /// The storage identity runs on.
@@ -179,6 +180,33 @@ impl Identity {
             }
             Credential::Bearer(token) => Ok(self.sessions.authenticate(token).await?.principal()),
             Credential::ApiKey(key) => self.api_keys.authenticate(key).await,
+        }
+    }
+
+    /// Signs a user in with a password and starts a session.
+    pub async fn login(
+        &self,
+        login: &str,
+        password: &str,
+        meta: &RequestMeta,
+    ) -> Result<(User, TokenPair)> {
+        let user = self.accounts.sign_in(login, password, meta).await?;
+        let pair = self.sessions.start(&user).await?;
+        Ok((user, pair))
+    }
+
+    /// Ends the session a principal's access token belongs to. API keys have no session: they
+    /// are revoked instead.
+    pub async fn logout(&self, principal: &Principal, meta: &RequestMeta) -> Result<()> {
+        match principal {
+            Principal::User {
+                user_id,
+                session_id: Some(session_id),
+                ..
+            } => self.sessions.end_session(*user_id, *session_id, meta).await,
+            _ => Err(Error::Forbidden(
+                "only an access token's session can be logged out; revoke API keys instead".into(),
+            )),
         }
     }
 

@@ -260,16 +260,26 @@ impl Sessions {
 
     /// Ends a session: its refresh token and access tokens stop working.
     pub async fn logout(&self, auth: &Authenticated, meta: &RequestMeta) -> Result<()> {
+        self.end_session(auth.user.id, auth.session_id, meta).await
+    }
+
+    /// Ends `user_id`'s session `session_id` (a logout).
+    pub async fn end_session(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        meta: &RequestMeta,
+    ) -> Result<()> {
         self.sessions
-            .revoke(auth.session_id, self.clock.now_micros(), "logout")
+            .revoke(session_id, self.clock.now_micros(), "logout")
             .await?;
-        self.cache.revoke(auth.session_id);
+        self.cache.revoke(session_id);
         self.audit(
-            auth.user.id,
+            user_id,
             "auth.logout",
             Outcome::Success,
             meta,
-            serde_json::json!({ "session": auth.session_id }),
+            serde_json::json!({ "session": session_id }),
         )
         .await
     }

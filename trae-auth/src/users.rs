@@ -17,6 +17,7 @@ use trae_core::{
 use uuid::Uuid;
 
 use crate::accounts::{Accounts, Registration, RequestMeta};
+use crate::session_cache::SessionState;
 use crate::{Rbac, Sessions};
 
 /// The permission every admin operation on users needs.
@@ -127,12 +128,47 @@ impl Users {
             .ok_or_else(|| Error::not_found("user", id))
     }
 
-    /// The user a principal acts for.
+    /// The user a principal acts for (from the session cache when the request's session was
+    /// just checked).
     pub async fn me(&self, principal: &Principal) -> Result<User> {
+        if let Principal::User {
+            user_id,
+            session_id: Some(sid),
+            ..
+        } = principal
+            && let Some(SessionState::Live(user)) = self.sessions.cache().get(*sid)
+            && user.id == *user_id
+        {
+            return Ok(user);
+        }
         let id = principal
             .user_id()
             .ok_or_else(|| Error::Forbidden("the system principal has no profile".into()))?;
         self.load(id).await
+    }
+
+    /// Changes the acting user's password after checking the current one; their other
+    /// sessions end.
+    pub async fn change_password(
+        &self,
+        principal: &Principal,
+        current: &str,
+        new: &str,
+        meta: &RequestMeta,
+    ) -> Result<()> {
+        let Principal::User {
+            user_id,
+            session_id,
+            ..
+        } = principal
+        else {
+            return Err(Error::Forbidden(
+                "only a signed-in user changes their own password".into(),
+            ));
+        };
+        self.accounts
+            .change_password(*user_id, *session_id, current, new, meta)
+            .await
     }
 
     /// Changes the acting user's email or display name (never roles or status).

@@ -5,13 +5,19 @@ use poem::endpoint::make_sync;
 use poem::web::Redirect;
 use poem::{Endpoint, EndpointExt, IntoEndpoint, Response, Route};
 use poem_openapi::OpenApiService;
-use trae_core::Config;
+use trae_auth::{Identity, IdentityRepos, Registration, RequestMeta};
+use trae_core::{Config, User};
 use trae_storage::Store;
 
+use crate::api::admin::AdminApi;
+use crate::api::audit::AuditApi;
+use crate::api::auth::AuthApi;
 use crate::api::discovery::DiscoveryApi;
 use crate::api::health::HealthApi;
 use crate::api::pets::PetsApi;
+use crate::api::policy::PolicyApi;
 use crate::api::runtime::RuntimeApi;
+use crate::api::users::UsersApi;
 use crate::body_limit::BodyLimit;
 use crate::request_context::RequestContext;
 
@@ -22,16 +28,89 @@ pub struct AppState {
     pub config: Config,
     /// The open database.
     pub store: Store,
+    /// The identity services over that database.
+    pub identity: Identity,
     /// When the process started.
     pub started_at: DateTime<Utc>,
 }
 
-type Apis = (HealthApi, RuntimeApi, DiscoveryApi, PetsApi);
+/// The identity services over `store`, configured by `config`: the signing key is
+/// `TRAE_JWT_SECRET` or the one stored in the database.
+pub async fn open_identity(config: &Config, store: &Store) -> trae_core::Result<Identity> {
+    let key = trae_auth::signing_key::hs256_key(
+        config.jwt_secret.as_ref().map(|s| s.expose()),
+        &*store.shared_settings(),
+    )
+    .await?;
+    let repos = IdentityRepos {
+        users: store.user_repository(),
+        sessions: store.session_repository(),
+        roles: store.role_repository(),
+        api_keys: store.api_key_repository(),
+        audit: store.audit(),
+    };
+    Identity::new(
+        repos,
+        &config.auth,
+        &key,
+        trae_auth::password_params(&config.auth),
+        store.clock(),
+    )
+}
+
+impl AppState {
+    /// The state over an open `store`, with identity wired as `config` says.
+    pub async fn new(
+        config: Config,
+        store: Store,
+        started_at: DateTime<Utc>,
+    ) -> trae_core::Result<Self> {
+        let identity = open_identity(&config, &store).await?;
+        Ok(Self {
+            config,
+            store,
+            identity,
+            started_at,
+        })
+    }
+
+    /// Creates the first admin from `TRAE_ADMIN_USERNAME` and `TRAE_ADMIN_PASSWORD` when both
+    /// are set and no active admin exists; returns the user created.
+    pub async fn bootstrap_admin(&self) -> trae_core::Result<Option<User>> {
+        let auth = &self.config.auth;
+        let (Some(username), Some(password)) = (&auth.admin_username, &auth.admin_password) else {
+            return Ok(None);
+        };
+        let registration = Registration {
+            username: username.clone(),
+            email: auth
+                .admin_email
+                .clone()
+                .unwrap_or_else(|| format!("{}@trae.local", username.trim().to_lowercase())),
+            password: password.expose().to_owned(),
+            full_name: None,
+        };
+        self.identity
+            .users
+            .bootstrap_admin(registration, &RequestMeta::default())
+            .await
+    }
+}
+
+type Apis = (
+    HealthApi,
+    RuntimeApi,
+    DiscoveryApi,
+    PetsApi,
+    (AuthApi, UsersApi, AdminApi, PolicyApi, AuditApi),
+);
 
 /// The assembled application: the endpoint to serve and its OpenAPI spec.
 pub struct App {
     service: OpenApiService<Apis, ()>,
     max_body_bytes: u64,
+    identity: Identity,
+    trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl std::fmt::Debug for App {
@@ -43,12 +122,20 @@ impl std::fmt::Debug for App {
 impl App {
     /// Builds the application over `state`.
     pub fn new(state: &AppState) -> Self {
-        let discovery = DiscoveryApi::new();
+        let identity = state.identity.clone();
+        let discovery = DiscoveryApi::new(identity.clone());
         let apis = (
             HealthApi::new(state.store.clone()),
-            RuntimeApi::new(state.started_at, state.config.summary()),
+            RuntimeApi::new(state.started_at, state.config.summary(), identity.clone()),
             discovery.clone(),
-            PetsApi::new(state.store.pets()),
+            PetsApi::new(state.store.pets(), identity.clone()),
+            (
+                AuthApi::new(identity.clone()),
+                UsersApi::new(identity.clone()),
+                AdminApi::new(identity.clone()),
+                PolicyApi::new(identity.clone()),
+                AuditApi::new(identity.clone()),
+            ),
         );
         let service = OpenApiService::new(apis, "trae", env!("CARGO_PKG_VERSION")).description(
             "The trae backend API. Errors are always `{\"error\": {\"code\", \"message\"}}`.",
@@ -57,6 +144,8 @@ impl App {
         Self {
             service,
             max_body_bytes: state.config.max_body_bytes,
+            identity,
+            trusted_proxies: state.config.auth.trusted_proxies.clone(),
         }
     }
 
@@ -76,7 +165,8 @@ impl App {
             .at("/openapi.json", spec)
             // Until the dashboard lands, the root leads to the API docs.
             .at("/", make_sync(|_| Redirect::temporary("/docs")))
+            .data(self.identity)
             .with(BodyLimit::new(max_body_bytes))
-            .with(RequestContext)
+            .with(RequestContext::new(&self.trusted_proxies))
     }
 }

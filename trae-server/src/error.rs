@@ -33,6 +33,7 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    retry_after_secs: Option<u64>,
 }
 
 impl ApiError {
@@ -42,6 +43,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after_secs: None,
         }
     }
 
@@ -59,10 +61,16 @@ impl ApiError {
         let json = serde_json::json!({
             "error": { "code": self.code, "message": self.message }
         });
-        Response::builder()
+        let mut builder = Response::builder()
             .status(self.status)
-            .content_type("application/json; charset=utf-8")
-            .body(Body::from_vec(json.to_string().into_bytes()))
+            .content_type("application/json; charset=utf-8");
+        if self.status == StatusCode::UNAUTHORIZED {
+            builder = builder.header("WWW-Authenticate", "Bearer");
+        }
+        if let Some(secs) = self.retry_after_secs {
+            builder = builder.header("Retry-After", secs.to_string());
+        }
+        builder.body(Body::from_vec(json.to_string().into_bytes()))
     }
 }
 
@@ -89,7 +97,14 @@ impl From<trae_core::Error> for ApiError {
         } else {
             err.to_string()
         };
-        Self::new(status, err.code(), message)
+        let retry_after_secs = match err {
+            E::Locked { retry_after_secs } => Some(retry_after_secs),
+            _ => None,
+        };
+        Self {
+            retry_after_secs,
+            ..Self::new(status, err.code(), message)
+        }
     }
 }
 
@@ -111,11 +126,20 @@ impl IntoResponse for ApiError {
 
 impl ApiResponse for ApiError {
     fn meta() -> MetaResponses {
-        let statuses: [(u16, &'static str); 5] = [
+        let statuses: [(u16, &'static str); 8] = [
             (400, "The request is malformed"),
+            (
+                401,
+                "Missing or invalid credentials (with `WWW-Authenticate: Bearer`)",
+            ),
+            (403, "The credentials lack a permission this needs"),
             (404, "No such record"),
             (409, "The change conflicts with existing data"),
             (422, "The body or a parameter broke a rule"),
+            (
+                429,
+                "Too many attempts; `Retry-After` says when to try again",
+            ),
             (503, "A backing service is unavailable"),
         ];
         MetaResponses {
@@ -187,7 +211,11 @@ fn api_error_of(err: &poem::Error) -> ApiError {
             "payload_too_large",
             "the request body exceeds the configured limit".to_owned(),
         ),
-        StatusCode::UNAUTHORIZED => ("unauthorized", err.to_string()),
+        StatusCode::UNAUTHORIZED => (
+            "unauthorized",
+            "missing or invalid credentials: send Authorization: Bearer <token> or X-API-Key"
+                .to_owned(),
+        ),
         StatusCode::FORBIDDEN => ("forbidden", err.to_string()),
         StatusCode::TOO_MANY_REQUESTS => ("rate_limited", err.to_string()),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", err.to_string()),

@@ -7,10 +7,11 @@
 pub mod api;
 pub mod app;
 pub mod body_limit;
+pub mod credentials;
 pub mod error;
 pub mod logging;
 pub mod request_context;
 pub mod serve;
 
-pub use app::{App, AppState};
+pub use app::{App, AppState, open_identity};
 pub use error::ApiError;

@@ -2,7 +2,8 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use trae_core::Config;
+use trae_auth::{Registration, RequestMeta};
+use trae_core::{Config, Principal};
 use trae_server::{App, AppState, logging, serve};
 use trae_storage::{Store, StoreOptions};
 
@@ -25,6 +26,29 @@ enum Command {
     },
     /// Print the OpenAPI spec (JSON) to stdout.
     Openapi,
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserAction {
+    /// Create a user; the password comes from TRAE_PASSWORD or the first line of stdin.
+    Create {
+        /// The username (3–32 characters of a-z, 0-9, _ . -).
+        username: String,
+        /// The email address.
+        #[arg(long)]
+        email: String,
+        /// A role to give (repeatable), e.g. --role admin.
+        #[arg(long = "role", default_value = "user")]
+        roles: Vec<String>,
+        /// A display name.
+        #[arg(long)]
+        full_name: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -63,11 +87,16 @@ async fn run(
             let store = Store::connect(&config.database_url)
                 .await
                 .context("cannot open the database")?;
-            let state = AppState {
-                config,
-                store: store.clone(),
-                started_at,
-            };
+            let state = AppState::new(config, store.clone(), started_at)
+                .await
+                .context("cannot set up identity")?;
+            if let Some(admin) = state
+                .bootstrap_admin()
+                .await
+                .context("cannot create the first admin from TRAE_ADMIN_USERNAME")?
+            {
+                tracing::info!(username = %admin.username, "created the first admin");
+            }
             serve::serve(state).await.context("server failed")?;
             store.close().await;
         }
@@ -99,16 +128,65 @@ async fn run(
         Command::Openapi => {
             // The spec does not depend on data; an in-memory database satisfies the routers.
             let store = Store::connect("sqlite::memory:").await?;
-            let state = AppState {
-                config,
-                store,
-                started_at,
-            };
+            let state = AppState::new(config, store, started_at).await?;
             write_stdout(&App::new(&state).spec())?;
             write_stdout("\n")?;
         }
+        Command::User {
+            action:
+                UserAction::Create {
+                    username,
+                    email,
+                    roles,
+                    full_name,
+                },
+        } => {
+            let password = read_password()?;
+            let store = Store::connect(&config.database_url)
+                .await
+                .context("cannot open the database")?;
+            let identity = trae_server::open_identity(&config, &store).await?;
+            let user = identity
+                .users
+                .create(
+                    &Principal::System,
+                    Registration {
+                        username,
+                        email,
+                        password,
+                        full_name,
+                    },
+                    roles,
+                    &RequestMeta::default(),
+                )
+                .await?;
+            write_stdout(&format!(
+                "created user {} ({}) with roles {}\n",
+                user.username,
+                user.id,
+                user.roles.join(", ")
+            ))?;
+            store.close().await;
+        }
     }
     Ok(())
+}
+
+/// The password for `user create`: TRAE_PASSWORD, else the first line of stdin.
+fn read_password() -> anyhow::Result<String> {
+    if let Ok(password) = std::env::var("TRAE_PASSWORD") {
+        return Ok(password);
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("cannot read the password from stdin")?;
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    anyhow::ensure!(
+        !password.is_empty(),
+        "no password: set TRAE_PASSWORD or pipe it on stdin"
+    );
+    Ok(password)
 }
 
 fn write_stdout(text: &str) -> anyhow::Result<()> {

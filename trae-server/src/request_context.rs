@@ -1,26 +1,45 @@
-//! Per-request context: the request id (taken from `X-Request-Id` or generated), a tracing
-//! span carrying it so every log line of the request names it, an access log line, and the
-//! HTTP metrics.
+//! Per-request context: the request id (taken from `X-Request-Id` or generated), the client
+//! IP (the socket peer, or `X-Forwarded-For` from a trusted proxy), a tracing span carrying
+//! the id so every log line of the request names it, an access log line, and the HTTP
+//! metrics. Handlers read the id and IP as [`RequestMeta`] request data.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use poem::http::HeaderValue;
 use poem::{Endpoint, IntoResponse, Middleware, PathPattern, Request, Response, Result};
 use tracing::Instrument;
+use trae_auth::RequestMeta;
+use trae_core::client_ip::client_ip;
 use trae_core::telemetry::{HTTP_REQUEST_SECONDS, HTTP_REQUESTS};
 
 /// The header carrying the request id in and out.
 pub const REQUEST_ID: &str = "x-request-id";
 
-/// Middleware that gives every request an id, a span, an access log line and metrics.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RequestContext;
+/// Middleware that gives every request an id, a client IP, a span, an access log line and
+/// metrics.
+#[derive(Debug, Clone, Default)]
+pub struct RequestContext {
+    trusted_proxies: Arc<[ipnet::IpNet]>,
+}
+
+impl RequestContext {
+    /// Context that believes `X-Forwarded-For` only from `trusted_proxies`.
+    pub fn new(trusted_proxies: &[ipnet::IpNet]) -> Self {
+        Self {
+            trusted_proxies: trusted_proxies.into(),
+        }
+    }
+}
 
 impl<E: Endpoint> Middleware<E> for RequestContext {
     type Output = RequestContextEndpoint<E>;
 
     fn transform(&self, inner: E) -> Self::Output {
-        RequestContextEndpoint { inner }
+        RequestContextEndpoint {
+            inner,
+            trusted_proxies: Arc::clone(&self.trusted_proxies),
+        }
     }
 }
 
@@ -28,6 +47,7 @@ impl<E: Endpoint> Middleware<E> for RequestContext {
 #[derive(Debug)]
 pub struct RequestContextEndpoint<E> {
     inner: E,
+    trusted_proxies: Arc<[ipnet::IpNet]>,
 }
 
 /// The route template a response came from, for metrics labels that stay few.
@@ -63,6 +83,17 @@ impl<E: Endpoint> Endpoint for RequestContextEndpoint<E> {
         let span =
             tracing::info_span!("request", id = %id, method = %method, path = %req.uri().path());
         req.set_data(RequestId(id.clone()));
+        let ip = req.remote_addr().as_socket_addr().map(|peer| {
+            let forwarded = req
+                .headers()
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok());
+            client_ip(peer.ip(), forwarded, &self.trusted_proxies).to_string()
+        });
+        req.set_data(RequestMeta {
+            ip,
+            request_id: Some(id.clone()),
+        });
 
         let (mut response, route) = async {
             match self.inner.call(req).await {

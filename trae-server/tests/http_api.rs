@@ -4,7 +4,8 @@ use poem::http::StatusCode;
 use poem::test::{TestClient, TestResponse};
 use poem::{Endpoint, Response};
 use serde_json::{Value, json};
-use trae_core::Config;
+use trae_auth::{Registration, RequestMeta};
+use trae_core::{Config, Principal};
 use trae_server::{App, AppState};
 use trae_storage::{Store, storage_test};
 
@@ -21,13 +22,42 @@ async fn app_with(
     env.insert("TRAE_DATABASE_URL".into(), url.to_owned());
     let config = Config::from_sources(|k| env.get(k).cloned()).unwrap();
     let store = Store::connect(url).await.unwrap();
-    let state = AppState {
-        config,
-        store: store.clone(),
-        started_at: chrono::Utc::now(),
-    };
-    (TestClient::new(App::new(&state).into_endpoint()), store)
+    let state = AppState::new(config, store.clone(), chrono::Utc::now())
+        .await
+        .unwrap();
+    let token = signed_in(&state, "tester", &["user"]).await;
+    let cli = TestClient::new(App::new(&state).into_endpoint())
+        .default_header("authorization", format!("Bearer {token}"));
+    (cli, store)
 }
+
+/// Creates a user with `roles` through the library and returns an access token for them.
+async fn signed_in(state: &AppState, username: &str, roles: &[&str]) -> String {
+    let identity = &state.identity;
+    identity
+        .users
+        .create(
+            &Principal::System,
+            Registration {
+                username: username.into(),
+                email: format!("{username}@example.com"),
+                password: PASSWORD.into(),
+                full_name: None,
+            },
+            roles.iter().map(|r| (*r).to_owned()).collect(),
+            &RequestMeta::default(),
+        )
+        .await
+        .unwrap();
+    let (_, pair) = identity
+        .login(username, PASSWORD, &RequestMeta::default())
+        .await
+        .unwrap();
+    pair.access_token
+}
+
+/// The password of every test user.
+const PASSWORD: &str = "correct horse battery";
 
 async fn app(url: &str) -> TestClient<impl Endpoint<Output = Response>> {
     app_with(url, &[]).await.0
@@ -361,7 +391,7 @@ async fn runtime_describes_the_process_without_secrets() {
     let (cli, _store) = app_with(
         &url,
         &[
-            ("TRAE_JWT_SECRET", "supersecretjwtvalue"),
+            ("TRAE_JWT_SECRET", "supersecretjwtvalue-supersecretjwtvalue"),
             ("TRAE_MASTER_KEY", "bWFzdGVya2V5"),
         ],
     )

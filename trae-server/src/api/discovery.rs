@@ -4,8 +4,11 @@ use std::sync::{Arc, OnceLock};
 
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
+use trae_auth::Identity;
 
 use super::ApiTags;
+use crate::ApiError;
+use crate::credentials::Auth;
 
 /// One route of the API.
 #[derive(Debug, Clone, Object)]
@@ -44,15 +47,20 @@ pub struct Discovery {
 
 /// The discovery router. Its catalogue is filled once the whole API (itself included) is
 /// assembled, from that API's own spec.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct DiscoveryApi {
     catalogue: Arc<OnceLock<Discovery>>,
+    identity: Identity,
 }
 
 impl DiscoveryApi {
-    /// A router whose catalogue is read from `spec` later, with [`DiscoveryApi::fill`].
-    pub fn new() -> Self {
-        Self::default()
+    /// A router whose catalogue is read from `spec` later, with [`DiscoveryApi::fill`];
+    /// callers need `metrics:read`.
+    pub fn new(identity: Identity) -> Self {
+        Self {
+            catalogue: Arc::default(),
+            identity,
+        }
     }
 
     /// Reads the catalogue from the OpenAPI spec (JSON) of the assembled API.
@@ -108,10 +116,11 @@ pub fn catalogue_of(spec: &str) -> Discovery {
 impl DiscoveryApi {
     /// Every route and service of this server
     #[oai(path = "/api/discovery", method = "get", operation_id = "discovery")]
-    async fn discovery(&self) -> Json<Discovery> {
-        Json(self.catalogue.get().cloned().unwrap_or(Discovery {
+    async fn discovery(&self, auth: Auth) -> Result<Json<Discovery>, ApiError> {
+        auth.require(&self.identity, "metrics:read").await?;
+        Ok(Json(self.catalogue.get().cloned().unwrap_or(Discovery {
             routes: vec![],
             services: vec![],
-        }))
+        })))
     }
 }

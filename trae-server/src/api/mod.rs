@@ -1,9 +1,14 @@
 //! The routers, one module per router of the HTTP surface.
 
+pub mod admin;
+pub mod audit;
+pub mod auth;
 pub mod discovery;
 pub mod health;
 pub mod pets;
+pub mod policy;
 pub mod runtime;
+pub mod users;
 
 use poem_openapi::Tags;
 
@@ -18,4 +23,14 @@ pub enum ApiTags {
     Discovery,
     /// The example pets API.
     Pets,
+    /// Registration, sign-in, tokens and API keys.
+    Auth,
+    /// Your own profile.
+    Users,
+    /// User administration.
+    Admin,
+    /// Roles and permissions.
+    Policy,
+    /// The audit log.
+    Audit,
 }

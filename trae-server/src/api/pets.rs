@@ -4,22 +4,30 @@ use chrono::{DateTime, Utc};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use trae_auth::Identity;
 use trae_core::{NewPet, PageRequest, PetFilter, PetPatch, Pets, Species};
 use uuid::Uuid;
 
 use super::ApiTags;
 use crate::ApiError;
+use crate::credentials::Auth;
+
+/// Reading pets.
+const READ: &str = "pets:read";
+/// Changing pets.
+const WRITE: &str = "pets:write";
 
 /// The pets router.
 #[derive(Debug, Clone)]
 pub struct PetsApi {
     pets: Pets,
+    identity: Identity,
 }
 
 impl PetsApi {
-    /// A router over the pets service.
-    pub fn new(pets: Pets) -> Self {
-        Self { pets }
+    /// A router over the pets service, authorizing with `identity`.
+    pub fn new(pets: Pets, identity: Identity) -> Self {
+        Self { pets, identity }
     }
 }
 
@@ -165,11 +173,13 @@ impl PetsApi {
     #[oai(path = "/api/pets", method = "get", operation_id = "list_pets")]
     async fn list(
         &self,
+        auth: Auth,
         species: Query<Option<SpeciesBody>>,
         tag: Query<Option<String>>,
         limit: Query<Option<i64>>,
         offset: Query<Option<i64>>,
     ) -> Result<Json<PetPage>, ApiError> {
+        auth.require(&self.identity, READ).await?;
         let page = PageRequest::new(limit.0, offset.0)?;
         let filter = PetFilter {
             species: species.0.map(Into::into),
@@ -186,7 +196,8 @@ impl PetsApi {
 
     /// Create a pet
     #[oai(path = "/api/pets", method = "post", operation_id = "create_pet")]
-    async fn create(&self, body: Json<NewPetBody>) -> Result<Created, ApiError> {
+    async fn create(&self, auth: Auth, body: Json<NewPetBody>) -> Result<Created, ApiError> {
+        auth.require(&self.identity, WRITE).await?;
         let body = body.0;
         let pet = self
             .pets
@@ -203,7 +214,8 @@ impl PetsApi {
 
     /// Get a pet
     #[oai(path = "/api/pets/:id", method = "get", operation_id = "get_pet")]
-    async fn get(&self, id: Path<Uuid>) -> Result<Json<PetBody>, ApiError> {
+    async fn get(&self, auth: Auth, id: Path<Uuid>) -> Result<Json<PetBody>, ApiError> {
+        auth.require(&self.identity, READ).await?;
         Ok(Json(self.pets.get(id.0).await?.into()))
     }
 
@@ -211,9 +223,11 @@ impl PetsApi {
     #[oai(path = "/api/pets/:id", method = "patch", operation_id = "update_pet")]
     async fn update(
         &self,
+        auth: Auth,
         id: Path<Uuid>,
         body: Json<PetPatchBody>,
     ) -> Result<Json<PetBody>, ApiError> {
+        auth.require(&self.identity, WRITE).await?;
         let body = body.0;
         let patch = PetPatch {
             name: body.name,
@@ -226,7 +240,8 @@ impl PetsApi {
 
     /// Delete a pet
     #[oai(path = "/api/pets/:id", method = "delete", operation_id = "delete_pet")]
-    async fn delete(&self, id: Path<Uuid>) -> Result<Deleted, ApiError> {
+    async fn delete(&self, auth: Auth, id: Path<Uuid>) -> Result<Deleted, ApiError> {
+        auth.require(&self.identity, WRITE).await?;
         self.pets.delete(id.0).await?;
         Ok(Deleted::Deleted)
     }

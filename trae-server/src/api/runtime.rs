@@ -3,21 +3,30 @@
 use chrono::{DateTime, Utc};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
+use trae_auth::Identity;
 use trae_core::ConfigSummary;
 
 use super::ApiTags;
+use crate::ApiError;
+use crate::credentials::Auth;
 
 /// The runtime router.
 #[derive(Debug, Clone)]
 pub struct RuntimeApi {
     started_at: DateTime<Utc>,
     config: ConfigSummary,
+    identity: Identity,
 }
 
 impl RuntimeApi {
-    /// A router describing a process started at `started_at` with `config`.
-    pub fn new(started_at: DateTime<Utc>, config: ConfigSummary) -> Self {
-        Self { started_at, config }
+    /// A router describing a process started at `started_at` with `config`, to callers
+    /// holding `metrics:read`.
+    pub fn new(started_at: DateTime<Utc>, config: ConfigSummary, identity: Identity) -> Self {
+        Self {
+            started_at,
+            config,
+            identity,
+        }
     }
 }
 
@@ -40,6 +49,12 @@ pub struct RuntimeConfig {
     pub jwt_secret_configured: bool,
     /// Whether a master key is configured (never the key).
     pub master_key_configured: bool,
+    /// Whether anyone may register.
+    pub registration_open: bool,
+    /// Access-token lifetime in seconds.
+    pub access_token_ttl_secs: u32,
+    /// How long a node trusts a session check (the revocation bound across nodes).
+    pub session_cache_secs: u32,
 }
 
 /// The running process.
@@ -84,10 +99,11 @@ fn resident_memory_bytes(pid: u32) -> u64 {
 impl RuntimeApi {
     /// Version, uptime, resource use and configuration
     #[oai(path = "/api/runtime", method = "get", operation_id = "runtime")]
-    async fn runtime(&self) -> Json<RuntimeInfo> {
+    async fn runtime(&self, auth: Auth) -> Result<Json<RuntimeInfo>, ApiError> {
+        auth.require(&self.identity, "metrics:read").await?;
         let pid = std::process::id();
         let config = &self.config;
-        Json(RuntimeInfo {
+        Ok(Json(RuntimeInfo {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             git_commit: GIT_COMMIT.to_owned(),
             started_at: self.started_at,
@@ -104,7 +120,10 @@ impl RuntimeApi {
                 max_body_bytes: config.max_body_bytes,
                 jwt_secret_configured: config.jwt_secret_configured,
                 master_key_configured: config.master_key_configured,
+                registration_open: config.registration_open,
+                access_token_ttl_secs: config.access_token_ttl_secs,
+                session_cache_secs: config.session_cache_secs,
             },
-        })
+        }))
     }
 }

@@ -1,0 +1,88 @@
+//! Credentials on the wire: the `Bearer` and `X-API-Key` security schemes the spec declares
+//! (so Swagger UI's Authorize works), each resolved to a [`Principal`] by trae-auth.
+//!
+//! A handler takes [`Auth`] to require credentials and asks [`Auth::require`] for the one
+//! permission it declares; the decision is trae-auth's.
+
+use poem::Request;
+use poem_openapi::SecurityScheme;
+use poem_openapi::auth::{ApiKey, Bearer};
+use trae_auth::{Credential, Identity};
+use trae_core::{Permission, Principal};
+
+use crate::ApiError;
+
+/// An access token (JWT) from `/api/auth/login`, or an API key (`trae_…`).
+#[derive(Debug, SecurityScheme)]
+#[oai(
+    rename = "Bearer",
+    ty = "bearer",
+    bearer_format = "JWT",
+    checker = "bearer_principal"
+)]
+pub struct BearerAuth(Principal);
+
+/// An API key (`trae_…`) from `/api/auth/api-keys`.
+#[derive(Debug, SecurityScheme)]
+#[oai(
+    rename = "ApiKey",
+    ty = "api_key",
+    key_in = "header",
+    key_name = "X-API-Key",
+    checker = "api_key_principal"
+)]
+pub struct ApiKeyAuth(Principal);
+
+/// Either credential.
+///
+/// Tried in this order, and the last failure is the one reported: so a bearer credential
+/// that fails because the database is down answers 503, not a misleading 401.
+#[derive(Debug, SecurityScheme)]
+pub enum Auth {
+    /// `X-API-Key: …`.
+    ApiKey(ApiKeyAuth),
+    /// `Authorization: Bearer …`.
+    Bearer(BearerAuth),
+}
+
+fn identity(req: &Request) -> poem::Result<&Identity> {
+    req.data::<Identity>().ok_or_else(|| {
+        ApiError::from(trae_core::Error::Config("identity is not wired".into())).into()
+    })
+}
+
+async fn bearer_principal(req: &Request, bearer: Bearer) -> poem::Result<Principal> {
+    identity(req)?
+        .authenticate(Credential::Bearer(&bearer.token))
+        .await
+        .map_err(|e| ApiError::from(e).into())
+}
+
+async fn api_key_principal(req: &Request, key: ApiKey) -> poem::Result<Principal> {
+    identity(req)?
+        .authenticate(Credential::ApiKey(&key.key))
+        .await
+        .map_err(|e| ApiError::from(e).into())
+}
+
+impl Auth {
+    /// The authenticated principal.
+    pub fn principal(&self) -> &Principal {
+        match self {
+            Self::Bearer(BearerAuth(p)) | Self::ApiKey(ApiKeyAuth(p)) => p,
+        }
+    }
+
+    /// The principal, once trae-auth agrees it holds `permission`.
+    pub async fn require(
+        &self,
+        identity: &Identity,
+        permission: &'static str,
+    ) -> Result<&Principal, ApiError> {
+        let principal = self.principal();
+        identity
+            .authorize(principal, &Permission::from_static(permission))
+            .await?;
+        Ok(principal)
+    }
+}
