@@ -125,7 +125,7 @@ impl App {
         let identity = state.identity.clone();
         let discovery = DiscoveryApi::new(identity.clone());
         let apis = (
-            HealthApi::new(state.store.clone()),
+            HealthApi::new(state.store.clone(), identity.clone()),
             RuntimeApi::new(state.started_at, state.config.summary(), identity.clone()),
             discovery.clone(),
             PetsApi::new(state.store.pets(), identity.clone()),

@@ -45,6 +45,33 @@ pub enum Auth {
     Bearer(BearerAuth),
 }
 
+/// Credentials where they are optional: routes open to everyone that show more to callers
+/// holding a permission. Missing or failing credentials are anonymous.
+#[derive(Debug, SecurityScheme)]
+pub enum OptionalAuth {
+    /// `X-API-Key: …`.
+    ApiKey(ApiKeyAuth),
+    /// `Authorization: Bearer …`.
+    Bearer(BearerAuth),
+    /// No usable credentials.
+    #[oai(fallback)]
+    Anonymous,
+}
+
+impl OptionalAuth {
+    /// Whether the caller holds `permission` (anonymous callers hold none).
+    pub async fn holds(&self, identity: &Identity, permission: &'static str) -> bool {
+        let principal = match self {
+            Self::ApiKey(ApiKeyAuth(p)) | Self::Bearer(BearerAuth(p)) => p,
+            Self::Anonymous => return false,
+        };
+        identity
+            .authorize(principal, &Permission::from_static(permission))
+            .await
+            .is_ok()
+    }
+}
+
 fn identity(req: &Request) -> poem::Result<&Identity> {
     req.data::<Identity>().ok_or_else(|| {
         ApiError::from(trae_core::Error::Config("identity is not wired".into())).into()

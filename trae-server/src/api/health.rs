@@ -5,22 +5,25 @@ use std::time::Instant;
 use poem::http::StatusCode;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
+use trae_auth::Identity;
 use trae_core::HealthStatus;
 use trae_storage::Store;
 
 use super::ApiTags;
 use crate::ApiError;
+use crate::credentials::OptionalAuth;
 
 /// The health router.
 #[derive(Debug, Clone)]
 pub struct HealthApi {
     store: Store,
+    identity: Identity,
 }
 
 impl HealthApi {
-    /// A health router checking `store`.
-    pub fn new(store: Store) -> Self {
-        Self { store }
+    /// A health router checking `store`; components are shown to holders of `metrics:read`.
+    pub fn new(store: Store, identity: Identity) -> Self {
+        Self { store, identity }
     }
 }
 
@@ -49,7 +52,7 @@ pub struct ComponentHealth {
 pub struct HealthSummary {
     /// The worst status of any required component.
     pub status: String,
-    /// Every checked component.
+    /// Every checked component (empty unless the caller holds `metrics:read`).
     pub components: Vec<ComponentHealth>,
 }
 
@@ -103,8 +106,10 @@ impl HealthApi {
     }
 
     /// Overall and component health
+    ///
+    /// Open; the components are listed only for callers holding `metrics:read`.
     #[oai(path = "/api/health", method = "get", operation_id = "health_summary")]
-    async fn summary(&self) -> SummaryResponse {
+    async fn summary(&self, auth: OptionalAuth) -> SummaryResponse {
         let started = Instant::now();
         let database = match self.store.ping().await {
             Ok(()) => HealthStatus::Healthy,
@@ -113,14 +118,19 @@ impl HealthApi {
                 HealthStatus::Critical
             }
         };
-        let summary = HealthSummary {
-            status: database.as_str().to_owned(),
-            components: vec![ComponentHealth {
+        let components = if auth.holds(&self.identity, "metrics:read").await {
+            vec![ComponentHealth {
                 name: "database".to_owned(),
                 status: database.as_str().to_owned(),
                 required: true,
                 latency_ms: started.elapsed().as_secs_f64() * 1000.0,
-            }],
+            }]
+        } else {
+            Vec::new()
+        };
+        let summary = HealthSummary {
+            status: database.as_str().to_owned(),
+            components,
         };
         if database == HealthStatus::Healthy {
             SummaryResponse::Healthy(Json(summary))
