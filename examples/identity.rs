@@ -5,10 +5,7 @@
 
 #![allow(clippy::print_stdout)]
 
-use trae_auth::{
-    Credential, Identity, IdentityRepos, NewKey, Registration, RequestMeta, password_params,
-    signing_key,
-};
+use trae_auth::{Credential, Identity, NewKey, Registration, RequestMeta};
 use trae_core::{AuditFilter, AuthConfig, PageRequest, Permission, Principal};
 use trae_storage::Store;
 
@@ -21,21 +18,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store = Store::connect(&url).await?;
     let config = AuthConfig::default();
     // No TRAE_JWT_SECRET here: the key is generated once and kept in the database.
-    let key = signing_key::hs256_key(None, &*store.shared_settings()).await?;
-    let repos = IdentityRepos {
-        users: store.user_repository(),
-        sessions: store.session_repository(),
-        roles: store.role_repository(),
-        api_keys: store.api_key_repository(),
-        audit: store.audit(),
-    };
-    let identity = Identity::new(
-        repos,
+    let identity = Identity::open(
+        store.identity_repos(),
         &config,
-        &key,
-        password_params(&config),
+        None,
+        &*store.shared_settings(),
         store.clock(),
-    )?;
+    )
+    .await?;
     let meta = RequestMeta::default();
     let registration = |name: &str| Registration {
         username: name.into(),

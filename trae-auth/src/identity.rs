@@ -10,11 +10,11 @@ use std::time::Duration as StdDuration;
 
 use chrono::Duration;
 use trae_core::api_key::API_KEY_PREFIX;
+pub use trae_core::identity::IdentityRepos;
 use trae_core::lockout::LockoutPolicy;
-use trae_core::permission::RoleRepository;
 use trae_core::{
-    ApiKeyRepository, AuditEntry, AuditFilter, AuditLog, AuthConfig, Clock, Error, Page,
-    PageRequest, Permission, Principal, Result, SessionRepository, User, UserRepository,
+    AuditEntry, AuditFilter, AuditLog, AuthConfig, Clock, Error, Page, PageRequest, Permission,
+    Principal, Result, SharedSettings, User,
 };
 
 use crate::accounts::RequestMeta;
@@ -23,27 +23,6 @@ use crate::{
     AccessTokens, Accounts, ApiKeys, PasswordHasher, PasswordParams, Policy, Rbac, Sessions,
     TokenPair, TokenSettings, Users,
 };
-
-/// The storage identity runs on.
-#[derive(Clone)]
-pub struct IdentityRepos {
-    /// Users.
-    pub users: Arc<dyn UserRepository>,
-    /// Sessions and refresh tokens.
-    pub sessions: Arc<dyn SessionRepository>,
-    /// Roles and their permissions.
-    pub roles: Arc<dyn RoleRepository>,
-    /// API keys.
-    pub api_keys: Arc<dyn ApiKeyRepository>,
-    /// The audit log.
-    pub audit: AuditLog,
-}
-
-impl fmt::Debug for IdentityRepos {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IdentityRepos").finish_non_exhaustive()
-    }
-}
 
 /// A credential as a request presents it.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -168,6 +147,20 @@ impl Identity {
             policy,
             audit: repos.audit,
         })
+    }
+
+    /// Wires the services over `repos` as `config` says, with OWASP-or-stronger password
+    /// parameters from `config` and the signing key `jwt_secret` or, when that is `None`, the
+    /// one generated once and kept in `settings` (so every node on one database agrees).
+    pub async fn open(
+        repos: IdentityRepos,
+        config: &AuthConfig,
+        jwt_secret: Option<&str>,
+        settings: &dyn SharedSettings,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self> {
+        let key = crate::signing_key::hs256_key(jwt_secret, settings).await?;
+        Self::new(repos, config, &key, password_params(config), clock)
     }
 
     /// The principal a credential stands for; `Unauthenticated` for anything that does not

@@ -172,6 +172,27 @@ pub fn check_password_policy(password: &str, username: &str) -> Result<()> {
     Ok(())
 }
 
+/// The storage identity runs on: every repository the identity services need.
+#[derive(Clone)]
+pub struct IdentityRepos {
+    /// Users.
+    pub users: std::sync::Arc<dyn crate::UserRepository>,
+    /// Sessions and refresh tokens.
+    pub sessions: std::sync::Arc<dyn crate::SessionRepository>,
+    /// Roles and their permissions.
+    pub roles: std::sync::Arc<dyn crate::permission::RoleRepository>,
+    /// API keys.
+    pub api_keys: std::sync::Arc<dyn crate::ApiKeyRepository>,
+    /// The audit log.
+    pub audit: crate::AuditLog,
+}
+
+impl std::fmt::Debug for IdentityRepos {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdentityRepos").finish_non_exhaustive()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,7 @@ use poem::endpoint::make_sync;
 use poem::web::Redirect;
 use poem::{Endpoint, EndpointExt, IntoEndpoint, Response, Route};
 use poem_openapi::OpenApiService;
-use trae_auth::{Identity, IdentityRepos, Registration, RequestMeta};
+use trae_auth::{Identity, Registration, RequestMeta};
 use trae_core::{Config, User};
 use trae_storage::Store;
 
@@ -37,25 +37,14 @@ pub struct AppState {
 /// The identity services over `store`, configured by `config`: the signing key is
 /// `TRAE_JWT_SECRET` or the one stored in the database.
 pub async fn open_identity(config: &Config, store: &Store) -> trae_core::Result<Identity> {
-    let key = trae_auth::signing_key::hs256_key(
+    Identity::open(
+        store.identity_repos(),
+        &config.auth,
         config.jwt_secret.as_ref().map(|s| s.expose()),
         &*store.shared_settings(),
-    )
-    .await?;
-    let repos = IdentityRepos {
-        users: store.user_repository(),
-        sessions: store.session_repository(),
-        roles: store.role_repository(),
-        api_keys: store.api_key_repository(),
-        audit: store.audit(),
-    };
-    Identity::new(
-        repos,
-        &config.auth,
-        &key,
-        trae_auth::password_params(&config.auth),
         store.clock(),
     )
+    .await
 }
 
 impl AppState {

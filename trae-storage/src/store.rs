@@ -194,6 +194,17 @@ impl Store {
         ))
     }
 
+    /// Every repository the identity services need.
+    pub fn identity_repos(&self) -> trae_core::identity::IdentityRepos {
+        trae_core::identity::IdentityRepos {
+            users: self.user_repository(),
+            sessions: self.session_repository(),
+            roles: self.role_repository(),
+            api_keys: self.api_key_repository(),
+            audit: self.audit(),
+        }
+    }
+
     /// Checks that the database answers a trivial query.
     pub async fn ping(&self) -> Result<()> {
         self.inner

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr, Query};
 use sea_orm::{
     ActiveValue, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, TransactionTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, TransactionTrait, UpdateMany,
 };
 use trae_core::lockout::LoginState;
 use trae_core::permission::ADMIN_ROLE;
@@ -85,6 +85,24 @@ fn stored(m: user::Model, roles: Vec<String>) -> StoredUser {
             },
         }
     }
+}
+
+/// Sets the failed-login bookkeeping back to none, bumping its version.
+fn cleared_login(update: UpdateMany<user::Entity>) -> UpdateMany<user::Entity> {
+    update
+        .col_expr(user::Column::FailedLogins, Expr::value(0))
+        .col_expr(
+            user::Column::FailureWindowStartedAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(
+            user::Column::LockedUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(
+            user::Column::LoginVersion,
+            Expr::col(user::Column::LoginVersion).add(1),
+        )
 }
 
 /// Users holding `role`, as a subquery condition.
@@ -261,20 +279,7 @@ impl UserRepository for SqlUserRepository {
         at: DateTime<Utc>,
         new_hash: Option<&str>,
     ) -> Result<()> {
-        let mut update = user::Entity::update_many()
-            .col_expr(user::Column::FailedLogins, Expr::value(0))
-            .col_expr(
-                user::Column::FailureWindowStartedAt,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
-            .col_expr(
-                user::Column::LockedUntil,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
-            .col_expr(
-                user::Column::LoginVersion,
-                Expr::col(user::Column::LoginVersion).add(1),
-            )
+        let mut update = cleared_login(user::Entity::update_many())
             .col_expr(user::Column::LastLoginAt, Expr::value(Some(at)));
         if let Some(hash) = new_hash {
             update = update.col_expr(user::Column::PasswordHash, Expr::value(hash));
@@ -386,20 +391,7 @@ impl UserRepository for SqlUserRepository {
             update = update.col_expr(user::Column::IsActive, Expr::value(active));
         }
         if change.unlock {
-            update = update
-                .col_expr(user::Column::FailedLogins, Expr::value(0))
-                .col_expr(
-                    user::Column::FailureWindowStartedAt,
-                    Expr::value(Option::<DateTime<Utc>>::None),
-                )
-                .col_expr(
-                    user::Column::LockedUntil,
-                    Expr::value(Option::<DateTime<Utc>>::None),
-                )
-                .col_expr(
-                    user::Column::LoginVersion,
-                    Expr::col(user::Column::LoginVersion).add(1),
-                );
+            update = cleared_login(update);
         }
         update
             .filter(user::Column::Id.eq(id))

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
 use trae_auth::{
-    Accounts, ApiKeys, Identity, IdentityRepos, PasswordParams, Policy, Rbac, Registration,
-    RequestMeta, Sessions, Users,
+    Accounts, ApiKeys, Identity, PasswordParams, Policy, Rbac, Registration, RequestMeta, Sessions,
+    Users,
 };
 use trae_core::{AuthConfig, ManualClock, Principal, User};
 use trae_storage::{Store, StoreOptions};
@@ -29,17 +29,6 @@ pub struct TestIdentity {
     pub policy: Policy,
 }
 
-/// The storage of `store`, as identity needs it.
-pub fn repos(store: &Store) -> IdentityRepos {
-    IdentityRepos {
-        users: store.user_repository(),
-        sessions: store.session_repository(),
-        roles: store.role_repository(),
-        api_keys: store.api_key_repository(),
-        audit: store.audit(),
-    }
-}
-
 /// The services on the database at `url`, hashing with `params`, the clock at 2026-01-01.
 pub async fn identity(url: &str, params: PasswordParams) -> TestIdentity {
     identity_with(url, params, &AuthConfig::default()).await
@@ -55,7 +44,8 @@ pub async fn identity_with(url: &str, params: PasswordParams, config: &AuthConfi
         ..StoreOptions::default()
     };
     let store = Store::connect_with(url, options).await.unwrap();
-    let identity = Identity::new(repos(&store), config, KEY, params, clock.clone()).unwrap();
+    let identity =
+        Identity::new(store.identity_repos(), config, KEY, params, clock.clone()).unwrap();
     TestIdentity {
         accounts: identity.accounts.clone(),
         sessions: identity.sessions.clone(),
