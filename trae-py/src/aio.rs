@@ -1,5 +1,5 @@
 //! The asyncio API: `trae.aio.Store` and `trae.aio.Pets`, with the semantics of the blocking
-//! ones. Each method returns an asyncio future that the shared tokio runtime completes.
+//! ones (the asyncio identity services are in `services`). Each method returns an asyncio future that the shared tokio runtime completes.
 //!
 //! Arguments of the wrong Python type raise `TypeError` at the call; everything else, including
 //! validation errors, is raised when the future is awaited.
@@ -11,6 +11,9 @@ use pyo3::types::{PyInt, PyType};
 
 use crate::args;
 use crate::handle::{Handle, Nothing, awaitable};
+use crate::services::{
+    AsyncApiKeys, AsyncAudit, AsyncAuth, AsyncPolicy, AsyncServices, AsyncUsers,
+};
 use crate::types::{PageOut, Pet};
 
 /// An open store as it reaches Python: becomes a `trae.aio.Store`.
@@ -28,11 +31,13 @@ impl<'py> IntoPyObject<'py> for Opened {
                 handle: Arc::clone(&self.0),
             },
         )?;
+        let services = AsyncServices::new(py, &self.0)?;
         Bound::new(
             py,
             AsyncStore {
                 handle: self.0,
                 pets,
+                services,
             },
         )
     }
@@ -44,19 +49,23 @@ impl<'py> IntoPyObject<'py> for Opened {
 pub(crate) struct AsyncStore {
     handle: Arc<Handle>,
     pets: Py<AsyncPets>,
+    services: AsyncServices,
 }
 
 #[pymethods]
 impl AsyncStore {
-    /// Opens (and migrates) the database at `url`; the URLs of `trae.Store` apply.
+    /// Opens (and migrates) the database at `url`; the URLs and `jwt_secret` of `trae.Store`
+    /// apply.
     ///
     /// Await the result for the store, or use it with `async with` to close the store at the
-    /// end of the block. Raises `ConfigError` for a URL trae cannot use and `Unavailable` when
-    /// the database cannot be reached.
+    /// end of the block. Raises `ConfigError` for a URL trae cannot use or a short
+    /// `jwt_secret`, and `Unavailable` when the database cannot be reached.
     #[staticmethod]
-    fn open(url: String) -> StoreOpener {
+    #[pyo3(signature = (url, *, jwt_secret = None))]
+    fn open(url: String, jwt_secret: Option<String>) -> StoreOpener {
         StoreOpener {
             url,
+            jwt_secret,
             opened: Arc::new(Mutex::new(None)),
         }
     }
@@ -65,6 +74,36 @@ impl AsyncStore {
     #[getter]
     fn pets(&self, py: Python<'_>) -> Py<AsyncPets> {
         self.pets.clone_ref(py)
+    }
+
+    /// Registration, sign-in, tokens and credentials.
+    #[getter]
+    fn auth(&self, py: Python<'_>) -> Py<AsyncAuth> {
+        self.services.auth.clone_ref(py)
+    }
+
+    /// Profiles and user administration.
+    #[getter]
+    fn users(&self, py: Python<'_>) -> Py<AsyncUsers> {
+        self.services.users.clone_ref(py)
+    }
+
+    /// A signed-in user's API keys.
+    #[getter]
+    fn api_keys(&self, py: Python<'_>) -> Py<AsyncApiKeys> {
+        self.services.api_keys.clone_ref(py)
+    }
+
+    /// Roles and the permissions they grant.
+    #[getter]
+    fn policy(&self, py: Python<'_>) -> Py<AsyncPolicy> {
+        self.services.policy.clone_ref(py)
+    }
+
+    /// The audit log.
+    #[getter]
+    fn audit(&self, py: Python<'_>) -> Py<AsyncAudit> {
+        self.services.audit.clone_ref(py)
     }
 
     /// The database engine: "sqlite" or "postgres".
@@ -125,6 +164,8 @@ impl AsyncStore {
 #[pyclass(frozen, module = "trae.aio")]
 pub(crate) struct StoreOpener {
     url: String,
+    /// The signing secret to open with, if any.
+    jwt_secret: Option<String>,
     /// The store `__aenter__` opened, for `__aexit__` to close.
     opened: Arc<Mutex<Option<Arc<Handle>>>>,
 }
@@ -132,16 +173,19 @@ pub(crate) struct StoreOpener {
 #[pymethods]
 impl StoreOpener {
     fn __await__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let url = self.url.clone();
-        let future = awaitable(py, async move { Handle::connect(url).await.map(Opened) })?;
+        let (url, secret) = (self.url.clone(), self.jwt_secret.clone());
+        let future = awaitable(
+            py,
+            async move { Handle::connect(url, secret).await.map(Opened) },
+        )?;
         future.call_method0("__await__")
     }
 
     fn __aenter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let url = self.url.clone();
+        let (url, secret) = (self.url.clone(), self.jwt_secret.clone());
         let opened = Arc::clone(&self.opened);
         awaitable(py, async move {
-            let handle = Handle::connect(url).await?;
+            let handle = Handle::connect(url, secret).await?;
             let previous = opened
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
@@ -205,7 +249,7 @@ impl AsyncPets {
     ///
     /// Raises `NotFound` when there is none, `ValidationError` for a malformed id string.
     fn get<'py>(&self, py: Python<'py>, id: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-        let id = args::pet_id(id)?;
+        let id = args::id(id)?;
         let handle = Arc::clone(&self.handle);
         awaitable(py, async move { handle.get(id).await.map(Pet::from) })
     }
@@ -225,7 +269,12 @@ impl AsyncPets {
     ) -> PyResult<Bound<'py, PyAny>> {
         let query = args::list(species, tag, limit, offset);
         let handle = Arc::clone(&self.handle);
-        awaitable(py, async move { handle.list(query).await.map(PageOut) })
+        awaitable(py, async move {
+            handle
+                .list(query)
+                .await
+                .map(|page| PageOut(page.map(Pet::from)))
+        })
     }
 
     /// Changes the given fields of a pet; awaits to the updated `Pet`. Fields left `None` keep
@@ -240,7 +289,7 @@ impl AsyncPets {
         age: Option<&Bound<'py, PyInt>>,
         tags: Option<Vec<String>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let id = args::pet_id(id)?;
+        let id = args::id(id)?;
         let patch = args::patch(name, species, age, tags);
         let handle = Arc::clone(&self.handle);
         awaitable(
@@ -251,7 +300,7 @@ impl AsyncPets {
 
     /// Deletes a pet; awaits to `None`. Raises `NotFound` when there is no such pet.
     fn delete<'py>(&self, py: Python<'py>, id: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-        let id = args::pet_id(id)?;
+        let id = args::id(id)?;
         let handle = Arc::clone(&self.handle);
         awaitable(py, async move { handle.delete(id).await.map(|()| Nothing) })
     }

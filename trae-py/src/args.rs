@@ -1,4 +1,4 @@
-//! Converting Python arguments into the inputs of the pets service.
+//! Converting Python arguments into the inputs of the services.
 //!
 //! Wrong Python types raise `TypeError` at the call, as for any Python function. Values of the
 //! right type are only converted here and validated by trae-core; a value that cannot even be
@@ -7,14 +7,17 @@
 //! broken rule. The converters return that error rather than raising it, so the asyncio API can
 //! raise it when the call is awaited.
 
+use chrono::{DateTime, Utc};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyInt, PyString};
-use trae_core::{Error, NewPet, PageRequest, PetFilter, PetPatch, Species};
+use pyo3::types::{PyDateTime, PyInt, PyString, PyTzInfo};
+use trae_core::{Error, NewPet, PageRequest, Permission, PetFilter, PetPatch, Species};
 use uuid::Uuid;
 
-/// A pet id from a `uuid.UUID` or its string form.
-pub(crate) fn pet_id(value: &Bound<'_, PyAny>) -> PyResult<trae_core::Result<Uuid>> {
+use crate::identity::Principal;
+
+/// An id from a `uuid.UUID` or its string form.
+pub(crate) fn id(value: &Bound<'_, PyAny>) -> PyResult<trae_core::Result<Uuid>> {
     if let Ok(text) = value.cast::<PyString>() {
         let text = text.to_cow()?;
         return Ok(Uuid::parse_str(text.trim())
@@ -34,7 +37,7 @@ fn species(value: &str) -> trae_core::Result<Species> {
 }
 
 /// A Python int as the integer type the service takes, or a validation error on `field`.
-fn int<T: TryFrom<i64>>(field: &str, value: &Bound<'_, PyInt>) -> trae_core::Result<T> {
+pub(crate) fn int<T: TryFrom<i64>>(field: &str, value: &Bound<'_, PyInt>) -> trae_core::Result<T> {
     value
         .extract::<i64>()
         .ok()
@@ -86,4 +89,66 @@ pub(crate) fn list(
     let limit = limit.map(|limit| int("limit", limit)).transpose()?;
     let offset = offset.map(|offset| int("offset", offset)).transpose()?;
     Ok((filter, PageRequest::new(limit, offset)?))
+}
+
+/// A page request from `limit` and `offset`; `None` means the service's default.
+pub(crate) fn page(
+    limit: Option<&Bound<'_, PyInt>>,
+    offset: Option<&Bound<'_, PyInt>>,
+) -> trae_core::Result<PageRequest> {
+    let limit = limit.map(|limit| int("limit", limit)).transpose()?;
+    let offset = offset.map(|offset| int("offset", offset)).transpose()?;
+    PageRequest::new(limit, offset)
+}
+
+/// The acting principal: the one given, or the system when none is.
+pub(crate) fn principal(given: Option<PyRef<'_, Principal>>) -> trae_core::Principal {
+    given.map_or(trae_core::Principal::System, |p| p.0.clone())
+}
+
+/// A permission name such as `pets:read`.
+pub(crate) fn permission(name: &str) -> trae_core::Result<Permission> {
+    name.trim().parse()
+}
+
+/// A timezone-aware `datetime` (any zone) as UTC; a naive one is a validation error on
+/// `field`, since its meaning would be a guess.
+pub(crate) fn utc(
+    field: &str,
+    value: Option<&Bound<'_, PyAny>>,
+) -> PyResult<trae_core::Result<Option<DateTime<Utc>>>> {
+    let Some(value) = value else {
+        return Ok(Ok(None));
+    };
+    let Ok(stamp) = value.cast::<PyDateTime>() else {
+        return Err(PyTypeError::new_err(format!(
+            "{field} must be a datetime.datetime, not {}",
+            value.get_type().name()?
+        )));
+    };
+    if stamp.getattr("tzinfo")?.is_none() || stamp.call_method0("utcoffset")?.is_none() {
+        return Ok(Err(Error::validation(
+            field,
+            "must be timezone-aware (e.g. datetime.now(timezone.utc))",
+        )));
+    }
+    let in_utc = stamp.call_method1("astimezone", (PyTzInfo::utc(value.py())?,))?;
+    Ok(Ok(Some(in_utc.extract()?)))
+}
+
+/// An audit actor filter: a user's or key's id (`uuid.UUID` or string) or a name.
+pub(crate) fn actor(value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<String>> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    if let Ok(text) = value.cast::<PyString>() {
+        return Ok(Some(text.to_cow()?.trim().to_owned()));
+    }
+    match value.extract::<Uuid>() {
+        Ok(id) => Ok(Some(id.to_string())),
+        Err(_) => Err(PyTypeError::new_err(format!(
+            "actor must be a str or a uuid.UUID, not {}",
+            value.get_type().name()?
+        ))),
+    }
 }

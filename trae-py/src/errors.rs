@@ -11,8 +11,9 @@ create_exception!(
     TraeError,
     PyException,
     "Base class of every error trae raises.\n\n`code` is the stable machine-readable error code of trae-core (`not_found`, \
-     `validation_failed`, `conflict`, `invalid_configuration`, `unavailable`, `internal`); \
-     `str(error)` is the message for a human."
+     `validation_failed`, `conflict`, `unauthorized`, `forbidden`, `locked`, \
+     `invalid_configuration`, `unavailable`, `internal`); `str(error)` is the message for a \
+     human."
 );
 create_exception!(
     trae,
@@ -36,6 +37,27 @@ create_exception!(
 );
 create_exception!(
     trae,
+    AuthError,
+    TraeError,
+    "The credentials are missing, wrong, expired or revoked (code `unauthorized`).\n\nA wrong \
+     password and an unknown user give the same message."
+);
+create_exception!(
+    trae,
+    PermissionDenied,
+    TraeError,
+    "The principal is known but may not do this (code `forbidden`); the message names what is \
+     missing."
+);
+create_exception!(
+    trae,
+    Locked,
+    TraeError,
+    "The account is locked after repeated failed sign-ins (code `locked`).\n\n`retry_after` is \
+     how many seconds remain until it opens again."
+);
+create_exception!(
+    trae,
     ConfigError,
     TraeError,
     "The configuration, e.g. the database URL, is invalid (code `invalid_configuration`)."
@@ -51,11 +73,14 @@ create_exception!(
 /// instances raised from Python code carry one too.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
-    let classes: [(Bound<'_, PyType>, &str); 6] = [
+    let classes: [(Bound<'_, PyType>, &str); 9] = [
         (py.get_type::<TraeError>(), "internal"),
         (py.get_type::<NotFound>(), "not_found"),
         (py.get_type::<ValidationError>(), "validation_failed"),
         (py.get_type::<Conflict>(), "conflict"),
+        (py.get_type::<AuthError>(), "unauthorized"),
+        (py.get_type::<PermissionDenied>(), "forbidden"),
+        (py.get_type::<Locked>(), "locked"),
         (py.get_type::<ConfigError>(), "invalid_configuration"),
         (py.get_type::<Unavailable>(), "unavailable"),
     ];
@@ -64,17 +89,20 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m.add(class.name()?, class)?;
     }
     py.get_type::<ValidationError>().setattr("field", "")?;
+    py.get_type::<Locked>().setattr("retry_after", 0)?;
     Ok(())
 }
 
 /// Turns a core error into the matching Python exception, with `code` (and `field` for
-/// validation errors) set on the instance. The one place errors are mapped.
+/// validation errors, `retry_after` for a locked account) set on the instance. The one place
+/// errors are mapped.
 pub(crate) fn to_py_err(py: Python<'_>, err: trae_core::Error) -> PyErr {
     use trae_core::Error;
 
     let code = err.code();
     let message = err.to_string();
     let mut field = None;
+    let mut retry_after = None;
     let exception = match err {
         Error::NotFound { .. } => NotFound::new_err(message),
         Error::Validation { field: f, .. } => {
@@ -82,6 +110,12 @@ pub(crate) fn to_py_err(py: Python<'_>, err: trae_core::Error) -> PyErr {
             ValidationError::new_err(message)
         }
         Error::Conflict(_) => Conflict::new_err(message),
+        Error::Unauthenticated(_) => AuthError::new_err(message),
+        Error::Forbidden(_) => PermissionDenied::new_err(message),
+        Error::Locked { retry_after_secs } => {
+            retry_after = Some(retry_after_secs);
+            Locked::new_err(message)
+        }
         Error::Config(_) => ConfigError::new_err(message),
         Error::Unavailable(_) => Unavailable::new_err(message),
         // Storage failures, and any variant trae-core adds later.
@@ -90,7 +124,8 @@ pub(crate) fn to_py_err(py: Python<'_>, err: trae_core::Error) -> PyErr {
     let value = exception.value(py);
     let annotated = value
         .setattr("code", code)
-        .and_then(|()| field.map_or(Ok(()), |field| value.setattr("field", field)));
+        .and_then(|()| field.map_or(Ok(()), |field| value.setattr("field", field)))
+        .and_then(|()| retry_after.map_or(Ok(()), |secs| value.setattr("retry_after", secs)));
     match annotated {
         Ok(()) => exception,
         Err(e) => e,

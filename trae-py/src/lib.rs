@@ -1,9 +1,11 @@
 //! Python bindings for trae: the native module `trae._native` behind the `trae` package.
 //!
 //! The binding is thin on purpose. Each method converts its Python arguments, calls one
-//! `trae_core` service method on a `trae_storage::Store`, and converts the answer back; every
-//! rule (names, ages, tags, species, page sizes) lives in `trae-core`, and every error it
-//! returns becomes a `trae.TraeError` subclass through [`errors::to_py_err`].
+//! `trae_core` or `trae_auth` service method over a `trae_storage::Store`, and converts the
+//! answer back; every rule (names, ages, tags, species, page sizes, passwords, permissions)
+//! lives in those crates, and every error they return becomes a `trae.TraeError` subclass
+//! through [`errors::to_py_err`]. The identity services act as the system unless a call is
+//! given a `trae.Principal`.
 //!
 //! The synchronous API (`trae.Store`) releases the GIL and blocks on one shared multi-threaded
 //! tokio runtime; the asyncio API (`trae.aio`) hands the same futures to that runtime through
@@ -18,6 +20,8 @@ mod aio;
 mod args;
 mod errors;
 mod handle;
+mod identity;
+mod services;
 mod sync;
 mod types;
 
@@ -53,11 +57,28 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<sync::Pets>()?;
     m.add_class::<types::Pet>()?;
     m.add_class::<types::Page>()?;
+    m.add_class::<identity::Principal>()?;
+    m.add_class::<identity::User>()?;
+    m.add_class::<identity::TokenPair>()?;
+    m.add_class::<identity::ApiKey>()?;
+    m.add_class::<identity::CreatedApiKey>()?;
+    m.add_class::<identity::Role>()?;
+    m.add_class::<identity::AuditEntry>()?;
+    m.add_class::<services::Auth>()?;
+    m.add_class::<services::Users>()?;
+    m.add_class::<services::ApiKeys>()?;
+    m.add_class::<services::Policy>()?;
+    m.add_class::<services::Audit>()?;
     // The asyncio classes are called Store and Pets in `trae.aio`; here they need other names.
     let py = m.py();
     m.add("AsyncStore", py.get_type::<aio::AsyncStore>())?;
     m.add("AsyncPets", py.get_type::<aio::AsyncPets>())?;
     m.add("StoreOpener", py.get_type::<aio::StoreOpener>())?;
+    m.add("AsyncAuth", py.get_type::<services::AsyncAuth>())?;
+    m.add("AsyncUsers", py.get_type::<services::AsyncUsers>())?;
+    m.add("AsyncApiKeys", py.get_type::<services::AsyncApiKeys>())?;
+    m.add("AsyncPolicy", py.get_type::<services::AsyncPolicy>())?;
+    m.add("AsyncAudit", py.get_type::<services::AsyncAudit>())?;
     errors::register(m)?;
     Ok(())
 }

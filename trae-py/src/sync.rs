@@ -1,4 +1,5 @@
-//! The blocking API: `trae.Store` and `trae.Pets`.
+//! The blocking API: `trae.Store` and `trae.Pets` (the identity services are in
+//! `services`).
 //!
 //! Each call releases the GIL while the shared tokio runtime does the work, so other Python
 //! threads run meanwhile.
@@ -10,6 +11,7 @@ use pyo3::types::{PyInt, PyType};
 
 use crate::args;
 use crate::handle::{Handle, block_on};
+use crate::services::{ApiKeys, Audit, Auth, Policy, SyncServices, Users};
 use crate::types::{PageOut, Pet};
 
 /// A trae database, opened (and migrated) when constructed.
@@ -18,32 +20,73 @@ use crate::types::{PageOut, Pet};
 /// or `postgres://user:password@host:port/database`. Use as a context manager to close it at
 /// the end of a block: `with trae.Store(url) as store: ...`.
 ///
-/// Raises `ConfigError` for a URL trae cannot use and `Unavailable` when the database cannot
-/// be reached.
+/// Access tokens are signed with `jwt_secret` (at least 32 bytes) when given, else with the
+/// key kept in the database, so stores and servers on one database accept each other's
+/// tokens.
+///
+/// Raises `ConfigError` for a URL trae cannot use or a short `jwt_secret`, and `Unavailable`
+/// when the database cannot be reached.
 #[pyclass(frozen, module = "trae")]
 pub(crate) struct Store {
     handle: Arc<Handle>,
     pets: Py<Pets>,
+    services: SyncServices,
 }
 
 #[pymethods]
 impl Store {
     #[new]
-    fn new(py: Python<'_>, url: String) -> PyResult<Self> {
-        let handle = block_on(py, Handle::connect(url))?;
+    #[pyo3(signature = (url, *, jwt_secret = None))]
+    fn new(py: Python<'_>, url: String, jwt_secret: Option<String>) -> PyResult<Self> {
+        let handle = block_on(py, Handle::connect(url, jwt_secret))?;
         let pets = Py::new(
             py,
             Pets {
                 handle: Arc::clone(&handle),
             },
         )?;
-        Ok(Self { handle, pets })
+        let services = SyncServices::new(py, &handle)?;
+        Ok(Self {
+            handle,
+            pets,
+            services,
+        })
     }
 
     /// The pets in this store.
     #[getter]
     fn pets(&self, py: Python<'_>) -> Py<Pets> {
         self.pets.clone_ref(py)
+    }
+
+    /// Registration, sign-in, tokens and credentials.
+    #[getter]
+    fn auth(&self, py: Python<'_>) -> Py<Auth> {
+        self.services.auth.clone_ref(py)
+    }
+
+    /// Profiles and user administration.
+    #[getter]
+    fn users(&self, py: Python<'_>) -> Py<Users> {
+        self.services.users.clone_ref(py)
+    }
+
+    /// A signed-in user's API keys.
+    #[getter]
+    fn api_keys(&self, py: Python<'_>) -> Py<ApiKeys> {
+        self.services.api_keys.clone_ref(py)
+    }
+
+    /// Roles and the permissions they grant.
+    #[getter]
+    fn policy(&self, py: Python<'_>) -> Py<Policy> {
+        self.services.policy.clone_ref(py)
+    }
+
+    /// The audit log.
+    #[getter]
+    fn audit(&self, py: Python<'_>) -> Py<Audit> {
+        self.services.audit.clone_ref(py)
     }
 
     /// The database engine: "sqlite" or "postgres".
@@ -125,7 +168,7 @@ impl Pets {
     ///
     /// Raises `NotFound` when there is none, `ValidationError` for a malformed id string.
     fn get(&self, py: Python<'_>, id: &Bound<'_, PyAny>) -> PyResult<Pet> {
-        let id = args::pet_id(id)?;
+        let id = args::id(id)?;
         block_on(py, Arc::clone(&self.handle).get(id)).map(Pet::from)
     }
 
@@ -144,9 +187,9 @@ impl Pets {
         tag: Option<String>,
         limit: Option<&Bound<'_, PyInt>>,
         offset: Option<&Bound<'_, PyInt>>,
-    ) -> PyResult<PageOut> {
+    ) -> PyResult<PageOut<Pet>> {
         let query = args::list(species, tag, limit, offset);
-        block_on(py, Arc::clone(&self.handle).list(query)).map(PageOut)
+        block_on(py, Arc::clone(&self.handle).list(query)).map(|page| PageOut(page.map(Pet::from)))
     }
 
     /// Changes the given fields of a pet and returns it; fields left `None` keep their value.
@@ -163,14 +206,14 @@ impl Pets {
         age: Option<&Bound<'_, PyInt>>,
         tags: Option<Vec<String>>,
     ) -> PyResult<Pet> {
-        let id = args::pet_id(id)?;
+        let id = args::id(id)?;
         let patch = args::patch(name, species, age, tags);
         block_on(py, Arc::clone(&self.handle).update(id, patch)).map(Pet::from)
     }
 
     /// Deletes a pet. Raises `NotFound` when there is no such pet.
     fn delete(&self, py: Python<'_>, id: &Bound<'_, PyAny>) -> PyResult<()> {
-        let id = args::pet_id(id)?;
+        let id = args::id(id)?;
         block_on(py, Arc::clone(&self.handle).delete(id))
     }
 

@@ -1,8 +1,9 @@
-//! The values the API returns: `Pet` and `Page`.
+//! The values the pets API returns, `Pet`, and the `Page` every list returns.
 
 use std::hash::{Hash, Hasher};
 
 use chrono::{DateTime, Utc};
+use pyo3::BoundObject;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 use uuid::Uuid;
@@ -104,12 +105,12 @@ impl Pet {
     }
 }
 
-/// One page of a list: the pets on it and how many match in all.
+/// One page of a list: the items on it and how many match in all.
 ///
 /// Iterable, sized and indexable like its `items`.
 #[pyclass(frozen, module = "trae")]
 pub(crate) struct Page {
-    items: Vec<Py<Pet>>,
+    items: Vec<Py<PyAny>>,
     total: u64,
     limit: u32,
     offset: u64,
@@ -117,19 +118,19 @@ pub(crate) struct Page {
 
 impl Page {
     fn list<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        PyList::new(py, self.items.iter().map(|pet| pet.clone_ref(py)))
+        PyList::new(py, self.items.iter().map(|item| item.clone_ref(py)))
     }
 }
 
 #[pymethods]
 impl Page {
-    /// The pets on this page, oldest first (ties by id); a new list on each access.
+    /// The items on this page, in the list's order; a new list on each access.
     #[getter]
     fn items<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         self.list(py)
     }
 
-    /// How many pets match the filter in all pages.
+    /// How many items match the filter in all pages.
     #[getter]
     fn total(&self) -> u64 {
         self.total
@@ -141,7 +142,7 @@ impl Page {
         self.limit
     }
 
-    /// How many matching pets come before this page.
+    /// How many matching items come before this page.
     #[getter]
     fn offset(&self) -> u64 {
         self.offset
@@ -172,10 +173,14 @@ impl Page {
     }
 }
 
-/// A page of pets from the service, converted into a `Page` when it reaches Python.
-pub(crate) struct PageOut(pub(crate) trae_core::Page<trae_core::Pet>);
+/// A page from a service, converted into a `Page` (each item into its Python class) when it
+/// reaches Python.
+pub(crate) struct PageOut<T>(pub(crate) trae_core::Page<T>);
 
-impl<'py> IntoPyObject<'py> for PageOut {
+impl<'py, T> IntoPyObject<'py> for PageOut<T>
+where
+    T: IntoPyObject<'py>,
+{
     type Target = Page;
     type Output = Bound<'py, Page>;
     type Error = PyErr;
@@ -185,7 +190,11 @@ impl<'py> IntoPyObject<'py> for PageOut {
         let items = page
             .items
             .into_iter()
-            .map(|pet| Py::new(py, Pet(pet)))
+            .map(|item| {
+                item.into_pyobject(py)
+                    .map(|value| value.into_any().unbind())
+                    .map_err(Into::into)
+            })
             .collect::<PyResult<_>>()?;
         Bound::new(
             py,

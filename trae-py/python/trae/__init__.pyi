@@ -1,28 +1,45 @@
-"""trae: pets on SQLite or PostgreSQL, from Python."""
+"""trae: pets and identity on SQLite or PostgreSQL, from Python."""
 
 import datetime
 import builtins
 import uuid
 from collections.abc import Iterator
 from types import TracebackType
-from typing import Any, Final, Literal, SupportsIndex, final, overload
+from typing import Any, Final, Generic, Literal, SupportsIndex, TypeVar, final, overload
 
 from . import aio as aio
 
 __all__ = [
+    "ApiKey",
+    "ApiKeys",
+    "Audit",
+    "AuditEntry",
+    "Auth",
+    "AuthError",
     "ConfigError",
     "Conflict",
+    "CreatedApiKey",
+    "Locked",
     "NotFound",
     "Page",
+    "PermissionDenied",
     "Pet",
     "Pets",
+    "Policy",
+    "Principal",
+    "Role",
     "Store",
+    "TokenPair",
     "TraeError",
     "Unavailable",
+    "User",
+    "Users",
     "ValidationError",
     "__version__",
     "aio",
 ]
+
+_T = TypeVar("_T")
 
 __version__: Final[str]
 """The version of trae (the crate version of trae-py)."""
@@ -31,8 +48,9 @@ class TraeError(Exception):
     """Base class of every error trae raises.
 
     `code` is the stable machine-readable error code of trae-core (`not_found`,
-    `validation_failed`, `conflict`, `invalid_configuration`, `unavailable`, `internal`);
-    `str(error)` is the message for a human.
+    `validation_failed`, `conflict`, `unauthorized`, `forbidden`, `locked`,
+    `invalid_configuration`, `unavailable`, `internal`); `str(error)` is the message for a
+    human.
     """
 
     code: str
@@ -51,6 +69,24 @@ class ValidationError(TraeError):
 
 class Conflict(TraeError):
     """The change would duplicate or contradict an existing record (code `conflict`)."""
+
+class AuthError(TraeError):
+    """The credentials are missing, wrong, expired or revoked (code `unauthorized`).
+
+    A wrong password and an unknown user give the same message.
+    """
+
+class PermissionDenied(TraeError):
+    """The principal is known but may not do this (code `forbidden`); the message names what
+    is missing."""
+
+class Locked(TraeError):
+    """The account is locked after repeated failed sign-ins (code `locked`).
+
+    `retry_after` is how many seconds remain until it opens again.
+    """
+
+    retry_after: int
 
 class ConfigError(TraeError):
     """The configuration, e.g. the database URL, is invalid (code `invalid_configuration`)."""
@@ -90,30 +126,30 @@ class Pet:
     def __hash__(self) -> int: ...
 
 @final
-class Page:
-    """One page of a list: the pets on it and how many match in all.
+class Page(Generic[_T]):
+    """One page of a list: the items on it and how many match in all.
 
     Iterable, sized and indexable like its `items`.
     """
 
     @property
-    def items(self) -> list[Pet]:
-        """The pets on this page, oldest first (ties by id); a new list on each access."""
+    def items(self) -> list[_T]:
+        """The items on this page, in the list's order; a new list on each access."""
     @property
     def total(self) -> int:
-        """How many pets match the filter in all pages."""
+        """How many items match the filter in all pages."""
     @property
     def limit(self) -> int:
         """The largest number of items the page could hold, as asked for."""
     @property
     def offset(self) -> int:
-        """How many matching pets come before this page."""
+        """How many matching items come before this page."""
     def __len__(self) -> int: ...
-    def __iter__(self) -> Iterator[Pet]: ...
+    def __iter__(self) -> Iterator[_T]: ...
     @overload
-    def __getitem__(self, key: SupportsIndex, /) -> Pet: ...
+    def __getitem__(self, key: SupportsIndex, /) -> _T: ...
     @overload
-    def __getitem__(self, key: slice, /) -> list[Pet]: ...
+    def __getitem__(self, key: slice, /) -> list[_T]: ...
 
 @final
 class Pets:
@@ -143,7 +179,7 @@ class Pets:
         tag: str | None = None,
         limit: int = 50,
         offset: int = 0,
-    ) -> Page:
+    ) -> Page[Pet]:
         """Lists pets, oldest first (ties by id), one page at a time.
 
         `species` and `tag` filter; `limit` (1–500) and `offset` (0 or more) choose the page.
@@ -167,6 +203,429 @@ class Pets:
         """Deletes a pet. Raises `NotFound` when there is no such pet."""
 
 @final
+class Principal:
+    """Who acts on a call: a signed-in user, an API key, or the system.
+
+    Get one from `store.auth.authenticate(token_or_key)`, or `Principal.system()` for trae
+    itself (what every call uses when given no principal). Read-only; equal when they are the
+    same principal.
+    """
+
+    @staticmethod
+    def system() -> Principal:
+        """trae itself, holding every permission (what calls without a principal act as)."""
+    @property
+    def kind(self) -> Literal["user", "api_key", "system"]:
+        """"user", "api_key" or "system"."""
+    @property
+    def user_id(self) -> uuid.UUID | None:
+        """The user acted for: the user, or the key's owner; `None` for the system."""
+    @property
+    def username(self) -> str | None:
+        """The user's username, when known."""
+    @property
+    def session_id(self) -> uuid.UUID | None:
+        """The session of the access token this principal came from, if it came from one."""
+    @property
+    def key_id(self) -> uuid.UUID | None:
+        """The API key's id, for an API key principal."""
+    @property
+    def roles(self) -> list[str]:
+        """The roles of the user (or of the key's owner); empty for the system."""
+    @property
+    def scopes(self) -> list[str] | None:
+        """An API key's scopes (the most it may do); `None` for other principals."""
+    def __eq__(self, value: object, /) -> bool: ...
+    def __ne__(self, value: object, /) -> bool: ...
+    __hash__: None  # type: ignore[assignment]
+
+@final
+class User:
+    """A user account. Read-only; equal when every field is equal, hashed by id.
+
+    Never carries a password or its hash.
+    """
+
+    @property
+    def id(self) -> uuid.UUID:
+        """The user's identifier."""
+    @property
+    def username(self) -> str:
+        """The canonical (lowercase) username."""
+    @property
+    def email(self) -> str:
+        """The canonical (lowercase) email address."""
+    @property
+    def full_name(self) -> str | None:
+        """The display name, or `None`."""
+    @property
+    def roles(self) -> list[str]:
+        """The role names, sorted (a new list on each access)."""
+    @property
+    def is_active(self) -> bool:
+        """Whether the user may sign in."""
+    @property
+    def created_at(self) -> datetime.datetime:
+        """When the user was created (timezone-aware, UTC)."""
+    @property
+    def updated_at(self) -> datetime.datetime:
+        """When the user was last changed (timezone-aware, UTC)."""
+    @property
+    def last_login_at(self) -> datetime.datetime | None:
+        """When the user last signed in (timezone-aware, UTC), or `None`."""
+    def to_dict(self) -> dict[str, Any]:
+        """The user as a new dict of its attributes, with the same Python types."""
+    def __eq__(self, value: object, /) -> bool: ...
+    def __ne__(self, value: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class TokenPair:
+    """What a sign-in or a refresh hands out: an access token and a refresh token.
+
+    The `repr` never shows the tokens.
+    """
+
+    @property
+    def access_token(self) -> str:
+        """The access token (a JWT) for `Authorization: Bearer`."""
+    @property
+    def refresh_token(self) -> str:
+        """The refresh token for `store.auth.refresh`; it works once."""
+    @property
+    def token_type(self) -> Literal["bearer"]:
+        """Always "bearer"."""
+    @property
+    def expires_in(self) -> int:
+        """Seconds until the access token expires."""
+    @property
+    def session_id(self) -> uuid.UUID:
+        """The session both tokens belong to."""
+    @property
+    def user(self) -> User | None:
+        """The signed-in user after `login`; `None` after `refresh`."""
+
+@final
+class ApiKey:
+    """An API key as its owner sees it: never the key itself. Read-only; equal when every
+    field is equal, hashed by id."""
+
+    @property
+    def id(self) -> uuid.UUID:
+        """The key's identifier."""
+    @property
+    def owner_id(self) -> uuid.UUID:
+        """The user the key acts for."""
+    @property
+    def name(self) -> str:
+        """What the key is for."""
+    @property
+    def prefix(self) -> str:
+        """The key's first characters, e.g. "trae_Ab3dEf9", to recognise it."""
+    @property
+    def scopes(self) -> list[str]:
+        """The most the key may do, sorted; the owner's current permissions limit it further."""
+    @property
+    def created_at(self) -> datetime.datetime:
+        """When the key was made (timezone-aware, UTC)."""
+    @property
+    def last_used_at(self) -> datetime.datetime | None:
+        """When the key was last used (to the minute), or `None`."""
+    @property
+    def expires_at(self) -> datetime.datetime | None:
+        """When the key stops working, or `None` for never."""
+    @property
+    def revoked_at(self) -> datetime.datetime | None:
+        """When the key was revoked, or `None`."""
+    def to_dict(self) -> dict[str, Any]:
+        """The key as a new dict of its attributes, with the same Python types."""
+    def __eq__(self, value: object, /) -> bool: ...
+    def __ne__(self, value: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class CreatedApiKey:
+    """A new API key: `key` is shown this once and never retrievable again; `record` is its
+    `ApiKey`. The `repr` never shows the key."""
+
+    @property
+    def key(self) -> str:
+        """The key (`trae_…`): pass it to `store.auth.authenticate`, or send it as `X-API-Key`."""
+    @property
+    def record(self) -> ApiKey:
+        """The stored record of the key."""
+    @property
+    def id(self) -> uuid.UUID:
+        """The key's identifier (`record.id`)."""
+
+@final
+class Role:
+    """A role and the permissions it grants. Read-only; equal when every field is equal."""
+
+    @property
+    def name(self) -> str:
+        """The role's name."""
+    @property
+    def description(self) -> str:
+        """What the role is for."""
+    @property
+    def built_in(self) -> bool:
+        """Whether trae defines the role (built-in roles cannot be changed or deleted)."""
+    @property
+    def permissions(self) -> list[str]:
+        """The permissions the role grants, sorted (empty for `admin`, which holds all)."""
+    def __eq__(self, value: object, /) -> bool: ...
+    def __ne__(self, value: object, /) -> bool: ...
+    __hash__: None  # type: ignore[assignment]
+
+@final
+class AuditEntry:
+    """One entry of the audit log: who did what to what, when, and how it ended. Read-only."""
+
+    @property
+    def id(self) -> uuid.UUID:
+        """The entry's identifier."""
+    @property
+    def at(self) -> datetime.datetime:
+        """When it was recorded (timezone-aware, UTC)."""
+    @property
+    def actor_kind(self) -> Literal["user", "api_key", "system", "anonymous"]:
+        """"user", "api_key", "system" or "anonymous"."""
+    @property
+    def actor_id(self) -> uuid.UUID | None:
+        """The acting user's or key's id, or `None`."""
+    @property
+    def actor_name(self) -> str | None:
+        """A name for the actor when known (for a failed sign-in, the login tried)."""
+    @property
+    def action(self) -> str:
+        """What was done, e.g. "auth.login"."""
+    @property
+    def target(self) -> str | None:
+        """What it was done to, e.g. "user:<id>", or `None`."""
+    @property
+    def outcome(self) -> Literal["success", "failure", "denied"]:
+        """"success", "failure" or "denied"."""
+    @property
+    def ip(self) -> str | None:
+        """The client's IP address, or `None` (always `None` for calls from Python)."""
+    @property
+    def request_id(self) -> str | None:
+        """The request id, or `None` (always `None` for calls from Python)."""
+    @property
+    def details(self) -> dict[str, Any]:
+        """More about the action, as a new dict (secrets redacted)."""
+    def to_dict(self) -> dict[str, Any]:
+        """The entry as a new dict of its attributes, with the same Python types."""
+
+@final
+class Auth:
+    """Registration, sign-in, tokens and credentials (`store.auth`)."""
+
+    def register(
+        self, username: str, email: str, password: str, full_name: str | None = None
+    ) -> User:
+        """Registers a new account with the `user` role and returns the `User`.
+
+        `username`: 3–32 characters of a-z, 0-9, `_`, `.`, `-` (case-insensitive).
+        `password`: at least 10 characters, not containing the username, not a common one.
+        Raises `ValidationError` for a broken rule and `Conflict` when the username or email
+        is taken.
+        """
+    def login(self, username: str, password: str) -> TokenPair:
+        """Signs in with a username (or email) and password and starts a session; returns a
+        `TokenPair` whose `user` is the signed-in `User`.
+
+        Raises `AuthError` with one message for an unknown user and a wrong password, and
+        `Locked` (with `retry_after` seconds) while the account is locked after repeated
+        failures, whatever the password.
+        """
+    def refresh(self, refresh_token: str) -> TokenPair:
+        """Exchanges a refresh token for a new `TokenPair` (its `user` is `None`).
+
+        Each refresh token works once: presenting a used one again ends the whole session,
+        and raises `AuthError` like any token that does not work.
+        """
+    def logout(self, access_token: str) -> None:
+        """Ends the session of an access token: it and its refresh token stop working.
+
+        Raises `AuthError` when the token does not work.
+        """
+    def authenticate(self, token: str) -> Principal:
+        """The `Principal` an access token or an API key (`trae_…`) stands for.
+
+        Raises `AuthError` for anything that does not work: a forged, expired or logged-out
+        token, a revoked or expired key, a refresh token.
+        """
+    def authorize(self, principal: Principal, permission: str) -> None:
+        """Returns `None` when `principal` holds `permission` (e.g. "pets:write"), else raises
+        `PermissionDenied`; `ValidationError` for a malformed permission name."""
+
+@final
+class Users:
+    """Profiles and user administration (`store.users`).
+
+    Calls without a `principal` act as the system, which holds every permission.
+    """
+
+    def me(self, principal: Principal) -> User:
+        """The `User` a principal acts for (a user, or an API key's owner)."""
+    def update_me(
+        self, principal: Principal, email: str | None = None, full_name: str | None = None
+    ) -> User:
+        """Changes the signed-in user's own email or display name and returns the `User`.
+
+        Arguments left `None` keep their value; `full_name=""` clears the name.
+        """
+    def change_password(self, principal: Principal, current: str, new: str) -> None:
+        """Changes the signed-in user's own password after checking the current one.
+
+        Their other sessions end; the one `principal` came from stays. Raises
+        `ValidationError` (field `current_password`) when `current` is wrong, and
+        `PermissionDenied` for a principal that is not a signed-in user.
+        """
+    def list(
+        self,
+        principal: Principal | None = None,
+        *,
+        query: str | None = None,
+        role: str | None = None,
+        is_active: bool | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page[User]:
+        """One `Page` of users, by username (needs `users:admin`).
+
+        `query` matches part of a username or email; `role` and `is_active` filter.
+        """
+    def get(self, id: uuid.UUID | str, principal: Principal | None = None) -> User:
+        """The user with this id (needs `users:admin`); raises `NotFound` when there is none."""
+    def create(
+        self,
+        username: str,
+        email: str,
+        password: str,
+        roles: builtins.list[str],
+        full_name: str | None = None,
+        principal: Principal | None = None,
+    ) -> User:
+        """Creates a user with the given roles and returns it (needs `users:admin` and every
+        permission the roles grant).
+
+        The rules of `auth.register` apply; `roles` must name existing roles, at least one.
+        """
+    def update(
+        self,
+        id: uuid.UUID | str,
+        principal: Principal | None = None,
+        *,
+        email: str | None = None,
+        full_name: str | None = None,
+        roles: builtins.list[str] | None = None,
+        is_active: bool | None = None,
+        unlock: bool = False,
+    ) -> User:
+        """Changes a user as an administrator and returns it (needs `users:admin`).
+
+        Arguments left `None` keep their value; `full_name=""` clears the name; `roles`
+        replaces every role; `is_active=False` also ends the user's sessions and revokes their
+        API keys; `unlock=True` clears failed sign-ins and any lock. Raises `Conflict` for a
+        change that would leave no active admin.
+        """
+    def delete(self, id: uuid.UUID | str, principal: Principal | None = None) -> None:
+        """Deletes a user with their sessions and API keys (needs `users:admin`).
+
+        Raises `NotFound` when there is none, `Conflict` for the last active admin.
+        """
+    def revoke_sessions(self, id: uuid.UUID | str, principal: Principal | None = None) -> int:
+        """Ends every session of a user and returns how many ended (needs `users:admin`)."""
+
+@final
+class ApiKeys:
+    """A signed-in user's API keys (`store.api_keys`)."""
+
+    def create(
+        self,
+        principal: Principal,
+        name: str,
+        scopes: builtins.list[str] | None = None,
+        expires_in_days: int | None = None,
+    ) -> CreatedApiKey:
+        """Makes an API key for the signed-in user and returns a `CreatedApiKey`, whose `key`
+        is shown this once.
+
+        `scopes`: permissions the key may use, each one the user holds (all of theirs when
+        `None`). `expires_in_days`: 1–3650, or `None` for never. Raises `PermissionDenied` for
+        a scope the user lacks or a principal that is not a signed-in user.
+        """
+    def list(self, principal: Principal) -> builtins.list[ApiKey]:
+        """The signed-in user's keys (revoked ones too), newest first."""
+    def revoke(self, principal: Principal, id: uuid.UUID | str) -> None:
+        """Revokes one of the signed-in user's keys; another user's key, or one already
+        revoked, is `NotFound`."""
+
+@final
+class Policy:
+    """Roles and the permissions they grant (`store.policy`; every call needs `policy:admin`)."""
+
+    def roles(self, principal: Principal | None = None) -> list[Role]:
+        """Every role, built-in and custom, by name."""
+    def role(self, name: str, principal: Principal | None = None) -> Role:
+        """The role with this name; raises `NotFound` when there is none."""
+    def permissions(self, principal: Principal | None = None) -> list[str]:
+        """Every permission trae checks, as names such as "pets:read"."""
+    def create_role(
+        self,
+        name: str,
+        description: str = "",
+        permissions: list[str] | None = None,
+        principal: Principal | None = None,
+    ) -> Role:
+        """Creates a custom role granting `permissions` (names from `permissions()`, each one
+        the principal holds) and returns it.
+
+        `name`: 2–32 characters of a-z, 0-9, `_`, `-`, starting with a letter. Raises
+        `Conflict` when the name is taken.
+        """
+    def update_role(
+        self,
+        name: str,
+        description: str | None = None,
+        permissions: list[str] | None = None,
+        principal: Principal | None = None,
+    ) -> Role:
+        """Changes a custom role's description or permissions (the complete new set) and
+        returns it; arguments left `None` keep their value.
+
+        Raises `Conflict` for a built-in role and `NotFound` for an unknown one.
+        """
+    def delete_role(self, name: str, principal: Principal | None = None) -> None:
+        """Deletes a custom role; raises `Conflict` for a built-in role or one a user still
+        holds, `NotFound` for an unknown one."""
+
+@final
+class Audit:
+    """The audit log (`store.audit`; reading needs `audit:read`)."""
+
+    def list(
+        self,
+        principal: Principal | None = None,
+        *,
+        actor: uuid.UUID | str | None = None,
+        action: str | None = None,
+        since: datetime.datetime | None = None,
+        until: datetime.datetime | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page[AuditEntry]:
+        """One `Page` of audit entries, newest first.
+
+        `actor`: a user's or key's id, or a name; `action`: e.g. "auth.login"; `since`
+        (inclusive) and `until` (exclusive): timezone-aware datetimes (a naive one raises
+        `ValidationError`).
+        """
+
+@final
 class Store:
     """A trae database, opened (and migrated) when constructed.
 
@@ -174,14 +633,33 @@ class Store:
     or `postgres://user:password@host:port/database`. Use as a context manager to close it at
     the end of a block: `with trae.Store(url) as store: ...`.
 
-    Raises `ConfigError` for a URL trae cannot use and `Unavailable` when the database cannot
-    be reached.
+    Access tokens are signed with `jwt_secret` (at least 32 bytes) when given, else with the
+    key kept in the database, so stores and servers on one database accept each other's
+    tokens. The identity services act as the system unless a call is given a `principal`.
+
+    Raises `ConfigError` for a URL trae cannot use or a short `jwt_secret`, and `Unavailable`
+    when the database cannot be reached.
     """
 
-    def __new__(cls, url: str) -> Store: ...
+    def __new__(cls, url: str, *, jwt_secret: str | None = None) -> Store: ...
     @property
     def pets(self) -> Pets:
         """The pets in this store."""
+    @property
+    def auth(self) -> Auth:
+        """Registration, sign-in, tokens and credentials."""
+    @property
+    def users(self) -> Users:
+        """Profiles and user administration."""
+    @property
+    def api_keys(self) -> ApiKeys:
+        """A signed-in user's API keys."""
+    @property
+    def policy(self) -> Policy:
+        """Roles and the permissions they grant."""
+    @property
+    def audit(self) -> Audit:
+        """The audit log."""
     @property
     def backend(self) -> Literal["sqlite", "postgres"]:
         """The database engine: "sqlite" or "postgres"."""

@@ -4,18 +4,25 @@
 
     import trae.aio
 
-    async with trae.aio.Store.open("sqlite:///pets.db") as store:
+    async with trae.aio.Store.open("sqlite:///trae.db") as store:
         rex = await store.pets.create(name="Rex", species="dog", age=3)
-        page = await store.pets.list()
+        tokens = await store.auth.login("alice", "correct horse battery")
+        alice = await store.auth.authenticate(tokens.access_token)
+        me = await store.users.me(alice)
 
 ``store = await trae.aio.Store.open(url)`` opens a store to close with ``await store.close()``
 (or ``async with store:``). Work runs on trae's own threads; the event loop is never blocked.
-Results are the ``trae.Pet`` and ``trae.Page`` of the blocking API, errors the same
-``trae.TraeError`` subclasses.
+Results are the values of the blocking API (``trae.Pet``, ``trae.User``, ``trae.Page``, …),
+errors the same ``trae.TraeError`` subclasses.
 """
 
+from ._native import AsyncApiKeys as ApiKeys
+from ._native import AsyncAudit as Audit
+from ._native import AsyncAuth as Auth
 from ._native import AsyncPets as Pets
+from ._native import AsyncPolicy as Policy
 from ._native import AsyncStore as Store
+from ._native import AsyncUsers as Users
 from ._native import StoreOpener
 
-__all__ = ["Pets", "Store", "StoreOpener"]
+__all__ = ["ApiKeys", "Audit", "Auth", "Pets", "Policy", "Store", "StoreOpener", "Users"]

@@ -1,14 +1,15 @@
 """trae for asyncio: the API of `trae` with awaitable calls."""
 
 import builtins
+import datetime
 import uuid
 from collections.abc import Awaitable, Generator
 from types import TracebackType
 from typing import Any, Literal, final
 
-from . import Page, Pet
+from . import ApiKey, AuditEntry, CreatedApiKey, Page, Pet, Principal, Role, TokenPair, User
 
-__all__ = ["Pets", "Store", "StoreOpener"]
+__all__ = ["ApiKeys", "Audit", "Auth", "Pets", "Policy", "Store", "StoreOpener", "Users"]
 
 @final
 class Pets:
@@ -30,7 +31,7 @@ class Pets:
         tag: str | None = None,
         limit: int = 50,
         offset: int = 0,
-    ) -> Awaitable[Page]:
+    ) -> Awaitable[Page[Pet]]:
         """Awaits to one `Page` of pets, oldest first; the arguments of `trae.Pets.list` apply."""
     def update(
         self,
@@ -47,21 +48,179 @@ class Pets:
         """Deletes a pet; awaits to `None`. Raises `NotFound` when there is no such pet."""
 
 @final
+class Auth:
+    """Registration, sign-in, tokens and credentials (`store.auth`); the methods of
+    `trae.Auth`, each returning an awaitable."""
+
+    def register(
+        self, username: str, email: str, password: str, full_name: str | None = None
+    ) -> Awaitable[User]:
+        """Registers a new account with the `user` role; awaits to the `User`."""
+    def login(self, username: str, password: str) -> Awaitable[TokenPair]:
+        """Signs in and starts a session; awaits to a `TokenPair` with its `user`."""
+    def refresh(self, refresh_token: str) -> Awaitable[TokenPair]:
+        """Exchanges a refresh token (once) for a new `TokenPair`."""
+    def logout(self, access_token: str) -> Awaitable[None]:
+        """Ends the session of an access token."""
+    def authenticate(self, token: str) -> Awaitable[Principal]:
+        """Awaits to the `Principal` an access token or an API key stands for."""
+    def authorize(self, principal: Principal, permission: str) -> Awaitable[None]:
+        """Awaits to `None` when `principal` holds `permission`, else raises
+        `PermissionDenied`."""
+
+@final
+class Users:
+    """Profiles and user administration (`store.users`); the methods of `trae.Users`, each
+    returning an awaitable."""
+
+    def me(self, principal: Principal) -> Awaitable[User]:
+        """Awaits to the `User` a principal acts for."""
+    def update_me(
+        self, principal: Principal, email: str | None = None, full_name: str | None = None
+    ) -> Awaitable[User]:
+        """Changes the signed-in user's own email or display name."""
+    def change_password(self, principal: Principal, current: str, new: str) -> Awaitable[None]:
+        """Changes the signed-in user's own password after checking the current one."""
+    def list(
+        self,
+        principal: Principal | None = None,
+        *,
+        query: str | None = None,
+        role: str | None = None,
+        is_active: bool | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Awaitable[Page[User]]:
+        """Awaits to one `Page` of users, by username (needs `users:admin`)."""
+    def get(self, id: uuid.UUID | str, principal: Principal | None = None) -> Awaitable[User]:
+        """Awaits to the user with this id (needs `users:admin`)."""
+    def create(
+        self,
+        username: str,
+        email: str,
+        password: str,
+        roles: builtins.list[str],
+        full_name: str | None = None,
+        principal: Principal | None = None,
+    ) -> Awaitable[User]:
+        """Creates a user with the given roles (needs `users:admin`)."""
+    def update(
+        self,
+        id: uuid.UUID | str,
+        principal: Principal | None = None,
+        *,
+        email: str | None = None,
+        full_name: str | None = None,
+        roles: builtins.list[str] | None = None,
+        is_active: bool | None = None,
+        unlock: bool = False,
+    ) -> Awaitable[User]:
+        """Changes a user as an administrator (needs `users:admin`)."""
+    def delete(self, id: uuid.UUID | str, principal: Principal | None = None) -> Awaitable[None]:
+        """Deletes a user with their sessions and API keys (needs `users:admin`)."""
+    def revoke_sessions(
+        self, id: uuid.UUID | str, principal: Principal | None = None
+    ) -> Awaitable[int]:
+        """Ends every session of a user; awaits to how many ended (needs `users:admin`)."""
+
+@final
+class ApiKeys:
+    """A signed-in user's API keys (`store.api_keys`); the methods of `trae.ApiKeys`, each
+    returning an awaitable."""
+
+    def create(
+        self,
+        principal: Principal,
+        name: str,
+        scopes: builtins.list[str] | None = None,
+        expires_in_days: int | None = None,
+    ) -> Awaitable[CreatedApiKey]:
+        """Makes an API key for the signed-in user; its `key` is shown this once."""
+    def list(self, principal: Principal) -> Awaitable[builtins.list[ApiKey]]:
+        """Awaits to the signed-in user's keys, newest first."""
+    def revoke(self, principal: Principal, id: uuid.UUID | str) -> Awaitable[None]:
+        """Revokes one of the signed-in user's keys."""
+
+@final
+class Policy:
+    """Roles and their permissions (`store.policy`); the methods of `trae.Policy`, each
+    returning an awaitable."""
+
+    def roles(self, principal: Principal | None = None) -> Awaitable[list[Role]]:
+        """Awaits to every role, by name."""
+    def role(self, name: str, principal: Principal | None = None) -> Awaitable[Role]:
+        """Awaits to the role with this name."""
+    def permissions(self, principal: Principal | None = None) -> Awaitable[list[str]]:
+        """Awaits to every permission trae checks."""
+    def create_role(
+        self,
+        name: str,
+        description: str = "",
+        permissions: list[str] | None = None,
+        principal: Principal | None = None,
+    ) -> Awaitable[Role]:
+        """Creates a custom role."""
+    def update_role(
+        self,
+        name: str,
+        description: str | None = None,
+        permissions: list[str] | None = None,
+        principal: Principal | None = None,
+    ) -> Awaitable[Role]:
+        """Changes a custom role's description or permissions."""
+    def delete_role(self, name: str, principal: Principal | None = None) -> Awaitable[None]:
+        """Deletes a custom role no user holds."""
+
+@final
+class Audit:
+    """The audit log (`store.audit`); the methods of `trae.Audit`, each returning an
+    awaitable."""
+
+    def list(
+        self,
+        principal: Principal | None = None,
+        *,
+        actor: uuid.UUID | str | None = None,
+        action: str | None = None,
+        since: datetime.datetime | None = None,
+        until: datetime.datetime | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Awaitable[Page[AuditEntry]]:
+        """Awaits to one `Page` of audit entries, newest first (needs `audit:read`)."""
+
+@final
 class Store:
     """A trae database for asyncio code; open one with `await Store.open(url)` or
     `async with Store.open(url) as store:`."""
 
     @staticmethod
-    def open(url: str) -> StoreOpener:
-        """Opens (and migrates) the database at `url`; the URLs of `trae.Store` apply.
+    def open(url: str, *, jwt_secret: str | None = None) -> StoreOpener:
+        """Opens (and migrates) the database at `url`; the URLs and `jwt_secret` of
+        `trae.Store` apply.
 
         Await the result for the store, or use it with `async with` to close the store at the
-        end of the block. Raises `ConfigError` for a URL trae cannot use and `Unavailable` when
-        the database cannot be reached.
+        end of the block. Raises `ConfigError` for a URL trae cannot use or a short
+        `jwt_secret`, and `Unavailable` when the database cannot be reached.
         """
     @property
     def pets(self) -> Pets:
         """The pets in this store."""
+    @property
+    def auth(self) -> Auth:
+        """Registration, sign-in, tokens and credentials."""
+    @property
+    def users(self) -> Users:
+        """Profiles and user administration."""
+    @property
+    def api_keys(self) -> ApiKeys:
+        """A signed-in user's API keys."""
+    @property
+    def policy(self) -> Policy:
+        """Roles and the permissions they grant."""
+    @property
+    def audit(self) -> Audit:
+        """The audit log."""
     @property
     def backend(self) -> Literal["sqlite", "postgres"]:
         """The database engine: "sqlite" or "postgres"."""
