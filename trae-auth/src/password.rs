@@ -1,16 +1,19 @@
 //! Password hashing with argon2id, off the async executor and bounded in concurrency.
 //!
 //! Each hash costs `m_cost` KiB of memory and tens of milliseconds of CPU, so hashing runs on
-//! tokio's blocking pool behind a semaphore (default: one permit per core): a login storm
-//! queues instead of stalling other requests or exhausting memory. Verifying for an unknown
-//! user still costs one hash against a dummy, so response time does not reveal which
-//! usernames exist.
+//! a small pool of its own threads (default: one per core) behind a semaphore: a login storm
+//! queues instead of stalling other requests or exhausting memory. The pool's threads run at
+//! the lowest scheduling priority, so a request thread that wakes up takes a core from a hash
+//! at once instead of waiting out its time slice; on an otherwise idle machine hashes still
+//! use every core. Verifying for an unknown user still costs one hash against a dummy, so
+//! response time does not reveal which usernames exist.
 
-use std::sync::Arc;
+use std::cell::RefCell;
+use std::sync::{Arc, OnceLock};
 
-use argon2::password_hash::phc::PasswordHash;
-use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
-use tokio::sync::Semaphore;
+use argon2::password_hash::phc::{self, Output, ParamsString, PasswordHash, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use tokio::sync::{Semaphore, oneshot};
 
 use crate::{AuthError, Result};
 
@@ -68,13 +71,15 @@ pub struct Verification {
 pub struct PasswordHasher {
     params: PasswordParams,
     permits: Arc<Semaphore>,
-    dummy: Arc<str>,
+    pool: Arc<rayon::ThreadPool>,
+    dummy: Arc<OnceLock<String>>,
 }
 
 impl std::fmt::Debug for PasswordHasher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PasswordHasher")
             .field("params", &self.params)
+            .field("threads", &self.pool.current_num_threads())
             .field("available_permits", &self.permits.available_permits())
             .finish_non_exhaustive()
     }
@@ -82,25 +87,37 @@ impl std::fmt::Debug for PasswordHasher {
 
 impl PasswordHasher {
     /// A hasher with `params`, running at most `concurrency` hashes at once (0 means the
-    /// number of cores).
+    /// number of cores) on as many threads of its own.
     pub fn new(params: PasswordParams, concurrency: usize) -> Result<Self> {
-        let argon2 = params.argon2()?;
+        params.argon2()?;
         let concurrency = if concurrency == 0 {
             std::thread::available_parallelism().map_or(2, |n| n.get())
         } else {
             concurrency
         };
-        // A real hash at the real parameters, so verifying against it costs what a real
-        // verification costs.
-        let dummy = argon2
-            .hash_password(b"trae: no such user")
-            .map_err(|e| AuthError::Hashing(e.to_string()))?
-            .to_string();
-        Ok(Self {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(concurrency)
+            .thread_name(|i| format!("trae-password-{i}"))
+            .start_handler(|_| lower_priority())
+            // A panicking hash drops its reply sender; the caller gets an error, the process
+            // lives on (rayon's default is to abort).
+            .panic_handler(|_| {})
+            .build()
+            .map_err(|e| AuthError::Config(format!("password hashing threads: {e}")))?;
+        let hasher = Self {
             params,
             permits: Arc::new(Semaphore::new(concurrency)),
-            dummy: dummy.into(),
-        })
+            pool: Arc::new(pool),
+            dummy: Arc::new(OnceLock::new()),
+        };
+        // The dummy is a real hash at the real parameters, so verifying against it costs what
+        // a real verification costs. Made in the background so start-up does not wait for it;
+        // the first unknown-user verification waits if it is not done yet.
+        let dummy = hasher.dummy.clone();
+        hasher.pool.spawn(move || {
+            dummy.get_or_init(|| dummy_hash(params));
+        });
+        Ok(hasher)
     }
 
     /// The parameters new hashes use.
@@ -112,14 +129,8 @@ impl PasswordHasher {
     pub async fn hash(&self, password: &str) -> Result<String> {
         let params = self.params;
         let password = password.to_owned();
-        self.run(move || {
-            params
-                .argon2()?
-                .hash_password(password.as_bytes())
-                .map(|h| h.to_string())
-                .map_err(|e| AuthError::Hashing(e.to_string()))
-        })
-        .await
+        self.run(move || hash_phc(params, password.as_bytes()))
+            .await
     }
 
     /// Checks `password` against `stored`; with `stored` absent (unknown user) it checks
@@ -127,34 +138,27 @@ impl PasswordHasher {
     pub async fn verify(&self, password: &str, stored: Option<&str>) -> Result<Verification> {
         let params = self.params;
         let known = stored.is_some();
-        let stored = stored.map_or_else(|| self.dummy.to_string(), str::to_owned);
+        let stored = stored.map(str::to_owned);
+        let dummy = self.dummy.clone();
         let password = password.to_owned();
         self.run(move || {
-            let argon2 = params.argon2()?;
+            let stored = stored.unwrap_or_else(|| dummy.get_or_init(|| dummy_hash(params)).clone());
             let Ok(parsed) = PasswordHash::new(&stored) else {
                 // An unreadable stored hash never matches; spend the time anyway.
-                let _ = argon2.hash_password(password.as_bytes());
+                let _ = hash_phc(params, password.as_bytes());
                 return Ok(Verification {
                     matches: false,
                     upgraded_hash: None,
                 });
             };
-            let matches = known
-                && argon2
-                    .verify_password(password.as_bytes(), stored.as_str())
-                    .is_ok();
+            let matches = verify_phc(password.as_bytes(), &parsed).unwrap_or(false) && known;
             let current = Params::try_from(&parsed).ok().is_some_and(|p| {
                 p.m_cost() == params.m_cost
                     && p.t_cost() == params.t_cost
                     && p.p_cost() == params.p_cost
             }) && parsed.algorithm.as_str() == "argon2id";
             let upgraded_hash = if matches && !current {
-                Some(
-                    argon2
-                        .hash_password(password.as_bytes())
-                        .map_err(|e| AuthError::Hashing(e.to_string()))?
-                        .to_string(),
-                )
+                Some(hash_phc(params, password.as_bytes())?)
             } else {
                 None
             };
@@ -170,14 +174,109 @@ impl PasswordHasher {
         &self,
         work: impl FnOnce() -> Result<T> + Send + 'static,
     ) -> Result<T> {
+        // Waiting here rather than in the pool's queue means a caller that gives up (a client
+        // that disconnects) never costs a hash.
         let _permit = self
             .permits
             .acquire()
             .await
             .map_err(|_| AuthError::Hashing("the hasher is shut down".into()))?;
-        tokio::task::spawn_blocking(work)
+        let (reply, outcome) = oneshot::channel();
+        self.pool.spawn(move || {
+            let _ = reply.send(work());
+        });
+        outcome
             .await
-            .map_err(|e| AuthError::Hashing(format!("hashing task failed: {e}")))?
+            .map_err(|_| AuthError::Hashing("the hashing thread failed".into()))?
+    }
+}
+
+thread_local! {
+    /// Each hashing thread's argon2 memory, kept from one hash to the next: allocating and
+    /// freeing ~19 MiB per hash costs page faults and address-space locks that the request
+    /// threads of the same process then wait on.
+    static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs argon2 into `out` in this thread's kept memory.
+fn compute(argon2: &Argon2<'_>, password: &[u8], salt: &[u8], out: &mut [u8]) -> Result<()> {
+    let blocks = argon2.params().block_count();
+    MEMORY
+        .with_borrow_mut(|memory| {
+            if memory.len() < blocks {
+                memory.resize(blocks, Block::default());
+            }
+            argon2.hash_password_into_with_memory(password, salt, out, &mut memory[..blocks])
+        })
+        .map_err(|e| AuthError::Hashing(e.to_string()))
+}
+
+/// A fresh PHC string (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`) at `params`.
+fn hash_phc(params: PasswordParams, password: &[u8]) -> Result<String> {
+    let argon2 = params.argon2()?;
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(|e| AuthError::Hashing(format!("no randomness: {e}")))?;
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    compute(&argon2, password, &salt, &mut out)?;
+    let phc = |e: phc::Error| AuthError::Hashing(e.to_string());
+    let hash = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(argon2.params())
+            .map_err(|e| AuthError::Hashing(e.to_string()))?,
+        salt: Some(Salt::new(&salt).map_err(phc)?),
+        hash: Some(Output::new(&out).map_err(phc)?),
+    };
+    Ok(hash.to_string())
+}
+
+/// Whether `password` produces `stored`'s hash under `stored`'s own algorithm and parameters
+/// (compared in constant time).
+fn verify_phc(password: &[u8], stored: &PasswordHash) -> Result<bool> {
+    let bad = |e: &dyn std::fmt::Display| AuthError::Hashing(e.to_string());
+    let algorithm = Algorithm::try_from(stored.algorithm.as_str()).map_err(|e| bad(&e))?;
+    let version = match stored.version {
+        Some(v) => Version::try_from(v).map_err(|e| bad(&e))?,
+        None => Version::default(),
+    };
+    let params = Params::try_from(stored).map_err(|e| bad(&e))?;
+    let (Some(salt), Some(expected)) = (&stored.salt, &stored.hash) else {
+        return Ok(false);
+    };
+    let mut out = vec![0u8; expected.len()];
+    compute(
+        &Argon2::new(algorithm, version, params),
+        password,
+        salt,
+        &mut out,
+    )?;
+    Ok(Output::new(&out).map_err(|e| bad(&e))? == *expected)
+}
+
+fn dummy_hash(params: PasswordParams) -> String {
+    // Parameters were checked when the hasher was built; an unreadable dummy would only make
+    // unknown-user checks cheaper, never let anyone in.
+    hash_phc(params, b"trae: no such user").unwrap_or_default()
+}
+
+/// Puts the calling thread below every request thread in the scheduler's eyes: on Linux
+/// `SCHED_IDLE`, which any waking request thread preempts at once (nice 19 alone still lets a
+/// hash finish its time slice first); elsewhere the lowest priority of the current policy.
+fn lower_priority() {
+    use thread_priority::{ThreadPriority, set_current_thread_priority};
+    #[cfg(target_os = "linux")]
+    {
+        use thread_priority::{
+            NormalThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy,
+            thread_native_id,
+        };
+        let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+        if set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, idle).is_ok() {
+            return;
+        }
+    }
+    if let Err(e) = set_current_thread_priority(ThreadPriority::Min) {
+        tracing::debug!("password hashing threads keep normal priority: {e:?}");
     }
 }
 
@@ -211,10 +310,61 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn hashes_interoperate_with_the_reference_encoder() {
+        use argon2::{PasswordHasher as _, PasswordVerifier as _};
+        let params = PasswordParams {
+            m_cost: 64,
+            t_cost: 2,
+            p_cost: 1,
+        };
+        let h = hasher(params);
+        let ours = h.hash("correct horse battery").await.unwrap();
+        let argon2 = params.argon2().unwrap();
+        assert!(
+            argon2
+                .verify_password(b"correct horse battery", ours.as_str())
+                .is_ok(),
+            "the argon2 crate accepts our hash: {ours}"
+        );
+        let theirs = argon2
+            .hash_password(b"correct horse battery")
+            .unwrap()
+            .to_string();
+        let v = h
+            .verify("correct horse battery", Some(&theirs))
+            .await
+            .unwrap();
+        assert!(v.matches && v.upgraded_hash.is_none(), "{v:?}");
+        assert!(
+            !h.verify("correct horse batterz", Some(&theirs))
+                .await
+                .unwrap()
+                .matches
+        );
+    }
+
+    #[tokio::test]
     async fn owasp_parameters_are_the_default() {
         let h = PasswordHasher::new(PasswordParams::default(), 1).unwrap();
         let hash = h.hash("correct horse battery").await.unwrap();
         assert!(hash.contains("m=19456,t=2,p=1"), "{hash}");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashes_run_below_request_threads() {
+        // Field 41 of /proc/thread-self/stat is the scheduling policy (5: SCHED_IDLE).
+        fn policy() -> u32 {
+            let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+            let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+            after_name.split(' ').nth(38).unwrap().parse().unwrap()
+        }
+        let h = hasher(PasswordParams::INSECURE_FOR_TESTS);
+        let caller = policy();
+        let in_pool = h.run(|| Ok(policy())).await.unwrap();
+        assert_eq!(in_pool, 5, "hashing threads run under SCHED_IDLE");
+        assert_eq!(policy(), caller, "the caller's own policy is untouched");
+        assert_eq!(caller, 0, "request threads stay SCHED_OTHER");
     }
 
     #[tokio::test]

@@ -17,6 +17,10 @@
 #                        light, steady load: about PROBE_CONNECTIONS * 1000 / PROBE_DELAY_MS
 #                        req/s at most, 1,600 by default)
 #   PASSWORD_CONCURRENCY  passed to the server as TRAE_PASSWORD_CONCURRENCY when set
+#   CONTROLS=1         also run the probe beside plain CPU hogs (one busy loop per core, at
+#                      nice 0 and at nice 19): what any CPU-bound work on every core, or the
+#                      same work at the lowest priority, does to the probe without trae's
+#                      hashing involved
 #
 # What runs: one server (TRAE_LOG=warn, fresh data dir, admin bootstrapped with
 # TRAE_ADMIN_USERNAME/TRAE_ADMIN_PASSWORD), a registered user `loadbench` (role `user`) who
@@ -28,6 +32,7 @@
 #   5. storm: POST /api/auth/login    (correct password, LOGIN_CONNECTIONS back to back), alone
 #   6. storm + probe                  (the storm in the background, the probe measured)
 #   7. storm + GET /api/health/live   (throughput, to see what the storm leaves for others)
+#   8. (CONTROLS=1) probe beside nproc busy loops at nice 0, then at nice 19
 # The access token is renewed with a login at the start of each round. The load generator
 # shares the machine's cores with the server; other work on the machine slows some runs,
 # which is why every kind of run is repeated in each round and the summary gives medians.
@@ -46,6 +51,7 @@ SEED=${SEED:-1000}
 LOGIN_CONNECTIONS=${LOGIN_CONNECTIONS:-8}
 PROBE_CONNECTIONS=${PROBE_CONNECTIONS:-8}
 PROBE_DELAY_MS=${PROBE_DELAY_MS:-5}
+CONTROLS=${CONTROLS:-1}
 HOST=127.0.0.1
 
 ADMIN_USER=root
@@ -252,6 +258,29 @@ under_storm() {
     record "login_during_$kind" "$storm_out"
 }
 
+# beside_hogs KIND NICE wrk-args... : one busy loop per core at NICE in the background,
+# starting a second before and ending a second after one measured wrk run.
+beside_hogs() {
+    local kind=$1 nice=$2 out i
+    local -a hogs=()
+    shift 2
+    RUN_NO=$((RUN_NO + 1))
+    out="$WORK/wrk-$RUN_NO.txt"
+    for i in $(seq 1 "$(nproc)"); do
+        nice -n "$nice" timeout "$((DURATION + 2))" bash -c 'while :; do :; done' &
+        hogs+=("$!")
+        PIDS+=("$!")
+    done
+    sleep 1
+    wrk --latency "$@" >"$out"
+    for i in "${hogs[@]}"; do wait "$i" || true; done
+    check_wrk "$kind" "$out"
+    record "$kind" "$out"
+}
+
+# CPU time the host stole from this VM, and all CPU time, from /proc/stat (ticks): "steal total".
+steal_ticks() { awk '$1 == "cpu" {t = 0; for (i = 2; i <= NF; i++) t += $i; print $9, t}' /proc/stat; }
+
 # agg KIND FIELD median|min|max|count ; fields: 2 rps, 3 p50, 4 p99, 5 cpu_us, 6 cs, 7 cpu_pct
 agg() {
     awk -v k="$1" '$1 == k' "$WORK/runs" | sort -k"$2,$2"g | awk -v f="$2" -v how="$3" '
@@ -275,8 +304,9 @@ echo "  ready in $READY_MS ms (fresh data dir, admin bootstrap included); seeded
 
 WRK_LOAD=(-t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s")
 WRK_PROBE=(-t1 -c"$PROBE_CONNECTIONS" -d"${DURATION}s" -s "$WORK/probe.lua")
+read -r STEAL0 TOTAL0 < <(steal_ticks)
 for r in $(seq 1 "$ROUNDS"); do
-    echo "  round $r:"
+    echo "  round $r (loadavg $(cut -d' ' -f1-3 /proc/loadavg)):"
     TOKEN=$(login "$BENCH_USER" "$BENCH_PASSWORD")
     AUTH=(-H "Authorization: Bearer $TOKEN")
     run live "${WRK_LOAD[@]}" "$BASE/api/health/live"
@@ -286,7 +316,12 @@ for r in $(seq 1 "$ROUNDS"); do
     run login --timeout 30s -t1 -c"$LOGIN_CONNECTIONS" -d"${DURATION}s" -s "$WORK/login.lua" "$BASE/api/auth/login"
     under_storm probe_storm "${WRK_PROBE[@]}" "$BASE/api/health/live"
     under_storm live_storm "${WRK_LOAD[@]}" "$BASE/api/health/live"
+    if [[ $CONTROLS == 1 ]]; then
+        beside_hogs probe_hog 0 "${WRK_PROBE[@]}" "$BASE/api/health/live"
+        beside_hogs probe_hog_nice19 19 "${WRK_PROBE[@]}" "$BASE/api/health/live"
+    fi
 done
+read -r STEAL1 TOTAL1 < <(steal_ticks)
 stop_pid "$PID"
 
 # --- summary --------------------------------------------------------------------------------
@@ -301,7 +336,7 @@ median() { tr ' ' '\n' | sed '/^$/d' | sort -g | awk '{a[NR] = $1} END {print (N
 
 echo
 printf '%-28s %-26s %-22s %-10s %s\n' "run (medians of n)" "req/s median (min-max)" "p50 / p99 ms" "cpu us/req" "ctx sw/req"
-for kind in live me pet probe_idle probe_storm login login_during_probe_storm live_storm login_during_live_storm; do
+for kind in live me pet probe_idle probe_storm probe_hog probe_hog_nice19 login login_during_probe_storm live_storm login_during_live_storm; do
     [[ $(agg "$kind" 2 count) == "-" ]] && continue
     printf '%-28s %-26s %-22s %-10s %s\n' "$kind (n=$(agg "$kind" 2 count))" \
         "$(agg "$kind" 2 median) ($(agg "$kind" 2 min)-$(agg "$kind" 2 max))" \
@@ -328,5 +363,10 @@ printf '%-58s %-26s %s\n' "pets/{id} with a token (no target here; load.sh's 15,
 printf '%-58s %-26s %s\n' "logins/s, correct password (no target)" "$(agg login 2 median)" "-"
 echo
 echo "health/live throughput during the storm vs before it (same round): $(round_ratios live_storm live 2)"
+if [[ $CONTROLS == 1 ]]; then
+    echo "probe p99 / idle p99 (same round): login storm $P99_RATIOS;" \
+        "busy loops nice 0 $(round_ratios probe_hog probe_idle 4); nice 19 $(round_ratios probe_hog_nice19 probe_idle 4)"
+fi
 echo "noise: health/live req/s per round: $(list live 2); probe idle p99 ms: $(list probe_idle 4);" \
-    "ready in $READY_MS ms; loadavg after: $(cut -d' ' -f1-3 /proc/loadavg)"
+    "ready in $READY_MS ms; loadavg after: $(cut -d' ' -f1-3 /proc/loadavg);" \
+    "CPU stolen by the host over the rounds: $(awk -v s=$((STEAL1 - STEAL0)) -v t=$((TOTAL1 - TOTAL0)) 'BEGIN {printf "%.1f%%", 100 * s / t}')"

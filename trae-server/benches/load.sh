@@ -2,6 +2,11 @@
 # HTTP load run for the `trae` binary: start-to-ready, idle and loaded RSS, and wrk
 # throughput/p99 for GET /api/health/live and GET /api/pets/{id} (SQLite).
 #
+# The pets routes need credentials: the script registers a user (role `user`: pets:read and
+# pets:write), signs in, and sends its access token (`Authorization: Bearer`) when seeding
+# and in every pets/{id} run, so those figures include authentication. Identity's own
+# figures (auth/me, login storms) come from auth_load.sh beside this script.
+#
 # Usage: trae-server/benches/load.sh [path/to/trae]
 #   default binary: ${CARGO_TARGET_DIR:-target}/release/trae
 #
@@ -132,14 +137,15 @@ to_ms() {
         printf "%.2f", n }'
 }
 
-# run_wrk KIND LABEL SERVER_PID URL -> one line "KIND RPS P99 CPU_US CS" in $WORK/runs
+# run_wrk KIND LABEL SERVER_PID URL [wrk args...] -> one line "KIND RPS P99 CPU_US CS" in
+# $WORK/runs
 RUN_NO=0
 run_wrk() {
     local kind=$1 label=$2 pid=$3 url=$4 out c0 c1 s0 s1 t0 t1 rps p99 cpu_pct cpu_us cs
     RUN_NO=$((RUN_NO + 1))
     out="$WORK/wrk-$RUN_NO.txt"
     c0=$(cpu_ticks "$pid"); s0=$(ctx_switches "$pid"); t0=$(now_ns)
-    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$url" >"$out"
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "${@:5}" "$url" >"$out"
     c1=$(cpu_ticks "$pid"); s1=$(ctx_switches "$pid"); t1=$(now_ns)
     if grep -qE 'Socket errors|Non-2xx or 3xx' "$out"; then
         echo "load.sh: wrk $label saw errors:" >&2
@@ -199,11 +205,24 @@ sleep 1
 IDLE_RSS_KB=$(rss_kb "$A_PID")
 echo "  ready in ${READY_FIRST} ms (fresh data dir); idle RSS $((IDLE_RSS_KB / 1024)) MB"
 
+# A user to seed and read pets as (registration is open by default), and its access token
+# (15 minutes: longer than the runs).
+BENCH_USER=loadbench
+BENCH_PASSWORD='correct horse battery'
+code=$(curl -s -o "$WORK/register.json" -w '%{http_code}' -H 'content-type: application/json' \
+    -d "{\"username\":\"$BENCH_USER\",\"email\":\"$BENCH_USER@example.com\",\"password\":\"$BENCH_PASSWORD\"}" \
+    "$A_BASE/api/auth/register")
+[[ $code == 201 ]] || { echo "load.sh: register answered $code: $(cat "$WORK/register.json")" >&2; exit 1; }
+TOKEN=$(curl -sf -H 'content-type: application/json' \
+    -d "{\"username\":\"$BENCH_USER\",\"password\":\"$BENCH_PASSWORD\"}" "$A_BASE/api/auth/login" \
+    | python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')
+AUTH=(-H "Authorization: Bearer $TOKEN")
+
 # Seed through the API, one curl process reusing its connection across all requests.
 CFG=$WORK/seed.curl
 for i in $(seq 1 "$SEED"); do
-    printf 'url = "%s/api/pets"\nheader = "content-type: application/json"\ndata = "{\\"name\\":\\"pet %d\\",\\"species\\":\\"dog\\",\\"age\\":3,\\"tags\\":[\\"t1\\"]}"\noutput = "/dev/null"\nwrite-out = "%%{http_code}\\n"\nnext\n' \
-        "$A_BASE" "$i"
+    printf 'url = "%s/api/pets"\nheader = "content-type: application/json"\nheader = "authorization: Bearer %s"\ndata = "{\\"name\\":\\"pet %d\\",\\"species\\":\\"dog\\",\\"age\\":3,\\"tags\\":[\\"t1\\"]}"\noutput = "/dev/null"\nwrite-out = "%%{http_code}\\n"\nnext\n' \
+        "$A_BASE" "$TOKEN" "$i"
 done | sed '$d' >"$CFG"
 t0=$(now_ns)
 created=$(curl -s -K "$CFG" | grep -c '^201$' || true)
@@ -213,9 +232,9 @@ if (( created != SEED )); then
     exit 1
 fi
 # Pick one pet from the middle of the table.
-PET_ID=$(curl -sf "$A_BASE/api/pets?limit=1&offset=$((SEED / 2))" \
+PET_ID=$(curl -sf "${AUTH[@]}" "$A_BASE/api/pets?limit=1&offset=$((SEED / 2))" \
     | python3 -c 'import json, sys; print(json.load(sys.stdin)["items"][0]["id"])')
-code=$(curl -s -o /dev/null -w '%{http_code}' "$A_BASE/api/pets/$PET_ID")
+code=$(curl -s -o /dev/null -w '%{http_code}' "${AUTH[@]}" "$A_BASE/api/pets/$PET_ID")
 [[ $code == 200 ]] || { echo "load.sh: GET /api/pets/$PET_ID answered $code" >&2; exit 1; }
 echo "  seeded $SEED pets in $SEED_MS ms; pet id $PET_ID"
 
@@ -224,12 +243,12 @@ run_wrk live "health/live" "$A_PID" "$A_BASE/api/health/live"
 READY_WARM=""; LOG_LINES=0
 for r in $(seq 1 "$ROUNDS"); do
     echo "  round $r:"
-    run_wrk pet "pets/{id} warn" "$A_PID" "$A_BASE/api/pets/$PET_ID"
+    run_wrk pet "pets/{id} warn" "$A_PID" "$A_BASE/api/pets/$PET_ID" "${AUTH[@]}"
     run_wrk live "health/live" "$A_PID" "$A_BASE/api/health/live"
     if [[ $INFO_RUN == 1 ]]; then
         start_server "$DATA" info "$WORK/serve-info-$r.log"
         READY_WARM="$READY_WARM $READY_MS"
-        run_wrk pet_info "pets/{id} info" "$PID" "$BASE/api/pets/$PET_ID"
+        run_wrk pet_info "pets/{id} info" "$PID" "$BASE/api/pets/$PET_ID" "${AUTH[@]}"
         stop_pid "$PID"
         LOG_LINES=$(( LOG_LINES + $(wc -l <"$WORK/serve-info-$r.log") ))
     fi

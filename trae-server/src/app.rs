@@ -1,5 +1,7 @@
 //! Assembling the HTTP application: the routers, Swagger UI, the spec, and the middleware.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use poem::endpoint::make_sync;
 use poem::web::Redirect;
@@ -154,7 +156,8 @@ impl App {
             .at("/openapi.json", spec)
             // Until the dashboard lands, the root leads to the API docs.
             .at("/", make_sync(|_| Redirect::temporary("/docs")))
-            .data(self.identity)
+            // Shared, not cloned per request: `Identity` holds every service by value.
+            .data(Arc::new(self.identity))
             .with(BodyLimit::new(max_body_bytes))
             .with(RequestContext::new(&self.trusted_proxies))
     }

@@ -4,6 +4,8 @@
 //! A handler takes [`Auth`] to require credentials and asks [`Auth::require`] for the one
 //! permission it declares; the decision is trae-auth's.
 
+use std::sync::Arc;
+
 use poem::Request;
 use poem_openapi::SecurityScheme;
 use poem_openapi::auth::{ApiKey, Bearer};
@@ -73,7 +75,7 @@ impl OptionalAuth {
 }
 
 fn identity(req: &Request) -> poem::Result<&Identity> {
-    req.data::<Identity>().ok_or_else(|| {
+    req.data::<Arc<Identity>>().map(Arc::as_ref).ok_or_else(|| {
         ApiError::from(trae_core::Error::Config("identity is not wired".into())).into()
     })
 }
