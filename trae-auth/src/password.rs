@@ -1,7 +1,7 @@
 //! Password hashing with argon2id, off the async executor and bounded in concurrency.
 //!
 //! Each hash costs `m_cost` KiB of memory and tens of milliseconds of CPU, so hashing runs on
-//! a small pool of its own threads (default: one per core) behind a semaphore: a login storm
+//! a small pool of its own threads (default: one per core but one) behind a semaphore: a login storm
 //! queues instead of stalling other requests or exhausting memory. The pool's threads run at
 //! the lowest scheduling priority, so a request thread that wakes up takes a core from a hash
 //! at once instead of waiting out its time slice; on an otherwise idle machine hashes still
@@ -56,6 +56,15 @@ impl Default for PasswordParams {
     }
 }
 
+/// Hashes at once when not configured: one per core but one, at least one. A core kept free
+/// of hashing is what keeps other requests' tail latency near idle during a login storm;
+/// low scheduling priority alone does not on a small machine (docs/benchmarks.md).
+pub fn default_concurrency() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get().saturating_sub(1))
+        .max(1)
+}
+
 /// The outcome of checking a password.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verification {
@@ -86,12 +95,12 @@ impl std::fmt::Debug for PasswordHasher {
 }
 
 impl PasswordHasher {
-    /// A hasher with `params`, running at most `concurrency` hashes at once (0 means the
-    /// number of cores) on as many threads of its own.
+    /// A hasher with `params`, running at most `concurrency` hashes at once (0 means
+    /// [`default_concurrency`]) on as many threads of its own.
     pub fn new(params: PasswordParams, concurrency: usize) -> Result<Self> {
         params.argon2()?;
         let concurrency = if concurrency == 0 {
-            std::thread::available_parallelism().map_or(2, |n| n.get())
+            default_concurrency()
         } else {
             concurrency
         };

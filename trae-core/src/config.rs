@@ -22,7 +22,7 @@
 //! | `TRAE_PASSWORD_MEMORY_KIB` | `password_memory_kib` | `19456` |
 //! | `TRAE_PASSWORD_ITERATIONS` | `password_iterations` | `2` |
 //! | `TRAE_PASSWORD_PARALLELISM` | `password_parallelism` | `1` |
-//! | `TRAE_PASSWORD_CONCURRENCY` | `password_concurrency` | the number of cores |
+//! | `TRAE_PASSWORD_CONCURRENCY` | `password_concurrency` | the number of cores minus one, at least 1 |
 //! | `TRAE_TRUSTED_PROXIES` (IPs or CIDRs, comma-separated) | `trusted_proxies` | none |
 //! | `TRAE_ADMIN_USERNAME`, `TRAE_ADMIN_PASSWORD`, `TRAE_ADMIN_EMAIL` | — | unset |
 
@@ -129,7 +129,7 @@ pub struct AuthConfig {
     pub password_iterations: u32,
     /// argon2id lanes.
     pub password_parallelism: u32,
-    /// Hashes computed at once (0: the number of cores).
+    /// Hashes computed at once (0: the number of cores minus one, at least 1).
     pub password_concurrency: u32,
     /// Peers whose `X-Forwarded-For` is believed: IPs or CIDRs.
     pub trusted_proxies: Vec<ipnet::IpNet>,
