@@ -1,5 +1,11 @@
-//! The agents of trae: LLM providers speaking the OpenAI-compatible chat API, test runners
-//! and failure parsing, edit application, the TDD agent and the SOLO agent.
-//!
-//! The crate is part of the fixed workspace layout; its contents arrive with the agents
-//! issues. It exports nothing yet.
+//! The agents of trae and the I/O they need: the outbound HTTP client every call to another
+//! service goes through, the task handlers built on it, and (with the agents issues) LLM
+//! providers, test runners, and the TDD and SOLO agents.
+
+pub mod error;
+pub mod http_task;
+pub mod outbound;
+
+pub use error::{AgentError, Result};
+pub use http_task::HttpRequestHandler;
+pub use outbound::{OutboundClient, OutboundPolicy, OutboundResponse};

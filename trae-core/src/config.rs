@@ -25,6 +25,11 @@
 //! | `TRAE_PASSWORD_CONCURRENCY` | `password_concurrency` | the number of cores minus one, at least 1 |
 //! | `TRAE_TRUSTED_PROXIES` (IPs or CIDRs, comma-separated) | `trusted_proxies` | none |
 //! | `TRAE_ADMIN_USERNAME`, `TRAE_ADMIN_PASSWORD`, `TRAE_ADMIN_EMAIL` | — | unset |
+//! | `TRAE_TASK_LEASE_SECS` | `task_lease_secs` | `300` |
+//! | `TRAE_TASK_RETENTION_HOURS` (finished tasks kept; 0 keeps them forever) | `task_retention_hours` | `168` |
+//! | `TRAE_OUTBOUND_ALLOW_HOSTS` (hosts, `*.domain` patterns, comma-separated) | `outbound_allow_hosts` | none |
+//! | `TRAE_OUTBOUND_ALLOW_LOOPBACK` (`true` or `false`) | `outbound_allow_loopback` | `false` |
+//! | `TRAE_OUTBOUND_TIMEOUT_MS` (the longest any outbound call may take) | `outbound_timeout_ms` | `30000` |
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -102,6 +107,49 @@ pub struct Config {
     pub master_key: Option<SecretString>,
     /// Identity and access settings.
     pub auth: AuthConfig,
+    /// Task queue settings.
+    pub tasks: TaskConfig,
+    /// Outbound HTTP settings.
+    pub outbound: OutboundConfig,
+}
+
+/// Task queue settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskConfig {
+    /// How long a worker's claim holds a task without renewal, in seconds.
+    pub lease_secs: u32,
+    /// How long finished tasks are kept, in hours (0: forever).
+    pub retention_hours: u32,
+}
+
+impl Default for TaskConfig {
+    fn default() -> Self {
+        Self {
+            lease_secs: 300,
+            retention_hours: 168,
+        }
+    }
+}
+
+/// Where outbound HTTP (tasks, later the API registry and webhooks) may go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundConfig {
+    /// Hosts that may be called: exact names or IPs, or `*.example.com` for subdomains.
+    pub allow_hosts: Vec<String>,
+    /// Whether loopback addresses may be called (names resolving to them included).
+    pub allow_loopback: bool,
+    /// The longest an outbound call may take, in milliseconds.
+    pub timeout_ms: u32,
+}
+
+impl Default for OutboundConfig {
+    fn default() -> Self {
+        Self {
+            allow_hosts: Vec::new(),
+            allow_loopback: false,
+            timeout_ms: 30_000,
+        }
+    }
 }
 
 /// Identity settings: registration, token lifetimes, lockout, password hashing, proxies and
@@ -205,6 +253,11 @@ struct FileConfig {
     password_parallelism: Option<u32>,
     password_concurrency: Option<u32>,
     trusted_proxies: Option<String>,
+    task_lease_secs: Option<u32>,
+    task_retention_hours: Option<u32>,
+    outbound_allow_hosts: Option<String>,
+    outbound_allow_loopback: Option<bool>,
+    outbound_timeout_ms: Option<u32>,
 }
 
 /// The database engine a URL names.
@@ -288,6 +341,50 @@ impl Config {
         let data_dir = absolute(&data_dir)?;
         let file = read_file(&data_dir.join(CONFIG_FILE))?;
         let auth = auth_config(&env, &file)?;
+        let tasks = TaskConfig {
+            lease_secs: number(
+                &env,
+                "TRAE_TASK_LEASE_SECS",
+                file.task_lease_secs,
+                TaskConfig::default().lease_secs,
+                5..=86_400,
+            )?,
+            retention_hours: number(
+                &env,
+                "TRAE_TASK_RETENTION_HOURS",
+                file.task_retention_hours,
+                TaskConfig::default().retention_hours,
+                0..=87_600,
+            )?,
+        };
+        let outbound = OutboundConfig {
+            allow_hosts: env("TRAE_OUTBOUND_ALLOW_HOSTS")
+                .or_else(|| file.outbound_allow_hosts.clone())
+                .map(|raw| {
+                    raw.split(',')
+                        .map(|h| h.trim().to_ascii_lowercase())
+                        .filter(|h| !h.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            allow_loopback: match env("TRAE_OUTBOUND_ALLOW_LOOPBACK").as_deref() {
+                None => file.outbound_allow_loopback.unwrap_or(false),
+                Some("true" | "1" | "yes") => true,
+                Some("false" | "0" | "no") => false,
+                Some(other) => {
+                    return Err(Error::Config(format!(
+                        "TRAE_OUTBOUND_ALLOW_LOOPBACK must be true or false, got {other:?}"
+                    )));
+                }
+            },
+            timeout_ms: number(
+                &env,
+                "TRAE_OUTBOUND_TIMEOUT_MS",
+                file.outbound_timeout_ms,
+                OutboundConfig::default().timeout_ms,
+                100..=600_000,
+            )?,
+        };
 
         let database_url = env("TRAE_DATABASE_URL")
             .or(file.database_url)
@@ -332,6 +429,8 @@ impl Config {
             jwt_secret: env("TRAE_JWT_SECRET").map(SecretString).or(file.jwt_secret),
             master_key: env("TRAE_MASTER_KEY").map(SecretString).or(file.master_key),
             auth,
+            tasks,
+            outbound,
         })
     }
 

@@ -7,6 +7,7 @@
 
 pub mod api_key;
 pub mod audit;
+pub mod backoff;
 pub mod client_ip;
 pub mod clock;
 pub mod config;
@@ -19,17 +20,24 @@ pub mod page;
 pub mod permission;
 pub mod pet;
 pub mod principal;
+pub mod recurring;
 pub mod session;
 pub mod shared_setting;
+pub mod task;
+pub mod task_queue;
 pub mod telemetry;
 pub mod user;
+pub mod worker;
 
 pub use api_key::{ApiKey, ApiKeyRepository};
 pub use audit::{
     ActorKind, ActorRef, AuditEntry, AuditFilter, AuditLog, AuditRepository, NewAuditEntry, Outcome,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{AuthConfig, Config, ConfigSummary, DatabaseBackend, LogFormat, SecretString};
+pub use config::{
+    AuthConfig, Config, ConfigSummary, DatabaseBackend, LogFormat, OutboundConfig, SecretString,
+    TaskConfig,
+};
 pub use error::{Error, Result};
 pub use event::{BroadcastBus, Event, EventBus, EventSubscription, RecvError};
 pub use health::HealthStatus;
@@ -39,4 +47,13 @@ pub use pet::{NewPet, Pet, PetFilter, PetPatch, PetRepository, Pets, Species};
 pub use principal::{PermissionSet, Principal};
 pub use session::{RefreshTokenRecord, Rotation, Session, SessionRepository};
 pub use shared_setting::SharedSettings;
+pub use task::{
+    ClaimRequest, Enqueued, Finish, Lease, NewTask, Outcome as TaskOutcome, QueueSettings,
+    QueueStats, Task, TaskFilter, TaskRecord, TaskRepository, TaskState, TaskStats,
+};
+pub use task_queue::TaskQueue;
 pub use user::{StoredUser, User, UserChange, UserFilter, UserRepository};
+pub use worker::{
+    HandlerResult, NoopHandler, TaskContext, TaskFailure, TaskHandler, Worker, WorkerOptions,
+    WorkerSummary, handler_fn,
+};

@@ -19,6 +19,7 @@ use crate::api::health::HealthApi;
 use crate::api::pets::PetsApi;
 use crate::api::policy::PolicyApi;
 use crate::api::runtime::RuntimeApi;
+use crate::api::tasks::TasksApi;
 use crate::api::users::UsersApi;
 use crate::body_limit::BodyLimit;
 use crate::request_context::RequestContext;
@@ -94,6 +95,7 @@ type Apis = (
     DiscoveryApi,
     PetsApi,
     (AuthApi, UsersApi, AdminApi, PolicyApi, AuditApi),
+    TasksApi,
 );
 
 /// The assembled application: the endpoint to serve and its OpenAPI spec.
@@ -127,6 +129,7 @@ impl App {
                 PolicyApi::new(identity.clone()),
                 AuditApi::new(identity.clone()),
             ),
+            TasksApi::new(state.store.tasks(), identity.clone()),
         );
         let service = OpenApiService::new(apis, "trae", env!("CARGO_PKG_VERSION")).description(
             "The trae backend API. Errors are always `{\"error\": {\"code\", \"message\"}}`.",

@@ -12,6 +12,7 @@ pub mod error;
 pub mod logging;
 pub mod request_context;
 pub mod serve;
+pub mod workers;
 
 pub use app::{App, AppState, open_identity};
 pub use error::ApiError;

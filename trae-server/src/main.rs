@@ -4,6 +4,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use trae_auth::{Registration, RequestMeta};
 use trae_core::{Config, Principal};
+use trae_server::workers::builtin_worker;
 use trae_server::{App, AppState, logging, serve};
 use trae_storage::{Store, StoreOptions};
 
@@ -17,8 +18,23 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve the HTTP API, Swagger UI and spec (TRAE_BIND / PORT, TRAE_DATABASE_URL).
-    Serve,
+    /// Serve the HTTP API, Swagger UI and spec (TRAE_BIND / PORT, TRAE_DATABASE_URL), and
+    /// run task workers in-process.
+    Serve {
+        /// Tasks run at once by the in-process worker (default: the number of cores; 0 runs
+        /// no worker).
+        #[arg(long)]
+        workers: Option<usize>,
+    },
+    /// Run a task worker until SIGINT or SIGTERM.
+    Worker {
+        /// The queues to serve, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "default")]
+        queues: Vec<String>,
+        /// Tasks run at once (default: the number of cores).
+        #[arg(long)]
+        concurrency: Option<usize>,
+    },
     /// Show or move the database schema.
     Migrate {
         #[command(subcommand)]
@@ -83,7 +99,7 @@ async fn run(
     started_at: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<()> {
     match command {
-        Command::Serve => {
+        Command::Serve { workers } => {
             let store = Store::connect(&config.database_url)
                 .await
                 .context("cannot open the database")?;
@@ -97,7 +113,35 @@ async fn run(
             {
                 tracing::info!(username = %admin.username, "created the first admin");
             }
-            serve::serve(state).await.context("server failed")?;
+            let concurrency = workers.unwrap_or_else(cores);
+            let worker = match concurrency {
+                0 => None,
+                n => Some(
+                    builtin_worker(&state.config, &store, vec!["default".into()], n)
+                        .context("cannot start the in-process worker")?,
+                ),
+            };
+            serve::serve_with_worker(state, worker)
+                .await
+                .context("server failed")?;
+            store.close().await;
+        }
+        Command::Worker {
+            queues,
+            concurrency,
+        } => {
+            let store = Store::connect(&config.database_url)
+                .await
+                .context("cannot open the database")?;
+            let worker = builtin_worker(&config, &store, queues, concurrency.unwrap_or_else(cores))
+                .context("cannot start the worker")?;
+            let summary = serve::run_worker(worker).await.context("worker failed")?;
+            tracing::info!(
+                claimed = summary.claimed,
+                completed = summary.completed,
+                failed = summary.failed,
+                "worker stopped"
+            );
             store.close().await;
         }
         Command::Migrate { action } => {
@@ -173,6 +217,10 @@ async fn run(
 }
 
 /// The password for `user create`: TRAE_PASSWORD, else the first line of stdin.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
 fn read_password() -> anyhow::Result<String> {
     if let Ok(password) = std::env::var("TRAE_PASSWORD") {
         return Ok(password);

@@ -5,6 +5,9 @@ use std::time::Duration;
 use poem::Server;
 use poem::listener::{Acceptor, Listener, TcpListener};
 
+use tokio_util::sync::CancellationToken;
+use trae_core::{Worker, WorkerSummary};
+
 use crate::{App, AppState};
 
 /// How long in-flight requests may take to finish after a shutdown signal.
@@ -12,6 +15,56 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Binds the configured address and serves until a shutdown signal arrives.
 pub async fn serve(state: AppState) -> std::io::Result<()> {
+    serve_with_worker(state, None).await
+}
+
+/// Serves, and runs `worker` beside the server until the same shutdown signal; on shutdown the
+/// worker stops claiming and gives running handlers its grace period.
+pub async fn serve_with_worker(state: AppState, worker: Option<Worker>) -> std::io::Result<()> {
+    let stop_worker = CancellationToken::new();
+    let worker = worker.map(|w| {
+        tracing::info!(
+            worker = %w.options().id,
+            concurrency = w.options().concurrency,
+            kinds = ?w.kinds(),
+            "task worker running in-process"
+        );
+        tokio::spawn(w.run(stop_worker.clone()))
+    });
+    let served = serve_http(state).await;
+    stop_worker.cancel();
+    if let Some(worker) = worker {
+        match worker.await {
+            Ok(Ok(summary)) => tracing::info!(
+                completed = summary.completed,
+                failed = summary.failed,
+                "task worker stopped"
+            ),
+            Ok(Err(e)) => tracing::error!(error = %e, "task worker failed"),
+            Err(e) => tracing::error!(error = %e, "task worker panicked"),
+        }
+    }
+    served
+}
+
+/// Runs `worker` until SIGINT or SIGTERM, then shuts it down gracefully.
+pub async fn run_worker(worker: Worker) -> trae_core::Result<WorkerSummary> {
+    let stop = CancellationToken::new();
+    tracing::info!(
+        worker = %worker.options().id,
+        queues = ?worker.options().queues,
+        concurrency = worker.options().concurrency,
+        kinds = ?worker.kinds(),
+        "task worker running"
+    );
+    let run = tokio::spawn(worker.run(stop.clone()));
+    shutdown_signal().await;
+    stop.cancel();
+    run.await
+        .map_err(|e| trae_core::Error::Storage(format!("the worker panicked: {e}")))?
+}
+
+async fn serve_http(state: AppState) -> std::io::Result<()> {
     let bind = state.config.bind;
     let acceptor = TcpListener::bind(bind).into_acceptor().await?;
     let local = acceptor

@@ -20,6 +20,7 @@ pub mod role_repository;
 pub mod session_repository;
 pub mod shared_settings;
 pub mod store;
+pub mod task_repository;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod user_repository;
@@ -33,4 +34,5 @@ pub use role_repository::SqlRoleRepository;
 pub use session_repository::SqlSessionRepository;
 pub use shared_settings::SqlSharedSettings;
 pub use store::{Store, StoreOptions};
+pub use task_repository::SqlTaskRepository;
 pub use user_repository::SqlUserRepository;

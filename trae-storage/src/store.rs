@@ -1,7 +1,7 @@
 //! Opening a database: pools, pragmas, migrations, and the services wired to it.
 
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, SqlxPostgresConnector, SqlxSqliteConnector};
@@ -15,7 +15,7 @@ use trae_core::{
 use crate::migration::{self, Direction, MigrationState};
 use crate::{
     Error, Result, SqlApiKeyRepository, SqlAuditRepository, SqlPetRepository, SqlRoleRepository,
-    SqlSessionRepository, SqlSharedSettings, SqlUserRepository,
+    SqlSessionRepository, SqlSharedSettings, SqlTaskRepository, SqlUserRepository,
 };
 
 /// How to open a [`Store`].
@@ -75,6 +75,8 @@ struct Inner {
     reader: DatabaseConnection,
     url: String,
     options: StoreOptions,
+    /// The task repository, made on first use and shared so its wake-ups reach every caller.
+    tasks: OnceLock<Arc<SqlTaskRepository>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -111,6 +113,7 @@ impl Store {
                 reader,
                 url: url.to_owned(),
                 options,
+                tasks: OnceLock::new(),
             }),
         };
         if store.inner.options.migrate {
@@ -192,6 +195,23 @@ impl Store {
             self.inner.writer.clone(),
             self.inner.reader.clone(),
         ))
+    }
+
+    /// The task repository on this database, one per store: every caller shares its wake-ups
+    /// (and, on PostgreSQL, its `LISTEN` connection).
+    pub fn task_repository(&self) -> Arc<dyn trae_core::TaskRepository> {
+        let repo = self.inner.tasks.get_or_init(|| {
+            Arc::new(SqlTaskRepository::new(
+                &self.inner.writer,
+                &self.inner.reader,
+            ))
+        });
+        Arc::clone(repo) as Arc<dyn trae_core::TaskRepository>
+    }
+
+    /// The task queue service on this database.
+    pub fn tasks(&self) -> trae_core::TaskQueue {
+        trae_core::TaskQueue::new(self.task_repository(), self.clock(), self.events())
     }
 
     /// Every repository the identity services need.

@@ -8,6 +8,7 @@ pub mod health;
 pub mod pets;
 pub mod policy;
 pub mod runtime;
+pub mod tasks;
 pub mod users;
 
 use poem_openapi::Tags;
@@ -33,4 +34,6 @@ pub enum ApiTags {
     Policy,
     /// The audit log.
     Audit,
+    /// The durable task queue.
+    Tasks,
 }

@@ -11,6 +11,7 @@ mod m20261125_000003_create_identity;
 mod m20261125_000004_create_sessions;
 mod m20261125_000005_create_shared_settings;
 mod m20261125_000006_create_api_keys;
+mod m20261126_000007_create_tasks;
 
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000004_create_sessions::Migration),
             Box::new(m20261125_000005_create_shared_settings::Migration),
             Box::new(m20261125_000006_create_api_keys::Migration),
+            Box::new(m20261126_000007_create_tasks::Migration),
         ]
     }
 }

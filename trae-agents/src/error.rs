@@ -1,0 +1,39 @@
+//! The one error type of trae-agents.
+
+/// What can go wrong in trae-agents.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The policy refuses the call (host not allowed, loopback, bad scheme).
+    #[error("refused: {0}")]
+    Refused(String),
+    /// The input is malformed.
+    #[error("invalid {field}: {message}")]
+    Invalid {
+        /// The offending field.
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The call did not finish in time.
+    #[error("timed out: {0}")]
+    Timeout(String),
+    /// The connection failed or broke.
+    #[error("transport: {0}")]
+    Transport(String),
+    /// The configuration is unusable.
+    #[error("configuration: {0}")]
+    Config(String),
+}
+
+impl AgentError {
+    /// An invalid-input error on `field`.
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            field: field.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Results of trae-agents.
+pub type Result<T> = std::result::Result<T, AgentError>;

@@ -1,0 +1,238 @@
+//! The built-in `http.request` task kind: one HTTP call through the [`OutboundClient`].
+//!
+//! Payload: `{"url", "method"?: "GET", "headers"?: {name: value}, "body"?: string or JSON,
+//! "timeout_ms"?}`. Result: `{"status", "headers", "body", "truncated"}`, the body parsed as
+//! JSON when the response says it is JSON, text otherwise. A 2xx or 3xx answer completes the
+//! task (redirects are not followed); 408, 429 and 5xx, timeouts and connection failures are
+//! retried; any other 4xx, a malformed payload or a refused URL fails it at once.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use trae_core::{HandlerResult, TaskContext, TaskFailure, TaskHandler};
+use url::Url;
+
+use crate::outbound::OutboundClient;
+use crate::{AgentError, Result};
+
+/// The task kind this handler serves.
+pub const KIND: &str = "http.request";
+
+/// Headers a task may not set: the transport owns them.
+const RESERVED_HEADERS: [&str; 5] = [
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "upgrade",
+];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Payload {
+    url: String,
+    #[serde(default)]
+    method: Option<String>,
+    #[serde(default)]
+    headers: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    body: Option<serde_json::Value>,
+    #[serde(default)]
+    timeout_ms: Option<u64>,
+}
+
+/// A parsed, checked `http.request` payload.
+#[derive(Debug)]
+struct Call {
+    method: reqwest::Method,
+    url: Url,
+    headers: Vec<(String, String)>,
+    body: Option<Vec<u8>>,
+    timeout: Option<Duration>,
+}
+
+fn parse(payload: &serde_json::Value) -> Result<Call> {
+    let p: Payload = serde_json::from_value(payload.clone())
+        .map_err(|e| AgentError::invalid("payload", e.to_string()))?;
+    let url = Url::parse(&p.url).map_err(|e| AgentError::invalid("url", e.to_string()))?;
+    let method = p.method.as_deref().unwrap_or("GET").to_ascii_uppercase();
+    let method = match method.as_str() {
+        "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS" => {
+            reqwest::Method::from_bytes(method.as_bytes())
+                .map_err(|e| AgentError::invalid("method", e.to_string()))?
+        }
+        other => {
+            return Err(AgentError::invalid(
+                "method",
+                format!("{other} is not one of GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS"),
+            ));
+        }
+    };
+    let mut headers = Vec::with_capacity(p.headers.len());
+    let mut json_body = false;
+    for (name, value) in p.headers {
+        let lower = name.to_ascii_lowercase();
+        if RESERVED_HEADERS.contains(&lower.as_str()) {
+            return Err(AgentError::invalid(
+                "headers",
+                format!("{name} is set by the transport"),
+            ));
+        }
+        reqwest::header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+            AgentError::invalid("headers", format!("{name:?} is not a header name"))
+        })?;
+        reqwest::header::HeaderValue::from_str(&value).map_err(|_| {
+            AgentError::invalid(
+                "headers",
+                format!("the value of {name} is not a header value"),
+            )
+        })?;
+        json_body |= lower == "content-type";
+        headers.push((lower, value));
+    }
+    let body = match p.body {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(text)) => Some(text.into_bytes()),
+        Some(json) => {
+            if !json_body {
+                headers.push(("content-type".into(), "application/json".into()));
+            }
+            Some(json.to_string().into_bytes())
+        }
+    };
+    let timeout = match p.timeout_ms {
+        Some(0) => return Err(AgentError::invalid("timeout_ms", "must be positive")),
+        Some(ms) => Some(Duration::from_millis(ms)),
+        None => None,
+    };
+    Ok(Call {
+        method,
+        url,
+        headers,
+        body,
+        timeout,
+    })
+}
+
+/// Runs `http.request` tasks.
+#[derive(Debug, Clone)]
+pub struct HttpRequestHandler {
+    client: OutboundClient,
+}
+
+impl HttpRequestHandler {
+    /// A handler calling out through `client`.
+    pub fn new(client: OutboundClient) -> Self {
+        Self { client }
+    }
+}
+
+#[async_trait]
+impl TaskHandler for HttpRequestHandler {
+    async fn run(&self, ctx: TaskContext) -> HandlerResult {
+        let call = parse(ctx.payload()).map_err(|e| TaskFailure::Fatal(e.to_string()))?;
+        let response = self
+            .client
+            .send(
+                call.method,
+                &call.url,
+                &call.headers,
+                call.body,
+                call.timeout,
+            )
+            .await
+            .map_err(|e| match e {
+                AgentError::Timeout(_) | AgentError::Transport(_) => {
+                    TaskFailure::Retry(e.to_string())
+                }
+                other => TaskFailure::Fatal(other.to_string()),
+            })?;
+        let is_json = response
+            .headers
+            .iter()
+            .any(|(n, v)| n == "content-type" && v.contains("json"));
+        let body = if is_json && !response.truncated {
+            serde_json::from_slice(&response.body).unwrap_or_else(|_| {
+                serde_json::Value::String(String::from_utf8_lossy(&response.body).into_owned())
+            })
+        } else {
+            serde_json::Value::String(String::from_utf8_lossy(&response.body).into_owned())
+        };
+        let status = response.status;
+        let summary = serde_json::json!({
+            "status": status,
+            "headers": response
+                .headers
+                .into_iter()
+                .map(|(name, value)| (name, serde_json::Value::String(value)))
+                .collect::<serde_json::Map<_, _>>(),
+            "body": body,
+            "truncated": response.truncated,
+        });
+        match status {
+            200..=399 => Ok(Some(summary)),
+            408 | 429 | 500..=599 => Err(TaskFailure::Retry(format!(
+                "{} answered {status}",
+                call.url.host_str().unwrap_or("the server")
+            ))),
+            _ => Err(TaskFailure::Fatal(format!(
+                "{} answered {status}",
+                call.url.host_str().unwrap_or("the server")
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_are_checked_before_any_call() {
+        let bad = [
+            (serde_json::json!({}), "payload"),
+            (serde_json::json!({"url": "not a url"}), "url"),
+            (
+                serde_json::json!({"url": "http://x/", "method": "TRACE"}),
+                "method",
+            ),
+            (
+                serde_json::json!({"url": "http://x/", "headers": {"Host": "y"}}),
+                "headers",
+            ),
+            (
+                serde_json::json!({"url": "http://x/", "headers": {"X": "a\nb"}}),
+                "headers",
+            ),
+            (
+                serde_json::json!({"url": "http://x/", "timeout_ms": 0}),
+                "timeout_ms",
+            ),
+            (
+                serde_json::json!({"url": "http://x/", "command": "rm -rf /"}),
+                "payload",
+            ),
+        ];
+        for (payload, field) in bad {
+            match parse(&payload) {
+                Err(AgentError::Invalid { field: f, .. }) => assert_eq!(f, field, "{payload}"),
+                other => panic!("{payload}: expected invalid {field}, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn json_bodies_get_a_content_type() {
+        let call = parse(&serde_json::json!({
+            "url": "http://x/", "method": "post", "body": {"a": 1}
+        }))
+        .unwrap();
+        assert_eq!(call.method, reqwest::Method::POST);
+        assert_eq!(call.body.as_deref(), Some(&b"{\"a\":1}"[..]));
+        assert!(
+            call.headers
+                .contains(&("content-type".into(), "application/json".into()))
+        );
+    }
+}

@@ -1,0 +1,264 @@
+//! The task queue service: enqueue, inspect, cancel, retry, pause. Every transition it or a
+//! [`Worker`](crate::worker::Worker) makes is published on the event bus (source `tasks`, kind
+//! `task.<state>`) and counted in `trae_task_transitions_total{queue, state}`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::task::{
+    Enqueued, MAX_BATCH, NewTask, QueueSettings, Task, TaskFilter, TaskRepository, TaskState,
+    TaskStats, validate_queue,
+};
+use crate::{Clock, Error, EventBus, Page, PageRequest, Principal, Result};
+
+/// The event source of task transitions.
+pub const EVENT_SOURCE: &str = "tasks";
+/// Counter of task transitions, labelled `queue` and `state`.
+pub const TASK_TRANSITIONS: &str = "trae_task_transitions_total";
+
+/// Enqueues and manages tasks. Cheap to clone.
+#[derive(Clone)]
+pub struct TaskQueue {
+    repo: Arc<dyn TaskRepository>,
+    clock: Arc<dyn Clock>,
+    events: Arc<dyn EventBus>,
+}
+
+impl std::fmt::Debug for TaskQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskQueue").finish_non_exhaustive()
+    }
+}
+
+/// How an enqueuer is recorded in `created_by`.
+pub fn created_by(principal: &Principal) -> String {
+    match principal {
+        Principal::User { user_id, .. } => format!("user:{user_id}"),
+        Principal::ApiKey { key_id, .. } => format!("api_key:{key_id}"),
+        Principal::System => "system".to_owned(),
+    }
+}
+
+impl TaskQueue {
+    /// The service over `repo`.
+    pub fn new(
+        repo: Arc<dyn TaskRepository>,
+        clock: Arc<dyn Clock>,
+        events: Arc<dyn EventBus>,
+    ) -> Self {
+        Self {
+            repo,
+            clock,
+            events,
+        }
+    }
+
+    /// The repository, for workers.
+    pub fn repository(&self) -> &Arc<dyn TaskRepository> {
+        &self.repo
+    }
+
+    /// The event bus transitions are published on.
+    pub fn events(&self) -> &Arc<dyn EventBus> {
+        &self.events
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Enqueues one task; when its unique key is held by an unfinished task, returns that one
+    /// with `inserted: false`.
+    pub async fn enqueue(&self, principal: &Principal, task: NewTask) -> Result<Enqueued> {
+        let mut all = self.enqueue_many(principal, vec![task]).await?;
+        all.pop()
+            .ok_or_else(|| Error::Storage("enqueue returned nothing".into()))
+    }
+
+    /// Enqueues tasks all or none (every one is validated first), in one transaction.
+    pub async fn enqueue_many(
+        &self,
+        principal: &Principal,
+        tasks: Vec<NewTask>,
+    ) -> Result<Vec<Enqueued>> {
+        if tasks.is_empty() {
+            return Err(Error::validation("tasks", "at least one task"));
+        }
+        if tasks.len() > MAX_BATCH {
+            return Err(Error::validation(
+                "tasks",
+                format!("at most {MAX_BATCH} tasks per call"),
+            ));
+        }
+        let now = self.clock.now();
+        let by = created_by(principal);
+        let records = tasks
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| {
+                t.validate(now, &by).map_err(|e| match e {
+                    Error::Validation { field, message } if i > 0 => Error::Validation {
+                        field: format!("tasks[{i}].{field}"),
+                        message,
+                    },
+                    other => other,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let enqueued = self.repo.enqueue(&records).await?;
+        for e in enqueued.iter().filter(|e| e.inserted) {
+            self.transitioned(&e.task);
+        }
+        Ok(enqueued)
+    }
+
+    /// One task.
+    pub async fn get(&self, id: Uuid) -> Result<Task> {
+        self.repo.get(id).await?.ok_or_else(|| Error::NotFound {
+            entity: "task",
+            id: id.to_string(),
+        })
+    }
+
+    /// Tasks matching `filter`, newest first.
+    pub async fn list(&self, filter: TaskFilter, page: PageRequest) -> Result<Page<Task>> {
+        self.repo.list(&filter, page).await
+    }
+
+    /// Cancels a task that has not finished; a running handler is told to stop.
+    pub async fn cancel(&self, id: Uuid) -> Result<Task> {
+        let task = self.repo.cancel(id, self.clock.now()).await?;
+        self.transitioned(&task);
+        Ok(task)
+    }
+
+    /// Makes a failed, cancelled, retryable or scheduled task available now.
+    pub async fn retry(&self, id: Uuid) -> Result<Task> {
+        let task = self.repo.retry_now(id, self.clock.now()).await?;
+        self.transitioned(&task);
+        Ok(task)
+    }
+
+    /// Stops handing out a queue's tasks; running ones finish.
+    pub async fn pause(&self, queue: &str) -> Result<QueueSettings> {
+        self.set_paused(queue, true).await
+    }
+
+    /// Hands out a paused queue's tasks again.
+    pub async fn resume(&self, queue: &str) -> Result<QueueSettings> {
+        self.set_paused(queue, false).await
+    }
+
+    async fn set_paused(&self, queue: &str, paused: bool) -> Result<QueueSettings> {
+        let queue = validate_queue(queue)?;
+        let mut settings = self.repo.queue_settings(&queue).await?;
+        settings.paused = paused;
+        self.repo.configure_queue(&settings).await?;
+        self.events.publish(
+            EVENT_SOURCE,
+            if paused {
+                "queue.paused"
+            } else {
+                "queue.resumed"
+            },
+            serde_json::json!({ "queue": queue }),
+        );
+        Ok(settings)
+    }
+
+    /// Limits how many of a queue's tasks run at once across every worker (`None`: no limit).
+    pub async fn set_concurrency_limit(
+        &self,
+        queue: &str,
+        limit: Option<u32>,
+    ) -> Result<QueueSettings> {
+        let queue = validate_queue(queue)?;
+        if limit == Some(0) {
+            return Err(Error::validation(
+                "concurrency_limit",
+                "must be at least 1 (pause the queue to stop it)",
+            ));
+        }
+        let mut settings = self.repo.queue_settings(&queue).await?;
+        settings.concurrency_limit = limit;
+        self.repo.configure_queue(&settings).await?;
+        Ok(settings)
+    }
+
+    /// Counts per queue and state.
+    pub async fn stats(&self) -> Result<TaskStats> {
+        self.repo.stats(self.clock.now()).await
+    }
+
+    /// Deletes tasks that finished more than `age` ago; returns how many.
+    pub async fn prune(&self, age: Duration) -> Result<u64> {
+        let age =
+            chrono::Duration::from_std(age).map_err(|_| Error::validation("age", "too large"))?;
+        self.repo.prune(self.clock.now() - age).await
+    }
+
+    /// Publishes and counts a task's arrival in its current state.
+    pub fn transitioned(&self, task: &Task) {
+        publish_transition(self.events.as_ref(), task);
+    }
+
+    /// Now, by this queue's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+}
+
+/// Publishes `task.<state>` for `task` and counts it.
+pub fn publish_transition(events: &dyn EventBus, task: &Task) {
+    metrics::counter!(
+        TASK_TRANSITIONS,
+        "queue" => task.queue.clone(),
+        "state" => task.state.as_str()
+    )
+    .increment(1);
+    events.publish(
+        EVENT_SOURCE,
+        &format!("task.{}", task.state),
+        serde_json::json!({
+            "id": task.id,
+            "queue": task.queue,
+            "kind": task.kind,
+            "state": task.state,
+            "attempt": task.attempt,
+            "worker_id": task.worker_id,
+            "last_error": task.last_error,
+        }),
+    );
+}
+
+/// Publishes and counts a state change known only by its lease (batched completions).
+pub fn publish_finish(
+    events: &dyn EventBus,
+    id: Uuid,
+    queue: &str,
+    kind: &str,
+    attempt: i32,
+    state: TaskState,
+) {
+    metrics::counter!(
+        TASK_TRANSITIONS,
+        "queue" => queue.to_owned(),
+        "state" => state.as_str()
+    )
+    .increment(1);
+    events.publish(
+        EVENT_SOURCE,
+        &format!("task.{state}"),
+        serde_json::json!({
+            "id": id,
+            "queue": queue,
+            "kind": kind,
+            "state": state,
+            "attempt": attempt,
+        }),
+    );
+}

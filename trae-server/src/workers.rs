@@ -1,0 +1,38 @@
+//! The workers `trae serve` and `trae worker` run: the task queue's worker runtime with the
+//! built-in task kinds registered.
+
+use std::time::Duration;
+
+use trae_agents::{HttpRequestHandler, OutboundClient};
+use trae_core::{Config, NoopHandler, Worker, WorkerOptions};
+use trae_storage::Store;
+
+/// A worker over `store` serving `queues` with `concurrency` tasks at once, with the
+/// built-in kinds `noop` and `http.request` (outbound calls as `config.outbound` allows).
+pub fn builtin_worker(
+    config: &Config,
+    store: &Store,
+    queues: Vec<String>,
+    concurrency: usize,
+) -> trae_core::Result<Worker> {
+    let retention = match config.tasks.retention_hours {
+        0 => None,
+        hours => Some(Duration::from_secs(u64::from(hours) * 3600)),
+    };
+    let options = WorkerOptions {
+        queues,
+        concurrency,
+        lease: Duration::from_secs(u64::from(config.tasks.lease_secs)),
+        retention,
+        ..WorkerOptions::default()
+    };
+    let outbound = OutboundClient::from_config(&config.outbound)
+        .map_err(|e| trae_core::Error::Config(e.to_string()))?;
+    let mut worker = Worker::new(store.tasks(), options)?;
+    worker.register("noop", NoopHandler)?;
+    worker.register(
+        trae_agents::http_task::KIND,
+        HttpRequestHandler::new(outbound),
+    )?;
+    Ok(worker)
+}

@@ -1,0 +1,439 @@
+//! The task queue over HTTP, on SQLite and PostgreSQL, with the built-in worker kinds.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use poem::http::StatusCode;
+use poem::test::{TestClient, TestResponse};
+use poem::{Endpoint, Response};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use trae_core::Config;
+use trae_server::workers::builtin_worker;
+use trae_server::{App, AppState};
+use trae_storage::{Store, storage_test};
+
+const PASSWORD: &str = "correct horse battery";
+
+struct Harness<E> {
+    cli: TestClient<E>,
+    state: AppState,
+    token: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn harness(url: &str, vars: &[(&str, &str)]) -> Harness<impl Endpoint<Output = Response>> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut env: std::collections::HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    env.insert("TRAE_DATA_DIR".into(), dir.path().display().to_string());
+    env.insert("TRAE_ADMIN_USERNAME".into(), "root".into());
+    env.insert("TRAE_ADMIN_PASSWORD".into(), PASSWORD.into());
+    let config = Config::from_sources(|k| env.get(k).cloned()).unwrap();
+    let store = Store::connect(url).await.unwrap();
+    let state = AppState::new(config, store, Utc::now()).await.unwrap();
+    state.bootstrap_admin().await.unwrap().expect("first admin");
+    let cli = TestClient::new(App::new(&state).into_endpoint());
+    let login = cli
+        .post("/api/auth/login")
+        .body_json(&json!({"username": "root", "password": PASSWORD}))
+        .send()
+        .await;
+    let token = json_of(login).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    Harness {
+        cli,
+        state,
+        token,
+        _dir: dir,
+    }
+}
+
+async fn json_of(resp: TestResponse) -> Value {
+    resp.0
+        .into_body()
+        .into_json::<Value>()
+        .await
+        .unwrap_or(Value::Null)
+}
+
+async fn expect_error(resp: TestResponse, status: StatusCode, code: &str) -> Value {
+    assert_eq!(resp.0.status(), status);
+    let body = json_of(resp).await;
+    assert_eq!(body["error"]["code"], code, "{body}");
+    body
+}
+
+impl<E: Endpoint<Output = Response>> Harness<E> {
+    async fn post(&self, path: &str, body: &Value) -> TestResponse {
+        self.cli
+            .post(path)
+            .header("authorization", format!("Bearer {}", self.token))
+            .body_json(body)
+            .send()
+            .await
+    }
+
+    async fn get(&self, path: &str) -> TestResponse {
+        self.cli
+            .get(path)
+            .header("authorization", format!("Bearer {}", self.token))
+            .send()
+            .await
+    }
+
+    async fn ok_json(&self, resp: TestResponse) -> Value {
+        assert_eq!(resp.0.status(), StatusCode::OK);
+        json_of(resp).await
+    }
+
+    /// Runs the built-in worker until nothing is due.
+    async fn run_worker(&self) {
+        builtin_worker(
+            &self.state.config,
+            &self.state.store,
+            vec!["default".into()],
+            2,
+        )
+        .unwrap()
+        .run_until_idle()
+        .await
+        .unwrap();
+    }
+}
+
+storage_test!(
+    enqueue_one_a_duplicate_and_a_batch,
+    |url: String| async move {
+        let h = harness(&url, &[]).await;
+        let resp = h
+            .post(
+                "/api/tasks",
+                &json!({"kind": "noop", "payload": {"a": 1}, "priority": 2, "unique_key": "nightly", "tags": ["x"]}),
+            )
+            .await;
+        assert_eq!(resp.0.status(), StatusCode::CREATED);
+        let location = resp.0.headers()["location"].to_str().unwrap().to_owned();
+        let task = json_of(resp).await;
+        assert_eq!(
+            location,
+            format!("/api/tasks/{}", task["id"].as_str().unwrap())
+        );
+        assert_eq!(task["state"], "available");
+        assert_eq!(task["priority"], 2);
+        assert_eq!(task["queue"], "default");
+        assert_eq!(task["payload"], json!({"a": 1}));
+        assert!(task["created_by"].as_str().unwrap().starts_with("user:"));
+
+        let again = h
+            .post(
+                "/api/tasks",
+                &json!({"kind": "noop", "unique_key": "nightly"}),
+            )
+            .await;
+        assert_eq!(again.0.status(), StatusCode::OK, "the holder comes back");
+        assert_eq!(json_of(again).await["id"], task["id"]);
+
+        let got = h.ok_json(h.get(&location).await).await;
+        assert_eq!(got["id"], task["id"]);
+
+        let batch = h
+            .post(
+                "/api/tasks",
+                &json!({"tasks": [{"kind": "noop"}, {"kind": "noop", "queue": "mail"}, {"kind": "noop", "run_at": "2099-01-01T00:00:00Z"}]}),
+            )
+            .await;
+        assert_eq!(batch.0.status(), StatusCode::CREATED);
+        let batch = json_of(batch).await;
+        let states: Vec<_> = batch["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["state"].clone())
+            .collect();
+        assert_eq!(
+            states,
+            vec![json!("available"), json!("available"), json!("scheduled")]
+        );
+    }
+);
+
+storage_test!(
+    bad_tasks_are_422_and_leave_nothing_behind,
+    |url: String| async move {
+        let h = harness(&url, &[]).await;
+        let body = expect_error(
+            h.post("/api/tasks", &json!({"kind": "noop", "priority": 11}))
+                .await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        )
+        .await;
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("priority"),
+            "{body}"
+        );
+        expect_error(
+            h.post("/api/tasks", &json!({"kind": "noop", "shell": "rm -rf /"}))
+                .await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        )
+        .await;
+        let body = expect_error(
+            h.post(
+                "/api/tasks",
+                &json!({"tasks": [{"kind": "noop"}, {"kind": "Bad Kind"}]}),
+            )
+            .await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        )
+        .await;
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("tasks[1].kind"),
+            "{body}"
+        );
+        expect_error(
+            h.post("/api/tasks", &json!({"tasks": []})).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        )
+        .await;
+        let page = h.ok_json(h.get("/api/tasks").await).await;
+        assert_eq!(page["total"], 0, "nothing of the bad batch was written");
+        expect_error(
+            h.get("/api/tasks?state=done").await,
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        )
+        .await;
+        expect_error(
+            h.get("/api/tasks/00000000-0000-0000-0000-000000000000")
+                .await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        )
+        .await;
+    }
+);
+
+storage_test!(
+    credentials_and_permissions_are_required,
+    |url: String| async move {
+        let h = harness(&url, &[]).await;
+        let anonymous = h
+            .cli
+            .post("/api/tasks")
+            .body_json(&json!({"kind": "noop"}))
+            .send()
+            .await;
+        expect_error(anonymous, StatusCode::UNAUTHORIZED, "unauthorized").await;
+        let key = h
+            .post(
+                "/api/auth/api-keys",
+                &json!({"name": "reader", "scopes": ["tasks:read"]}),
+            )
+            .await;
+        assert_eq!(key.0.status(), StatusCode::CREATED);
+        let key = json_of(key).await["key"].as_str().unwrap().to_owned();
+        let read = h
+            .cli
+            .get("/api/tasks")
+            .header("x-api-key", &key)
+            .send()
+            .await;
+        assert_eq!(read.0.status(), StatusCode::OK);
+        let write = h
+            .cli
+            .post("/api/tasks")
+            .header("x-api-key", &key)
+            .body_json(&json!({"kind": "noop"}))
+            .send()
+            .await;
+        expect_error(write, StatusCode::FORBIDDEN, "forbidden").await;
+    }
+);
+
+storage_test!(
+    list_filters_cancel_retry_stats_and_pause,
+    |url: String| async move {
+        let h = harness(&url, &[]).await;
+        h.post(
+            "/api/tasks",
+            &json!({"tasks": [
+                {"kind": "noop", "tags": ["red"]},
+                {"kind": "noop", "tags": ["blue"]},
+                {"kind": "http.request", "payload": {"url": "http://127.0.0.1:9/"}, "queue": "outbound"},
+            ]}),
+        )
+        .await;
+        let red = h.ok_json(h.get("/api/tasks?tag=red").await).await;
+        assert_eq!(red["total"], 1);
+        let outbound = h
+            .ok_json(h.get("/api/tasks?queue=outbound&kind=http.request").await)
+            .await;
+        assert_eq!(outbound["total"], 1);
+        let page = h.ok_json(h.get("/api/tasks?limit=2&offset=0").await).await;
+        assert_eq!(
+            (
+                page["total"].clone(),
+                page["items"].as_array().unwrap().len()
+            ),
+            (json!(3), 2)
+        );
+
+        let id = red["items"][0]["id"].as_str().unwrap().to_owned();
+        let cancelled = h
+            .ok_json(h.post(&format!("/api/tasks/{id}/cancel"), &json!({})).await)
+            .await;
+        assert_eq!(cancelled["state"], "cancelled");
+        expect_error(
+            h.post(&format!("/api/tasks/{id}/cancel"), &json!({})).await,
+            StatusCode::CONFLICT,
+            "conflict",
+        )
+        .await;
+        let retried = h
+            .ok_json(h.post(&format!("/api/tasks/{id}/retry"), &json!({})).await)
+            .await;
+        assert_eq!(retried["state"], "available");
+
+        h.run_worker().await;
+        let done = h.ok_json(h.get(&format!("/api/tasks/{id}")).await).await;
+        assert_eq!(done["state"], "completed");
+        expect_error(
+            h.post(&format!("/api/tasks/{id}/retry"), &json!({})).await,
+            StatusCode::CONFLICT,
+            "conflict",
+        )
+        .await;
+
+        let paused = h
+            .ok_json(h.post("/api/tasks/queues/outbound/pause", &json!({})).await)
+            .await;
+        assert_eq!(
+            paused,
+            json!({"queue": "outbound", "paused": true, "concurrency_limit": null})
+        );
+        let stats = h.ok_json(h.get("/api/tasks/stats").await).await;
+        let queues = stats["queues"].as_array().unwrap();
+        let default = queues.iter().find(|q| q["queue"] == "default").unwrap();
+        assert_eq!(default["states"]["completed"], 2);
+        assert_eq!(default["states"]["available"], 0);
+        assert!(default["completed_last_minute"].as_u64().unwrap() >= 2);
+        let outbound = queues.iter().find(|q| q["queue"] == "outbound").unwrap();
+        assert_eq!(outbound["paused"], true);
+        assert_eq!(outbound["states"]["available"], 1);
+        let resumed = h
+            .ok_json(
+                h.post("/api/tasks/queues/outbound/resume", &json!({}))
+                    .await,
+            )
+            .await;
+        assert_eq!(resumed["paused"], false);
+        expect_error(
+            h.post("/api/tasks/queues/Not%20A%20Queue/pause", &json!({}))
+                .await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        )
+        .await;
+    }
+);
+
+/// A one-shot HTTP server on 127.0.0.1 answering `status` with a JSON body; returns its URL.
+async fn upstream(status: u16) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut buf = vec![0u8; 8192];
+            let _ = socket.read(&mut buf).await;
+            let body = r#"{"pong":true}"#;
+            let reply = format!(
+                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = socket.write_all(reply.as_bytes()).await;
+        }
+    });
+    url
+}
+
+storage_test!(
+    http_request_tasks_call_out_through_the_allow_list,
+    |url: String| async move {
+        let h = harness(&url, &[("TRAE_OUTBOUND_ALLOW_LOOPBACK", "true")]).await;
+        let ok = upstream(200).await;
+        let teapot = upstream(418).await;
+        let ok_id = json_of(
+            h.post("/api/tasks", &json!({"kind": "http.request", "payload": {"url": ok, "method": "POST", "body": {"ping": 1}}}))
+                .await,
+        )
+        .await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let teapot_id = json_of(
+            h.post(
+                "/api/tasks",
+                &json!({"kind": "http.request", "payload": {"url": teapot}}),
+            )
+            .await,
+        )
+        .await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        tokio::time::timeout(Duration::from_secs(30), h.run_worker())
+            .await
+            .unwrap();
+        let done = h.ok_json(h.get(&format!("/api/tasks/{ok_id}")).await).await;
+        assert_eq!(done["state"], "completed", "{done}");
+        assert_eq!(done["result"]["status"], 200);
+        assert_eq!(done["result"]["body"], json!({"pong": true}));
+        let failed = h
+            .ok_json(h.get(&format!("/api/tasks/{teapot_id}")).await)
+            .await;
+        assert_eq!(failed["state"], "failed", "a 4xx is not retried: {failed}");
+        assert_eq!(failed["attempt"], 1);
+        assert!(failed["last_error"].as_str().unwrap().contains("418"));
+    }
+);
+
+storage_test!(
+    loopback_calls_fail_unless_allowed,
+    |url: String| async move {
+        let h = harness(&url, &[]).await;
+        let target = upstream(200).await;
+        let id = json_of(
+            h.post(
+                "/api/tasks",
+                &json!({"kind": "http.request", "payload": {"url": target}}),
+            )
+            .await,
+        )
+        .await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        h.run_worker().await;
+        let t = h.ok_json(h.get(&format!("/api/tasks/{id}")).await).await;
+        assert_eq!(t["state"], "failed", "{t}");
+        assert!(
+            t["last_error"].as_str().unwrap().contains("loopback"),
+            "{t}"
+        );
+    }
+);
