@@ -20,6 +20,7 @@ pub mod page;
 pub mod permission;
 pub mod pet;
 pub mod principal;
+pub mod queue_bench;
 pub mod recurring;
 pub mod session;
 pub mod shared_setting;

@@ -14,6 +14,7 @@ use crate::handle::{Handle, Nothing, awaitable};
 use crate::services::{
     AsyncApiKeys, AsyncAudit, AsyncAuth, AsyncPolicy, AsyncServices, AsyncUsers,
 };
+use crate::tasks::AsyncTasks;
 use crate::types::{PageOut, Pet};
 
 /// An open store as it reaches Python: becomes a `trae.aio.Store`.
@@ -32,12 +33,19 @@ impl<'py> IntoPyObject<'py> for Opened {
             },
         )?;
         let services = AsyncServices::new(py, &self.0)?;
+        let tasks = Py::new(
+            py,
+            AsyncTasks {
+                handle: Arc::clone(&self.0),
+            },
+        )?;
         Bound::new(
             py,
             AsyncStore {
                 handle: self.0,
                 pets,
                 services,
+                tasks,
             },
         )
     }
@@ -50,6 +58,14 @@ pub(crate) struct AsyncStore {
     handle: Arc<Handle>,
     pets: Py<AsyncPets>,
     services: AsyncServices,
+    tasks: Py<AsyncTasks>,
+}
+
+impl AsyncStore {
+    /// The open database, for the objects built over a store (`trae.Worker`).
+    pub(crate) fn handle(&self) -> &Arc<Handle> {
+        &self.handle
+    }
 }
 
 #[pymethods]
@@ -104,6 +120,12 @@ impl AsyncStore {
     #[getter]
     fn audit(&self, py: Python<'_>) -> Py<AsyncAudit> {
         self.services.audit.clone_ref(py)
+    }
+
+    /// The durable task queue.
+    #[getter]
+    fn tasks(&self, py: Python<'_>) -> Py<AsyncTasks> {
+        self.tasks.clone_ref(py)
     }
 
     /// The database engine: "sqlite" or "postgres".

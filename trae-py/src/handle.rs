@@ -98,6 +98,12 @@ impl Handle {
         }
     }
 
+    /// The task queue service; `Unavailable` once the store is closed.
+    pub(crate) fn tasks(&self) -> trae_core::Result<trae_core::TaskQueue> {
+        self.open()?;
+        Ok(self.store.tasks())
+    }
+
     fn pets(&self) -> trae_core::Result<&Pets> {
         self.open()?;
         Ok(&self.pets)

@@ -23,7 +23,9 @@ mod handle;
 mod identity;
 mod services;
 mod sync;
+mod tasks;
 mod types;
+mod worker;
 
 static RUNTIME: LazyLock<Runtime> = LazyLock::new(|| {
     tokio::runtime::Builder::new_multi_thread()
@@ -69,6 +71,14 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<services::ApiKeys>()?;
     m.add_class::<services::Policy>()?;
     m.add_class::<services::Audit>()?;
+    m.add_class::<tasks::Tasks>()?;
+    m.add_class::<tasks::Task>()?;
+    m.add_class::<tasks::QueueSettings>()?;
+    m.add_class::<tasks::QueueStats>()?;
+    m.add_class::<tasks::TaskStats>()?;
+    m.add_class::<worker::Worker>()?;
+    m.add_class::<worker::WorkerSummary>()?;
+    m.add_class::<worker::TaskContext>()?;
     // The asyncio classes are called Store and Pets in `trae.aio`; here they need other names.
     let py = m.py();
     m.add("AsyncStore", py.get_type::<aio::AsyncStore>())?;
@@ -79,6 +89,12 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("AsyncApiKeys", py.get_type::<services::AsyncApiKeys>())?;
     m.add("AsyncPolicy", py.get_type::<services::AsyncPolicy>())?;
     m.add("AsyncAudit", py.get_type::<services::AsyncAudit>())?;
+    m.add("AsyncTasks", py.get_type::<tasks::AsyncTasks>())?;
+    m.add(
+        "AsyncTaskContext",
+        py.get_type::<worker::AsyncTaskContext>(),
+    )?;
     errors::register(m)?;
+    worker::register(m)?;
     Ok(())
 }

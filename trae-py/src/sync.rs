@@ -12,6 +12,7 @@ use pyo3::types::{PyInt, PyType};
 use crate::args;
 use crate::handle::{Handle, block_on};
 use crate::services::{ApiKeys, Audit, Auth, Policy, SyncServices, Users};
+use crate::tasks::Tasks;
 use crate::types::{PageOut, Pet};
 
 /// A trae database, opened (and migrated) when constructed.
@@ -31,6 +32,14 @@ pub(crate) struct Store {
     handle: Arc<Handle>,
     pets: Py<Pets>,
     services: SyncServices,
+    tasks: Py<Tasks>,
+}
+
+impl Store {
+    /// The open database, for the objects built over a store (`trae.Worker`).
+    pub(crate) fn handle(&self) -> &Arc<Handle> {
+        &self.handle
+    }
 }
 
 #[pymethods]
@@ -46,10 +55,17 @@ impl Store {
             },
         )?;
         let services = SyncServices::new(py, &handle)?;
+        let tasks = Py::new(
+            py,
+            Tasks {
+                handle: Arc::clone(&handle),
+            },
+        )?;
         Ok(Self {
             handle,
             pets,
             services,
+            tasks,
         })
     }
 
@@ -87,6 +103,12 @@ impl Store {
     #[getter]
     fn audit(&self, py: Python<'_>) -> Py<Audit> {
         self.services.audit.clone_ref(py)
+    }
+
+    /// The durable task queue.
+    #[getter]
+    fn tasks(&self, py: Python<'_>) -> Py<Tasks> {
+        self.tasks.clone_ref(py)
     }
 
     /// The database engine: "sqlite" or "postgres".

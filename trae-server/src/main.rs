@@ -3,6 +3,7 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use trae_auth::{Registration, RequestMeta};
+use trae_core::queue_bench::{BenchPhase, QueueBenchOptions};
 use trae_core::{Config, Principal};
 use trae_server::workers::builtin_worker;
 use trae_server::{App, AppState, logging, serve};
@@ -42,6 +43,11 @@ enum Command {
     },
     /// Print the OpenAPI spec (JSON) to stdout.
     Openapi,
+    /// Measure this machine: `trae bench queue`.
+    Bench {
+        #[command(subcommand)]
+        what: BenchWhat,
+    },
     /// Manage users.
     User {
         #[command(subcommand)]
@@ -64,6 +70,32 @@ enum UserAction {
         /// A display name.
         #[arg(long)]
         full_name: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchWhat {
+    /// Enqueue no-op tasks in batches, burn them down, and measure enqueue-to-start latency.
+    Queue {
+        /// No-op tasks to enqueue and burn down.
+        #[arg(long, default_value_t = 10_000)]
+        tasks: u32,
+        /// Workers draining the queue, each running --concurrency tasks at once.
+        #[arg(long, default_value_t = 1)]
+        workers: u32,
+        /// Tasks each worker runs at once.
+        #[arg(long, default_value_t = 64)]
+        concurrency: u32,
+        /// Tasks per enqueue call.
+        #[arg(long, default_value_t = 1_000)]
+        batch: u32,
+        /// Tasks enqueued one at a time for the latency figures.
+        #[arg(long, default_value_t = 200)]
+        latency_samples: u32,
+        /// The database to measure (default: a temporary SQLite file, never trae.db). Its
+        /// tasks go to the queue `bench`; use a scratch database.
+        #[arg(long)]
+        database: Option<String>,
     },
 }
 
@@ -176,6 +208,27 @@ async fn run(
             write_stdout(&App::new(&state).spec())?;
             write_stdout("\n")?;
         }
+        Command::Bench {
+            what:
+                BenchWhat::Queue {
+                    tasks,
+                    workers,
+                    concurrency,
+                    batch,
+                    latency_samples,
+                    database,
+                },
+        } => {
+            let options = QueueBenchOptions {
+                tasks,
+                batch,
+                workers,
+                concurrency,
+                latency_samples,
+                ..QueueBenchOptions::default()
+            };
+            bench_queue(database, &options).await?;
+        }
         Command::User {
             action:
                 UserAction::Create {
@@ -217,6 +270,78 @@ async fn run(
 }
 
 /// The password for `user create`: TRAE_PASSWORD, else the first line of stdin.
+async fn bench_queue(database: Option<String>, options: &QueueBenchOptions) -> anyhow::Result<()> {
+    let scratch = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let url = database.unwrap_or_else(|| {
+        format!(
+            "sqlite://{}?mode=rwc",
+            scratch.path().join("bench.db").display()
+        )
+    });
+    let store = Store::connect(&url)
+        .await
+        .context("cannot open the bench database")?;
+    let bars = indicatif::MultiProgress::new();
+    let style = indicatif::ProgressStyle::with_template(
+        "{prefix:>10} [{bar:40}] {pos}/{len} {per_sec} {elapsed}",
+    )
+    .context("progress bar template")?
+    .progress_chars("=> ");
+    let phases: Vec<indicatif::ProgressBar> = [
+        BenchPhase::Enqueue,
+        BenchPhase::BurnDown,
+        BenchPhase::Latency,
+    ]
+    .iter()
+    .map(|p| {
+        bars.add(
+            indicatif::ProgressBar::new(0)
+                .with_style(style.clone())
+                .with_prefix(p.as_str()),
+        )
+    })
+    .collect();
+    let shown = phases.clone();
+    let report = trae_core::queue_bench::run(&store.tasks(), options, move |phase, done, total| {
+        let bar = &shown[phase as usize];
+        bar.set_length(total);
+        bar.set_position(done);
+        if done == total {
+            bar.finish();
+        }
+    })
+    .await
+    .context("the benchmark failed")?;
+    for bar in phases {
+        bar.finish();
+    }
+    store.close().await;
+    let l = report.start_latency_ms;
+    write_stdout(&format!(
+        "backend            {}\n\
+         tasks              {} (workers {} x concurrency {}, batches of {})\n\
+         enqueue            {:.0} tasks/s\n\
+         burn-down          {:.0} tasks/s ({:.2} s)\n\
+         enqueue-to-start   p50 {:.2} ms  p95 {:.2} ms  p99 {:.2} ms  max {:.2} ms ({} samples, idle workers)\n\
+         not completed      {}\n",
+        store.backend().as_str(),
+        options.tasks,
+        options.workers,
+        options.concurrency,
+        options.batch,
+        report.enqueue_per_sec,
+        report.burn_down_per_sec,
+        report.burn_down_secs,
+        l.p50,
+        l.p95,
+        l.p99,
+        l.max,
+        options.latency_samples,
+        report.not_completed,
+    ))?;
+    Ok(())
+}
+
 fn cores() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }

@@ -1,4 +1,4 @@
-"""trae: pets and identity on SQLite or PostgreSQL, from Python.
+"""trae: pets, identity and a durable task queue on SQLite or PostgreSQL, from Python.
 
 Open a store, then work with its services::
 
@@ -14,10 +14,26 @@ Open a store, then work with its services::
         store.users.list()            # as the system: every permission
         store.users.list(alice)       # as alice: raises trae.PermissionDenied
 
+        task = store.tasks.enqueue("email.send", {"to": "bob@example.com"})
+
+    worker = trae.Worker(store, queues=["default"], concurrency=4)
+
+    @worker.handler("email.send")
+    def send(payload, ctx):           # or `async def`; `ctx` is optional
+        ctx.report_progress({"step": "sending"})
+        return {"sent": True}         # the task's result; an exception retries it
+
+    worker.run()                      # until worker.stop() or Ctrl-C
+
 Calls act as the system unless given a ``principal``. Every rule is checked by trae's Rust
 core; broken ones raise ``trae.ValidationError``. All errors derive from ``trae.TraeError``.
 ``trae.aio`` has the same API for asyncio.
 """
+
+from __future__ import annotations
+
+import datetime as _datetime
+from typing import Any, List, Literal, Optional, TypedDict
 
 from ._native import (
     ApiKey,
@@ -37,17 +53,58 @@ from ._native import (
     Pets,
     Policy,
     Principal,
+    QueueSettings,
+    QueueStats,
     Role,
     Store,
+    Task,
+    TaskContext,
+    TaskFatal,
+    Tasks,
+    TaskSnooze,
+    TaskStats,
     TokenPair,
     TraeError,
     Unavailable,
     User,
     Users,
     ValidationError,
+    Worker,
+    WorkerSummary,
     __version__,
 )
 from . import aio
+
+TaskState = Literal[
+    "scheduled", "available", "running", "retryable", "completed", "failed", "cancelled"
+]
+"""Where a task is in its life (`Task.state`)."""
+
+
+class TaskAttemptError(TypedDict):
+    """One failed attempt of a task, as `Task.errors` lists it."""
+
+    attempt: int
+    at: _datetime.datetime
+    message: str
+
+
+class _NewTaskKind(TypedDict):
+    kind: str
+
+
+class NewTask(_NewTaskKind, total=False):
+    """One task of `Tasks.enqueue_many`: the arguments of `Tasks.enqueue` as a dict (`kind`
+    required)."""
+
+    payload: Any
+    queue: Optional[str]
+    priority: Optional[int]
+    max_attempts: Optional[int]
+    run_at: Optional[_datetime.datetime]
+    unique_key: Optional[str]
+    tags: Optional[List[str]]
+
 
 __all__ = [
     "ApiKey",
@@ -60,6 +117,7 @@ __all__ = [
     "Conflict",
     "CreatedApiKey",
     "Locked",
+    "NewTask",
     "NotFound",
     "Page",
     "PermissionDenied",
@@ -67,14 +125,26 @@ __all__ = [
     "Pets",
     "Policy",
     "Principal",
+    "QueueSettings",
+    "QueueStats",
     "Role",
     "Store",
+    "Task",
+    "TaskAttemptError",
+    "TaskContext",
+    "TaskFatal",
+    "TaskSnooze",
+    "TaskState",
+    "TaskStats",
+    "Tasks",
     "TokenPair",
     "TraeError",
     "Unavailable",
     "User",
     "Users",
     "ValidationError",
+    "Worker",
+    "WorkerSummary",
     "__version__",
     "aio",
 ]

@@ -1,11 +1,22 @@
-"""trae: pets and identity on SQLite or PostgreSQL, from Python."""
+"""trae: pets, identity and a durable task queue on SQLite or PostgreSQL, from Python."""
 
 import datetime
 import builtins
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
 from types import TracebackType
-from typing import Any, Final, Generic, Literal, SupportsIndex, TypeVar, final, overload
+from typing import (
+    Any,
+    Final,
+    Generic,
+    Literal,
+    SupportsIndex,
+    TypeAlias,
+    TypedDict,
+    TypeVar,
+    final,
+    overload,
+)
 
 from . import aio as aio
 
@@ -20,6 +31,7 @@ __all__ = [
     "Conflict",
     "CreatedApiKey",
     "Locked",
+    "NewTask",
     "NotFound",
     "Page",
     "PermissionDenied",
@@ -27,14 +39,26 @@ __all__ = [
     "Pets",
     "Policy",
     "Principal",
+    "QueueSettings",
+    "QueueStats",
     "Role",
     "Store",
+    "Task",
+    "TaskAttemptError",
+    "TaskContext",
+    "TaskFatal",
+    "TaskSnooze",
+    "TaskState",
+    "TaskStats",
+    "Tasks",
     "TokenPair",
     "TraeError",
     "Unavailable",
     "User",
     "Users",
     "ValidationError",
+    "Worker",
+    "WorkerSummary",
     "__version__",
     "aio",
 ]
@@ -661,6 +685,9 @@ class Store:
     def audit(self) -> Audit:
         """The audit log."""
     @property
+    def tasks(self) -> Tasks:
+        """The durable task queue."""
+    @property
     def backend(self) -> Literal["sqlite", "postgres"]:
         """The database engine: "sqlite" or "postgres"."""
     @property
@@ -676,3 +703,376 @@ class Store:
         exc_value: BaseException | None,
         traceback: TracebackType | None,
     ) -> Literal[False]: ...
+
+TaskState: TypeAlias = Literal[
+    "scheduled", "available", "running", "retryable", "completed", "failed", "cancelled"
+]
+"""Where a task is in its life."""
+
+class TaskAttemptError(TypedDict):
+    """One failed attempt of a task, as `Task.errors` lists it."""
+
+    attempt: int
+    """The attempt that failed (1-based)."""
+    at: datetime.datetime
+    """When it failed (timezone-aware, UTC)."""
+    message: str
+    """What went wrong, e.g. "ValueError: boom" for a handler that raised."""
+
+class _NewTaskKind(TypedDict):
+    kind: str
+
+class NewTask(_NewTaskKind, total=False):
+    """One task of `Tasks.enqueue_many`: the arguments of `Tasks.enqueue` as a dict (`kind`
+    required)."""
+
+    payload: Any
+    queue: str | None
+    priority: int | None
+    max_attempts: int | None
+    run_at: datetime.datetime | None
+    unique_key: str | None
+    tags: builtins.list[str] | None
+
+@final
+class Task:
+    """A stored task. Read-only; equal when every stored field is equal, hashed by id.
+
+    JSON values (`payload`, `result`, `progress`) come back as new Python objects on each
+    access, as `json.loads` would give them.
+    """
+
+    @property
+    def id(self) -> uuid.UUID:
+        """The task's identifier (a UUIDv7, so ids sort by creation time)."""
+    @property
+    def queue(self) -> str:
+        """The queue it waits in."""
+    @property
+    def kind(self) -> str:
+        """What kind of work it is; selects the handler."""
+    @property
+    def payload(self) -> Any:
+        """The handler's input."""
+    @property
+    def priority(self) -> int:
+        """1 runs first, 10 last."""
+    @property
+    def state(self) -> TaskState:
+        """Where it is in its life."""
+    @property
+    def attempt(self) -> int:
+        """Attempts started so far."""
+    @property
+    def max_attempts(self) -> int:
+        """Attempts it gets before it fails for good."""
+    @property
+    def run_at(self) -> datetime.datetime:
+        """When it may run (next), timezone-aware UTC."""
+    @property
+    def unique_key(self) -> str | None:
+        """While the task is unfinished, enqueueing another with this key returns this one."""
+    @property
+    def tags(self) -> list[str]:
+        """Labels for filtering (a new list on each access)."""
+    @property
+    def lease_expires_at(self) -> datetime.datetime | None:
+        """When the running worker's lease ends unless renewed."""
+    @property
+    def worker_id(self) -> str | None:
+        """The worker holding (or that last held) the lease."""
+    @property
+    def last_error(self) -> str | None:
+        """The most recent failure's message."""
+    @property
+    def errors(self) -> list[TaskAttemptError]:
+        """Every failed attempt, oldest first (a new list on each access)."""
+    @property
+    def result(self) -> Any:
+        """What the handler returned on success (`None` otherwise)."""
+    @property
+    def progress(self) -> Any:
+        """The latest progress its handler reported (`None` when none)."""
+    @property
+    def created_by(self) -> str:
+        """Who enqueued it: "user:<id>", "api_key:<id>" or "system"."""
+    @property
+    def created_at(self) -> datetime.datetime:
+        """When it was enqueued."""
+    @property
+    def started_at(self) -> datetime.datetime | None:
+        """When its latest attempt started."""
+    @property
+    def finished_at(self) -> datetime.datetime | None:
+        """When it finished (completed, failed or cancelled)."""
+    @property
+    def inserted(self) -> bool | None:
+        """From `enqueue`/`enqueue_many`: `True` when the call inserted this task, `False` when
+        an unfinished task already held its `unique_key` (and this is that task, unchanged).
+        `None` on tasks read any other way; not compared by `==`."""
+    def to_dict(self) -> dict[str, Any]:
+        """The task as a new dict of its stored attributes (not `inserted`)."""
+    def __eq__(self, value: object, /) -> bool: ...
+    def __ne__(self, value: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class QueueSettings:
+    """A queue's settings, as `pause`, `resume` and `set_concurrency_limit` leave them."""
+
+    @property
+    def queue(self) -> str: ...
+    @property
+    def paused(self) -> bool:
+        """A paused queue hands out no tasks."""
+    @property
+    def concurrency_limit(self) -> int | None:
+        """At most this many of its tasks run at once, across every worker (`None`: no
+        limit)."""
+    def __eq__(self, value: object, /) -> bool: ...
+    def __ne__(self, value: object, /) -> bool: ...
+    __hash__: None  # type: ignore[assignment]
+
+@final
+class QueueStats:
+    """Counts for one queue; `stats["failed"]` is `stats.states["failed"]`."""
+
+    @property
+    def queue(self) -> str: ...
+    @property
+    def paused(self) -> bool: ...
+    @property
+    def concurrency_limit(self) -> int | None: ...
+    @property
+    def states(self) -> dict[TaskState, int]:
+        """Tasks per state, every state present (a new dict on each access)."""
+    @property
+    def completed_last_minute(self) -> int:
+        """Tasks completed in the last minute."""
+    @property
+    def oldest_available_age_secs(self) -> float | None:
+        """Seconds the oldest due, claimable task has waited past its `run_at` (`None`:
+        none)."""
+    def __getitem__(self, state: TaskState, /) -> int:
+        """The count of one state; `KeyError` for a name that is not a state."""
+
+@final
+class TaskStats:
+    """The queue at a glance: one `QueueStats` per queue that has tasks or settings.
+
+    `stats["default"]` is one queue's (`KeyError` when absent); `"x" in stats` asks whether
+    there is one.
+    """
+
+    @property
+    def queues(self) -> list[QueueStats]:
+        """Every queue that has tasks or settings, by name."""
+    @property
+    def totals(self) -> dict[TaskState, int]:
+        """Tasks per state over every queue, every state present."""
+    def __getitem__(self, queue: str, /) -> QueueStats: ...
+    def __contains__(self, queue: object, /) -> bool: ...
+    def __len__(self) -> int: ...
+
+@final
+class Tasks:
+    """The durable task queue of a store (`store.tasks`).
+
+    Calls act as the system unless given a `principal`, which then needs `tasks:read` to read
+    and `tasks:write` to change anything (else `PermissionDenied`). Broken rules raise
+    `ValidationError` naming the field.
+    """
+
+    def enqueue(
+        self,
+        kind: str,
+        payload: Any = None,
+        *,
+        queue: str | None = None,
+        priority: int | None = None,
+        max_attempts: int | None = None,
+        run_at: datetime.datetime | None = None,
+        unique_key: str | None = None,
+        tags: builtins.list[str] | None = None,
+        principal: Principal | None = None,
+    ) -> Task:
+        """Enqueues one task and returns it; `task.inserted` says whether this call inserted
+        it (`False`: an unfinished task already held `unique_key`, and that one is returned).
+
+        `kind` and `queue` (default "default"): 1–128 and 1–64 characters of a-z, 0-9, `_`,
+        `.`, `-`. `payload`: any JSON-able value (`None`, bool, int, float, str, list, tuple,
+        dict with str keys), at most 256 KiB as JSON (default `{}`). `priority`: 1 (first) –
+        10 (last), default 5. `max_attempts`: 1–100, default 5. `run_at`: a timezone-aware
+        datetime (in the future: the task is scheduled). `tags`: up to 20 labels.
+        """
+    def enqueue_many(
+        self, tasks: Iterable[NewTask], *, principal: Principal | None = None
+    ) -> builtins.list[Task]:
+        """Enqueues tasks all or none, in one transaction; returns them in order, each with
+        `inserted` set as by `enqueue`.
+
+        A broken rule names the task: `priority` for the first, `tasks[3].priority` for the
+        fourth. Unknown or missing keys and wrong types raise `TypeError`.
+        """
+    def get(self, id: uuid.UUID | str, principal: Principal | None = None) -> Task:
+        """The task with this id; raises `NotFound` when there is none."""
+    def list(
+        self,
+        principal: Principal | None = None,
+        *,
+        state: TaskState | None = None,
+        queue: str | None = None,
+        kind: str | None = None,
+        tag: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page[Task]:
+        """One `Page` of tasks, newest first; `state`, `queue`, `kind` and `tag` filter."""
+    def cancel(self, id: uuid.UUID | str, principal: Principal | None = None) -> Task:
+        """Cancels a task that has not finished and returns it (a running handler is told to
+        stop). Raises `Conflict` when it already finished, `NotFound` when there is none."""
+    def retry(self, id: uuid.UUID | str, principal: Principal | None = None) -> Task:
+        """Makes a failed, cancelled, retryable or scheduled task available now and returns it
+        (failed and cancelled ones get a fresh set of attempts; the error history stays).
+        Raises `Conflict` for a completed or running task."""
+    def pause(self, queue: str, principal: Principal | None = None) -> QueueSettings:
+        """Stops handing out a queue's tasks (running ones finish)."""
+    def resume(self, queue: str, principal: Principal | None = None) -> QueueSettings:
+        """Hands out a paused queue's tasks again."""
+    def set_concurrency_limit(
+        self, queue: str, limit: int | None, principal: Principal | None = None
+    ) -> QueueSettings:
+        """Limits how many of a queue's tasks run at once across every worker (`None`: no
+        limit; 0 raises `ValidationError`: pause the queue instead)."""
+    def stats(self, principal: Principal | None = None) -> TaskStats:
+        """Counts per queue and state."""
+
+class TaskFatal(Exception):
+    """Raise in a handler to fail the task now, without further attempts; `str(error)` is
+    recorded as the attempt's error."""
+
+class TaskSnooze(Exception):
+    """Raise in a handler to run the task again after `seconds`, without spending an attempt.
+
+    `seconds`: a finite number, 0 or more (`ValueError` otherwise).
+    """
+
+    seconds: float
+    def __init__(self, seconds: float, *args: object) -> None: ...
+
+@final
+class TaskContext:
+    """What a plain-function handler gets as its second argument, when it takes two."""
+
+    @property
+    def task(self) -> Task:
+        """The task as claimed (state "running"; `attempt` counts this one)."""
+    @property
+    def payload(self) -> Any:
+        """The task's input (a new Python object on each access)."""
+    def is_cancelled(self) -> bool:
+        """Whether the handler should stop: the task was cancelled, its lease lost, or the
+        worker is shutting down. A handler that notices should return."""
+    def report_progress(self, progress: Any) -> bool:
+        """Records `progress` (any JSON-able value) on the task; `False` when the lease is lost.
+        Raises `ValidationError` (field `progress`) for a value that is not JSON."""
+
+@final
+class WorkerSummary:
+    """What a worker run did. Read-only; equal when every count is."""
+
+    @property
+    def claimed(self) -> int:
+        """Tasks claimed."""
+    @property
+    def completed(self) -> int:
+        """Attempts that completed."""
+    @property
+    def failed(self) -> int:
+        """Attempts that failed (retry scheduled, or the task failed for good)."""
+    @property
+    def lost(self) -> int:
+        """Outcomes the database refused because the task's lease was lost."""
+    def __eq__(self, value: object, /) -> bool: ...
+    def __ne__(self, value: object, /) -> bool: ...
+    __hash__: None  # type: ignore[assignment]
+
+_H = TypeVar("_H", bound=Callable[..., Any])
+
+@final
+class Worker:
+    """Runs Python functions as task handlers.
+
+    Register handlers with `@worker.handler("kind")`, then `run()` (blocks until `stop()` or
+    Ctrl-C), `run_until_idle()` (until nothing is left to do) or `await run_async()` (on the
+    running event loop). A handler takes `payload`, or `(payload, context)`; plain functions
+    run on trae's blocking threads, `async def` ones on an event loop (the caller's for
+    `run_async`, else one the worker runs on its own thread). Its return value (JSON-able) is
+    the task's result; an exception fails the attempt (retried while attempts remain, its
+    "Type: message" kept in `Task.errors`), `TaskFatal` fails the task now and
+    `TaskSnooze(seconds)` runs it later without spending an attempt. A return value that is
+    not JSON fails the attempt with a message saying so. Delivery is at least once: make
+    handlers idempotent.
+
+    `store`: a `trae.Store` or `trae.aio.Store`. `queues`: the queues served (a name or a
+    sequence of names). `concurrency`: tasks run at once (default: the number of CPUs). `id`:
+    recorded on claimed tasks (default host-pid-random). `lease`, `heartbeat`,
+    `poll_interval`, `shutdown_grace`: seconds (defaults 300, 1, 1, 10). Broken rules raise
+    `ValidationError`.
+    """
+
+    def __new__(
+        cls,
+        store: Store | aio.Store,
+        queues: str | Sequence[str] | None = None,
+        concurrency: int | None = None,
+        *,
+        id: str | None = None,
+        lease: float | None = None,
+        heartbeat: float | None = None,
+        poll_interval: float | None = None,
+        shutdown_grace: float | None = None,
+    ) -> Worker: ...
+    @overload
+    def handler(
+        self, kind: str, func: None = None, *, retry_backoff: float | None = None
+    ) -> Callable[[_H], _H]:
+        """Registers `func` as the handler of `kind` (replacing any before it): as a decorator,
+        `@worker.handler("email.send")`, or directly, `worker.handler("email.send", send)`.
+
+        `retry_backoff`: seconds before the first retry, doubling per attempt up to an hour,
+        ± 20 % (default 1; 0 retries at once). Raises `ValidationError` for a malformed kind.
+        Registering during a run takes effect at the next run.
+        """
+    @overload
+    def handler(self, kind: str, func: _H, *, retry_backoff: float | None = None) -> _H: ...
+    @property
+    def kinds(self) -> list[str]:
+        """The kinds it has handlers for, sorted."""
+    @property
+    def id(self) -> str:
+        """The id recorded on the tasks it claims."""
+    @property
+    def queues(self) -> list[str]:
+        """The queues it serves."""
+    @property
+    def concurrency(self) -> int:
+        """Tasks it runs at once."""
+    @property
+    def running(self) -> bool:
+        """Whether a run is in progress."""
+    def stop(self) -> None:
+        """Asks the run in progress (`run()` or `run_async()`) to stop gracefully; safe from any
+        thread or handler. Does nothing when not running, nor to `run_until_idle()`."""
+    def run(self) -> WorkerSummary:
+        """Runs until `stop()` or Ctrl-C, then shuts down gracefully (running handlers get
+        `shutdown_grace` seconds; the tasks of those that do not finish are given back).
+        Returns the summary; after Ctrl-C raises `KeyboardInterrupt` instead (a second Ctrl-C
+        stops waiting). Raises `ValidationError` with no handler registered and `RuntimeError`
+        when already running."""
+    def run_until_idle(self) -> WorkerSummary:
+        """Runs until no task it could claim is due and nothing is running, then returns.
+        Ctrl-C aborts it (its claimed tasks are rescued when their lease expires)."""
+    def run_async(self) -> Coroutine[Any, Any, WorkerSummary]:
+        """Runs on the running event loop until `stop()`; cancelling the coroutine's task stops
+        the worker gracefully, waits for that, then raises `CancelledError`."""

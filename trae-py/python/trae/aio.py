@@ -9,6 +9,16 @@
         tokens = await store.auth.login("alice", "correct horse battery")
         alice = await store.auth.authenticate(tokens.access_token)
         me = await store.users.me(alice)
+        task = await store.tasks.enqueue("email.send", {"to": "bob@example.com"})
+
+        worker = trae.aio.Worker(store)   # trae.Worker, under this name too
+
+        @worker.handler("email.send")
+        async def send(payload, ctx):     # a trae.aio.TaskContext
+            await ctx.report_progress({"step": "sending"})
+            return {"sent": True}
+
+        await worker.run_async()          # until worker.stop() or the task is cancelled
 
 ``store = await trae.aio.Store.open(url)`` opens a store to close with ``await store.close()``
 (or ``async with store:``). Work runs on trae's own threads; the event loop is never blocked.
@@ -22,7 +32,22 @@ from ._native import AsyncAuth as Auth
 from ._native import AsyncPets as Pets
 from ._native import AsyncPolicy as Policy
 from ._native import AsyncStore as Store
+from ._native import AsyncTaskContext as TaskContext
+from ._native import AsyncTasks as Tasks
 from ._native import AsyncUsers as Users
+from ._native import Worker
 from ._native import StoreOpener
 
-__all__ = ["ApiKeys", "Audit", "Auth", "Pets", "Policy", "Store", "StoreOpener", "Users"]
+__all__ = [
+    "ApiKeys",
+    "Audit",
+    "Auth",
+    "Pets",
+    "Policy",
+    "Store",
+    "StoreOpener",
+    "TaskContext",
+    "Tasks",
+    "Users",
+    "Worker",
+]

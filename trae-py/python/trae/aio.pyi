@@ -3,13 +3,41 @@
 import builtins
 import datetime
 import uuid
-from collections.abc import Awaitable, Generator
+from collections.abc import Awaitable, Generator, Iterable
 from types import TracebackType
 from typing import Any, Literal, final
 
-from . import ApiKey, AuditEntry, CreatedApiKey, Page, Pet, Principal, Role, TokenPair, User
+from . import (
+    ApiKey,
+    AuditEntry,
+    CreatedApiKey,
+    NewTask,
+    Page,
+    Pet,
+    Principal,
+    QueueSettings,
+    Role,
+    Task,
+    TaskState,
+    TaskStats,
+    TokenPair,
+    User,
+)
+from . import Worker as Worker
 
-__all__ = ["ApiKeys", "Audit", "Auth", "Pets", "Policy", "Store", "StoreOpener", "Users"]
+__all__ = [
+    "ApiKeys",
+    "Audit",
+    "Auth",
+    "Pets",
+    "Policy",
+    "Store",
+    "StoreOpener",
+    "TaskContext",
+    "Tasks",
+    "Users",
+    "Worker",
+]
 
 @final
 class Pets:
@@ -222,6 +250,9 @@ class Store:
     def audit(self) -> Audit:
         """The audit log."""
     @property
+    def tasks(self) -> Tasks:
+        """The durable task queue."""
+    @property
     def backend(self) -> Literal["sqlite", "postgres"]:
         """The database engine: "sqlite" or "postgres"."""
     @property
@@ -251,3 +282,77 @@ class StoreOpener:
         exc_value: BaseException | None,
         traceback: TracebackType | None,
     ) -> Awaitable[Literal[False]]: ...
+
+@final
+class Tasks:
+    """The durable task queue of a `trae.aio.Store` (`store.tasks`); the methods of
+    `trae.Tasks`, each returning an awaitable."""
+
+    def enqueue(
+        self,
+        kind: str,
+        payload: Any = None,
+        *,
+        queue: str | None = None,
+        priority: int | None = None,
+        max_attempts: int | None = None,
+        run_at: datetime.datetime | None = None,
+        unique_key: str | None = None,
+        tags: builtins.list[str] | None = None,
+        principal: Principal | None = None,
+    ) -> Awaitable[Task]:
+        """Enqueues one task; awaits to it, with `inserted` set (the rules of
+        `trae.Tasks.enqueue` apply)."""
+    def enqueue_many(
+        self, tasks: Iterable[NewTask], *, principal: Principal | None = None
+    ) -> Awaitable[builtins.list[Task]]:
+        """Enqueues tasks all or none; awaits to them in order."""
+    def get(self, id: uuid.UUID | str, principal: Principal | None = None) -> Awaitable[Task]:
+        """Awaits to the task with this id; raises `NotFound` when there is none."""
+    def list(
+        self,
+        principal: Principal | None = None,
+        *,
+        state: TaskState | None = None,
+        queue: str | None = None,
+        kind: str | None = None,
+        tag: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Awaitable[Page[Task]]:
+        """Awaits to one `Page` of tasks, newest first."""
+    def cancel(
+        self, id: uuid.UUID | str, principal: Principal | None = None
+    ) -> Awaitable[Task]:
+        """Cancels a task that has not finished; `Conflict` when it already finished."""
+    def retry(self, id: uuid.UUID | str, principal: Principal | None = None) -> Awaitable[Task]:
+        """Makes a failed, cancelled, retryable or scheduled task available now; `Conflict`
+        for a completed or running task."""
+    def pause(self, queue: str, principal: Principal | None = None) -> Awaitable[QueueSettings]:
+        """Stops handing out a queue's tasks."""
+    def resume(
+        self, queue: str, principal: Principal | None = None
+    ) -> Awaitable[QueueSettings]:
+        """Hands out a paused queue's tasks again."""
+    def set_concurrency_limit(
+        self, queue: str, limit: int | None, principal: Principal | None = None
+    ) -> Awaitable[QueueSettings]:
+        """Limits how many of a queue's tasks run at once (`None`: no limit)."""
+    def stats(self, principal: Principal | None = None) -> Awaitable[TaskStats]:
+        """Awaits to the counts per queue and state."""
+
+@final
+class TaskContext:
+    """What an `async def` handler gets as its second argument, when it takes two: the
+    methods of `trae.TaskContext`, with `report_progress` awaitable."""
+
+    @property
+    def task(self) -> Task:
+        """The task as claimed (state "running"; `attempt` counts this one)."""
+    @property
+    def payload(self) -> Any:
+        """The task's input (a new Python object on each access)."""
+    def is_cancelled(self) -> bool:
+        """Whether the handler should stop (cancelled, lease lost, or shutting down)."""
+    def report_progress(self, progress: Any) -> Awaitable[bool]:
+        """Records `progress` on the task; awaits to `False` when the lease is lost."""
