@@ -30,6 +30,7 @@
 //! | `TRAE_OUTBOUND_ALLOW_HOSTS` (hosts, `*.domain` patterns, comma-separated) | `outbound_allow_hosts` | none |
 //! | `TRAE_OUTBOUND_ALLOW_LOOPBACK` (`true` or `false`) | `outbound_allow_loopback` | `false` |
 //! | `TRAE_OUTBOUND_TIMEOUT_MS` (the longest any outbound call may take) | `outbound_timeout_ms` | `30000` |
+//! | — | `[[schedules]]` (recurring tasks, see [`ScheduleConfig`]) | none |
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -114,12 +115,15 @@ pub struct Config {
 }
 
 /// Task queue settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TaskConfig {
     /// How long a worker's claim holds a task without renewal, in seconds.
     pub lease_secs: u32,
     /// How long finished tasks are kept, in hours (0: forever).
     pub retention_hours: u32,
+    /// Recurring schedules every `trae serve` and `trae worker` enqueues (`[[schedules]]` in
+    /// `trae.toml`); each tick is enqueued once however many processes carry it.
+    pub schedules: Vec<ScheduleConfig>,
 }
 
 impl Default for TaskConfig {
@@ -127,7 +131,55 @@ impl Default for TaskConfig {
         Self {
             lease_secs: 300,
             retention_hours: 168,
+            schedules: Vec::new(),
         }
+    }
+}
+
+/// A recurring schedule as `trae.toml` gives it:
+///
+/// ```toml
+/// [[schedules]]
+/// name = "nightly-report"
+/// cron = "0 3 * * *"          # UTC; six fields when the first is seconds
+/// kind = "http.request"
+/// payload = { url = "https://reports.example.com/run", method = "POST" }
+/// queue = "default"           # optional, like priority and max_attempts
+/// ```
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleConfig {
+    /// Unique name; ticks are recorded under it.
+    pub name: String,
+    /// The cron pattern (UTC).
+    pub cron: String,
+    /// The kind of task each tick enqueues.
+    pub kind: String,
+    /// Its payload.
+    #[serde(default)]
+    pub payload: Option<serde_json::Value>,
+    /// Its queue.
+    #[serde(default)]
+    pub queue: Option<String>,
+    /// Its priority.
+    #[serde(default)]
+    pub priority: Option<i16>,
+    /// Its attempts.
+    #[serde(default)]
+    pub max_attempts: Option<i32>,
+}
+
+impl ScheduleConfig {
+    /// The schedule, with every rule checked.
+    pub fn schedule(&self) -> Result<crate::recurring::Schedule> {
+        let task = crate::task::NewTask {
+            queue: self.queue.clone(),
+            priority: self.priority,
+            max_attempts: self.max_attempts,
+            payload: self.payload.clone(),
+            ..crate::task::NewTask::new(self.kind.clone(), serde_json::json!({}))
+        };
+        crate::recurring::Schedule::new(&self.name, &self.cron, task)
     }
 }
 
@@ -258,6 +310,8 @@ struct FileConfig {
     outbound_allow_hosts: Option<String>,
     outbound_allow_loopback: Option<bool>,
     outbound_timeout_ms: Option<u32>,
+    #[serde(default)]
+    schedules: Vec<ScheduleConfig>,
 }
 
 /// The database engine a URL names.
@@ -356,7 +410,24 @@ impl Config {
                 TaskConfig::default().retention_hours,
                 0..=87_600,
             )?,
+            schedules: file.schedules.clone(),
         };
+        let mut names = std::collections::BTreeSet::new();
+        for s in &tasks.schedules {
+            s.schedule().map_err(|e| {
+                Error::Config(format!(
+                    "{CONFIG_FILE}: schedule {:?}: {}",
+                    s.name,
+                    inner(&e)
+                ))
+            })?;
+            if !names.insert(s.name.as_str()) {
+                return Err(Error::Config(format!(
+                    "{CONFIG_FILE}: two schedules are named {:?}",
+                    s.name
+                )));
+            }
+        }
         let outbound = OutboundConfig {
             allow_hosts: env("TRAE_OUTBOUND_ALLOW_HOSTS")
                 .or_else(|| file.outbound_allow_hosts.clone())
@@ -835,5 +906,85 @@ mod tests {
             !debug.contains("topsecretvalue") && !debug.contains("hunter2"),
             "{debug}"
         );
+    }
+
+    #[test]
+    fn task_and_outbound_settings_load_and_refuse_nonsense() {
+        let dir = tempfile::tempdir().unwrap();
+        let defaults = load(dir.path(), &[]).unwrap();
+        assert_eq!(defaults.tasks, TaskConfig::default());
+        assert_eq!(defaults.outbound, OutboundConfig::default());
+        let c = load(
+            dir.path(),
+            &[
+                ("TRAE_TASK_LEASE_SECS", "60"),
+                ("TRAE_TASK_RETENTION_HOURS", "0"),
+                (
+                    "TRAE_OUTBOUND_ALLOW_HOSTS",
+                    " API.example.com, *.svc.local ,",
+                ),
+                ("TRAE_OUTBOUND_ALLOW_LOOPBACK", "true"),
+                ("TRAE_OUTBOUND_TIMEOUT_MS", "2500"),
+            ],
+        )
+        .unwrap();
+        assert_eq!((c.tasks.lease_secs, c.tasks.retention_hours), (60, 0));
+        assert_eq!(
+            c.outbound.allow_hosts,
+            vec!["api.example.com", "*.svc.local"]
+        );
+        assert!(c.outbound.allow_loopback);
+        assert_eq!(c.outbound.timeout_ms, 2500);
+        for (var, value) in [
+            ("TRAE_TASK_LEASE_SECS", "4"),
+            ("TRAE_OUTBOUND_ALLOW_LOOPBACK", "maybe"),
+            ("TRAE_OUTBOUND_TIMEOUT_MS", "0"),
+        ] {
+            let err = load(dir.path(), &[(var, value)]).unwrap_err().to_string();
+            assert!(err.contains(var), "{var}={value}: {err}");
+        }
+    }
+
+    #[test]
+    fn schedules_come_from_the_file_and_are_checked_at_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |text: &str| std::fs::write(dir.path().join(CONFIG_FILE), text).unwrap();
+        write(
+            r#"
+[[schedules]]
+name = "nightly"
+cron = "0 3 * * *"
+kind = "http.request"
+payload = { url = "https://reports.example.com/run", method = "POST" }
+priority = 2
+"#,
+        );
+        let c = load(dir.path(), &[]).unwrap();
+        assert_eq!(c.tasks.schedules.len(), 1);
+        let schedule = c.tasks.schedules[0].schedule().unwrap();
+        assert_eq!(schedule.name, "nightly");
+        assert_eq!(schedule.task.priority, Some(2));
+        assert_eq!(
+            schedule.task.payload.as_ref().unwrap()["method"],
+            serde_json::json!("POST")
+        );
+
+        write("[[schedules]]\nname = \"x\"\ncron = \"every day\"\nkind = \"noop\"\n");
+        let err = load(dir.path(), &[]).unwrap_err().to_string();
+        assert!(
+            err.contains("schedule \"x\"") && err.contains("cron"),
+            "{err}"
+        );
+
+        write(
+            "[[schedules]]\nname = \"x\"\ncron = \"@hourly\"\nkind = \"noop\"\n[[schedules]]\nname = \"x\"\ncron = \"@daily\"\nkind = \"noop\"\n",
+        );
+        let err = load(dir.path(), &[]).unwrap_err().to_string();
+        assert!(err.contains("two schedules"), "{err}");
+
+        write(
+            "[[schedules]]\nname = \"x\"\ncron = \"@hourly\"\nkind = \"noop\"\nshell = \"rm -rf /\"\n",
+        );
+        assert!(load(dir.path(), &[]).is_err(), "unknown keys are refused");
     }
 }

@@ -36,8 +36,8 @@ pub use audit::{
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
-    AuthConfig, Config, ConfigSummary, DatabaseBackend, LogFormat, OutboundConfig, SecretString,
-    TaskConfig,
+    AuthConfig, Config, ConfigSummary, DatabaseBackend, LogFormat, OutboundConfig, ScheduleConfig,
+    SecretString, TaskConfig,
 };
 pub use error::{Error, Result};
 pub use event::{BroadcastBus, Event, EventBus, EventSubscription, RecvError};

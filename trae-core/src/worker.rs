@@ -73,7 +73,9 @@ impl TaskContext {
         &self.task.payload
     }
 
-    /// Whether the handler should stop (task cancelled, lease lost, or shutdown).
+    /// Whether the handler should stop: the task was cancelled, the lease was lost, or the
+    /// worker is shutting down and its grace period is over (the handler is dropped a second
+    /// later).
     pub fn is_cancelled(&self) -> bool {
         self.cancel.is_cancelled()
     }

@@ -8,7 +8,8 @@ use trae_core::{Config, NoopHandler, Worker, WorkerOptions};
 use trae_storage::Store;
 
 /// A worker over `store` serving `queues` with `concurrency` tasks at once, with the
-/// built-in kinds `noop` and `http.request` (outbound calls as `config.outbound` allows).
+/// built-in kinds `noop` and `http.request` (outbound calls as `config.outbound` allows) and
+/// the recurring schedules of `trae.toml`.
 pub fn builtin_worker(
     config: &Config,
     store: &Store,
@@ -19,11 +20,18 @@ pub fn builtin_worker(
         0 => None,
         hours => Some(Duration::from_secs(u64::from(hours) * 3600)),
     };
+    let schedules = config
+        .tasks
+        .schedules
+        .iter()
+        .map(|s| s.schedule())
+        .collect::<trae_core::Result<Vec<_>>>()?;
     let options = WorkerOptions {
         queues,
         concurrency,
         lease: Duration::from_secs(u64::from(config.tasks.lease_secs)),
         retention,
+        schedules,
         ..WorkerOptions::default()
     };
     let outbound = OutboundClient::from_config(&config.outbound)

@@ -35,9 +35,6 @@ use uuid::Uuid;
 /// The PostgreSQL channel enqueues notify, with the queue name as payload.
 pub const NOTIFY_CHANNEL: &str = "trae_tasks";
 
-/// Rows per multi-row `INSERT` (12 parameters each: under SQLite's 32,766 and PostgreSQL's
-/// 65,535 bind parameters).
-const INSERT_CHUNK: usize = 1000;
 /// Leases per renewal statement (3 parameters each).
 const RENEW_CHUNK: usize = 500;
 /// Unique keys per holder lookup, ids per error-history lookup.
@@ -292,7 +289,11 @@ struct ClaimGroup {
 /// The claim statement: each group's best due tasks (locked on PostgreSQL), merged, the best
 /// `$4` of them made running. Parameters: `$1` now, `$2` worker, `$3` lease end, `$4` limit,
 /// then the kinds, then per group its queues and (when limited) its cap.
-fn claim_sql(groups: &[ClaimGroup], kinds: usize, pg: bool) -> String {
+///
+/// With `guarded` (one group, no cap), the statement claims nothing when any of the group's
+/// queues has a concurrency limit (and is not paused): the settings are read by the claim
+/// itself, and a limited queue sends the caller down the locking path.
+fn claim_sql(groups: &[ClaimGroup], kinds: usize, pg: bool, guarded: bool) -> String {
     let claimable = &SQL.claimable;
     let lock = if pg { " FOR UPDATE SKIP LOCKED" } else { "" };
     let kinds_list = params(5, kinds);
@@ -316,9 +317,17 @@ fn claim_sql(groups: &[ClaimGroup], kinds: usize, pg: bool) -> String {
              ORDER BY priority, run_at, id LIMIT {cap}{lock}) AS g{i}"
         ));
     }
+    let guard = match groups {
+        [g] if guarded && g.cap.is_none() => format!(
+            " WHERE NOT EXISTS (SELECT 1 FROM task_queues l WHERE l.queue IN ({}) \
+             AND l.concurrency_limit IS NOT NULL AND NOT l.paused)",
+            params(5 + kinds, g.queues.len())
+        ),
+        _ => String::new(),
+    };
     format!(
-        "WITH picked AS MATERIALIZED (SELECT id FROM ({}) AS c ORDER BY priority, run_at, id \
-         LIMIT $4) \
+        "WITH picked AS MATERIALIZED (SELECT id FROM ({}) AS c{guard} \
+         ORDER BY priority, run_at, id LIMIT $4) \
          UPDATE tasks SET state = 'running', attempt = attempt + 1, started_at = $1, \
          worker_id = $2, lease_expires_at = $3 \
          WHERE id IN (SELECT id FROM picked) AND state IN ({claimable}) RETURNING {COLUMNS}",
@@ -326,11 +335,352 @@ fn claim_sql(groups: &[ClaimGroup], kinds: usize, pg: bool) -> String {
     )
 }
 
+/// The kinds of outcome `finish` applies, one statement each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FinishKind {
+    Completed,
+    Retry,
+    Failed,
+    Snoozed,
+    Released,
+}
+
+impl FinishKind {
+    const ALL: [Self; 5] = [
+        Self::Completed,
+        Self::Retry,
+        Self::Failed,
+        Self::Snoozed,
+        Self::Released,
+    ];
+
+    fn of(outcome: &Outcome) -> Self {
+        match outcome {
+            Outcome::Completed { .. } => Self::Completed,
+            Outcome::Retry { .. } => Self::Retry,
+            Outcome::Failed { .. } => Self::Failed,
+            Outcome::Snoozed { .. } => Self::Snoozed,
+            Outcome::Released => Self::Released,
+        }
+    }
+
+    /// The `SET` list over the joined values `v` (`v_ts`, `v_msg`, `v_res`) and the target.
+    fn set(self) -> (&'static str, TaskState) {
+        match self {
+            Self::Completed => (
+                "result = v.v_res, finished_at = v.v_ts",
+                TaskState::Completed,
+            ),
+            Self::Retry => (
+                "run_at = v.v_ts, last_error = v.v_msg",
+                TaskState::Retryable,
+            ),
+            Self::Failed => (
+                "finished_at = v.v_ts, last_error = v.v_msg",
+                TaskState::Failed,
+            ),
+            Self::Snoozed => (
+                "run_at = v.v_ts, attempt = attempt - 1",
+                TaskState::Scheduled,
+            ),
+            Self::Released => (
+                "run_at = v.v_ts, attempt = attempt - 1",
+                TaskState::Available,
+            ),
+        }
+    }
+
+    /// `UPDATE ... FROM <values> ... RETURNING tasks.id`, fenced like the single-task
+    /// statements: lease holder, attempt, running, and a source of the target state.
+    fn sql(self, values: &str) -> String {
+        let (set, target) = self.set();
+        format!(
+            "UPDATE tasks SET state = '{target}', {set}, lease_expires_at = NULL FROM {values} \
+             WHERE tasks.id = v.v_id AND tasks.worker_id = v.v_worker \
+             AND tasks.attempt = v.v_attempt AND tasks.state = 'running' \
+             AND tasks.state IN ({}) RETURNING tasks.id",
+            state_list(TaskState::sources_of(target))
+        )
+    }
+}
+
+/// `(time column, error, result)` of a finish: the time is the new `run_at` or
+/// `finished_at`.
+fn finish_values(f: &Finish) -> (DateTime<Utc>, Option<&str>, Option<&Value>) {
+    match &f.outcome {
+        Outcome::Completed { result } => (micros(f.at), None, result.as_ref()),
+        Outcome::Retry { error, at } => (micros(*at), Some(error.as_str()), None),
+        Outcome::Failed { error } => (micros(f.at), Some(error.as_str()), None),
+        Outcome::Snoozed { until } => (micros(*until), None, None),
+        Outcome::Released => (micros(f.at), None, None),
+    }
+}
+
+/// The error an applied outcome records in the history.
+fn finish_error(outcome: &Outcome) -> Option<&str> {
+    match outcome {
+        Outcome::Retry { error, .. } | Outcome::Failed { error } => Some(error.as_str()),
+        _ => None,
+    }
+}
+
+/// What only SQLite runs: multi-row `VALUES` with anonymous parameters.
+mod sqlite_only {
+    use super::*;
+    use sqlx::Row as _;
+    use sqlx::SqliteConnection as Conn;
+
+    /// Rows per multi-row `INSERT` (12 parameters each, under SQLite's 32,766).
+    pub(super) const INSERT_CHUNK: usize = 1000;
+    /// Outcomes per `finish` statement (6 parameters each).
+    pub(super) const FINISH_CHUNK: usize = 1000;
+
+    fn rows(n: usize, width: usize) -> String {
+        let one = format!("({})", anonymous_params(width));
+        vec![one; n].join(", ")
+    }
+
+    pub(super) async fn insert_chunk(
+        conn: &mut Conn,
+        chunk: &[&TaskRecord],
+        keyed: bool,
+    ) -> Result<Vec<Uuid>> {
+        let mut sql = String::with_capacity(200 + chunk.len() * 40);
+        sql.push_str(
+            "INSERT INTO tasks (id, queue, kind, payload, priority, state, max_attempts, \
+             run_at, unique_key, tags, created_by, created_at) VALUES ",
+        );
+        sql.push_str(&rows(chunk.len(), 12));
+        if keyed {
+            sql.push_str(" ON CONFLICT DO NOTHING RETURNING id");
+        }
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for r in chunk {
+            query = query
+                .bind(r.id)
+                .bind(r.queue.as_str())
+                .bind(r.kind.as_str())
+                .bind(Json(&r.payload))
+                .bind(r.priority)
+                .bind(r.state.as_str())
+                .bind(r.max_attempts)
+                .bind(micros(r.run_at))
+                .bind(r.unique_key.as_deref())
+                .bind(encode_tags(&r.tags)?)
+                .bind(r.created_by.as_str())
+                .bind(micros(r.created_at));
+        }
+        if keyed {
+            let found = query.fetch_all(&mut *conn).await.map_err(sql_err)?;
+            found
+                .iter()
+                .map(|row| row.try_get::<Uuid, _>(0).map_err(bad_row))
+                .collect()
+        } else {
+            let done = query.execute(&mut *conn).await.map_err(sql_err)?;
+            let n = usize::try_from(done.rows_affected()).unwrap_or(0);
+            Ok(chunk.iter().take(n).map(|r| r.id).collect())
+        }
+    }
+
+    pub(super) async fn finish_chunk(
+        conn: &mut Conn,
+        kind: FinishKind,
+        chunk: &[&Finish],
+    ) -> Result<Vec<Uuid>> {
+        let values = format!(
+            "(SELECT column1 AS v_id, column2 AS v_worker, column3 AS v_attempt, \
+             column4 AS v_ts, column5 AS v_msg, column6 AS v_res FROM (VALUES {})) AS v",
+            rows(chunk.len(), 6)
+        );
+        let mut query = sqlx::query(AssertSqlSafe(kind.sql(&values)));
+        for f in chunk {
+            let (ts, msg, res) = finish_values(f);
+            query = query
+                .bind(f.lease.task_id)
+                .bind(f.lease.worker_id.as_str())
+                .bind(f.lease.attempt)
+                .bind(ts)
+                .bind(msg)
+                .bind(res.map(Json));
+        }
+        let found = query.fetch_all(&mut *conn).await.map_err(sql_err)?;
+        found
+            .iter()
+            .map(|row| row.try_get::<Uuid, _>(0).map_err(bad_row))
+            .collect()
+    }
+
+    pub(super) async fn insert_errors(
+        conn: &mut Conn,
+        errors: &[(Uuid, i32, DateTime<Utc>, &str)],
+    ) -> Result<()> {
+        let sql = format!(
+            "INSERT INTO task_errors (task_id, attempt, at, message) VALUES {}",
+            rows(errors.len(), 4)
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for (id, attempt, at, message) in errors {
+            query = query.bind(*id).bind(*attempt).bind(*at).bind(*message);
+        }
+        query.execute(&mut *conn).await.map_err(sql_err)?;
+        Ok(())
+    }
+}
+
+/// What only PostgreSQL runs: one array parameter per column, `UNNEST`ed, so a statement
+/// has a fixed text (prepared once) whatever the number of rows.
+mod postgres_only {
+    use super::*;
+    use sqlx::PgConnection as Conn;
+    use sqlx::Row as _;
+
+    /// Rows per `INSERT` (arrays: no parameter limit; bounds a statement's size).
+    pub(super) const INSERT_CHUNK: usize = 5000;
+    /// Outcomes per `finish` statement.
+    pub(super) const FINISH_CHUNK: usize = 5000;
+
+    const INSERT: &str = "INSERT INTO tasks (id, queue, kind, payload, priority, state, \
+        max_attempts, run_at, unique_key, tags, created_by, created_at) \
+        SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::int2[], \
+        $6::text[], $7::int4[], $8::timestamptz[], $9::text[], $10::text[], $11::text[], \
+        $12::timestamptz[])";
+
+    pub(super) async fn insert_chunk(
+        conn: &mut Conn,
+        chunk: &[&TaskRecord],
+        keyed: bool,
+    ) -> Result<Vec<Uuid>> {
+        static KEYED: LazyLock<String> =
+            LazyLock::new(|| format!("{INSERT} ON CONFLICT DO NOTHING RETURNING id"));
+        let n = chunk.len();
+        let mut ids = Vec::with_capacity(n);
+        let mut queues = Vec::with_capacity(n);
+        let mut kinds = Vec::with_capacity(n);
+        let mut payloads = Vec::with_capacity(n);
+        let mut priorities = Vec::with_capacity(n);
+        let mut states = Vec::with_capacity(n);
+        let mut max_attempts = Vec::with_capacity(n);
+        let mut run_ats = Vec::with_capacity(n);
+        let mut keys = Vec::with_capacity(n);
+        let mut tags = Vec::with_capacity(n);
+        let mut created_by = Vec::with_capacity(n);
+        let mut created_at = Vec::with_capacity(n);
+        for r in chunk {
+            ids.push(r.id);
+            queues.push(r.queue.as_str());
+            kinds.push(r.kind.as_str());
+            payloads.push(Json(&r.payload));
+            priorities.push(r.priority);
+            states.push(r.state.as_str());
+            max_attempts.push(r.max_attempts);
+            run_ats.push(micros(r.run_at));
+            keys.push(r.unique_key.as_deref());
+            tags.push(encode_tags(&r.tags)?);
+            created_by.push(r.created_by.as_str());
+            created_at.push(micros(r.created_at));
+        }
+        let query = sqlx::query(if keyed { KEYED.as_str() } else { INSERT })
+            .bind(ids)
+            .bind(queues)
+            .bind(kinds)
+            .bind(payloads)
+            .bind(priorities)
+            .bind(states)
+            .bind(max_attempts)
+            .bind(run_ats)
+            .bind(keys)
+            .bind(tags)
+            .bind(created_by)
+            .bind(created_at);
+        if keyed {
+            let found = query.fetch_all(&mut *conn).await.map_err(sql_err)?;
+            found
+                .iter()
+                .map(|row| row.try_get::<Uuid, _>(0).map_err(bad_row))
+                .collect()
+        } else {
+            let done = query.execute(&mut *conn).await.map_err(sql_err)?;
+            let n = usize::try_from(done.rows_affected()).unwrap_or(0);
+            Ok(chunk.iter().take(n).map(|r| r.id).collect())
+        }
+    }
+
+    pub(super) async fn finish_chunk(
+        conn: &mut Conn,
+        kind: FinishKind,
+        chunk: &[&Finish],
+    ) -> Result<Vec<Uuid>> {
+        static SQL: LazyLock<Vec<String>> = LazyLock::new(|| {
+            FinishKind::ALL
+                .iter()
+                .map(|k| {
+                    k.sql(
+                        "UNNEST($1::uuid[], $2::text[], $3::int4[], $4::timestamptz[], \
+                         $5::text[], $6::jsonb[]) AS v(v_id, v_worker, v_attempt, v_ts, v_msg, \
+                         v_res)",
+                    )
+                })
+                .collect()
+        });
+        let sql = SQL[FinishKind::ALL.iter().position(|k| *k == kind).unwrap_or(0)].as_str();
+        let n = chunk.len();
+        let mut ids = Vec::with_capacity(n);
+        let mut workers = Vec::with_capacity(n);
+        let mut attempts = Vec::with_capacity(n);
+        let mut times = Vec::with_capacity(n);
+        let mut messages = Vec::with_capacity(n);
+        let mut results = Vec::with_capacity(n);
+        for f in chunk {
+            let (ts, msg, res) = finish_values(f);
+            ids.push(f.lease.task_id);
+            workers.push(f.lease.worker_id.as_str());
+            attempts.push(f.lease.attempt);
+            times.push(ts);
+            messages.push(msg);
+            results.push(res.map(Json));
+        }
+        let found = sqlx::query(sql)
+            .bind(ids)
+            .bind(workers)
+            .bind(attempts)
+            .bind(times)
+            .bind(messages)
+            .bind(results)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(sql_err)?;
+        found
+            .iter()
+            .map(|row| row.try_get::<Uuid, _>(0).map_err(bad_row))
+            .collect()
+    }
+
+    pub(super) async fn insert_errors(
+        conn: &mut Conn,
+        errors: &[(Uuid, i32, DateTime<Utc>, &str)],
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO task_errors (task_id, attempt, at, message) \
+             SELECT * FROM UNNEST($1::uuid[], $2::int4[], $3::timestamptz[], $4::text[])",
+        )
+        .bind(errors.iter().map(|e| e.0).collect::<Vec<_>>())
+        .bind(errors.iter().map(|e| e.1).collect::<Vec<_>>())
+        .bind(errors.iter().map(|e| e.2).collect::<Vec<_>>())
+        .bind(errors.iter().map(|e| e.3).collect::<Vec<_>>())
+        .execute(&mut *conn)
+        .await
+        .map_err(sql_err)?;
+        Ok(())
+    }
+}
+
 /// Writes the logic once per engine: `$module` holds free functions over `$Db`.
 macro_rules! engine {
-    ($module:ident, $Db:ty, $Pool:ty, $Conn:ty, $pg:expr) => {
+    ($module:ident, $Db:ty, $Pool:ty, $Conn:ty, $pg:expr, $special:ident) => {
         mod $module {
             use super::*;
+            use super::$special as special;
             use sqlx::Row as _;
 
             type Pool = $Pool;
@@ -471,51 +821,13 @@ macro_rules! engine {
             /// inserted.
             async fn insert_rows(conn: &mut Conn, records: &[&TaskRecord]) -> Result<HashSet<Uuid>> {
                 let mut inserted = HashSet::with_capacity(records.len());
-                for chunk in records.chunks(INSERT_CHUNK) {
+                for chunk in records.chunks(special::INSERT_CHUNK) {
                     let keyed = chunk.iter().any(|r| r.unique_key.is_some());
-                    let mut sql = String::with_capacity(200 + chunk.len() * 90);
-                    sql.push_str(
-                        "INSERT INTO tasks (id, queue, kind, payload, priority, state, \
-                         max_attempts, run_at, unique_key, tags, created_by, created_at) VALUES ",
-                    );
-                    for i in 0..chunk.len() {
-                        if i > 0 {
-                            sql.push_str(", ");
-                        }
-                        sql.push('(');
-                        sql.push_str(&seq(i * 12 + 1, 12));
-                        sql.push(')');
+                    let ids = special::insert_chunk(conn, chunk, keyed).await?;
+                    if !keyed && ids.len() != chunk.len() {
+                        return Err(Error::Conflict("a task with this id exists".into()));
                     }
-                    if keyed {
-                        sql.push_str(" ON CONFLICT DO NOTHING RETURNING id");
-                    }
-                    let mut query = sqlx::query(AssertSqlSafe(sql));
-                    for r in chunk {
-                        query = query
-                            .bind(r.id)
-                            .bind(r.queue.as_str())
-                            .bind(r.kind.as_str())
-                            .bind(Json(&r.payload))
-                            .bind(r.priority)
-                            .bind(r.state.as_str())
-                            .bind(r.max_attempts)
-                            .bind(micros(r.run_at))
-                            .bind(r.unique_key.as_deref())
-                            .bind(encode_tags(&r.tags)?)
-                            .bind(r.created_by.as_str())
-                            .bind(micros(r.created_at));
-                    }
-                    if keyed {
-                        for row in query.fetch_all(&mut *conn).await.map_err(sql_err)? {
-                            inserted.insert(row.try_get::<Uuid, _>(0).map_err(bad_row)?);
-                        }
-                    } else {
-                        let done = query.execute(&mut *conn).await.map_err(sql_err)?;
-                        if done.rows_affected() != chunk.len() as u64 {
-                            return Err(Error::Conflict("a task with this id exists".into()));
-                        }
-                        inserted.extend(chunk.iter().map(|r| r.id));
-                    }
+                    inserted.extend(ids);
                 }
                 Ok(inserted)
             }
@@ -801,8 +1113,9 @@ macro_rules! engine {
                 conn: &mut Conn,
                 req: &ClaimRequest,
                 groups: &[ClaimGroup],
+                guarded: bool,
             ) -> Result<Vec<Task>> {
-                let sql = claim_sql(groups, req.kinds.len(), PG);
+                let sql = claim_sql(groups, req.kinds.len(), PG, guarded);
                 let mut query = sqlx::query(AssertSqlSafe(sql))
                     .bind(micros(req.now))
                     .bind(req.worker_id.as_str())
@@ -820,6 +1133,9 @@ macro_rules! engine {
                     }
                 }
                 let rows = query.fetch_all(&mut *conn).await.map_err(sql_err)?;
+                if rows.is_empty() {
+                    return Ok(Vec::new());
+                }
                 let mut tasks = rows.iter().map(task).collect::<Result<Vec<_>>>()?;
                 tasks.sort_by(|a, b| {
                     (a.priority, a.run_at, a.id).cmp(&(b.priority, b.run_at, b.id))
@@ -834,10 +1150,19 @@ macro_rules! engine {
                 let mut queues = req.queues.clone();
                 queues.sort();
                 queues.dedup();
-                let settings = {
-                    let mut conn = pool.acquire().await.map_err(sql_err)?;
-                    settings_of(&mut conn, &queues, false).await?
-                };
+                let mut conn = pool.acquire().await.map_err(sql_err)?;
+                // The common case in one statement: no queue limited (paused ones are skipped
+                // by the claim itself). It claims nothing when a queue is limited, and then
+                // the settings decide.
+                let everything = [ClaimGroup {
+                    queues: queues.clone(),
+                    cap: None,
+                }];
+                let claimed = run_claim(&mut conn, req, &everything, true).await?;
+                if !claimed.is_empty() {
+                    return Ok(claimed);
+                }
+                let settings = settings_of(&mut conn, &queues, false).await?;
                 let limited: Vec<String> = queues
                     .iter()
                     .filter(|q| matches!(settings.get(*q), Some((false, Some(_)))))
@@ -849,17 +1174,11 @@ macro_rules! engine {
                     .cloned()
                     .collect();
                 if limited.is_empty() {
-                    if free.is_empty() {
-                        return Ok(Vec::new());
-                    }
-                    // One statement: atomic on its own (SQLite takes the write lock first).
-                    let mut conn = pool.acquire().await.map_err(sql_err)?;
-                    let groups = [ClaimGroup {
-                        queues: free,
-                        cap: None,
-                    }];
-                    return run_claim(&mut conn, req, &groups).await;
+                    // Nothing was due (or a limit was lifted since the claim above; the next
+                    // claim sees it).
+                    return Ok(Vec::new());
                 }
+                drop(conn);
                 // Limited queues: serialise their claims (PostgreSQL locks their settings
                 // rows; SQLite's write lock covers everything), then count what runs.
                 let mut tx = begin(pool).await?;
@@ -908,7 +1227,7 @@ macro_rules! engine {
                     tx.rollback().await.map_err(sql_err)?;
                     return Ok(Vec::new());
                 }
-                let tasks = run_claim(&mut tx, req, &groups).await?;
+                let tasks = run_claim(&mut tx, req, &groups, false).await?;
                 tx.commit().await.map_err(sql_err)?;
                 Ok(tasks)
             }
@@ -964,8 +1283,50 @@ macro_rules! engine {
                 if batch.is_empty() {
                     return Ok(Vec::new());
                 }
-                let sql = &*SQL;
                 let mut tx = begin(pool).await?;
+                let mut seen = HashSet::with_capacity(batch.len());
+                let applied = if batch.iter().all(|f| seen.insert(f.lease.task_id)) {
+                    finish_grouped(&mut tx, batch).await?
+                } else {
+                    // A task twice in one batch: apply in order, one by one.
+                    finish_each(&mut tx, batch).await?
+                };
+                tx.commit().await.map_err(sql_err)?;
+                Ok(applied)
+            }
+
+            /// Distinct tasks: one statement per kind of outcome, then their errors in one
+            /// insert.
+            async fn finish_grouped(tx: &mut Tx, batch: &[Finish]) -> Result<Vec<bool>> {
+                let mut done: HashSet<Uuid> = HashSet::with_capacity(batch.len());
+                for kind in FinishKind::ALL {
+                    let items: Vec<&Finish> = batch
+                        .iter()
+                        .filter(|f| FinishKind::of(&f.outcome) == kind)
+                        .collect();
+                    for chunk in items.chunks(special::FINISH_CHUNK) {
+                        done.extend(special::finish_chunk(&mut **tx, kind, chunk).await?);
+                    }
+                }
+                let errors: Vec<(Uuid, i32, DateTime<Utc>, &str)> = batch
+                    .iter()
+                    .filter(|f| done.contains(&f.lease.task_id))
+                    .filter_map(|f| {
+                        finish_error(&f.outcome)
+                            .map(|m| (f.lease.task_id, f.lease.attempt, micros(f.at), m))
+                    })
+                    .collect();
+                for chunk in errors.chunks(special::INSERT_CHUNK) {
+                    special::insert_errors(&mut **tx, chunk).await?;
+                }
+                Ok(batch
+                    .iter()
+                    .map(|f| done.contains(&f.lease.task_id))
+                    .collect())
+            }
+
+            async fn finish_each(tx: &mut Tx, batch: &[Finish]) -> Result<Vec<bool>> {
+                let sql = &*SQL;
                 let mut applied = Vec::with_capacity(batch.len());
                 for f in batch {
                     let l = &f.lease;
@@ -978,7 +1339,7 @@ macro_rules! engine {
                             base(sql.complete.as_str())
                                 .bind(result.as_ref().map(Json))
                                 .bind(at)
-                                .execute(&mut *tx)
+                                .execute(&mut **tx)
                                 .await,
                             None,
                         ),
@@ -986,7 +1347,7 @@ macro_rules! engine {
                             base(sql.retry.as_str())
                                 .bind(micros(*when))
                                 .bind(error.as_str())
-                                .execute(&mut *tx)
+                                .execute(&mut **tx)
                                 .await,
                             Some(error),
                         ),
@@ -994,19 +1355,19 @@ macro_rules! engine {
                             base(sql.fail.as_str())
                                 .bind(at)
                                 .bind(error.as_str())
-                                .execute(&mut *tx)
+                                .execute(&mut **tx)
                                 .await,
                             Some(error),
                         ),
                         Outcome::Snoozed { until } => (
                             base(sql.snooze.as_str())
                                 .bind(micros(*until))
-                                .execute(&mut *tx)
+                                .execute(&mut **tx)
                                 .await,
                             None,
                         ),
                         Outcome::Released => (
-                            base(sql.release.as_str()).bind(at).execute(&mut *tx).await,
+                            base(sql.release.as_str()).bind(at).execute(&mut **tx).await,
                             None,
                         ),
                     };
@@ -1017,13 +1378,12 @@ macro_rules! engine {
                             .bind(l.attempt)
                             .bind(at)
                             .bind(message.as_str())
-                            .execute(&mut *tx)
+                            .execute(&mut **tx)
                             .await
                             .map_err(sql_err)?;
                     }
                     applied.push(ok);
                 }
-                tx.commit().await.map_err(sql_err)?;
                 Ok(applied)
             }
 
@@ -1265,9 +1625,17 @@ engine!(
     sqlx::Sqlite,
     SqlitePool,
     sqlx::SqliteConnection,
-    false
+    false,
+    sqlite_only
 );
-engine!(postgres, sqlx::Postgres, PgPool, sqlx::PgConnection, true);
+engine!(
+    postgres,
+    sqlx::Postgres,
+    PgPool,
+    sqlx::PgConnection,
+    true,
+    postgres_only
+);
 
 enum Pools {
     Sqlite {
