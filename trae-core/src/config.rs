@@ -31,6 +31,7 @@
 //! | `TRAE_OUTBOUND_ALLOW_LOOPBACK` (`true` or `false`) | `outbound_allow_loopback` | `false` |
 //! | `TRAE_OUTBOUND_TIMEOUT_MS` (the longest any outbound call may take) | `outbound_timeout_ms` | `30000` |
 //! | — | `[[schedules]]` (recurring tasks, see [`ScheduleConfig`]) | none |
+//! | `TRAE_CORS_ORIGINS` (origins such as `https://app.example.com`, comma-separated) | `cors_origins` | none |
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -112,6 +113,8 @@ pub struct Config {
     pub tasks: TaskConfig,
     /// Outbound HTTP settings.
     pub outbound: OutboundConfig,
+    /// Browser origins allowed to call the API cross-origin (CORS); none by default.
+    pub cors_origins: Vec<String>,
 }
 
 /// Task queue settings.
@@ -312,6 +315,7 @@ struct FileConfig {
     outbound_timeout_ms: Option<u32>,
     #[serde(default)]
     schedules: Vec<ScheduleConfig>,
+    cors_origins: Option<String>,
 }
 
 /// The database engine a URL names.
@@ -502,6 +506,10 @@ impl Config {
             auth,
             tasks,
             outbound,
+            cors_origins: match env("TRAE_CORS_ORIGINS").or(file.cors_origins) {
+                Some(raw) => parse_origins(&raw)?,
+                None => Vec::new(),
+            },
         })
     }
 
@@ -654,6 +662,34 @@ fn auth_config(env: &impl Fn(&str) -> Option<String>, file: &FileConfig) -> Resu
         admin_password: env("TRAE_ADMIN_PASSWORD").map(SecretString),
         admin_email: env("TRAE_ADMIN_EMAIL"),
     })
+}
+
+/// Parses `https://a.example.com, http://localhost:3000` into normalised origins
+/// (`scheme://host[:port]`); anything else, `*` included, is refused.
+fn parse_origins(raw: &str) -> Result<Vec<String>> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(|o| {
+            let refuse = || {
+                Error::Config(format!(
+                    "TRAE_CORS_ORIGINS entries must be origins like https://app.example.com, got {o:?}"
+                ))
+            };
+            let url = url::Url::parse(o).map_err(|_| refuse())?;
+            let bare = matches!(url.scheme(), "http" | "https")
+                && url.host_str().is_some()
+                && url.username().is_empty()
+                && url.password().is_none()
+                && url.path() == "/"
+                && url.query().is_none()
+                && url.fragment().is_none();
+            if !bare {
+                return Err(refuse());
+            }
+            Ok(url.origin().ascii_serialization())
+        })
+        .collect()
 }
 
 /// Parses `10.0.0.1, 10.1.0.0/16` into networks (a bare IP is a /32 or /128).
@@ -986,5 +1022,34 @@ priority = 2
             "[[schedules]]\nname = \"x\"\ncron = \"@hourly\"\nkind = \"noop\"\nshell = \"rm -rf /\"\n",
         );
         assert!(load(dir.path(), &[]).is_err(), "unknown keys are refused");
+    }
+
+    #[test]
+    fn cors_origins_are_normalised_and_wildcards_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(load(dir.path(), &[]).unwrap().cors_origins.is_empty());
+        let c = load(
+            dir.path(),
+            &[(
+                "TRAE_CORS_ORIGINS",
+                "https://App.Example.com, http://localhost:3000/",
+            )],
+        )
+        .unwrap();
+        assert_eq!(
+            c.cors_origins,
+            vec!["https://app.example.com", "http://localhost:3000"]
+        );
+        for bad in [
+            "*",
+            "app.example.com",
+            "https://a.example.com/path",
+            "ftp://x.example.com",
+        ] {
+            let err = load(dir.path(), &[("TRAE_CORS_ORIGINS", bad)])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("TRAE_CORS_ORIGINS"), "{bad}: {err}");
+        }
     }
 }

@@ -4,6 +4,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use poem::endpoint::make_sync;
+use poem::http::header;
+use poem::middleware::{Cors, SetHeader};
 use poem::web::Redirect;
 use poem::{Endpoint, EndpointExt, IntoEndpoint, Response, Route};
 use poem_openapi::OpenApiService;
@@ -104,6 +106,7 @@ pub struct App {
     max_body_bytes: u64,
     identity: Identity,
     trusted_proxies: Vec<ipnet::IpNet>,
+    cors_origins: Vec<String>,
 }
 
 impl std::fmt::Debug for App {
@@ -140,6 +143,7 @@ impl App {
             max_body_bytes: state.config.max_body_bytes,
             identity,
             trusted_proxies: state.config.auth.trusted_proxies.clone(),
+            cors_origins: state.config.cors_origins.clone(),
         }
     }
 
@@ -162,6 +166,22 @@ impl App {
             // Shared, not cloned per request: `Identity` holds every service by value.
             .data(Arc::new(self.identity))
             .with(BodyLimit::new(max_body_bytes))
+            // Inside the request context, so a refused origin gets the JSON error shape.
+            .with_if(
+                !self.cors_origins.is_empty(),
+                Cors::new()
+                    .allow_origins(self.cors_origins.iter().map(String::as_str))
+                    .allow_credentials(false)
+                    .allow_headers(["authorization", "content-type", "x-api-key"])
+                    .expose_headers(["x-request-id", "retry-after", "location"])
+                    .max_age(600),
+            )
             .with(RequestContext::new(&self.trusted_proxies))
+            .with(
+                SetHeader::new()
+                    .overriding(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+                    .overriding(header::X_FRAME_OPTIONS, "DENY")
+                    .overriding(header::REFERRER_POLICY, "no-referrer"),
+            )
     }
 }

@@ -481,3 +481,90 @@ async fn docs_spec_and_root_are_served() {
     assert_eq!(root.0.status(), StatusCode::TEMPORARY_REDIRECT);
     assert_eq!(root.0.headers()["location"], "/docs");
 }
+
+#[tokio::test]
+async fn security_headers_are_on_every_answer() {
+    let cli = app("sqlite::memory:").await;
+    for resp in [
+        cli.get("/api/health/live").send().await,
+        cli.get("/api/nope").send().await,
+        cli.post("/api/pets")
+            .body("{")
+            .content_type("application/json")
+            .send()
+            .await,
+    ] {
+        let h = resp.0.headers();
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        assert_eq!(h["x-frame-options"], "DENY");
+        assert_eq!(h["referrer-policy"], "no-referrer");
+    }
+}
+
+#[tokio::test]
+async fn cors_admits_configured_origins_only() {
+    // None configured: no CORS headers, so browsers keep other origins out.
+    let cli = app("sqlite::memory:").await;
+    let resp = cli
+        .get("/api/health/live")
+        .header("origin", "https://app.example.com")
+        .send()
+        .await;
+    assert_eq!(resp.0.status(), StatusCode::OK);
+    assert!(
+        resp.0
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+
+    let (cli, _store) = app_with(
+        "sqlite::memory:",
+        &[("TRAE_CORS_ORIGINS", "https://app.example.com")],
+    )
+    .await;
+    let resp = cli
+        .get("/api/health/live")
+        .header("origin", "https://app.example.com")
+        .send()
+        .await;
+    assert_eq!(resp.0.status(), StatusCode::OK);
+    assert_eq!(
+        resp.0.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    let preflight = cli
+        .options("/api/pets")
+        .header("origin", "https://app.example.com")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization, content-type",
+        )
+        .send()
+        .await;
+    assert!(
+        preflight.0.status().is_success(),
+        "{}",
+        preflight.0.status()
+    );
+    assert_eq!(
+        preflight.0.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    let other = cli
+        .get("/api/health/live")
+        .header("origin", "https://evil.example.net")
+        .send()
+        .await;
+    assert_eq!(other.0.status(), StatusCode::FORBIDDEN);
+    assert!(
+        other
+            .0
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    let body = body(other).await;
+    assert!(body["error"]["code"].is_string(), "{body}");
+}
