@@ -31,6 +31,9 @@
 //! | `TRAE_OUTBOUND_ALLOW_LOOPBACK` (`true` or `false`) | `outbound_allow_loopback` | `false` |
 //! | `TRAE_OUTBOUND_TIMEOUT_MS` (the longest any outbound call may take) | `outbound_timeout_ms` | `30000` |
 //! | — | `[[schedules]]` (recurring tasks, see [`ScheduleConfig`]) | none |
+//! | `TRAE_REQUEST_HISTORY_PERCENT` (share of requests recorded, 0 turns history off) | `request_history_percent` | `100` |
+//! | `TRAE_REQUEST_HISTORY_DAYS` | `request_history_days` | `7` |
+//! | `TRAE_REQUEST_HISTORY_MAX_ROWS` | `request_history_max_rows` | `100000` |
 //! | `TRAE_CORS_ORIGINS` (origins such as `https://app.example.com`, comma-separated) | `cors_origins` | none |
 
 use std::fmt;
@@ -115,6 +118,29 @@ pub struct Config {
     pub outbound: OutboundConfig,
     /// Browser origins allowed to call the API cross-origin (CORS); none by default.
     pub cors_origins: Vec<String>,
+    /// How request history is kept.
+    pub request_history: RequestHistoryConfig,
+}
+
+/// How request history is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestHistoryConfig {
+    /// Share of requests recorded, in percent (0: none).
+    pub percent: u32,
+    /// Days a record is kept.
+    pub retention_days: u32,
+    /// Records kept at most.
+    pub max_rows: u32,
+}
+
+impl Default for RequestHistoryConfig {
+    fn default() -> Self {
+        Self {
+            percent: 100,
+            retention_days: 7,
+            max_rows: 100_000,
+        }
+    }
 }
 
 /// Task queue settings.
@@ -316,6 +342,9 @@ struct FileConfig {
     #[serde(default)]
     schedules: Vec<ScheduleConfig>,
     cors_origins: Option<String>,
+    request_history_percent: Option<u32>,
+    request_history_days: Option<u32>,
+    request_history_max_rows: Option<u32>,
 }
 
 /// The database engine a URL names.
@@ -506,6 +535,29 @@ impl Config {
             auth,
             tasks,
             outbound,
+            request_history: RequestHistoryConfig {
+                percent: number(
+                    &env,
+                    "TRAE_REQUEST_HISTORY_PERCENT",
+                    file.request_history_percent,
+                    RequestHistoryConfig::default().percent,
+                    0..=100,
+                )?,
+                retention_days: number(
+                    &env,
+                    "TRAE_REQUEST_HISTORY_DAYS",
+                    file.request_history_days,
+                    RequestHistoryConfig::default().retention_days,
+                    1..=3650,
+                )?,
+                max_rows: number(
+                    &env,
+                    "TRAE_REQUEST_HISTORY_MAX_ROWS",
+                    file.request_history_max_rows,
+                    RequestHistoryConfig::default().max_rows,
+                    100..=100_000_000,
+                )?,
+            },
             cors_origins: match env("TRAE_CORS_ORIGINS").or(file.cors_origins) {
                 Some(raw) => parse_origins(&raw)?,
                 None => Vec::new(),

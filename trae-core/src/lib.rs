@@ -22,6 +22,7 @@ pub mod pet;
 pub mod principal;
 pub mod queue_bench;
 pub mod recurring;
+pub mod request_history;
 pub mod session;
 pub mod shared_setting;
 pub mod task;
@@ -36,8 +37,8 @@ pub use audit::{
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
-    AuthConfig, Config, ConfigSummary, DatabaseBackend, LogFormat, OutboundConfig, ScheduleConfig,
-    SecretString, TaskConfig,
+    AuthConfig, Config, ConfigSummary, DatabaseBackend, LogFormat, OutboundConfig,
+    RequestHistoryConfig, ScheduleConfig, SecretString, TaskConfig,
 };
 pub use error::{Error, Result};
 pub use event::{BroadcastBus, Event, EventBus, EventSubscription, RecvError};

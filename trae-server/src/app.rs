@@ -10,6 +10,7 @@ use poem::web::Redirect;
 use poem::{Endpoint, EndpointExt, IntoEndpoint, Response, Route};
 use poem_openapi::OpenApiService;
 use trae_auth::{Identity, Registration, RequestMeta};
+use trae_core::request_history::{RequestHistoryOptions, RequestRecorder};
 use trae_core::{Config, User};
 use trae_storage::Store;
 
@@ -18,6 +19,7 @@ use crate::api::audit::AuditApi;
 use crate::api::auth::AuthApi;
 use crate::api::discovery::DiscoveryApi;
 use crate::api::health::HealthApi;
+use crate::api::metrics::MetricsApi;
 use crate::api::pets::PetsApi;
 use crate::api::policy::PolicyApi;
 use crate::api::runtime::RuntimeApi;
@@ -37,6 +39,8 @@ pub struct AppState {
     pub identity: Identity,
     /// When the process started.
     pub started_at: DateTime<Utc>,
+    /// Where served requests are recorded (`None` when history is off).
+    pub history: Option<RequestRecorder>,
 }
 
 /// The identity services over `store`, configured by `config`: the signing key is
@@ -60,11 +64,25 @@ impl AppState {
         started_at: DateTime<Utc>,
     ) -> trae_core::Result<Self> {
         let identity = open_identity(&config, &store).await?;
+        let h = config.request_history;
+        let history = (h.percent > 0).then(|| {
+            RequestRecorder::start(
+                store.request_history_repository(),
+                store.clock(),
+                RequestHistoryOptions {
+                    sample_rate: f64::from(h.percent) / 100.0,
+                    retention: std::time::Duration::from_secs(u64::from(h.retention_days) * 86_400),
+                    max_rows: u64::from(h.max_rows),
+                    ..RequestHistoryOptions::default()
+                },
+            )
+        });
         Ok(Self {
             config,
             store,
             identity,
             started_at,
+            history,
         })
     }
 
@@ -98,6 +116,7 @@ type Apis = (
     PetsApi,
     (AuthApi, UsersApi, AdminApi, PolicyApi, AuditApi),
     TasksApi,
+    MetricsApi,
 );
 
 /// The assembled application: the endpoint to serve and its OpenAPI spec.
@@ -107,6 +126,7 @@ pub struct App {
     identity: Identity,
     trusted_proxies: Vec<ipnet::IpNet>,
     cors_origins: Vec<String>,
+    history: Option<RequestRecorder>,
 }
 
 impl std::fmt::Debug for App {
@@ -133,6 +153,7 @@ impl App {
                 AuditApi::new(identity.clone()),
             ),
             TasksApi::new(state.store.tasks(), identity.clone()),
+            MetricsApi::new(state.history.clone(), identity.clone()),
         );
         let service = OpenApiService::new(apis, "trae", env!("CARGO_PKG_VERSION")).description(
             "The trae backend API. Errors are always `{\"error\": {\"code\", \"message\"}}`.",
@@ -144,6 +165,7 @@ impl App {
             identity,
             trusted_proxies: state.config.auth.trusted_proxies.clone(),
             cors_origins: state.config.cors_origins.clone(),
+            history: state.history.clone(),
         }
     }
 
@@ -176,7 +198,7 @@ impl App {
                     .expose_headers(["x-request-id", "retry-after", "location"])
                     .max_age(600),
             )
-            .with(RequestContext::new(&self.trusted_proxies))
+            .with(RequestContext::new(&self.trusted_proxies).with_history(self.history))
             .with(
                 SetHeader::new()
                     .overriding(header::X_CONTENT_TYPE_OPTIONS, "nosniff")

@@ -11,6 +11,7 @@ use poem::{Endpoint, IntoResponse, Middleware, PathPattern, Request, Response, R
 use tracing::Instrument;
 use trae_auth::RequestMeta;
 use trae_core::client_ip::client_ip;
+use trae_core::request_history::{RequestRecord, RequestRecorder};
 use trae_core::telemetry::{HTTP_REQUEST_SECONDS, HTTP_REQUESTS};
 
 /// The header carrying the request id in and out.
@@ -21,6 +22,7 @@ pub const REQUEST_ID: &str = "x-request-id";
 #[derive(Debug, Clone, Default)]
 pub struct RequestContext {
     trusted_proxies: Arc<[ipnet::IpNet]>,
+    history: Option<RequestRecorder>,
 }
 
 impl RequestContext {
@@ -28,7 +30,14 @@ impl RequestContext {
     pub fn new(trusted_proxies: &[ipnet::IpNet]) -> Self {
         Self {
             trusted_proxies: trusted_proxies.into(),
+            history: None,
         }
+    }
+
+    /// Also hands every request to `history` (which skips health and metrics routes).
+    pub fn with_history(mut self, history: Option<RequestRecorder>) -> Self {
+        self.history = history;
+        self
     }
 }
 
@@ -39,6 +48,7 @@ impl<E: Endpoint> Middleware<E> for RequestContext {
         RequestContextEndpoint {
             inner,
             trusted_proxies: Arc::clone(&self.trusted_proxies),
+            history: self.history.clone(),
         }
     }
 }
@@ -48,6 +58,7 @@ impl<E: Endpoint> Middleware<E> for RequestContext {
 pub struct RequestContextEndpoint<E> {
     inner: E,
     trusted_proxies: Arc<[ipnet::IpNet]>,
+    history: Option<RequestRecorder>,
 }
 
 /// The route template a response came from, for metrics labels that stay few.
@@ -90,6 +101,7 @@ impl<E: Endpoint> Endpoint for RequestContextEndpoint<E> {
                 .and_then(|v| v.to_str().ok());
             client_ip(peer.ip(), forwarded, &self.trusted_proxies).to_string()
         });
+        let client = ip.clone().unwrap_or_else(|| "unknown".to_owned());
         req.set_data(RequestMeta {
             ip,
             request_id: Some(id.clone()),
@@ -122,8 +134,20 @@ impl<E: Endpoint> Endpoint for RequestContextEndpoint<E> {
             );
         });
         metrics::counter!(HTTP_REQUESTS, "method" => method.to_string(), "route" => route.clone(), "status" => status.as_u16().to_string()).increment(1);
-        metrics::histogram!(HTTP_REQUEST_SECONDS, "method" => method.to_string(), "route" => route)
+        metrics::histogram!(HTTP_REQUEST_SECONDS, "method" => method.to_string(), "route" => route.clone())
             .record(elapsed.as_secs_f64());
+        if let Some(history) = &self.history {
+            history.record(RequestRecord {
+                id: uuid::Uuid::now_v7(),
+                at: chrono::Utc::now(),
+                method: method.to_string(),
+                route,
+                status: status.as_u16(),
+                latency_us: u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+                client,
+                request_id: Some(id.clone()),
+            });
+        }
         if let Ok(value) = HeaderValue::from_str(&id) {
             response.headers_mut().insert(REQUEST_ID, value);
         }

@@ -568,3 +568,64 @@ async fn cors_admits_configured_origins_only() {
     let body = body(other).await;
     assert!(body["error"]["code"].is_string(), "{body}");
 }
+
+storage_test!(
+    served_requests_are_recorded_off_the_request_path,
+    |url: String| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let env: std::collections::HashMap<String, String> =
+            [("TRAE_DATA_DIR".to_owned(), dir.path().display().to_string())].into();
+        let config = Config::from_sources(|k| env.get(k).cloned()).unwrap();
+        let store = Store::connect(&url).await.unwrap();
+        let state = AppState::new(config, store, chrono::Utc::now())
+            .await
+            .unwrap();
+        let token = signed_in(&state, "watcher", &["viewer"]).await;
+        let cli = TestClient::new(App::new(&state).into_endpoint())
+            .default_header("authorization", format!("Bearer {token}"));
+        for _ in 0..3 {
+            assert_eq!(cli.get("/api/pets").send().await.0.status(), StatusCode::OK);
+        }
+        cli.get("/api/pets/00000000-0000-0000-0000-000000000000")
+            .send()
+            .await;
+        cli.get("/api/health/live").send().await;
+        state.history.as_ref().unwrap().flush().await;
+
+        let page = body(cli.get("/api/metrics/requests").send().await).await;
+        assert_eq!(page["total"], 4, "health probes are not recorded: {page}");
+        let missing = body(cli.get("/api/metrics/requests?status=404").send().await).await;
+        assert_eq!(missing["total"], 1);
+        let route = missing["items"][0]["route"].as_str().unwrap();
+        assert!(
+            route.starts_with("/api/pets/:") && !route.contains("0000"),
+            "the template, not the path: {route}"
+        );
+        assert_eq!(missing["items"][0]["method"], "GET");
+        assert!(missing["items"][0]["request_id"].is_string());
+        let listed = body(
+            cli.get("/api/metrics/requests?route=/api/pets")
+                .send()
+                .await,
+        )
+        .await;
+        assert_eq!(listed["total"], 3);
+
+        let key = body(
+            cli.post("/api/auth/api-keys")
+                .body_json(&serde_json::json!({"name": "pets only", "scopes": ["pets:read"]}))
+                .send()
+                .await,
+        )
+        .await["key"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let denied = TestClient::new(App::new(&state).into_endpoint())
+            .get("/api/metrics/requests")
+            .header("x-api-key", key)
+            .send()
+            .await;
+        assert_eq!(error_code(denied, StatusCode::FORBIDDEN).await, "forbidden");
+    }
+);

@@ -225,6 +225,16 @@ impl Store {
         }
     }
 
+    /// The request history repository on this database.
+    pub fn request_history_repository(
+        &self,
+    ) -> Arc<dyn trae_core::request_history::RequestHistoryRepository> {
+        Arc::new(crate::SqlRequestHistoryRepository::new(
+            &self.inner.writer,
+            &self.inner.reader,
+        ))
+    }
+
     /// Checks that the database answers a trivial query.
     pub async fn ping(&self) -> Result<()> {
         self.inner

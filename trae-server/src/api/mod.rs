@@ -5,6 +5,7 @@ pub mod audit;
 pub mod auth;
 pub mod discovery;
 pub mod health;
+pub mod metrics;
 pub mod pets;
 pub mod policy;
 pub mod runtime;
@@ -36,4 +37,6 @@ pub enum ApiTags {
     Audit,
     /// The durable task queue.
     Tasks,
+    /// Metrics and request history.
+    Metrics,
 }

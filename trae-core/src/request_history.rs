@@ -1,0 +1,252 @@
+//! Request history: one record per served request (method, route template, status, latency,
+//! client, request id), written in buffered batches off the request path to a bounded table.
+//!
+//! [`RequestRecorder::record`] never waits: records go into a bounded channel (a full channel
+//! drops the record and counts it in `trae_request_history_dropped_total`), and one background
+//! task writes whatever has queued up every `flush_every`, and trims the table to its retention
+//! age and row cap every minute.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::{Clock, Page, PageRequest, Result};
+
+/// Counter of records dropped because the writer fell behind.
+pub const DROPPED: &str = "trae_request_history_dropped_total";
+
+/// One served request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RequestRecord {
+    /// Unique id (UUIDv7).
+    pub id: Uuid,
+    /// When the request finished.
+    pub at: DateTime<Utc>,
+    /// HTTP method.
+    pub method: String,
+    /// The route template (path parameters replaced), never the raw path.
+    pub route: String,
+    /// Response status.
+    pub status: u16,
+    /// Time to the response, in microseconds.
+    pub latency_us: u64,
+    /// Who called: the client IP (from the socket or a trusted proxy).
+    pub client: String,
+    /// The request id echoed in `X-Request-Id`.
+    pub request_id: Option<String>,
+}
+
+/// Filters for listing history; every field narrows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestFilter {
+    /// Only this method.
+    pub method: Option<String>,
+    /// Only this route template.
+    pub route: Option<String>,
+    /// Only this status.
+    pub status: Option<u16>,
+    /// Only this client.
+    pub client: Option<String>,
+    /// At or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Before.
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// Where request history lives. Implemented by trae-storage.
+#[async_trait]
+pub trait RequestHistoryRepository: Send + Sync + 'static {
+    /// Appends a batch in one transaction.
+    async fn append(&self, batch: &[RequestRecord]) -> Result<()>;
+    /// Records matching `filter`, newest first.
+    async fn list(&self, filter: &RequestFilter, page: PageRequest) -> Result<Page<RequestRecord>>;
+    /// Deletes records older than `before`, then the oldest beyond `max_rows`; returns how
+    /// many went.
+    async fn trim(&self, before: DateTime<Utc>, max_rows: u64) -> Result<u64>;
+}
+
+/// How history is kept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestHistoryOptions {
+    /// Fraction of requests recorded, 0–1.
+    pub sample_rate: f64,
+    /// Records older than this are deleted.
+    pub retention: Duration,
+    /// At most this many records are kept.
+    pub max_rows: u64,
+    /// How often queued records are written.
+    pub flush_every: Duration,
+    /// Records that may wait for the writer before new ones are dropped.
+    pub buffer: usize,
+}
+
+impl Default for RequestHistoryOptions {
+    fn default() -> Self {
+        Self {
+            sample_rate: 1.0,
+            retention: Duration::from_secs(7 * 24 * 3600),
+            max_rows: 100_000,
+            flush_every: Duration::from_secs(1),
+            buffer: 10_000,
+        }
+    }
+}
+
+/// Whether a route is kept out of history: health probes and metrics scrapes would drown it.
+pub fn excluded(route: &str) -> bool {
+    route.starts_with("/api/health")
+        || route.starts_with("/metrics")
+        || route.starts_with("/api/metrics")
+}
+
+enum Message {
+    Record(RequestRecord),
+    Flush(oneshot::Sender<()>),
+}
+
+/// Hands records to the background writer. Cheap to clone.
+#[derive(Clone)]
+pub struct RequestRecorder {
+    tx: mpsc::Sender<Message>,
+    sample_rate: f64,
+    repo: Arc<dyn RequestHistoryRepository>,
+}
+
+impl std::fmt::Debug for RequestRecorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestRecorder")
+            .field("sample_rate", &self.sample_rate)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RequestRecorder {
+    /// Starts the writer on the current tokio runtime; it stops when every recorder is
+    /// dropped, writing what is queued first.
+    pub fn start(
+        repo: Arc<dyn RequestHistoryRepository>,
+        clock: Arc<dyn Clock>,
+        options: RequestHistoryOptions,
+    ) -> Self {
+        let (tx, rx) = mpsc::channel(options.buffer.max(1));
+        let recorder = Self {
+            tx,
+            sample_rate: options.sample_rate.clamp(0.0, 1.0),
+            repo: Arc::clone(&repo),
+        };
+        tokio::spawn(write(repo, clock, options, rx));
+        recorder
+    }
+
+    /// Queues a record unless its route is excluded or sampling skips it; never waits.
+    pub fn record(&self, record: RequestRecord) {
+        if excluded(&record.route) || !self.sampled(&record.id) {
+            return;
+        }
+        if self.tx.try_send(Message::Record(record)).is_err() {
+            metrics::counter!(DROPPED).increment(1);
+        }
+    }
+
+    /// Writes everything queued so far (for tests and orderly shutdown).
+    pub async fn flush(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(Message::Flush(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+
+    /// History matching `filter`, newest first.
+    pub async fn list(
+        &self,
+        filter: &RequestFilter,
+        page: PageRequest,
+    ) -> Result<Page<RequestRecord>> {
+        self.repo.list(filter, page).await
+    }
+
+    fn sampled(&self, id: &Uuid) -> bool {
+        if self.sample_rate >= 1.0 {
+            return true;
+        }
+        // The random half of a v7 id is as good a coin as any.
+        let bits = id.as_u128() as u64;
+        ((bits >> 11) as f64 / (1u64 << 53) as f64) < self.sample_rate
+    }
+}
+
+async fn write(
+    repo: Arc<dyn RequestHistoryRepository>,
+    clock: Arc<dyn Clock>,
+    options: RequestHistoryOptions,
+    mut rx: mpsc::Receiver<Message>,
+) {
+    let mut batch: Vec<RequestRecord> = Vec::new();
+    let mut last_trim: Option<DateTime<Utc>> = None;
+    let retention = chrono::Duration::from_std(options.retention).unwrap_or(chrono::Duration::MAX);
+    let mut tick = tokio::time::interval(options.flush_every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            message = rx.recv() => match message {
+                Some(Message::Record(r)) => {
+                    batch.push(r);
+                    if batch.len() >= 1_000 {
+                        append(repo.as_ref(), &mut batch).await;
+                    }
+                }
+                Some(Message::Flush(done)) => {
+                    while let Ok(Message::Record(r)) = rx.try_recv() {
+                        batch.push(r);
+                    }
+                    append(repo.as_ref(), &mut batch).await;
+                    let _ = done.send(());
+                }
+                None => {
+                    append(repo.as_ref(), &mut batch).await;
+                    return;
+                }
+            },
+            _ = tick.tick() => {
+                append(repo.as_ref(), &mut batch).await;
+                let now = clock.now();
+                if last_trim.is_none_or(|at| now - at >= chrono::Duration::minutes(1)) {
+                    last_trim = Some(now);
+                    if let Err(e) = repo.trim(now - retention, options.max_rows).await {
+                        tracing::warn!(error = %e, "trimming request history failed");
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn append(repo: &dyn RequestHistoryRepository, batch: &mut Vec<RequestRecord>) {
+    if batch.is_empty() {
+        return;
+    }
+    if let Err(e) = repo.append(batch).await {
+        tracing::warn!(error = %e, records = batch.len(), "writing request history failed; dropped");
+        metrics::counter!(DROPPED).increment(batch.len() as u64);
+    }
+    batch.clear();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probes_and_scrapes_are_excluded() {
+        assert!(excluded("/api/health/live"));
+        assert!(excluded("/api/health"));
+        assert!(excluded("/metrics"));
+        assert!(excluded("/api/metrics/requests"));
+        assert!(!excluded("/api/pets/:id"));
+    }
+}

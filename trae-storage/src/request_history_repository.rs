@@ -1,0 +1,264 @@
+//! [`RequestHistoryRepository`] on SQLite and PostgreSQL, in raw SQL through sqlx: batched
+//! appends, filtered listing, and trimming by age and row count.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sea_orm::{DatabaseBackend, DatabaseConnection};
+use sqlx::{AssertSqlSafe, PgPool, Row, SqlitePool};
+use trae_core::request_history::{RequestFilter, RequestHistoryRepository, RequestRecord};
+use trae_core::{Error, Page, PageRequest, Result};
+
+/// Rows per INSERT (8 parameters each, under SQLite's and PostgreSQL's limits).
+const CHUNK: usize = 500;
+
+#[derive(Debug, Clone)]
+enum Pools {
+    Sqlite {
+        writer: SqlitePool,
+        reader: SqlitePool,
+    },
+    Postgres(PgPool),
+}
+
+/// Request history in the `request_history` table.
+#[derive(Debug, Clone)]
+pub struct SqlRequestHistoryRepository {
+    pools: Pools,
+}
+
+impl SqlRequestHistoryRepository {
+    /// A repository writing through `writer` and reading through `reader`.
+    pub fn new(writer: &DatabaseConnection, reader: &DatabaseConnection) -> Self {
+        let pools = match writer.get_database_backend() {
+            DatabaseBackend::Postgres => {
+                Pools::Postgres(writer.get_postgres_connection_pool().clone())
+            }
+            _ => Pools::Sqlite {
+                writer: writer.get_sqlite_connection_pool().clone(),
+                reader: match reader.get_database_backend() {
+                    DatabaseBackend::Sqlite => reader.get_sqlite_connection_pool().clone(),
+                    _ => writer.get_sqlite_connection_pool().clone(),
+                },
+            },
+        };
+        Self { pools }
+    }
+}
+
+#[allow(clippy::needless_pass_by_value)] // a `map_err` adapter
+fn sql_err(err: sqlx::Error) -> Error {
+    match err {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            Error::Unavailable(err.to_string())
+        }
+        other => Error::Storage(other.to_string()),
+    }
+}
+
+fn insert_sql(rows: usize) -> String {
+    let values: Vec<String> = (0..rows)
+        .map(|r| {
+            let b = r * 8;
+            format!(
+                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6,
+                b + 7,
+                b + 8
+            )
+        })
+        .collect();
+    format!(
+        "INSERT INTO request_history (id, at, method, route, status, latency_us, client, request_id) VALUES {}",
+        values.join(", ")
+    )
+}
+
+/// `WHERE …` and its text parameters, numbered from 1.
+fn where_clause(filter: &RequestFilter) -> (String, Vec<String>, Vec<DateTime<Utc>>, Option<i32>) {
+    let mut conds = Vec::new();
+    let mut texts = Vec::new();
+    for (column, value) in [
+        ("method", &filter.method),
+        ("route", &filter.route),
+        ("client", &filter.client),
+    ] {
+        if let Some(v) = value {
+            texts.push(v.clone());
+            conds.push(format!("{column} = ${}", texts.len()));
+        }
+    }
+    let mut times = Vec::new();
+    let mut n = texts.len();
+    if let Some(since) = filter.since {
+        times.push(since);
+        n += 1;
+        conds.push(format!("at >= ${n}"));
+    }
+    if let Some(until) = filter.until {
+        times.push(until);
+        n += 1;
+        conds.push(format!("at < ${n}"));
+    }
+    let status = filter.status.map(i32::from);
+    if status.is_some() {
+        n += 1;
+        conds.push(format!("status = ${n}"));
+    }
+    let sql = if conds.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conds.join(" AND "))
+    };
+    (sql, texts, times, status)
+}
+
+macro_rules! engine {
+    ($name:ident, $Db:ty, $everything:literal) => {
+        mod $name {
+            use super::*;
+
+            type Pool = sqlx::Pool<$Db>;
+
+            pub(super) async fn append(pool: &Pool, batch: &[RequestRecord]) -> Result<()> {
+                let mut tx = pool.begin().await.map_err(sql_err)?;
+                for chunk in batch.chunks(CHUNK) {
+                    let sql = insert_sql(chunk.len());
+                    let mut q = sqlx::query(AssertSqlSafe(sql));
+                    for r in chunk {
+                        q = q
+                            .bind(r.id)
+                            .bind(r.at)
+                            .bind(r.method.as_str())
+                            .bind(r.route.as_str())
+                            .bind(i32::from(r.status))
+                            .bind(i64::try_from(r.latency_us).unwrap_or(i64::MAX))
+                            .bind(r.client.as_str())
+                            .bind(r.request_id.as_deref());
+                    }
+                    q.execute(&mut *tx).await.map_err(sql_err)?;
+                }
+                tx.commit().await.map_err(sql_err)
+            }
+
+            pub(super) async fn list(
+                pool: &Pool,
+                filter: &RequestFilter,
+                page: PageRequest,
+            ) -> Result<Page<RequestRecord>> {
+                let (where_sql, texts, times, status) = where_clause(filter);
+                let bind_all = |sql: String| {
+                    let mut q = sqlx::query(AssertSqlSafe(sql));
+                    for t in &texts {
+                        q = q.bind(t.clone());
+                    }
+                    for t in &times {
+                        q = q.bind(*t);
+                    }
+                    if let Some(s) = status {
+                        q = q.bind(s);
+                    }
+                    q
+                };
+                let total: i64 = bind_all(format!("SELECT COUNT(*) FROM request_history{where_sql}"))
+                    .fetch_one(pool)
+                    .await
+                    .map_err(sql_err)?
+                    .try_get(0)
+                    .map_err(sql_err)?;
+                let rows = bind_all(format!(
+                    "SELECT id, at, method, route, status, latency_us, client, request_id \
+                     FROM request_history{where_sql} ORDER BY at DESC, id DESC LIMIT {} OFFSET {}",
+                    page.limit(),
+                    page.offset()
+                ))
+                .fetch_all(pool)
+                .await
+                .map_err(sql_err)?;
+                let items = rows
+                    .iter()
+                    .map(|row| {
+                        let status: i32 = row.try_get("status")?;
+                        let latency: i64 = row.try_get("latency_us")?;
+                        Ok(RequestRecord {
+                            id: row.try_get("id")?,
+                            at: row.try_get("at")?,
+                            method: row.try_get("method")?,
+                            route: row.try_get("route")?,
+                            status: u16::try_from(status).unwrap_or(0),
+                            latency_us: u64::try_from(latency).unwrap_or(0),
+                            client: row.try_get("client")?,
+                            request_id: row.try_get("request_id")?,
+                        })
+                    })
+                    .collect::<std::result::Result<Vec<_>, sqlx::Error>>()
+                    .map_err(sql_err)?;
+                Ok(Page {
+                    items,
+                    total: u64::try_from(total).unwrap_or(0),
+                    limit: page.limit(),
+                    offset: page.offset(),
+                })
+            }
+
+            pub(super) async fn trim(pool: &Pool, before: DateTime<Utc>, max_rows: u64) -> Result<u64> {
+                let mut tx = pool.begin().await.map_err(sql_err)?;
+                let old = sqlx::query("DELETE FROM request_history WHERE at < $1")
+                    .bind(before)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(sql_err)?
+                    .rows_affected();
+                let keep = i64::try_from(max_rows).unwrap_or(i64::MAX);
+                let over = sqlx::query(concat!(
+                    "DELETE FROM request_history WHERE id IN (SELECT id FROM request_history \
+                     ORDER BY at DESC, id DESC ",
+                    $everything,
+                    " OFFSET $1)"
+                ))
+                .bind(keep)
+                .execute(&mut *tx)
+                .await
+                .map_err(sql_err)?
+                .rows_affected();
+                tx.commit().await.map_err(sql_err)?;
+                Ok(old + over)
+            }
+        }
+    };
+}
+
+// SQLite needs a LIMIT before an OFFSET; -1 means none.
+engine!(sqlite, sqlx::Sqlite, "LIMIT -1");
+engine!(postgres, sqlx::Postgres, "LIMIT ALL");
+
+#[async_trait]
+impl RequestHistoryRepository for SqlRequestHistoryRepository {
+    async fn append(&self, batch: &[RequestRecord]) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        match &self.pools {
+            Pools::Sqlite { writer, .. } => sqlite::append(writer, batch).await,
+            Pools::Postgres(pool) => postgres::append(pool, batch).await,
+        }
+    }
+
+    async fn list(&self, filter: &RequestFilter, page: PageRequest) -> Result<Page<RequestRecord>> {
+        match &self.pools {
+            Pools::Sqlite { reader, .. } => sqlite::list(reader, filter, page).await,
+            Pools::Postgres(pool) => postgres::list(pool, filter, page).await,
+        }
+    }
+
+    async fn trim(&self, before: DateTime<Utc>, max_rows: u64) -> Result<u64> {
+        match &self.pools {
+            Pools::Sqlite { writer, .. } => sqlite::trim(writer, before, max_rows).await,
+            Pools::Postgres(pool) => postgres::trim(pool, before, max_rows).await,
+        }
+    }
+}

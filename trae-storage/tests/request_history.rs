@@ -1,0 +1,140 @@
+//! Request history on real SQLite files and a real PostgreSQL server.
+
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use trae_core::request_history::{
+    RequestFilter, RequestHistoryOptions, RequestRecord, RequestRecorder,
+};
+use trae_core::{PageRequest, SystemClock};
+use trae_storage::{Store, storage_test};
+
+fn record(minute: u32, route: &str, status: u16) -> RequestRecord {
+    RequestRecord {
+        id: uuid::Uuid::now_v7(),
+        at: Utc.with_ymd_and_hms(2026, 11, 26, 10, minute, 0).unwrap(),
+        method: "GET".into(),
+        route: route.into(),
+        status,
+        latency_us: 1500,
+        client: "127.0.0.1".into(),
+        request_id: Some(format!("req-{minute}")),
+    }
+}
+
+fn all() -> PageRequest {
+    PageRequest::new(Some(500), None).unwrap()
+}
+
+storage_test!(append_list_filter_and_trim, |url: String| async move {
+    let store = Store::connect(&url).await.unwrap();
+    let repo = store.request_history_repository();
+    let batch: Vec<_> = (0..10)
+        .map(|m| {
+            record(
+                m,
+                if m % 2 == 0 {
+                    "/api/pets"
+                } else {
+                    "/api/pets/:id"
+                },
+                if m == 9 { 404 } else { 200 },
+            )
+        })
+        .collect();
+    repo.append(&batch).await.unwrap();
+    let page = repo.list(&RequestFilter::default(), all()).await.unwrap();
+    assert_eq!(page.total, 10);
+    assert_eq!(page.items[0], batch[9], "newest first, every field kept");
+    let by_route = repo
+        .list(
+            &RequestFilter {
+                route: Some("/api/pets/:id".into()),
+                ..RequestFilter::default()
+            },
+            all(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(by_route.total, 5);
+    let not_found = repo
+        .list(
+            &RequestFilter {
+                status: Some(404),
+                ..RequestFilter::default()
+            },
+            all(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(not_found.items, vec![batch[9].clone()]);
+    let window = repo
+        .list(
+            &RequestFilter {
+                since: Some(batch[2].at),
+                until: Some(batch[5].at),
+                ..RequestFilter::default()
+            },
+            all(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(window.total, 3, "since inclusive, until exclusive");
+
+    // Older than minute 3 goes by age, then all but the newest 4 by count.
+    let gone = repo.trim(batch[3].at, 4).await.unwrap();
+    assert_eq!(gone, 6);
+    let left = repo.list(&RequestFilter::default(), all()).await.unwrap();
+    let minutes: Vec<_> = left
+        .items
+        .iter()
+        .map(|r| r.request_id.clone().unwrap())
+        .collect();
+    assert_eq!(minutes, vec!["req-9", "req-8", "req-7", "req-6"]);
+});
+
+storage_test!(
+    the_recorder_batches_samples_and_skips_probes,
+    |url: String| async move {
+        let store = Store::connect(&url).await.unwrap();
+        let recorder = RequestRecorder::start(
+            store.request_history_repository(),
+            std::sync::Arc::new(SystemClock),
+            RequestHistoryOptions {
+                flush_every: Duration::from_secs(3600),
+                ..RequestHistoryOptions::default()
+            },
+        );
+        for m in 0..5 {
+            recorder.record(record(m, "/api/pets", 200));
+        }
+        recorder.record(record(6, "/api/health/live", 200));
+        recorder.record(record(7, "/api/metrics/requests", 200));
+        recorder.flush().await;
+        let page = recorder
+            .list(&RequestFilter::default(), all())
+            .await
+            .unwrap();
+        assert_eq!(page.total, 5, "health and metrics routes are not recorded");
+
+        let none = RequestRecorder::start(
+            store.request_history_repository(),
+            std::sync::Arc::new(SystemClock),
+            RequestHistoryOptions {
+                sample_rate: 0.0,
+                ..RequestHistoryOptions::default()
+            },
+        );
+        for m in 10..20 {
+            none.record(record(m, "/api/pets", 200));
+        }
+        none.flush().await;
+        assert_eq!(
+            none.list(&RequestFilter::default(), all())
+                .await
+                .unwrap()
+                .total,
+            5
+        );
+    }
+);
