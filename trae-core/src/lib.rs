@@ -21,8 +21,10 @@ pub mod permission;
 pub mod pet;
 pub mod principal;
 pub mod queue_bench;
+pub mod rate_limit;
 pub mod recurring;
 pub mod request_history;
+pub mod secret;
 pub mod session;
 pub mod shared_setting;
 pub mod task;
@@ -47,6 +49,14 @@ pub use page::{Page, PageRequest};
 pub use permission::Permission;
 pub use pet::{NewPet, Pet, PetFilter, PetPatch, PetRepository, Pets, Species};
 pub use principal::{PermissionSet, Principal};
+pub use rate_limit::{
+    Decision, KeyUsage, RateLimitPolicy, RateLimiter, UsageMark, WindowLimit, WindowStatus,
+    WindowStatuses,
+};
+pub use secret::{
+    MasterKeyCheck, NewSecretVersion, SealedVersion, Secret, SecretFilter, SecretRepository,
+    SecretVersion, WrappedDataKey,
+};
 pub use session::{RefreshTokenRecord, Rotation, Session, SessionRepository};
 pub use shared_setting::SharedSettings;
 pub use task::{

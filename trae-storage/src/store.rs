@@ -15,7 +15,8 @@ use trae_core::{
 use crate::migration::{self, Direction, MigrationState};
 use crate::{
     Error, Result, SqlApiKeyRepository, SqlAuditRepository, SqlPetRepository, SqlRoleRepository,
-    SqlSessionRepository, SqlSharedSettings, SqlTaskRepository, SqlUserRepository,
+    SqlSecretRepository, SqlSessionRepository, SqlSharedSettings, SqlTaskRepository,
+    SqlUserRepository,
 };
 
 /// How to open a [`Store`].
@@ -192,6 +193,14 @@ impl Store {
     /// The API key repository on this database.
     pub fn api_key_repository(&self) -> Arc<dyn trae_core::ApiKeyRepository> {
         Arc::new(SqlApiKeyRepository::new(
+            self.inner.writer.clone(),
+            self.inner.reader.clone(),
+        ))
+    }
+
+    /// The secrets vault's repository on this database, for trae-auth's `Vault`.
+    pub fn secret_repository(&self) -> Arc<dyn trae_core::SecretRepository> {
+        Arc::new(SqlSecretRepository::new(
             self.inner.writer.clone(),
             self.inner.reader.clone(),
         ))

@@ -12,6 +12,7 @@ mod m20261125_000004_create_sessions;
 mod m20261125_000005_create_shared_settings;
 mod m20261125_000006_create_api_keys;
 mod m20261126_000007_create_tasks;
+mod m20261126_000008_create_secrets;
 mod m20261126_000009_create_request_history;
 
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection};
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000005_create_shared_settings::Migration),
             Box::new(m20261125_000006_create_api_keys::Migration),
             Box::new(m20261126_000007_create_tasks::Migration),
+            Box::new(m20261126_000008_create_secrets::Migration),
             Box::new(m20261126_000009_create_request_history::Migration),
         ]
     }
