@@ -21,6 +21,7 @@ mod args;
 mod errors;
 mod handle;
 mod identity;
+mod rate_limit;
 mod services;
 mod sync;
 mod tasks;
@@ -56,6 +57,9 @@ pub(crate) fn runtime() -> &'static Runtime {
 fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<sync::Store>()?;
+    m.add_class::<rate_limit::RateLimiter>()?;
+    m.add_class::<rate_limit::RateDecision>()?;
+    m.add_class::<rate_limit::RateWindow>()?;
     m.add_class::<sync::Pets>()?;
     m.add_class::<types::Pet>()?;
     m.add_class::<types::Page>()?;

@@ -978,6 +978,64 @@ class TaskContext:
         Raises `ValidationError` (field `progress`) for a value that is not JSON."""
 
 @final
+class RateWindow:
+    """One window of a limit after a decision (what `RateLimit-*` headers carry)."""
+
+    @property
+    def window(self) -> float:
+        """The window's length in seconds."""
+    @property
+    def limit(self) -> int:
+        """Calls admitted per window."""
+    @property
+    def remaining(self) -> int:
+        """Calls this window would still admit now."""
+    @property
+    def reset_after(self) -> float:
+        """Seconds until this window frees another call (0 when nothing is inside it)."""
+    def __eq__(self, value: object, /) -> bool: ...
+    def __ne__(self, value: object, /) -> bool: ...
+    __hash__: None  # type: ignore[assignment]
+
+@final
+class RateDecision:
+    """What the limiter decided about one call; truthy when admitted."""
+
+    @property
+    def allowed(self) -> bool:
+        """Whether the call is admitted (and charged to every window)."""
+    @property
+    def retry_after(self) -> float | None:
+        """Seconds until a call would be admitted; None when this one was."""
+    @property
+    def windows(self) -> list[RateWindow]:
+        """Each window of the limits, in the order per_minute, per_hour, per_day."""
+    def __bool__(self) -> bool: ...
+
+@final
+class RateLimiter:
+    """Rolling-window rate limits per key, exact: no span of a window's length ever admits
+    more than its limit (a "day" is any 24 hours), and a refused call charges no window.
+    Thread-safe; in memory only."""
+
+    def __new__(cls) -> RateLimiter: ...
+    def check(
+        self,
+        key: str,
+        *,
+        per_minute: int | None = None,
+        per_hour: int | None = None,
+        per_day: int | None = None,
+        at: datetime.datetime | None = None,
+    ) -> RateDecision:
+        """Decides one call of `key` (charging it when admitted). At least one limit is
+        required; a zero limit raises `ValidationError` naming `limits.per_minute` (etc.).
+        `at` (timezone-aware) replaces the clock, e.g. in tests."""
+    def reset(self, key: str) -> bool:
+        """Forgets `key`; returns whether it was known."""
+    def __len__(self) -> int: ...
+
+@final
 class WorkerSummary:
     """What a worker run did. Read-only; equal when every count is."""
 
