@@ -251,14 +251,6 @@ fn undecryptable(name: &str, version: u32, what: &str) -> Error {
     ))
 }
 
-fn created_by(principal: &Principal) -> String {
-    match principal {
-        Principal::User { user_id, .. } => format!("user:{user_id}"),
-        Principal::ApiKey { key_id, .. } => format!("api_key:{key_id}"),
-        Principal::System => "system".into(),
-    }
-}
-
 fn key_check(key: &MasterKey, now: DateTime<Utc>) -> Result<MasterKeyCheck> {
     Ok(MasterKeyCheck {
         id: key.id().to_owned(),
@@ -537,7 +529,7 @@ impl Vault {
             .map(check_description)
             .transpose()?;
         let tags = input.tags.as_deref().map(check_tags).transpose()?;
-        let by = created_by(principal);
+        let by = principal.created_by();
         let mut attempt = 0;
         let stored = loop {
             attempt += 1;

@@ -48,7 +48,11 @@ impl Backoff {
 
 /// A uniform draw in 0–1 from the v4 UUID generator's random source.
 fn random_unit() -> f64 {
-    let bits = uuid::Uuid::new_v4().as_u128() as u64;
+    unit_from_bits(uuid::Uuid::new_v4().as_u128() as u64)
+}
+
+/// The top 53 of 64 random bits as a uniform value in 0–1.
+pub(crate) fn unit_from_bits(bits: u64) -> f64 {
     (bits >> 11) as f64 / (1u64 << 53) as f64
 }
 

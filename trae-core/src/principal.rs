@@ -56,6 +56,15 @@ impl Principal {
         }
     }
 
+    /// How records name their creator: `user:<id>`, `api_key:<id>` or `system`.
+    pub fn created_by(&self) -> String {
+        match self {
+            Self::User { user_id, .. } => format!("user:{user_id}"),
+            Self::ApiKey { key_id, .. } => format!("api_key:{key_id}"),
+            Self::System => "system".to_owned(),
+        }
+    }
+
     /// The user on whose behalf the principal acts, if any.
     pub fn user_id(&self) -> Option<Uuid> {
         match self {

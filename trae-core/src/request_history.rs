@@ -175,8 +175,7 @@ impl RequestRecorder {
             return true;
         }
         // The random half of a v7 id is as good a coin as any.
-        let bits = id.as_u128() as u64;
-        ((bits >> 11) as f64 / (1u64 << 53) as f64) < self.sample_rate
+        crate::backoff::unit_from_bits(id.as_u128() as u64) < self.sample_rate
     }
 }
 

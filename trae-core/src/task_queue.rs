@@ -33,15 +33,6 @@ impl std::fmt::Debug for TaskQueue {
     }
 }
 
-/// How an enqueuer is recorded in `created_by`.
-pub fn created_by(principal: &Principal) -> String {
-    match principal {
-        Principal::User { user_id, .. } => format!("user:{user_id}"),
-        Principal::ApiKey { key_id, .. } => format!("api_key:{key_id}"),
-        Principal::System => "system".to_owned(),
-    }
-}
-
 impl TaskQueue {
     /// The service over `repo`.
     pub fn new(
@@ -95,7 +86,7 @@ impl TaskQueue {
             ));
         }
         let now = self.clock.now();
-        let by = created_by(principal);
+        let by = principal.created_by();
         let records = tasks
             .into_iter()
             .enumerate()
@@ -214,15 +205,10 @@ impl TaskQueue {
 
 /// Publishes `task.<state>` for `task` and counts it.
 pub fn publish_transition(events: &dyn EventBus, task: &Task) {
-    metrics::counter!(
-        TASK_TRANSITIONS,
-        "queue" => task.queue.clone(),
-        "state" => task.state.as_str()
-    )
-    .increment(1);
-    events.publish(
-        EVENT_SOURCE,
-        &format!("task.{}", task.state),
+    publish(
+        events,
+        &task.queue,
+        task.state,
         serde_json::json!({
             "id": task.id,
             "queue": task.queue,
@@ -244,15 +230,10 @@ pub fn publish_finish(
     attempt: i32,
     state: TaskState,
 ) {
-    metrics::counter!(
-        TASK_TRANSITIONS,
-        "queue" => queue.to_owned(),
-        "state" => state.as_str()
-    )
-    .increment(1);
-    events.publish(
-        EVENT_SOURCE,
-        &format!("task.{state}"),
+    publish(
+        events,
+        queue,
+        state,
         serde_json::json!({
             "id": id,
             "queue": queue,
@@ -261,4 +242,15 @@ pub fn publish_finish(
             "attempt": attempt,
         }),
     );
+}
+
+/// Counts a transition and publishes it as `task.<state>`.
+fn publish(events: &dyn EventBus, queue: &str, state: TaskState, payload: serde_json::Value) {
+    metrics::counter!(
+        TASK_TRANSITIONS,
+        "queue" => queue.to_owned(),
+        "state" => state.as_str()
+    )
+    .increment(1);
+    events.publish(EVENT_SOURCE, &format!("task.{state}"), payload);
 }

@@ -629,3 +629,13 @@ storage_test!(
         assert_eq!(error_code(denied, StatusCode::FORBIDDEN).await, "forbidden");
     }
 );
+
+#[tokio::test]
+async fn request_history_that_is_off_says_so() {
+    let (cli, _store) = app_with("sqlite::memory:", &[("TRAE_REQUEST_HISTORY_PERCENT", "0")]).await;
+    cli.get("/api/pets").send().await;
+    let resp = cli.get("/api/metrics/requests").send().await;
+    assert_eq!(resp.0.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body = body(resp).await;
+    assert_eq!(body["error"]["code"], "unavailable", "{body}");
+}

@@ -51,3 +51,34 @@ pub(crate) fn db_error(err: DbErr) -> trae_core::Error {
         },
     }
 }
+
+/// Maps a sqlx error onto the core error a service returns; a rejected row is a validation
+/// error on `record` (e.g. "task").
+pub(crate) fn sqlx_error(err: &sqlx::Error, record: &str) -> trae_core::Error {
+    use sqlx::error::ErrorKind;
+    match err {
+        sqlx::Error::Database(db) => match db.kind() {
+            ErrorKind::UniqueViolation => {
+                trae_core::Error::Conflict(format!("already exists: {}", db.message()))
+            }
+            ErrorKind::ForeignKeyViolation => {
+                trae_core::Error::Conflict(format!("references a missing record: {}", db.message()))
+            }
+            ErrorKind::CheckViolation | ErrorKind::NotNullViolation => {
+                trae_core::Error::validation(
+                    record,
+                    format!("rejected by the database: {}", db.message()),
+                )
+            }
+            _ if db.code().is_some_and(|c| c == "5" || c == "6") => {
+                trae_core::Error::Unavailable(format!("database is busy: {}", db.message()))
+            }
+            _ => trae_core::Error::Storage(err.to_string()),
+        },
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_) => trae_core::Error::Unavailable(err.to_string()),
+        _ => trae_core::Error::Storage(err.to_string()),
+    }
+}

@@ -47,12 +47,7 @@ impl SqlRequestHistoryRepository {
 
 #[allow(clippy::needless_pass_by_value)] // a `map_err` adapter
 fn sql_err(err: sqlx::Error) -> Error {
-    match err {
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-            Error::Unavailable(err.to_string())
-        }
-        other => Error::Storage(other.to_string()),
-    }
+    crate::error::sqlx_error(&err, "request")
 }
 
 fn insert_sql(rows: usize) -> String {

@@ -21,7 +21,6 @@ use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{DatabaseBackend, DatabaseConnection};
 use serde_json::Value;
-use sqlx::error::ErrorKind;
 use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, PgPool, SqlitePool};
 use tokio::sync::Notify;
@@ -166,32 +165,9 @@ fn decode_tags(stored: &str) -> Vec<String> {
         .collect()
 }
 
-/// Maps a database error onto the core error a service returns.
 #[allow(clippy::needless_pass_by_value)] // a `map_err` adapter
 fn sql_err(err: sqlx::Error) -> Error {
-    match &err {
-        sqlx::Error::Database(db) => match db.kind() {
-            ErrorKind::UniqueViolation => {
-                Error::Conflict(format!("already exists: {}", db.message()))
-            }
-            ErrorKind::ForeignKeyViolation => {
-                Error::Conflict(format!("references a missing record: {}", db.message()))
-            }
-            ErrorKind::CheckViolation | ErrorKind::NotNullViolation => Error::validation(
-                "task",
-                format!("rejected by the database: {}", db.message()),
-            ),
-            _ if db.code().is_some_and(|c| c == "5" || c == "6") => {
-                Error::Unavailable(format!("database is busy: {}", db.message()))
-            }
-            _ => Error::Storage(err.to_string()),
-        },
-        sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_) => Error::Unavailable(err.to_string()),
-        _ => Error::Storage(err.to_string()),
-    }
+    crate::error::sqlx_error(&err, "task")
 }
 
 #[allow(clippy::needless_pass_by_value)] // a `map_err` adapter
