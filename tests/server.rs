@@ -401,6 +401,9 @@ fn openapi_prints_the_spec() {
     );
 }
 
+/// A secrets master key the PostgreSQL nodes of a test share (base64 of 32 bytes).
+const PG_MASTER_KEY: &str = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTMyYgo=";
+
 #[tokio::test]
 async fn serves_on_postgresql() {
     let Some(db) = trae_storage::testing::TestDatabase::postgres("serves_on_postgresql").await
@@ -410,7 +413,20 @@ async fn serves_on_postgresql() {
     let url = db.url.clone();
     trae_storage::testing::with_database(db, |url2: String| async move {
         assert_eq!(url, url2);
-        let server = Server::start(&[("TRAE_DATABASE_URL", &url2)]);
+        // Without a shared secrets master key a PostgreSQL node refuses to start.
+        let dir = tempfile::tempdir().unwrap();
+        let out = run(dir.path(), &[("TRAE_DATABASE_URL", &url2)], &["serve"]);
+        assert!(!out.status.success(), "served without TRAE_MASTER_KEY");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("TRAE_MASTER_KEY is required with PostgreSQL"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        let server = Server::start(&[
+            ("TRAE_DATABASE_URL", &url2),
+            ("TRAE_MASTER_KEY", PG_MASTER_KEY),
+        ]);
         assert!(!server.data_dir().join("trae.db").exists());
         assert_eq!(
             server.request("GET", "/api/health/ready", &[], None).status,
@@ -435,7 +451,10 @@ async fn serves_on_postgresql() {
         );
         // A second node on the same database accepts the first node's token: the signing
         // key lives in the database.
-        let other = Server::start(&[("TRAE_DATABASE_URL", &url2)]);
+        let other = Server::start(&[
+            ("TRAE_DATABASE_URL", &url2),
+            ("TRAE_MASTER_KEY", PG_MASTER_KEY),
+        ]);
         assert_eq!(
             other.request("GET", "/api/auth/me", &auth, None).status,
             200

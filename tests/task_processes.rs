@@ -202,6 +202,10 @@ impl WorkerProcess {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("TRAE_DATA_DIR", dir.path())
             .env("TRAE_DATABASE_URL", url)
+            .env(
+                "TRAE_MASTER_KEY",
+                "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTMyYgo=",
+            )
             .env("TRAE_LOG", "info")
             .env("TRAE_LOG_FORMAT", "json")
             .env("TRAE_OUTBOUND_ALLOW_LOOPBACK", "true")

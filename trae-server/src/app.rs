@@ -9,7 +9,7 @@ use poem::middleware::{Cors, SetHeader};
 use poem::web::Redirect;
 use poem::{Endpoint, EndpointExt, IntoEndpoint, Response, Route};
 use poem_openapi::OpenApiService;
-use trae_auth::{Identity, Registration, RequestMeta};
+use trae_auth::{Identity, Registration, RequestMeta, Vault};
 use trae_core::request_history::{RequestHistoryOptions, RequestRecorder};
 use trae_core::{Config, User};
 use trae_storage::Store;
@@ -37,6 +37,8 @@ pub struct AppState {
     pub store: Store,
     /// The identity services over that database.
     pub identity: Identity,
+    /// The secrets vault, authorized and audited through `identity`.
+    pub vault: Vault,
     /// When the process started.
     pub started_at: DateTime<Utc>,
     /// Where served requests are recorded (`None` when history is off).
@@ -56,6 +58,22 @@ pub async fn open_identity(config: &Config, store: &Store) -> trae_core::Result<
     .await
 }
 
+/// The secrets vault over `store` with the master key `config` names (on PostgreSQL
+/// `TRAE_MASTER_KEY` is required; a wrong key fails here), authorized and audited through
+/// `identity`.
+pub async fn open_vault(
+    config: &Config,
+    store: &Store,
+    identity: &Identity,
+) -> trae_core::Result<Vault> {
+    Ok(
+        Vault::from_config(config, store.secret_repository(), store.clock())
+            .await?
+            .with_audit(identity.audit.clone())
+            .with_rbac(identity.rbac.clone()),
+    )
+}
+
 impl AppState {
     /// The state over an open `store`, with identity wired as `config` says.
     pub async fn new(
@@ -64,6 +82,7 @@ impl AppState {
         started_at: DateTime<Utc>,
     ) -> trae_core::Result<Self> {
         let identity = open_identity(&config, &store).await?;
+        let vault = open_vault(&config, &store, &identity).await?;
         let h = config.request_history;
         let history = (h.percent > 0).then(|| {
             RequestRecorder::start(
@@ -81,6 +100,7 @@ impl AppState {
             config,
             store,
             identity,
+            vault,
             started_at,
             history,
         })

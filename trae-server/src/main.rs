@@ -137,7 +137,7 @@ async fn run(
                 .context("cannot open the database")?;
             let state = AppState::new(config, store.clone(), started_at)
                 .await
-                .context("cannot set up identity")?;
+                .context("cannot set up identity and the secrets vault")?;
             if let Some(admin) = state
                 .bootstrap_admin()
                 .await
@@ -204,6 +204,11 @@ async fn run(
         Command::Openapi => {
             // The spec does not depend on data; an in-memory database satisfies the routers.
             let store = Store::connect("sqlite::memory:").await?;
+            // A throwaway vault key, so printing the spec never creates a key file.
+            let config = Config {
+                master_key: Some(trae_auth::MasterKey::generate()?.to_base64()),
+                ..config
+            };
             let state = AppState::new(config, store, started_at).await?;
             write_stdout(&App::new(&state).spec())?;
             write_stdout("\n")?;

@@ -20,6 +20,9 @@ async fn app_with(
         .collect();
     env.insert("TRAE_DATA_DIR".into(), dir.path().display().to_string());
     env.insert("TRAE_DATABASE_URL".into(), url.to_owned());
+    // PostgreSQL needs a shared secrets master key.
+    env.entry("TRAE_MASTER_KEY".into())
+        .or_insert_with(|| "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTMyYgo=".into());
     let config = Config::from_sources(|k| env.get(k).cloned()).unwrap();
     let store = Store::connect(url).await.unwrap();
     let state = AppState::new(config, store.clone(), chrono::Utc::now())
@@ -392,7 +395,10 @@ async fn runtime_describes_the_process_without_secrets() {
         &url,
         &[
             ("TRAE_JWT_SECRET", "supersecretjwtvalue-supersecretjwtvalue"),
-            ("TRAE_MASTER_KEY", "bWFzdGVya2V5"),
+            (
+                "TRAE_MASTER_KEY",
+                "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTMyYgo=",
+            ),
         ],
     )
     .await;
@@ -400,7 +406,8 @@ async fn runtime_describes_the_process_without_secrets() {
     assert_eq!(resp.0.status(), StatusCode::OK);
     let text = resp.0.into_body().into_string().await.unwrap();
     assert!(
-        !text.contains("supersecretjwtvalue") && !text.contains("bWFzdGVya2V5"),
+        !text.contains("supersecretjwtvalue")
+            && !text.contains("c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTMyYgo="),
         "{text}"
     );
     let value: Value = serde_json::from_str(&text).unwrap();
