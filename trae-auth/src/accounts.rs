@@ -14,8 +14,7 @@ use trae_core::identity::{
 };
 use trae_core::lockout::{FailureOutcome, LockoutPolicy};
 use trae_core::{
-    ActorKind, ActorRef, AuditLog, Clock, Error, NewAuditEntry, Outcome, Result, User,
-    UserRepository,
+    ActorKind, ActorRef, AuditLog, Clock, Error, Outcome, Result, User, UserRepository,
 };
 use uuid::Uuid;
 
@@ -27,36 +26,7 @@ pub const DEFAULT_ROLE: &str = "user";
 /// The one answer to bad credentials, whichever part was wrong.
 pub const BAD_CREDENTIALS: &str = "invalid username or password";
 
-/// Where a request came from, for the audit log.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RequestMeta {
-    /// The client's IP address (from the socket, or a trusted proxy's header).
-    pub ip: Option<String>,
-    /// The request id.
-    pub request_id: Option<String>,
-}
-
-impl RequestMeta {
-    /// An audit entry for an action taken in this request.
-    pub fn audit_entry(
-        &self,
-        actor: ActorRef,
-        action: &str,
-        target: Option<String>,
-        outcome: Outcome,
-        details: serde_json::Value,
-    ) -> NewAuditEntry {
-        NewAuditEntry {
-            actor,
-            action: action.to_owned(),
-            target,
-            outcome,
-            ip: self.ip.clone(),
-            request_id: self.request_id.clone(),
-            details,
-        }
-    }
-}
+pub use trae_core::audit::RequestMeta;
 
 /// What a person registers with.
 #[derive(Clone, PartialEq, Eq)]

@@ -101,6 +101,37 @@ impl Outcome {
     }
 }
 
+/// Where a request came from, for the audit log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestMeta {
+    /// The client's IP address (from the socket, or a trusted proxy's header).
+    pub ip: Option<String>,
+    /// The request id.
+    pub request_id: Option<String>,
+}
+
+impl RequestMeta {
+    /// An audit entry for an action taken in this request.
+    pub fn audit_entry(
+        &self,
+        actor: ActorRef,
+        action: &str,
+        target: Option<String>,
+        outcome: Outcome,
+        details: serde_json::Value,
+    ) -> NewAuditEntry {
+        NewAuditEntry {
+            actor,
+            action: action.to_owned(),
+            target,
+            outcome,
+            ip: self.ip.clone(),
+            request_id: self.request_id.clone(),
+            details,
+        }
+    }
+}
+
 /// An entry to append.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewAuditEntry {

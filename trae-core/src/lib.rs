@@ -5,7 +5,10 @@
 //! repository, a [`Clock`], an [`EventBus`]) as trait objects, so the same rules run under the
 //! HTTP server, the Python module, a worker, or a unit test with a manual clock.
 
+pub mod api_endpoint;
 pub mod api_key;
+pub mod api_registry;
+pub mod api_routing;
 pub mod audit;
 pub mod backoff;
 pub mod client_ip;
@@ -33,9 +36,16 @@ pub mod telemetry;
 pub mod user;
 pub mod worker;
 
+pub use api_endpoint::{
+    ApiAttempt, ApiAuth, ApiEndpoint, ApiEndpointFilter, ApiEndpointSpec, ApiLimits, ApiRepository,
+    ApiUsage, HealthCheckSpec, HealthRules,
+};
 pub use api_key::{ApiKey, ApiKeyRepository};
+pub use api_registry::{ApiRegistry, Observation, RegistryOptions};
+pub use api_routing::{EndpointLoads, RoutingStrategy};
 pub use audit::{
-    ActorKind, ActorRef, AuditEntry, AuditFilter, AuditLog, AuditRepository, NewAuditEntry, Outcome,
+    ActorKind, ActorRef, AuditEntry, AuditFilter, AuditLog, AuditRepository, NewAuditEntry,
+    Outcome, RequestMeta,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
@@ -54,8 +64,8 @@ pub use rate_limit::{
     WindowStatuses,
 };
 pub use secret::{
-    MasterKeyCheck, NewSecretVersion, SealedVersion, Secret, SecretFilter, SecretRepository,
-    SecretVersion, WrappedDataKey,
+    MasterKeyCheck, NewSecretVersion, SealedVersion, Secret, SecretFilter, SecretReader,
+    SecretRepository, SecretVersion, WrappedDataKey,
 };
 pub use session::{RefreshTokenRecord, Rotation, Session, SessionRepository};
 pub use shared_setting::SharedSettings;

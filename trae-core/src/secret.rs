@@ -211,6 +211,15 @@ pub trait SecretRepository: Send + Sync + 'static {
     async fn retire_key(&self, master_key_id: &str) -> Result<u64>;
 }
 
+/// Reads secret values for trae's own use (e.g. injecting an external API's credentials).
+/// Implemented by the vault; reads through it are not audited one by one, since the registry
+/// change that named the secret is.
+#[async_trait]
+pub trait SecretReader: Send + Sync + 'static {
+    /// The latest value of `name`, as text.
+    async fn read_secret(&self, name: &str) -> Result<crate::SecretString>;
+}
+
 /// Checks a secret name: 1–128 characters of `[A-Za-z0-9_.-]`, not starting with a dot.
 pub fn check_secret_name(name: &str) -> Result<()> {
     let ok = (1..=NAME_MAX_CHARS).contains(&name.len())

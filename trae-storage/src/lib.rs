@@ -8,6 +8,7 @@
 //! foreign keys on and `synchronous=NORMAL`; writes go through one connection and reads through
 //! a pool, so writers queue in-process instead of failing with "database is locked".
 
+pub mod api_repository;
 pub mod api_key_repository;
 pub mod audit_repository;
 #[allow(unreachable_pub, missing_docs)]
@@ -28,6 +29,7 @@ pub mod testing;
 pub mod user_repository;
 
 pub use api_key_repository::SqlApiKeyRepository;
+pub use api_repository::SqlApiRepository;
 pub use audit_repository::SqlAuditRepository;
 pub use error::{Error, Result};
 pub use migration::{MigrationState, MigrationStatus};

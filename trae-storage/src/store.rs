@@ -234,6 +234,14 @@ impl Store {
         }
     }
 
+    /// The external API registry's repository on this database.
+    pub fn api_repository(&self) -> Arc<dyn trae_core::ApiRepository> {
+        Arc::new(crate::SqlApiRepository::new(
+            &self.inner.writer,
+            &self.inner.reader,
+        ))
+    }
+
     /// The request history repository on this database.
     pub fn request_history_repository(
         &self,

@@ -14,6 +14,7 @@ mod m20261125_000006_create_api_keys;
 mod m20261126_000007_create_tasks;
 mod m20261126_000008_create_secrets;
 mod m20261126_000009_create_request_history;
+mod m20261126_000010_create_api_registry;
 
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000007_create_tasks::Migration),
             Box::new(m20261126_000008_create_secrets::Migration),
             Box::new(m20261126_000009_create_request_history::Migration),
+            Box::new(m20261126_000010_create_api_registry::Migration),
         ]
     }
 }

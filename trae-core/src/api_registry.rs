@@ -1,0 +1,657 @@
+//! The external API registry service: registering endpoints (audited, published on the event
+//! bus), their health as calls and checks report it, the attempt log and usage, and the
+//! in-memory snapshot the orchestrator routes from.
+//!
+//! # Snapshot
+//!
+//! Routing reads endpoints from a snapshot, not the database: it is reloaded after this
+//! process changes the registry and at most [`SNAPSHOT_TTL`] after another node does.
+//!
+//! # Health
+//!
+//! Every attempt and every health check reports its outcome. [`HealthRules`] turn failures in
+//! a row into degraded, failing (skipped by routing until a check passes) and critical. A
+//! node keeps the counts in memory and writes the endpoint's row only when its status changes
+//! or a check runs, so calls do not write to the database on the hot path.
+//!
+//! # Attempt log
+//!
+//! [`ApiRegistry::record_attempt`] never waits: attempts go to a background writer that
+//! appends them in batches with their usage totals, and trims attempts older than the
+//! retention (at least a day, since restarts restore day limits from them).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::api_endpoint::{
+    ApiAttempt, ApiEndpoint, ApiEndpointFilter, ApiEndpointSpec, ApiRepository, ApiUsage,
+    HealthRules, HealthUpdate, check_capability,
+};
+use crate::secret::check_secret_name;
+use crate::{
+    AuditLog, Clock, Error, EventBus, HealthStatus, Outcome, Page, PageRequest, Principal,
+    RequestMeta, Result,
+};
+
+/// The event source of registry changes and health transitions.
+pub const EVENT_SOURCE: &str = "apis";
+/// How stale the routing snapshot may get when another node changes the registry.
+pub const SNAPSHOT_TTL: Duration = Duration::from_secs(2);
+/// Counter of attempts dropped because the attempt writer fell behind.
+pub const ATTEMPTS_DROPPED: &str = "trae_api_attempts_dropped_total";
+/// Counter of attempts, labelled `endpoint` and `outcome` (`success` or `failure`).
+pub const API_ATTEMPTS: &str = "trae_api_attempts_total";
+
+/// How the registry keeps its attempt log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegistryOptions {
+    /// Attempts older than this are deleted (at least a day).
+    pub retention: Duration,
+    /// How often queued attempts are written.
+    pub flush_every: Duration,
+    /// Attempts that may wait for the writer before new ones are dropped.
+    pub buffer: usize,
+    /// When failures change health.
+    pub rules: HealthRules,
+}
+
+impl Default for RegistryOptions {
+    fn default() -> Self {
+        Self {
+            retention: Duration::from_secs(7 * 86_400),
+            flush_every: Duration::from_millis(250),
+            buffer: 10_000,
+            rules: HealthRules::default(),
+        }
+    }
+}
+
+/// What an attempt or a check says about an endpoint's health.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Observation {
+    /// It answered well, in `latency_ms`.
+    Success {
+        /// Time to the answer.
+        latency_ms: u64,
+    },
+    /// It failed (connection, timeout, 5xx).
+    Failure {
+        /// Why, without credentials.
+        error: String,
+    },
+}
+
+enum Message {
+    Attempt(Box<ApiAttempt>),
+    Flush(oneshot::Sender<()>),
+}
+
+#[derive(Debug, Clone)]
+struct Health {
+    status: HealthStatus,
+    failures: u32,
+    last_error: Option<String>,
+    checked_at: Option<DateTime<Utc>>,
+}
+
+struct Snapshot {
+    loaded: Instant,
+    endpoints: Arc<Vec<ApiEndpoint>>,
+}
+
+struct Inner {
+    repo: Arc<dyn ApiRepository>,
+    clock: Arc<dyn Clock>,
+    events: Arc<dyn EventBus>,
+    audit: Option<AuditLog>,
+    rules: HealthRules,
+    snapshot: RwLock<Option<Snapshot>>,
+    health: Mutex<HashMap<String, Health>>,
+    tx: mpsc::Sender<Message>,
+}
+
+/// The registry service. Cheap to clone; clones share the snapshot and the attempt writer.
+#[derive(Clone)]
+pub struct ApiRegistry {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for ApiRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiRegistry").finish_non_exhaustive()
+    }
+}
+
+impl ApiRegistry {
+    /// Starts the registry (and its attempt writer, on the current tokio runtime; the writer
+    /// stops when every clone is dropped, writing what is queued first).
+    pub fn start(
+        repo: Arc<dyn ApiRepository>,
+        clock: Arc<dyn Clock>,
+        events: Arc<dyn EventBus>,
+        options: RegistryOptions,
+    ) -> Self {
+        let (tx, rx) = mpsc::channel(options.buffer.max(1));
+        tokio::spawn(write_attempts(
+            Arc::clone(&repo),
+            Arc::clone(&clock),
+            options.clone(),
+            rx,
+        ));
+        Self {
+            inner: Arc::new(Inner {
+                repo,
+                clock,
+                events,
+                audit: None,
+                rules: options.rules,
+                snapshot: RwLock::new(None),
+                health: Mutex::new(HashMap::new()),
+                tx,
+            }),
+        }
+    }
+
+    /// This registry, recording create, update and delete in `audit`.
+    pub fn with_audit(self, audit: AuditLog) -> Self {
+        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
+            repo: Arc::clone(&shared.repo),
+            clock: Arc::clone(&shared.clock),
+            events: Arc::clone(&shared.events),
+            audit: shared.audit.clone(),
+            rules: shared.rules,
+            snapshot: RwLock::new(None),
+            health: Mutex::new(HashMap::new()),
+            tx: shared.tx.clone(),
+        });
+        Self {
+            inner: Arc::new(Inner {
+                audit: Some(audit),
+                ..inner
+            }),
+        }
+    }
+
+    /// The clock it timestamps with.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    /// Registers an endpoint; `Conflict` when the name is taken.
+    pub async fn create(
+        &self,
+        principal: &Principal,
+        spec: ApiEndpointSpec,
+        meta: &RequestMeta,
+    ) -> Result<ApiEndpoint> {
+        let spec = spec.validated()?;
+        let now = self.inner.clock.now();
+        let endpoint = ApiEndpoint {
+            spec,
+            health: HealthStatus::Unknown,
+            consecutive_failures: 0,
+            last_check_at: None,
+            last_error: None,
+            created_at: now,
+            updated_at: now,
+        };
+        self.inner.repo.insert(&endpoint).await?;
+        self.changed();
+        self.audit(principal, "api.create", &endpoint.spec, meta)
+            .await?;
+        self.publish("api.created", &endpoint);
+        Ok(endpoint)
+    }
+
+    /// Replaces an endpoint's spec; the name in `spec` must be `name`. Health is kept.
+    pub async fn update(
+        &self,
+        principal: &Principal,
+        name: &str,
+        spec: ApiEndpointSpec,
+        meta: &RequestMeta,
+    ) -> Result<ApiEndpoint> {
+        check_secret_name(name)?;
+        if spec.name != name {
+            return Err(Error::validation(
+                "name",
+                "an endpoint cannot be renamed; delete it and register it again",
+            ));
+        }
+        let spec = spec.validated()?;
+        let endpoint = self
+            .inner
+            .repo
+            .update_spec(&spec, self.inner.clock.now())
+            .await?;
+        self.changed();
+        self.audit(principal, "api.update", &endpoint.spec, meta)
+            .await?;
+        self.publish("api.updated", &endpoint);
+        Ok(endpoint)
+    }
+
+    /// Removes an endpoint with its attempt log and usage.
+    pub async fn delete(
+        &self,
+        principal: &Principal,
+        name: &str,
+        meta: &RequestMeta,
+    ) -> Result<()> {
+        check_secret_name(name)?;
+        let Some(endpoint) = self.inner.repo.get(name).await? else {
+            return Err(Error::not_found("api", name));
+        };
+        if !self.inner.repo.delete(name).await? {
+            return Err(Error::not_found("api", name));
+        }
+        self.lock_health().remove(name);
+        self.changed();
+        self.audit(principal, "api.delete", &endpoint.spec, meta)
+            .await?;
+        self.publish("api.deleted", &endpoint);
+        Ok(())
+    }
+
+    /// One endpoint, with this node's view of its health.
+    pub async fn get(&self, name: &str) -> Result<ApiEndpoint> {
+        check_secret_name(name)?;
+        let endpoint = self
+            .inner
+            .repo
+            .get(name)
+            .await?
+            .ok_or_else(|| Error::not_found("api", name))?;
+        Ok(self.overlay(endpoint))
+    }
+
+    /// Endpoints matching `filter`, by priority then name.
+    pub async fn list(
+        &self,
+        filter: &ApiEndpointFilter,
+        page: PageRequest,
+    ) -> Result<Page<ApiEndpoint>> {
+        if let Some(c) = &filter.capability {
+            check_capability(c)?;
+        }
+        let mut page = self.inner.repo.list(filter, page).await?;
+        page.items = page.items.into_iter().map(|e| self.overlay(e)).collect();
+        Ok(page)
+    }
+
+    /// The endpoints of `capability` from the snapshot, with this node's health; empty when
+    /// no endpoint serves it.
+    pub async fn endpoints_for(&self, capability: &str) -> Result<Vec<ApiEndpoint>> {
+        check_capability(capability)?;
+        let all = self.snapshot().await?;
+        Ok(all
+            .iter()
+            .filter(|e| e.spec.capability == capability)
+            .cloned()
+            .map(|e| self.overlay(e))
+            .collect())
+    }
+
+    /// Every endpoint from the snapshot, with this node's health (for the health checker).
+    pub async fn all(&self) -> Result<Vec<ApiEndpoint>> {
+        let all = self.snapshot().await?;
+        Ok(all.iter().cloned().map(|e| self.overlay(e)).collect())
+    }
+
+    /// An endpoint's usage totals.
+    pub async fn usage(&self, name: &str) -> Result<ApiUsage> {
+        self.get(name).await?;
+        self.inner.repo.usage(name).await
+    }
+
+    /// An endpoint's attempts, newest first.
+    pub async fn logs(&self, name: &str, page: PageRequest) -> Result<Page<ApiAttempt>> {
+        self.get(name).await?;
+        self.inner.repo.attempts(name, page).await
+    }
+
+    /// The finish times of an endpoint's logged attempts in the last `window`.
+    pub async fn recent_attempt_times(
+        &self,
+        name: &str,
+        window: Duration,
+    ) -> Result<Vec<DateTime<Utc>>> {
+        let since = self.inner.clock.now()
+            - chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
+        self.inner.repo.attempt_times(name, since).await
+    }
+
+    /// Queues an attempt for the log and usage; never waits.
+    pub fn record_attempt(&self, attempt: ApiAttempt) {
+        let outcome = if attempt.success {
+            "success"
+        } else {
+            "failure"
+        };
+        metrics::counter!(API_ATTEMPTS, "endpoint" => attempt.endpoint.clone(), "outcome" => outcome)
+            .increment(1);
+        if self
+            .inner
+            .tx
+            .try_send(Message::Attempt(Box::new(attempt)))
+            .is_err()
+        {
+            metrics::counter!(ATTEMPTS_DROPPED).increment(1);
+        }
+    }
+
+    /// Writes every queued attempt (for tests and orderly shutdown).
+    pub async fn flush(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.inner.tx.send(Message::Flush(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+
+    /// Records what a call attempt showed about `endpoint`'s health; returns the new status.
+    /// The row is written only when the status changes.
+    pub async fn observe(&self, endpoint: &ApiEndpoint, observation: Observation) -> HealthStatus {
+        self.apply(endpoint, observation, None).await
+    }
+
+    /// Records a health check's result; the row is always written. Returns the endpoint as
+    /// it now stands.
+    pub async fn record_check(
+        &self,
+        endpoint: &ApiEndpoint,
+        observation: Observation,
+    ) -> Result<ApiEndpoint> {
+        let now = self.inner.clock.now();
+        self.apply(endpoint, observation, Some(now)).await;
+        self.get(endpoint.name()).await
+    }
+
+    async fn apply(
+        &self,
+        endpoint: &ApiEndpoint,
+        observation: Observation,
+        checked_at: Option<DateTime<Utc>>,
+    ) -> HealthStatus {
+        let rules = self.inner.rules;
+        let (before, after) = {
+            let mut health = self.lock_health();
+            let h = health
+                .entry(endpoint.name().to_owned())
+                .or_insert_with(|| Health {
+                    status: endpoint.health,
+                    failures: endpoint.consecutive_failures,
+                    last_error: endpoint.last_error.clone(),
+                    checked_at: endpoint.last_check_at,
+                });
+            let before = h.status;
+            match &observation {
+                Observation::Success { latency_ms } => {
+                    // A call cannot revive an endpoint routing skips; only a check can (and
+                    // a call can still reach one that turned failing while it was in flight).
+                    let skipped = matches!(before, HealthStatus::Failing | HealthStatus::Critical);
+                    if checked_at.is_some() || !skipped {
+                        h.failures = 0;
+                        h.status = rules.after_success(*latency_ms, endpoint.spec.timeout_ms);
+                    }
+                }
+                Observation::Failure { error } => {
+                    h.failures = h.failures.saturating_add(1);
+                    h.status = rules
+                        .after_failures(h.failures)
+                        .max_severity(before, checked_at);
+                    h.last_error = Some(error.clone());
+                }
+            }
+            if checked_at.is_some() {
+                h.checked_at = checked_at;
+            }
+            (before, h.clone())
+        };
+        if before != after.status || checked_at.is_some() {
+            let update = HealthUpdate {
+                health: after.status,
+                consecutive_failures: after.failures,
+                checked_at: after.checked_at,
+                last_error: after.last_error.clone(),
+            };
+            if let Err(e) = self
+                .inner
+                .repo
+                .update_health(endpoint.name(), &update, self.inner.clock.now())
+                .await
+            {
+                tracing::warn!(endpoint = endpoint.name(), error = %e, "recording API health failed");
+            }
+        }
+        if before != after.status {
+            tracing::info!(
+                endpoint = endpoint.name(),
+                from = before.as_str(),
+                to = after.status.as_str(),
+                "API endpoint health changed"
+            );
+            self.inner.events.publish(
+                EVENT_SOURCE,
+                "api.health",
+                json!({
+                    "name": endpoint.name(),
+                    "from": before.as_str(),
+                    "to": after.status.as_str(),
+                    "consecutive_failures": after.failures,
+                }),
+            );
+        }
+        after.status
+    }
+
+    fn overlay(&self, mut endpoint: ApiEndpoint) -> ApiEndpoint {
+        if let Some(h) = self.lock_health().get(endpoint.name()) {
+            endpoint.health = h.status;
+            endpoint.consecutive_failures = h.failures;
+            endpoint.last_error.clone_from(&h.last_error);
+            endpoint.last_check_at = h.checked_at.or(endpoint.last_check_at);
+        }
+        endpoint
+    }
+
+    fn lock_health(&self) -> std::sync::MutexGuard<'_, HashMap<String, Health>> {
+        self.inner
+            .health
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    async fn snapshot(&self) -> Result<Arc<Vec<ApiEndpoint>>> {
+        {
+            let snap = self
+                .inner
+                .snapshot
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
+            if let Some(s) = snap.as_ref()
+                && s.loaded.elapsed() < SNAPSHOT_TTL
+            {
+                return Ok(Arc::clone(&s.endpoints));
+            }
+        }
+        let endpoints = Arc::new(self.inner.repo.all().await?);
+        *self
+            .inner
+            .snapshot
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Snapshot {
+            loaded: Instant::now(),
+            endpoints: Arc::clone(&endpoints),
+        });
+        Ok(endpoints)
+    }
+
+    fn changed(&self) {
+        *self
+            .inner
+            .snapshot
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    async fn audit(
+        &self,
+        principal: &Principal,
+        action: &str,
+        spec: &ApiEndpointSpec,
+        meta: &RequestMeta,
+    ) -> Result<()> {
+        let Some(audit) = &self.inner.audit else {
+            return Ok(());
+        };
+        audit
+            .record(meta.audit_entry(
+                principal.actor(),
+                action,
+                Some(format!("api:{}", spec.name)),
+                Outcome::Success,
+                json!({
+                    "capability": spec.capability,
+                    "base_url": spec.base_url,
+                    // The vault entry's name, under a key the audit log does not redact.
+                    "auth_type": auth_type(&spec.auth),
+                    "auth_vault_name": spec.auth.secret(),
+                    "is_active": spec.is_active,
+                }),
+            ))
+            .await
+            .map(|_| ())
+    }
+
+    fn publish(&self, kind: &str, endpoint: &ApiEndpoint) {
+        self.inner.events.publish(
+            EVENT_SOURCE,
+            kind,
+            json!({
+                "name": endpoint.spec.name,
+                "capability": endpoint.spec.capability,
+                "is_active": endpoint.spec.is_active,
+            }),
+        );
+    }
+}
+
+fn auth_type(auth: &crate::ApiAuth) -> &'static str {
+    match auth {
+        crate::ApiAuth::None => "none",
+        crate::ApiAuth::Bearer { .. } => "bearer",
+        crate::ApiAuth::Basic { .. } => "basic",
+        crate::ApiAuth::Header { .. } => "header",
+        crate::ApiAuth::Query { .. } => "query",
+    }
+}
+
+trait MaxSeverity {
+    fn max_severity(self, before: HealthStatus, checked_at: Option<DateTime<Utc>>) -> HealthStatus;
+}
+
+impl MaxSeverity for HealthStatus {
+    /// A failed call never improves health (a failing endpoint stays failing until a check
+    /// passes); a failed check sets it from the count alone.
+    fn max_severity(self, before: HealthStatus, checked_at: Option<DateTime<Utc>>) -> HealthStatus {
+        if checked_at.is_some() {
+            return self;
+        }
+        let rank = |s: HealthStatus| match s {
+            HealthStatus::Unknown | HealthStatus::Healthy => 0,
+            HealthStatus::Degraded => 1,
+            HealthStatus::Failing => 2,
+            HealthStatus::Critical => 3,
+        };
+        if rank(before) > rank(self) {
+            before
+        } else {
+            self
+        }
+    }
+}
+
+async fn write_attempts(
+    repo: Arc<dyn ApiRepository>,
+    clock: Arc<dyn Clock>,
+    options: RegistryOptions,
+    mut rx: mpsc::Receiver<Message>,
+) {
+    let mut batch: Vec<ApiAttempt> = Vec::new();
+    let mut last_trim: Option<DateTime<Utc>> = None;
+    let retention = chrono::Duration::from_std(options.retention.max(Duration::from_secs(86_400)))
+        .unwrap_or(chrono::Duration::MAX);
+    let mut tick = tokio::time::interval(options.flush_every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            message = rx.recv() => match message {
+                Some(Message::Attempt(a)) => {
+                    batch.push(*a);
+                    if batch.len() >= 1_000 {
+                        append(repo.as_ref(), &mut batch).await;
+                    }
+                }
+                Some(Message::Flush(done)) => {
+                    while let Ok(Message::Attempt(a)) = rx.try_recv() {
+                        batch.push(*a);
+                    }
+                    append(repo.as_ref(), &mut batch).await;
+                    let _ = done.send(());
+                }
+                None => {
+                    append(repo.as_ref(), &mut batch).await;
+                    return;
+                }
+            },
+            _ = tick.tick() => {
+                append(repo.as_ref(), &mut batch).await;
+                let now = clock.now();
+                if last_trim.is_none_or(|at| now - at >= chrono::Duration::minutes(1)) {
+                    last_trim = Some(now);
+                    if let Err(e) = repo.trim_attempts(now - retention).await {
+                        tracing::warn!(error = %e, "trimming the API attempt log failed");
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn append(repo: &dyn ApiRepository, batch: &mut Vec<ApiAttempt>) {
+    if batch.is_empty() {
+        return;
+    }
+    if let Err(e) = repo.record_attempts(batch).await {
+        tracing::warn!(error = %e, attempts = batch.len(), "writing API attempts failed; dropped");
+        metrics::counter!(ATTEMPTS_DROPPED).increment(batch.len() as u64);
+    }
+    batch.clear();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_call_never_improves_health_but_a_check_decides() {
+        let failing = HealthStatus::Failing;
+        assert_eq!(
+            HealthStatus::Degraded.max_severity(failing, None),
+            HealthStatus::Failing
+        );
+        assert_eq!(
+            HealthStatus::Degraded.max_severity(failing, Some(Utc::now())),
+            HealthStatus::Degraded
+        );
+        assert_eq!(
+            HealthStatus::Critical.max_severity(HealthStatus::Healthy, None),
+            HealthStatus::Critical
+        );
+    }
+}
