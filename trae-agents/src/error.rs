@@ -17,9 +17,29 @@ pub enum AgentError {
     /// The call did not finish in time.
     #[error("timed out: {0}")]
     Timeout(String),
-    /// The connection failed or broke.
+    /// The connection failed or broke after the request may have been sent.
     #[error("transport: {0}")]
     Transport(String),
+    /// No connection could be made: nothing was sent.
+    #[error("connect: {0}")]
+    Connect(String),
+    /// Nothing serves what was asked for (e.g. no endpoint has the capability).
+    #[error("{0}")]
+    NotFound(String),
+    /// Every candidate is at a rate limit; the next call is allowed after `retry_after`.
+    #[error("{message}")]
+    Limited {
+        /// What is limited.
+        message: String,
+        /// When a call is next allowed.
+        retry_after: std::time::Duration,
+    },
+    /// Every attempt failed.
+    #[error("{0}")]
+    Upstream(String),
+    /// A core service failed (storage, validation).
+    #[error(transparent)]
+    Core(#[from] trae_core::Error),
     /// The configuration is unusable.
     #[error("configuration: {0}")]
     Config(String),

@@ -1,7 +1,10 @@
-//! The built-in `http.request` task kind: one HTTP call through the [`OutboundClient`].
+//! The built-in `http.request` task kind: one HTTP call through the [`OutboundClient`], or
+//! through the [`Orchestrator`] to a registered API capability.
 //!
-//! Payload: `{"url", "method"?: "GET", "headers"?: {name: value}, "body"?: string or JSON,
-//! "timeout_ms"?}`. Result: `{"status", "headers", "body", "truncated"}`, the body parsed as
+//! Payload: either `{"url", …}` or `{"capability", "path", …}`, plus `"method"?: "GET",
+//! "headers"?: {name: value}, "body"?: string or JSON, "timeout_ms"?` (URL calls only; a
+//! capability's endpoints have their own timeouts). Result: `{"status", "headers", "body",
+//! "truncated"}` (and `"endpoint"` for capability calls), the body parsed as
 //! JSON when the response says it is JSON, text otherwise. A 2xx or 3xx answer completes the
 //! task (redirects are not followed); 408, 429 and 5xx, timeouts and connection failures are
 //! retried; any other 4xx, a malformed payload or a refused URL fails it at once.
@@ -13,6 +16,7 @@ use serde::Deserialize;
 use trae_core::{HandlerResult, TaskContext, TaskFailure, TaskHandler};
 use url::Url;
 
+use crate::orchestrator::{ApiCall, Orchestrator};
 use crate::outbound::OutboundClient;
 use crate::{AgentError, Result};
 
@@ -31,7 +35,12 @@ const RESERVED_HEADERS: [&str; 5] = [
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Payload {
-    url: String,
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    capability: Option<String>,
+    #[serde(default)]
+    path: Option<String>,
     #[serde(default)]
     method: Option<String>,
     #[serde(default)]
@@ -42,11 +51,20 @@ struct Payload {
     timeout_ms: Option<u64>,
 }
 
+/// Where a call goes.
+#[derive(Debug, PartialEq, Eq)]
+enum Target {
+    /// A URL, through the outbound client.
+    Url(Url),
+    /// A path under a capability's endpoints, through the orchestrator.
+    Capability { capability: String, path: String },
+}
+
 /// A parsed, checked `http.request` payload.
 #[derive(Debug)]
 struct Call {
     method: reqwest::Method,
-    url: Url,
+    target: Target,
     headers: Vec<(String, String)>,
     body: Option<Vec<u8>>,
     timeout: Option<Duration>,
@@ -55,7 +73,26 @@ struct Call {
 fn parse(payload: &serde_json::Value) -> Result<Call> {
     let p: Payload = serde_json::from_value(payload.clone())
         .map_err(|e| AgentError::invalid("payload", e.to_string()))?;
-    let url = Url::parse(&p.url).map_err(|e| AgentError::invalid("url", e.to_string()))?;
+    let target = match (p.url, p.capability, p.path) {
+        (Some(url), None, None) => {
+            Target::Url(Url::parse(&url).map_err(|e| AgentError::invalid("url", e.to_string()))?)
+        }
+        (None, Some(capability), Some(path)) => {
+            if p.timeout_ms.is_some() {
+                return Err(AgentError::invalid(
+                    "timeout_ms",
+                    "a capability call uses its endpoints' timeouts",
+                ));
+            }
+            Target::Capability { capability, path }
+        }
+        _ => {
+            return Err(AgentError::invalid(
+                "payload",
+                "give either url, or capability and path",
+            ));
+        }
+    };
     let method = p.method.as_deref().unwrap_or("GET").to_ascii_uppercase();
     let method = match method.as_str() {
         "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS" => {
@@ -108,7 +145,7 @@ fn parse(payload: &serde_json::Value) -> Result<Call> {
     };
     Ok(Call {
         method,
-        url,
+        target,
         headers,
         body,
         timeout,
@@ -119,12 +156,51 @@ fn parse(payload: &serde_json::Value) -> Result<Call> {
 #[derive(Debug, Clone)]
 pub struct HttpRequestHandler {
     client: OutboundClient,
+    orchestrator: Option<Orchestrator>,
 }
 
 impl HttpRequestHandler {
-    /// A handler calling out through `client`.
+    /// A handler calling out through `client` (URL payloads only).
     pub fn new(client: OutboundClient) -> Self {
-        Self { client }
+        Self {
+            client,
+            orchestrator: None,
+        }
+    }
+
+    /// This handler, sending capability payloads through `orchestrator`.
+    pub fn with_orchestrator(mut self, orchestrator: Orchestrator) -> Self {
+        self.orchestrator = Some(orchestrator);
+        self
+    }
+}
+
+fn body_json(headers: &[(String, String)], body: &[u8], truncated: bool) -> serde_json::Value {
+    let is_json = headers
+        .iter()
+        .any(|(n, v)| n == "content-type" && v.contains("json"));
+    let text = || serde_json::Value::String(String::from_utf8_lossy(body).into_owned());
+    if is_json && !truncated {
+        serde_json::from_slice(body).unwrap_or_else(|_| text())
+    } else {
+        text()
+    }
+}
+
+fn headers_json(headers: Vec<(String, String)>) -> serde_json::Value {
+    headers
+        .into_iter()
+        .map(|(name, value)| (name, serde_json::Value::String(value)))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+/// Completes on 2xx and 3xx; retries 408, 429 and 5xx; fails on any other status.
+fn settle(status: u16, target: &str, summary: serde_json::Value) -> HandlerResult {
+    match status {
+        200..=399 => Ok(Some(summary)),
+        408 | 429 | 500..=599 => Err(TaskFailure::Retry(format!("{target} answered {status}"))),
+        _ => Err(TaskFailure::Fatal(format!("{target} answered {status}"))),
     }
 }
 
@@ -132,54 +208,66 @@ impl HttpRequestHandler {
 impl TaskHandler for HttpRequestHandler {
     async fn run(&self, ctx: TaskContext) -> HandlerResult {
         let call = parse(ctx.payload()).map_err(|e| TaskFailure::Fatal(e.to_string()))?;
-        let response = self
-            .client
-            .send(
-                call.method,
-                &call.url,
-                &call.headers,
-                call.body,
-                call.timeout,
-            )
-            .await
-            .map_err(|e| match e {
-                AgentError::Timeout(_) | AgentError::Transport(_) => {
-                    TaskFailure::Retry(e.to_string())
-                }
-                other => TaskFailure::Fatal(other.to_string()),
-            })?;
-        let is_json = response
-            .headers
-            .iter()
-            .any(|(n, v)| n == "content-type" && v.contains("json"));
-        let body = if is_json && !response.truncated {
-            serde_json::from_slice(&response.body).unwrap_or_else(|_| {
-                serde_json::Value::String(String::from_utf8_lossy(&response.body).into_owned())
-            })
-        } else {
-            serde_json::Value::String(String::from_utf8_lossy(&response.body).into_owned())
-        };
-        let status = response.status;
-        let summary = serde_json::json!({
-            "status": status,
-            "headers": response
-                .headers
-                .into_iter()
-                .map(|(name, value)| (name, serde_json::Value::String(value)))
-                .collect::<serde_json::Map<_, _>>(),
-            "body": body,
-            "truncated": response.truncated,
-        });
-        match status {
-            200..=399 => Ok(Some(summary)),
-            408 | 429 | 500..=599 => Err(TaskFailure::Retry(format!(
-                "{} answered {status}",
-                call.url.host_str().unwrap_or("the server")
-            ))),
-            _ => Err(TaskFailure::Fatal(format!(
-                "{} answered {status}",
-                call.url.host_str().unwrap_or("the server")
-            ))),
+        match call.target {
+            Target::Url(url) => {
+                let response = self
+                    .client
+                    .send(call.method, &url, &call.headers, call.body, call.timeout)
+                    .await
+                    .map_err(|e| match e {
+                        AgentError::Timeout(_)
+                        | AgentError::Transport(_)
+                        | AgentError::Connect(_) => TaskFailure::Retry(e.to_string()),
+                        other => TaskFailure::Fatal(other.to_string()),
+                    })?;
+                let summary = serde_json::json!({
+                    "status": response.status,
+                    "body": body_json(&response.headers, &response.body, response.truncated),
+                    "headers": headers_json(response.headers),
+                    "truncated": response.truncated,
+                });
+                settle(
+                    response.status,
+                    url.host_str().unwrap_or("the server"),
+                    summary,
+                )
+            }
+            Target::Capability { capability, path } => {
+                let Some(orchestrator) = &self.orchestrator else {
+                    return Err(TaskFailure::Fatal(
+                        "this worker has no API orchestrator; capability calls need one".into(),
+                    ));
+                };
+                let api_call = ApiCall {
+                    method: call.method.to_string(),
+                    path,
+                    headers: call.headers,
+                    body: call.body,
+                    strategy: None,
+                    request_id: Some(format!("task:{}", ctx.task().id)),
+                };
+                let response =
+                    orchestrator
+                        .call(&capability, api_call)
+                        .await
+                        .map_err(|e| match e {
+                            AgentError::Limited { retry_after, .. } => {
+                                TaskFailure::Snooze(retry_after)
+                            }
+                            AgentError::Upstream(_) | AgentError::Core(_) => {
+                                TaskFailure::Retry(e.to_string())
+                            }
+                            other => TaskFailure::Fatal(other.to_string()),
+                        })?;
+                let summary = serde_json::json!({
+                    "status": response.status,
+                    "body": body_json(&response.headers, &response.body, response.truncated),
+                    "headers": headers_json(response.headers),
+                    "truncated": response.truncated,
+                    "endpoint": response.endpoint,
+                });
+                settle(response.status, &response.endpoint, summary)
+            }
         }
     }
 }
@@ -192,6 +280,15 @@ mod tests {
     fn payloads_are_checked_before_any_call() {
         let bad = [
             (serde_json::json!({}), "payload"),
+            (
+                serde_json::json!({"url": "http://x/", "capability": "c", "path": "/"}),
+                "payload",
+            ),
+            (serde_json::json!({"capability": "c"}), "payload"),
+            (
+                serde_json::json!({"capability": "c", "path": "/", "timeout_ms": 5}),
+                "timeout_ms",
+            ),
             (serde_json::json!({"url": "not a url"}), "url"),
             (
                 serde_json::json!({"url": "http://x/", "method": "TRACE"}),
@@ -229,6 +326,7 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(call.method, reqwest::Method::POST);
+        assert_eq!(call.target, Target::Url(Url::parse("http://x/").unwrap()));
         assert_eq!(call.body.as_deref(), Some(&b"{\"a\":1}"[..]));
         assert!(
             call.headers

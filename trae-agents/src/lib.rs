@@ -4,8 +4,10 @@
 
 pub mod error;
 pub mod http_task;
+pub mod orchestrator;
 pub mod outbound;
 
 pub use error::{AgentError, Result};
 pub use http_task::HttpRequestHandler;
+pub use orchestrator::{ApiCall, ApiResponse, AttemptSummary, Orchestrator, OrchestratorOptions};
 pub use outbound::{OutboundClient, OutboundPolicy, OutboundResponse};

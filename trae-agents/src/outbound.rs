@@ -268,6 +268,8 @@ fn transport_error(e: reqwest::Error) -> AgentError {
     }
     if timeout {
         AgentError::Timeout(message)
+    } else if e.is_connect() {
+        AgentError::Connect(message)
     } else {
         AgentError::Transport(message)
     }

@@ -155,7 +155,7 @@ async fn large_bodies_are_cut_off() {
 }
 
 #[tokio::test]
-async fn a_closed_port_is_a_transport_error() {
+async fn a_closed_port_is_a_connect_error_nothing_was_sent() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
     drop(listener);
@@ -163,5 +163,5 @@ async fn a_closed_port_is_a_transport_error() {
         .send(reqwest::Method::GET, &url, &[], None, None)
         .await
         .unwrap_err();
-    assert!(matches!(err, AgentError::Transport(_)), "{err}");
+    assert!(matches!(err, AgentError::Connect(_)), "{err}");
 }

@@ -51,7 +51,8 @@ use serde_json::json;
 use trae_core::secret::{check_description, check_secret_name, check_tags};
 use trae_core::{
     AuditLog, Clock, Config, Error, MasterKeyCheck, NewSecretVersion, Outcome, Page, PageRequest,
-    Permission, Principal, Result, Secret, SecretFilter, SecretRepository, SecretVersion,
+    Permission, Principal, Result, Secret, SecretFilter, SecretReader, SecretRepository,
+    SecretString, SecretVersion,
     WrappedDataKey,
 };
 use zeroize::Zeroizing;
@@ -598,6 +599,21 @@ impl Vault {
         let target = format!("secret:{name}");
         self.authorize_audited(principal, SECRETS_REVEAL, "secret.reveal", &target, meta)
             .await?;
+        let revealed = self.reveal(name, version).await?;
+        self.record(
+            principal,
+            "secret.reveal",
+            &target,
+            Outcome::Success,
+            json!({"version": revealed.version}),
+            meta,
+        )
+        .await?;
+        Ok(revealed)
+    }
+
+    /// Decrypts a version with neither authorization nor audit (the callers do both).
+    async fn reveal(&self, name: &str, version: Option<u32>) -> Result<RevealedSecret> {
         let key = self.key();
         let sealed = self
             .inner
@@ -627,15 +643,6 @@ impl Vault {
             .map_err(|_| undecryptable(name, v, "wrapped data key"))?;
         let value = open(data_key, &sealed.ciphertext, &value_aad(name, v))
             .ok_or_else(|| undecryptable(name, v, "ciphertext"))?;
-        self.record(
-            principal,
-            "secret.reveal",
-            &target,
-            Outcome::Success,
-            json!({"version": v}),
-            meta,
-        )
-        .await?;
         Ok(RevealedSecret {
             name: sealed.version.name,
             version: v,
@@ -908,5 +915,17 @@ fn require_system(principal: &Principal, what: &str) -> Result<()> {
         _ => Err(Error::Forbidden(format!(
             "only the operator (the system principal) may {what}"
         ))),
+    }
+}
+
+/// Credentials for trae's own outbound calls: the latest version, as text. Not audited per
+/// read (the registry change naming the secret is), and not checked against RBAC: the
+/// principal is trae itself.
+#[async_trait::async_trait]
+impl SecretReader for Vault {
+    async fn read_secret(&self, name: &str) -> Result<SecretString> {
+        check_secret_name(name)?;
+        let revealed = self.reveal(name, None).await?;
+        Ok(SecretString::new(revealed.value.expose_str()?))
     }
 }

@@ -682,7 +682,8 @@ mod tests {
 
     #[test]
     fn specs_break_rules_with_a_field_named() {
-        let cases: Vec<(Box<dyn Fn(&mut ApiEndpointSpec)>, &str)> = vec![
+        type Change = Box<dyn Fn(&mut ApiEndpointSpec)>;
+        let cases: Vec<(Change, &str)> = vec![
             (Box::new(|s| s.name = ".x".into()), "name"),
             (Box::new(|s| s.capability = "Text Gen".into()), "capability"),
             (Box::new(|s| s.base_url = "ftp://h".into()), "base_url"),

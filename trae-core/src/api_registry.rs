@@ -137,10 +137,11 @@ impl ApiRegistry {
         options: RegistryOptions,
     ) -> Self {
         let (tx, rx) = mpsc::channel(options.buffer.max(1));
+        let rules = options.rules;
         tokio::spawn(write_attempts(
             Arc::clone(&repo),
             Arc::clone(&clock),
-            options.clone(),
+            options,
             rx,
         ));
         Self {
@@ -149,7 +150,7 @@ impl ApiRegistry {
                 clock,
                 events,
                 audit: None,
-                rules: options.rules,
+                rules,
                 snapshot: RwLock::new(None),
                 health: Mutex::new(HashMap::new()),
                 tx,
