@@ -578,3 +578,274 @@ fn the_client_ip_comes_from_a_trusted_proxy_only() {
     let proxied = Server::start(&[("TRAE_TRUSTED_PROXIES", "127.0.0.1/32")]);
     assert_eq!(failed_login_ip(&proxied), "203.0.113.7");
 }
+
+/// Runs `trae args…` with `stdin` piped in.
+fn run_with_stdin(data_dir: &Path, vars: &[(&str, &str)], args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = trae(data_dir, vars)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// The output of a command that must succeed.
+fn succeeded(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The stderr of a command that must fail.
+fn failed(out: Output) -> String {
+    assert!(
+        !out.status.success(),
+        "succeeded: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8(out.stderr)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+#[test]
+fn secrets_cli_sets_from_stdin_gets_lists_and_deletes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let value = "sk-cli-4e1d9b7a2c5f8e3d";
+    let set = succeeded(run_with_stdin(
+        d,
+        &[],
+        &[
+            "secrets",
+            "set",
+            "OPENAI_API_KEY",
+            "--description",
+            "the model provider",
+            "--tag",
+            "prod",
+        ],
+        format!("{value}\n").as_bytes(),
+    ));
+    assert!(
+        set.contains("OPENAI_API_KEY") && set.contains("version 1"),
+        "{set}"
+    );
+    assert!(!set.contains(value));
+    // The key file was created beside the database, private to its owner.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(d.join("master.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    // `get` prints the value and one newline, nothing else; one trailing newline was
+    // stripped on the way in, so a value's own newlines survive.
+    let get = run(d, &[], &["secrets", "get", "OPENAI_API_KEY"]);
+    assert_eq!(succeeded(get), format!("{value}\n"));
+    succeeded(run_with_stdin(
+        d,
+        &[],
+        &["secrets", "set", "OPENAI_API_KEY"],
+        b"two\n\n",
+    ));
+    let get = run(d, &[], &["secrets", "get", "OPENAI_API_KEY"]);
+    assert_eq!(succeeded(get), "two\n\n");
+    let first = run(
+        d,
+        &[],
+        &["secrets", "get", "OPENAI_API_KEY", "--version", "1"],
+    );
+    assert_eq!(succeeded(first), format!("{value}\n"));
+
+    let list = succeeded(run(d, &[], &["secrets", "list"]));
+    let lines: Vec<&str> = list.lines().collect();
+    assert_eq!(lines.len(), 2, "{list}");
+    assert!(
+        lines[0].starts_with("NAME") && lines[0].contains("DESCRIPTION"),
+        "{list}"
+    );
+    assert!(
+        lines[1].starts_with("OPENAI_API_KEY")
+            && lines[1].contains(" 2 ")
+            && lines[1].ends_with("the model provider"),
+        "{list}"
+    );
+    assert!(!list.contains(value) && !list.contains("two"), "{list}");
+    let none = succeeded(run(d, &[], &["secrets", "list", "--prefix", "DB_"]));
+    assert_eq!(none.lines().count(), 1, "only the header: {none}");
+    let versions = succeeded(run(d, &[], &["secrets", "versions", "OPENAI_API_KEY"]));
+    assert_eq!(versions.lines().count(), 3, "{versions}");
+    assert!(versions.contains("system"), "{versions}");
+
+    // The value is never an argument, and an empty one is refused.
+    let argv = failed(run(d, &[], &["secrets", "set", "OTHER", "inline-value"]));
+    assert!(argv.contains("unexpected argument"), "{argv}");
+    let empty = failed(run_with_stdin(d, &[], &["secrets", "set", "OTHER"], b"\n"));
+    assert!(empty.contains("no value on stdin"), "{empty}");
+    let bad = failed(run_with_stdin(
+        d,
+        &[],
+        &["secrets", "set", "bad name"],
+        b"x",
+    ));
+    assert!(bad.contains("name"), "{bad}");
+
+    let deleted = succeeded(run(d, &[], &["secrets", "delete", "OPENAI_API_KEY"]));
+    assert!(deleted.contains("2 versions"), "{deleted}");
+    let gone = run(d, &[], &["secrets", "get", "OPENAI_API_KEY"]);
+    assert!(gone.stdout.is_empty());
+    let stderr = failed(gone);
+    assert!(
+        stderr.contains("secret OPENAI_API_KEY not found"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(value));
+    let list = succeeded(run(d, &[], &["secrets", "list"]));
+    assert_eq!(list.lines().count(), 1, "{list}");
+}
+
+#[test]
+fn secrets_cli_rotation_keeps_the_old_key_reading_until_it_is_retired() {
+    const K1: &str = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+    const K2: &str = "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=";
+    const K3: &str = "AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM=";
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let with = |key: &'static str| [("TRAE_MASTER_KEY", key)];
+    succeeded(run_with_stdin(
+        d,
+        &with(K1),
+        &["secrets", "set", "token"],
+        b"v1",
+    ));
+
+    let keys = succeeded(run(d, &with(K1), &["secrets", "master-keys"]));
+    assert_eq!(keys.lines().count(), 2, "{keys}");
+    let k1_id = keys
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+
+    let rotated = succeeded(run_with_stdin(
+        d,
+        &with(K1),
+        &["secrets", "rotate-master-key"],
+        format!("{K2}\n").as_bytes(),
+    ));
+    assert!(rotated.contains(&format!("from {k1_id}")), "{rotated}");
+    assert!(rotated.contains("TRAE_MASTER_KEY"), "{rotated}");
+    assert!(!rotated.contains(K2), "the key is never printed: {rotated}");
+
+    // During the overlap the old key still reads what existed at the rotation, but cannot
+    // write; the new key reads and writes, and versions it writes are its alone.
+    let get = |key: &'static str| run(d, &with(key), &["secrets", "get", "token"]);
+    assert_eq!(succeeded(get(K1)), "v1\n");
+    assert_eq!(succeeded(get(K2)), "v1\n");
+    let refused = failed(run_with_stdin(
+        d,
+        &with(K1),
+        &["secrets", "set", "token"],
+        b"v3",
+    ));
+    assert!(refused.contains("rotated"), "{refused}");
+    succeeded(run_with_stdin(
+        d,
+        &with(K2),
+        &["secrets", "set", "token"],
+        b"v2",
+    ));
+    assert_eq!(succeeded(get(K2)), "v2\n");
+    let newer = failed(get(K1));
+    assert!(newer.contains("load the current master key"), "{newer}");
+    let v1 = |key: &'static str| {
+        run(
+            d,
+            &with(key),
+            &["secrets", "get", "token", "--version", "1"],
+        )
+    };
+    assert_eq!(succeeded(v1(K1)), "v1\n");
+    let unknown = failed(run(d, &with(K3), &["secrets", "get", "token"]));
+    assert!(unknown.contains("wrong secrets master key"), "{unknown}");
+
+    // Retiring the old key ends the overlap: its holder fails clearly, the new key reads.
+    let retired = succeeded(run(d, &with(K2), &["secrets", "retire-master-key", &k1_id]));
+    assert!(retired.contains(&k1_id), "{retired}");
+    let stale = failed(v1(K1));
+    assert!(stale.contains(&k1_id), "{stale}");
+    assert_eq!(succeeded(v1(K2)), "v1\n");
+    assert_eq!(succeeded(get(K2)), "v2\n");
+
+    // The new key may also come from a file; a malformed one changes nothing.
+    let bad = failed(run_with_stdin(
+        d,
+        &with(K2),
+        &["secrets", "rotate-master-key"],
+        b"not a key",
+    ));
+    assert!(bad.contains("base64"), "{bad}");
+    let key_file = d.join("k3.key");
+    std::fs::write(&key_file, K3).unwrap();
+    succeeded(run(
+        d,
+        &with(K2),
+        &[
+            "secrets",
+            "rotate-master-key",
+            "--key-file",
+            key_file.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(succeeded(get(K3)), "v2\n");
+}
+
+#[test]
+fn secrets_cli_rotation_replaces_the_sqlite_key_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    succeeded(run_with_stdin(
+        d,
+        &[],
+        &["secrets", "set", "token"],
+        b"kept",
+    ));
+    let old = std::fs::read_to_string(d.join("master.key")).unwrap();
+    const NEW: &str = "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=";
+    let rotated = succeeded(run_with_stdin(
+        d,
+        &[],
+        &["secrets", "rotate-master-key"],
+        NEW.as_bytes(),
+    ));
+    assert!(rotated.contains("key file"), "{rotated}");
+    assert_eq!(
+        std::fs::read_to_string(d.join("master.key"))
+            .unwrap()
+            .trim(),
+        NEW
+    );
+    assert_eq!(
+        succeeded(run(d, &[], &["secrets", "get", "token"])),
+        "kept\n"
+    );
+    let old_key = [("TRAE_MASTER_KEY", old.trim())];
+    assert_eq!(
+        succeeded(run(d, &old_key, &["secrets", "get", "token"])),
+        "kept\n",
+        "the previous key still reads during the overlap"
+    );
+}

@@ -11,6 +11,7 @@ use pyo3::types::{PyInt, PyType};
 
 use crate::args;
 use crate::handle::{Handle, Nothing, awaitable};
+use crate::secrets::AsyncSecrets;
 use crate::services::{
     AsyncApiKeys, AsyncAudit, AsyncAuth, AsyncPolicy, AsyncServices, AsyncUsers,
 };
@@ -39,6 +40,12 @@ impl<'py> IntoPyObject<'py> for Opened {
                 handle: Arc::clone(&self.0),
             },
         )?;
+        let secrets = Py::new(
+            py,
+            AsyncSecrets {
+                handle: Arc::clone(&self.0),
+            },
+        )?;
         Bound::new(
             py,
             AsyncStore {
@@ -46,6 +53,7 @@ impl<'py> IntoPyObject<'py> for Opened {
                 pets,
                 services,
                 tasks,
+                secrets,
             },
         )
     }
@@ -59,6 +67,7 @@ pub(crate) struct AsyncStore {
     pets: Py<AsyncPets>,
     services: AsyncServices,
     tasks: Py<AsyncTasks>,
+    secrets: Py<AsyncSecrets>,
 }
 
 impl AsyncStore {
@@ -126,6 +135,12 @@ impl AsyncStore {
     #[getter]
     fn tasks(&self, py: Python<'_>) -> Py<AsyncTasks> {
         self.tasks.clone_ref(py)
+    }
+
+    /// The secrets vault (opened on first use; see `trae.aio.Secrets`).
+    #[getter]
+    fn secrets(&self, py: Python<'_>) -> Py<AsyncSecrets> {
+        self.secrets.clone_ref(py)
     }
 
     /// The database engine: "sqlite" or "postgres".

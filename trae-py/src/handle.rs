@@ -9,8 +9,8 @@ use pyo3::BoundObject;
 use pyo3::prelude::*;
 use pyo3::types::PyNone;
 use tokio::sync::OnceCell;
-use trae_auth::Identity;
 use trae_auth::signing_key::hs256_key;
+use trae_auth::{Identity, Vault};
 use trae_core::{AuthConfig, NewPet, PageRequest, Pet, PetFilter, PetPatch, Pets};
 use uuid::Uuid;
 
@@ -25,6 +25,9 @@ pub(crate) struct Handle {
     /// The configured access-token signing secret, already checked.
     jwt_secret: Option<String>,
     identity: OnceCell<Identity>,
+    /// The database URL, for where a SQLite store's secrets master key file lives.
+    url: String,
+    vault: OnceCell<Vault>,
     closed: AtomicBool,
 }
 
@@ -48,6 +51,8 @@ impl Handle {
             store,
             jwt_secret,
             identity: OnceCell::new(),
+            url,
+            vault: OnceCell::new(),
             closed: AtomicBool::new(false),
         }))
     }
@@ -71,6 +76,16 @@ impl Handle {
                 )
                 .await
             })
+            .await
+    }
+
+    /// The secrets vault, opened on the first call (see [`crate::secrets::open_vault`] for the
+    /// master key); a failed open is not remembered, so setting `TRAE_MASTER_KEY` and calling
+    /// again works. `Unavailable` once the store is closed.
+    pub(crate) async fn vault(&self) -> trae_core::Result<&Vault> {
+        let identity = self.identity().await?;
+        self.vault
+            .get_or_try_init(|| crate::secrets::open_vault(&self.store, &self.url, identity))
             .await
     }
 

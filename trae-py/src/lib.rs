@@ -22,6 +22,7 @@ mod errors;
 mod handle;
 mod identity;
 mod rate_limit;
+mod secrets;
 mod services;
 mod sync;
 mod tasks;
@@ -75,6 +76,9 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<services::ApiKeys>()?;
     m.add_class::<services::Policy>()?;
     m.add_class::<services::Audit>()?;
+    m.add_class::<secrets::Secrets>()?;
+    m.add_class::<secrets::Secret>()?;
+    m.add_class::<secrets::SecretVersion>()?;
     m.add_class::<tasks::Tasks>()?;
     m.add_class::<tasks::Task>()?;
     m.add_class::<tasks::QueueSettings>()?;
@@ -94,6 +98,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("AsyncPolicy", py.get_type::<services::AsyncPolicy>())?;
     m.add("AsyncAudit", py.get_type::<services::AsyncAudit>())?;
     m.add("AsyncTasks", py.get_type::<tasks::AsyncTasks>())?;
+    m.add("AsyncSecrets", py.get_type::<secrets::AsyncSecrets>())?;
     m.add(
         "AsyncTaskContext",
         py.get_type::<worker::AsyncTaskContext>(),

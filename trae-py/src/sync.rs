@@ -11,6 +11,7 @@ use pyo3::types::{PyInt, PyType};
 
 use crate::args;
 use crate::handle::{Handle, block_on};
+use crate::secrets::Secrets;
 use crate::services::{ApiKeys, Audit, Auth, Policy, SyncServices, Users};
 use crate::tasks::Tasks;
 use crate::types::{PageOut, Pet};
@@ -33,6 +34,7 @@ pub(crate) struct Store {
     pets: Py<Pets>,
     services: SyncServices,
     tasks: Py<Tasks>,
+    secrets: Py<Secrets>,
 }
 
 impl Store {
@@ -61,11 +63,18 @@ impl Store {
                 handle: Arc::clone(&handle),
             },
         )?;
+        let secrets = Py::new(
+            py,
+            Secrets {
+                handle: Arc::clone(&handle),
+            },
+        )?;
         Ok(Self {
             handle,
             pets,
             services,
             tasks,
+            secrets,
         })
     }
 
@@ -109,6 +118,12 @@ impl Store {
     #[getter]
     fn tasks(&self, py: Python<'_>) -> Py<Tasks> {
         self.tasks.clone_ref(py)
+    }
+
+    /// The secrets vault (opened on first use; see `trae.Secrets`).
+    #[getter]
+    fn secrets(&self, py: Python<'_>) -> Py<Secrets> {
+        self.secrets.clone_ref(py)
     }
 
     /// The database engine: "sqlite" or "postgres".

@@ -23,6 +23,7 @@ use crate::api::metrics::MetricsApi;
 use crate::api::pets::PetsApi;
 use crate::api::policy::PolicyApi;
 use crate::api::runtime::RuntimeApi;
+use crate::api::secrets::SecretsApi;
 use crate::api::tasks::TasksApi;
 use crate::api::users::UsersApi;
 use crate::body_limit::BodyLimit;
@@ -137,6 +138,7 @@ type Apis = (
     (AuthApi, UsersApi, AdminApi, PolicyApi, AuditApi),
     TasksApi,
     MetricsApi,
+    SecretsApi,
 );
 
 /// The assembled application: the endpoint to serve and its OpenAPI spec.
@@ -174,6 +176,7 @@ impl App {
             ),
             TasksApi::new(state.store.tasks(), identity.clone()),
             MetricsApi::new(state.history.clone(), identity.clone()),
+            SecretsApi::new(state.vault.clone()),
         );
         let service = OpenApiService::new(apis, "trae", env!("CARGO_PKG_VERSION")).description(
             "The trae backend API. Errors are always `{\"error\": {\"code\", \"message\"}}`.",

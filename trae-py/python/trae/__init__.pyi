@@ -688,6 +688,9 @@ class Store:
     def tasks(self) -> Tasks:
         """The durable task queue."""
     @property
+    def secrets(self) -> Secrets:
+        """The secrets vault, opened on first use (see `Secrets`)."""
+    @property
     def backend(self) -> Literal["sqlite", "postgres"]:
         """The database engine: "sqlite" or "postgres"."""
     @property
@@ -703,6 +706,125 @@ class Store:
         exc_value: BaseException | None,
         traceback: TracebackType | None,
     ) -> Literal[False]: ...
+
+@final
+class Secret:
+    """A secret's metadata, never its value. Read-only; equal when every field is equal."""
+
+    @property
+    def name(self) -> str:
+        """The unique name."""
+    @property
+    def version(self) -> int:
+        """The latest version, from 1."""
+    @property
+    def description(self) -> str | None:
+        """What it is for, or `None`."""
+    @property
+    def tags(self) -> list[str]:
+        """The tags, sorted (a new list on each access)."""
+    @property
+    def created_by(self) -> str:
+        """Who set the first version: "user:<id>", "api_key:<id>" or "system"."""
+    @property
+    def created_at(self) -> datetime.datetime:
+        """When the first version was set (timezone-aware, UTC)."""
+    @property
+    def updated_at(self) -> datetime.datetime:
+        """When the latest version was set (timezone-aware, UTC)."""
+    def to_dict(self) -> dict[str, Any]:
+        """The metadata as a new dict, with the same Python types."""
+    def __eq__(self, value: object, /) -> bool: ...
+    def __ne__(self, value: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class SecretVersion:
+    """One stored version of a secret, never its value. Read-only."""
+
+    @property
+    def name(self) -> str:
+        """The secret's name."""
+    @property
+    def version(self) -> int:
+        """The version number."""
+    @property
+    def created_by(self) -> str:
+        """Who set it."""
+    @property
+    def created_at(self) -> datetime.datetime:
+        """When it was set (timezone-aware, UTC)."""
+    def __eq__(self, value: object, /) -> bool: ...
+    def __ne__(self, value: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class Secrets:
+    """The secrets vault of a store (`store.secrets`), encrypted at rest.
+
+    The vault opens on first use, with the master key `TRAE_MASTER_KEY` (base64 of 32 bytes,
+    read from the environment then) or, on a SQLite file without it, the key file `master.key`
+    beside the database (created on first use; back it up). An in-memory database gets a key
+    that lives as long as the store. On PostgreSQL `TRAE_MASTER_KEY` is required and its
+    absence raises `ConfigError`; the store itself opens without it.
+
+    Calls act as the system unless given a `principal`, which then needs `secrets:read` to
+    list and describe, `secrets:write` to set, delete and prune, and `secrets:reveal` to read
+    a value (else `PermissionDenied`). Set, reveal, delete and prune are audited by name and
+    version; values never appear in the audit log, in errors, or in any object's `repr`:
+    only `get` and `get_bytes` return one.
+    """
+
+    def set(
+        self,
+        name: str,
+        value: str | bytes,
+        *,
+        description: str | None = None,
+        tags: builtins.list[str] | None = None,
+        principal: Principal | None = None,
+    ) -> Secret:
+        """Sets a secret's value as a new version (1 for a new secret) and returns its
+        metadata.
+
+        `name`: 1–128 characters of A-Z, a-z, 0-9, `_`, `.`, `-`, not starting with a dot.
+        `value`: a `str` (stored as UTF-8) or `bytes`, 1 byte to 64 KiB. `description` (`""`
+        clears it) and `tags` (each 1–64 characters of A-Z, a-z, 0-9, `_`, `.`, `:`, `-`; at
+        most 32) replace the current ones when given, else stay.
+        """
+    def get(
+        self, name: str, version: int | None = None, *, principal: Principal | None = None
+    ) -> str:
+        """The value as a `str`: the latest version, or `version`.
+
+        Raises `NotFound` for an unknown secret or version, and `ValidationError` when the
+        value is not UTF-8 text (use `get_bytes`).
+        """
+    def get_bytes(
+        self, name: str, version: int | None = None, *, principal: Principal | None = None
+    ) -> bytes:
+        """The value as `bytes`: the latest version, or `version`."""
+    def describe(self, name: str, *, principal: Principal | None = None) -> Secret:
+        """A secret's metadata; raises `NotFound` when there is none."""
+    def list(
+        self,
+        prefix: str | None = None,
+        *,
+        tag: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        principal: Principal | None = None,
+    ) -> Page[Secret]:
+        """One `Page` of secrets' metadata, by name; `prefix` and `tag` filter."""
+    def versions(
+        self, name: str, *, principal: Principal | None = None
+    ) -> builtins.list[SecretVersion]:
+        """The stored versions of a secret, newest first; `NotFound` when there is none."""
+    def delete(self, name: str, *, principal: Principal | None = None) -> int:
+        """Deletes a secret with every version; returns how many versions went. `NotFound`
+        when there is no such secret."""
+    def prune(self, name: str, keep: int = 1, *, principal: Principal | None = None) -> int:
+        """Removes all but the `keep` (at least 1) newest versions; returns how many went."""
 
 TaskState: TypeAlias = Literal[
     "scheduled", "available", "running", "retryable", "completed", "failed", "cancelled"

@@ -31,6 +31,7 @@ from ._native import AsyncAudit as Audit
 from ._native import AsyncAuth as Auth
 from ._native import AsyncPets as Pets
 from ._native import AsyncPolicy as Policy
+from ._native import AsyncSecrets as Secrets
 from ._native import AsyncStore as Store
 from ._native import AsyncTaskContext as TaskContext
 from ._native import AsyncTasks as Tasks
@@ -44,6 +45,7 @@ __all__ = [
     "Auth",
     "Pets",
     "Policy",
+    "Secrets",
     "Store",
     "StoreOpener",
     "TaskContext",

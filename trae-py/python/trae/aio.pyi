@@ -17,6 +17,8 @@ from . import (
     Principal,
     QueueSettings,
     Role,
+    Secret,
+    SecretVersion,
     Task,
     TaskState,
     TaskStats,
@@ -31,6 +33,7 @@ __all__ = [
     "Auth",
     "Pets",
     "Policy",
+    "Secrets",
     "Store",
     "StoreOpener",
     "TaskContext",
@@ -253,6 +256,9 @@ class Store:
     def tasks(self) -> Tasks:
         """The durable task queue."""
     @property
+    def secrets(self) -> Secrets:
+        """The secrets vault, opened on first use (see `trae.Secrets`)."""
+    @property
     def backend(self) -> Literal["sqlite", "postgres"]:
         """The database engine: "sqlite" or "postgres"."""
     @property
@@ -340,6 +346,53 @@ class Tasks:
         """Limits how many of a queue's tasks run at once (`None`: no limit)."""
     def stats(self, principal: Principal | None = None) -> Awaitable[TaskStats]:
         """Awaits to the counts per queue and state."""
+
+@final
+class Secrets:
+    """The secrets vault of a `trae.aio.Store` (`store.secrets`); the methods of
+    `trae.Secrets`, each returning an awaitable. The vault opens on the first call, with the
+    master key rules of `trae.Secrets`."""
+
+    def set(
+        self,
+        name: str,
+        value: str | bytes,
+        *,
+        description: str | None = None,
+        tags: builtins.list[str] | None = None,
+        principal: Principal | None = None,
+    ) -> Awaitable[Secret]:
+        """Sets a secret's value as a new version; awaits to its metadata."""
+    def get(
+        self, name: str, version: int | None = None, *, principal: Principal | None = None
+    ) -> Awaitable[str]:
+        """Awaits to the value as a `str` (latest version, or `version`)."""
+    def get_bytes(
+        self, name: str, version: int | None = None, *, principal: Principal | None = None
+    ) -> Awaitable[bytes]:
+        """Awaits to the value as `bytes`."""
+    def describe(self, name: str, *, principal: Principal | None = None) -> Awaitable[Secret]:
+        """Awaits to a secret's metadata; `NotFound` when there is none."""
+    def list(
+        self,
+        prefix: str | None = None,
+        *,
+        tag: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        principal: Principal | None = None,
+    ) -> Awaitable[Page[Secret]]:
+        """Awaits to one `Page` of secrets' metadata, by name."""
+    def versions(
+        self, name: str, *, principal: Principal | None = None
+    ) -> Awaitable[builtins.list[SecretVersion]]:
+        """Awaits to the stored versions, newest first."""
+    def delete(self, name: str, *, principal: Principal | None = None) -> Awaitable[int]:
+        """Deletes a secret with every version; awaits to how many versions went."""
+    def prune(
+        self, name: str, keep: int = 1, *, principal: Principal | None = None
+    ) -> Awaitable[int]:
+        """Removes all but the `keep` newest versions; awaits to how many went."""
 
 @final
 class TaskContext:

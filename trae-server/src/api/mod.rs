@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod pets;
 pub mod policy;
 pub mod runtime;
+pub mod secrets;
 pub mod tasks;
 pub mod users;
 
@@ -39,4 +40,6 @@ pub enum ApiTags {
     Tasks,
     /// Metrics and request history.
     Metrics,
+    /// The secrets vault.
+    Secrets,
 }
