@@ -35,6 +35,12 @@
 //! | `TRAE_REQUEST_HISTORY_DAYS` | `request_history_days` | `7` |
 //! | `TRAE_REQUEST_HISTORY_MAX_ROWS` | `request_history_max_rows` | `100000` |
 //! | `TRAE_CORS_ORIGINS` (origins such as `https://app.example.com`, comma-separated) | `cors_origins` | none |
+//! | `TRAE_RATE_LIMIT` (`on` or `off`; limits on incoming requests, see [`GatewayLimitConfig`]) | `rate_limit` (`true`/`false`) | `on` |
+//! | `TRAE_RATE_LIMIT_LOGIN_PER_MINUTE` (per client on login, register, refresh) | `rate_limit_login_per_minute` | `30` |
+//! | `TRAE_RATE_LIMIT_LOGIN_PER_HOUR` (0: no hourly window) | `rate_limit_login_per_hour` | `0` |
+//! | `TRAE_RATE_LIMIT_PER_MINUTE` (per client on the rest of the API) | `rate_limit_per_minute` | `600` |
+//! | `TRAE_RATE_LIMIT_PER_HOUR` (0: no hourly window) | `rate_limit_per_hour` | `0` |
+//! | `TRAE_RATE_LIMIT_MAX_CLIENTS` (clients tracked before newcomers share a bucket) | `rate_limit_max_clients` | `100000` |
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -120,6 +126,93 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     /// How request history is kept.
     pub request_history: RequestHistoryConfig,
+    /// Rate limits on incoming requests.
+    pub rate_limit: GatewayLimitConfig,
+}
+
+/// Rate limits on incoming requests, per client and route group (see
+/// [`crate::gateway_limit`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GatewayLimitConfig {
+    /// Whether requests are limited at all (`TRAE_RATE_LIMIT`).
+    pub enabled: bool,
+    /// Requests per minute per client on the sign-in routes (login, register, refresh).
+    pub login_per_minute: u32,
+    /// Requests per hour per client on the sign-in routes (0: no hourly window).
+    pub login_per_hour: u32,
+    /// Requests per minute per client on the rest of the API.
+    pub per_minute: u32,
+    /// Requests per hour per client on the rest of the API (0: no hourly window).
+    pub per_hour: u32,
+    /// (group, client) buckets tracked at most before newcomers share one per group.
+    pub max_clients: u32,
+}
+
+impl Default for GatewayLimitConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            login_per_minute: 30,
+            login_per_hour: 0,
+            per_minute: 600,
+            per_hour: 0,
+            max_clients: 100_000,
+        }
+    }
+}
+
+impl GatewayLimitConfig {
+    fn from_sources(env: &impl Fn(&str) -> Option<String>, file: &FileConfig) -> Result<Self> {
+        const MAX: u32 = 1_000_000_000;
+        let d = Self::default();
+        Ok(Self {
+            enabled: match env("TRAE_RATE_LIMIT").map(|v| v.trim().to_ascii_lowercase()) {
+                None => file.rate_limit.unwrap_or(d.enabled),
+                Some(v) if matches!(v.as_str(), "on" | "true" | "1" | "yes") => true,
+                Some(v) if matches!(v.as_str(), "off" | "false" | "0" | "no") => false,
+                Some(other) => {
+                    return Err(Error::Config(format!(
+                        "TRAE_RATE_LIMIT must be on or off, got {other:?}"
+                    )));
+                }
+            },
+            login_per_minute: number(
+                env,
+                "TRAE_RATE_LIMIT_LOGIN_PER_MINUTE",
+                file.rate_limit_login_per_minute,
+                d.login_per_minute,
+                1..=MAX,
+            )?,
+            login_per_hour: number(
+                env,
+                "TRAE_RATE_LIMIT_LOGIN_PER_HOUR",
+                file.rate_limit_login_per_hour,
+                d.login_per_hour,
+                0..=MAX,
+            )?,
+            per_minute: number(
+                env,
+                "TRAE_RATE_LIMIT_PER_MINUTE",
+                file.rate_limit_per_minute,
+                d.per_minute,
+                1..=MAX,
+            )?,
+            per_hour: number(
+                env,
+                "TRAE_RATE_LIMIT_PER_HOUR",
+                file.rate_limit_per_hour,
+                d.per_hour,
+                0..=MAX,
+            )?,
+            max_clients: number(
+                env,
+                "TRAE_RATE_LIMIT_MAX_CLIENTS",
+                file.rate_limit_max_clients,
+                d.max_clients,
+                100..=100_000_000,
+            )?,
+        })
+    }
 }
 
 /// How request history is kept.
@@ -345,6 +438,12 @@ struct FileConfig {
     request_history_percent: Option<u32>,
     request_history_days: Option<u32>,
     request_history_max_rows: Option<u32>,
+    rate_limit: Option<bool>,
+    rate_limit_login_per_minute: Option<u32>,
+    rate_limit_login_per_hour: Option<u32>,
+    rate_limit_per_minute: Option<u32>,
+    rate_limit_per_hour: Option<u32>,
+    rate_limit_max_clients: Option<u32>,
 }
 
 /// The database engine a URL names.
@@ -428,6 +527,7 @@ impl Config {
         let data_dir = absolute(&data_dir)?;
         let file = read_file(&data_dir.join(CONFIG_FILE))?;
         let auth = auth_config(&env, &file)?;
+        let rate_limit = GatewayLimitConfig::from_sources(&env, &file)?;
         let tasks = TaskConfig {
             lease_secs: number(
                 &env,
@@ -562,6 +662,7 @@ impl Config {
                 Some(raw) => parse_origins(&raw)?,
                 None => Vec::new(),
             },
+            rate_limit,
         })
     }
 
@@ -1102,6 +1203,65 @@ priority = 2
                 .unwrap_err()
                 .to_string();
             assert!(err.contains("TRAE_CORS_ORIGINS"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn rate_limits_default_on_and_are_configurable() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = load(dir.path(), &[]).unwrap().rate_limit;
+        assert_eq!(d, GatewayLimitConfig::default());
+        assert!(d.enabled);
+        assert_eq!((d.login_per_minute, d.per_minute), (30, 600));
+
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            "rate_limit = false\nrate_limit_per_minute = 1200\nrate_limit_login_per_hour = 100\n",
+        )
+        .unwrap();
+        let from_file = load(dir.path(), &[]).unwrap().rate_limit;
+        assert!(!from_file.enabled);
+        assert_eq!(from_file.per_minute, 1200);
+        assert_eq!(from_file.login_per_hour, 100);
+
+        let env = load(
+            dir.path(),
+            &[
+                ("TRAE_RATE_LIMIT", "on"),
+                ("TRAE_RATE_LIMIT_LOGIN_PER_MINUTE", "5"),
+                ("TRAE_RATE_LIMIT_PER_HOUR", "10000"),
+                ("TRAE_RATE_LIMIT_MAX_CLIENTS", "500"),
+            ],
+        )
+        .unwrap()
+        .rate_limit;
+        assert!(env.enabled);
+        assert_eq!(
+            (
+                env.login_per_minute,
+                env.per_minute,
+                env.per_hour,
+                env.max_clients
+            ),
+            (5, 1200, 10_000, 500)
+        );
+        assert!(
+            !load(dir.path(), &[("TRAE_RATE_LIMIT", "OFF")])
+                .unwrap()
+                .rate_limit
+                .enabled
+        );
+
+        for (var, bad) in [
+            ("TRAE_RATE_LIMIT", "sometimes"),
+            ("TRAE_RATE_LIMIT_LOGIN_PER_MINUTE", "0"),
+            ("TRAE_RATE_LIMIT_LOGIN_PER_MINUTE", "thirty"),
+            ("TRAE_RATE_LIMIT_PER_MINUTE", "-1"),
+            ("TRAE_RATE_LIMIT_PER_HOUR", "1e3"),
+            ("TRAE_RATE_LIMIT_MAX_CLIENTS", "10"),
+        ] {
+            let err = load(dir.path(), &[(var, bad)]).unwrap_err().to_string();
+            assert!(err.contains(var), "{var}={bad}: {err}");
         }
     }
 }

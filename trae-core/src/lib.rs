@@ -16,6 +16,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod event;
+pub mod gateway_limit;
 pub mod health;
 pub mod identity;
 pub mod lockout;
@@ -49,11 +50,12 @@ pub use audit::{
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
-    AuthConfig, Config, ConfigSummary, DatabaseBackend, LogFormat, OutboundConfig,
-    RequestHistoryConfig, ScheduleConfig, SecretString, TaskConfig,
+    AuthConfig, Config, ConfigSummary, DatabaseBackend, GatewayLimitConfig, LogFormat,
+    OutboundConfig, RequestHistoryConfig, ScheduleConfig, SecretString, TaskConfig,
 };
 pub use error::{Error, Result};
 pub use event::{BroadcastBus, Event, EventBus, EventSubscription, RecvError};
+pub use gateway_limit::{ClientKey, GatewayDecision, GatewayLimiter, RouteGroup};
 pub use health::HealthStatus;
 pub use page::{Page, PageRequest};
 pub use permission::Permission;

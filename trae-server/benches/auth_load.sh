@@ -17,6 +17,9 @@
 #                        light, steady load: about PROBE_CONNECTIONS * 1000 / PROBE_DELAY_MS
 #                        req/s at most, 1,600 by default)
 #   PASSWORD_CONCURRENCY  passed to the server as TRAE_PASSWORD_CONCURRENCY when set
+#   RATE_LIMIT=1000000000  per-minute rate limits of the server (TRAE_RATE_LIMIT_PER_MINUTE and
+#                      _LOGIN_PER_MINUTE): wrk is one client, so the defaults (600 and 30)
+#                      would refuse nearly everything; the limiter still runs on every request
 #   CONTROLS=1         also run the probe beside plain CPU hogs (one busy loop per core, at
 #                      nice 0 and at nice 19): what any CPU-bound work on every core, or the
 #                      same work at the lowest priority, does to the probe without trae's
@@ -122,6 +125,8 @@ t0=$(now_ns)
 env TRAE_DATA_DIR="$DATA" TRAE_BIND="$HOST:$PORT" TRAE_LOG=warn \
     TRAE_ADMIN_USERNAME="$ADMIN_USER" TRAE_ADMIN_PASSWORD="$ADMIN_PASSWORD" \
     ${PASSWORD_CONCURRENCY:+TRAE_PASSWORD_CONCURRENCY=$PASSWORD_CONCURRENCY} \
+    TRAE_RATE_LIMIT_PER_MINUTE="${RATE_LIMIT:-1000000000}" \
+    TRAE_RATE_LIMIT_LOGIN_PER_MINUTE="${RATE_LIMIT:-1000000000}" \
     "$BIN" serve 2>"$WORK/serve.log" >/dev/null &
 PID=$!
 PIDS+=("$PID")

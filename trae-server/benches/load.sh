@@ -19,6 +19,9 @@
 #   START_RUNS=5      extra cold starts (fresh data dir each) for the start-to-ready spread
 #   INFO_RUN=1        also run /api/pets/{id} on a second server with TRAE_LOG=info
 #                     (access log to a file), interleaved with the warn runs
+#   RATE_LIMIT=1000000000  per-minute rate limits of the servers (TRAE_RATE_LIMIT_PER_MINUTE
+#                     and _LOGIN_PER_MINUTE): wrk is one client, so the defaults (600 and 30)
+#                     would refuse nearly everything; the limiter still runs on every request
 #
 # What runs: server A (TRAE_LOG=warn, fresh data dir) -> ready time, idle RSS, seed,
 # health/live, then ROUNDS x (pets/{id} on A, health/live on A, pets/{id} on server B with
@@ -109,6 +112,8 @@ start_server() {
     mkdir -p "$data"
     t0=$(now_ns)
     TRAE_DATA_DIR=$data TRAE_BIND=$HOST:$port TRAE_LOG=$level \
+        TRAE_RATE_LIMIT_PER_MINUTE=${RATE_LIMIT:-1000000000} \
+        TRAE_RATE_LIMIT_LOGIN_PER_MINUTE=${RATE_LIMIT:-1000000000} \
         "$BIN" serve 2>"$log" >/dev/null &
     PID=$!
     PIDS+=("$PID")

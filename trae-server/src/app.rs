@@ -11,7 +11,7 @@ use poem::{Endpoint, EndpointExt, IntoEndpoint, Response, Route};
 use poem_openapi::OpenApiService;
 use trae_auth::{Identity, Registration, RequestMeta, Vault};
 use trae_core::request_history::{RequestHistoryOptions, RequestRecorder};
-use trae_core::{Config, User};
+use trae_core::{Config, GatewayLimiter, User};
 use trae_storage::Store;
 
 use crate::api::admin::AdminApi;
@@ -27,6 +27,7 @@ use crate::api::secrets::SecretsApi;
 use crate::api::tasks::TasksApi;
 use crate::api::users::UsersApi;
 use crate::body_limit::BodyLimit;
+use crate::gateway_limit::GatewayLimit;
 use crate::request_context::RequestContext;
 
 /// What the application serves from.
@@ -44,6 +45,8 @@ pub struct AppState {
     pub started_at: DateTime<Utc>,
     /// Where served requests are recorded (`None` when history is off).
     pub history: Option<RequestRecorder>,
+    /// Per-client rate limits on incoming requests (`TRAE_RATE_LIMIT*`).
+    pub gateway: Arc<GatewayLimiter>,
 }
 
 /// The identity services over `store`, configured by `config`: the signing key is
@@ -97,6 +100,7 @@ impl AppState {
                 },
             )
         });
+        let gateway = Arc::new(GatewayLimiter::new(&config.rate_limit, store.clock())?);
         Ok(Self {
             config,
             store,
@@ -104,6 +108,7 @@ impl AppState {
             vault,
             started_at,
             history,
+            gateway,
         })
     }
 
@@ -149,6 +154,7 @@ pub struct App {
     trusted_proxies: Vec<ipnet::IpNet>,
     cors_origins: Vec<String>,
     history: Option<RequestRecorder>,
+    gateway: Arc<GatewayLimiter>,
 }
 
 impl std::fmt::Debug for App {
@@ -189,6 +195,7 @@ impl App {
             trusted_proxies: state.config.auth.trusted_proxies.clone(),
             cors_origins: state.config.cors_origins.clone(),
             history: state.history.clone(),
+            gateway: Arc::clone(&state.gateway),
         }
     }
 
@@ -202,15 +209,19 @@ impl App {
         let spec = self.service.spec_endpoint();
         let docs = self.service.swagger_ui();
         let max_body_bytes = self.max_body_bytes;
+        // Shared, not cloned per request: `Identity` holds every service by value.
+        let identity = Arc::new(self.identity);
         Route::new()
             .nest_no_strip("/api", self.service.into_endpoint())
             .nest("/docs", docs)
             .at("/openapi.json", spec)
             // Until the dashboard lands, the root leads to the API docs.
             .at("/", make_sync(|_| Redirect::temporary("/docs")))
-            // Shared, not cloned per request: `Identity` holds every service by value.
-            .data(Arc::new(self.identity))
+            .data(Arc::clone(&identity))
             .with(BodyLimit::new(max_body_bytes))
+            // Outside the body limit (a refused body is never read), inside CORS and the
+            // request context (a refusal gets CORS headers, a request id and a log line).
+            .with(GatewayLimit::new(self.gateway, identity))
             // Inside the request context, so a refused origin gets the JSON error shape.
             .with_if(
                 !self.cors_origins.is_empty(),
@@ -218,7 +229,15 @@ impl App {
                     .allow_origins(self.cors_origins.iter().map(String::as_str))
                     .allow_credentials(false)
                     .allow_headers(["authorization", "content-type", "x-api-key"])
-                    .expose_headers(["x-request-id", "retry-after", "location"])
+                    .expose_headers([
+                        "x-request-id",
+                        "retry-after",
+                        "location",
+                        "ratelimit-limit",
+                        "ratelimit-remaining",
+                        "ratelimit-reset",
+                        "ratelimit-policy",
+                    ])
                     .max_age(600),
             )
             .with(RequestContext::new(&self.trusted_proxies).with_history(self.history))

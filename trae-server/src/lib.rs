@@ -9,6 +9,7 @@ pub mod app;
 pub mod body_limit;
 pub mod credentials;
 pub mod error;
+pub mod gateway_limit;
 pub mod logging;
 pub mod request_context;
 pub mod serve;

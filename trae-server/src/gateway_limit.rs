@@ -1,0 +1,259 @@
+//! The gateway: per-client rate limits on incoming requests, refused with 429 before any
+//! handler (or the body limit) runs. Groups, keys, windows and header values are decided in
+//! [`trae_core::gateway_limit`]; this middleware finds the client and writes the headers.
+//!
+//! # Where it sits, and how it knows the client
+//!
+//! It runs inside the request context (so a refusal has a request id, an access-log line and
+//! the client IP that context worked out from trusted proxies) and inside CORS (so a browser
+//! can read a refusal's headers), and outside the body limit (so a refused request's body is
+//! never read). That is before the handlers authenticate, so the middleware verifies the
+//! credential itself, as cheaply as the keying needs:
+//!
+//! - an access token by its signature and expiry alone ([`trae_auth::AccessTokens::verify`],
+//!   no database): a valid signature proves the token was issued to that user, which is all
+//!   the key needs; whether the session is still live is the handler's question;
+//! - an API key through [`Identity::authenticate`] (a database read), but only if the
+//!   client's IP bucket is not already used up, so a refused client cannot make us look up
+//!   one made-up key after another;
+//! - either way once: the verified credential goes into the gateway's
+//!   [`trae_core::gateway_limit::CredentialMemo`] (a keyed fingerprint, never the credential),
+//!   and later requests with it cost a map lookup.
+//!
+//! Anything that does not verify (or a database that does not answer) is charged to the IP.
+//! Handing the verified principal on to the handlers would save them the second check, but
+//! they verify more than the key needs (session liveness, API-key expiry and owner), so they
+//! keep doing it themselves.
+
+use std::net::IpAddr;
+use std::sync::{Arc, Weak};
+
+use poem::http::header::HeaderName;
+use poem::http::{HeaderValue, StatusCode};
+use poem::{Endpoint, IntoResponse, Middleware, PathPattern, Request, Response, Result};
+use trae_auth::{Credential, Identity, RequestMeta};
+use trae_core::api_key::API_KEY_PREFIX;
+use trae_core::gateway_limit::{API_KEY_MEMO, GATEWAY_LIMITED, RATELIMIT_POLICY, SWEEP_EVERY};
+use trae_core::{ClientKey, GatewayDecision, GatewayLimiter, Principal, RouteGroup};
+
+use crate::ApiError;
+
+/// Middleware applying a [`GatewayLimiter`] to every request.
+#[derive(Debug, Clone)]
+pub struct GatewayLimit {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    limiter: Arc<GatewayLimiter>,
+    identity: Arc<Identity>,
+    login_policy: Option<HeaderValue>,
+    default_policy: Option<HeaderValue>,
+}
+
+impl GatewayLimit {
+    /// The gateway over `limiter`, verifying credentials with `identity`. Inside a tokio
+    /// runtime it also starts sweeping the limiter every [`SWEEP_EVERY`] (the task ends when
+    /// the limiter is dropped).
+    pub fn new(limiter: Arc<GatewayLimiter>, identity: Arc<Identity>) -> Self {
+        let policy = |group| {
+            limiter
+                .policy_header(group)
+                .and_then(|p| HeaderValue::from_str(p).ok())
+        };
+        if limiter.is_enabled() {
+            spawn_sweeper(Arc::downgrade(&limiter));
+        }
+        let shared = Shared {
+            login_policy: policy(RouteGroup::Login),
+            default_policy: policy(RouteGroup::Default),
+            limiter,
+            identity,
+        };
+        Self {
+            shared: Arc::new(shared),
+        }
+    }
+}
+
+fn spawn_sweeper(limiter: Weak<GatewayLimiter>) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        tracing::warn!("no tokio runtime: idle rate-limit buckets will not be swept");
+        return;
+    };
+    runtime.spawn(async move {
+        let mut every = tokio::time::interval(SWEEP_EVERY);
+        every.tick().await;
+        loop {
+            every.tick().await;
+            let Some(limiter) = limiter.upgrade() else {
+                break;
+            };
+            // A sweep walks every key; keep it off the request threads.
+            let swept = tokio::task::spawn_blocking(move || limiter.sweep()).await;
+            if let Ok(n) = swept
+                && n > 0
+            {
+                tracing::debug!(evicted = n, "swept idle rate-limit buckets");
+            }
+        }
+    });
+}
+
+impl<E: Endpoint> Middleware<E> for GatewayLimit {
+    type Output = GatewayLimitEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        GatewayLimitEndpoint {
+            inner,
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+/// The endpoint [`GatewayLimit`] wraps.
+#[derive(Debug)]
+pub struct GatewayLimitEndpoint<E> {
+    inner: E,
+    shared: Arc<Shared>,
+}
+
+impl Shared {
+    /// Who `req` is charged to (see the module documentation).
+    async fn client_of(&self, req: &Request, group: RouteGroup) -> ClientKey {
+        let ip = ClientKey::of_ip(
+            req.data::<RequestMeta>()
+                .and_then(|m| m.ip.as_deref())
+                .and_then(|ip| ip.parse::<IpAddr>().ok()),
+        );
+        if group == RouteGroup::Login {
+            return ip;
+        }
+        // The order the handlers' `Auth` scheme tries them in.
+        if let Some(key) = header(req, "x-api-key")
+            && let Some(client) = self.api_key(key, group, &ip).await
+        {
+            return client;
+        }
+        if let Some(token) = header(req, "authorization").and_then(bearer) {
+            let client = if token.starts_with(API_KEY_PREFIX) {
+                self.api_key(token, group, &ip).await
+            } else {
+                self.access_token(token)
+            };
+            if let Some(client) = client {
+                return client;
+            }
+        }
+        ip
+    }
+
+    fn access_token(&self, token: &str) -> Option<ClientKey> {
+        let memo = self.limiter.credentials();
+        let fingerprint = memo.fingerprint(token);
+        if let Some(client) = memo.get(fingerprint) {
+            return Some(client);
+        }
+        let claims = self.identity.sessions.tokens().verify(token).ok()?;
+        let client = ClientKey::User(claims.sub);
+        if let Some(until) = chrono::DateTime::from_timestamp(claims.exp, 0) {
+            memo.put(fingerprint, client, until);
+        }
+        Some(client)
+    }
+
+    async fn api_key(&self, key: &str, group: RouteGroup, ip: &ClientKey) -> Option<ClientKey> {
+        let memo = self.limiter.credentials();
+        let fingerprint = memo.fingerprint(key);
+        if let Some(client) = memo.get(fingerprint) {
+            return Some(client);
+        }
+        if self.limiter.is_exhausted(group, ip) {
+            return None;
+        }
+        match self.identity.authenticate(Credential::ApiKey(key)).await {
+            Ok(Principal::ApiKey { key_id, .. }) => {
+                let client = ClientKey::ApiKey(key_id);
+                memo.put_for(fingerprint, client, API_KEY_MEMO);
+                Some(client)
+            }
+            _ => None,
+        }
+    }
+
+    fn policy_header(&self, group: RouteGroup) -> Option<&HeaderValue> {
+        match group {
+            RouteGroup::Login => self.login_policy.as_ref(),
+            RouteGroup::Default => self.default_policy.as_ref(),
+            RouteGroup::Exempt => None,
+        }
+    }
+}
+
+fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+/// The token of an `Authorization: Bearer …` value (the scheme is case-insensitive).
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+fn refusal(retry_after_secs: u64) -> Response {
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!("too many requests; retry in {retry_after_secs} s"),
+    )
+    .into_response()
+}
+
+impl<E: Endpoint> Endpoint for GatewayLimitEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> Result<Self::Output> {
+        let shared = &*self.shared;
+        let group = RouteGroup::of(req.uri().path());
+        if !shared.limiter.limits(group) {
+            return self.inner.call(req).await.map(IntoResponse::into_response);
+        }
+        let client = shared.client_of(&req, group).await;
+        let decision = shared.limiter.check(group, &client);
+        let mut response = match decision {
+            GatewayDecision::Limited {
+                retry_after_secs, ..
+            } => {
+                metrics::counter!(GATEWAY_LIMITED, "group" => group.as_str()).increment(1);
+                refusal(retry_after_secs)
+            }
+            _ => match self.inner.call(req).await {
+                Ok(output) => output.into_response(),
+                // Rendered here (as the request context would) so the headers can be added.
+                Err(err) => {
+                    let mut response = crate::error::render(&err);
+                    if let Some(pattern) = err.data::<PathPattern>() {
+                        response.set_data(pattern.clone());
+                    }
+                    response
+                }
+            },
+        };
+        let headers = response.headers_mut();
+        for (name, value) in decision.headers() {
+            headers.insert(HeaderName::from_static(name), HeaderValue::from(value));
+        }
+        if let Some(policy) = shared.policy_header(group) {
+            headers.insert(HeaderName::from_static(RATELIMIT_POLICY), policy.clone());
+        }
+        Ok(response)
+    }
+}
