@@ -52,8 +52,7 @@ use trae_core::secret::{check_description, check_secret_name, check_tags};
 use trae_core::{
     AuditLog, Clock, Config, Error, MasterKeyCheck, NewSecretVersion, Outcome, Page, PageRequest,
     Permission, Principal, Result, Secret, SecretFilter, SecretReader, SecretRepository,
-    SecretString, SecretVersion,
-    WrappedDataKey,
+    SecretString, SecretVersion, WrappedDataKey,
 };
 use zeroize::Zeroizing;
 

@@ -9,12 +9,15 @@ use poem::middleware::{Cors, SetHeader};
 use poem::web::Redirect;
 use poem::{Endpoint, EndpointExt, IntoEndpoint, Response, Route};
 use poem_openapi::OpenApiService;
+use trae_agents::{Orchestrator, OrchestratorOptions, OutboundClient};
 use trae_auth::{Identity, Registration, RequestMeta, Vault};
 use trae_core::request_history::{RequestHistoryOptions, RequestRecorder};
+use trae_core::{ApiRegistry, RateLimiter, RegistryOptions};
 use trae_core::{Config, GatewayLimiter, User};
 use trae_storage::Store;
 
 use crate::api::admin::AdminApi;
+use crate::api::apis::ApisApi;
 use crate::api::audit::AuditApi;
 use crate::api::auth::AuthApi;
 use crate::api::discovery::DiscoveryApi;
@@ -45,6 +48,8 @@ pub struct AppState {
     pub started_at: DateTime<Utc>,
     /// Where served requests are recorded (`None` when history is off).
     pub history: Option<RequestRecorder>,
+    /// The external API orchestrator, with the registry it routes from.
+    pub apis: Orchestrator,
     /// Per-client rate limits on incoming requests (`TRAE_RATE_LIMIT*`).
     pub gateway: Arc<GatewayLimiter>,
 }
@@ -78,6 +83,33 @@ pub async fn open_vault(
     )
 }
 
+/// The external API orchestrator over `store`: its registry (audited through `identity`), an
+/// in-memory rate limiter, the outbound client `config` describes, and credentials from
+/// `vault`. Starts the registry's attempt writer on the current runtime.
+pub fn open_orchestrator(
+    config: &Config,
+    store: &Store,
+    identity: &Identity,
+    vault: &Vault,
+) -> trae_core::Result<Orchestrator> {
+    let registry = ApiRegistry::start(
+        store.api_repository(),
+        store.clock(),
+        store.events(),
+        RegistryOptions::default(),
+    )
+    .with_audit(identity.audit.clone());
+    let client = OutboundClient::from_config(&config.outbound)
+        .map_err(|e| trae_core::Error::Config(e.to_string()))?;
+    Ok(Orchestrator::new(
+        registry,
+        client,
+        Arc::new(RateLimiter::new(store.clock())),
+        Arc::new(vault.clone()),
+        OrchestratorOptions::default(),
+    ))
+}
+
 impl AppState {
     /// The state over an open `store`, with identity wired as `config` says.
     pub async fn new(
@@ -87,6 +119,7 @@ impl AppState {
     ) -> trae_core::Result<Self> {
         let identity = open_identity(&config, &store).await?;
         let vault = open_vault(&config, &store, &identity).await?;
+        let apis = open_orchestrator(&config, &store, &identity, &vault)?;
         let h = config.request_history;
         let history = (h.percent > 0).then(|| {
             RequestRecorder::start(
@@ -108,6 +141,7 @@ impl AppState {
             vault,
             started_at,
             history,
+            apis,
             gateway,
         })
     }
@@ -143,6 +177,7 @@ type Apis = (
     (AuthApi, UsersApi, AdminApi, PolicyApi, AuditApi),
     TasksApi,
     MetricsApi,
+    ApisApi,
     SecretsApi,
 );
 
@@ -182,6 +217,7 @@ impl App {
             ),
             TasksApi::new(state.store.tasks(), identity.clone()),
             MetricsApi::new(state.history.clone(), identity.clone()),
+            ApisApi::new(state.apis.clone(), identity.clone()),
             SecretsApi::new(state.vault.clone()),
         );
         let service = OpenApiService::new(apis, "trae", env!("CARGO_PKG_VERSION")).description(

@@ -126,7 +126,7 @@ impl IntoResponse for ApiError {
 
 impl ApiResponse for ApiError {
     fn meta() -> MetaResponses {
-        let statuses: [(u16, &'static str); 8] = [
+        let statuses: [(u16, &'static str); 9] = [
             (400, "The request is malformed"),
             (
                 401,
@@ -140,6 +140,7 @@ impl ApiResponse for ApiError {
                 429,
                 "Too many attempts; `Retry-After` says when to try again",
             ),
+            (502, "Every upstream attempt failed (external API calls)"),
             (503, "A backing service is unavailable"),
         ];
         MetaResponses {
@@ -226,4 +227,32 @@ fn api_error_of(err: &poem::Error) -> ApiError {
         }
     };
     ApiError::new(status, code, message)
+}
+
+impl From<trae_agents::AgentError> for ApiError {
+    fn from(err: trae_agents::AgentError) -> Self {
+        use trae_agents::AgentError as E;
+        match err {
+            E::Core(e) => e.into(),
+            E::Invalid { field, message } => trae_core::Error::Validation { field, message }.into(),
+            E::NotFound(message) => Self::new(StatusCode::NOT_FOUND, "not_found", message),
+            E::Limited {
+                message,
+                retry_after,
+            } => Self {
+                retry_after_secs: Some(retry_after.as_secs_f64().ceil().max(1.0) as u64),
+                ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
+            },
+            other @ (E::Upstream(_)
+            | E::Refused(_)
+            | E::Timeout(_)
+            | E::Transport(_)
+            | E::Connect(_)
+            | E::Config(_)) => Self::new(
+                StatusCode::BAD_GATEWAY,
+                "upstream_failed",
+                other.to_string(),
+            ),
+        }
+    }
 }

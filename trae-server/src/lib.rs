@@ -15,5 +15,5 @@ pub mod request_context;
 pub mod serve;
 pub mod workers;
 
-pub use app::{App, AppState, open_identity, open_vault};
+pub use app::{App, AppState, open_identity, open_orchestrator, open_vault};
 pub use error::ApiError;

@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use trae_auth::{Registration, RequestMeta};
 use trae_core::queue_bench::{BenchPhase, QueueBenchOptions};
 use trae_core::{Config, Principal};
-use trae_server::workers::builtin_worker;
+use trae_server::workers::builtin_worker_with;
 use trae_server::{App, AppState, logging, serve};
 use trae_storage::{Store, StoreOptions};
 
@@ -211,8 +211,14 @@ async fn run(
             let worker = match concurrency {
                 0 => None,
                 n => Some(
-                    builtin_worker(&state.config, &store, vec!["default".into()], n)
-                        .context("cannot start the in-process worker")?,
+                    builtin_worker_with(
+                        &state.config,
+                        &store,
+                        vec!["default".into()],
+                        n,
+                        Some(state.apis.clone()),
+                    )
+                    .context("cannot start the in-process worker")?,
                 ),
             };
             serve::serve_with_worker(state, worker)
@@ -227,9 +233,25 @@ async fn run(
             let store = Store::connect(&config.database_url)
                 .await
                 .context("cannot open the database")?;
-            let worker = builtin_worker(&config, &store, queues, concurrency.unwrap_or_else(cores))
-                .context("cannot start the worker")?;
+            // Capability calls need the registry and the vault's credentials.
+            let identity = trae_server::open_identity(&config, &store)
+                .await
+                .context("cannot set up identity")?;
+            let vault = trae_server::open_vault(&config, &store, &identity)
+                .await
+                .context("cannot open the secrets vault")?;
+            let apis = trae_server::open_orchestrator(&config, &store, &identity, &vault)
+                .context("cannot set up the API orchestrator")?;
+            let worker = builtin_worker_with(
+                &config,
+                &store,
+                queues,
+                concurrency.unwrap_or_else(cores),
+                Some(apis.clone()),
+            )
+            .context("cannot start the worker")?;
             let summary = serve::run_worker(worker).await.context("worker failed")?;
+            apis.registry().flush().await;
             tracing::info!(
                 claimed = summary.claimed,
                 completed = summary.completed,

@@ -31,8 +31,18 @@ pub async fn serve_with_worker(state: AppState, worker: Option<Worker>) -> std::
         );
         tokio::spawn(w.run(stop_worker.clone()))
     });
+    // Scheduled health checks of the registered external APIs, until shutdown.
+    let checks = tokio::spawn({
+        let apis = state.apis.clone();
+        let stop = stop_worker.clone();
+        async move { apis.run_health_checks(stop).await }
+    });
+    let registry = state.apis.registry().clone();
     let served = serve_http(state).await;
     stop_worker.cancel();
+    let _ = checks.await;
+    // Attempts still queued for the log (and the day limits it restores) are written.
+    registry.flush().await;
     if let Some(worker) = worker {
         match worker.await {
             Ok(Ok(summary)) => tracing::info!(

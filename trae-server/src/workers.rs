@@ -3,18 +3,29 @@
 
 use std::time::Duration;
 
-use trae_agents::{HttpRequestHandler, OutboundClient};
+use trae_agents::{HttpRequestHandler, Orchestrator, OutboundClient};
 use trae_core::{Config, NoopHandler, Worker, WorkerOptions};
 use trae_storage::Store;
 
 /// A worker over `store` serving `queues` with `concurrency` tasks at once, with the
-/// built-in kinds `noop` and `http.request` (outbound calls as `config.outbound` allows) and
-/// the recurring schedules of `trae.toml`.
+/// built-in kinds `noop` and `http.request` (URL calls as `config.outbound` allows; no
+/// capability calls) and the recurring schedules of `trae.toml`.
 pub fn builtin_worker(
     config: &Config,
     store: &Store,
     queues: Vec<String>,
     concurrency: usize,
+) -> trae_core::Result<Worker> {
+    builtin_worker_with(config, store, queues, concurrency, None)
+}
+
+/// [`builtin_worker`], with `http.request` capability calls going through `orchestrator`.
+pub fn builtin_worker_with(
+    config: &Config,
+    store: &Store,
+    queues: Vec<String>,
+    concurrency: usize,
+    orchestrator: Option<Orchestrator>,
 ) -> trae_core::Result<Worker> {
     let retention = match config.tasks.retention_hours {
         0 => None,
@@ -38,9 +49,11 @@ pub fn builtin_worker(
         .map_err(|e| trae_core::Error::Config(e.to_string()))?;
     let mut worker = Worker::new(store.tasks(), options)?;
     worker.register("noop", NoopHandler)?;
-    worker.register(
-        trae_agents::http_task::KIND,
-        HttpRequestHandler::new(outbound),
-    )?;
+    let http = HttpRequestHandler::new(outbound);
+    let http = match orchestrator {
+        Some(o) => http.with_orchestrator(o),
+        None => http,
+    };
+    worker.register(trae_agents::http_task::KIND, http)?;
     Ok(worker)
 }

@@ -580,8 +580,14 @@ storage_test!(
     served_requests_are_recorded_off_the_request_path,
     |url: String| async move {
         let dir = tempfile::tempdir().unwrap();
-        let env: std::collections::HashMap<String, String> =
-            [("TRAE_DATA_DIR".to_owned(), dir.path().display().to_string())].into();
+        let env: std::collections::HashMap<String, String> = [
+            ("TRAE_DATA_DIR".to_owned(), dir.path().display().to_string()),
+            (
+                "TRAE_MASTER_KEY".to_owned(),
+                "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTMyYgo=".to_owned(),
+            ),
+        ]
+        .into();
         let config = Config::from_sources(|k| env.get(k).cloned()).unwrap();
         let store = Store::connect(&url).await.unwrap();
         let state = AppState::new(config, store, chrono::Utc::now())

@@ -29,6 +29,9 @@ async fn harness(url: &str, vars: &[(&str, &str)]) -> Harness<impl Endpoint<Outp
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
     env.insert("TRAE_DATA_DIR".into(), dir.path().display().to_string());
+    // PostgreSQL needs a shared secrets master key.
+    env.entry("TRAE_MASTER_KEY".into())
+        .or_insert_with(|| "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTMyYgo=".into());
     env.insert("TRAE_ADMIN_USERNAME".into(), "root".into());
     env.insert("TRAE_ADMIN_PASSWORD".into(), PASSWORD.into());
     let config = Config::from_sources(|k| env.get(k).cloned()).unwrap();

@@ -8,8 +8,8 @@
 //! foreign keys on and `synchronous=NORMAL`; writes go through one connection and reads through
 //! a pool, so writers queue in-process instead of failing with "database is locked".
 
-pub mod api_repository;
 pub mod api_key_repository;
+pub mod api_repository;
 pub mod audit_repository;
 #[allow(unreachable_pub, missing_docs)]
 mod entity;

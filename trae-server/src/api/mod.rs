@@ -1,6 +1,7 @@
 //! The routers, one module per router of the HTTP surface.
 
 pub mod admin;
+pub mod apis;
 pub mod audit;
 pub mod auth;
 pub mod discovery;
@@ -40,6 +41,8 @@ pub enum ApiTags {
     Tasks,
     /// Metrics and request history.
     Metrics,
+    /// External APIs: the registry, usage, logs, health checks and calls.
+    Apis,
     /// The secrets vault.
     Secrets,
 }
