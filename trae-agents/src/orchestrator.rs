@@ -40,6 +40,7 @@ use tokio_util::sync::CancellationToken;
 use trae_core::api_endpoint::{RESERVED_HEADERS, check_relative_path};
 use trae_core::api_routing::EndpointLoads;
 use trae_core::backoff::Backoff;
+use trae_core::shared_quota::SharedQuota;
 use trae_core::{
     ApiAttempt, ApiAuth, ApiEndpoint, ApiRegistry, Decision, Observation, RateLimitPolicy,
     RateLimiter, RoutingStrategy, SecretReader, SecretString, UsageMark,
@@ -144,6 +145,7 @@ struct Inner {
     secrets: Arc<dyn SecretReader>,
     options: OrchestratorOptions,
     loads: EndpointLoads,
+    quota: Option<SharedQuota>,
     restored: Mutex<HashSet<String>>,
     secret_cache: Mutex<HashMap<String, (Instant, SecretString)>>,
 }
@@ -260,10 +262,42 @@ impl Orchestrator {
                 secrets,
                 options,
                 loads: EndpointLoads::default(),
+                quota: None,
                 restored: Mutex::new(HashSet::new()),
                 secret_cache: Mutex::new(HashMap::new()),
             }),
         }
+    }
+
+    /// This orchestrator, also keeping every endpoint's limits across all processes on the
+    /// database through `quota` (see [`trae_core::shared_quota`]); without it, each process
+    /// keeps the limits on its own calls.
+    pub fn with_shared_quota(self, quota: SharedQuota) -> Self {
+        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
+            registry: shared.registry.clone(),
+            client: shared.client.clone(),
+            limiter: Arc::clone(&shared.limiter),
+            secrets: Arc::clone(&shared.secrets),
+            options: shared.options.clone(),
+            loads: EndpointLoads::default(),
+            quota: shared.quota.clone(),
+            restored: Mutex::new(HashSet::new()),
+            secret_cache: Mutex::new(HashMap::new()),
+        });
+        Self {
+            inner: Arc::new(Inner {
+                quota: Some(quota),
+                ..inner
+            }),
+        }
+    }
+
+    /// Writes queued attempts and releases unspent shared allowances (for shutdown).
+    pub async fn shutdown(&self) {
+        if let Some(q) = &self.inner.quota {
+            q.release_all().await;
+        }
+        self.inner.registry.flush().await;
     }
 
     /// The registry it routes from.
@@ -340,9 +374,27 @@ impl Orchestrator {
             };
             let max = self.inner.options.attempts_per_endpoint.max(1);
             for n in 1..=max {
+                if let Some(quota) = &self.inner.quota {
+                    match quota.acquire(endpoint.name(), &policy).await {
+                        Ok(None) => {}
+                        Ok(Some(retry_after)) => {
+                            soonest = Some(soonest.map_or(retry_after, |s| s.min(retry_after)));
+                            break;
+                        }
+                        // The database is away: each process still keeps its own limits.
+                        Err(e) => tracing::warn!(
+                            endpoint = endpoint.name(),
+                            error = %e,
+                            "the shared API quota is unavailable; limiting this process only"
+                        ),
+                    }
+                }
                 if let Decision::Limited { retry_after, .. } =
                     self.inner.limiter.check(endpoint.name(), &policy)
                 {
+                    if let Some(quota) = &self.inner.quota {
+                        quota.give_back(endpoint.name());
+                    }
                     soonest = Some(soonest.map_or(retry_after, |s| s.min(retry_after)));
                     break;
                 }
@@ -482,6 +534,7 @@ impl Orchestrator {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last: HashMap<String, Instant> = HashMap::new();
+        let mut trimmed = Instant::now();
         loop {
             tokio::select! {
                 () = stop.cancelled() => return,
@@ -513,6 +566,14 @@ impl Orchestrator {
                 });
             }
             last.retain(|name, _| endpoints.iter().any(|e| e.name() == name));
+            if let Some(quota) = &self.inner.quota
+                && trimmed.elapsed() >= Duration::from_secs(600)
+            {
+                trimmed = Instant::now();
+                if let Err(e) = quota.trim().await {
+                    tracing::warn!(error = %e, "trimming the shared API quota failed");
+                }
+            }
         }
     }
 

@@ -30,6 +30,7 @@ pub mod recurring;
 pub mod request_history;
 pub mod secret;
 pub mod session;
+pub mod shared_quota;
 pub mod shared_setting;
 pub mod task;
 pub mod task_queue;

@@ -12,6 +12,7 @@ use poem_openapi::OpenApiService;
 use trae_agents::{Orchestrator, OrchestratorOptions, OutboundClient};
 use trae_auth::{Identity, Registration, RequestMeta, Vault};
 use trae_core::request_history::{RequestHistoryOptions, RequestRecorder};
+use trae_core::shared_quota::SharedQuota;
 use trae_core::{ApiRegistry, RateLimiter, RegistryOptions};
 use trae_core::{Config, GatewayLimiter, User};
 use trae_storage::Store;
@@ -107,7 +108,8 @@ pub fn open_orchestrator(
         Arc::new(RateLimiter::new(store.clock())),
         Arc::new(vault.clone()),
         OrchestratorOptions::default(),
-    ))
+    )
+    .with_shared_quota(SharedQuota::new(store.quota_repository(), store.clock())))
 }
 
 impl AppState {

@@ -251,7 +251,7 @@ async fn run(
             )
             .context("cannot start the worker")?;
             let summary = serve::run_worker(worker).await.context("worker failed")?;
-            apis.registry().flush().await;
+            apis.shutdown().await;
             tracing::info!(
                 claimed = summary.claimed,
                 completed = summary.completed,

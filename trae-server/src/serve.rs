@@ -37,12 +37,13 @@ pub async fn serve_with_worker(state: AppState, worker: Option<Worker>) -> std::
         let stop = stop_worker.clone();
         async move { apis.run_health_checks(stop).await }
     });
-    let registry = state.apis.registry().clone();
+    let apis = state.apis.clone();
     let served = serve_http(state).await;
     stop_worker.cancel();
     let _ = checks.await;
-    // Attempts still queued for the log (and the day limits it restores) are written.
-    registry.flush().await;
+    // Attempts still queued for the log (and the day limits it restores) are written, and
+    // unspent shared rate-limit allowances go back.
+    apis.shutdown().await;
     if let Some(worker) = worker {
         match worker.await {
             Ok(Ok(summary)) => tracing::info!(

@@ -42,7 +42,8 @@ async fn harness(url: &str) -> Harness<impl Endpoint<Output = Response>> {
     let config = Config::from_sources(|k| env.get(k).cloned()).unwrap();
     let store = Store::connect(url).await.unwrap();
     let state = AppState::new(config, store, Utc::now()).await.unwrap();
-    state.bootstrap_admin().await.unwrap().expect("first admin");
+    // A second node on the same database finds the admin there already.
+    state.bootstrap_admin().await.unwrap();
     state
         .vault
         .set(
@@ -580,5 +581,32 @@ storage_test!(
                 .contains("no-such-capability"),
             "{task}"
         );
+    }
+);
+
+storage_test!(
+    two_nodes_share_an_endpoint_limit,
+    |url: String| async move {
+        let node_a = harness(&url).await;
+        let node_b = harness(&url).await;
+        let (base, seen) = upstream(200).await;
+        let mut spec = endpoint("shared", &base, 1);
+        spec["limits"] = json!({"per_minute": 3});
+        node_a.ok("POST", "/api/apis", Some(&spec)).await;
+        let call = json!({"capability": "text-generation", "path": "/"});
+        // Node B sees the endpoint once its snapshot refreshes.
+        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+        node_a.ok("POST", "/api/apis/call", Some(&call)).await;
+        node_b.ok("POST", "/api/apis/call", Some(&call)).await;
+        node_a.ok("POST", "/api/apis/call", Some(&call)).await;
+        // Three calls in the minute across both nodes: the fourth is refused on either.
+        for node in [&node_b, &node_a] {
+            let resp = node
+                .send("POST", "/api/apis/call", &node.admin, Some(&call))
+                .await;
+            assert!(resp.0.headers().get("retry-after").is_some());
+            expect_error(resp, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+        }
+        assert_eq!(seen.lock().unwrap().len(), 3);
     }
 );

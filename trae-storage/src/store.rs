@@ -242,6 +242,11 @@ impl Store {
         ))
     }
 
+    /// The shared counter of API rate-limit reservations on this database.
+    pub fn quota_repository(&self) -> Arc<dyn trae_core::shared_quota::QuotaRepository> {
+        Arc::new(crate::SqlQuotaRepository::new(&self.inner.writer))
+    }
+
     /// The request history repository on this database.
     pub fn request_history_repository(
         &self,
