@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use pyo3::prelude::*;
 use pyo3::types::{PyInt, PyType};
 
+use crate::apis::{AsyncApis, AsyncOrchestrator};
 use crate::args;
 use crate::handle::{Handle, Nothing, awaitable};
 use crate::secrets::AsyncSecrets;
@@ -46,6 +47,18 @@ impl<'py> IntoPyObject<'py> for Opened {
                 handle: Arc::clone(&self.0),
             },
         )?;
+        let apis = Py::new(
+            py,
+            AsyncApis {
+                handle: Arc::clone(&self.0),
+            },
+        )?;
+        let orchestrator = Py::new(
+            py,
+            AsyncOrchestrator {
+                handle: Arc::clone(&self.0),
+            },
+        )?;
         Bound::new(
             py,
             AsyncStore {
@@ -54,6 +67,8 @@ impl<'py> IntoPyObject<'py> for Opened {
                 services,
                 tasks,
                 secrets,
+                apis,
+                orchestrator,
             },
         )
     }
@@ -68,6 +83,8 @@ pub(crate) struct AsyncStore {
     services: AsyncServices,
     tasks: Py<AsyncTasks>,
     secrets: Py<AsyncSecrets>,
+    apis: Py<AsyncApis>,
+    orchestrator: Py<AsyncOrchestrator>,
 }
 
 impl AsyncStore {
@@ -141,6 +158,19 @@ impl AsyncStore {
     #[getter]
     fn secrets(&self, py: Python<'_>) -> Py<AsyncSecrets> {
         self.secrets.clone_ref(py)
+    }
+
+    /// The external API registry (see `trae.aio.Apis`).
+    #[getter]
+    fn apis(&self, py: Python<'_>) -> Py<AsyncApis> {
+        self.apis.clone_ref(py)
+    }
+
+    /// Calls to external APIs by capability (wired on first use; see
+    /// `trae.aio.Orchestrator`).
+    #[getter]
+    fn orchestrator(&self, py: Python<'_>) -> Py<AsyncOrchestrator> {
+        self.orchestrator.clone_ref(py)
     }
 
     /// The database engine: "sqlite" or "postgres".

@@ -1,4 +1,6 @@
-//! The exception hierarchy and the one mapping from `trae_core::Error` onto it.
+//! The exception hierarchy and the mappings onto it: [`to_py_err`] for `trae_core::Error`,
+//! [`agent_to_py_err`] for `trae_agents::AgentError` (which defers to the first for core
+//! errors).
 
 use pyo3::BoundObject;
 use pyo3::create_exception;
@@ -12,7 +14,8 @@ create_exception!(
     PyException,
     "Base class of every error trae raises.\n\n`code` is the stable machine-readable error code of trae-core (`not_found`, \
      `validation_failed`, `conflict`, `unauthorized`, `forbidden`, `locked`, \
-     `invalid_configuration`, `unavailable`, `internal`); `str(error)` is the message for a \
+     `invalid_configuration`, `unavailable`, `rate_limited`, `upstream_failed`, `internal`); \
+     `str(error)` is the message for a \
      human."
 );
 create_exception!(
@@ -69,11 +72,26 @@ create_exception!(
     "The database cannot be reached, or the store is closed (code `unavailable`)."
 );
 
+create_exception!(
+    trae,
+    RateLimitedError,
+    TraeError,
+    "Every candidate is at a rate limit, so nothing was sent (code `rate_limited`).\n\n\
+     `retry_after` is how many seconds (a float) until a call is next allowed."
+);
+create_exception!(
+    trae,
+    UpstreamError,
+    TraeError,
+    "An external API call failed: every attempt failed, no endpoint could take it, or the \
+     outbound policy refused it (code `upstream_failed`); the message lists the attempts."
+);
+
 /// Adds the exception classes to the module, each with its `code` as a class attribute so that
 /// instances raised from Python code carry one too.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
-    let classes: [(Bound<'_, PyType>, &str); 9] = [
+    let classes: [(Bound<'_, PyType>, &str); 11] = [
         (py.get_type::<TraeError>(), "internal"),
         (py.get_type::<NotFound>(), "not_found"),
         (py.get_type::<ValidationError>(), "validation_failed"),
@@ -83,6 +101,8 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         (py.get_type::<Locked>(), "locked"),
         (py.get_type::<ConfigError>(), "invalid_configuration"),
         (py.get_type::<Unavailable>(), "unavailable"),
+        (py.get_type::<RateLimitedError>(), "rate_limited"),
+        (py.get_type::<UpstreamError>(), "upstream_failed"),
     ];
     for (class, code) in classes {
         class.setattr("code", code)?;
@@ -90,6 +110,8 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     }
     py.get_type::<ValidationError>().setattr("field", "")?;
     py.get_type::<Locked>().setattr("retry_after", 0)?;
+    py.get_type::<RateLimitedError>()
+        .setattr("retry_after", 0.0)?;
     Ok(())
 }
 
@@ -129,6 +151,77 @@ pub(crate) fn to_py_err(py: Python<'_>, err: trae_core::Error) -> PyErr {
     match annotated {
         Ok(()) => exception,
         Err(e) => e,
+    }
+}
+
+/// Turns an orchestrator error into the matching Python exception: invalid input is a
+/// `ValidationError` (with `field`), no endpoint for a capability `NotFound`, every endpoint
+/// limited `RateLimitedError` (with `retry_after` in seconds), an unusable configuration
+/// `ConfigError`, a core error whatever [`to_py_err`] makes of it, and every other failure
+/// (all attempts failed, refused by the outbound policy, timeouts, broken connections)
+/// `UpstreamError`.
+pub(crate) fn agent_to_py_err(py: Python<'_>, err: trae_agents::AgentError) -> PyErr {
+    use trae_agents::AgentError as E;
+
+    let (exception, code) = match err {
+        E::Core(e) => return to_py_err(py, e),
+        E::Invalid { field, message } => {
+            return to_py_err(py, trae_core::Error::Validation { field, message });
+        }
+        E::NotFound(message) => (NotFound::new_err(message), "not_found"),
+        E::Limited {
+            message,
+            retry_after,
+        } => {
+            let exception = RateLimitedError::new_err(message);
+            if let Err(e) = exception
+                .value(py)
+                .setattr("retry_after", retry_after.as_secs_f64())
+            {
+                return e;
+            }
+            (exception, "rate_limited")
+        }
+        E::Config(message) => (
+            ConfigError::new_err(format!("configuration: {message}")),
+            "invalid_configuration",
+        ),
+        other @ (E::Upstream(_)
+        | E::Refused(_)
+        | E::Timeout(_)
+        | E::Transport(_)
+        | E::Connect(_)) => (UpstreamError::new_err(other.to_string()), "upstream_failed"),
+    };
+    match exception.value(py).setattr("code", code) {
+        Ok(()) => exception,
+        Err(e) => e,
+    }
+}
+
+/// The outcome of an orchestrator call, converted to Python when the caller receives it: the
+/// value, or the exception [`agent_to_py_err`] maps the error to.
+///
+/// A service future returns this inside its `trae_core::Result`, so one future can fail with
+/// either kind of error and still run through [`crate::handle::blocking`] or
+/// [`crate::handle::awaitable`].
+pub(crate) struct AgentAnswer<T>(pub(crate) Result<T, trae_agents::AgentError>);
+
+impl<'py, T> IntoPyObject<'py> for AgentAnswer<T>
+where
+    T: IntoPyObject<'py>,
+{
+    type Target = PyAny;
+    type Output = Bound<'py, PyAny>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Self::Output> {
+        match self.0 {
+            Ok(value) => value
+                .into_pyobject(py)
+                .map(|v| v.into_any().into_bound())
+                .map_err(Into::into),
+            Err(err) => Err(agent_to_py_err(py, err)),
+        }
     }
 }
 

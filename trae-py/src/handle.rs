@@ -2,16 +2,17 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use pyo3::BoundObject;
 use pyo3::prelude::*;
 use pyo3::types::PyNone;
 use tokio::sync::OnceCell;
+use trae_agents::Orchestrator;
 use trae_auth::signing_key::hs256_key;
 use trae_auth::{Identity, Vault};
-use trae_core::{AuthConfig, NewPet, PageRequest, Pet, PetFilter, PetPatch, Pets};
+use trae_core::{ApiRegistry, AuthConfig, NewPet, PageRequest, Pet, PetFilter, PetPatch, Pets};
 use uuid::Uuid;
 
 use crate::errors::{Answer, to_py_err};
@@ -28,6 +29,10 @@ pub(crate) struct Handle {
     /// The database URL, for where a SQLite store's secrets master key file lives.
     url: String,
     vault: OnceCell<Vault>,
+    /// The external API registry, started on first use (it runs the attempt-log writer).
+    apis: OnceLock<ApiRegistry>,
+    /// The orchestrator over `apis`, wired on first use (it needs the vault).
+    orchestrator: OnceCell<Orchestrator>,
     closed: AtomicBool,
 }
 
@@ -53,6 +58,8 @@ impl Handle {
             identity: OnceCell::new(),
             url,
             vault: OnceCell::new(),
+            apis: OnceLock::new(),
+            orchestrator: OnceCell::new(),
             closed: AtomicBool::new(false),
         }))
     }
@@ -89,6 +96,31 @@ impl Handle {
             .await
     }
 
+    /// The external API registry, started on the first call with its attempt-log writer on
+    /// the shared runtime and audited in this store's audit log; `Unavailable` once the store
+    /// is closed. Needs no credentials, so it works on PostgreSQL without `TRAE_MASTER_KEY`.
+    pub(crate) fn apis(&self) -> trae_core::Result<&ApiRegistry> {
+        self.open()?;
+        Ok(self.apis.get_or_init(|| {
+            // The writer is spawned on the runtime that is current; make sure it is ours.
+            let _runtime = runtime().enter();
+            crate::apis::open_registry(&self.store)
+        }))
+    }
+
+    /// The orchestrator over [`Self::apis`], wired on the first call (see
+    /// [`crate::apis::open_orchestrator`]); it reads credentials from the vault, so it needs
+    /// what [`Self::vault`] needs. A failed wiring is not remembered.
+    pub(crate) async fn orchestrator(&self) -> trae_core::Result<&Orchestrator> {
+        let registry = self.apis()?;
+        let vault = self.vault().await?;
+        self.orchestrator
+            .get_or_try_init(|| async {
+                crate::apis::open_orchestrator(&self.store, registry.clone(), vault.clone())
+            })
+            .await
+    }
+
     fn open(&self) -> trae_core::Result<()> {
         if self.is_closed() {
             return Err(trae_core::Error::Unavailable("the store is closed".into()));
@@ -106,9 +138,15 @@ impl Handle {
         self.closed.load(Ordering::Acquire)
     }
 
-    /// Closes the connections; later calls fail with `Unavailable`. Closing twice is harmless.
+    /// Writes the queued API attempts and releases unspent shared rate-limit allowances, then
+    /// closes the connections; later calls fail with `Unavailable`. Closing twice is harmless.
     pub(crate) async fn close(&self) {
         if !self.closed.swap(true, Ordering::AcqRel) {
+            if let Some(orchestrator) = self.orchestrator.get() {
+                orchestrator.shutdown().await;
+            } else if let Some(registry) = self.apis.get() {
+                registry.flush().await;
+            }
             self.store.close().await;
         }
     }

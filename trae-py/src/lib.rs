@@ -17,6 +17,7 @@ use pyo3::prelude::*;
 use tokio::runtime::Runtime;
 
 mod aio;
+mod apis;
 mod args;
 mod errors;
 mod handle;
@@ -79,6 +80,13 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<secrets::Secrets>()?;
     m.add_class::<secrets::Secret>()?;
     m.add_class::<secrets::SecretVersion>()?;
+    m.add_class::<apis::Apis>()?;
+    m.add_class::<apis::Orchestrator>()?;
+    m.add_class::<apis::ApiEndpoint>()?;
+    m.add_class::<apis::ApiUsage>()?;
+    m.add_class::<apis::ApiAttempt>()?;
+    m.add_class::<apis::ApiCallResult>()?;
+    m.add_class::<apis::ApiCallAttempt>()?;
     m.add_class::<tasks::Tasks>()?;
     m.add_class::<tasks::Task>()?;
     m.add_class::<tasks::QueueSettings>()?;
@@ -99,6 +107,11 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("AsyncAudit", py.get_type::<services::AsyncAudit>())?;
     m.add("AsyncTasks", py.get_type::<tasks::AsyncTasks>())?;
     m.add("AsyncSecrets", py.get_type::<secrets::AsyncSecrets>())?;
+    m.add("AsyncApis", py.get_type::<apis::AsyncApis>())?;
+    m.add(
+        "AsyncOrchestrator",
+        py.get_type::<apis::AsyncOrchestrator>(),
+    )?;
     m.add(
         "AsyncTaskContext",
         py.get_type::<worker::AsyncTaskContext>(),

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use pyo3::prelude::*;
 use pyo3::types::{PyInt, PyType};
 
+use crate::apis::{Apis, Orchestrator};
 use crate::args;
 use crate::handle::{Handle, block_on};
 use crate::secrets::Secrets;
@@ -35,6 +36,8 @@ pub(crate) struct Store {
     services: SyncServices,
     tasks: Py<Tasks>,
     secrets: Py<Secrets>,
+    apis: Py<Apis>,
+    orchestrator: Py<Orchestrator>,
 }
 
 impl Store {
@@ -69,12 +72,26 @@ impl Store {
                 handle: Arc::clone(&handle),
             },
         )?;
+        let apis = Py::new(
+            py,
+            Apis {
+                handle: Arc::clone(&handle),
+            },
+        )?;
+        let orchestrator = Py::new(
+            py,
+            Orchestrator {
+                handle: Arc::clone(&handle),
+            },
+        )?;
         Ok(Self {
             handle,
             pets,
             services,
             tasks,
             secrets,
+            apis,
+            orchestrator,
         })
     }
 
@@ -124,6 +141,18 @@ impl Store {
     #[getter]
     fn secrets(&self, py: Python<'_>) -> Py<Secrets> {
         self.secrets.clone_ref(py)
+    }
+
+    /// The external API registry: endpoints, usage and request logs (see `trae.Apis`).
+    #[getter]
+    fn apis(&self, py: Python<'_>) -> Py<Apis> {
+        self.apis.clone_ref(py)
+    }
+
+    /// Calls to external APIs by capability (wired on first use; see `trae.Orchestrator`).
+    #[getter]
+    fn orchestrator(&self, py: Python<'_>) -> Py<Orchestrator> {
+        self.orchestrator.clone_ref(py)
     }
 
     /// The database engine: "sqlite" or "postgres".

@@ -16,6 +16,9 @@ Open a store, then work with its services::
 
         task = store.tasks.enqueue("email.send", {"to": "bob@example.com"})
 
+        store.apis.create(name="search-a", capability="search", base_url="https://a.example")
+        answer = store.orchestrator.call("search", "/q?text=trae")   # a trae.ApiCallResult
+
     worker = trae.Worker(store, queues=["default"], concurrency=4)
 
     @worker.handler("email.send")
@@ -36,8 +39,14 @@ import datetime as _datetime
 from typing import Any, List, Literal, Optional, TypedDict
 
 from ._native import (
+    ApiAttempt,
+    ApiCallAttempt,
+    ApiCallResult,
+    ApiEndpoint,
     ApiKey,
     ApiKeys,
+    Apis,
+    ApiUsage,
     Audit,
     AuditEntry,
     Auth,
@@ -47,6 +56,7 @@ from ._native import (
     CreatedApiKey,
     Locked,
     NotFound,
+    Orchestrator,
     Page,
     PermissionDenied,
     Pet,
@@ -56,6 +66,7 @@ from ._native import (
     QueueSettings,
     QueueStats,
     RateDecision,
+    RateLimitedError,
     RateLimiter,
     RateWindow,
     Role,
@@ -72,6 +83,7 @@ from ._native import (
     TokenPair,
     TraeError,
     Unavailable,
+    UpstreamError,
     User,
     Users,
     ValidationError,
@@ -113,8 +125,14 @@ class NewTask(_NewTaskKind, total=False):
 
 
 __all__ = [
+    "ApiAttempt",
+    "ApiCallAttempt",
+    "ApiCallResult",
+    "ApiEndpoint",
     "ApiKey",
     "ApiKeys",
+    "Apis",
+    "ApiUsage",
     "Audit",
     "AuditEntry",
     "Auth",
@@ -125,6 +143,7 @@ __all__ = [
     "Locked",
     "NewTask",
     "NotFound",
+    "Orchestrator",
     "Page",
     "PermissionDenied",
     "Pet",
@@ -134,6 +153,7 @@ __all__ = [
     "QueueSettings",
     "QueueStats",
     "RateDecision",
+    "RateLimitedError",
     "RateLimiter",
     "RateWindow",
     "Role",
@@ -152,6 +172,7 @@ __all__ = [
     "TokenPair",
     "TraeError",
     "Unavailable",
+    "UpstreamError",
     "User",
     "Users",
     "ValidationError",

@@ -3,7 +3,7 @@
 import datetime
 import builtins
 import uuid
-from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import (
     Any,
@@ -21,8 +21,14 @@ from typing import (
 from . import aio as aio
 
 __all__ = [
+    "ApiAttempt",
+    "ApiCallAttempt",
+    "ApiCallResult",
+    "ApiEndpoint",
     "ApiKey",
     "ApiKeys",
+    "Apis",
+    "ApiUsage",
     "Audit",
     "AuditEntry",
     "Auth",
@@ -33,6 +39,7 @@ __all__ = [
     "Locked",
     "NewTask",
     "NotFound",
+    "Orchestrator",
     "Page",
     "PermissionDenied",
     "Pet",
@@ -41,6 +48,7 @@ __all__ = [
     "Principal",
     "QueueSettings",
     "QueueStats",
+    "RateLimitedError",
     "Role",
     "Store",
     "Task",
@@ -54,6 +62,7 @@ __all__ = [
     "TokenPair",
     "TraeError",
     "Unavailable",
+    "UpstreamError",
     "User",
     "Users",
     "ValidationError",
@@ -73,8 +82,8 @@ class TraeError(Exception):
 
     `code` is the stable machine-readable error code of trae-core (`not_found`,
     `validation_failed`, `conflict`, `unauthorized`, `forbidden`, `locked`,
-    `invalid_configuration`, `unavailable`, `internal`); `str(error)` is the message for a
-    human.
+    `invalid_configuration`, `unavailable`, `rate_limited`, `upstream_failed`, `internal`);
+    `str(error)` is the message for a human.
     """
 
     code: str
@@ -117,6 +126,18 @@ class ConfigError(TraeError):
 
 class Unavailable(TraeError):
     """The database cannot be reached, or the store is closed (code `unavailable`)."""
+
+class RateLimitedError(TraeError):
+    """Every candidate is at a rate limit, so nothing was sent (code `rate_limited`).
+
+    `retry_after` is how many seconds until a call is next allowed.
+    """
+
+    retry_after: float
+
+class UpstreamError(TraeError):
+    """An external API call failed: every attempt failed, no endpoint could take it, or the
+    outbound policy refused it (code `upstream_failed`); the message lists the attempts."""
 
 @final
 class Pet:
@@ -691,6 +712,12 @@ class Store:
     def secrets(self) -> Secrets:
         """The secrets vault, opened on first use (see `Secrets`)."""
     @property
+    def apis(self) -> Apis:
+        """The external API registry: endpoints, usage and request logs (see `Apis`)."""
+    @property
+    def orchestrator(self) -> Orchestrator:
+        """Calls to external APIs by capability, wired on first use (see `Orchestrator`)."""
+    @property
     def backend(self) -> Literal["sqlite", "postgres"]:
         """The database engine: "sqlite" or "postgres"."""
     @property
@@ -825,6 +852,308 @@ class Secrets:
         when there is no such secret."""
     def prune(self, name: str, keep: int = 1, *, principal: Principal | None = None) -> int:
         """Removes all but the `keep` (at least 1) newest versions; returns how many went."""
+
+_HealthName: TypeAlias = Literal["unknown", "healthy", "degraded", "failing", "critical"]
+"""An endpoint's health, the scale components share."""
+
+_RoutingStrategyName: TypeAlias = Literal[
+    "priority", "least_loaded", "round_robin", "lowest_latency"
+]
+"""How a call picks among a capability's endpoints."""
+
+@final
+class ApiEndpoint:
+    """A registered external API endpoint. Read-only; equal when every field is equal.
+
+    The spec's fields plus what trae learned about it (`health`, `consecutive_failures`,
+    `last_check_at`, `last_error`). `auth` names a vault secret, never a value. Dicts and
+    lists are new on each access.
+    """
+
+    @property
+    def name(self) -> str:
+        """The unique name."""
+    @property
+    def capability(self) -> str:
+        """The capability it serves, e.g. "text-generation"."""
+    @property
+    def base_url(self) -> str:
+        """The URL call paths are relative to (without a trailing slash)."""
+    @property
+    def auth(self) -> dict[str, str | None]:
+        """How calls authenticate: `{"type", "secret", "name"}` (`type` one of "none",
+        "bearer", "basic", "header", "query"; `None` where a type has no such key)."""
+    @property
+    def priority(self) -> int:
+        """Lower is tried first."""
+    @property
+    def limits(self) -> dict[str, int | None]:
+        """`{"per_minute", "per_hour", "per_day"}`; `None` is no limit. A day is any 24 hours."""
+    @property
+    def cost_per_request(self) -> float:
+        """The cost of one call, in the operator's unit."""
+    @property
+    def timeout_ms(self) -> int:
+        """The per-attempt timeout in milliseconds."""
+    @property
+    def is_active(self) -> bool:
+        """Whether calls may pick it."""
+    @property
+    def health_check(self) -> dict[str, Any]:
+        """The scheduled health check: `{"path", "interval_secs"}`."""
+    @property
+    def tags(self) -> list[str]:
+        """The tags, sorted."""
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """Free-form metadata."""
+    @property
+    def health(self) -> _HealthName:
+        """The health as this process sees it."""
+    @property
+    def consecutive_failures(self) -> int:
+        """Failed calls or checks in a row."""
+    @property
+    def last_check_at(self) -> datetime.datetime | None:
+        """When a health check last ran (timezone-aware, UTC)."""
+    @property
+    def last_error(self) -> str | None:
+        """The latest failure (never a credential)."""
+    @property
+    def created_at(self) -> datetime.datetime:
+        """When it was registered (timezone-aware, UTC)."""
+    @property
+    def updated_at(self) -> datetime.datetime:
+        """When its spec or health last changed (timezone-aware, UTC)."""
+    def to_spec(self) -> dict[str, Any]:
+        """The spec alone, in the shape `Apis.create` and `Apis.update` take."""
+    def to_dict(self) -> dict[str, Any]:
+        """Every attribute as a new dict, with the same Python types."""
+    def __eq__(self, value: object, /) -> bool: ...
+    def __ne__(self, value: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class ApiUsage:
+    """An endpoint's usage since it was registered. Read-only.
+
+    Attempts reach it in batches a fraction of a second after a call; `Apis.flush()` writes
+    the queued ones now.
+    """
+
+    @property
+    def endpoint(self) -> str:
+        """The endpoint's name."""
+    @property
+    def total(self) -> int:
+        """Attempts made."""
+    @property
+    def successes(self) -> int:
+        """Attempts that succeeded."""
+    @property
+    def failures(self) -> int:
+        """Attempts that failed."""
+    @property
+    def average_latency_ms(self) -> float:
+        """Mean latency of all attempts, in milliseconds."""
+    @property
+    def success_rate(self) -> float:
+        """`successes / total` (0 with no attempts)."""
+    @property
+    def cost(self) -> float:
+        """Total cost of the attempts."""
+    @property
+    def last_used_at(self) -> datetime.datetime | None:
+        """When the latest attempt finished (timezone-aware, UTC)."""
+    def to_dict(self) -> dict[str, Any]:
+        """Every attribute as a new dict."""
+    def __eq__(self, value: object, /) -> bool: ...
+    def __ne__(self, value: object, /) -> bool: ...
+
+@final
+class ApiAttempt:
+    """One attempt in an endpoint's request log. Read-only; hashed by id."""
+
+    @property
+    def id(self) -> uuid.UUID:
+        """The attempt's identifier (a UUIDv7)."""
+    @property
+    def endpoint(self) -> str:
+        """The endpoint's name."""
+    @property
+    def method(self) -> str:
+        """The HTTP method."""
+    @property
+    def path(self) -> str:
+        """The path called, without its query (which may carry a key)."""
+    @property
+    def status(self) -> int | None:
+        """The upstream's status, or `None` when it did not answer."""
+    @property
+    def latency_ms(self) -> int:
+        """Milliseconds to the answer or failure."""
+    @property
+    def request_bytes(self) -> int:
+        """Bytes sent in the body."""
+    @property
+    def response_bytes(self) -> int:
+        """Bytes received in the body."""
+    @property
+    def error(self) -> str | None:
+        """Why it failed (never a credential)."""
+    @property
+    def success(self) -> bool:
+        """Whether it counts as a success (2xx–4xx other than 408 and 429)."""
+    @property
+    def cost(self) -> float:
+        """The cost charged."""
+    @property
+    def request_id(self) -> str | None:
+        """The request id of the call that made it."""
+    @property
+    def at(self) -> datetime.datetime:
+        """When it finished (timezone-aware, UTC)."""
+    def __eq__(self, value: object, /) -> bool: ...
+    def __ne__(self, value: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class ApiCallAttempt:
+    """One attempt a call made. Read-only."""
+
+    @property
+    def endpoint(self) -> str:
+        """The endpoint tried."""
+    @property
+    def status(self) -> int | None:
+        """Its status, or `None` when it did not answer."""
+    @property
+    def latency_ms(self) -> int:
+        """Milliseconds to the answer or failure."""
+    @property
+    def error(self) -> str | None:
+        """Why it failed."""
+    def __eq__(self, value: object, /) -> bool: ...
+    def __ne__(self, value: object, /) -> bool: ...
+
+@final
+class ApiCallResult:
+    """The upstream's answer to `Orchestrator.call`, whatever its status. Read-only."""
+
+    @property
+    def status(self) -> int:
+        """The upstream's own status."""
+    @property
+    def headers(self) -> dict[str, str]:
+        """Its headers, lowercase names (of repeated ones the last)."""
+    @property
+    def body(self) -> bytes:
+        """The body, cut at the outbound client's cap (see `truncated`)."""
+    @property
+    def text(self) -> str:
+        """The body decoded as UTF-8, invalid bytes replaced."""
+    def json(self) -> Any:
+        """The body parsed as JSON (`json.loads`); `ValueError` when it is not JSON."""
+    @property
+    def truncated(self) -> bool:
+        """Whether the body was cut."""
+    @property
+    def endpoint(self) -> str:
+        """The endpoint that answered."""
+    @property
+    def attempts(self) -> list[ApiCallAttempt]:
+        """Every attempt the call made, the answering one last."""
+
+@final
+class Apis:
+    """The external API registry of a store (`store.apis`).
+
+    Calls act as the system; create, update and delete are audited. Only `check` needs
+    credentials: it opens the vault, like `store.orchestrator`, so the rest works on
+    PostgreSQL without `TRAE_MASTER_KEY`.
+    """
+
+    def create(self, spec: Mapping[str, Any] | None = None, /, **fields: Any) -> ApiEndpoint:
+        """Registers an endpoint and returns it.
+
+        `spec` is a dict in the JSON shape of the HTTP API: `name`, `capability` and
+        `base_url` required; `auth` (`{"type": "bearer", "secret": "VAULT_NAME"}`, …),
+        `priority`, `limits` (`{"per_minute", "per_hour", "per_day"}`), `cost_per_request`,
+        `timeout_ms`, `is_active`, `health_check` (`{"path", "interval_secs"}`), `tags` and
+        `metadata` optional. Keyword arguments add to it or replace its keys; `None` means the
+        default. Unknown keys, wrong types and broken rules raise `ValidationError` (`field`
+        names the key); a taken name raises `Conflict`.
+        """
+    def update(
+        self, name: str, spec: Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> ApiEndpoint:
+        """Replaces the whole spec of the endpoint `name` (whose `name` it must keep) and
+        returns it; health, usage and log are kept. `NotFound` when there is none.
+
+        `endpoint.to_spec()` gives a spec to change and pass back.
+        """
+    def delete(self, name: str) -> None:
+        """Removes an endpoint with its log and usage; `NotFound` when there is none."""
+    def get(self, name: str) -> ApiEndpoint:
+        """The endpoint `name`; `NotFound` when there is none."""
+    def list(
+        self,
+        *,
+        capability: str | None = None,
+        is_active: bool | None = None,
+        tag: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page[ApiEndpoint]:
+        """One `Page` of endpoints, by priority then name; `capability`, `is_active` and `tag`
+        filter."""
+    def usage(self, name: str) -> ApiUsage:
+        """The endpoint's usage totals; `flush()` first to count the latest attempts."""
+    def logs(self, name: str, *, limit: int = 50, offset: int = 0) -> Page[ApiAttempt]:
+        """One `Page` of the endpoint's request log, newest first; `flush()` first to see the
+        latest attempts."""
+    def check(self, name: str) -> ApiEndpoint:
+        """Checks the endpoint's health now (a `GET` of its health-check path with its
+        credentials; 2xx or 3xx passes) and returns it with the new health. A passing check
+        brings a failing endpoint back into rotation."""
+    def flush(self) -> None:
+        """Writes the attempts still queued for the request log and usage (otherwise written
+        every quarter of a second, and when the store closes)."""
+
+@final
+class Orchestrator:
+    """Calls to external APIs by capability (`store.orchestrator`).
+
+    Wired on first use: credentials come from the vault (on PostgreSQL that needs
+    `TRAE_MASTER_KEY`, else `ConfigError`); the outbound policy from the trae configuration
+    (`TRAE_OUTBOUND_ALLOW_HOSTS`, `TRAE_OUTBOUND_ALLOW_LOOPBACK` for 127.0.0.1,
+    `TRAE_OUTBOUND_TIMEOUT_MS`, or `trae.toml` in `TRAE_DATA_DIR`), read then.
+    """
+
+    def call(
+        self,
+        capability: str,
+        path: str,
+        method: str = "GET",
+        headers: Mapping[str, str] | None = None,
+        body: bytes | str | Any | None = None,
+        strategy: _RoutingStrategyName | None = None,
+    ) -> ApiCallResult:
+        """Calls `capability` at `path` (and query) under an endpoint's base URL; returns the
+        upstream's answer, whatever its status.
+
+        Endpoints are ordered by `strategy` (default "priority"); inactive, failing and
+        limited ones are skipped; credentials are injected (`headers` cannot replace them);
+        failed attempts (connection errors, timeouts, 5xx, 408, 429) are retried with backoff
+        and then failed over, except POST and PATCH once sent. `body`: `bytes` or `str` are
+        sent as they are; any other JSON-serialisable value as JSON with
+        `content-type: application/json` unless `headers` name one.
+
+        Raises `NotFound` when no endpoint serves `capability`, `RateLimitedError` (with
+        `retry_after`) when every endpoint is at a limit, `UpstreamError` when every attempt
+        failed or none can take calls, `ValidationError` for a bad method, path, header or
+        body.
+        """
 
 TaskState: TypeAlias = Literal[
     "scheduled", "available", "running", "retryable", "completed", "failed", "cancelled"

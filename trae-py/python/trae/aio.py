@@ -27,8 +27,10 @@ errors the same ``trae.TraeError`` subclasses.
 """
 
 from ._native import AsyncApiKeys as ApiKeys
+from ._native import AsyncApis as Apis
 from ._native import AsyncAudit as Audit
 from ._native import AsyncAuth as Auth
+from ._native import AsyncOrchestrator as Orchestrator
 from ._native import AsyncPets as Pets
 from ._native import AsyncPolicy as Policy
 from ._native import AsyncSecrets as Secrets
@@ -41,8 +43,10 @@ from ._native import StoreOpener
 
 __all__ = [
     "ApiKeys",
+    "Apis",
     "Audit",
     "Auth",
+    "Orchestrator",
     "Pets",
     "Policy",
     "Secrets",

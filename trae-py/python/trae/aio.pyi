@@ -3,12 +3,16 @@
 import builtins
 import datetime
 import uuid
-from collections.abc import Awaitable, Generator, Iterable
+from collections.abc import Awaitable, Generator, Iterable, Mapping
 from types import TracebackType
 from typing import Any, Literal, final
 
 from . import (
+    ApiAttempt,
+    ApiCallResult,
+    ApiEndpoint,
     ApiKey,
+    ApiUsage,
     AuditEntry,
     CreatedApiKey,
     NewTask,
@@ -16,6 +20,7 @@ from . import (
     Pet,
     Principal,
     QueueSettings,
+    _RoutingStrategyName,
     Role,
     Secret,
     SecretVersion,
@@ -29,8 +34,10 @@ from . import Worker as Worker
 
 __all__ = [
     "ApiKeys",
+    "Apis",
     "Audit",
     "Auth",
+    "Orchestrator",
     "Pets",
     "Policy",
     "Secrets",
@@ -259,6 +266,13 @@ class Store:
     def secrets(self) -> Secrets:
         """The secrets vault, opened on first use (see `trae.Secrets`)."""
     @property
+    def apis(self) -> Apis:
+        """The external API registry (see `trae.Apis`)."""
+    @property
+    def orchestrator(self) -> Orchestrator:
+        """Calls to external APIs by capability, wired on first use (see
+        `trae.Orchestrator`)."""
+    @property
     def backend(self) -> Literal["sqlite", "postgres"]:
         """The database engine: "sqlite" or "postgres"."""
     @property
@@ -393,6 +407,61 @@ class Secrets:
         self, name: str, keep: int = 1, *, principal: Principal | None = None
     ) -> Awaitable[int]:
         """Removes all but the `keep` newest versions; awaits to how many went."""
+
+@final
+class Apis:
+    """The external API registry of a `trae.aio.Store` (`store.apis`); the methods of
+    `trae.Apis`, each returning an awaitable."""
+
+    def create(
+        self, spec: Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> Awaitable[ApiEndpoint]:
+        """Registers an endpoint; awaits to it. The rules of `trae.Apis.create` apply."""
+    def update(
+        self, name: str, spec: Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> Awaitable[ApiEndpoint]:
+        """Replaces an endpoint's whole spec; awaits to it."""
+    def delete(self, name: str) -> Awaitable[None]:
+        """Removes an endpoint with its log and usage."""
+    def get(self, name: str) -> Awaitable[ApiEndpoint]:
+        """Awaits to the endpoint `name`; `NotFound` when there is none."""
+    def list(
+        self,
+        *,
+        capability: str | None = None,
+        is_active: bool | None = None,
+        tag: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Awaitable[Page[ApiEndpoint]]:
+        """Awaits to one `Page` of endpoints, by priority then name."""
+    def usage(self, name: str) -> Awaitable[ApiUsage]:
+        """Awaits to the endpoint's usage totals."""
+    def logs(
+        self, name: str, *, limit: int = 50, offset: int = 0
+    ) -> Awaitable[Page[ApiAttempt]]:
+        """Awaits to one `Page` of the endpoint's request log, newest first."""
+    def check(self, name: str) -> Awaitable[ApiEndpoint]:
+        """Checks the endpoint's health now; awaits to it with the new health."""
+    def flush(self) -> Awaitable[None]:
+        """Writes the attempts still queued for the request log and usage."""
+
+@final
+class Orchestrator:
+    """Calls to external APIs by capability (`store.orchestrator`); the methods of
+    `trae.Orchestrator`, each returning an awaitable."""
+
+    def call(
+        self,
+        capability: str,
+        path: str,
+        method: str = "GET",
+        headers: Mapping[str, str] | None = None,
+        body: bytes | str | Any | None = None,
+        strategy: _RoutingStrategyName | None = None,
+    ) -> Awaitable[ApiCallResult]:
+        """Calls `capability` at `path`; awaits to the upstream's answer. The rules and errors
+        of `trae.Orchestrator.call` apply."""
 
 @final
 class TaskContext:
