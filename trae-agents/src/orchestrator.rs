@@ -644,7 +644,7 @@ impl Orchestrator {
             success,
             cost: endpoint.spec.cost_per_request,
             request_id: call.request_id.clone(),
-            at: self.inner.registry.clock().now(),
+            at: self.inner.registry.clock().now_micros(),
         });
         let summary = AttemptSummary {
             endpoint: endpoint.name().to_owned(),

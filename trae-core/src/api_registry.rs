@@ -191,7 +191,7 @@ impl ApiRegistry {
         meta: &RequestMeta,
     ) -> Result<ApiEndpoint> {
         let spec = spec.validated()?;
-        let now = self.inner.clock.now();
+        let now = self.inner.clock.now_micros();
         let endpoint = ApiEndpoint {
             spec,
             health: HealthStatus::Unknown,
@@ -228,7 +228,7 @@ impl ApiRegistry {
         let endpoint = self
             .inner
             .repo
-            .update_spec(&spec, self.inner.clock.now())
+            .update_spec(&spec, self.inner.clock.now_micros())
             .await?;
         self.changed();
         self.audit(principal, "api.update", &endpoint.spec, meta)
@@ -367,7 +367,7 @@ impl ApiRegistry {
         endpoint: &ApiEndpoint,
         observation: Observation,
     ) -> Result<ApiEndpoint> {
-        let now = self.inner.clock.now();
+        let now = self.inner.clock.now_micros();
         self.apply(endpoint, observation, Some(now)).await;
         self.get(endpoint.name()).await
     }
@@ -423,7 +423,7 @@ impl ApiRegistry {
             if let Err(e) = self
                 .inner
                 .repo
-                .update_health(endpoint.name(), &update, self.inner.clock.now())
+                .update_health(endpoint.name(), &update, self.inner.clock.now_micros())
                 .await
             {
                 tracing::warn!(endpoint = endpoint.name(), error = %e, "recording API health failed");
