@@ -4,6 +4,9 @@
 //! `cargo run -p trae-agents --example external_apis` (an SQLite file in a temporary
 //! directory; two local HTTP servers play the external APIs).
 
+// An example reports to the terminal.
+#![allow(clippy::print_stdout)]
+
 use std::sync::Arc;
 
 use poem::listener::{Acceptor, Listener, TcpListener};

@@ -26,12 +26,12 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use tokio::sync::{mpsc, oneshot};
 
 use crate::api_endpoint::{
     ApiAttempt, ApiEndpoint, ApiEndpointFilter, ApiEndpointSpec, ApiRepository, ApiUsage,
     HealthRules, HealthUpdate, check_capability,
 };
+use crate::batch_writer::{BatchSink, BatchWriter};
 use crate::secret::check_secret_name;
 use crate::{
     AuditLog, Clock, Error, EventBus, HealthStatus, Outcome, Page, PageRequest, Principal,
@@ -48,7 +48,7 @@ pub const ATTEMPTS_DROPPED: &str = "trae_api_attempts_dropped_total";
 pub const API_ATTEMPTS: &str = "trae_api_attempts_total";
 
 /// How the registry keeps its attempt log.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RegistryOptions {
     /// Attempts older than this are deleted (at least a day).
     pub retention: Duration,
@@ -86,11 +86,6 @@ pub enum Observation {
     },
 }
 
-enum Message {
-    Attempt(Box<ApiAttempt>),
-    Flush(oneshot::Sender<()>),
-}
-
 #[derive(Debug, Clone)]
 struct Health {
     status: HealthStatus,
@@ -112,7 +107,7 @@ struct Inner {
     rules: HealthRules,
     snapshot: RwLock<Option<Snapshot>>,
     health: Mutex<HashMap<String, Health>>,
-    tx: mpsc::Sender<Message>,
+    attempts: BatchWriter<ApiAttempt>,
 }
 
 /// The registry service. Cheap to clone; clones share the snapshot and the attempt writer.
@@ -136,14 +131,21 @@ impl ApiRegistry {
         events: Arc<dyn EventBus>,
         options: RegistryOptions,
     ) -> Self {
-        let (tx, rx) = mpsc::channel(options.buffer.max(1));
         let rules = options.rules;
-        tokio::spawn(write_attempts(
-            Arc::clone(&repo),
+        // Attempts restore day limits after a restart, so the log keeps at least a day.
+        let retention =
+            chrono::Duration::from_std(options.retention.max(Duration::from_secs(86_400)))
+                .unwrap_or(chrono::Duration::MAX);
+        let attempts = BatchWriter::start(
+            Arc::new(AttemptSink {
+                repo: Arc::clone(&repo),
+                retention,
+            }),
             Arc::clone(&clock),
-            options,
-            rx,
-        ));
+            options.flush_every,
+            options.buffer,
+            ATTEMPTS_DROPPED,
+        );
         Self {
             inner: Arc::new(Inner {
                 repo,
@@ -153,7 +155,7 @@ impl ApiRegistry {
                 rules,
                 snapshot: RwLock::new(None),
                 health: Mutex::new(HashMap::new()),
-                tx,
+                attempts,
             }),
         }
     }
@@ -168,7 +170,7 @@ impl ApiRegistry {
             rules: shared.rules,
             snapshot: RwLock::new(None),
             health: Mutex::new(HashMap::new()),
-            tx: shared.tx.clone(),
+            attempts: shared.attempts.clone(),
         });
         Self {
             inner: Arc::new(Inner {
@@ -336,22 +338,12 @@ impl ApiRegistry {
         };
         metrics::counter!(API_ATTEMPTS, "endpoint" => attempt.endpoint.clone(), "outcome" => outcome)
             .increment(1);
-        if self
-            .inner
-            .tx
-            .try_send(Message::Attempt(Box::new(attempt)))
-            .is_err()
-        {
-            metrics::counter!(ATTEMPTS_DROPPED).increment(1);
-        }
+        self.inner.attempts.send(attempt);
     }
 
     /// Writes every queued attempt (for tests and orderly shutdown).
     pub async fn flush(&self) {
-        let (done, wait) = oneshot::channel();
-        if self.inner.tx.send(Message::Flush(done)).await.is_ok() {
-            let _ = wait.await;
-        }
+        self.inner.attempts.flush().await;
     }
 
     /// Records what a call attempt showed about `endpoint`'s health; returns the new status.
@@ -577,62 +569,21 @@ impl MaxSeverity for HealthStatus {
     }
 }
 
-async fn write_attempts(
+/// Appends attempts with their usage and trims the log to its retention.
+struct AttemptSink {
     repo: Arc<dyn ApiRepository>,
-    clock: Arc<dyn Clock>,
-    options: RegistryOptions,
-    mut rx: mpsc::Receiver<Message>,
-) {
-    let mut batch: Vec<ApiAttempt> = Vec::new();
-    let mut last_trim: Option<DateTime<Utc>> = None;
-    let retention = chrono::Duration::from_std(options.retention.max(Duration::from_secs(86_400)))
-        .unwrap_or(chrono::Duration::MAX);
-    let mut tick = tokio::time::interval(options.flush_every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            message = rx.recv() => match message {
-                Some(Message::Attempt(a)) => {
-                    batch.push(*a);
-                    if batch.len() >= 1_000 {
-                        append(repo.as_ref(), &mut batch).await;
-                    }
-                }
-                Some(Message::Flush(done)) => {
-                    while let Ok(Message::Attempt(a)) = rx.try_recv() {
-                        batch.push(*a);
-                    }
-                    append(repo.as_ref(), &mut batch).await;
-                    let _ = done.send(());
-                }
-                None => {
-                    append(repo.as_ref(), &mut batch).await;
-                    return;
-                }
-            },
-            _ = tick.tick() => {
-                append(repo.as_ref(), &mut batch).await;
-                let now = clock.now();
-                if last_trim.is_none_or(|at| now - at >= chrono::Duration::minutes(1)) {
-                    last_trim = Some(now);
-                    if let Err(e) = repo.trim_attempts(now - retention).await {
-                        tracing::warn!(error = %e, "trimming the API attempt log failed");
-                    }
-                }
-            }
-        }
-    }
+    retention: chrono::Duration,
 }
 
-async fn append(repo: &dyn ApiRepository, batch: &mut Vec<ApiAttempt>) {
-    if batch.is_empty() {
-        return;
+#[async_trait::async_trait]
+impl BatchSink<ApiAttempt> for AttemptSink {
+    async fn append(&self, batch: &[ApiAttempt]) -> Result<()> {
+        self.repo.record_attempts(batch).await
     }
-    if let Err(e) = repo.record_attempts(batch).await {
-        tracing::warn!(error = %e, attempts = batch.len(), "writing API attempts failed; dropped");
-        metrics::counter!(ATTEMPTS_DROPPED).increment(batch.len() as u64);
+
+    async fn trim(&self, now: DateTime<Utc>) -> Result<u64> {
+        self.repo.trim_attempts(now - self.retention).await
     }
-    batch.clear();
 }
 
 #[cfg(test)]

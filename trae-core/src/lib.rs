@@ -11,6 +11,7 @@ pub mod api_registry;
 pub mod api_routing;
 pub mod audit;
 pub mod backoff;
+pub mod batch_writer;
 pub mod client_ip;
 pub mod clock;
 pub mod config;

@@ -1,10 +1,10 @@
 //! Request history: one record per served request (method, route template, status, latency,
 //! client, request id), written in buffered batches off the request path to a bounded table.
 //!
-//! [`RequestRecorder::record`] never waits: records go into a bounded channel (a full channel
-//! drops the record and counts it in `trae_request_history_dropped_total`), and one background
-//! task writes whatever has queued up every `flush_every`, and trims the table to its retention
-//! age and row cap every minute.
+//! [`RequestRecorder::record`] never waits: records go to a [`BatchWriter`] (a full buffer
+//! drops the record and counts it in `trae_request_history_dropped_total`), whose task writes
+//! whatever has queued up every `flush_every`, and trims the table to its retention age and
+//! row cap every minute.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,9 +12,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
+use crate::batch_writer::{BatchSink, BatchWriter};
 use crate::{Clock, Page, PageRequest, Result};
 
 /// Counter of records dropped because the writer fell behind.
@@ -71,7 +71,7 @@ pub trait RequestHistoryRepository: Send + Sync + 'static {
 }
 
 /// How history is kept.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RequestHistoryOptions {
     /// Fraction of requests recorded, 0–1.
     pub sample_rate: f64,
@@ -104,15 +104,28 @@ pub fn excluded(route: &str) -> bool {
         || route.starts_with("/api/metrics")
 }
 
-enum Message {
-    Record(RequestRecord),
-    Flush(oneshot::Sender<()>),
+/// Writes records and trims the table to its retention age and row cap.
+struct HistorySink {
+    repo: Arc<dyn RequestHistoryRepository>,
+    retention: chrono::Duration,
+    max_rows: u64,
+}
+
+#[async_trait]
+impl BatchSink<RequestRecord> for HistorySink {
+    async fn append(&self, batch: &[RequestRecord]) -> Result<()> {
+        self.repo.append(batch).await
+    }
+
+    async fn trim(&self, now: DateTime<Utc>) -> Result<u64> {
+        self.repo.trim(now - self.retention, self.max_rows).await
+    }
 }
 
 /// Hands records to the background writer. Cheap to clone.
 #[derive(Clone)]
 pub struct RequestRecorder {
-    tx: mpsc::Sender<Message>,
+    writer: BatchWriter<RequestRecord>,
     sample_rate: f64,
     repo: Arc<dyn RequestHistoryRepository>,
 }
@@ -133,14 +146,23 @@ impl RequestRecorder {
         clock: Arc<dyn Clock>,
         options: RequestHistoryOptions,
     ) -> Self {
-        let (tx, rx) = mpsc::channel(options.buffer.max(1));
-        let recorder = Self {
-            tx,
-            sample_rate: options.sample_rate.clamp(0.0, 1.0),
+        let sink = HistorySink {
             repo: Arc::clone(&repo),
+            retention: chrono::Duration::from_std(options.retention)
+                .unwrap_or(chrono::Duration::MAX),
+            max_rows: options.max_rows,
         };
-        tokio::spawn(write(repo, clock, options, rx));
-        recorder
+        Self {
+            writer: BatchWriter::start(
+                Arc::new(sink),
+                clock,
+                options.flush_every,
+                options.buffer,
+                DROPPED,
+            ),
+            sample_rate: options.sample_rate.clamp(0.0, 1.0),
+            repo,
+        }
     }
 
     /// Queues a record unless its route is excluded or sampling skips it; never waits.
@@ -148,17 +170,12 @@ impl RequestRecorder {
         if excluded(&record.route) || !self.sampled(&record.id) {
             return;
         }
-        if self.tx.try_send(Message::Record(record)).is_err() {
-            metrics::counter!(DROPPED).increment(1);
-        }
+        self.writer.send(record);
     }
 
     /// Writes everything queued so far (for tests and orderly shutdown).
     pub async fn flush(&self) {
-        let (done, wait) = oneshot::channel();
-        if self.tx.send(Message::Flush(done)).await.is_ok() {
-            let _ = wait.await;
-        }
+        self.writer.flush().await;
     }
 
     /// History matching `filter`, newest first.
@@ -177,63 +194,6 @@ impl RequestRecorder {
         // The random half of a v7 id is as good a coin as any.
         crate::backoff::unit_from_bits(id.as_u128() as u64) < self.sample_rate
     }
-}
-
-async fn write(
-    repo: Arc<dyn RequestHistoryRepository>,
-    clock: Arc<dyn Clock>,
-    options: RequestHistoryOptions,
-    mut rx: mpsc::Receiver<Message>,
-) {
-    let mut batch: Vec<RequestRecord> = Vec::new();
-    let mut last_trim: Option<DateTime<Utc>> = None;
-    let retention = chrono::Duration::from_std(options.retention).unwrap_or(chrono::Duration::MAX);
-    let mut tick = tokio::time::interval(options.flush_every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            message = rx.recv() => match message {
-                Some(Message::Record(r)) => {
-                    batch.push(r);
-                    if batch.len() >= 1_000 {
-                        append(repo.as_ref(), &mut batch).await;
-                    }
-                }
-                Some(Message::Flush(done)) => {
-                    while let Ok(Message::Record(r)) = rx.try_recv() {
-                        batch.push(r);
-                    }
-                    append(repo.as_ref(), &mut batch).await;
-                    let _ = done.send(());
-                }
-                None => {
-                    append(repo.as_ref(), &mut batch).await;
-                    return;
-                }
-            },
-            _ = tick.tick() => {
-                append(repo.as_ref(), &mut batch).await;
-                let now = clock.now();
-                if last_trim.is_none_or(|at| now - at >= chrono::Duration::minutes(1)) {
-                    last_trim = Some(now);
-                    if let Err(e) = repo.trim(now - retention, options.max_rows).await {
-                        tracing::warn!(error = %e, "trimming request history failed");
-                    }
-                }
-            }
-        }
-    }
-}
-
-async fn append(repo: &dyn RequestHistoryRepository, batch: &mut Vec<RequestRecord>) {
-    if batch.is_empty() {
-        return;
-    }
-    if let Err(e) = repo.append(batch).await {
-        tracing::warn!(error = %e, records = batch.len(), "writing request history failed; dropped");
-        metrics::counter!(DROPPED).increment(batch.len() as u64);
-    }
-    batch.clear();
 }
 
 #[cfg(test)]
