@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub use crate::health::HealthRules;
 use crate::secret::{check_secret_name, check_tags};
 use crate::{Error, HealthStatus, Page, PageRequest, RateLimitPolicy, Result};
 
@@ -423,55 +424,6 @@ pub struct HealthUpdate {
     pub checked_at: Option<DateTime<Utc>>,
     /// The latest failure.
     pub last_error: Option<String>,
-}
-
-/// When failures and slowness change an endpoint's health.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HealthRules {
-    /// Failures in a row that make it degraded.
-    pub degraded_after: u32,
-    /// Failures in a row that make it failing (skipped until a check passes).
-    pub failing_after: u32,
-    /// Failures in a row that make it critical.
-    pub critical_after: u32,
-    /// A success slower than this share of the timeout (percent) counts as degraded.
-    pub slow_percent: u32,
-}
-
-impl Default for HealthRules {
-    fn default() -> Self {
-        Self {
-            degraded_after: 1,
-            failing_after: 3,
-            critical_after: 10,
-            slow_percent: 80,
-        }
-    }
-}
-
-impl HealthRules {
-    /// The status after a success taking `latency_ms` against `timeout_ms`: healthy, or
-    /// degraded when slow.
-    pub fn after_success(&self, latency_ms: u64, timeout_ms: u32) -> HealthStatus {
-        if latency_ms.saturating_mul(100) >= u64::from(timeout_ms) * u64::from(self.slow_percent) {
-            HealthStatus::Degraded
-        } else {
-            HealthStatus::Healthy
-        }
-    }
-
-    /// The status after `failures` failures in a row.
-    pub fn after_failures(&self, failures: u32) -> HealthStatus {
-        if failures >= self.critical_after {
-            HealthStatus::Critical
-        } else if failures >= self.failing_after {
-            HealthStatus::Failing
-        } else if failures >= self.degraded_after {
-            HealthStatus::Degraded
-        } else {
-            HealthStatus::Healthy
-        }
-    }
 }
 
 /// One attempt to call an endpoint, as the request log keeps it.

@@ -555,13 +555,7 @@ impl MaxSeverity for HealthStatus {
         if checked_at.is_some() {
             return self;
         }
-        let rank = |s: HealthStatus| match s {
-            HealthStatus::Unknown | HealthStatus::Healthy => 0,
-            HealthStatus::Degraded => 1,
-            HealthStatus::Failing => 2,
-            HealthStatus::Critical => 3,
-        };
-        if rank(before) > rank(self) {
+        if before.severity() > self.severity() {
             before
         } else {
             self

@@ -14,6 +14,7 @@ pub mod backoff;
 pub mod batch_writer;
 pub mod client_ip;
 pub mod clock;
+pub mod component_health;
 pub mod config;
 pub mod error;
 pub mod event;
@@ -41,7 +42,7 @@ pub mod worker;
 
 pub use api_endpoint::{
     ApiAttempt, ApiAuth, ApiEndpoint, ApiEndpointFilter, ApiEndpointSpec, ApiLimits, ApiRepository,
-    ApiUsage, HealthCheckSpec, HealthRules,
+    ApiUsage, HealthCheckSpec,
 };
 pub use api_key::{ApiKey, ApiKeyRepository};
 pub use api_registry::{ApiRegistry, Observation, RegistryOptions};
@@ -51,6 +52,7 @@ pub use audit::{
     Outcome, RequestMeta,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use component_health::{CheckOutcome, ComponentHealth, ComponentReport, HealthCheck};
 pub use config::{
     AuthConfig, Config, ConfigSummary, DatabaseBackend, GatewayLimitConfig, LogFormat,
     OutboundConfig, RequestHistoryConfig, ScheduleConfig, SecretString, TaskConfig,
@@ -58,7 +60,7 @@ pub use config::{
 pub use error::{Error, Result};
 pub use event::{BroadcastBus, Event, EventBus, EventSubscription, RecvError};
 pub use gateway_limit::{ClientKey, GatewayDecision, GatewayLimiter, RouteGroup};
-pub use health::HealthStatus;
+pub use health::{HealthRules, HealthStatus};
 pub use page::{Page, PageRequest};
 pub use permission::Permission;
 pub use pet::{NewPet, Pet, PetFilter, PetPatch, PetRepository, Pets, Species};
