@@ -14,7 +14,7 @@ use trae_auth::{Identity, Registration, RequestMeta, Vault};
 use trae_core::request_history::{RequestHistoryOptions, RequestRecorder};
 use trae_core::shared_quota::SharedQuota;
 use trae_core::{ApiRegistry, RateLimiter, RegistryOptions};
-use trae_core::{Config, GatewayLimiter, User};
+use trae_core::{ComponentHealth, Config, GatewayLimiter, HealthRules, User};
 use trae_storage::Store;
 
 use crate::api::admin::AdminApi;
@@ -32,6 +32,7 @@ use crate::api::tasks::TasksApi;
 use crate::api::users::UsersApi;
 use crate::body_limit::BodyLimit;
 use crate::gateway_limit::GatewayLimit;
+use crate::health_checks::{Component, builtin_components, check_all};
 use crate::request_context::RequestContext;
 
 /// What the application serves from.
@@ -53,6 +54,10 @@ pub struct AppState {
     pub apis: Orchestrator,
     /// Per-client rate limits on incoming requests (`TRAE_RATE_LIMIT*`).
     pub gateway: Arc<GatewayLimiter>,
+    /// Every watched component's health.
+    pub health: ComponentHealth,
+    /// The watched components and their checks.
+    pub components: Arc<Vec<Component>>,
 }
 
 /// The identity services over `store`, configured by `config`: the signing key is
@@ -136,6 +141,14 @@ impl AppState {
             )
         });
         let gateway = Arc::new(GatewayLimiter::new(&config.rate_limit, store.clock())?);
+        let health = ComponentHealth::new(HealthRules::default(), store.clock(), store.events())
+            .with_audit(identity.audit.clone());
+        let components = Arc::new(builtin_components(&store, config.data_dir.clone()));
+        for c in components.iter() {
+            health.register(c.name, c.required);
+        }
+        // Known from the start, not only after the first scheduled round.
+        check_all(&health, &components).await;
         Ok(Self {
             config,
             store,
@@ -145,6 +158,8 @@ impl AppState {
             history,
             apis,
             gateway,
+            health,
+            components,
         })
     }
 
@@ -206,7 +221,12 @@ impl App {
         let identity = state.identity.clone();
         let discovery = DiscoveryApi::new(identity.clone());
         let apis = (
-            HealthApi::new(state.store.clone(), identity.clone()),
+            HealthApi::new(
+                state.store.clone(),
+                identity.clone(),
+                state.health.clone(),
+                Arc::clone(&state.components),
+            ),
             RuntimeApi::new(state.started_at, state.config.summary(), identity.clone()),
             discovery.clone(),
             PetsApi::new(state.store.pets(), identity.clone()),

@@ -10,6 +10,7 @@ pub mod body_limit;
 pub mod credentials;
 pub mod error;
 pub mod gateway_limit;
+pub mod health_checks;
 pub mod logging;
 pub mod request_context;
 pub mod serve;

@@ -37,10 +37,17 @@ pub async fn serve_with_worker(state: AppState, worker: Option<Worker>) -> std::
         let stop = stop_worker.clone();
         async move { apis.run_health_checks(stop).await }
     });
+    // Scheduled checks of the components (database, task queue, disk).
     let apis = state.apis.clone();
+    let component_checks = tokio::spawn(crate::health_checks::run(
+        state.health.clone(),
+        std::sync::Arc::clone(&state.components),
+        stop_worker.clone(),
+    ));
     let served = serve_http(state).await;
     stop_worker.cancel();
     let _ = checks.await;
+    let _ = component_checks.await;
     // Attempts still queued for the log (and the day limits it restores) are written, and
     // unspent shared rate-limit allowances go back.
     apis.shutdown().await;

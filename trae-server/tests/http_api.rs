@@ -362,8 +362,43 @@ storage_test!(health_reports_the_database, |url: String| async move {
     let ready = cli.get("/api/health/ready").send().await;
     assert_eq!(ready.0.status(), StatusCode::OK);
     let summary = body(cli.get("/api/health").send().await).await;
-    assert_eq!(summary["status"], "healthy");
-    assert_eq!(summary["components"][0]["name"], "database");
+    // An optional component that is down (a nearly full disk here) degrades the whole.
+    let disk_ok = summary["components"][1]["status"] == "healthy";
+    assert_eq!(
+        summary["status"],
+        if disk_ok { "healthy" } else { "degraded" }
+    );
+    let names: Vec<&str> = summary["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["database", "disk", "task_queue"]);
+    let database = &summary["components"][0];
+    assert_eq!(database["required"], true);
+    assert_eq!(database["status"], "healthy");
+    assert_eq!(database["uptime_24h"], 100.0);
+    assert!(
+        database["total_checks"].as_u64().unwrap() >= 2,
+        "{database}"
+    );
+    let one = body(cli.get("/api/health/components/task_queue").send().await).await;
+    assert_eq!(one["status"], "healthy", "{one}");
+    assert_eq!(
+        error_code(
+            cli.get("/api/health/components/nope").send().await,
+            StatusCode::NOT_FOUND
+        )
+        .await,
+        "not_found"
+    );
+    // No host paths, versions or variables leak through health output.
+    let text = serde_json::to_string(&summary).unwrap();
+    assert!(
+        !text.contains("/tmp") && !text.contains(env!("CARGO_PKG_VERSION")),
+        "{text}"
+    );
 
     store.close().await;
     let ready = cli.get("/api/health/ready").send().await;
@@ -373,7 +408,12 @@ storage_test!(health_reports_the_database, |url: String| async move {
     );
     let summary = cli.get("/api/health").send().await;
     assert_eq!(summary.0.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(body(summary).await["status"], "critical");
+    let summary = body(summary).await;
+    assert_eq!(summary["status"], "critical");
+    let database = &summary["components"][0];
+    assert_eq!(database["status"], "critical");
+    assert_eq!(database["consecutive_failures"], 1);
+    assert_eq!(database["last_error"], "the database does not answer");
     let live = cli.get("/api/health/live").send().await;
     assert_eq!(
         live.0.status(),

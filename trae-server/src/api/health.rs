@@ -1,29 +1,54 @@
 //! `/api/health`: liveness, readiness and a summary of component health.
 
-use std::time::Instant;
+use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use poem::http::StatusCode;
+use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use trae_auth::Identity;
-use trae_core::HealthStatus;
+use trae_core::{ComponentHealth, ComponentReport, Error};
 use trae_storage::Store;
 
 use super::ApiTags;
 use crate::ApiError;
-use crate::credentials::OptionalAuth;
+use crate::credentials::{Auth, OptionalAuth};
+use crate::health_checks::Component;
 
 /// The health router.
 #[derive(Debug, Clone)]
 pub struct HealthApi {
     store: Store,
     identity: Identity,
+    health: ComponentHealth,
+    components: Arc<Vec<Component>>,
 }
 
 impl HealthApi {
-    /// A health router checking `store`; components are shown to holders of `metrics:read`.
-    pub fn new(store: Store, identity: Identity) -> Self {
-        Self { store, identity }
+    /// A health router over `health` (the components and their checks); components are
+    /// shown to holders of `metrics:read`.
+    pub fn new(
+        store: Store,
+        identity: Identity,
+        health: ComponentHealth,
+        components: Arc<Vec<Component>>,
+    ) -> Self {
+        Self {
+            store,
+            identity,
+            health,
+            components,
+        }
+    }
+
+    /// Checks the database now (cheap, and what callers of the summary care about most).
+    async fn check_database(&self) {
+        if let Some(db) = self.components.iter().find(|c| c.name == "database")
+            && let Err(e) = self.health.run_check(db.name, db.check.as_ref()).await
+        {
+            tracing::warn!(error = %e, "recording the database check failed");
+        }
     }
 }
 
@@ -36,33 +61,70 @@ pub struct Probe {
 
 /// The health of one component.
 #[derive(Debug, Object)]
-pub struct ComponentHealth {
+#[oai(rename = "ComponentHealth")]
+pub struct ComponentBody {
     /// The component's name.
     pub name: String,
-    /// Its status.
+    /// Its status: unknown, healthy, degraded, failing or critical.
     pub status: String,
-    /// Whether the system is unusable while this component fails.
+    /// Whether readiness fails while this component is failing or critical.
     pub required: bool,
-    /// How long the check took, in milliseconds.
-    pub latency_ms: f64,
+    /// When it was last checked.
+    pub last_check: Option<DateTime<Utc>>,
+    /// When a check last passed.
+    pub last_ok: Option<DateTime<Utc>>,
+    /// Failed checks in a row.
+    pub consecutive_failures: u32,
+    /// Checks run since the process started.
+    pub total_checks: u64,
+    /// Checks failed since the process started.
+    pub total_failures: u64,
+    /// Percent of the observed last 24 hours spent up (healthy or degraded).
+    pub uptime_24h: Option<f64>,
+    /// Percent of the observed last 7 days spent up.
+    pub uptime_7d: Option<f64>,
+    /// Mean time from going down to coming back up, in seconds.
+    pub average_recovery_secs: Option<f64>,
+    /// The latest failure (never a host path, version or variable).
+    pub last_error: Option<String>,
+}
+
+impl From<ComponentReport> for ComponentBody {
+    fn from(r: ComponentReport) -> Self {
+        Self {
+            name: r.name,
+            status: r.status.as_str().to_owned(),
+            required: r.required,
+            last_check: r.last_check,
+            last_ok: r.last_ok,
+            consecutive_failures: r.consecutive_failures,
+            total_checks: r.total_checks,
+            total_failures: r.total_failures,
+            uptime_24h: r.uptime_24h,
+            uptime_7d: r.uptime_7d,
+            average_recovery_secs: r.average_recovery_secs,
+            last_error: r.last_error,
+        }
+    }
 }
 
 /// The overall health and each component's.
 #[derive(Debug, Object)]
 pub struct HealthSummary {
-    /// The worst status of any required component.
+    /// The worst status of the required components (an optional one that is down counts as
+    /// degraded).
     pub status: String,
-    /// Every checked component (empty unless the caller holds `metrics:read`).
-    pub components: Vec<ComponentHealth>,
+    /// Every component (empty unless the caller holds `metrics:read`).
+    pub components: Vec<ComponentBody>,
 }
 
 /// The summary, with 503 when the system is not healthy.
 #[derive(Debug, ApiResponse)]
 pub enum SummaryResponse {
-    /// Every required component is healthy.
+    /// No required component is failing or critical.
     #[oai(status = 200)]
     Healthy(Json<HealthSummary>),
-    /// A required component is failing.
+    /// A required component is failing or critical.
     #[oai(status = 503)]
     Unhealthy(Json<HealthSummary>),
 }
@@ -85,7 +147,8 @@ impl HealthApi {
 
     /// The process can serve requests
     ///
-    /// 200 only when the database answers; 503 otherwise. Use it as a readiness probe.
+    /// 200 when the database answers and no required component is failing or critical; 503
+    /// otherwise. Use it as a readiness probe.
     #[oai(
         path = "/api/health/ready",
         method = "get",
@@ -100,6 +163,13 @@ impl HealthApi {
                 "the database does not answer",
             )
         })?;
+        if !self.health.ready() {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "a required component is failing",
+            ));
+        }
         Ok(Json(Probe {
             status: "ready".to_owned(),
         }))
@@ -107,35 +177,55 @@ impl HealthApi {
 
     /// Overall and component health
     ///
-    /// Open; the components are listed only for callers holding `metrics:read`.
+    /// Open; the components are listed only for callers holding `metrics:read`. The database
+    /// is checked on every call, the other components on a schedule.
     #[oai(path = "/api/health", method = "get", operation_id = "health_summary")]
     async fn summary(&self, auth: OptionalAuth) -> SummaryResponse {
-        let started = Instant::now();
-        let database = match self.store.ping().await {
-            Ok(()) => HealthStatus::Healthy,
-            Err(e) => {
-                tracing::warn!(error = %e, "database health check failed");
-                HealthStatus::Critical
-            }
-        };
+        self.check_database().await;
         let components = if auth.holds(&self.identity, "metrics:read").await {
-            vec![ComponentHealth {
-                name: "database".to_owned(),
-                status: database.as_str().to_owned(),
-                required: true,
-                latency_ms: started.elapsed().as_secs_f64() * 1000.0,
-            }]
+            self.health.reports().into_iter().map(Into::into).collect()
         } else {
             Vec::new()
         };
         let summary = HealthSummary {
-            status: database.as_str().to_owned(),
+            status: self.health.overall().as_str().to_owned(),
             components,
         };
-        if database == HealthStatus::Healthy {
+        if self.health.ready() {
             SummaryResponse::Healthy(Json(summary))
         } else {
             SummaryResponse::Unhealthy(Json(summary))
         }
+    }
+
+    /// Every component's health (metrics:read)
+    #[oai(
+        path = "/api/health/components",
+        method = "get",
+        operation_id = "health_components"
+    )]
+    async fn components(&self, auth: Auth) -> Result<Json<Vec<ComponentBody>>, ApiError> {
+        auth.require(&self.identity, "metrics:read").await?;
+        Ok(Json(
+            self.health.reports().into_iter().map(Into::into).collect(),
+        ))
+    }
+
+    /// One component's health: counters, uptime and recovery (metrics:read)
+    #[oai(
+        path = "/api/health/components/:name",
+        method = "get",
+        operation_id = "health_component"
+    )]
+    async fn component(
+        &self,
+        auth: Auth,
+        name: Path<String>,
+    ) -> Result<Json<ComponentBody>, ApiError> {
+        auth.require(&self.identity, "metrics:read").await?;
+        self.health
+            .report(&name.0)
+            .map(|r| Json(r.into()))
+            .ok_or_else(|| Error::not_found("component", &name.0).into())
     }
 }
