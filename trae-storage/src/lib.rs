@@ -11,6 +11,7 @@
 pub mod api_key_repository;
 pub mod api_repository;
 pub mod audit_repository;
+pub mod backup;
 #[allow(unreachable_pub, missing_docs)]
 mod entity;
 pub mod error;
