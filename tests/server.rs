@@ -849,3 +849,182 @@ fn secrets_cli_rotation_replaces_the_sqlite_key_file() {
         "the previous key still reads during the overlap"
     );
 }
+
+#[test]
+fn backup_cli_creates_verifies_and_restores_a_sqlite_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let user = |name: &str| {
+        run(
+            d,
+            &[("TRAE_PASSWORD", "a long enough password")],
+            &[
+                "user",
+                "create",
+                name,
+                "--email",
+                &format!("{name}@example.com"),
+            ],
+        )
+    };
+    succeeded(user("alice"));
+
+    // The default location: <data dir>/backups/trae-<timestamp>.db, with its manifest.
+    let created = succeeded(run(d, &[], &["backup", "create"]));
+    let path = created
+        .lines()
+        .find_map(|l| l.strip_prefix("backup"))
+        .map(|p| PathBuf::from(p.trim()))
+        .unwrap_or_else(|| panic!("no path in {created}"));
+    assert!(path.starts_with(d.join("backups")), "{}", path.display());
+    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.starts_with("trae-") && name.ends_with(".db"), "{name}");
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(d.join("backups").join(format!("{name}.manifest.json"))).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        manifest["size"].as_u64().unwrap(),
+        std::fs::metadata(&path).unwrap().len()
+    );
+    assert_eq!(manifest["sha256"].as_str().unwrap().len(), 64);
+    assert!(
+        manifest["schema_version"]
+            .as_str()
+            .unwrap()
+            .starts_with('m')
+    );
+    assert!(manifest["trae_version"].is_string() && manifest["created_at"].is_string());
+    let backup = path.to_str().unwrap();
+    let verified = succeeded(run(d, &[], &["backup", "verify", backup]));
+    assert!(verified.starts_with("ok"), "{verified}");
+
+    // --out, and an existing file is never overwritten.
+    let out = d.join("elsewhere").join("copy.db");
+    succeeded(run(
+        d,
+        &[],
+        &["backup", "create", "--out", out.to_str().unwrap()],
+    ));
+    let again = failed(run(
+        d,
+        &[],
+        &["backup", "create", "--out", out.to_str().unwrap()],
+    ));
+    assert!(again.contains("already exists"), "{again}");
+
+    // bob arrives after the backup; restoring forgets him, so he can be created again.
+    succeeded(user("bob"));
+    let stderr = failed(user("bob"));
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let restored = succeeded(run(d, &[], &["backup", "restore", backup]));
+    assert!(restored.contains("previous"), "{restored}");
+    assert!(std::fs::read_dir(d).unwrap().any(|e| {
+        e.unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with("trae.db.before-restore-")
+    }));
+    succeeded(user("bob"));
+    let stderr = failed(user("alice"));
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    // A flipped byte fails verification and restore.
+    let mut bytes = std::fs::read(&path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&path, bytes).unwrap();
+    let stderr = failed(run(d, &[], &["backup", "verify", backup]));
+    assert!(stderr.contains("checksum mismatch"), "{stderr}");
+    let stderr = failed(run(d, &[], &["backup", "restore", backup]));
+    assert!(stderr.contains("checksum mismatch"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn backup_restore_is_refused_while_trae_serve_runs() {
+    let server = Server::start(&[]);
+    let d = server.data_dir().to_path_buf();
+    // An online backup works while the server runs.
+    let out = d.join("live.db");
+    succeeded(run(
+        &d,
+        &[],
+        &["backup", "create", "--out", out.to_str().unwrap()],
+    ));
+    succeeded(run(&d, &[], &["backup", "verify", out.to_str().unwrap()]));
+    let stderr = failed(run(&d, &[], &["backup", "restore", out.to_str().unwrap()]));
+    assert!(stderr.contains("in use"), "{stderr}");
+    assert_eq!(
+        server.request("GET", "/api/health/ready", &[], None).status,
+        200
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let kept = dir.path().join("live.db");
+    std::fs::copy(&out, &kept).unwrap();
+    std::fs::copy(
+        d.join("live.db.manifest.json"),
+        dir.path().join("live.db.manifest.json"),
+    )
+    .unwrap();
+    drop(server);
+    // The data dir went with the server; restore into a fresh one once nothing holds it.
+    let fresh = tempfile::tempdir().unwrap();
+    let restored = succeeded(run(
+        fresh.path(),
+        &[],
+        &["backup", "restore", kept.to_str().unwrap()],
+    ));
+    assert!(restored.contains("restored"), "{restored}");
+    let status = succeeded(run(fresh.path(), &[], &["migrate", "status"]));
+    assert!(!status.contains("pending"), "{status}");
+}
+
+#[tokio::test]
+async fn backup_on_postgresql_uses_pg_dump_or_says_it_is_missing() {
+    let Some(db) = trae_storage::testing::TestDatabase::postgres("backup_on_postgresql").await
+    else {
+        return;
+    };
+    trae_storage::testing::with_database(db, |url: String| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let vars = [("TRAE_DATABASE_URL", url.as_str())];
+        succeeded(run(d, &vars, &["migrate", "up"]));
+        let out = d.join("pg.dump");
+        let create = run(
+            d,
+            &vars,
+            &["backup", "create", "--out", out.to_str().unwrap()],
+        );
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let has_pg_dump = std::env::split_paths(&path).any(|p| p.join("pg_dump").is_file());
+        if has_pg_dump {
+            succeeded(create);
+            let bytes = std::fs::read(&out).unwrap();
+            assert!(bytes.starts_with(b"PGDMP"), "a pg_dump custom archive");
+            let verified = succeeded(run(d, &vars, &["backup", "verify", out.to_str().unwrap()]));
+            assert!(verified.starts_with("ok"), "{verified}");
+            let stderr = failed(run(d, &vars, &["backup", "restore", out.to_str().unwrap()]));
+            assert!(stderr.contains("pg_restore"), "{stderr}");
+        } else {
+            let stderr = failed(create);
+            assert!(stderr.contains("pg_dump"), "{stderr}");
+        }
+        // Without pg_dump on PATH the error names it.
+        let empty = tempfile::tempdir().unwrap();
+        let missing = d.join("missing.dump");
+        let stderr = failed(run(
+            d,
+            &[
+                ("TRAE_DATABASE_URL", url.as_str()),
+                ("PATH", empty.path().to_str().unwrap()),
+            ],
+            &["backup", "create", "--out", missing.to_str().unwrap()],
+        ));
+        assert!(stderr.contains("pg_dump is not installed"), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(!missing.exists());
+    })
+    .await;
+}

@@ -58,6 +58,34 @@ enum Command {
         #[command(subcommand)]
         action: SecretsAction,
     },
+    /// Back up, verify and restore the database (never the secrets master key).
+    Backup {
+        #[command(subcommand)]
+        action: BackupAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BackupAction {
+    /// Take a consistent online backup (SQLite: VACUUM INTO, safe while trae serve runs;
+    /// PostgreSQL: pg_dump) and write `<file>.manifest.json` beside it.
+    Create {
+        /// Where to write it (default: <data dir>/backups/trae-<timestamp>.db, or .dump on
+        /// PostgreSQL).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+    /// Check a backup against its manifest (size, sha256) and run SQLite's integrity_check.
+    Verify {
+        /// The backup file.
+        path: std::path::PathBuf,
+    },
+    /// Replace the SQLite database with a verified backup; refused while trae serve or
+    /// trae worker uses it. The previous file is kept as <db>.before-restore-<timestamp>.
+    Restore {
+        /// The backup file.
+        path: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -194,6 +222,8 @@ async fn run(
 ) -> anyhow::Result<()> {
     match command {
         Command::Serve { workers } => {
+            // Held while serving, so `trae backup restore` refuses to replace the database.
+            let _in_use = trae_storage::backup::DatabaseLock::shared(&config.database_url)?;
             let store = Store::connect(&config.database_url)
                 .await
                 .context("cannot open the database")?;
@@ -230,6 +260,7 @@ async fn run(
             queues,
             concurrency,
         } => {
+            let _in_use = trae_storage::backup::DatabaseLock::shared(&config.database_url)?;
             let store = Store::connect(&config.database_url)
                 .await
                 .context("cannot open the database")?;
@@ -370,6 +401,75 @@ async fn run(
             let result = secrets(&vault, &config, action, value).await;
             store.close().await;
             result?;
+        }
+        Command::Backup { action } => backup(&config, action).await?,
+    }
+    Ok(())
+}
+
+/// Runs one `trae backup` action on the configured database.
+async fn backup(config: &Config, action: BackupAction) -> anyhow::Result<()> {
+    use trae_storage::backup;
+    match action {
+        BackupAction::Create { out } => {
+            let out = out.unwrap_or_else(|| {
+                config
+                    .data_dir
+                    .join("backups")
+                    .join(backup::default_file_name(
+                        &config.database_url,
+                        chrono::Utc::now(),
+                    ))
+            });
+            let bar = indicatif::ProgressBar::new(0).with_style(
+                indicatif::ProgressStyle::with_template(
+                    "backup [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} {elapsed}",
+                )
+                .context("progress bar template")?
+                .progress_chars("=> "),
+            );
+            let manifest = backup::create(&config.database_url, &out, |copied, total| {
+                bar.set_length(total);
+                bar.set_position(copied);
+            })
+            .await;
+            bar.finish_and_clear();
+            let manifest = manifest.context("backup failed")?;
+            write_stdout(&format!(
+                "backup     {}\nmanifest   {}\nsize       {} bytes\nsha256     {}\nschema     {}\n",
+                out.display(),
+                backup::manifest_path(&out).display(),
+                manifest.size,
+                manifest.sha256,
+                manifest.schema_version,
+            ))?;
+        }
+        BackupAction::Verify { path } => {
+            let manifest = backup::verify(&path)
+                .await
+                .with_context(|| format!("{} failed verification", path.display()))?;
+            write_stdout(&format!(
+                "ok         {} ({} bytes, schema {}, taken {} by trae {})\n",
+                path.display(),
+                manifest.size,
+                manifest.schema_version,
+                manifest.created_at.to_rfc3339(),
+                manifest.trae_version,
+            ))?;
+        }
+        BackupAction::Restore { path } => {
+            let report = backup::restore(&path, &config.database_url)
+                .await
+                .context("restore refused")?;
+            let mut text = format!(
+                "restored   {} into {}\n",
+                path.display(),
+                report.database.display()
+            );
+            if let Some(previous) = report.previous {
+                text.push_str(&format!("previous   {}\n", previous.display()));
+            }
+            write_stdout(&text)?;
         }
     }
     Ok(())
