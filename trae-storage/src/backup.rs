@@ -208,7 +208,10 @@ impl DatabaseLock {
         let file = open_lock_file(&path)?;
         match file.try_lock_shared() {
             Ok(()) => Ok(Some(Self { _file: file, path })),
-            Err(std::fs::TryLockError::WouldBlock) => Err(Error::InUse(db)),
+            Err(std::fs::TryLockError::WouldBlock) => Err(Error::Unsupported(format!(
+                "a restore of {} is in progress; start again when it has finished",
+                db.display()
+            ))),
             Err(std::fs::TryLockError::Error(e)) => {
                 Err(io(format!("cannot lock {}", path.display()))(e))
             }
