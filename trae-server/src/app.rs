@@ -141,6 +141,8 @@ impl AppState {
             )
         });
         let gateway = Arc::new(GatewayLimiter::new(&config.rate_limit, store.clock())?);
+        // Installed before the first request, so every metric is recorded.
+        crate::prometheus::handle();
         let health = ComponentHealth::new(HealthRules::default(), store.clock(), store.events())
             .with_audit(identity.audit.clone());
         let components = Arc::new(builtin_components(&store, config.data_dir.clone()));
@@ -269,8 +271,11 @@ impl App {
         let max_body_bytes = self.max_body_bytes;
         // Shared, not cloned per request: `Identity` holds every service by value.
         let identity = Arc::new(self.identity);
+        // One API endpoint serves `/api/*` and `/metrics` (where scrapers expect it).
+        let api = Arc::new(self.service.into_endpoint());
         Route::new()
-            .nest_no_strip("/api", self.service.into_endpoint())
+            .nest_no_strip("/api", Arc::clone(&api))
+            .at("/metrics", api)
             .nest("/docs", docs)
             .at("/openapi.json", spec)
             // Until the dashboard lands, the root leads to the API docs.

@@ -12,6 +12,7 @@ pub mod error;
 pub mod gateway_limit;
 pub mod health_checks;
 pub mod logging;
+pub mod prometheus;
 pub mod request_context;
 pub mod serve;
 pub mod workers;

@@ -692,3 +692,60 @@ async fn request_history_that_is_off_says_so() {
     let body = body(resp).await;
     assert_eq!(body["error"]["code"], "unavailable", "{body}");
 }
+
+#[tokio::test]
+async fn metrics_parse_as_prometheus_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/m.db?mode=rwc", dir.path().display());
+    let (cli, _store) = app_with(&url, &[]).await;
+    for _ in 0..3 {
+        cli.get("/api/pets").send().await.assert_status_is_ok();
+    }
+    let resp = cli.get("/metrics").send().await;
+    assert_eq!(resp.0.status(), StatusCode::OK);
+    let text = resp.0.into_body().into_string().await.unwrap();
+    let lines = text.lines().map(|l| Ok(l.to_owned()));
+    let scrape = prometheus_parse::Scrape::parse(lines).expect("Prometheus text format");
+    let pets: f64 = scrape
+        .samples
+        .iter()
+        .filter(|s| {
+            s.metric == "trae_http_requests_total"
+                && s.labels.get("route") == Some("/api/pets")
+                && s.labels.get("status") == Some("200")
+        })
+        .map(|s| match s.value {
+            prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) => v,
+            _ => 0.0,
+        })
+        .sum();
+    assert!(pets >= 3.0, "{text}");
+    assert!(
+        scrape
+            .samples
+            .iter()
+            .any(|s| s.metric.starts_with("trae_http_request_duration_seconds")),
+        "{text}"
+    );
+    // Only callers holding metrics:read.
+    let anonymous = TestClient::new(App::new(&state_for_metrics(&url).await).into_endpoint());
+    let resp = anonymous.get("/metrics").send().await;
+    assert_eq!(resp.0.status(), StatusCode::UNAUTHORIZED);
+}
+
+async fn state_for_metrics(url: &str) -> AppState {
+    let dir = tempfile::tempdir().unwrap();
+    let env: std::collections::HashMap<String, String> = [
+        ("TRAE_DATA_DIR".to_owned(), dir.path().display().to_string()),
+        (
+            "TRAE_MASTER_KEY".to_owned(),
+            "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTMyYgo=".to_owned(),
+        ),
+    ]
+    .into();
+    let config = Config::from_sources(|k| env.get(k).cloned()).unwrap();
+    let store = Store::connect(url).await.unwrap();
+    AppState::new(config, store, chrono::Utc::now())
+        .await
+        .unwrap()
+}

@@ -1,8 +1,9 @@
 //! `/api/metrics/*`: request history now; time series and alerts arrive with the metrics issue.
 
 use chrono::{DateTime, Utc};
+use poem::http::StatusCode;
 use poem_openapi::param::Query;
-use poem_openapi::payload::Json;
+use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::{Object, OpenApi};
 use trae_auth::Identity;
 use trae_core::request_history::{RequestFilter, RequestRecorder};
@@ -69,6 +70,23 @@ pub struct RequestRecordPage {
 
 #[OpenApi(tag = "ApiTags::Metrics")]
 impl MetricsApi {
+    /// Every metric in the Prometheus text format (metrics:read)
+    ///
+    /// Request counts and latency histograms per route template, task transitions, external
+    /// API attempts, rate-limit refusals; docs/operations.md lists the names.
+    #[oai(path = "/metrics", method = "get", operation_id = "prometheus_metrics")]
+    async fn prometheus(&self, auth: Auth) -> Result<PlainText<String>, ApiError> {
+        auth.require(&self.identity, READ).await?;
+        let handle = crate::prometheus::handle().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "another metrics recorder is installed in this process",
+            )
+        })?;
+        Ok(PlainText(handle.render()))
+    }
+
     /// Request history
     ///
     /// Newest first; health and metrics routes are not recorded. Filter by `method`, `route`
