@@ -16,6 +16,7 @@ use serde::Deserialize;
 use trae_core::{HandlerResult, TaskContext, TaskFailure, TaskHandler};
 use url::Url;
 
+use crate::json_body;
 use crate::orchestrator::{ApiCall, Orchestrator};
 use crate::outbound::OutboundClient;
 use crate::{AgentError, Result};
@@ -107,7 +108,6 @@ fn parse(payload: &serde_json::Value) -> Result<Call> {
         }
     };
     let mut headers = Vec::with_capacity(p.headers.len());
-    let mut json_body = false;
     for (name, value) in p.headers {
         let lower = name.to_ascii_lowercase();
         if RESERVED_HEADERS.contains(&lower.as_str()) {
@@ -125,19 +125,9 @@ fn parse(payload: &serde_json::Value) -> Result<Call> {
                 format!("the value of {name} is not a header value"),
             )
         })?;
-        json_body |= lower == "content-type";
         headers.push((lower, value));
     }
-    let body = match p.body {
-        None | Some(serde_json::Value::Null) => None,
-        Some(serde_json::Value::String(text)) => Some(text.into_bytes()),
-        Some(json) => {
-            if !json_body {
-                headers.push(("content-type".into(), "application/json".into()));
-            }
-            Some(json.to_string().into_bytes())
-        }
-    };
+    let body = json_body::encode(p.body, &mut headers);
     let timeout = match p.timeout_ms {
         Some(0) => return Err(AgentError::invalid("timeout_ms", "must be positive")),
         Some(ms) => Some(Duration::from_millis(ms)),
@@ -172,18 +162,6 @@ impl HttpRequestHandler {
     pub fn with_orchestrator(mut self, orchestrator: Orchestrator) -> Self {
         self.orchestrator = Some(orchestrator);
         self
-    }
-}
-
-fn body_json(headers: &[(String, String)], body: &[u8], truncated: bool) -> serde_json::Value {
-    let is_json = headers
-        .iter()
-        .any(|(n, v)| n == "content-type" && v.contains("json"));
-    let text = || serde_json::Value::String(String::from_utf8_lossy(body).into_owned());
-    if is_json && !truncated {
-        serde_json::from_slice(body).unwrap_or_else(|_| text())
-    } else {
-        text()
     }
 }
 
@@ -222,7 +200,7 @@ impl TaskHandler for HttpRequestHandler {
                     })?;
                 let summary = serde_json::json!({
                     "status": response.status,
-                    "body": body_json(&response.headers, &response.body, response.truncated),
+                    "body": json_body::decode(&response.headers, &response.body, response.truncated),
                     "headers": headers_json(response.headers),
                     "truncated": response.truncated,
                 });
@@ -261,7 +239,7 @@ impl TaskHandler for HttpRequestHandler {
                         })?;
                 let summary = serde_json::json!({
                     "status": response.status,
-                    "body": body_json(&response.headers, &response.body, response.truncated),
+                    "body": json_body::decode(&response.headers, &response.body, response.truncated),
                     "headers": headers_json(response.headers),
                     "truncated": response.truncated,
                     "endpoint": response.endpoint,

@@ -4,6 +4,7 @@
 
 pub mod error;
 pub mod http_task;
+pub mod json_body;
 pub mod orchestrator;
 pub mod outbound;
 

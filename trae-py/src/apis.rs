@@ -718,13 +718,7 @@ fn call_arg(
                     Ok(json) => json,
                     Err(why) => return Ok(Err(Error::validation("body", why))),
                 };
-                if !headers
-                    .iter()
-                    .any(|(name, _)| name.eq_ignore_ascii_case("content-type"))
-                {
-                    headers.push(("content-type".into(), "application/json".into()));
-                }
-                Some(json.to_string().into_bytes())
+                trae_agents::json_body::encode(Some(json), &mut headers)
             }
         }
     };

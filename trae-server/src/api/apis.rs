@@ -8,7 +8,7 @@ use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
-use trae_agents::{ApiCall, Orchestrator};
+use trae_agents::{ApiCall, Orchestrator, json_body};
 use trae_auth::{Identity, RequestMeta};
 use trae_core::api_endpoint::{ApiEndpointFilter, HealthCheckSpec};
 use trae_core::{
@@ -572,19 +572,7 @@ impl ApisApi {
         let body = body.0;
         let mut headers: Vec<(String, String)> =
             body.headers.unwrap_or_default().into_iter().collect();
-        let payload = match body.body {
-            None | Some(serde_json::Value::Null) => None,
-            Some(serde_json::Value::String(text)) => Some(text.into_bytes()),
-            Some(json) => {
-                if !headers
-                    .iter()
-                    .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
-                {
-                    headers.push(("content-type".into(), "application/json".into()));
-                }
-                Some(json.to_string().into_bytes())
-            }
-        };
+        let payload = json_body::encode(body.body, &mut headers);
         let response = self
             .orchestrator
             .call(
@@ -599,17 +587,7 @@ impl ApisApi {
                 },
             )
             .await?;
-        let is_json = response
-            .headers
-            .iter()
-            .any(|(n, v)| n == "content-type" && v.contains("json"));
-        let text =
-            || serde_json::Value::String(String::from_utf8_lossy(&response.body).into_owned());
-        let parsed = if is_json && !response.truncated {
-            serde_json::from_slice(&response.body).unwrap_or_else(|_| text())
-        } else {
-            text()
-        };
+        let parsed = json_body::decode(&response.headers, &response.body, response.truncated);
         Ok(Json(CallResultBody {
             status: response.status,
             body: parsed,
