@@ -13,6 +13,7 @@ use trae_auth::{Credential, Identity};
 use trae_core::{Permission, Principal};
 
 use crate::ApiError;
+use crate::request_context::PrincipalField;
 
 /// An access token (JWT) from `/api/auth/login`, or an API key (`trae_…`).
 #[derive(Debug, SecurityScheme)]
@@ -81,17 +82,28 @@ fn identity(req: &Request) -> poem::Result<&Identity> {
 }
 
 async fn bearer_principal(req: &Request, bearer: Bearer) -> poem::Result<Principal> {
-    identity(req)?
+    let principal = identity(req)?
         .authenticate(Credential::Bearer(&bearer.token))
         .await
-        .map_err(|e| ApiError::from(e).into())
+        .map_err(ApiError::from)?;
+    log_principal(req, &principal);
+    Ok(principal)
 }
 
 async fn api_key_principal(req: &Request, key: ApiKey) -> poem::Result<Principal> {
-    identity(req)?
+    let principal = identity(req)?
         .authenticate(Credential::ApiKey(&key.key))
         .await
-        .map_err(|e| ApiError::from(e).into())
+        .map_err(ApiError::from)?;
+    log_principal(req, &principal);
+    Ok(principal)
+}
+
+/// Names the principal on the request's span, so the access line says who made the request.
+fn log_principal(req: &Request, principal: &Principal) {
+    if let Some(field) = req.data::<PrincipalField>() {
+        field.record(principal);
+    }
 }
 
 impl Auth {

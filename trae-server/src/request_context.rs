@@ -1,15 +1,18 @@
 //! Per-request context: the request id (taken from `X-Request-Id` or generated), the client
 //! IP (the socket peer, or `X-Forwarded-For` from a trusted proxy), a tracing span carrying
-//! the id so every log line of the request names it, an access log line, and the HTTP
-//! metrics. Handlers read the id and IP as [`RequestMeta`] request data.
+//! the id (and, once credentials resolve, the principal) so every log line of the request
+//! names them, an access log line, and the HTTP metrics. Handlers read the id and IP as
+//! [`RequestMeta`] request data.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use poem::http::HeaderValue;
 use poem::{Endpoint, IntoResponse, Middleware, PathPattern, Request, Response, Result};
 use tracing::Instrument;
 use trae_auth::RequestMeta;
+use trae_core::Principal;
 use trae_core::client_ip::client_ip;
 use trae_core::request_history::{RequestRecord, RequestRecorder};
 use trae_core::telemetry::{HTTP_REQUEST_SECONDS, HTTP_REQUESTS};
@@ -70,6 +73,27 @@ fn route_of(pattern: Option<&PathPattern>) -> String {
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
+/// The `principal` field of the request's span, as request data for the credential checkers.
+///
+/// The checkers run before the handler, possibly inside other spans, so they record on the
+/// request span itself rather than on the current one. The flag tells the access line whether
+/// anyone was named, so an unnamed request says `anonymous` without the field being written
+/// twice (text logs would show both values).
+#[derive(Debug, Clone)]
+pub struct PrincipalField {
+    span: tracing::Span,
+    named: Arc<AtomicBool>,
+}
+
+impl PrincipalField {
+    /// Names `principal` by kind and id (`user:<id>`, `api_key:<id>`, `system`): never a
+    /// credential, and no username (personal data; the audit log maps ids to names).
+    pub fn record(&self, principal: &Principal) {
+        self.span.record("principal", principal.created_by());
+        self.named.store(true, Ordering::Relaxed);
+    }
+}
+
 fn accepted_id(value: &HeaderValue) -> Option<String> {
     let value = value.to_str().ok()?;
     let ok = !value.is_empty()
@@ -91,8 +115,18 @@ impl<E: Endpoint> Endpoint for RequestContextEndpoint<E> {
             .and_then(accepted_id)
             .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
         let method = req.method().clone();
-        let span =
-            tracing::info_span!("request", id = %id, method = %method, path = %req.uri().path());
+        let span = tracing::info_span!(
+            "request",
+            id = %id,
+            method = %method,
+            path = %req.uri().path(),
+            principal = tracing::field::Empty,
+        );
+        let named = Arc::new(AtomicBool::new(false));
+        req.set_data(PrincipalField {
+            span: span.clone(),
+            named: Arc::clone(&named),
+        });
         req.set_data(RequestId(id.clone()));
         let ip = req.remote_addr().as_socket_addr().map(|peer| {
             let forwarded = req
@@ -125,6 +159,9 @@ impl<E: Endpoint> Endpoint for RequestContextEndpoint<E> {
 
         let status = response.status();
         let elapsed = started.elapsed();
+        if !named.load(Ordering::Relaxed) {
+            span.record("principal", "anonymous");
+        }
         span.in_scope(|| {
             tracing::info!(
                 status = status.as_u16(),
