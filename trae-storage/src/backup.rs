@@ -72,9 +72,46 @@ pub enum Error {
         "the database {0} is in use by a running trae serve or trae worker; stop them and retry"
     )]
     InUse(PathBuf),
-    /// `pg_dump` is not installed or failed.
+    /// `pg_dump` failed.
     #[error("{0}")]
     PgDump(String),
+    /// `pg_dump` is not installed (or not on `PATH`), so a PostgreSQL database cannot be
+    /// backed up.
+    #[error(
+        "pg_dump is not installed (or not on PATH): install the PostgreSQL client tools \
+         (e.g. apt-get install postgresql-client) to back up a PostgreSQL database"
+    )]
+    PgDumpMissing,
+    /// The backup file to write already exists.
+    #[error("{} already exists; choose another --out", .0.display())]
+    Exists(PathBuf),
+    /// Another backup of this database is being taken (by this or another process).
+    #[error("a backup is already running; try again when it has finished")]
+    Busy,
+    /// The backup was taken but its audit entry could not be written.
+    #[error("the backup was taken but its audit entry could not be written: {0}")]
+    Audit(String),
+}
+
+impl Error {
+    /// A stable machine-readable name of the error, without paths or other host details.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unsupported(_) => "unsupported",
+            Self::Io { .. } => "io",
+            Self::Database(_) => "database",
+            Self::Manifest { .. } => "bad_manifest",
+            Self::Checksum(_) => "checksum_mismatch",
+            Self::Integrity(_) => "integrity_check_failed",
+            Self::NewerSchema(_) => "newer_schema",
+            Self::InUse(_) => "in_use",
+            Self::PgDump(_) => "pg_dump_failed",
+            Self::PgDumpMissing => "pg_dump_missing",
+            Self::Exists(_) => "exists",
+            Self::Busy => "busy",
+            Self::Audit(_) => "audit",
+        }
+    }
 }
 
 fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
@@ -250,10 +287,7 @@ where
     F: FnMut(u64, u64),
 {
     if out.exists() {
-        return Err(Error::Unsupported(format!(
-            "{} already exists; choose another --out",
-            out.display()
-        )));
+        return Err(Error::Exists(out.to_path_buf()));
     }
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
@@ -261,16 +295,12 @@ where
     }
     let partial = with_suffix(out, ".partial");
     let _ = std::fs::remove_file(&partial);
-    let result = match DatabaseBackend::of_url(database_url) {
-        Ok(DatabaseBackend::Postgres) => create_postgres(database_url, &partial, progress).await,
-        _ => create_sqlite(database_url, &partial, progress).await,
-    };
-    let (schema_version, format) = match result {
-        Ok(v) => v,
-        Err(e) => {
-            let _ = std::fs::remove_file(&partial);
-            return Err(e);
-        }
+    // Removes the partial file on every early return, and when the caller drops this future
+    // (a shutdown cancelling a scheduled backup), so no half-written file stays behind.
+    let guard = PartialFile(partial.clone());
+    let (schema_version, format) = match DatabaseBackend::of_url(database_url) {
+        Ok(DatabaseBackend::Postgres) => create_postgres(database_url, &partial, progress).await?,
+        _ => create_sqlite(database_url, &partial, progress).await?,
     };
     let finish = || -> Result<Manifest> {
         let (size, sha256) = checksum(&partial)?;
@@ -292,10 +322,32 @@ where
             .map_err(io(format!("cannot write {}", manifest_path(out).display())))?;
         Ok(manifest)
     };
-    finish().inspect_err(|_| {
-        let _ = std::fs::remove_file(&partial);
+    let manifest = finish().inspect_err(|_| {
         let _ = std::fs::remove_file(out);
-    })
+    })?;
+    drop(guard);
+    Ok(manifest)
+}
+
+/// A backup's `.partial` file, removed when dropped (it is gone already once renamed).
+struct PartialFile(PathBuf);
+
+impl Drop for PartialFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// A running `pg_dump`, killed when dropped before it finished (a cancelled backup).
+struct DumpProcess(std::process::Child);
+
+impl Drop for DumpProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }
 
 fn file_len(path: &Path) -> u64 {
@@ -555,11 +607,7 @@ where
     F: FnMut(u64, u64),
 {
     let Some(pg_dump) = on_path("pg_dump") else {
-        return Err(Error::PgDump(
-            "pg_dump is not installed (or not on PATH): install the PostgreSQL client tools \
-             (e.g. apt-get install postgresql-client) to back up a PostgreSQL database"
-                .into(),
-        ));
+        return Err(Error::PgDumpMissing);
     };
     let url = url::Url::parse(database_url)
         .map_err(|e| Error::Unsupported(format!("invalid PostgreSQL URL: {e}")))?;
@@ -621,11 +669,13 @@ where
         };
         command.env(var, value.as_ref());
     }
-    let mut child = command
-        .spawn()
-        .map_err(|e| Error::PgDump(format!("cannot run pg_dump: {e}")))?;
+    let mut child = DumpProcess(
+        command
+            .spawn()
+            .map_err(|e| Error::PgDump(format!("cannot run pg_dump: {e}")))?,
+    );
     let status = loop {
-        match child.try_wait() {
+        match child.0.try_wait() {
             Ok(Some(status)) => break status,
             Ok(None) => {
                 progress(file_len(partial).min(total), total);
@@ -636,7 +686,7 @@ where
     };
     if !status.success() {
         let mut stderr = String::new();
-        if let Some(mut pipe) = child.stderr.take() {
+        if let Some(mut pipe) = child.0.stderr.take() {
             let _ = pipe.read_to_string(&mut stderr);
         }
         return Err(Error::PgDump(format!(

@@ -12,6 +12,7 @@ pub mod api_key_repository;
 pub mod api_repository;
 pub mod audit_repository;
 pub mod backup;
+pub mod backup_catalog;
 #[allow(unreachable_pub, missing_docs)]
 mod entity;
 pub mod error;
@@ -33,6 +34,7 @@ pub mod user_repository;
 pub use api_key_repository::SqlApiKeyRepository;
 pub use api_repository::SqlApiRepository;
 pub use audit_repository::SqlAuditRepository;
+pub use backup_catalog::{BackupInfo, BackupKind, Backups, ScheduledRun};
 pub use error::{Error, Result};
 pub use migration::{MigrationState, MigrationStatus};
 pub use pet_repository::SqlPetRepository;
