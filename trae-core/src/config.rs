@@ -41,6 +41,10 @@
 //! | `TRAE_RATE_LIMIT_PER_MINUTE` (per client on the rest of the API) | `rate_limit_per_minute` | `600` |
 //! | `TRAE_RATE_LIMIT_PER_HOUR` (0: no hourly window) | `rate_limit_per_hour` | `0` |
 //! | `TRAE_RATE_LIMIT_MAX_CLIENTS` (clients tracked before newcomers share a bucket) | `rate_limit_max_clients` | `100000` |
+//! | `TRAE_BACKUP_INTERVAL_HOURS` (scheduled backups by `trae serve`; 0 turns them off) | `backup_interval_hours` | `24` |
+//! | `TRAE_BACKUP_KEEP` (scheduled backups kept; older ones are deleted) | `backup_keep` | `7` |
+//! | `TRAE_BACKUP_DIR` | `backup_dir` | `<data dir>/backups` |
+//! | `TRAE_METRICS_OPEN_TO` (IPs or CIDRs that may read `/metrics` without credentials, for a scraper on a private network) | `metrics_open_to` | none |
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -128,6 +132,28 @@ pub struct Config {
     pub request_history: RequestHistoryConfig,
     /// Rate limits on incoming requests.
     pub rate_limit: GatewayLimitConfig,
+    /// Scheduled backups.
+    pub backup: BackupConfig,
+    /// Metrics exposure.
+    pub metrics: MetricsConfig,
+}
+
+/// Scheduled backups taken by `trae serve`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupConfig {
+    /// Hours between scheduled backups (0: none).
+    pub interval_hours: u32,
+    /// Scheduled backups kept; older ones are deleted after each new one.
+    pub keep: u32,
+    /// Where backups are written.
+    pub dir: PathBuf,
+}
+
+/// How metrics are exposed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MetricsConfig {
+    /// Clients that may read `/metrics` without credentials (a scraper on a private network).
+    pub open_to: Vec<ipnet::IpNet>,
 }
 
 /// Rate limits on incoming requests, per client and route group (see
@@ -444,6 +470,10 @@ struct FileConfig {
     rate_limit_per_minute: Option<u32>,
     rate_limit_per_hour: Option<u32>,
     rate_limit_max_clients: Option<u32>,
+    backup_interval_hours: Option<u32>,
+    backup_keep: Option<u32>,
+    backup_dir: Option<String>,
+    metrics_open_to: Option<String>,
 }
 
 /// The database engine a URL names.
@@ -623,6 +653,27 @@ impl Config {
                 "TRAE_MAX_BODY_BYTES must be greater than zero".into(),
             ));
         }
+        let backup = BackupConfig {
+            interval_hours: number(
+                &env,
+                "TRAE_BACKUP_INTERVAL_HOURS",
+                file.backup_interval_hours,
+                24,
+                0..=24 * 365,
+            )?,
+            keep: number(&env, "TRAE_BACKUP_KEEP", file.backup_keep, 7, 1..=10_000)?,
+            dir: match env("TRAE_BACKUP_DIR").or(file.backup_dir) {
+                Some(dir) => absolute(Path::new(&dir))?,
+                None => data_dir.join("backups"),
+            },
+        };
+        let metrics = MetricsConfig {
+            open_to: env("TRAE_METRICS_OPEN_TO")
+                .or(file.metrics_open_to)
+                .map(|raw| parse_networks("TRAE_METRICS_OPEN_TO", &raw))
+                .transpose()?
+                .unwrap_or_default(),
+        };
         Ok(Self {
             data_dir,
             database_url,
@@ -663,6 +714,8 @@ impl Config {
                 None => Vec::new(),
             },
             rate_limit,
+            backup,
+            metrics,
         })
     }
 
@@ -847,6 +900,11 @@ fn parse_origins(raw: &str) -> Result<Vec<String>> {
 
 /// Parses `10.0.0.1, 10.1.0.0/16` into networks (a bare IP is a /32 or /128).
 fn parse_proxies(raw: &str) -> Result<Vec<ipnet::IpNet>> {
+    parse_networks("TRAE_TRUSTED_PROXIES", raw)
+}
+
+/// IPs or CIDRs, comma-separated; an error names `var`.
+fn parse_networks(var: &str, raw: &str) -> Result<Vec<ipnet::IpNet>> {
     raw.split(',')
         .map(str::trim)
         .filter(|p| !p.is_empty())
@@ -855,7 +913,7 @@ fn parse_proxies(raw: &str) -> Result<Vec<ipnet::IpNet>> {
                 .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
                 .map_err(|_| {
                     Error::Config(format!(
-                        "TRAE_TRUSTED_PROXIES entries must be IP addresses or CIDRs, got {p:?}"
+                        "{var} entries must be IP addresses or CIDRs, got {p:?}"
                     ))
                 })
         })
@@ -969,6 +1027,34 @@ mod tests {
         assert_eq!(config.log_format, LogFormat::Text);
         assert_eq!(config.max_body_bytes, 1024 * 1024);
         assert_eq!(config.database_backend(), DatabaseBackend::Sqlite);
+    }
+
+    #[test]
+    fn backup_and_metrics_settings_have_defaults_and_are_validated() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = load(dir.path(), &[]).unwrap();
+        assert_eq!(config.backup.interval_hours, 24);
+        assert_eq!(config.backup.keep, 7);
+        assert_eq!(config.backup.dir, dir.path().join("backups"));
+        assert!(config.metrics.open_to.is_empty());
+
+        let config = load(
+            dir.path(),
+            &[
+                ("TRAE_BACKUP_INTERVAL_HOURS", "0"),
+                ("TRAE_BACKUP_KEEP", "3"),
+                ("TRAE_METRICS_OPEN_TO", "10.0.0.0/8, 192.168.1.7"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(config.backup.interval_hours, 0);
+        assert_eq!(config.backup.keep, 3);
+        assert_eq!(config.metrics.open_to.len(), 2);
+
+        let err = load(dir.path(), &[("TRAE_BACKUP_KEEP", "0")]).unwrap_err();
+        assert!(err.to_string().contains("TRAE_BACKUP_KEEP"), "{err}");
+        let err = load(dir.path(), &[("TRAE_METRICS_OPEN_TO", "everyone")]).unwrap_err();
+        assert!(err.to_string().contains("TRAE_METRICS_OPEN_TO"), "{err}");
     }
 
     #[test]

@@ -54,8 +54,9 @@ pub use audit::{
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use component_health::{CheckOutcome, ComponentHealth, ComponentReport, HealthCheck};
 pub use config::{
-    AuthConfig, Config, ConfigSummary, DatabaseBackend, GatewayLimitConfig, LogFormat,
-    OutboundConfig, RequestHistoryConfig, ScheduleConfig, SecretString, TaskConfig,
+    AuthConfig, BackupConfig, Config, ConfigSummary, DatabaseBackend, GatewayLimitConfig,
+    LogFormat, MetricsConfig, OutboundConfig, RequestHistoryConfig, ScheduleConfig, SecretString,
+    TaskConfig,
 };
 pub use error::{Error, Result};
 pub use event::{BroadcastBus, Event, EventBus, EventSubscription, RecvError};
