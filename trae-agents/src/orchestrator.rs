@@ -148,6 +148,8 @@ struct Inner {
     quota: Option<SharedQuota>,
     restored: Mutex<HashSet<String>>,
     secret_cache: Mutex<HashMap<String, (Instant, SecretString)>>,
+    /// Where health checks are also recorded, as components named `api:<name>`.
+    components: std::sync::OnceLock<trae_core::ComponentHealth>,
 }
 
 /// The orchestrator. Cheap to clone; clones share limits, loads and the credential cache.
@@ -264,6 +266,7 @@ impl Orchestrator {
                 loads: EndpointLoads::default(),
                 quota: None,
                 restored: Mutex::new(HashSet::new()),
+                components: std::sync::OnceLock::new(),
                 secret_cache: Mutex::new(HashMap::new()),
             }),
         }
@@ -282,6 +285,7 @@ impl Orchestrator {
             loads: EndpointLoads::default(),
             quota: shared.quota.clone(),
             restored: Mutex::new(HashSet::new()),
+            components: std::sync::OnceLock::new(),
             secret_cache: Mutex::new(HashMap::new()),
         });
         Self {
@@ -522,11 +526,28 @@ impl Orchestrator {
                 }
             }
         };
+        if let Some(health) = self.inner.components.get() {
+            let outcome = match &observation {
+                Observation::Success { .. } => trae_core::CheckOutcome::Ok,
+                Observation::Failure { error } => trae_core::CheckOutcome::Failed {
+                    error: error.clone(),
+                    critical: false,
+                },
+            };
+            health.record(&format!("api:{name}"), outcome).await?;
+        }
         Ok(self
             .inner
             .registry
             .record_check(&endpoint, observation)
             .await?)
+    }
+
+    /// Also records every health check in `health`, as an optional component named
+    /// `api:<endpoint name>`; the first call wins.
+    pub fn report_checks_to(&self, health: trae_core::ComponentHealth) {
+        // A second call would report to two places; keep the first.
+        let _ = self.inner.components.set(health);
     }
 
     /// Checks every active endpoint whose interval has passed, once a second, until `stop`.

@@ -21,6 +21,12 @@
 //!
 //! Transitions are published on the event bus (`source: "health"`, `kind:
 //! "health.transition"`) and, with an audit log, recorded as `health.transition` entries.
+//!
+//! # History
+//!
+//! With a [`HealthHistory`] store, transitions are also kept (for [`LONGEST_WINDOW`]) and
+//! read back as a component's history; [`ComponentHealth::restore`] replays them at start so
+//! uptime and recovery figures survive a restart.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -101,6 +107,37 @@ pub struct Transition {
     pub to: HealthStatus,
     /// When.
     pub at: DateTime<Utc>,
+}
+
+/// A stored status change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TransitionRecord {
+    /// The component.
+    pub component: String,
+    /// The status before.
+    pub from: HealthStatus,
+    /// The status after.
+    pub to: HealthStatus,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The failure that caused it (none when recovering).
+    pub error: Option<String>,
+}
+
+/// Where transitions are kept. Implemented by trae-storage on SQLite and PostgreSQL.
+#[async_trait]
+pub trait HealthHistory: Send + Sync + 'static {
+    /// Stores one transition.
+    async fn record(&self, transition: &TransitionRecord) -> Result<()>;
+    /// Transitions at or after `since`, oldest first; of one component when `component` is
+    /// given.
+    async fn since(
+        &self,
+        component: Option<&str>,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<TransitionRecord>>;
+    /// Deletes transitions older than `before`; returns how many.
+    async fn prune(&self, before: DateTime<Utc>) -> Result<u64>;
 }
 
 #[derive(Debug)]
@@ -192,6 +229,7 @@ pub struct ComponentHealth {
     clock: Arc<dyn Clock>,
     events: Arc<dyn EventBus>,
     audit: Option<AuditLog>,
+    history: Option<Arc<dyn HealthHistory>>,
     components: Arc<Mutex<BTreeMap<String, Tracked>>>,
 }
 
@@ -211,6 +249,7 @@ impl ComponentHealth {
             clock,
             events,
             audit: None,
+            history: None,
             components: Arc::new(Mutex::new(BTreeMap::new())),
         }
     }
@@ -219,6 +258,56 @@ impl ComponentHealth {
     pub fn with_audit(mut self, audit: AuditLog) -> Self {
         self.audit = Some(audit);
         self
+    }
+
+    /// This tracker, keeping transitions in `history`.
+    pub fn with_history(mut self, history: Arc<dyn HealthHistory>) -> Self {
+        self.history = Some(history);
+        self
+    }
+
+    /// Replays the stored transitions of the last [`LONGEST_WINDOW`], so uptime and recovery
+    /// figures continue where the previous run left them; statuses stay unknown until the
+    /// next check. Old transitions are deleted.
+    pub async fn restore(&self) -> Result<()> {
+        let Some(history) = &self.history else {
+            return Ok(());
+        };
+        let now = self.clock.now_micros();
+        let horizon = now - chrono::Duration::from_std(LONGEST_WINDOW).unwrap_or_default();
+        history.prune(horizon).await?;
+        let transitions = history.since(None, horizon).await?;
+        let mut components = self.lock();
+        for tr in transitions {
+            let t = components
+                .entry(tr.component.clone())
+                .or_insert_with(|| Tracked::new(false));
+            let up = tr.to.is_up();
+            if t.periods.back().is_none_or(|(_, was_up)| *was_up != up) {
+                t.periods.push_back((tr.at, up));
+            }
+            if !up && t.down_since.is_none() {
+                t.down_since = Some(tr.at);
+            }
+            if up && let Some(since) = t.down_since.take() {
+                t.recoveries += 1;
+                t.recovery_total += tr.at - since;
+            }
+        }
+        Ok(())
+    }
+
+    /// `name`'s transitions over the last [`LONGEST_WINDOW`], newest first (empty without a
+    /// history store).
+    pub async fn history(&self, name: &str) -> Result<Vec<TransitionRecord>> {
+        let Some(history) = &self.history else {
+            return Ok(Vec::new());
+        };
+        let horizon = self.clock.now_micros()
+            - chrono::Duration::from_std(LONGEST_WINDOW).unwrap_or_default();
+        let mut list = history.since(Some(name), horizon).await?;
+        list.reverse();
+        Ok(list)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Tracked>> {
@@ -316,6 +405,21 @@ impl ComponentHealth {
         });
         self.events
             .publish(EVENT_SOURCE, "health.transition", payload.clone());
+        if let Some(history) = &self.history {
+            history
+                .record(&TransitionRecord {
+                    component: tr.name.clone(),
+                    from: tr.from,
+                    to: tr.to,
+                    at: tr.at,
+                    error: if tr.to == HealthStatus::Healthy {
+                        None
+                    } else {
+                        error.map(str::to_owned)
+                    },
+                })
+                .await?;
+        }
         if let Some(audit) = &self.audit {
             audit
                 .record(NewAuditEntry {

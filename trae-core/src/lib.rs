@@ -5,6 +5,7 @@
 //! repository, a [`Clock`], an [`EventBus`]) as trait objects, so the same rules run under the
 //! HTTP server, the Python module, a worker, or a unit test with a manual clock.
 
+pub mod alert;
 pub mod api_endpoint;
 pub mod api_key;
 pub mod api_registry;
@@ -22,6 +23,7 @@ pub mod gateway_limit;
 pub mod health;
 pub mod identity;
 pub mod lockout;
+pub mod metric_series;
 pub mod page;
 pub mod permission;
 pub mod pet;
@@ -30,6 +32,7 @@ pub mod queue_bench;
 pub mod rate_limit;
 pub mod recurring;
 pub mod request_history;
+pub mod request_stats;
 pub mod secret;
 pub mod session;
 pub mod shared_quota;
@@ -40,6 +43,10 @@ pub mod telemetry;
 pub mod user;
 pub mod worker;
 
+pub use alert::{
+    Alert, AlertFilter, AlertRepository, AlertRule, AlertRuleSpec, AlertState, Alerts, Comparison,
+    Severity,
+};
 pub use api_endpoint::{
     ApiAttempt, ApiAuth, ApiEndpoint, ApiEndpointFilter, ApiEndpointSpec, ApiLimits, ApiRepository,
     ApiUsage, HealthCheckSpec,
@@ -52,7 +59,9 @@ pub use audit::{
     Outcome, RequestMeta,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use component_health::{CheckOutcome, ComponentHealth, ComponentReport, HealthCheck};
+pub use component_health::{
+    CheckOutcome, ComponentHealth, ComponentReport, HealthCheck, HealthHistory, TransitionRecord,
+};
 pub use config::{
     AuthConfig, BackupConfig, Config, ConfigSummary, DatabaseBackend, GatewayLimitConfig,
     LogFormat, MetricsConfig, OutboundConfig, RequestHistoryConfig, ScheduleConfig, SecretString,
@@ -62,6 +71,10 @@ pub use error::{Error, Result};
 pub use event::{BroadcastBus, Event, EventBus, EventSubscription, RecvError};
 pub use gateway_limit::{ClientKey, GatewayDecision, GatewayLimiter, RouteGroup};
 pub use health::{HealthRules, HealthStatus};
+pub use metric_series::{
+    Labels, MetricRepository, MetricSeries, MetricSource, Resolution, Sample, Series, SeriesQuery,
+    SeriesSet, StoredPoint,
+};
 pub use page::{Page, PageRequest};
 pub use permission::Permission;
 pub use pet::{NewPet, Pet, PetFilter, PetPatch, PetRepository, Pets, Species};
@@ -70,6 +83,7 @@ pub use rate_limit::{
     Decision, KeyUsage, RateLimitPolicy, RateLimiter, UsageMark, WindowLimit, WindowStatus,
     WindowStatuses,
 };
+pub use request_stats::RequestStats;
 pub use secret::{
     MasterKeyCheck, NewSecretVersion, SealedVersion, Secret, SecretFilter, SecretReader,
     SecretRepository, SecretVersion, WrappedDataKey,

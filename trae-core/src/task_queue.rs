@@ -254,3 +254,51 @@ fn publish(events: &dyn EventBus, queue: &str, state: TaskState, payload: serde_
     .increment(1);
     events.publish(EVENT_SOURCE, &format!("task.{state}"), payload);
 }
+
+/// Metric: tasks available to run (due, unclaimed), labelled by `queue`.
+pub const QUEUE_DEPTH: &str = "trae_queue_depth";
+/// Metric: tasks per state, labelled by `queue` and `state`.
+pub const QUEUE_TASKS: &str = "trae_queue_tasks";
+/// Metric: tasks completed in the last minute, labelled by `queue`.
+pub const QUEUE_THROUGHPUT: &str = "trae_queue_completed_per_minute";
+/// Metric: seconds the oldest runnable task has waited past its `run_at`, labelled by `queue`.
+pub const QUEUE_OLDEST_WAIT: &str = "trae_queue_oldest_wait_seconds";
+
+#[async_trait::async_trait]
+impl crate::metric_series::MetricSource for TaskQueue {
+    async fn collect(&self, out: &mut Vec<crate::metric_series::Sample>) {
+        use crate::metric_series::Sample;
+        let stats = match self.stats().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "task queue statistics unavailable for metrics");
+                return;
+            }
+        };
+        for q in stats.queues {
+            let count = |state| q.states.get(&state).copied().unwrap_or(0) as f64;
+            out.push(
+                Sample::new(QUEUE_DEPTH, count(crate::task::TaskState::Available))
+                    .label("queue", &q.queue),
+            );
+            for (state, n) in &q.states {
+                out.push(
+                    Sample::new(QUEUE_TASKS, *n as f64)
+                        .label("queue", &q.queue)
+                        .label("state", state.as_str()),
+                );
+            }
+            out.push(
+                Sample::new(QUEUE_THROUGHPUT, q.completed_last_minute as f64)
+                    .label("queue", &q.queue),
+            );
+            out.push(
+                Sample::new(
+                    QUEUE_OLDEST_WAIT,
+                    q.oldest_available_age_secs.unwrap_or(0.0),
+                )
+                .label("queue", &q.queue),
+            );
+        }
+    }
+}

@@ -8,6 +8,7 @@
 //! foreign keys on and `synchronous=NORMAL`; writes go through one connection and reads through
 //! a pool, so writers queue in-process instead of failing with "database is locked".
 
+pub mod alert_repository;
 pub mod api_key_repository;
 pub mod api_repository;
 pub mod audit_repository;
@@ -17,6 +18,8 @@ pub mod backup_catalog;
 mod entity;
 pub mod error;
 mod fetch;
+pub mod health_repository;
+pub mod metric_repository;
 pub mod migration;
 pub mod pet_repository;
 pub mod quota_repository;
@@ -31,11 +34,14 @@ pub mod task_repository;
 pub mod testing;
 pub mod user_repository;
 
+pub use alert_repository::SqlAlertRepository;
 pub use api_key_repository::SqlApiKeyRepository;
 pub use api_repository::SqlApiRepository;
 pub use audit_repository::SqlAuditRepository;
 pub use backup_catalog::{BackupInfo, BackupKind, Backups, ScheduledRun};
 pub use error::{Error, Result};
+pub use health_repository::SqlHealthHistory;
+pub use metric_repository::SqlMetricRepository;
 pub use migration::{MigrationState, MigrationStatus};
 pub use pet_repository::SqlPetRepository;
 pub use quota_repository::SqlQuotaRepository;

@@ -247,6 +247,30 @@ impl Store {
         Arc::new(crate::SqlQuotaRepository::new(&self.inner.writer))
     }
 
+    /// Metric points on this database.
+    pub fn metric_repository(&self) -> Arc<dyn trae_core::MetricRepository> {
+        Arc::new(crate::SqlMetricRepository::new(
+            &self.inner.writer,
+            &self.inner.reader,
+        ))
+    }
+
+    /// Component health transitions on this database.
+    pub fn health_history(&self) -> Arc<dyn trae_core::HealthHistory> {
+        Arc::new(crate::SqlHealthHistory::new(
+            &self.inner.writer,
+            &self.inner.reader,
+        ))
+    }
+
+    /// Alert rules and alerts on this database.
+    pub fn alert_repository(&self) -> Arc<dyn trae_core::AlertRepository> {
+        Arc::new(crate::SqlAlertRepository::new(
+            &self.inner.writer,
+            &self.inner.reader,
+        ))
+    }
+
     /// The request history repository on this database.
     pub fn request_history_repository(
         &self,
