@@ -15,12 +15,13 @@ use trae_core::request_history::{RequestHistoryOptions, RequestRecorder};
 use trae_core::shared_quota::SharedQuota;
 use trae_core::{ApiRegistry, RateLimiter, RegistryOptions};
 use trae_core::{ComponentHealth, Config, GatewayLimiter, HealthRules, User};
-use trae_storage::Store;
+use trae_storage::{Backups, Store};
 
 use crate::api::admin::AdminApi;
 use crate::api::apis::ApisApi;
 use crate::api::audit::AuditApi;
 use crate::api::auth::AuthApi;
+use crate::api::backups::BackupsApi;
 use crate::api::discovery::DiscoveryApi;
 use crate::api::health::HealthApi;
 use crate::api::metrics::MetricsApi;
@@ -58,6 +59,8 @@ pub struct AppState {
     pub health: ComponentHealth,
     /// The watched components and their checks.
     pub components: Arc<Vec<Component>>,
+    /// Backups of the database into `config.backup.dir`, audited through `identity`.
+    pub backups: Backups,
 }
 
 /// The identity services over `store`, configured by `config`: the signing key is
@@ -151,6 +154,9 @@ impl AppState {
         }
         // Known from the start, not only after the first scheduled round.
         check_all(&health, &components).await;
+        let backups = Backups::new(config.database_url.clone(), config.backup.clone())
+            .with_events(store.events())
+            .with_audit(identity.audit.clone());
         Ok(Self {
             config,
             store,
@@ -162,6 +168,7 @@ impl AppState {
             gateway,
             health,
             components,
+            backups,
         })
     }
 
@@ -198,6 +205,7 @@ type Apis = (
     MetricsApi,
     ApisApi,
     SecretsApi,
+    BackupsApi,
 );
 
 /// The assembled application: the endpoint to serve and its OpenAPI spec.
@@ -243,6 +251,7 @@ impl App {
             MetricsApi::new(state.history.clone(), identity.clone()),
             ApisApi::new(state.apis.clone(), identity.clone()),
             SecretsApi::new(state.vault.clone()),
+            BackupsApi::new(state.backups.clone(), identity.clone()),
         );
         let service = OpenApiService::new(apis, "trae", env!("CARGO_PKG_VERSION")).description(
             "The trae backend API. Errors are always `{\"error\": {\"code\", \"message\"}}`.",

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod app;
+pub mod backup_schedule;
 pub mod body_limit;
 pub mod credentials;
 pub mod error;

@@ -68,13 +68,16 @@ enum Command {
 #[derive(Debug, Subcommand)]
 enum BackupAction {
     /// Take a consistent online backup (SQLite: VACUUM INTO, safe while trae serve runs;
-    /// PostgreSQL: pg_dump) and write `<file>.manifest.json` beside it.
+    /// PostgreSQL: pg_dump) and write `<file>.manifest.json` beside it. Refused while
+    /// another backup (e.g. trae serve's scheduled one) is running.
     Create {
-        /// Where to write it (default: <data dir>/backups/trae-<timestamp>.db, or .dump on
-        /// PostgreSQL).
+        /// Where to write it (default: TRAE_BACKUP_DIR, <data dir>/backups, as
+        /// trae-<timestamp>.db, or .dump on PostgreSQL).
         #[arg(long)]
         out: Option<std::path::PathBuf>,
     },
+    /// List the backups in TRAE_BACKUP_DIR (<data dir>/backups), newest first.
+    List,
     /// Check a backup against its manifest (size, sha256) and run SQLite's integrity_check.
     Verify {
         /// The backup file.
@@ -409,18 +412,10 @@ async fn run(
 
 /// Runs one `trae backup` action on the configured database.
 async fn backup(config: &Config, action: BackupAction) -> anyhow::Result<()> {
-    use trae_storage::backup;
+    use trae_storage::{BackupKind, Backups, backup};
     match action {
         BackupAction::Create { out } => {
-            let out = out.unwrap_or_else(|| {
-                config
-                    .data_dir
-                    .join("backups")
-                    .join(backup::default_file_name(
-                        &config.database_url,
-                        chrono::Utc::now(),
-                    ))
-            });
+            let backups = Backups::new(config.database_url.clone(), config.backup.clone());
             let bar = indicatif::ProgressBar::new(0).with_style(
                 indicatif::ProgressStyle::with_template(
                     "backup [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} {elapsed}",
@@ -428,21 +423,54 @@ async fn backup(config: &Config, action: BackupAction) -> anyhow::Result<()> {
                 .context("progress bar template")?
                 .progress_chars("=> "),
             );
-            let manifest = backup::create(&config.database_url, &out, |copied, total| {
+            let progress = |copied, total| {
                 bar.set_length(total);
                 bar.set_position(copied);
-            })
-            .await;
+            };
+            let (system, meta) = (Principal::System, RequestMeta::default());
+            let taken = match &out {
+                Some(out) => backups.create_at(&system, out, &meta, progress).await,
+                None => {
+                    backups
+                        .create(&system, BackupKind::Manual, &meta, progress)
+                        .await
+                }
+            };
             bar.finish_and_clear();
-            let manifest = manifest.context("backup failed")?;
+            let taken = taken.context("backup failed")?;
+            let manifest = &taken.manifest;
             write_stdout(&format!(
                 "backup     {}\nmanifest   {}\nsize       {} bytes\nsha256     {}\nschema     {}\n",
-                out.display(),
-                backup::manifest_path(&out).display(),
+                taken.path.display(),
+                backup::manifest_path(&taken.path).display(),
                 manifest.size,
                 manifest.sha256,
                 manifest.schema_version,
             ))?;
+        }
+        BackupAction::List => {
+            let backups = Backups::new(config.database_url.clone(), config.backup.clone());
+            let list = backups
+                .list()
+                .with_context(|| format!("cannot list {}", backups.dir().display()))?;
+            let plural = if list.len() == 1 { "" } else { "s" };
+            let mut text = format!(
+                "{} backup{plural} in {}\n",
+                list.len(),
+                backups.dir().display()
+            );
+            for b in &list {
+                let m = &b.manifest;
+                text.push_str(&format!(
+                    "{}  {:<9}  {:>12} bytes  {}  {}\n",
+                    b.file_name,
+                    b.kind.as_str(),
+                    m.size,
+                    m.created_at.format("%Y-%m-%dT%H:%M:%SZ"),
+                    m.schema_version,
+                ));
+            }
+            write_stdout(&text)?;
         }
         BackupAction::Verify { path } => {
             let manifest = backup::verify(&path)

@@ -44,10 +44,16 @@ pub async fn serve_with_worker(state: AppState, worker: Option<Worker>) -> std::
         std::sync::Arc::clone(&state.components),
         stop_worker.clone(),
     ));
+    // Scheduled backups (TRAE_BACKUP_INTERVAL_HOURS), interrupted by shutdown.
+    let backups = tokio::spawn(crate::backup_schedule::run(
+        state.backups.clone(),
+        stop_worker.clone(),
+    ));
     let served = serve_http(state).await;
     stop_worker.cancel();
     let _ = checks.await;
     let _ = component_checks.await;
+    let _ = backups.await;
     // Attempts still queued for the log (and the day limits it restores) are written, and
     // unspent shared rate-limit allowances go back.
     apis.shutdown().await;

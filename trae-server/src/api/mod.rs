@@ -4,6 +4,7 @@ pub mod admin;
 pub mod apis;
 pub mod audit;
 pub mod auth;
+pub mod backups;
 pub mod discovery;
 pub mod health;
 pub mod metrics;
@@ -45,4 +46,6 @@ pub enum ApiTags {
     Apis,
     /// The secrets vault.
     Secrets,
+    /// Database backups.
+    Backups,
 }
