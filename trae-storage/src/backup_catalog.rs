@@ -175,6 +175,17 @@ pub fn prune(dir: &Path, keep: usize) -> Result<Vec<BackupInfo>> {
     Ok(old)
 }
 
+/// Whether two paths name one directory (also when one does not exist yet).
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => matches!(
+            (std::path::absolute(a), std::path::absolute(b)),
+            (Ok(a), Ok(b)) if a == b
+        ),
+    }
+}
+
 /// Deletes `*.partial` files in `dir`. Called only under the directory's lock, when no backup
 /// into it can be running, so every partial file left is from an interrupted one.
 fn remove_stale_partials(dir: &Path) {
@@ -317,7 +328,8 @@ impl Backups {
     }
 
     /// Takes a manual backup into `out` (which must not exist), anywhere, as `principal`.
-    /// It still waits for no other backup in the directory: [`Error::Busy`] while one runs.
+    /// Into the backup directory it is one backup at a time as ever ([`Error::Busy`] while
+    /// another runs); elsewhere it takes no lock, so no lock file lands beside `out`.
     pub async fn create_at<F>(
         &self,
         principal: &Principal,
@@ -328,7 +340,15 @@ impl Backups {
     where
         F: FnMut(u64, u64) + Send,
     {
-        let _lock = RunLock::take(self.dir())?;
+        let parent = out
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let _lock = if same_dir(parent, self.dir()) {
+            Some(RunLock::take(self.dir())?)
+        } else {
+            None
+        };
         self.create_locked(principal, BackupKind::Manual, out, meta, progress)
             .await
     }

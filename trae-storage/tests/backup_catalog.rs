@@ -192,7 +192,30 @@ storage_test!(
         assert!(err.to_string().contains("already running"), "{err}");
         let err = backups.run_scheduled().await.unwrap_err();
         assert!(matches!(err, Error::Busy), "{err}");
+        // A chosen file in the backup directory waits its turn too; one elsewhere does not.
+        let inside = dir.path().join("by-hand.db");
+        let err = backups
+            .create_at(
+                &Principal::System,
+                &inside,
+                &RequestMeta::default(),
+                |_, _| {},
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Busy), "{err}");
         assert!(backups.list().unwrap().is_empty());
+        let elsewhere = tempfile::tempdir().unwrap();
+        let out = elsewhere.path().join("by-hand.db");
+        let taken = backups
+            .create_at(&Principal::System, &out, &RequestMeta::default(), |_, _| {})
+            .await
+            .unwrap();
+        assert_eq!((taken.kind, taken.path), (BackupKind::Manual, out));
+        assert!(
+            !elsewhere.path().join(LOCK_FILE).exists(),
+            "no lock file left elsewhere"
+        );
         drop(held);
         // An interrupted backup's partial file goes with the next scheduled run.
         let stale = dir
