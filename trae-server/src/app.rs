@@ -13,8 +13,10 @@ use trae_agents::{Orchestrator, OrchestratorOptions, OutboundClient};
 use trae_auth::{Identity, Registration, RequestMeta, Vault};
 use trae_core::request_history::{RequestHistoryOptions, RequestRecorder};
 use trae_core::shared_quota::SharedQuota;
+use trae_core::{
+    Alerts, ComponentHealth, Config, GatewayLimiter, HealthRules, MetricSeries, RequestStats, User,
+};
 use trae_core::{ApiRegistry, RateLimiter, RegistryOptions};
-use trae_core::{ComponentHealth, Config, GatewayLimiter, HealthRules, User};
 use trae_storage::{Backups, Store};
 
 use crate::api::admin::AdminApi;
@@ -61,6 +63,12 @@ pub struct AppState {
     pub components: Arc<Vec<Component>>,
     /// Backups of the database into `config.backup.dir`, audited through `identity`.
     pub backups: Backups,
+    /// Sampled metric series, stored with retention.
+    pub metrics: MetricSeries,
+    /// Per-route request figures of the current sampling window, fed by every request.
+    pub request_stats: RequestStats,
+    /// Alert rules over `metrics`, evaluated after each sample.
+    pub alerts: Alerts,
 }
 
 /// The identity services over `store`, configured by `config`: the signing key is
@@ -147,7 +155,11 @@ impl AppState {
         // Installed before the first request, so every metric is recorded.
         crate::prometheus::handle();
         let health = ComponentHealth::new(HealthRules::default(), store.clock(), store.events())
-            .with_audit(identity.audit.clone());
+            .with_audit(identity.audit.clone())
+            .with_history(store.health_history());
+        health.restore().await?;
+        // Each registered external API shows up as an optional component `api:<name>`.
+        apis.report_checks_to(health.clone());
         let components = Arc::new(builtin_components(&store, config.data_dir.clone()));
         for c in components.iter() {
             health.register(c.name, c.required);
@@ -157,7 +169,24 @@ impl AppState {
         let backups = Backups::new(config.database_url.clone(), config.backup.clone())
             .with_events(store.events())
             .with_audit(identity.audit.clone());
+        let request_stats = RequestStats::new();
+        let metrics = MetricSeries::new(store.metric_repository(), store.clock());
+        metrics.add_source(Arc::new(request_stats.clone()));
+        metrics.add_source(Arc::new(store.tasks()));
+        metrics.add_source(Arc::new(crate::process_metrics::ProcessMetrics::new(
+            config.data_dir.clone(),
+        )));
+        let alerts = Alerts::new(
+            store.alert_repository(),
+            store.clock(),
+            store.events(),
+            Some(identity.audit.clone()),
+            Some(store.tasks()),
+        );
         Ok(Self {
+            metrics,
+            request_stats,
+            alerts,
             config,
             store,
             identity,
@@ -216,6 +245,7 @@ pub struct App {
     trusted_proxies: Vec<ipnet::IpNet>,
     cors_origins: Vec<String>,
     history: Option<RequestRecorder>,
+    request_stats: RequestStats,
     gateway: Arc<GatewayLimiter>,
 }
 
@@ -248,7 +278,13 @@ impl App {
                 AuditApi::new(identity.clone()),
             ),
             TasksApi::new(state.store.tasks(), identity.clone()),
-            MetricsApi::new(state.history.clone(), identity.clone()),
+            MetricsApi::new(
+                state.history.clone(),
+                identity.clone(),
+                state.metrics.clone(),
+                state.alerts.clone(),
+                state.config.metrics.open_to.clone(),
+            ),
             ApisApi::new(state.apis.clone(), identity.clone()),
             SecretsApi::new(state.vault.clone()),
             BackupsApi::new(state.backups.clone(), identity.clone()),
@@ -264,6 +300,7 @@ impl App {
             trusted_proxies: state.config.auth.trusted_proxies.clone(),
             cors_origins: state.config.cors_origins.clone(),
             history: state.history.clone(),
+            request_stats: state.request_stats.clone(),
             gateway: Arc::clone(&state.gateway),
         }
     }
@@ -312,7 +349,11 @@ impl App {
                     ])
                     .max_age(600),
             )
-            .with(RequestContext::new(&self.trusted_proxies).with_history(self.history))
+            .with(
+                RequestContext::new(&self.trusted_proxies)
+                    .with_history(self.history)
+                    .with_stats(self.request_stats),
+            )
             .with(
                 SetHeader::new()
                     .overriding(header::X_CONTENT_TYPE_OPTIONS, "nosniff")

@@ -73,6 +73,28 @@ impl OptionalAuth {
             .await
             .is_ok()
     }
+
+    /// The principal, once trae-auth agrees it holds `permission`; anonymous callers are
+    /// unauthenticated.
+    pub async fn require(
+        &self,
+        identity: &Identity,
+        permission: &'static str,
+    ) -> Result<&Principal, ApiError> {
+        let principal = match self {
+            Self::ApiKey(ApiKeyAuth(p)) | Self::Bearer(BearerAuth(p)) => p,
+            Self::Anonymous => {
+                return Err(trae_core::Error::Unauthenticated(
+                    "credentials required: a Bearer token or an X-API-Key".into(),
+                )
+                .into());
+            }
+        };
+        identity
+            .authorize(principal, &Permission::from_static(permission))
+            .await?;
+        Ok(principal)
+    }
 }
 
 fn identity(req: &Request) -> poem::Result<&Identity> {

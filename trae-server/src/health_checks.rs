@@ -87,16 +87,10 @@ impl HealthCheck for DiskCheck {
     }
 }
 
-/// The free share (0–1) of the disk whose mount point is the longest prefix of `dir`.
+/// The free share (0–1) of the data directory's disk.
 fn free_share(dir: &std::path::Path) -> Option<f64> {
-    let dir = std::fs::canonicalize(dir).ok()?;
-    let disks = sysinfo::Disks::new_with_refreshed_list().ok()?;
-    let disk = disks
-        .iter()
-        .filter(|d| dir.starts_with(d.mount_point()))
-        .max_by_key(|d| d.mount_point().as_os_str().len())?;
-    let total = disk.total_space();
-    (total > 0).then(|| disk.available_space() as f64 / total as f64)
+    let (free, total) = crate::process_metrics::disk_of(dir)?;
+    (total > 0).then(|| free as f64 / total as f64)
 }
 
 /// A watched component.

@@ -13,6 +13,7 @@ pub mod error;
 pub mod gateway_limit;
 pub mod health_checks;
 pub mod logging;
+pub mod process_metrics;
 pub mod prometheus;
 pub mod request_context;
 pub mod serve;

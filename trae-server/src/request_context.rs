@@ -13,6 +13,7 @@ use poem::{Endpoint, IntoResponse, Middleware, PathPattern, Request, Response, R
 use tracing::Instrument;
 use trae_auth::RequestMeta;
 use trae_core::Principal;
+use trae_core::RequestStats;
 use trae_core::client_ip::client_ip;
 use trae_core::request_history::{RequestRecord, RequestRecorder};
 use trae_core::telemetry::{HTTP_REQUEST_SECONDS, HTTP_REQUESTS};
@@ -26,6 +27,7 @@ pub const REQUEST_ID: &str = "x-request-id";
 pub struct RequestContext {
     trusted_proxies: Arc<[ipnet::IpNet]>,
     history: Option<RequestRecorder>,
+    stats: Option<RequestStats>,
 }
 
 impl RequestContext {
@@ -34,7 +36,14 @@ impl RequestContext {
         Self {
             trusted_proxies: trusted_proxies.into(),
             history: None,
+            stats: None,
         }
+    }
+
+    /// Also counts every request in `stats`, the source of the JSON request series.
+    pub fn with_stats(mut self, stats: RequestStats) -> Self {
+        self.stats = Some(stats);
+        self
     }
 
     /// Also hands every request to `history` (which skips health and metrics routes).
@@ -52,6 +61,7 @@ impl<E: Endpoint> Middleware<E> for RequestContext {
             inner,
             trusted_proxies: Arc::clone(&self.trusted_proxies),
             history: self.history.clone(),
+            stats: self.stats.clone(),
         }
     }
 }
@@ -62,6 +72,7 @@ pub struct RequestContextEndpoint<E> {
     inner: E,
     trusted_proxies: Arc<[ipnet::IpNet]>,
     history: Option<RequestRecorder>,
+    stats: Option<RequestStats>,
 }
 
 /// The route template a response came from, for metrics labels that stay few.
@@ -173,6 +184,9 @@ impl<E: Endpoint> Endpoint for RequestContextEndpoint<E> {
         metrics::counter!(HTTP_REQUESTS, "method" => method.to_string(), "route" => route.clone(), "status" => status.as_u16().to_string()).increment(1);
         metrics::histogram!(HTTP_REQUEST_SECONDS, "method" => method.to_string(), "route" => route.clone())
             .record(elapsed.as_secs_f64());
+        if let Some(stats) = &self.stats {
+            stats.record(&route, status.as_u16(), elapsed);
+        }
         if let Some(history) = &self.history {
             history.record(RequestRecord {
                 id: uuid::Uuid::now_v7(),

@@ -49,8 +49,27 @@ pub async fn serve_with_worker(state: AppState, worker: Option<Worker>) -> std::
         state.backups.clone(),
         stop_worker.clone(),
     ));
+    // Metric samples every 10 s, each judged by the alert rules.
+    let sampling = tokio::spawn({
+        let series = state.metrics.clone();
+        let alerts = state.alerts.clone();
+        let stop = stop_worker.clone();
+        async move {
+            series
+                .run(stop, |samples| {
+                    let alerts = alerts.clone();
+                    async move {
+                        if let Err(e) = alerts.evaluate(&samples).await {
+                            tracing::warn!(error = %e, "evaluating alert rules failed");
+                        }
+                    }
+                })
+                .await;
+        }
+    });
     let served = serve_http(state).await;
     stop_worker.cancel();
+    let _ = sampling.await;
     let _ = checks.await;
     let _ = component_checks.await;
     let _ = backups.await;

@@ -108,6 +108,31 @@ impl From<ComponentReport> for ComponentBody {
     }
 }
 
+/// One status change of a component.
+#[derive(Debug, Object)]
+#[oai(rename = "HealthTransition")]
+pub struct TransitionBody {
+    /// The status before.
+    pub from: String,
+    /// The status after.
+    pub to: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The failure that caused it.
+    pub error: Option<String>,
+}
+
+/// One component's health and its status changes over the last 7 days.
+#[derive(Debug, Object)]
+#[oai(rename = "ComponentHealthDetail")]
+pub struct ComponentDetailBody {
+    /// The current health.
+    #[oai(flatten)]
+    pub current: ComponentBody,
+    /// Status changes, newest first (kept across restarts).
+    pub history: Vec<TransitionBody>,
+}
+
 /// The overall health and each component's.
 #[derive(Debug, Object)]
 pub struct HealthSummary {
@@ -211,7 +236,7 @@ impl HealthApi {
         ))
     }
 
-    /// One component's health: counters, uptime and recovery (metrics:read)
+    /// One component's health: counters, uptime, recovery and its status changes (metrics:read)
     #[oai(
         path = "/api/health/components/:name",
         method = "get",
@@ -221,11 +246,24 @@ impl HealthApi {
         &self,
         auth: Auth,
         name: Path<String>,
-    ) -> Result<Json<ComponentBody>, ApiError> {
+    ) -> Result<Json<ComponentDetailBody>, ApiError> {
         auth.require(&self.identity, "metrics:read").await?;
-        self.health
+        let report = self
+            .health
             .report(&name.0)
-            .map(|r| Json(r.into()))
-            .ok_or_else(|| Error::not_found("component", &name.0).into())
+            .ok_or_else(|| Error::not_found("component", &name.0))?;
+        let history = self.health.history(&name.0).await?;
+        Ok(Json(ComponentDetailBody {
+            current: report.into(),
+            history: history
+                .into_iter()
+                .map(|t| TransitionBody {
+                    from: t.from.as_str().to_owned(),
+                    to: t.to.as_str().to_owned(),
+                    at: t.at,
+                    error: t.error,
+                })
+                .collect(),
+        }))
     }
 }
