@@ -3,7 +3,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use pyo3::BoundObject;
 use pyo3::prelude::*;
@@ -13,6 +13,7 @@ use trae_agents::Orchestrator;
 use trae_auth::signing_key::hs256_key;
 use trae_auth::{Identity, Vault};
 use trae_core::{ApiRegistry, AuthConfig, NewPet, PageRequest, Pet, PetFilter, PetPatch, Pets};
+use trae_storage::backup::DatabaseLock;
 use uuid::Uuid;
 
 use crate::errors::{Answer, to_py_err};
@@ -33,6 +34,9 @@ pub(crate) struct Handle {
     apis: OnceLock<ApiRegistry>,
     /// The orchestrator over `apis`, wired on first use (it needs the vault).
     orchestrator: OnceCell<Orchestrator>,
+    /// The SQLite database's shared "in use" lock, held until close so a restore refuses
+    /// while this store is open.
+    in_use: Mutex<Option<DatabaseLock>>,
     closed: AtomicBool,
 }
 
@@ -46,6 +50,8 @@ impl Handle {
         url: String,
         jwt_secret: Option<String>,
     ) -> trae_core::Result<Arc<Self>> {
+        let in_use =
+            DatabaseLock::shared(&url).map_err(|e| trae_core::Error::Unavailable(e.to_string()))?;
         let store = trae_storage::Store::connect(&url).await?;
         if let Some(secret) = jwt_secret.as_deref() {
             // With a configured secret this only checks it; the database is not touched.
@@ -60,6 +66,7 @@ impl Handle {
             vault: OnceCell::new(),
             apis: OnceLock::new(),
             orchestrator: OnceCell::new(),
+            in_use: Mutex::new(in_use),
             closed: AtomicBool::new(false),
         }))
     }
@@ -121,6 +128,17 @@ impl Handle {
             .await
     }
 
+    /// The database URL the store was opened with.
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The open `trae_storage::Store`; `Unavailable` once closed.
+    pub(crate) fn storage(&self) -> trae_core::Result<&trae_storage::Store> {
+        self.open()?;
+        Ok(&self.store)
+    }
+
     fn open(&self) -> trae_core::Result<()> {
         if self.is_closed() {
             return Err(trae_core::Error::Unavailable("the store is closed".into()));
@@ -148,6 +166,10 @@ impl Handle {
                 registry.flush().await;
             }
             self.store.close().await;
+            self.in_use
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
         }
     }
 

@@ -19,6 +19,7 @@ use tokio::runtime::Runtime;
 mod aio;
 mod apis;
 mod args;
+mod backup;
 mod errors;
 mod handle;
 mod identity;
@@ -118,5 +119,6 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     )?;
     errors::register(m)?;
     worker::register(m)?;
+    backup::register(m)?;
     Ok(())
 }

@@ -30,7 +30,8 @@ Open a store, then work with its services::
 
 Calls act as the system unless given a ``principal``. Every rule is checked by trae's Rust
 core; broken ones raise ``trae.ValidationError``. All errors derive from ``trae.TraeError``.
-``trae.aio`` has the same API for asyncio.
+``trae.aio`` has the same API for asyncio; ``trae.backup`` creates, verifies and restores
+backups.
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ from ._native import (
     __version__,
 )
 from . import aio
+from . import backup
 
 TaskState = Literal[
     "scheduled", "available", "running", "retryable", "completed", "failed", "cancelled"
@@ -180,4 +182,5 @@ __all__ = [
     "WorkerSummary",
     "__version__",
     "aio",
+    "backup",
 ]

@@ -19,6 +19,7 @@ from typing import (
 )
 
 from . import aio as aio
+from . import backup as backup
 
 __all__ = [
     "ApiAttempt",
@@ -70,6 +71,7 @@ __all__ = [
     "WorkerSummary",
     "__version__",
     "aio",
+    "backup",
 ]
 
 _T = TypeVar("_T")
