@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use poem::http::HeaderValue;
+use poem::http::{HeaderValue, header};
 use poem::{Endpoint, IntoResponse, Middleware, PathPattern, Request, Response, Result};
 use tracing::Instrument;
 use trae_auth::RequestMeta;
@@ -126,17 +126,26 @@ impl<E: Endpoint> Endpoint for RequestContextEndpoint<E> {
             .and_then(accepted_id)
             .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
         let method = req.method().clone();
+        // Without credential headers no checker runs, so the request is anonymous from the
+        // start; naming it up front also spares JSON logs re-serialising the span's fields,
+        // which every later `record` costs them.
+        let credentials = req.headers().contains_key(header::AUTHORIZATION)
+            || req.headers().contains_key("x-api-key");
+        let anonymous = (!credentials).then_some("anonymous");
         let span = tracing::info_span!(
             "request",
             id = %id,
             method = %method,
             path = %req.uri().path(),
-            principal = tracing::field::Empty,
+            principal = anonymous,
         );
-        let named = Arc::new(AtomicBool::new(false));
-        req.set_data(PrincipalField {
-            span: span.clone(),
-            named: Arc::clone(&named),
+        let named = credentials.then(|| {
+            let named = Arc::new(AtomicBool::new(false));
+            req.set_data(PrincipalField {
+                span: span.clone(),
+                named: Arc::clone(&named),
+            });
+            named
         });
         req.set_data(RequestId(id.clone()));
         let ip = req.remote_addr().as_socket_addr().map(|peer| {
@@ -170,7 +179,7 @@ impl<E: Endpoint> Endpoint for RequestContextEndpoint<E> {
 
         let status = response.status();
         let elapsed = started.elapsed();
-        if !named.load(Ordering::Relaxed) {
+        if named.is_some_and(|n| !n.load(Ordering::Relaxed)) {
             span.record("principal", "anonymous");
         }
         span.in_scope(|| {
