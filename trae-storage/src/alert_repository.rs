@@ -1,25 +1,17 @@
 //! [`AlertRepository`] on SQLite and PostgreSQL, in raw SQL through sqlx. A rule's spec is
 //! stored as JSON; at most one alert per rule and series is firing, by a partial unique index.
 
+use crate::sql_pools::Pools;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sea_orm::{DatabaseBackend, DatabaseConnection};
-use sqlx::{AssertSqlSafe, PgPool, Row, SqlitePool};
+use sea_orm::DatabaseConnection;
+use sqlx::{AssertSqlSafe, Row};
 use trae_core::metric_series::{labels_key, parse_labels_key};
 use trae_core::{
     Alert, AlertFilter, AlertRepository, AlertRule, AlertRuleSpec, AlertState, Comparison, Error,
     Page, PageRequest, Result, Severity,
 };
 use uuid::Uuid;
-
-#[derive(Debug, Clone)]
-enum Pools {
-    Sqlite {
-        writer: SqlitePool,
-        reader: SqlitePool,
-    },
-    Postgres(PgPool),
-}
 
 /// Alert rules and alerts in the `alert_rules` and `alerts` tables.
 #[derive(Debug, Clone)]
@@ -30,18 +22,7 @@ pub struct SqlAlertRepository {
 impl SqlAlertRepository {
     /// A repository writing through `writer` and reading through `reader`.
     pub fn new(writer: &DatabaseConnection, reader: &DatabaseConnection) -> Self {
-        let pools = match writer.get_database_backend() {
-            DatabaseBackend::Postgres => {
-                Pools::Postgres(writer.get_postgres_connection_pool().clone())
-            }
-            _ => Pools::Sqlite {
-                writer: writer.get_sqlite_connection_pool().clone(),
-                reader: match reader.get_database_backend() {
-                    DatabaseBackend::Sqlite => reader.get_sqlite_connection_pool().clone(),
-                    _ => writer.get_sqlite_connection_pool().clone(),
-                },
-            },
-        };
+        let pools = Pools::new(writer, reader);
         Self { pools }
     }
 }

@@ -2,10 +2,11 @@
 //! endpoints (spec as JSON beside the columns routing and filters read), the attempt log
 //! appended in batches, and usage totals kept beside it in the same transaction.
 
+use crate::sql_pools::Pools;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sea_orm::{DatabaseBackend, DatabaseConnection};
-use sqlx::{AssertSqlSafe, PgPool, Row, SqlitePool};
+use sea_orm::DatabaseConnection;
+use sqlx::{AssertSqlSafe, Row};
 use trae_core::api_endpoint::{
     ApiAttempt, ApiEndpoint, ApiEndpointFilter, ApiEndpointSpec, ApiRepository, ApiUsage,
     HealthUpdate, usage_deltas, usage_from_totals,
@@ -14,15 +15,6 @@ use trae_core::{Error, HealthStatus, Page, PageRequest, Result};
 
 /// Rows per INSERT (13 parameters each, under SQLite's and PostgreSQL's limits).
 const CHUNK: usize = 300;
-
-#[derive(Debug, Clone)]
-enum Pools {
-    Sqlite {
-        writer: SqlitePool,
-        reader: SqlitePool,
-    },
-    Postgres(PgPool),
-}
 
 /// The registry in the `api_endpoints`, `api_attempts` and `api_usage` tables.
 #[derive(Debug, Clone)]
@@ -33,18 +25,7 @@ pub struct SqlApiRepository {
 impl SqlApiRepository {
     /// A repository writing through `writer` and reading through `reader`.
     pub fn new(writer: &DatabaseConnection, reader: &DatabaseConnection) -> Self {
-        let pools = match writer.get_database_backend() {
-            DatabaseBackend::Postgres => {
-                Pools::Postgres(writer.get_postgres_connection_pool().clone())
-            }
-            _ => Pools::Sqlite {
-                writer: writer.get_sqlite_connection_pool().clone(),
-                reader: match reader.get_database_backend() {
-                    DatabaseBackend::Sqlite => reader.get_sqlite_connection_pool().clone(),
-                    _ => writer.get_sqlite_connection_pool().clone(),
-                },
-            },
-        };
+        let pools = Pools::new(writer, reader);
         Self { pools }
     }
 }

@@ -1,20 +1,12 @@
 //! [`HealthHistory`] on SQLite and PostgreSQL: component health transitions in the
 //! `health_transitions` table.
 
+use crate::sql_pools::Pools;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sea_orm::{DatabaseBackend, DatabaseConnection};
-use sqlx::{PgPool, Row, SqlitePool};
+use sea_orm::DatabaseConnection;
+use sqlx::Row;
 use trae_core::{Error, HealthHistory, HealthStatus, Result, TransitionRecord};
-
-#[derive(Debug, Clone)]
-enum Pools {
-    Sqlite {
-        writer: SqlitePool,
-        reader: SqlitePool,
-    },
-    Postgres(PgPool),
-}
 
 /// Component health transitions on this database.
 #[derive(Debug, Clone)]
@@ -25,18 +17,7 @@ pub struct SqlHealthHistory {
 impl SqlHealthHistory {
     /// A history writing through `writer` and reading through `reader`.
     pub fn new(writer: &DatabaseConnection, reader: &DatabaseConnection) -> Self {
-        let pools = match writer.get_database_backend() {
-            DatabaseBackend::Postgres => {
-                Pools::Postgres(writer.get_postgres_connection_pool().clone())
-            }
-            _ => Pools::Sqlite {
-                writer: writer.get_sqlite_connection_pool().clone(),
-                reader: match reader.get_database_backend() {
-                    DatabaseBackend::Sqlite => reader.get_sqlite_connection_pool().clone(),
-                    _ => writer.get_sqlite_connection_pool().clone(),
-                },
-            },
-        };
+        let pools = Pools::new(writer, reader);
         Self { pools }
     }
 }

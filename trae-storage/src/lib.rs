@@ -28,6 +28,7 @@ pub mod role_repository;
 pub mod secret_repository;
 pub mod session_repository;
 pub mod shared_settings;
+mod sql_pools;
 pub mod store;
 pub mod task_repository;
 #[cfg(feature = "testing")]

@@ -1,23 +1,15 @@
 //! [`MetricRepository`] on SQLite and PostgreSQL, in raw SQL through sqlx: batched upserts of
 //! points, reads by name and time, pruning by age.
 
+use crate::sql_pools::Pools;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sea_orm::{DatabaseBackend, DatabaseConnection};
-use sqlx::{AssertSqlSafe, PgPool, Row, SqlitePool};
+use sea_orm::DatabaseConnection;
+use sqlx::{AssertSqlSafe, Row};
 use trae_core::{Error, MetricRepository, Resolution, Result, StoredPoint};
 
 /// Points per INSERT (5 parameters each, under SQLite's and PostgreSQL's limits).
 const CHUNK: usize = 500;
-
-#[derive(Debug, Clone)]
-enum Pools {
-    Sqlite {
-        writer: SqlitePool,
-        reader: SqlitePool,
-    },
-    Postgres(PgPool),
-}
 
 /// Metric points in the `metric_points` table.
 #[derive(Debug, Clone)]
@@ -28,18 +20,7 @@ pub struct SqlMetricRepository {
 impl SqlMetricRepository {
     /// A repository writing through `writer` and reading through `reader`.
     pub fn new(writer: &DatabaseConnection, reader: &DatabaseConnection) -> Self {
-        let pools = match writer.get_database_backend() {
-            DatabaseBackend::Postgres => {
-                Pools::Postgres(writer.get_postgres_connection_pool().clone())
-            }
-            _ => Pools::Sqlite {
-                writer: writer.get_sqlite_connection_pool().clone(),
-                reader: match reader.get_database_backend() {
-                    DatabaseBackend::Sqlite => reader.get_sqlite_connection_pool().clone(),
-                    _ => writer.get_sqlite_connection_pool().clone(),
-                },
-            },
-        };
+        let pools = Pools::new(writer, reader);
         Self { pools }
     }
 }

@@ -1,24 +1,16 @@
 //! [`RequestHistoryRepository`] on SQLite and PostgreSQL, in raw SQL through sqlx: batched
 //! appends, filtered listing, and trimming by age and row count.
 
+use crate::sql_pools::Pools;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sea_orm::{DatabaseBackend, DatabaseConnection};
-use sqlx::{AssertSqlSafe, PgPool, Row, SqlitePool};
+use sea_orm::DatabaseConnection;
+use sqlx::{AssertSqlSafe, Row};
 use trae_core::request_history::{RequestFilter, RequestHistoryRepository, RequestRecord};
 use trae_core::{Error, Page, PageRequest, Result};
 
 /// Rows per INSERT (8 parameters each, under SQLite's and PostgreSQL's limits).
 const CHUNK: usize = 500;
-
-#[derive(Debug, Clone)]
-enum Pools {
-    Sqlite {
-        writer: SqlitePool,
-        reader: SqlitePool,
-    },
-    Postgres(PgPool),
-}
 
 /// Request history in the `request_history` table.
 #[derive(Debug, Clone)]
@@ -29,18 +21,7 @@ pub struct SqlRequestHistoryRepository {
 impl SqlRequestHistoryRepository {
     /// A repository writing through `writer` and reading through `reader`.
     pub fn new(writer: &DatabaseConnection, reader: &DatabaseConnection) -> Self {
-        let pools = match writer.get_database_backend() {
-            DatabaseBackend::Postgres => {
-                Pools::Postgres(writer.get_postgres_connection_pool().clone())
-            }
-            _ => Pools::Sqlite {
-                writer: writer.get_sqlite_connection_pool().clone(),
-                reader: match reader.get_database_backend() {
-                    DatabaseBackend::Sqlite => reader.get_sqlite_connection_pool().clone(),
-                    _ => writer.get_sqlite_connection_pool().clone(),
-                },
-            },
-        };
+        let pools = Pools::new(writer, reader);
         Self { pools }
     }
 }

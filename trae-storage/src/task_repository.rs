@@ -13,13 +13,14 @@
 //! and matched by substring. Every state-changing `UPDATE` restricts `state` to
 //! [`TaskState::sources_of`] its target, spelled as literals so the partial indexes apply.
 
+use crate::sql_pools::Pools;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, LazyLock, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
-use sea_orm::{DatabaseBackend, DatabaseConnection};
+use sea_orm::DatabaseConnection;
 use serde_json::Value;
 use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, PgPool, SqlitePool};
@@ -1613,14 +1614,6 @@ engine!(
     postgres_only
 );
 
-enum Pools {
-    Sqlite {
-        writer: SqlitePool,
-        reader: SqlitePool,
-    },
-    Postgres(PgPool),
-}
-
 /// Aborts the PostgreSQL listener when the repository goes.
 struct ListenerTask(tokio::task::JoinHandle<()>);
 
@@ -1656,18 +1649,7 @@ impl SqlTaskRepository {
     /// A repository writing through `writer` and reading through `reader` (on PostgreSQL the
     /// same pool).
     pub fn new(writer: &DatabaseConnection, reader: &DatabaseConnection) -> Self {
-        let pools = match writer.get_database_backend() {
-            DatabaseBackend::Postgres => {
-                Pools::Postgres(writer.get_postgres_connection_pool().clone())
-            }
-            _ => Pools::Sqlite {
-                writer: writer.get_sqlite_connection_pool().clone(),
-                reader: match reader.get_database_backend() {
-                    DatabaseBackend::Sqlite => reader.get_sqlite_connection_pool().clone(),
-                    _ => writer.get_sqlite_connection_pool().clone(),
-                },
-            },
-        };
+        let pools = Pools::new(writer, reader);
         Self {
             pools,
             notify: Arc::new(Notify::new()),
