@@ -332,7 +332,8 @@ impl ComponentHealth {
     }
 
     /// Records a check's outcome for `name` (registered as optional if it was not known);
-    /// returns the component's report.
+    /// returns the component's report. A transition that cannot be stored in the history or
+    /// audit log (say, because the database is down) is logged and the report still returned.
     pub async fn record(&self, name: &str, outcome: CheckOutcome) -> Result<ComponentReport> {
         let now = self.clock.now_micros();
         let (transition, report) = {
@@ -384,8 +385,12 @@ impl ComponentHealth {
             });
             (transition, t.report(name, now))
         };
-        if let Some(tr) = transition {
-            self.announce(&tr, report.last_error.as_deref()).await?;
+        if let Some(tr) = transition
+            && let Err(e) = self.announce(&tr, report.last_error.as_deref()).await
+        {
+            // The status is already recorded here; the history and audit log often live in
+            // the very database that just failed, and health must keep reporting then.
+            tracing::warn!(component = %tr.name, error = %e, "storing a health transition failed");
         }
         Ok(report)
     }

@@ -45,6 +45,9 @@
 //! | `TRAE_BACKUP_KEEP` (scheduled backups kept; older ones are deleted) | `backup_keep` | `7` |
 //! | `TRAE_BACKUP_DIR` | `backup_dir` | `<data dir>/backups` |
 //! | `TRAE_METRICS_OPEN_TO` (IPs or CIDRs that may read `/metrics` without credentials, for a scraper on a private network) | `metrics_open_to` | none |
+//! | `TRAE_HEALTH_DEGRADED_AFTER` (failed checks in a row that make a component degraded) | `health_degraded_after` | `1` |
+//! | `TRAE_HEALTH_FAILING_AFTER` (… failing; at least the degraded count) | `health_failing_after` | `3` |
+//! | `TRAE_HEALTH_CRITICAL_AFTER` (… critical; at least the failing count) | `health_critical_after` | `10` |
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -52,7 +55,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, Result};
+use crate::{Error, HealthRules, Result};
 
 /// The name of the optional configuration file in the data directory.
 pub const CONFIG_FILE: &str = "trae.toml";
@@ -136,6 +139,8 @@ pub struct Config {
     pub backup: BackupConfig,
     /// Metrics exposure.
     pub metrics: MetricsConfig,
+    /// When failed checks change a component's status.
+    pub health: HealthRules,
 }
 
 /// Scheduled backups taken by `trae serve`.
@@ -474,6 +479,9 @@ struct FileConfig {
     backup_keep: Option<u32>,
     backup_dir: Option<String>,
     metrics_open_to: Option<String>,
+    health_degraded_after: Option<u32>,
+    health_failing_after: Option<u32>,
+    health_critical_after: Option<u32>,
 }
 
 /// The database engine a URL names.
@@ -556,6 +564,7 @@ impl Config {
         };
         let data_dir = absolute(&data_dir)?;
         let file = read_file(&data_dir.join(CONFIG_FILE))?;
+        let health = health_rules(&env, &file)?;
         let auth = auth_config(&env, &file)?;
         let rate_limit = GatewayLimitConfig::from_sources(&env, &file)?;
         let tasks = TaskConfig {
@@ -716,6 +725,7 @@ impl Config {
             rate_limit,
             backup,
             metrics,
+            health,
         })
     }
 
@@ -768,6 +778,38 @@ fn number(
             range.end()
         )))
     }
+}
+
+/// The component health rules: each count at least the one before it.
+fn health_rules(env: &impl Fn(&str) -> Option<String>, file: &FileConfig) -> Result<HealthRules> {
+    let defaults = HealthRules::default();
+    let degraded_after = number(
+        env,
+        "TRAE_HEALTH_DEGRADED_AFTER",
+        file.health_degraded_after,
+        defaults.degraded_after,
+        1..=1_000,
+    )?;
+    let failing_after = number(
+        env,
+        "TRAE_HEALTH_FAILING_AFTER",
+        file.health_failing_after,
+        defaults.failing_after,
+        degraded_after..=1_000,
+    )?;
+    let critical_after = number(
+        env,
+        "TRAE_HEALTH_CRITICAL_AFTER",
+        file.health_critical_after,
+        defaults.critical_after,
+        failing_after..=1_000,
+    )?;
+    Ok(HealthRules {
+        degraded_after,
+        failing_after,
+        critical_after,
+        ..defaults
+    })
 }
 
 fn auth_config(env: &impl Fn(&str) -> Option<String>, file: &FileConfig) -> Result<AuthConfig> {
@@ -1055,6 +1097,57 @@ mod tests {
         assert!(err.to_string().contains("TRAE_BACKUP_KEEP"), "{err}");
         let err = load(dir.path(), &[("TRAE_METRICS_OPEN_TO", "everyone")]).unwrap_err();
         assert!(err.to_string().contains("TRAE_METRICS_OPEN_TO"), "{err}");
+    }
+
+    #[test]
+    fn health_rules_come_from_the_environment_and_the_file_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(
+            load(dir.path(), &[]).unwrap().health,
+            HealthRules::default()
+        );
+
+        std::fs::write(dir.path().join(CONFIG_FILE), "health_critical_after = 20\n").unwrap();
+        let config = load(
+            dir.path(),
+            &[
+                ("TRAE_HEALTH_DEGRADED_AFTER", "2"),
+                ("TRAE_HEALTH_FAILING_AFTER", "5"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                config.health.degraded_after,
+                config.health.failing_after,
+                config.health.critical_after
+            ),
+            (2, 5, 20)
+        );
+        assert_eq!(
+            config.health.slow_percent,
+            HealthRules::default().slow_percent
+        );
+
+        // Failing before degraded would skip a status.
+        let err = load(
+            dir.path(),
+            &[
+                ("TRAE_HEALTH_DEGRADED_AFTER", "4"),
+                ("TRAE_HEALTH_FAILING_AFTER", "3"),
+            ],
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("TRAE_HEALTH_FAILING_AFTER must be between 4 and 1000"),
+            "{err}"
+        );
+        let err = load(dir.path(), &[("TRAE_HEALTH_DEGRADED_AFTER", "0")]).unwrap_err();
+        assert!(
+            err.to_string().contains("TRAE_HEALTH_DEGRADED_AFTER"),
+            "{err}"
+        );
     }
 
     #[test]

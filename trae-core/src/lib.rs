@@ -91,8 +91,8 @@ pub use secret::{
 pub use session::{RefreshTokenRecord, Rotation, Session, SessionRepository};
 pub use shared_setting::SharedSettings;
 pub use task::{
-    ClaimRequest, Enqueued, Finish, Lease, NewTask, Outcome as TaskOutcome, QueueSettings,
-    QueueStats, Task, TaskFilter, TaskRecord, TaskRepository, TaskState, TaskStats,
+    ClaimRequest, Enqueued, Finish, KindStats, Lease, NewTask, Outcome as TaskOutcome,
+    QueueSettings, QueueStats, Task, TaskFilter, TaskRecord, TaskRepository, TaskState, TaskStats,
 };
 pub use task_queue::TaskQueue;
 pub use user::{StoredUser, User, UserChange, UserFilter, UserRepository};

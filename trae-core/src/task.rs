@@ -500,6 +500,42 @@ pub struct QueueStats {
     pub completed_last_minute: u64,
     /// Seconds the oldest due, claimable task has waited past its `run_at`.
     pub oldest_available_age_secs: Option<f64>,
+    /// The same figures per kind of task, by kind.
+    #[serde(default)]
+    pub kinds: Vec<KindStats>,
+}
+
+/// Counts and latencies for one kind of task in one queue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KindStats {
+    /// The kind.
+    pub kind: String,
+    /// Tasks per state (every state present, zeros included).
+    pub states: BTreeMap<TaskState, u64>,
+    /// Tasks completed in the last minute.
+    pub completed_last_minute: u64,
+    /// Tasks that failed for good in the last minute.
+    pub failed_last_minute: u64,
+    /// Mean seconds from `run_at` to a worker starting it, over the attempts started in the
+    /// last minute (`None`: none started).
+    pub average_wait_secs: Option<f64>,
+    /// Mean seconds from start to finish of the tasks completed or failed in the last minute
+    /// (`None`: none finished).
+    pub average_run_secs: Option<f64>,
+}
+
+impl KindStats {
+    /// A kind with nothing counted yet.
+    pub fn new(kind: impl Into<String>) -> Self {
+        Self {
+            kind: kind.into(),
+            states: TaskState::ALL.into_iter().map(|s| (s, 0)).collect(),
+            completed_last_minute: 0,
+            failed_last_minute: 0,
+            average_wait_secs: None,
+            average_run_secs: None,
+        }
+    }
 }
 
 /// The queue at a glance.

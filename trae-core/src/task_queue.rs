@@ -263,6 +263,18 @@ pub const QUEUE_TASKS: &str = "trae_queue_tasks";
 pub const QUEUE_THROUGHPUT: &str = "trae_queue_completed_per_minute";
 /// Metric: seconds the oldest runnable task has waited past its `run_at`, labelled by `queue`.
 pub const QUEUE_OLDEST_WAIT: &str = "trae_queue_oldest_wait_seconds";
+/// Metric: tasks available to run, labelled by `queue` and `kind`.
+pub const KIND_DEPTH: &str = "trae_queue_kind_depth";
+/// Metric: tasks completed in the last minute, labelled by `queue` and `kind`.
+pub const KIND_THROUGHPUT: &str = "trae_queue_kind_completed_per_minute";
+/// Metric: tasks failed for good in the last minute, labelled by `queue` and `kind`.
+pub const KIND_FAILURES: &str = "trae_queue_kind_failed_per_minute";
+/// Metric: mean seconds from `run_at` to start over the last minute, labelled by `queue` and
+/// `kind` (absent while nothing started).
+pub const TASK_WAIT: &str = "trae_task_wait_seconds";
+/// Metric: mean seconds from start to finish over the last minute, labelled by `queue` and
+/// `kind` (absent while nothing finished).
+pub const TASK_RUN: &str = "trae_task_run_seconds";
 
 #[async_trait::async_trait]
 impl crate::metric_series::MetricSource for TaskQueue {
@@ -299,6 +311,23 @@ impl crate::metric_series::MetricSource for TaskQueue {
                 )
                 .label("queue", &q.queue),
             );
+            for k in &q.kinds {
+                let of = |name, value| {
+                    Sample::new(name, value)
+                        .label("queue", &q.queue)
+                        .label("kind", &k.kind)
+                };
+                let available = k.states.get(&crate::task::TaskState::Available);
+                out.push(of(KIND_DEPTH, available.copied().unwrap_or(0) as f64));
+                out.push(of(KIND_THROUGHPUT, k.completed_last_minute as f64));
+                out.push(of(KIND_FAILURES, k.failed_last_minute as f64));
+                if let Some(wait) = k.average_wait_secs {
+                    out.push(of(TASK_WAIT, wait));
+                }
+                if let Some(run) = k.average_run_secs {
+                    out.push(of(TASK_RUN, run));
+                }
+            }
         }
     }
 }

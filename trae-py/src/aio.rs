@@ -12,6 +12,8 @@ use pyo3::types::{PyInt, PyType};
 use crate::apis::{AsyncApis, AsyncOrchestrator};
 use crate::args;
 use crate::handle::{Handle, Nothing, awaitable};
+use crate::health::AsyncHealth;
+use crate::metrics::AsyncMetrics;
 use crate::secrets::AsyncSecrets;
 use crate::services::{
     AsyncApiKeys, AsyncAudit, AsyncAuth, AsyncPolicy, AsyncServices, AsyncUsers,
@@ -59,6 +61,18 @@ impl<'py> IntoPyObject<'py> for Opened {
                 handle: Arc::clone(&self.0),
             },
         )?;
+        let health = Py::new(
+            py,
+            AsyncHealth {
+                handle: Arc::clone(&self.0),
+            },
+        )?;
+        let metrics = Py::new(
+            py,
+            AsyncMetrics {
+                handle: Arc::clone(&self.0),
+            },
+        )?;
         Bound::new(
             py,
             AsyncStore {
@@ -69,6 +83,8 @@ impl<'py> IntoPyObject<'py> for Opened {
                 secrets,
                 apis,
                 orchestrator,
+                health,
+                metrics,
             },
         )
     }
@@ -85,6 +101,8 @@ pub(crate) struct AsyncStore {
     secrets: Py<AsyncSecrets>,
     apis: Py<AsyncApis>,
     orchestrator: Py<AsyncOrchestrator>,
+    health: Py<AsyncHealth>,
+    metrics: Py<AsyncMetrics>,
 }
 
 impl AsyncStore {
@@ -171,6 +189,18 @@ impl AsyncStore {
     #[getter]
     fn orchestrator(&self, py: Python<'_>) -> Py<AsyncOrchestrator> {
         self.orchestrator.clone_ref(py)
+    }
+
+    /// Component health (opened on first use; see `trae.aio.Health`).
+    #[getter]
+    fn health(&self, py: Python<'_>) -> Py<AsyncHealth> {
+        self.health.clone_ref(py)
+    }
+
+    /// Metric series and alert rules (see `trae.aio.Metrics`).
+    #[getter]
+    fn metrics(&self, py: Python<'_>) -> Py<AsyncMetrics> {
+        self.metrics.clone_ref(py)
     }
 
     /// The database engine: "sqlite" or "postgres".

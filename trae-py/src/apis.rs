@@ -82,63 +82,14 @@ fn meta() -> RequestMeta {
 /// The keys of a spec whose value is itself an object of optional keys.
 const NESTED: [&str; 3] = ["auth", "limits", "health_check"];
 
-/// Removes `None` values from a spec (top level and `auth`, `limits`, `health_check`), so that
-/// `None` means "the default" as a JSON `null` does over HTTP; `metadata` is left as given.
-fn drop_nulls(map: &mut serde_json::Map<String, serde_json::Value>) {
-    map.retain(|_, value| !value.is_null());
-    for key in NESTED {
-        if let Some(serde_json::Value::Object(inner)) = map.get_mut(key) {
-            inner.retain(|_, value| !value.is_null());
-        }
-    }
-}
-
-/// The field a serde message about a spec names (`unknown field `x``, `missing field `x``),
-/// or `spec`.
-fn serde_field(message: &str) -> String {
-    ["unknown field `", "missing field `"]
-        .iter()
-        .find_map(|prefix| {
-            let rest = message.strip_prefix(prefix)?;
-            rest.split_once('`').map(|(field, _)| field.to_owned())
-        })
-        .unwrap_or_else(|| "spec".to_owned())
-}
-
 /// An endpoint spec from a dict in the JSON shape (`spec`) and keyword arguments (`fields`,
-/// which win): a `TypeError` when `spec` is not a dict, else the spec or a validation error.
-///
-/// Unknown keys, missing required ones and values of the wrong type are validation errors;
-/// the rules of a spec are checked by the registry.
+/// which win); see [`args::json_spec`]. `None` in `auth`, `limits` and `health_check` also
+/// means the default; `metadata` is left as given.
 fn spec_arg(
     spec: Option<&Bound<'_, PyAny>>,
     fields: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<trae_core::Result<ApiEndpointSpec>> {
-    let spec = match spec {
-        None => None,
-        Some(value) if value.is_none() => None,
-        Some(value) => Some(value.cast::<PyDict>().map_err(|_| {
-            PyTypeError::new_err(format!(
-                "spec must be a dict, not {}",
-                crate::tasks::type_name(value)
-            ))
-        })?),
-    };
-    let mut map = serde_json::Map::new();
-    for dict in spec.into_iter().chain(fields) {
-        match py_to_json(dict.as_any()) {
-            Ok(serde_json::Value::Object(given)) => map.extend(given),
-            Ok(_) => return Ok(Err(Error::validation("spec", "must be a dict"))),
-            Err(why) => return Ok(Err(Error::validation("spec", why))),
-        }
-    }
-    drop_nulls(&mut map);
-    Ok(
-        serde_json::from_value::<ApiEndpointSpec>(serde_json::Value::Object(map)).map_err(|e| {
-            let message = e.to_string();
-            Error::validation(serde_field(&message), message)
-        }),
-    )
+    args::json_spec(spec, fields, &NESTED)
 }
 
 /// A registered external API endpoint. Read-only; equal when every field is equal.
@@ -1004,22 +955,4 @@ orchestrator_service! {
     module: "trae.aio",
     class: AsyncOrchestrator,
     doc: "; the methods of `trae.Orchestrator`, each returning an awaitable.",
-}
-
-#[cfg(test)]
-mod tests {
-    use super::serde_field;
-
-    #[test]
-    fn serde_messages_name_their_field() {
-        assert_eq!(
-            serde_field("unknown field `secret_value`, expected one of `name`"),
-            "secret_value"
-        );
-        assert_eq!(serde_field("missing field `base_url`"), "base_url");
-        assert_eq!(
-            serde_field("invalid type: string \"x\", expected i32"),
-            "spec"
-        );
-    }
 }

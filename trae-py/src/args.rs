@@ -10,7 +10,7 @@
 use chrono::{DateTime, Utc};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDateTime, PyInt, PyString, PyTzInfo};
+use pyo3::types::{PyDateTime, PyDict, PyInt, PyString, PyTzInfo};
 use trae_core::{Error, NewPet, PageRequest, Permission, PetFilter, PetPatch, Species};
 use uuid::Uuid;
 
@@ -150,5 +150,90 @@ pub(crate) fn actor(value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<String>
             "actor must be a str or a uuid.UUID, not {}",
             value.get_type().name()?
         ))),
+    }
+}
+
+/// A spec in the JSON shape of the HTTP API from a dict (`spec`) and keyword arguments
+/// (`fields`, which win): a `TypeError` when `spec` is not a dict, else the spec or a
+/// validation error.
+///
+/// `None` means the default, as a JSON `null` does over HTTP: `None` values are dropped at the
+/// top level and inside the `nested` keys. Unknown keys, missing required ones and values of
+/// the wrong type are validation errors naming their field; the spec's own rules are checked
+/// by the service.
+pub(crate) fn json_spec<T: serde::de::DeserializeOwned>(
+    spec: Option<&Bound<'_, PyAny>>,
+    fields: Option<&Bound<'_, PyDict>>,
+    nested: &[&str],
+) -> PyResult<trae_core::Result<T>> {
+    let spec = match spec {
+        None => None,
+        Some(value) if value.is_none() => None,
+        Some(value) => Some(value.cast::<PyDict>().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "spec must be a dict, not {}",
+                crate::tasks::type_name(value)
+            ))
+        })?),
+    };
+    let mut map = serde_json::Map::new();
+    for dict in spec.into_iter().chain(fields) {
+        match crate::tasks::py_to_json(dict.as_any()) {
+            Ok(serde_json::Value::Object(given)) => map.extend(given),
+            Ok(_) => return Ok(Err(Error::validation("spec", "must be a dict"))),
+            Err(why) => return Ok(Err(Error::validation("spec", why))),
+        }
+    }
+    map.retain(|_, value| !value.is_null());
+    for key in nested {
+        if let Some(serde_json::Value::Object(inner)) = map.get_mut(*key) {
+            inner.retain(|_, value| !value.is_null());
+        }
+    }
+    Ok(
+        serde_path_to_error::deserialize(serde_json::Value::Object(map)).map_err(|e| {
+            let path = e.path().to_string();
+            let message = e.inner().to_string();
+            // The path leads to the value that is wrong; a missing or unknown field is named
+            // by the message, under that path.
+            let named = serde_field(&message);
+            let field = match (path.as_str(), named.as_str()) {
+                (".", _) => named,
+                (_, "spec") => path,
+                _ if path == named || path.ends_with(&format!(".{named}")) => path,
+                _ => format!("{path}.{named}"),
+            };
+            Error::validation(field, message)
+        }),
+    )
+}
+
+/// The field a serde message about a spec names (`unknown field `x``, `missing field `x``),
+/// or `spec`.
+fn serde_field(message: &str) -> String {
+    ["unknown field `", "missing field `"]
+        .iter()
+        .find_map(|prefix| {
+            let rest = message.strip_prefix(prefix)?;
+            rest.split_once('`').map(|(field, _)| field.to_owned())
+        })
+        .unwrap_or_else(|| "spec".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::serde_field;
+
+    #[test]
+    fn serde_messages_name_their_field() {
+        assert_eq!(
+            serde_field("unknown field `secret_value`, expected one of `name`"),
+            "secret_value"
+        );
+        assert_eq!(serde_field("missing field `base_url`"), "base_url");
+        assert_eq!(
+            serde_field("invalid type: string \"x\", expected i32"),
+            "spec"
+        );
     }
 }

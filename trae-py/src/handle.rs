@@ -34,6 +34,10 @@ pub(crate) struct Handle {
     apis: OnceLock<ApiRegistry>,
     /// The orchestrator over `apis`, wired on first use (it needs the vault).
     orchestrator: OnceCell<Orchestrator>,
+    /// Component health, opened on first use (it checks every component once).
+    health: OnceCell<trae_storage::HealthMonitor>,
+    /// Metric series and alert rules, wired on first use.
+    monitoring: OnceLock<(trae_core::MetricSeries, trae_core::Alerts)>,
     /// The SQLite database's shared "in use" lock, held until close so a restore refuses
     /// while this store is open.
     in_use: Mutex<Option<DatabaseLock>>,
@@ -66,6 +70,8 @@ impl Handle {
             vault: OnceCell::new(),
             apis: OnceLock::new(),
             orchestrator: OnceCell::new(),
+            health: OnceCell::new(),
+            monitoring: OnceLock::new(),
             in_use: Mutex::new(in_use),
             closed: AtomicBool::new(false),
         }))
@@ -126,6 +132,38 @@ impl Handle {
                 crate::apis::open_orchestrator(&self.store, registry.clone(), vault.clone())
             })
             .await
+    }
+
+    /// Component health over this store, opened on the first call with the configured rules
+    /// (`TRAE_HEALTH_*`) and data directory (a SQLite file's directory, else
+    /// `TRAE_DATA_DIR`); a failed open is not remembered. `Unavailable` once closed.
+    pub(crate) async fn health(&self) -> trae_core::Result<&trae_storage::HealthMonitor> {
+        self.open()?;
+        self.health
+            .get_or_try_init(|| async {
+                let config = trae_core::Config::load()?;
+                let data_dir =
+                    trae_storage::component_checks::data_dir_of(&self.url, &config.data_dir);
+                trae_storage::HealthMonitor::open(
+                    &self.store,
+                    config.health,
+                    data_dir,
+                    Some(self.store.audit()),
+                )
+                .await
+            })
+            .await
+    }
+
+    /// The metric series and alert services, wired on the first call (see
+    /// [`crate::metrics::open_monitoring`]); `Unavailable` once closed.
+    pub(crate) fn monitoring(
+        &self,
+    ) -> trae_core::Result<&(trae_core::MetricSeries, trae_core::Alerts)> {
+        self.open()?;
+        Ok(self
+            .monitoring
+            .get_or_init(|| crate::metrics::open_monitoring(&self.store)))
     }
 
     /// The database URL the store was opened with.

@@ -22,7 +22,9 @@ mod args;
 mod backup;
 mod errors;
 mod handle;
+mod health;
 mod identity;
+mod metrics;
 mod rate_limit;
 mod secrets;
 mod services;
@@ -88,6 +90,14 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<apis::ApiAttempt>()?;
     m.add_class::<apis::ApiCallResult>()?;
     m.add_class::<apis::ApiCallAttempt>()?;
+    m.add_class::<health::Health>()?;
+    m.add_class::<health::HealthReport>()?;
+    m.add_class::<health::ComponentStatus>()?;
+    m.add_class::<health::HealthTransition>()?;
+    m.add_class::<metrics::Metrics>()?;
+    m.add_class::<metrics::MetricSeries>()?;
+    m.add_class::<metrics::AlertRule>()?;
+    m.add_class::<metrics::Alert>()?;
     m.add_class::<tasks::Tasks>()?;
     m.add_class::<tasks::Task>()?;
     m.add_class::<tasks::QueueSettings>()?;
@@ -109,6 +119,8 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("AsyncTasks", py.get_type::<tasks::AsyncTasks>())?;
     m.add("AsyncSecrets", py.get_type::<secrets::AsyncSecrets>())?;
     m.add("AsyncApis", py.get_type::<apis::AsyncApis>())?;
+    m.add("AsyncHealth", py.get_type::<health::AsyncHealth>())?;
+    m.add("AsyncMetrics", py.get_type::<metrics::AsyncMetrics>())?;
     m.add(
         "AsyncOrchestrator",
         py.get_type::<apis::AsyncOrchestrator>(),

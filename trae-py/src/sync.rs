@@ -12,6 +12,8 @@ use pyo3::types::{PyInt, PyType};
 use crate::apis::{Apis, Orchestrator};
 use crate::args;
 use crate::handle::{Handle, block_on};
+use crate::health::Health;
+use crate::metrics::Metrics;
 use crate::secrets::Secrets;
 use crate::services::{ApiKeys, Audit, Auth, Policy, SyncServices, Users};
 use crate::tasks::Tasks;
@@ -38,6 +40,8 @@ pub(crate) struct Store {
     secrets: Py<Secrets>,
     apis: Py<Apis>,
     orchestrator: Py<Orchestrator>,
+    health: Py<Health>,
+    metrics: Py<Metrics>,
 }
 
 impl Store {
@@ -84,6 +88,18 @@ impl Store {
                 handle: Arc::clone(&handle),
             },
         )?;
+        let health = Py::new(
+            py,
+            Health {
+                handle: Arc::clone(&handle),
+            },
+        )?;
+        let metrics = Py::new(
+            py,
+            Metrics {
+                handle: Arc::clone(&handle),
+            },
+        )?;
         Ok(Self {
             handle,
             pets,
@@ -92,6 +108,8 @@ impl Store {
             secrets,
             apis,
             orchestrator,
+            health,
+            metrics,
         })
     }
 
@@ -153,6 +171,19 @@ impl Store {
     #[getter]
     fn orchestrator(&self, py: Python<'_>) -> Py<Orchestrator> {
         self.orchestrator.clone_ref(py)
+    }
+
+    /// Component health: the built-in components' status, uptime and history (opened on
+    /// first use; see `trae.Health`).
+    #[getter]
+    fn health(&self, py: Python<'_>) -> Py<Health> {
+        self.health.clone_ref(py)
+    }
+
+    /// Metric series and alert rules (see `trae.Metrics`).
+    #[getter]
+    fn metrics(&self, py: Python<'_>) -> Py<Metrics> {
+        self.metrics.clone_ref(py)
     }
 
     /// The database engine: "sqlite" or "postgres".

@@ -429,9 +429,10 @@ impl QueueSettings {
 /// Counts for one queue. Read-only.
 ///
 /// Attributes: `queue`, `paused`, `concurrency_limit`, `states` (a new dict from every state
-/// name to its count, zeros included), `completed_last_minute`, and
+/// name to its count, zeros included), `completed_last_minute`,
 /// `oldest_available_age_secs` (seconds the oldest due, claimable task has waited past its
-/// `run_at`, or `None`). `stats[state]` is `stats.states[state]`.
+/// `run_at`, or `None`) and `kinds` (the same per kind of task, with the mean wait and run
+/// times of the last minute). `stats[state]` is `stats.states[state]`.
 #[pyclass(frozen, module = "trae")]
 #[derive(Clone)]
 pub(crate) struct QueueStats(trae_core::QueueStats);
@@ -479,6 +480,32 @@ impl QueueStats {
     #[getter]
     fn oldest_available_age_secs(&self) -> Option<f64> {
         self.0.oldest_available_age_secs
+    }
+
+    /// Per kind of task, by kind: a new list of dicts `{"kind", "states",
+    /// "completed_last_minute", "failed_last_minute", "average_wait_secs",
+    /// "average_run_secs"}` (the means over the last minute, `None` when nothing started or
+    /// finished).
+    #[getter]
+    fn kinds<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        self.0
+            .kinds
+            .iter()
+            .map(|k| {
+                let dict = PyDict::new(py);
+                dict.set_item("kind", &k.kind)?;
+                let states = PyDict::new(py);
+                for state in TaskState::ALL {
+                    states.set_item(state.as_str(), k.states.get(&state).copied().unwrap_or(0))?;
+                }
+                dict.set_item("states", states)?;
+                dict.set_item("completed_last_minute", k.completed_last_minute)?;
+                dict.set_item("failed_last_minute", k.failed_last_minute)?;
+                dict.set_item("average_wait_secs", k.average_wait_secs)?;
+                dict.set_item("average_run_secs", k.average_run_secs)?;
+                Ok(dict)
+            })
+            .collect()
     }
 
     /// The count of one state; `KeyError` for a name that is not a state.

@@ -335,6 +335,10 @@ def test_stats_count_per_queue_and_state(store: trae.Store) -> None:
     assert default.paused is False and default.concurrency_limit is None
     assert default.completed_last_minute == 0
     assert default.oldest_available_age_secs is None or default.oldest_available_age_secs >= 0
+    (job,) = default.kinds
+    assert job["kind"] == "job" and job["states"] == default.states
+    assert (job["completed_last_minute"], job["failed_last_minute"]) == (0, 0)
+    assert job["average_wait_secs"] is None and job["average_run_secs"] is None
     with pytest.raises(KeyError):
         stats["nope"]
     with pytest.raises(KeyError):

@@ -13,11 +13,9 @@ use trae_agents::{Orchestrator, OrchestratorOptions, OutboundClient};
 use trae_auth::{Identity, Registration, RequestMeta, Vault};
 use trae_core::request_history::{RequestHistoryOptions, RequestRecorder};
 use trae_core::shared_quota::SharedQuota;
-use trae_core::{
-    Alerts, ComponentHealth, Config, GatewayLimiter, HealthRules, MetricSeries, RequestStats, User,
-};
+use trae_core::{Alerts, Config, GatewayLimiter, MetricSeries, RequestStats, User};
 use trae_core::{ApiRegistry, RateLimiter, RegistryOptions};
-use trae_storage::{Backups, Store};
+use trae_storage::{Backups, HealthMonitor, Store};
 
 use crate::api::admin::AdminApi;
 use crate::api::apis::ApisApi;
@@ -35,7 +33,6 @@ use crate::api::tasks::TasksApi;
 use crate::api::users::UsersApi;
 use crate::body_limit::BodyLimit;
 use crate::gateway_limit::GatewayLimit;
-use crate::health_checks::{Component, builtin_components, check_all};
 use crate::request_context::RequestContext;
 
 /// What the application serves from.
@@ -57,10 +54,8 @@ pub struct AppState {
     pub apis: Orchestrator,
     /// Per-client rate limits on incoming requests (`TRAE_RATE_LIMIT*`).
     pub gateway: Arc<GatewayLimiter>,
-    /// Every watched component's health.
-    pub health: ComponentHealth,
-    /// The watched components and their checks.
-    pub components: Arc<Vec<Component>>,
+    /// Every watched component's health, with the built-in components' checks.
+    pub health: HealthMonitor,
     /// Backups of the database into `config.backup.dir`, audited through `identity`.
     pub backups: Backups,
     /// Sampled metric series, stored with retention.
@@ -154,18 +149,16 @@ impl AppState {
         let gateway = Arc::new(GatewayLimiter::new(&config.rate_limit, store.clock())?);
         // Installed before the first request, so every metric is recorded.
         crate::prometheus::handle();
-        let health = ComponentHealth::new(HealthRules::default(), store.clock(), store.events())
-            .with_audit(identity.audit.clone())
-            .with_history(store.health_history());
-        health.restore().await?;
+        // The built-in components are checked once here, so they are known from the start.
+        let health = HealthMonitor::open(
+            &store,
+            config.health,
+            config.data_dir.clone(),
+            Some(identity.audit.clone()),
+        )
+        .await?;
         // Each registered external API shows up as an optional component `api:<name>`.
-        apis.report_checks_to(health.clone());
-        let components = Arc::new(builtin_components(&store, config.data_dir.clone()));
-        for c in components.iter() {
-            health.register(c.name, c.required);
-        }
-        // Known from the start, not only after the first scheduled round.
-        check_all(&health, &components).await;
+        apis.report_checks_to(health.health().clone());
         let backups = Backups::new(config.database_url.clone(), config.backup.clone())
             .with_events(store.events())
             .with_audit(identity.audit.clone());
@@ -196,7 +189,6 @@ impl AppState {
             apis,
             gateway,
             health,
-            components,
             backups,
         })
     }
@@ -261,12 +253,7 @@ impl App {
         let identity = state.identity.clone();
         let discovery = DiscoveryApi::new(identity.clone());
         let apis = (
-            HealthApi::new(
-                state.store.clone(),
-                identity.clone(),
-                state.health.clone(),
-                Arc::clone(&state.components),
-            ),
+            HealthApi::new(state.store.clone(), identity.clone(), state.health.clone()),
             RuntimeApi::new(state.started_at, state.config.summary(), identity.clone()),
             discovery.clone(),
             PetsApi::new(state.store.pets(), identity.clone()),

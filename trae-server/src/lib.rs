@@ -11,7 +11,6 @@ pub mod body_limit;
 pub mod credentials;
 pub mod error;
 pub mod gateway_limit;
-pub mod health_checks;
 pub mod logging;
 pub mod process_metrics;
 pub mod prometheus;

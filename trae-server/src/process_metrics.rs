@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
-use sysinfo::{Disks, Pid, ProcessRefreshKind, ProcessesToUpdate, System};
+use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 use trae_core::metric_series::{MetricSource, Sample};
 
 /// Metric: CPU used since the previous sample, percent of one core.
@@ -71,7 +71,7 @@ impl ProcessMetrics {
             }
         }
         drop(guard);
-        if let Some((free, total)) = disk_of(&self.data_dir) {
+        if let Some((free, total)) = trae_storage::component_checks::disk_space(&self.data_dir) {
             out.push(Sample::new(DISK_FREE_BYTES, free as f64));
             if total > 0 {
                 out.push(Sample::new(
@@ -82,17 +82,6 @@ impl ProcessMetrics {
         }
         out
     }
-}
-
-/// (available, total) bytes of the disk whose mount point is the longest prefix of `dir`.
-pub(crate) fn disk_of(dir: &std::path::Path) -> Option<(u64, u64)> {
-    let dir = std::fs::canonicalize(dir).ok()?;
-    let disks = Disks::new_with_refreshed_list().ok()?;
-    let disk = disks
-        .iter()
-        .filter(|d| dir.starts_with(d.mount_point()))
-        .max_by_key(|d| d.mount_point().as_os_str().len())?;
-    Some((disk.available_space(), disk.total_space()))
 }
 
 #[async_trait]

@@ -37,13 +37,20 @@ pub async fn serve_with_worker(state: AppState, worker: Option<Worker>) -> std::
         let stop = stop_worker.clone();
         async move { apis.run_health_checks(stop).await }
     });
-    // Scheduled checks of the components (database, task queue, disk).
+    // Scheduled checks of the built-in components (database, task queue, workers, disk).
     let apis = state.apis.clone();
-    let component_checks = tokio::spawn(crate::health_checks::run(
-        state.health.clone(),
-        std::sync::Arc::clone(&state.components),
-        stop_worker.clone(),
-    ));
+    let component_checks = tokio::spawn({
+        let monitor = state.health.clone();
+        let stop = stop_worker.clone();
+        async move {
+            monitor
+                .run(
+                    trae_storage::component_checks::CHECK_INTERVAL,
+                    stop.cancelled_owned(),
+                )
+                .await;
+        }
+    });
     // Scheduled backups (TRAE_BACKUP_INTERVAL_HOURS), interrupted by shutdown.
     let backups = tokio::spawn(crate::backup_schedule::run(
         state.backups.clone(),

@@ -374,7 +374,7 @@ storage_test!(health_reports_the_database, |url: String| async move {
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["database", "disk", "task_queue"]);
+    assert_eq!(names, ["database", "disk", "task_queue", "workers"]);
     let database = &summary["components"][0];
     assert_eq!(database["required"], true);
     assert_eq!(database["status"], "healthy");

@@ -335,6 +335,18 @@ storage_test!(
         assert_eq!(default["states"]["completed"], 2);
         assert_eq!(default["states"]["available"], 0);
         assert!(default["completed_last_minute"].as_u64().unwrap() >= 2);
+        // Per kind: the counts add up to the queue's, and finished kinds have latencies.
+        let kinds = default["kinds"].as_array().unwrap();
+        assert!(!kinds.is_empty());
+        let completed: u64 = kinds
+            .iter()
+            .map(|k| k["states"]["completed"].as_u64().unwrap())
+            .sum();
+        assert_eq!(completed, 2);
+        for k in kinds.iter().filter(|k| k["completed_last_minute"] != 0) {
+            assert!(k["average_run_secs"].as_f64().unwrap() >= 0.0, "{k}");
+            assert!(k["average_wait_secs"].as_f64().unwrap() >= 0.0, "{k}");
+        }
         let outbound = queues.iter().find(|q| q["queue"] == "outbound").unwrap();
         assert_eq!(outbound["paused"], true);
         assert_eq!(outbound["states"]["available"], 1);

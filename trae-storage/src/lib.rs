@@ -14,6 +14,7 @@ pub mod api_repository;
 pub mod audit_repository;
 pub mod backup;
 pub mod backup_catalog;
+pub mod component_checks;
 #[allow(unreachable_pub, missing_docs)]
 mod entity;
 pub mod error;
@@ -40,6 +41,7 @@ pub use api_key_repository::SqlApiKeyRepository;
 pub use api_repository::SqlApiRepository;
 pub use audit_repository::SqlAuditRepository;
 pub use backup_catalog::{BackupInfo, BackupKind, Backups, ScheduledRun};
+pub use component_checks::HealthMonitor;
 pub use error::{Error, Result};
 pub use health_repository::SqlHealthHistory;
 pub use metric_repository::SqlMetricRepository;

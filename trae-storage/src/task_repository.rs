@@ -26,7 +26,7 @@ use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, PgPool, SqlitePool};
 use tokio::sync::Notify;
 use trae_core::task::{
-    ClaimRequest, Enqueued, Finish, Lease, Outcome, QueueSettings, QueueStats, Task,
+    ClaimRequest, Enqueued, Finish, KindStats, Lease, Outcome, QueueSettings, QueueStats, Task,
     TaskAttemptError, TaskFilter, TaskRecord, TaskRepository, TaskState, TaskStats, validate_queue,
 };
 use trae_core::{Error, Page, PageRequest, Result};
@@ -1519,28 +1519,83 @@ macro_rules! engine {
                     s.concurrency_limit =
                         limit_from_db(row.try_get::<Option<i32>, _>(2).map_err(bad_row)?);
                 }
-                let rows = sqlx::query("SELECT queue, state, COUNT(*) FROM tasks GROUP BY queue, state")
-                    .fetch_all(&mut *conn)
-                    .await
-                    .map_err(sql_err)?;
-                for row in rows {
-                    let q: String = row.try_get(0).map_err(bad_row)?;
-                    let state: TaskState = row.try_get::<String, _>(1).map_err(bad_row)?.parse()?;
-                    let n: i64 = row.try_get(2).map_err(bad_row)?;
-                    stats_entry(&mut queues, q).states.insert(state, to_count(n));
-                }
                 let rows = sqlx::query(
-                    "SELECT queue, COUNT(*) FROM tasks WHERE state = 'completed' \
-                     AND finished_at >= $1 GROUP BY queue",
+                    "SELECT queue, kind, state, COUNT(*) FROM tasks GROUP BY queue, kind, state",
                 )
-                .bind(now - chrono::Duration::seconds(60))
                 .fetch_all(&mut *conn)
                 .await
                 .map_err(sql_err)?;
                 for row in rows {
                     let q: String = row.try_get(0).map_err(bad_row)?;
-                    let n: i64 = row.try_get(1).map_err(bad_row)?;
-                    stats_entry(&mut queues, q).completed_last_minute = to_count(n);
+                    let kind: String = row.try_get(1).map_err(bad_row)?;
+                    let state: TaskState = row.try_get::<String, _>(2).map_err(bad_row)?.parse()?;
+                    let n = to_count(row.try_get(3).map_err(bad_row)?);
+                    let queue = stats_entry(&mut queues, q);
+                    *queue.states.entry(state).or_default() += n;
+                    *kind_entry(queue, kind).states.entry(state).or_default() += n;
+                }
+                // Seconds between two timestamps, as each engine computes them.
+                let (run_secs, wait_secs) = if PG {
+                    (
+                        "EXTRACT(EPOCH FROM (finished_at - started_at))::float8",
+                        "EXTRACT(EPOCH FROM (started_at - run_at))::float8",
+                    )
+                } else {
+                    (
+                        "(julianday(finished_at) - julianday(started_at)) * 86400.0",
+                        "(julianday(started_at) - julianday(run_at)) * 86400.0",
+                    )
+                };
+                let finished = format!(
+                    "SELECT queue, kind, state, COUNT(*), SUM({run_secs}) FROM tasks \
+                     WHERE state IN ('completed', 'failed') AND finished_at >= $1 \
+                     AND started_at IS NOT NULL GROUP BY queue, kind, state"
+                );
+                let rows = sqlx::query(AssertSqlSafe(finished))
+                    .bind(now - chrono::Duration::seconds(60))
+                    .fetch_all(&mut *conn)
+                    .await
+                    .map_err(sql_err)?;
+                // (finished, total run seconds) per (queue, kind), for the mean.
+                let mut runs: HashMap<(String, String), (u64, f64)> = HashMap::new();
+                for row in rows {
+                    let q: String = row.try_get(0).map_err(bad_row)?;
+                    let kind: String = row.try_get(1).map_err(bad_row)?;
+                    let state: TaskState = row.try_get::<String, _>(2).map_err(bad_row)?.parse()?;
+                    let n = to_count(row.try_get(3).map_err(bad_row)?);
+                    let secs: Option<f64> = row.try_get(4).map_err(bad_row)?;
+                    let run = runs.entry((q.clone(), kind.clone())).or_default();
+                    run.0 += n;
+                    run.1 += secs.unwrap_or(0.0);
+                    let queue = stats_entry(&mut queues, q);
+                    if state == TaskState::Completed {
+                        queue.completed_last_minute += n;
+                        kind_entry(queue, kind).completed_last_minute += n;
+                    } else {
+                        kind_entry(queue, kind).failed_last_minute += n;
+                    }
+                }
+                for ((q, kind), (n, secs)) in runs {
+                    if n > 0 {
+                        kind_entry(stats_entry(&mut queues, q), kind).average_run_secs =
+                            Some((secs / n as f64).max(0.0));
+                    }
+                }
+                let started = format!(
+                    "SELECT queue, kind, AVG({wait_secs}) FROM tasks \
+                     WHERE started_at >= $1 GROUP BY queue, kind"
+                );
+                let rows = sqlx::query(AssertSqlSafe(started))
+                    .bind(now - chrono::Duration::seconds(60))
+                    .fetch_all(&mut *conn)
+                    .await
+                    .map_err(sql_err)?;
+                for row in rows {
+                    let q: String = row.try_get(0).map_err(bad_row)?;
+                    let kind: String = row.try_get(1).map_err(bad_row)?;
+                    let wait: Option<f64> = row.try_get(2).map_err(bad_row)?;
+                    kind_entry(stats_entry(&mut queues, q), kind).average_wait_secs =
+                        wait.map(|w| w.max(0.0));
                 }
                 static OLDEST: LazyLock<String> = LazyLock::new(|| {
                     format!(
@@ -1594,7 +1649,20 @@ fn stats_entry(queues: &mut BTreeMap<String, QueueStats>, q: String) -> &mut Que
         states: TaskState::ALL.into_iter().map(|s| (s, 0)).collect(),
         completed_last_minute: 0,
         oldest_available_age_secs: None,
+        kinds: Vec::new(),
     })
+}
+
+fn kind_entry(queue: &mut QueueStats, kind: String) -> &mut KindStats {
+    // Kinds are few per queue and stay sorted, so a binary search beats a map here.
+    let at = match queue.kinds.binary_search_by(|k| k.kind.cmp(&kind)) {
+        Ok(at) => at,
+        Err(at) => {
+            queue.kinds.insert(at, KindStats::new(kind));
+            at
+        }
+    };
+    &mut queue.kinds[at]
 }
 
 engine!(

@@ -12,7 +12,8 @@ use trae_core::{
     ComponentHealth, Error, EventBus, HealthRules, HealthStatus, Labels, ManualClock, MetricSeries,
     PageRequest, Principal, RequestMeta, Resolution, Severity, TaskFilter,
 };
-use trae_storage::{Store, storage_test};
+use trae_storage::component_checks::WORKER_STALL;
+use trae_storage::{HealthMonitor, Store, StoreOptions, storage_test};
 
 fn start() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 26, 10, 0, 0).unwrap()
@@ -409,5 +410,109 @@ storage_test!(
         let up = after.uptime_24h.unwrap();
         assert!((up - 100.0 * 5400.0 / 6000.0).abs() < 0.01, "{up}");
         store.close().await;
+    }
+);
+
+storage_test!(
+    health_monitor_checks_the_builtin_components,
+    |url: String| async move {
+        let clock = Arc::new(ManualClock::new(start()));
+        let bus: Arc<dyn EventBus> = Arc::new(BroadcastBus::new(clock.clone(), 64));
+        let options = StoreOptions {
+            clock: clock.clone(),
+            events: bus,
+            ..StoreOptions::default()
+        };
+        let store = Store::connect_with(&url, options).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let rules = HealthRules {
+            degraded_after: 1,
+            failing_after: 2,
+            critical_after: 3,
+            ..HealthRules::default()
+        };
+        let monitor = HealthMonitor::open(&store, rules, dir.path().to_path_buf(), None)
+            .await
+            .unwrap();
+        let names: Vec<String> = monitor.reports().into_iter().map(|r| r.name).collect();
+        assert_eq!(names, ["database", "disk", "task_queue", "workers"]);
+        for report in monitor.reports() {
+            assert_eq!(report.total_checks, 1, "{report:?}");
+            assert_eq!(
+                report.required,
+                matches!(report.name.as_str(), "database" | "task_queue")
+            );
+        }
+        let database = monitor.health().report("database").unwrap();
+        assert_eq!(database.status, HealthStatus::Healthy);
+
+        // A due task nobody claims: the workers fall behind once it waited past the stall
+        // limit, and their status follows the configured rules.
+        store
+            .tasks()
+            .enqueue(
+                &Principal::System,
+                trae_core::NewTask::new("report", serde_json::json!({})),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            monitor.check("workers").await.unwrap().status,
+            HealthStatus::Healthy
+        );
+        clock.advance(chrono::TimeDelta::from_std(WORKER_STALL + Duration::from_secs(1)).unwrap());
+        let workers = monitor.check("workers").await.unwrap();
+        assert_eq!(workers.status, HealthStatus::Degraded);
+        assert!(
+            workers
+                .last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("\"default\"") && e.contains("for a worker")),
+            "{workers:?}"
+        );
+        assert_eq!(
+            monitor.check("workers").await.unwrap().status,
+            HealthStatus::Failing
+        );
+        // Workers are optional: the system stays ready.
+        assert!(monitor.health().ready());
+        // A paused queue is not waiting for workers.
+        store.tasks().pause("default").await.unwrap();
+        assert_eq!(
+            monitor.check("workers").await.unwrap().status,
+            HealthStatus::Healthy
+        );
+
+        let (report, history) = monitor.component("workers").await.unwrap();
+        assert_eq!(report.total_failures, 2);
+        let moves: Vec<_> = history.iter().map(|t| (t.from, t.to)).collect();
+        assert_eq!(
+            moves,
+            [
+                (HealthStatus::Failing, HealthStatus::Healthy),
+                (HealthStatus::Degraded, HealthStatus::Failing),
+                (HealthStatus::Healthy, HealthStatus::Degraded),
+                (HealthStatus::Unknown, HealthStatus::Healthy),
+            ],
+            "newest first"
+        );
+        assert!(matches!(
+            monitor.check("api:search").await,
+            Err(Error::NotFound { .. })
+        ));
+        assert!(matches!(
+            monitor.component("nothing").await,
+            Err(Error::NotFound { .. })
+        ));
+
+        // Once the database is gone the required component is critical at once.
+        store.close().await;
+        let database = monitor.check("database").await.unwrap();
+        assert_eq!(database.status, HealthStatus::Critical);
+        assert_eq!(
+            database.last_error.as_deref(),
+            Some("the database does not answer")
+        );
+        assert!(!monitor.health().ready());
     }
 );

@@ -896,6 +896,93 @@ storage_test!(stats_count_every_state, |url: String| async move {
     assert_eq!(stats.queues[0].oldest_available_age_secs, Some(120.0));
 });
 
+storage_test!(
+    stats_break_queues_down_by_kind_with_latencies,
+    |url: String| async move {
+        let (_store, repo) = repo(&url).await;
+        repo.enqueue(&[
+            record(task("build")),
+            record(task("build")),
+            record(task("build")),
+            record(task("mail")),
+        ])
+        .await
+        .unwrap();
+        // Two builds start 4 s after they were due; one completes after 6 s, one fails after 8 s.
+        let started = t0() + secs(4);
+        let claimed = repo
+            .claim(&claim_req("w", &["default"], &["build"], 2, started))
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 2);
+        let leases: Vec<Lease> = claimed.iter().map(|t| t.lease().unwrap()).collect();
+        repo.finish(&[
+            finish(
+                leases[0].clone(),
+                Outcome::Completed { result: None },
+                started + secs(6),
+            ),
+            finish(
+                leases[1].clone(),
+                Outcome::Failed {
+                    error: "broken".into(),
+                },
+                started + secs(8),
+            ),
+        ])
+        .await
+        .unwrap();
+
+        let stats = repo.stats(t0() + secs(30)).await.unwrap();
+        let d = &stats.queues[0];
+        assert_eq!(d.completed_last_minute, 1);
+        let kinds: Vec<&str> = d.kinds.iter().map(|k| k.kind.as_str()).collect();
+        assert_eq!(kinds, ["build", "mail"]);
+        let build = &d.kinds[0];
+        assert_eq!(build.states[&TaskState::Available], 1);
+        assert_eq!(build.states[&TaskState::Completed], 1);
+        assert_eq!(build.states[&TaskState::Failed], 1);
+        assert_eq!(build.states.len(), 7, "every state present");
+        assert_eq!(
+            (build.completed_last_minute, build.failed_last_minute),
+            (1, 1)
+        );
+        let wait = build.average_wait_secs.unwrap();
+        assert!((wait - 4.0).abs() < 0.01, "{wait}");
+        let run = build.average_run_secs.unwrap();
+        assert!((run - 7.0).abs() < 0.01, "{run}");
+        let mail = &d.kinds[1];
+        assert_eq!(mail.states[&TaskState::Available], 1);
+        assert_eq!(
+            (mail.completed_last_minute, mail.failed_last_minute),
+            (0, 0)
+        );
+        assert_eq!(
+            (mail.average_wait_secs, mail.average_run_secs),
+            (None, None)
+        );
+        let per_kind: u64 = d.kinds.iter().map(|k| k.states.values().sum::<u64>()).sum();
+        assert_eq!(
+            per_kind,
+            d.states.values().sum::<u64>(),
+            "kinds add up to the queue"
+        );
+
+        // A minute later the windows are empty; the counts stay.
+        let later = repo.stats(t0() + secs(200)).await.unwrap();
+        let build = &later.queues[0].kinds[0];
+        assert_eq!(
+            (build.completed_last_minute, build.failed_last_minute),
+            (0, 0)
+        );
+        assert_eq!(
+            (build.average_wait_secs, build.average_run_secs),
+            (None, None)
+        );
+        assert_eq!(build.states[&TaskState::Completed], 1);
+    }
+);
+
 storage_test!(prune_deletes_old_finished_tasks, |url: String| async move {
     let (_store, repo) = repo(&url).await;
     let records: Vec<_> = (0..3).map(|_| record(task("noop"))).collect();

@@ -19,6 +19,11 @@ Open a store, then work with its services::
         store.apis.create(name="search-a", capability="search", base_url="https://a.example")
         answer = store.orchestrator.call("search", "/q?text=trae")   # a trae.ApiCallResult
 
+        store.health.check().status                       # "healthy", … (a trae.HealthReport)
+        store.metrics.create_rule(name="backlog", metric="trae_queue_depth",
+                                  comparison=">", value=100, severity="high")
+        store.metrics.query("trae_queue_depth")           # [trae.MetricSeries, …]
+
     worker = trae.Worker(store, queues=["default"], concurrency=4)
 
     @worker.handler("email.send")
@@ -40,6 +45,8 @@ import datetime as _datetime
 from typing import Any, List, Literal, Optional, TypedDict
 
 from ._native import (
+    Alert,
+    AlertRule,
     ApiAttempt,
     ApiCallAttempt,
     ApiCallResult,
@@ -53,9 +60,15 @@ from ._native import (
     Auth,
     AuthError,
     ConfigError,
+    ComponentStatus,
     Conflict,
     CreatedApiKey,
+    Health,
+    HealthReport,
+    HealthTransition,
     Locked,
+    MetricSeries,
+    Metrics,
     NotFound,
     Orchestrator,
     Page,
@@ -127,6 +140,8 @@ class NewTask(_NewTaskKind, total=False):
 
 
 __all__ = [
+    "Alert",
+    "AlertRule",
     "ApiAttempt",
     "ApiCallAttempt",
     "ApiCallResult",
@@ -139,11 +154,17 @@ __all__ = [
     "AuditEntry",
     "Auth",
     "AuthError",
+    "ComponentStatus",
     "ConfigError",
     "Conflict",
     "CreatedApiKey",
+    "Health",
+    "HealthReport",
+    "HealthTransition",
     "Locked",
     "NewTask",
+    "MetricSeries",
+    "Metrics",
     "NotFound",
     "Orchestrator",
     "Page",

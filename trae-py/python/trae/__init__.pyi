@@ -720,6 +720,12 @@ class Store:
     def orchestrator(self) -> Orchestrator:
         """Calls to external APIs by capability, wired on first use (see `Orchestrator`)."""
     @property
+    def health(self) -> Health:
+        """Component health: status, uptime and history, opened on first use (see `Health`)."""
+    @property
+    def metrics(self) -> Metrics:
+        """Metric series and alert rules (see `Metrics`)."""
+    @property
     def backend(self) -> Literal["sqlite", "postgres"]:
         """The database engine: "sqlite" or "postgres"."""
     @property
@@ -1306,6 +1312,11 @@ class QueueStats:
     def oldest_available_age_secs(self) -> float | None:
         """Seconds the oldest due, claimable task has waited past its `run_at` (`None`:
         none)."""
+    @property
+    def kinds(self) -> list[dict[str, Any]]:
+        """Per kind of task, by kind: dicts `{"kind", "states", "completed_last_minute",
+        "failed_last_minute", "average_wait_secs", "average_run_secs"}`; the means cover the
+        last minute and are `None` when nothing started or finished."""
     def __getitem__(self, state: TaskState, /) -> int:
         """The count of one state; `KeyError` for a name that is not a state."""
 
@@ -1587,3 +1598,267 @@ class Worker:
     def run_async(self) -> Coroutine[Any, Any, WorkerSummary]:
         """Runs on the running event loop until `stop()`; cancelling the coroutine's task stops
         the worker gracefully, waits for that, then raises `CancelledError`."""
+
+_Comparison: TypeAlias = Literal[">", ">=", "<", "<=", "==", "!="]
+_Severity: TypeAlias = Literal["low", "medium", "high", "critical"]
+
+@final
+class ComponentStatus:
+    """One component's health. Read-only; equal when every field is equal."""
+
+    @property
+    def name(self) -> str:
+        """The component's name, e.g. "database"."""
+    @property
+    def required(self) -> bool:
+        """Whether readiness fails while it is failing or critical."""
+    @property
+    def status(self) -> _HealthName:
+        """The current status."""
+    @property
+    def last_check(self) -> datetime.datetime | None:
+        """When it was last checked (timezone-aware, UTC)."""
+    @property
+    def last_ok(self) -> datetime.datetime | None:
+        """When a check last passed (timezone-aware, UTC)."""
+    @property
+    def consecutive_failures(self) -> int:
+        """Failed checks in a row."""
+    @property
+    def total_checks(self) -> int:
+        """Checks run."""
+    @property
+    def total_failures(self) -> int:
+        """Checks failed."""
+    @property
+    def uptime_24h(self) -> float | None:
+        """Percent of the observed last 24 hours spent up, `None` before the first check."""
+    @property
+    def uptime_7d(self) -> float | None:
+        """Percent of the observed last 7 days spent up, `None` before the first check."""
+    @property
+    def average_recovery_secs(self) -> float | None:
+        """Mean seconds from going down to coming back up, `None` before a recovery."""
+    @property
+    def last_error(self) -> str | None:
+        """The latest failure (no secrets, paths or host versions)."""
+    def to_dict(self) -> dict[str, Any]:
+        """Every attribute as a new dict, with the same Python types."""
+    def __eq__(self, value: object, /) -> bool: ...
+    def __ne__(self, value: object, /) -> bool: ...
+
+@final
+class HealthTransition:
+    """A component's status change. Read-only; equal when every field is equal."""
+
+    @property
+    def component(self) -> str:
+        """The component."""
+    @property
+    def from_status(self) -> _HealthName:
+        """The status before."""
+    @property
+    def to_status(self) -> _HealthName:
+        """The status after."""
+    @property
+    def at(self) -> datetime.datetime:
+        """When it changed (timezone-aware, UTC)."""
+    @property
+    def error(self) -> str | None:
+        """The failure that caused it; `None` when recovering."""
+    def __eq__(self, value: object, /) -> bool: ...
+    def __ne__(self, value: object, /) -> bool: ...
+
+@final
+class HealthReport:
+    """The overall health and each component's. Read-only."""
+
+    @property
+    def status(self) -> _HealthName:
+        """The worst status of the required components (an optional one that is down makes it
+        at most "degraded")."""
+    @property
+    def ready(self) -> bool:
+        """Whether no required component is failing or critical."""
+    @property
+    def components(self) -> list[ComponentStatus]:
+        """Every component's status, by name (a new list on each access)."""
+
+@final
+class Health:
+    """Component health of a store (`store.health`): the database, the task queue, the
+    workers and the data directory's disk, judged by the configured rules (`TRAE_HEALTH_*`).
+
+    Opened on first use: the shared history is restored (so uptime and recovery figures
+    include what `trae serve` saw) and every component is checked once. Checks made here are
+    recorded in that history and audited. Raises `ConfigError` when the configuration is
+    invalid.
+    """
+
+    def check(self) -> HealthReport:
+        """Checks every built-in component now and returns the report."""
+    def check_component(self, name: str) -> ComponentStatus:
+        """Checks the built-in component `name` ("database", "task_queue", "workers" or
+        "disk") now; raises `NotFound` for any other name."""
+    def report(self) -> HealthReport:
+        """The report as of the latest checks, without checking anything."""
+    def component(self, name: str) -> ComponentStatus:
+        """The component `name`'s status; raises `NotFound` when there is none."""
+    def history(self, name: str) -> list[HealthTransition]:
+        """The component `name`'s status changes over the last 7 days, newest first; raises
+        `NotFound` when there is none."""
+
+@final
+class MetricSeries:
+    """One series of a metric: its labels and its points. Read-only."""
+
+    @property
+    def name(self) -> str:
+        """The metric's name."""
+    @property
+    def labels(self) -> dict[str, str]:
+        """The series' labels (a new dict on each access)."""
+    @property
+    def step_secs(self) -> int:
+        """Seconds per point."""
+    @property
+    def points(self) -> list[tuple[datetime.datetime, float]]:
+        """`(start of step, average value)` tuples, oldest first (timezone-aware, UTC)."""
+    def __eq__(self, value: object, /) -> bool: ...
+    def __ne__(self, value: object, /) -> bool: ...
+
+@final
+class AlertRule:
+    """A stored alert rule. Read-only; equal when every field is equal."""
+
+    @property
+    def id(self) -> uuid.UUID:
+        """The rule's identifier."""
+    @property
+    def name(self) -> str:
+        """The unique name."""
+    @property
+    def metric(self) -> str:
+        """The metric judged, e.g. "trae_queue_depth"."""
+    @property
+    def labels(self) -> dict[str, str]:
+        """Only series carrying these labels are judged."""
+    @property
+    def comparison(self) -> _Comparison:
+        """How a value is compared with `value`."""
+    @property
+    def value(self) -> float:
+        """The threshold."""
+    @property
+    def for_secs(self) -> int:
+        """Seconds the condition must hold before an alert fires."""
+    @property
+    def severity(self) -> _Severity:
+        """How urgent its alerts are."""
+    @property
+    def webhook_url(self) -> str | None:
+        """The URL POSTed to when an alert fires or resolves."""
+    @property
+    def enabled(self) -> bool:
+        """Whether the rule is judged."""
+    @property
+    def created_at(self) -> datetime.datetime:
+        """When it was created (timezone-aware, UTC)."""
+    @property
+    def updated_at(self) -> datetime.datetime:
+        """When it last changed (timezone-aware, UTC)."""
+    def to_spec(self) -> dict[str, Any]:
+        """The spec as a new dict, ready for `Metrics.update_rule` after a change."""
+    def __eq__(self, value: object, /) -> bool: ...
+    def __ne__(self, value: object, /) -> bool: ...
+
+@final
+class Alert:
+    """An alert: a rule's condition held for one series. Read-only."""
+
+    @property
+    def id(self) -> uuid.UUID:
+        """The alert's identifier."""
+    @property
+    def rule_id(self) -> uuid.UUID:
+        """The rule that raised it."""
+    @property
+    def rule_name(self) -> str:
+        """The rule's name when it fired."""
+    @property
+    def metric(self) -> str:
+        """The metric."""
+    @property
+    def labels(self) -> dict[str, str]:
+        """The series' labels (a new dict on each access)."""
+    @property
+    def severity(self) -> _Severity:
+        """How urgent."""
+    @property
+    def comparison(self) -> _Comparison:
+        """The rule's comparison."""
+    @property
+    def threshold(self) -> float:
+        """The rule's threshold."""
+    @property
+    def value(self) -> float:
+        """The value that fired it."""
+    @property
+    def state(self) -> Literal["firing", "resolved"]:
+        """Firing or resolved."""
+    @property
+    def fired_at(self) -> datetime.datetime:
+        """When it fired (timezone-aware, UTC)."""
+    @property
+    def resolved_at(self) -> datetime.datetime | None:
+        """When it resolved (timezone-aware, UTC)."""
+    @property
+    def resolved_value(self) -> float | None:
+        """The value that resolved it."""
+    def __eq__(self, value: object, /) -> bool: ...
+    def __ne__(self, value: object, /) -> bool: ...
+
+@final
+class Metrics:
+    """Metric series and alert rules of a store (`store.metrics`). Calls act as the system;
+    rule changes are audited."""
+
+    def names(self) -> list[str]:
+        """Every metric name with stored points, sorted."""
+    def query(
+        self,
+        name: str,
+        *,
+        since: datetime.datetime | None = None,
+        step: int | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> list[MetricSeries]:
+        """The series of metric `name`, by labels: from `since` (timezone-aware; default an
+        hour ago, at most a day back), `step` seconds per point, only series carrying
+        `labels`. Raises `ValidationError` for a bad name, a future `since` or a bad step."""
+    def sample(self) -> list[Alert]:
+        """Samples the task queue's gauges now, stores them and judges the alert rules;
+        returns the alerts that fired or resolved."""
+    def create_rule(self, spec: Mapping[str, Any] | None = None, /, **fields: Any) -> AlertRule:
+        """Adds a rule from a dict in the JSON shape of the HTTP API and keyword arguments
+        (`name`, `metric`, `comparison`, `value`, `severity` required; `labels`, `for_secs`,
+        `webhook_url`, `enabled`). Raises `ValidationError` or `Conflict` (a taken name)."""
+    def update_rule(
+        self, id: uuid.UUID | str, spec: Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> AlertRule:
+        """Replaces rule `id`'s spec; raises `NotFound` when there is none."""
+    def delete_rule(self, id: uuid.UUID | str) -> None:
+        """Deletes rule `id`; its firing alerts resolve. Raises `NotFound` when there is none."""
+    def rule(self, id: uuid.UUID | str) -> AlertRule:
+        """Rule `id`; raises `NotFound` when there is none."""
+    def rules(self) -> list[AlertRule]:
+        """Every rule, by name."""
+    def alerts(
+        self,
+        *,
+        state: Literal["firing", "resolved"] | None = None,
+        rule_id: uuid.UUID | str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page[Alert]:
+        """One page of alerts, newest first, filtered by `state` and `rule_id`."""

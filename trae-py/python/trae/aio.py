@@ -30,6 +30,8 @@ from ._native import AsyncApiKeys as ApiKeys
 from ._native import AsyncApis as Apis
 from ._native import AsyncAudit as Audit
 from ._native import AsyncAuth as Auth
+from ._native import AsyncHealth as Health
+from ._native import AsyncMetrics as Metrics
 from ._native import AsyncOrchestrator as Orchestrator
 from ._native import AsyncPets as Pets
 from ._native import AsyncPolicy as Policy
@@ -46,6 +48,8 @@ __all__ = [
     "Apis",
     "Audit",
     "Auth",
+    "Health",
+    "Metrics",
     "Orchestrator",
     "Pets",
     "Policy",

@@ -8,6 +8,12 @@ from types import TracebackType
 from typing import Any, Literal, final
 
 from . import (
+    Alert,
+    AlertRule,
+    ComponentStatus,
+    HealthReport,
+    HealthTransition,
+    MetricSeries,
     ApiAttempt,
     ApiCallResult,
     ApiEndpoint,
@@ -273,6 +279,12 @@ class Store:
         """Calls to external APIs by capability, wired on first use (see
         `trae.Orchestrator`)."""
     @property
+    def health(self) -> Health:
+        """Component health, opened on first use (see `trae.Health`)."""
+    @property
+    def metrics(self) -> Metrics:
+        """Metric series and alert rules (see `trae.Metrics`)."""
+    @property
     def backend(self) -> Literal["sqlite", "postgres"]:
         """The database engine: "sqlite" or "postgres"."""
     @property
@@ -478,3 +490,62 @@ class TaskContext:
         """Whether the handler should stop (cancelled, lease lost, or shutting down)."""
     def report_progress(self, progress: Any) -> Awaitable[bool]:
         """Records `progress` on the task; awaits to `False` when the lease is lost."""
+
+@final
+class Health:
+    """Component health of a `trae.aio.Store` (`store.health`); the methods of
+    `trae.Health`, each returning an awaitable."""
+
+    def check(self) -> Awaitable[HealthReport]:
+        """Checks every built-in component now; awaits to the report."""
+    def check_component(self, name: str) -> Awaitable[ComponentStatus]:
+        """Checks the built-in component `name` now; `NotFound` for any other name."""
+    def report(self) -> Awaitable[HealthReport]:
+        """Awaits to the report as of the latest checks."""
+    def component(self, name: str) -> Awaitable[ComponentStatus]:
+        """Awaits to the component `name`'s status; `NotFound` when there is none."""
+    def history(self, name: str) -> Awaitable[builtins.list[HealthTransition]]:
+        """Awaits to the component's status changes over the last 7 days, newest first."""
+
+@final
+class Metrics:
+    """Metric series and alert rules of a `trae.aio.Store` (`store.metrics`); the methods
+    of `trae.Metrics`, each returning an awaitable."""
+
+    def names(self) -> Awaitable[builtins.list[str]]:
+        """Awaits to every metric name with stored points, sorted."""
+    def query(
+        self,
+        name: str,
+        *,
+        since: datetime.datetime | None = None,
+        step: int | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> Awaitable[builtins.list[MetricSeries]]:
+        """Awaits to the series of metric `name`; the rules of `trae.Metrics.query` apply."""
+    def sample(self) -> Awaitable[builtins.list[Alert]]:
+        """Samples the task queue's gauges, stores them and judges the alert rules; awaits to
+        the alerts that fired or resolved."""
+    def create_rule(
+        self, spec: Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> Awaitable[AlertRule]:
+        """Adds an alert rule; the rules of `trae.Metrics.create_rule` apply."""
+    def update_rule(
+        self, id: uuid.UUID | str, spec: Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> Awaitable[AlertRule]:
+        """Replaces rule `id`'s spec; awaits to it."""
+    def delete_rule(self, id: uuid.UUID | str) -> Awaitable[None]:
+        """Deletes rule `id`; its firing alerts resolve."""
+    def rule(self, id: uuid.UUID | str) -> Awaitable[AlertRule]:
+        """Awaits to rule `id`; `NotFound` when there is none."""
+    def rules(self) -> Awaitable[builtins.list[AlertRule]]:
+        """Awaits to every rule, by name."""
+    def alerts(
+        self,
+        *,
+        state: Literal["firing", "resolved"] | None = None,
+        rule_id: uuid.UUID | str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Awaitable[Page[Alert]]:
+        """Awaits to one page of alerts, newest first."""

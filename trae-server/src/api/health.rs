@@ -1,52 +1,40 @@
 //! `/api/health`: liveness, readiness and a summary of component health.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
 use poem::http::StatusCode;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use trae_auth::Identity;
-use trae_core::{ComponentHealth, ComponentReport, Error};
-use trae_storage::Store;
+use trae_core::ComponentReport;
+use trae_storage::{HealthMonitor, Store};
 
 use super::ApiTags;
 use crate::ApiError;
 use crate::credentials::{Auth, OptionalAuth};
-use crate::health_checks::Component;
 
 /// The health router.
 #[derive(Debug, Clone)]
 pub struct HealthApi {
     store: Store,
     identity: Identity,
-    health: ComponentHealth,
-    components: Arc<Vec<Component>>,
+    monitor: HealthMonitor,
 }
 
 impl HealthApi {
-    /// A health router over `health` (the components and their checks); components are
+    /// A health router over `monitor` (the components and their checks); components are
     /// shown to holders of `metrics:read`.
-    pub fn new(
-        store: Store,
-        identity: Identity,
-        health: ComponentHealth,
-        components: Arc<Vec<Component>>,
-    ) -> Self {
+    pub fn new(store: Store, identity: Identity, monitor: HealthMonitor) -> Self {
         Self {
             store,
             identity,
-            health,
-            components,
+            monitor,
         }
     }
 
     /// Checks the database now (cheap, and what callers of the summary care about most).
     async fn check_database(&self) {
-        if let Some(db) = self.components.iter().find(|c| c.name == "database")
-            && let Err(e) = self.health.run_check(db.name, db.check.as_ref()).await
-        {
+        if let Err(e) = self.monitor.check("database").await {
             tracing::warn!(error = %e, "recording the database check failed");
         }
     }
@@ -188,7 +176,7 @@ impl HealthApi {
                 "the database does not answer",
             )
         })?;
-        if !self.health.ready() {
+        if !self.monitor.health().ready() {
             return Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -208,15 +196,15 @@ impl HealthApi {
     async fn summary(&self, auth: OptionalAuth) -> SummaryResponse {
         self.check_database().await;
         let components = if auth.holds(&self.identity, "metrics:read").await {
-            self.health.reports().into_iter().map(Into::into).collect()
+            self.monitor.reports().into_iter().map(Into::into).collect()
         } else {
             Vec::new()
         };
         let summary = HealthSummary {
-            status: self.health.overall().as_str().to_owned(),
+            status: self.monitor.health().overall().as_str().to_owned(),
             components,
         };
-        if self.health.ready() {
+        if self.monitor.health().ready() {
             SummaryResponse::Healthy(Json(summary))
         } else {
             SummaryResponse::Unhealthy(Json(summary))
@@ -232,7 +220,7 @@ impl HealthApi {
     async fn components(&self, auth: Auth) -> Result<Json<Vec<ComponentBody>>, ApiError> {
         auth.require(&self.identity, "metrics:read").await?;
         Ok(Json(
-            self.health.reports().into_iter().map(Into::into).collect(),
+            self.monitor.reports().into_iter().map(Into::into).collect(),
         ))
     }
 
@@ -248,11 +236,7 @@ impl HealthApi {
         name: Path<String>,
     ) -> Result<Json<ComponentDetailBody>, ApiError> {
         auth.require(&self.identity, "metrics:read").await?;
-        let report = self
-            .health
-            .report(&name.0)
-            .ok_or_else(|| Error::not_found("component", &name.0))?;
-        let history = self.health.history(&name.0).await?;
+        let (report, history) = self.monitor.component(&name.0).await?;
         Ok(Json(ComponentDetailBody {
             current: report.into(),
             history: history

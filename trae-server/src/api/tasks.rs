@@ -285,6 +285,34 @@ pub struct QueueStatsBody {
     pub completed_last_minute: u64,
     /// Seconds the oldest due task has waited.
     pub oldest_available_age_secs: Option<f64>,
+    /// The same figures per kind of task, by kind.
+    pub kinds: Vec<KindStatsBody>,
+}
+
+/// One kind of task's counts and latencies in a queue.
+#[derive(Debug, Clone, Object)]
+#[oai(rename = "KindStats")]
+pub struct KindStatsBody {
+    /// The kind.
+    pub kind: String,
+    /// Tasks per state.
+    pub states: BTreeMap<String, u64>,
+    /// Tasks completed in the last minute.
+    pub completed_last_minute: u64,
+    /// Tasks failed for good in the last minute.
+    pub failed_last_minute: u64,
+    /// Mean seconds from due to started, over the attempts started in the last minute.
+    pub average_wait_secs: Option<f64>,
+    /// Mean seconds from start to finish, over the tasks finished in the last minute.
+    pub average_run_secs: Option<f64>,
+}
+
+/// State names and counts, as the API shows them.
+fn state_counts(states: BTreeMap<trae_core::TaskState, u64>) -> BTreeMap<String, u64> {
+    states
+        .into_iter()
+        .map(|(s, n)| (s.as_str().to_owned(), n))
+        .collect()
 }
 
 /// The queue at a glance.
@@ -394,13 +422,21 @@ impl TasksApi {
                     queue: q.queue,
                     paused: q.paused,
                     concurrency_limit: q.concurrency_limit,
-                    states: q
-                        .states
-                        .into_iter()
-                        .map(|(s, n)| (s.as_str().to_owned(), n))
-                        .collect(),
+                    states: state_counts(q.states),
                     completed_last_minute: q.completed_last_minute,
                     oldest_available_age_secs: q.oldest_available_age_secs,
+                    kinds: q
+                        .kinds
+                        .into_iter()
+                        .map(|k| KindStatsBody {
+                            kind: k.kind,
+                            states: state_counts(k.states),
+                            completed_last_minute: k.completed_last_minute,
+                            failed_last_minute: k.failed_last_minute,
+                            average_wait_secs: k.average_wait_secs,
+                            average_run_secs: k.average_run_secs,
+                        })
+                        .collect(),
                 })
                 .collect(),
         }))
