@@ -302,8 +302,8 @@ where
         Ok(DatabaseBackend::Postgres) => create_postgres(database_url, &partial, progress).await?,
         _ => create_sqlite(database_url, &partial, progress).await?,
     };
+    let (size, sha256) = checksum(&partial).await?;
     let finish = || -> Result<Manifest> {
-        let (size, sha256) = checksum(&partial)?;
         std::fs::rename(&partial, out)
             .map_err(io(format!("cannot move the backup to {}", out.display())))?;
         let manifest = Manifest {
@@ -433,7 +433,17 @@ async fn sqlite_schema(path: &Path) -> Result<Vec<String>> {
         .collect()
 }
 
-fn checksum(path: &Path) -> Result<(u64, String)> {
+/// The size and SHA-256 of the file at `path`, read on a blocking thread: a large backup
+/// takes seconds to hash, and the server's other requests keep being served meanwhile.
+async fn checksum(path: &Path) -> Result<(u64, String)> {
+    let owned = path.to_path_buf();
+    tokio::task::spawn_blocking(move || checksum_blocking(&owned))
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))
+        .map_err(io(format!("cannot hash {}", path.display())))?
+}
+
+fn checksum_blocking(path: &Path) -> Result<(u64, String)> {
     let mut file = File::open(path).map_err(io(format!("cannot open {}", path.display())))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
@@ -460,7 +470,7 @@ fn checksum(path: &Path) -> Result<(u64, String)> {
 /// `PRAGMA integrity_check` says ok. Returns the manifest.
 pub async fn verify(backup: &Path) -> Result<Manifest> {
     let manifest = read_manifest(backup)?;
-    let (size, sha256) = checksum(backup)?;
+    let (size, sha256) = checksum(backup).await?;
     if size != manifest.size || sha256 != manifest.sha256 {
         return Err(Error::Checksum(format!(
             "{} has {size} bytes with sha256 {sha256}; the manifest says {} bytes with sha256 {}",
