@@ -457,6 +457,19 @@ pub struct ApiAttempt {
     pub at: DateTime<Utc>,
 }
 
+/// An endpoint's attempts over a recent window.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ApiActivity {
+    /// The endpoint's name.
+    pub endpoint: String,
+    /// Attempts finished in the window.
+    pub calls: u64,
+    /// Of those, the ones that failed.
+    pub failures: u64,
+    /// Their mean latency in milliseconds.
+    pub average_latency_ms: f64,
+}
+
 /// An endpoint's usage since it was registered.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ApiUsage {
@@ -542,6 +555,9 @@ pub trait ApiRepository: Send + Sync + 'static {
     async fn attempt_times(&self, name: &str, since: DateTime<Utc>) -> Result<Vec<DateTime<Utc>>>;
     /// An endpoint's usage totals.
     async fn usage(&self, name: &str) -> Result<ApiUsage>;
+    /// Per endpoint with attempts finished at or after `since`: how many, how many failed and
+    /// their mean latency; by endpoint name.
+    async fn activity(&self, since: DateTime<Utc>) -> Result<Vec<ApiActivity>>;
     /// Deletes attempts finished before `before`; returns how many went.
     async fn trim_attempts(&self, before: DateTime<Utc>) -> Result<u64>;
 }

@@ -46,6 +46,13 @@ pub const SNAPSHOT_TTL: Duration = Duration::from_secs(2);
 pub const ATTEMPTS_DROPPED: &str = "trae_api_attempts_dropped_total";
 /// Counter of attempts, labelled `endpoint` and `outcome` (`success` or `failure`).
 pub const API_ATTEMPTS: &str = "trae_api_attempts_total";
+/// Metric: attempts finished in the last minute, labelled by `endpoint`.
+pub const API_CALLS: &str = "trae_api_calls_per_minute";
+/// Metric: failed attempts in the last minute, labelled by `endpoint`.
+pub const API_FAILURES: &str = "trae_api_failures_per_minute";
+/// Metric: mean attempt latency over the last minute in milliseconds, labelled by `endpoint`
+/// (absent while there were none).
+pub const API_LATENCY: &str = "trae_api_latency_ms";
 
 /// How the registry keeps its attempt log.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -577,6 +584,34 @@ impl BatchSink<ApiAttempt> for AttemptSink {
 
     async fn trim(&self, now: DateTime<Utc>) -> Result<u64> {
         self.repo.trim_attempts(now - self.retention).await
+    }
+}
+
+/// Every registered endpoint's calls, failures and latency over the last minute, from the
+/// attempt log every process writes to (so the figures cover the whole deployment).
+#[async_trait::async_trait]
+impl crate::metric_series::MetricSource for ApiRegistry {
+    async fn collect(&self, out: &mut Vec<crate::metric_series::Sample>) {
+        use crate::metric_series::Sample;
+        let since = self.inner.clock.now() - chrono::Duration::seconds(60);
+        let (endpoints, activity) = match (self.all().await, self.inner.repo.activity(since).await)
+        {
+            (Ok(endpoints), Ok(activity)) => (endpoints, activity),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::warn!(error = %e, "external API activity unavailable for metrics");
+                return;
+            }
+        };
+        for endpoint in &endpoints {
+            let name = endpoint.spec.name.as_str();
+            let seen = activity.iter().find(|a| a.endpoint == name);
+            let of = |metric, value| Sample::new(metric, value).label("endpoint", name);
+            out.push(of(API_CALLS, seen.map_or(0.0, |a| a.calls as f64)));
+            out.push(of(API_FAILURES, seen.map_or(0.0, |a| a.failures as f64)));
+            if let Some(a) = seen {
+                out.push(of(API_LATENCY, a.average_latency_ms));
+            }
+        }
     }
 }
 

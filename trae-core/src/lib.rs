@@ -48,8 +48,8 @@ pub use alert::{
     Severity,
 };
 pub use api_endpoint::{
-    ApiAttempt, ApiAuth, ApiEndpoint, ApiEndpointFilter, ApiEndpointSpec, ApiLimits, ApiRepository,
-    ApiUsage, HealthCheckSpec,
+    ApiActivity, ApiAttempt, ApiAuth, ApiEndpoint, ApiEndpointFilter, ApiEndpointSpec, ApiLimits,
+    ApiRepository, ApiUsage, HealthCheckSpec,
 };
 pub use api_key::{ApiKey, ApiKeyRepository};
 pub use api_registry::{ApiRegistry, Observation, RegistryOptions};

@@ -160,10 +160,10 @@ impl Handle {
     pub(crate) fn monitoring(
         &self,
     ) -> trae_core::Result<&(trae_core::MetricSeries, trae_core::Alerts)> {
-        self.open()?;
+        let apis = self.apis()?;
         Ok(self
             .monitoring
-            .get_or_init(|| crate::metrics::open_monitoring(&self.store)))
+            .get_or_init(|| crate::metrics::open_monitoring(&self.store, apis)))
     }
 
     /// The database URL the store was opened with.

@@ -5,7 +5,8 @@
 //! repositories, as `trae serve` wires them: series are read from what any process stored
 //! (the server samples every 10 s), rule changes are audited, and a rule's webhook is
 //! delivered by an `http.request` task. From Python, `sample()` samples the gauges every
-//! process can read (the task queue's), stores them and judges the rules, as the server does.
+//! process can read (the task queue's and the external APIs' activity), stores them and
+//! judges the rules, as the server does.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -21,13 +22,16 @@ use crate::args;
 use crate::handle::{Handle, Nothing, awaitable, blocking};
 use crate::types::PageOut;
 
-/// The series and alert services over `store`: the task queue as the one metric source, rule
-/// changes audited in its audit log, webhooks enqueued on its task queue.
+/// The series and alert services over `store`: the task queue and the external API registry
+/// (`apis`) as metric sources, rule changes audited in its audit log, webhooks enqueued on its
+/// task queue.
 pub(crate) fn open_monitoring(
     store: &trae_storage::Store,
+    apis: &trae_core::ApiRegistry,
 ) -> (trae_core::MetricSeries, trae_core::Alerts) {
     let series = trae_core::MetricSeries::new(store.metric_repository(), store.clock());
     series.add_source(Arc::new(store.tasks()));
+    series.add_source(Arc::new(apis.clone()));
     let alerts = trae_core::Alerts::new(
         store.alert_repository(),
         store.clock(),
@@ -424,8 +428,9 @@ macro_rules! metrics_service {
                 })
             }
 
-            /// Samples the task queue's gauges now, stores them and judges the alert rules
-            /// against them; returns the alerts that fired or resolved (a list of `Alert`).
+            /// Samples the task queue's and the external APIs' gauges now, stores them and
+            /// judges the alert rules against them; returns the alerts that fired or resolved
+            /// (a list of `Alert`).
             fn sample<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {

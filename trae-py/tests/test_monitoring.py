@@ -162,6 +162,7 @@ def test_alert_rule_errors_name_their_field(store: trae.Store) -> None:
 def test_samples_fire_and_resolve_alerts_and_are_queryable(store: trae.Store) -> None:
     metrics = store.metrics
     rule = metrics.create_rule(backlog_rule())
+    store.apis.create(name="search-a", capability="search", base_url="https://a.example")
     assert metrics.sample() == []
 
     task = store.tasks.enqueue("report.build", {"n": 1})
@@ -190,6 +191,10 @@ def test_samples_fire_and_resolve_alerts_and_are_queryable(store: trae.Store) ->
     at, value = depth.points[-1]
     assert at.tzinfo is not None and value == 0.0, "the latest sample wins its 10 s slot"
     assert metrics.query("trae_queue_depth", labels={"queue": "elsewhere"}) == []
+    # Every registered external API has its call rate sampled, calls or not.
+    (calls,) = metrics.query("trae_api_calls_per_minute")
+    assert calls.labels == {"endpoint": "search-a"}
+    assert calls.points[-1][1] == 0.0
 
     with pytest.raises(trae.ValidationError, match="name"):
         metrics.query("Not A Metric")

@@ -166,6 +166,7 @@ impl AppState {
         let metrics = MetricSeries::new(store.metric_repository(), store.clock());
         metrics.add_source(Arc::new(request_stats.clone()));
         metrics.add_source(Arc::new(store.tasks()));
+        metrics.add_source(Arc::new(apis.registry().clone()));
         metrics.add_source(Arc::new(crate::process_metrics::ProcessMetrics::new(
             config.data_dir.clone(),
         )));

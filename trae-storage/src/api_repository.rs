@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 use sqlx::{AssertSqlSafe, Row};
 use trae_core::api_endpoint::{
-    ApiAttempt, ApiEndpoint, ApiEndpointFilter, ApiEndpointSpec, ApiRepository, ApiUsage,
-    HealthUpdate, usage_deltas, usage_from_totals,
+    ApiActivity, ApiAttempt, ApiEndpoint, ApiEndpointFilter, ApiEndpointSpec, ApiRepository,
+    ApiUsage, HealthUpdate, usage_deltas, usage_from_totals,
 };
 use trae_core::{Error, HealthStatus, Page, PageRequest, Result};
 
@@ -439,6 +439,33 @@ macro_rules! engine {
                 read().map_err(sql_err)
             }
 
+            pub(super) async fn activity(
+                pool: &Pool,
+                since: DateTime<Utc>,
+            ) -> Result<Vec<ApiActivity>> {
+                let rows = sqlx::query(
+                    "SELECT endpoint, COUNT(*), \
+                     SUM(CASE WHEN success THEN 0 ELSE 1 END), \
+                     CAST(AVG(latency_ms) AS DOUBLE PRECISION) \
+                     FROM api_attempts WHERE at >= $1 GROUP BY endpoint ORDER BY endpoint",
+                )
+                .bind(since)
+                .fetch_all(pool)
+                .await
+                .map_err(sql_err)?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(ApiActivity {
+                            endpoint: row.try_get(0)?,
+                            calls: to_u64(row.try_get(1)?),
+                            failures: to_u64(row.try_get(2)?),
+                            average_latency_ms: row.try_get(3)?,
+                        })
+                    })
+                    .collect::<std::result::Result<_, sqlx::Error>>()
+                    .map_err(sql_err)
+            }
+
             pub(super) async fn trim(pool: &Pool, before: DateTime<Utc>) -> Result<u64> {
                 Ok(sqlx::query("DELETE FROM api_attempts WHERE at < $1")
                     .bind(before)
@@ -548,6 +575,13 @@ impl ApiRepository for SqlApiRepository {
         match &self.pools {
             Pools::Sqlite { reader, .. } => sqlite::usage(reader, name).await,
             Pools::Postgres(pool) => postgres::usage(pool, name).await,
+        }
+    }
+
+    async fn activity(&self, since: DateTime<Utc>) -> Result<Vec<ApiActivity>> {
+        match &self.pools {
+            Pools::Sqlite { reader, .. } => sqlite::activity(reader, since).await,
+            Pools::Postgres(pool) => postgres::activity(pool, since).await,
         }
     }
 

@@ -272,6 +272,62 @@ storage_test!(attempts_usage_and_day_history, |url: String| async move {
     assert_eq!(apis.logs("alpha", page()).await.unwrap().total, 0);
 });
 
+storage_test!(
+    last_minute_activity_per_endpoint_feeds_metrics,
+    |url: String| async move {
+        use trae_core::metric_series::MetricSource;
+        let store = Store::connect(&url).await.unwrap();
+        let apis = registry(&store);
+        let meta = RequestMeta::default();
+        for name in ["alpha", "beta", "idle"] {
+            apis.create(&Principal::System, spec(name, "search", 0), &meta)
+                .await
+                .unwrap();
+        }
+        let now = chrono::Utc::now();
+        let ago = |secs| now - chrono::Duration::seconds(secs);
+        apis.record_attempt(attempt("alpha", true, ago(5)));
+        apis.record_attempt(attempt("alpha", false, ago(10)));
+        apis.record_attempt(attempt("alpha", true, ago(20)));
+        // Older than a minute: in the log, not in the activity.
+        apis.record_attempt(attempt("alpha", false, ago(300)));
+        apis.record_attempt(attempt("beta", false, ago(1)));
+        apis.flush().await;
+
+        let activity = store.api_repository().activity(ago(60)).await.unwrap();
+        let seen: Vec<(&str, u64, u64)> = activity
+            .iter()
+            .map(|a| (a.endpoint.as_str(), a.calls, a.failures))
+            .collect();
+        assert_eq!(seen, [("alpha", 3, 1), ("beta", 1, 1)]);
+        assert!((activity[0].average_latency_ms - 50.0 / 3.0).abs() < 1e-9);
+
+        let mut samples = Vec::new();
+        apis.collect(&mut samples).await;
+        let value = |name: &str, endpoint: &str| {
+            samples
+                .iter()
+                .find(|s| {
+                    s.name == name && s.labels.get("endpoint").map(String::as_str) == Some(endpoint)
+                })
+                .map(|s| s.value)
+        };
+        assert_eq!(value("trae_api_calls_per_minute", "alpha"), Some(3.0));
+        assert_eq!(value("trae_api_failures_per_minute", "beta"), Some(1.0));
+        assert_eq!(value("trae_api_latency_ms", "beta"), Some(30.0));
+        assert_eq!(
+            value("trae_api_calls_per_minute", "idle"),
+            Some(0.0),
+            "every registered endpoint has a series"
+        );
+        assert_eq!(
+            value("trae_api_latency_ms", "idle"),
+            None,
+            "no calls, no mean"
+        );
+    }
+);
+
 storage_test!(health_follows_calls_and_checks, |url: String| async move {
     let store = Store::connect(&url).await.unwrap();
     let apis = registry(&store);

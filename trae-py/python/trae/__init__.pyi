@@ -1837,8 +1837,8 @@ class Metrics:
         hour ago, at most a day back), `step` seconds per point, only series carrying
         `labels`. Raises `ValidationError` for a bad name, a future `since` or a bad step."""
     def sample(self) -> list[Alert]:
-        """Samples the task queue's gauges now, stores them and judges the alert rules;
-        returns the alerts that fired or resolved."""
+        """Samples the task queue's and the external APIs' gauges now, stores them and judges
+        the alert rules; returns the alerts that fired or resolved."""
     def create_rule(self, spec: Mapping[str, Any] | None = None, /, **fields: Any) -> AlertRule:
         """Adds a rule from a dict in the JSON shape of the HTTP API and keyword arguments
         (`name`, `metric`, `comparison`, `value`, `severity` required; `labels`, `for_secs`,

@@ -524,8 +524,8 @@ class Metrics:
     ) -> Awaitable[builtins.list[MetricSeries]]:
         """Awaits to the series of metric `name`; the rules of `trae.Metrics.query` apply."""
     def sample(self) -> Awaitable[builtins.list[Alert]]:
-        """Samples the task queue's gauges, stores them and judges the alert rules; awaits to
-        the alerts that fired or resolved."""
+        """Samples the task queue's and external APIs' gauges, stores them and judges the alert
+        rules; awaits to the alerts that fired or resolved."""
     def create_rule(
         self, spec: Mapping[str, Any] | None = None, /, **fields: Any
     ) -> Awaitable[AlertRule]:
