@@ -397,7 +397,8 @@ macro_rules! metrics_service {
             ///
             /// `since` (a timezone-aware datetime; default an hour ago, at most a day back)
             /// picks the first point: within the last hour points are 10 s apart, before it a
-            /// minute. `step` (seconds, a multiple of that) averages points into longer steps;
+            /// minute. `step` (seconds, a multiple of that) averages points into longer steps
+            /// (a step of a minute or more reads the minute averages, of closed minutes only);
             /// `labels` keeps only series carrying them. A bad name, a future `since` or a
             /// step that is no multiple raise `ValidationError`.
             #[pyo3(

@@ -1834,8 +1834,8 @@ class Metrics:
         labels: Mapping[str, str] | None = None,
     ) -> list[MetricSeries]:
         """The series of metric `name`, by labels: from `since` (timezone-aware; default an
-        hour ago, at most a day back), `step` seconds per point, only series carrying
-        `labels`. Raises `ValidationError` for a bad name, a future `since` or a bad step."""
+        hour ago, at most a day back), `step` seconds per point (a minute or more reads the
+        minute averages, of closed minutes only), only series carrying `labels`. Raises `ValidationError` for a bad name, a future `since` or a bad step."""
     def sample(self) -> list[Alert]:
         """Samples the task queue's and the external APIs' gauges now, stores them and judges
         the alert rules; returns the alerts that fired or resolved."""
