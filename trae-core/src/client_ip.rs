@@ -34,6 +34,31 @@ pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpNet]) -
     client
 }
 
+/// `ip` as text, as its `Display` writes it, in one allocation.
+///
+/// Every request writes its client's address; `to_string` goes through the formatting
+/// machinery and grows the string as it writes, a measurable share of the request context's
+/// cost, so IPv4 addresses (nearly all clients) are written digit by digit.
+pub fn ip_text(ip: IpAddr) -> String {
+    let IpAddr::V4(v4) = ip else {
+        return ip.to_string();
+    };
+    let mut text = String::with_capacity(15);
+    for (i, octet) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            text.push('.');
+        }
+        if octet >= 100 {
+            text.push(char::from(b'0' + octet / 100));
+        }
+        if octet >= 10 {
+            text.push(char::from(b'0' + octet / 10 % 10));
+        }
+        text.push(char::from(b'0' + octet % 10));
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -57,6 +82,17 @@ mod tests {
             client_ip(ip("203.0.113.9"), Some("1.2.3.4"), &[]),
             ip("203.0.113.9")
         );
+    }
+
+    #[test]
+    fn ip_text_matches_display() {
+        for o in 0..=255_u8 {
+            let v4 = IpAddr::from([o, 255 - o, o / 10, 7]);
+            assert_eq!(ip_text(v4), v4.to_string());
+        }
+        for text in ["2001:db8::1", "::ffff:1.2.3.4", "::"] {
+            assert_eq!(ip_text(ip(text)), ip(text).to_string());
+        }
     }
 
     #[test]

@@ -4,14 +4,18 @@
 //! - `request_context/*`: one in-process `Endpoint::call` (no network) of a trivial handler
 //!   behind a `Route` (so the route template is known, as in the server), `bare` without the
 //!   middleware and the others with it, in the same run, so the difference is the
-//!   middleware's overhead. The Prometheus recorder is installed as in `trae serve`.
-//!   `no_log` has no log subscriber (the middleware's own work: id, IP, span, metrics);
+//!   middleware's overhead. The Prometheus recorder is installed and the middleware counts
+//!   into a `RequestStats` as in `trae serve` (there is no request history: it needs a
+//!   database).
+//!   `no_log` has no log subscriber (the middleware's own work: id, IP, span, metrics, stats);
 //!   `json_log` and `text_log` add the subscriber `TRAE_LOG_FORMAT` selects, writing the access
 //!   line to a sink, so they include formatting it but not the write to stderr.
-//! - `request_context_parts/*`: two pieces of that work alone, to see where it goes: a new
-//!   request id, and the two HTTP metrics with their labels built as the middleware builds them.
+//! - `request_context_parts/*`: pieces of that work alone, to see where it goes: a new request
+//!   id; the two HTTP metrics as the middleware records them (`http_metrics`: its series found
+//!   among the handles it keeps, two atomic adds) and as it did before, labels built per
+//!   request and looked up in the recorder (`http_metrics_labels`); and the `RequestStats` count.
 //! - `metrics_render/100_routes`: `PrometheusHandle::render` after the request metrics of 100
-//!   route templates × 2 methods × 3 statuses (600 counters, 200 histograms of 14 buckets),
+//!   route templates × 2 methods × 3 statuses (600 counters, 200 histograms of 8 buckets),
 //!   with 10 new latency samples per histogram since the last render, as a scrape would find;
 //!   `50_routes` likewise with half of them (trae itself has about 50 route templates).
 //!
@@ -21,14 +25,16 @@
 
 use std::hint::black_box;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use poem::endpoint::make_sync;
 use poem::http::uri::Scheme;
 use poem::web::{LocalAddr, RemoteAddr};
 use poem::{Addr, Body, Endpoint, EndpointExt, Request, RequestParts, Route};
+use trae_core::RequestStats;
 use trae_core::telemetry::{HTTP_REQUEST_SECONDS, HTTP_REQUESTS};
-use trae_server::request_context::RequestContext;
+use trae_server::request_context::{HttpMetrics, RequestContext};
 
 /// A request as the server hands it over: a socket peer and a local address.
 fn request() -> Request {
@@ -75,7 +81,7 @@ fn request_context(c: &mut Criterion) {
         .expect("runtime");
     let route = || Route::new().at("/api/pets/:id", make_sync(|_| "ok"));
     let bare = route();
-    let wrapped = route().with(RequestContext::new(&[]));
+    let wrapped = route().with(RequestContext::new(&[]).with_stats(RequestStats::new()));
 
     let mut group = c.benchmark_group("request_context");
     group.bench_function("bare", |b| {
@@ -109,9 +115,38 @@ fn parts(c: &mut Criterion) {
     let status = poem::http::StatusCode::OK;
     let mut group = c.benchmark_group("request_context_parts");
     group.bench_function("request_id", |b| {
-        b.iter(|| black_box(uuid::Uuid::new_v4().simple().to_string()))
+        b.iter(|| {
+            let mut buf = uuid::Uuid::encode_buffer();
+            black_box(
+                uuid::Uuid::new_v4()
+                    .simple()
+                    .encode_lower(&mut buf)
+                    .to_owned(),
+            )
+        })
     });
+    let metrics = HttpMetrics::default();
     group.bench_function("http_metrics", |b| {
+        b.iter(|| {
+            metrics.record(
+                black_box(&route),
+                &method,
+                status.as_u16(),
+                Duration::from_micros(250),
+            )
+        })
+    });
+    let stats = RequestStats::new();
+    group.bench_function("request_stats", |b| {
+        b.iter(|| {
+            stats.record(
+                black_box(&route),
+                status.as_u16(),
+                Duration::from_micros(250),
+            )
+        })
+    });
+    group.bench_function("http_metrics_labels", |b| {
         b.iter(|| {
             metrics::counter!(HTTP_REQUESTS, "method" => method.to_string(), "route" => route.clone(), "status" => status.as_u16().to_string()).increment(1);
             metrics::histogram!(HTTP_REQUEST_SECONDS, "method" => method.to_string(), "route" => route.clone())
