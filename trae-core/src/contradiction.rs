@@ -1,0 +1,1352 @@
+//! The contradiction engine: finds pairs of statements by one subject about one topic that
+//! cannot both hold, and says why. No model is involved; every finding names the cue that
+//! fired and how sure the engine is.
+//!
+//! # How a pair is judged
+//!
+//! 1. Both statements are split into words at word boundaries (contractions expanded:
+//!    "don't" is "do not", "can't" and "cannot" are "can not"), so "know" never matches "no".
+//! 2. **Same subject**: the subject's head word must agree. A speaker's "I" and "we" are one
+//!    subject; "he", "she", "they" and "it" agree with any third-person subject; a statement
+//!    about the topic itself ("nuclear power is a mistake") agrees with a speaker talking about
+//!    that topic ("I support nuclear power").
+//! 3. **Same topic**: the content words left once subjects, function words and the cue words
+//!    are removed must share at least half of the smaller set.
+//! 4. **Cues**, first match wins:
+//!
+//! | cue | fires when | contradiction type |
+//! |---|---|---|
+//! | `quantifier` | one says always/all/every/everyone/everything, the other never/none/no/nobody/nothing | direct |
+//! | `antonym` | the statements use the two words of an antonym pair (raise/cut, increase/decrease, legal/illegal…) with the same negation parity | direct |
+//! | `negation` | a negation (not, no, never, nor, neither, without, no longer…) scopes over the shared topic in one statement only | direct |
+//! | `stance` | one statement takes a positive stance on the topic, the other a negative one (support/oppose, good/mistake…), negations counted | policy_shift (policy verbs) or value (evaluations) |
+//! | `numeric` | the same quantity (same unit) has different values, in the same year if any | direct |
+//! | `date` | the only numbers are years, and they differ | temporal |
+//!
+//! A negation and an antonym together cancel ("I do not oppose the bill" agrees with "I support
+//! the bill"). A negation's scope runs from it to the end of its clause (a comma, semicolon or
+//! "but", "although", "while", "whereas", "however").
+//!
+//! # Scores
+//!
+//! Each finding has a confidence 0–1 (the cue's base confidence times how much of the topic
+//! the statements share). A text's score, 0–100, is the chance that at least one finding is
+//! right (`1 - Π(1 - confidence)`), labelled `none` (0), `low` (< 40), `moderate` (< 70) or
+//! `high`.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+/// How two statements conflict, as the hypocrisy tracker classifies it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContradictionType {
+    /// One says what the other denies.
+    Direct,
+    /// The statements conflict only in context.
+    Contextual,
+    /// The statements conflict about when.
+    Temporal,
+    /// The subject's values changed.
+    Value,
+    /// The subject's policy position changed.
+    PolicyShift,
+    /// The subject told different audiences different things.
+    AudienceBased,
+}
+
+impl ContradictionType {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Direct => "direct",
+            Self::Contextual => "contextual",
+            Self::Temporal => "temporal",
+            Self::Value => "value",
+            Self::PolicyShift => "policy_shift",
+            Self::AudienceBased => "audience_based",
+        }
+    }
+}
+
+/// Which cue made the engine call a pair a contradiction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cue {
+    /// A negation in one statement only.
+    Negation,
+    /// The two words of an antonym pair.
+    Antonym,
+    /// Opposite quantifiers (always/never, all/none).
+    Quantifier,
+    /// Different values of the same quantity.
+    Numeric,
+    /// Different years for the same event.
+    Date,
+    /// Opposite stances on the same topic.
+    Stance,
+}
+
+impl Cue {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Negation => "negation",
+            Self::Antonym => "antonym",
+            Self::Quantifier => "quantifier",
+            Self::Numeric => "numeric",
+            Self::Date => "date",
+            Self::Stance => "stance",
+        }
+    }
+
+    /// How sure the cue is on its own, before topic overlap is considered.
+    fn base_confidence(self) -> f64 {
+        match self {
+            Self::Quantifier => 0.9,
+            Self::Negation => 0.85,
+            Self::Antonym => 0.8,
+            Self::Numeric | Self::Date => 0.75,
+            Self::Stance => 0.7,
+        }
+    }
+}
+
+/// One contradicting pair of statements.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    /// The first statement, as given.
+    pub statement_1: String,
+    /// The second statement, as given.
+    pub statement_2: String,
+    /// The kind of contradiction.
+    #[serde(rename = "type")]
+    pub kind: ContradictionType,
+    /// The cue that fired.
+    pub cue: Cue,
+    /// How sure the engine is, 0–1.
+    pub confidence: f64,
+    /// Why, in a sentence.
+    pub explanation: String,
+}
+
+/// The engine's answer for a text or a pair.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Analysis {
+    /// 0–100: how likely the text holds at least one contradiction.
+    pub score: u8,
+    /// `none`, `low`, `moderate` or `high`.
+    pub label: &'static str,
+    /// Every contradicting pair, most confident first.
+    pub contradictions: Vec<Finding>,
+}
+
+impl Analysis {
+    fn of(mut contradictions: Vec<Finding>) -> Self {
+        contradictions.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+        let miss: f64 = contradictions.iter().map(|f| 1.0 - f.confidence).product();
+        let score = ((1.0 - miss) * 100.0).round().clamp(0.0, 100.0) as u8;
+        let label = match score {
+            0 => "none",
+            1..40 => "low",
+            40..70 => "moderate",
+            _ => "high",
+        };
+        Self {
+            score,
+            label,
+            contradictions,
+        }
+    }
+}
+
+/// Compares two statements.
+pub fn compare_statements(statement_1: &str, statement_2: &str) -> Analysis {
+    Analysis::of(judge(statement_1, statement_2).into_iter().collect())
+}
+
+/// The most sentences [`analyze`] compares pairwise; later ones are ignored.
+pub const MAX_SENTENCES: usize = 300;
+
+/// Splits `text` into sentences and compares every pair.
+pub fn analyze(text: &str) -> Analysis {
+    let sentences = split_sentences(text);
+    let sentences = &sentences[..sentences.len().min(MAX_SENTENCES)];
+    let parsed: Vec<Statement> = sentences.iter().map(|s| Statement::parse(s)).collect();
+    let mut found = Vec::new();
+    for (i, a) in parsed.iter().enumerate() {
+        for (j, b) in parsed.iter().enumerate().skip(i + 1) {
+            if let Some(f) = judge_parsed(a, b, sentences[i], sentences[j]) {
+                found.push(f);
+            }
+        }
+    }
+    Analysis::of(found)
+}
+
+/// The sentences of `text`: split after `.`, `!` or `?` followed by a space or the end, not
+/// after common abbreviations or a decimal point.
+pub fn split_sentences(text: &str) -> Vec<&str> {
+    const ABBREVIATIONS: [&str; 10] = [
+        "mr", "mrs", "ms", "dr", "st", "sen", "rep", "gov", "prof", "vs",
+    ];
+    let mut out = Vec::new();
+    let mut start = 0;
+    let bytes = text.as_bytes();
+    for (i, ch) in text.char_indices() {
+        if !matches!(ch, '.' | '!' | '?') {
+            continue;
+        }
+        let next = bytes.get(i + 1).copied();
+        if next.is_some_and(|b| !b.is_ascii_whitespace()) {
+            continue;
+        }
+        let before = &text[start..i];
+        let last_word = before
+            .rsplit(|c: char| !c.is_alphanumeric())
+            .next()
+            .unwrap_or("")
+            .to_lowercase();
+        if ch == '.'
+            && (ABBREVIATIONS.contains(&last_word.as_str())
+                || last_word.len() == 1 && !before.trim_end().ends_with(char::is_numeric))
+        {
+            continue;
+        }
+        let sentence = text[start..=i].trim();
+        if !sentence.is_empty() {
+            out.push(sentence);
+        }
+        start = i + 1;
+    }
+    let rest = text[start..].trim();
+    if !rest.is_empty() {
+        out.push(rest);
+    }
+    out
+}
+
+fn judge(a: &str, b: &str) -> Option<Finding> {
+    judge_parsed(&Statement::parse(a), &Statement::parse(b), a, b)
+}
+
+// --- lexicons ---------------------------------------------------------------------------------
+
+const NEGATIONS: [&str; 13] = [
+    "not", "no", "never", "none", "nobody", "nothing", "neither", "nor", "nowhere", "without",
+    "cannot", "refuse", "decline",
+];
+const FIRST_PERSON: [&str; 9] = [
+    "i",
+    "we",
+    "me",
+    "us",
+    "my",
+    "our",
+    "myself",
+    "ourselves",
+    "ours",
+];
+const THIRD_PERSON: [&str; 6] = ["he", "she", "they", "it", "him", "them"];
+const CLAUSE_BREAKS: [&str; 6] = ["but", "although", "though", "while", "whereas", "however"];
+/// Words that end a subject: auxiliaries, modals, negations and frequency adverbs.
+const VERB_MARKERS: [&str; 38] = [
+    "is", "are", "was", "were", "be", "been", "am", "will", "would", "shall", "should", "must",
+    "can", "could", "may", "might", "do", "does", "did", "has", "have", "had", "not", "never",
+    "always", "said", "says", "say", "claims", "claimed", "believes", "believe", "thinks", "think",
+    "voted", "votes", "vote", "wants",
+];
+const STOPWORDS: [&str; 78] = [
+    "a", "an", "the", "of", "to", "in", "on", "at", "by", "for", "with", "from", "as", "and", "or",
+    "that", "this", "these", "those", "is", "are", "was", "were", "be", "been", "being", "am",
+    "will", "would", "shall", "should", "must", "can", "could", "may", "might", "do", "does",
+    "did", "has", "have", "had", "it", "its", "he", "she", "they", "them", "his", "her", "their",
+    "him", "i", "we", "me", "us", "my", "our", "you", "your", "so", "very", "also", "just", "than",
+    "then", "there", "here", "about", "into", "over", "said", "says", "say", "ever", "again",
+    "longer", "any",
+];
+/// `(positive, negative)` quantifiers.
+const QUANTIFIERS: [(&str, &str); 12] = [
+    ("always", "never"),
+    ("sometimes", "never"),
+    ("often", "never"),
+    ("all", "none"),
+    ("all", "no"),
+    ("some", "none"),
+    ("several", "nothing"),
+    ("every", "no"),
+    ("everyone", "nobody"),
+    ("everybody", "nobody"),
+    ("everything", "nothing"),
+    ("everywhere", "nowhere"),
+];
+/// Stances taken through policy verbs.
+const POLICY_POSITIVE: [&str; 19] = [
+    "support", "favor", "favour", "back", "endorse", "approve", "champion", "defend", "advocate",
+    "embrace", "welcome", "promote", "want", "for", "accept", "legalise", "legalize", "commit",
+    "keep",
+];
+const POLICY_NEGATIVE: [&str; 21] = [
+    "oppose",
+    "reject",
+    "against",
+    "ban",
+    "veto",
+    "block",
+    "condemn",
+    "denounce",
+    "abolish",
+    "scrap",
+    "end",
+    "fight",
+    "resist",
+    "repeal",
+    "criticize",
+    "abandon",
+    "stop",
+    "avoid",
+    "phase",
+    "outlaw",
+    "boycott",
+];
+/// Stances taken through evaluations.
+const VALUE_POSITIVE: [&str; 30] = [
+    "good",
+    "great",
+    "right",
+    "beneficial",
+    "success",
+    "like",
+    "love",
+    "praise",
+    "admire",
+    "trust",
+    "agree",
+    "wise",
+    "essential",
+    "sensible",
+    "legitimate",
+    "proud",
+    "loyal",
+    "friend",
+    "productive",
+    "prosperity",
+    "stronger",
+    "save",
+    "future",
+    "valuable",
+    "vital",
+    "excellent",
+    "investment",
+    "fair",
+    "benefit",
+    "improve",
+];
+const VALUE_NEGATIVE: [&str; 36] = [
+    "bad",
+    "wrong",
+    "harmful",
+    "mistake",
+    "failure",
+    "dislike",
+    "hate",
+    "disaster",
+    "distrust",
+    "disagree",
+    "foolish",
+    "terrible",
+    "dangerous",
+    "criticise",
+    "waste",
+    "damage",
+    "threat",
+    "scam",
+    "blunder",
+    "costly",
+    "obstacle",
+    "destroy",
+    "catastrophic",
+    "overreaction",
+    "pointless",
+    "ruin",
+    "exploit",
+    "eyesore",
+    "past",
+    "useless",
+    "unfair",
+    "worse",
+    "worst",
+    "enemy",
+    "fraud",
+    "reckless",
+];
+/// Antonym pairs (stems) that are not stances.
+const ANTONYMS: [(&str, &str); 46] = [
+    ("help", "hurt"),
+    ("strengthen", "weaken"),
+    ("extend", "end"),
+    ("grow", "decline"),
+    ("acquit", "convict"),
+    ("rise", "decline"),
+    ("increase", "decline"),
+    ("increase", "decrease"),
+    ("increase", "cut"),
+    ("increase", "reduce"),
+    ("raise", "lower"),
+    ("raise", "cut"),
+    ("raise", "reduce"),
+    ("rise", "fall"),
+    ("rose", "fell"),
+    ("grow", "shrink"),
+    ("grew", "shrank"),
+    ("expand", "reduce"),
+    ("expand", "shrink"),
+    ("boost", "cut"),
+    ("more", "less"),
+    ("more", "fewer"),
+    ("higher", "lower"),
+    ("up", "down"),
+    ("true", "false"),
+    ("legal", "illegal"),
+    ("safe", "unsafe"),
+    ("win", "lose"),
+    ("won", "lost"),
+    ("allow", "forbid"),
+    ("allow", "prohibit"),
+    ("open", "close"),
+    ("hire", "fire"),
+    ("buy", "sell"),
+    ("bought", "sold"),
+    ("profit", "loss"),
+    ("succeed", "fail"),
+    ("guilty", "innocent"),
+    ("include", "exclude"),
+    ("strong", "weak"),
+    ("rich", "poor"),
+    ("cheap", "expensive"),
+    ("add", "remove"),
+    ("start", "stop"),
+    ("present", "absent"),
+    ("public", "private"),
+];
+const SMALL_NUMBERS: [&str; 21] = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+    "twenty",
+];
+const MONTHS: [&str; 12] = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+];
+/// Irregular verb forms and their base, so "knew" meets "know" and "rose" meets "rise".
+const IRREGULAR: [(&str, &str); 34] = [
+    ("knew", "know"),
+    ("known", "know"),
+    ("rose", "rise"),
+    ("risen", "rise"),
+    ("fell", "fall"),
+    ("fallen", "fall"),
+    ("grew", "grow"),
+    ("grown", "grow"),
+    ("shrank", "shrink"),
+    ("shrunk", "shrink"),
+    ("won", "win"),
+    ("lost", "lose"),
+    ("sold", "sell"),
+    ("bought", "buy"),
+    ("began", "begin"),
+    ("begun", "begin"),
+    ("made", "make"),
+    ("took", "take"),
+    ("taken", "take"),
+    ("gave", "give"),
+    ("given", "give"),
+    ("went", "go"),
+    ("gone", "go"),
+    ("built", "build"),
+    ("met", "meet"),
+    ("paid", "pay"),
+    ("spent", "spend"),
+    ("kept", "keep"),
+    ("left", "leave"),
+    ("told", "tell"),
+    ("thought", "think"),
+    ("brought", "bring"),
+    ("held", "hold"),
+    ("saw", "see"),
+];
+/// Verbs too general to make two statements about the same thing.
+const GENERIC_VERBS: [&str; 12] = [
+    "vote", "say", "make", "think", "believe", "claim", "argue", "call", "plan", "want", "get",
+    "go",
+];
+
+fn is_in(list: &[&str], word: &str) -> bool {
+    list.contains(&word)
+}
+
+/// A crude stem: enough to match "supports", "supported" and "supporting" with "support".
+fn stem(word: &str) -> String {
+    let w = word;
+    if let Some((_, base)) = IRREGULAR.iter().find(|(form, _)| *form == w) {
+        return (*base).to_owned();
+    }
+    if w.ends_with("ss") || w.len() <= 3 {
+        return w.to_owned();
+    }
+    for suffix in ["ing", "ied", "ies", "ed", "es", "s"] {
+        if let Some(root) = w.strip_suffix(suffix)
+            && root.len() >= 3
+        {
+            return match suffix {
+                "ied" | "ies" => format!("{root}y"),
+                // "raised" -> "rais" + e; keep the e so it matches "raise".
+                "ed" | "es" if is_stem_word(&format!("{root}e")) => format!("{root}e"),
+                "ing" if is_stem_word(&format!("{root}e")) => format!("{root}e"),
+                // "scrapped" -> "scrap", "stopping" -> "stop".
+                "ed" | "ing" if doubled(root) => root[..root.len() - 1].to_owned(),
+                // "voted" -> "vote": a three-letter consonant-vowel-consonant root lost its e.
+                "ed" | "es" | "ing" if short_cvc(root) => format!("{root}e"),
+                _ => root.to_owned(),
+            };
+        }
+    }
+    w.to_owned()
+}
+
+/// Whether `root` is three letters, consonant-vowel-consonant ("vot", "hop").
+fn short_cvc(root: &str) -> bool {
+    let vowel = |c: u8| matches!(c, b'a' | b'e' | b'i' | b'o' | b'u');
+    let b = root.as_bytes();
+    b.len() == 3
+        && !vowel(b[0])
+        && vowel(b[1])
+        && !vowel(b[2])
+        && !matches!(b[2], b'w' | b'x' | b'y')
+}
+
+/// Whether `root` ends in a doubled consonant ("scrapp", "stopp").
+fn doubled(root: &str) -> bool {
+    let b = root.as_bytes();
+    b.len() >= 3
+        && b[b.len() - 1] == b[b.len() - 2]
+        && !matches!(
+            b[b.len() - 1],
+            b'a' | b'e' | b'i' | b'o' | b'u' | b'l' | b's'
+        )
+}
+
+/// Whether `word` is one of the lexicons' words (so a stem ending in e can be restored).
+fn is_stem_word(word: &str) -> bool {
+    ANTONYMS.iter().any(|(a, b)| *a == word || *b == word)
+        || is_in(&POLICY_POSITIVE, word)
+        || is_in(&POLICY_NEGATIVE, word)
+        || is_in(&VALUE_POSITIVE, word)
+        || is_in(&VALUE_NEGATIVE, word)
+}
+
+// --- statements -------------------------------------------------------------------------------
+
+/// A number in a statement and what it counts.
+#[derive(Debug, Clone, PartialEq)]
+struct Quantity {
+    value: f64,
+    unit: String,
+}
+
+/// A statement taken apart.
+#[derive(Debug, Clone, Default)]
+struct Statement {
+    /// Lowercase words, contractions expanded; clause breaks as ",".
+    words: Vec<String>,
+    /// Stems of `words`.
+    stems: Vec<String>,
+    /// The subject's head: "speaker", a third-person pronoun class "pronoun", or a word.
+    subject: String,
+    /// The stems of the subject span (for "the statement is about the topic").
+    subject_stems: BTreeSet<String>,
+    /// Whose the subject is, when a possessive says: "speaker" (my, our) or "other" (his,
+    /// her, their, other).
+    owner: Option<&'static str>,
+    /// Stems of every content word, cue words included (to tell events apart).
+    content: BTreeSet<String>,
+    /// Calendar dates mentioned, as "month day" or "month".
+    dates: Vec<String>,
+    /// Stems of the content words.
+    topic: BTreeSet<String>,
+    /// For each word, whether a negation scopes over it.
+    negated: Vec<bool>,
+    /// Years mentioned.
+    years: Vec<i64>,
+    /// Other numbers with their units.
+    quantities: Vec<Quantity>,
+}
+
+impl Statement {
+    fn parse(text: &str) -> Self {
+        let words = words(text);
+        let stems: Vec<String> = words.iter().map(|w| stem(w)).collect();
+        let (subject, subject_end) = subject_of(&words);
+        let subject_stems = stems[..subject_end]
+            .iter()
+            .filter(|s| !is_in(&STOPWORDS, s) && !is_in(&FIRST_PERSON, s))
+            .cloned()
+            .collect();
+        let negated = negation_scope(&words);
+        let (years, dates, quantities) = numbers(&words);
+        let owner = words[..subject_end].iter().find_map(|w| match w.as_str() {
+            "my" | "our" => Some("speaker"),
+            "his" | "her" | "their" | "other" | "its" => Some("other"),
+            _ => None,
+        });
+        let content = stems
+            .iter()
+            .zip(&words)
+            .filter(|(s, w)| {
+                *w != ","
+                    && !is_in(&STOPWORDS, w)
+                    && !is_in(&NEGATIONS, w)
+                    && !is_in(&FIRST_PERSON, w)
+                    && !is_in(&THIRD_PERSON, w)
+                    && !is_in(&CLAUSE_BREAKS, w)
+                    && !is_in(&MONTHS, w)
+                    && !is_in(&SMALL_NUMBERS, w)
+                    && !QUANTIFIERS.iter().any(|(a, b)| a == s || b == s)
+                    && !w.starts_with(|c: char| c.is_ascii_digit())
+                    && !s.ends_with("ly")
+            })
+            .map(|(s, _)| s.clone())
+            .collect();
+        let topic = stems
+            .iter()
+            .zip(&words)
+            .enumerate()
+            .filter(|(i, _)| *i >= subject_end || subject != "speaker")
+            .map(|(_, pair)| pair)
+            .filter(|(s, w)| is_content(s, w))
+            .map(|(s, _)| s.clone())
+            .collect();
+        Self {
+            words,
+            stems,
+            subject,
+            subject_stems,
+            owner,
+            content,
+            topic,
+            negated,
+            years,
+            dates,
+            quantities,
+        }
+    }
+
+    /// Negations outside a quantifier role, counted where they scope over a shared word.
+    fn negation_parity(&self, shared: &BTreeSet<String>, skip_quantifiers: bool) -> bool {
+        let mut parity = false;
+        let mut clause_has_shared = vec![false; self.words.len()];
+        // A negation counts when its clause holds a shared topic word or a cue word.
+        let mut clause_start = 0;
+        for i in 0..=self.words.len() {
+            if i == self.words.len() || self.words[i] == "," {
+                let hit = (clause_start..i)
+                    .any(|j| shared.contains(&self.stems[j]) || is_cue_word(&self.stems[j]));
+                for flag in &mut clause_has_shared[clause_start..i] {
+                    *flag = hit;
+                }
+                clause_start = i + 1;
+            }
+        }
+        for (i, w) in self.words.iter().enumerate() {
+            if !is_in(&NEGATIONS, w) || !clause_has_shared[i] {
+                continue;
+            }
+            if skip_quantifiers && QUANTIFIERS.iter().any(|(_, neg)| neg == w) {
+                continue;
+            }
+            parity = !parity;
+        }
+        parity
+    }
+
+    /// The sign of the statement's stance (+1, -1, or 0 for none) and whether it is a policy
+    /// stance, ignoring negations.
+    fn stance(&self) -> (i32, bool) {
+        let mut sign = 0;
+        let mut policy = false;
+        for s in &self.stems {
+            if is_in(&POLICY_POSITIVE, s) {
+                sign = 1;
+                policy = true;
+            } else if is_in(&POLICY_NEGATIVE, s) {
+                sign = -1;
+                policy = true;
+            } else if is_in(&VALUE_POSITIVE, s) && sign == 0 {
+                sign = 1;
+            } else if is_in(&VALUE_NEGATIVE, s) && sign == 0 {
+                sign = -1;
+            }
+        }
+        (sign, policy)
+    }
+
+    fn has(&self, word: &str) -> bool {
+        self.words.iter().any(|w| w == word) || self.stems.iter().any(|s| s == word)
+    }
+}
+
+fn is_cue_word(stem: &str) -> bool {
+    is_stem_word(stem) || QUANTIFIERS.iter().any(|(a, b)| *a == stem || *b == stem)
+}
+
+fn is_content(stem: &str, word: &str) -> bool {
+    word != ","
+        && !is_in(&STOPWORDS, word)
+        && !is_in(&NEGATIONS, word)
+        && !is_in(&FIRST_PERSON, word)
+        && !is_in(&THIRD_PERSON, word)
+        && !is_cue_word(stem)
+        && !is_in(&CLAUSE_BREAKS, word)
+        && !word.starts_with(|c: char| c.is_ascii_digit())
+        && !is_in(&SMALL_NUMBERS, word)
+        && !is_in(&MONTHS, word)
+        && !word.ends_with("ly")
+        && !matches!(
+            word,
+            "percent" | "%" | "million" | "billion" | "thousand" | "year" | "years"
+        )
+}
+
+/// Lowercase words with contractions expanded; `,` for clause breaks; numbers kept whole
+/// ("3.5", "1,000", "5%" as "5" "%", "$20" as "$" "20").
+fn words(text: &str) -> Vec<String> {
+    let text = text
+        .replace(['\u{2019}', '\u{2018}'], "'")
+        .replace(['\u{2014}', '\u{2013}'], ",")
+        .to_lowercase();
+    let mut out: Vec<String> = Vec::new();
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c.is_ascii_digit() {
+            let mut j = i;
+            while j < chars.len()
+                && (chars[j].is_ascii_digit()
+                    || (matches!(chars[j], '.' | ',')
+                        && chars.get(j + 1).is_some_and(char::is_ascii_digit)))
+            {
+                j += 1;
+            }
+            out.push(chars[i..j].iter().filter(|c| **c != ',').collect());
+            i = j;
+        } else if c.is_alphanumeric() {
+            let mut j = i;
+            while j < chars.len()
+                && (chars[j].is_alphanumeric()
+                    || (matches!(chars[j], '\'' | '-')
+                        && chars.get(j + 1).is_some_and(|n| n.is_alphanumeric())))
+            {
+                j += 1;
+            }
+            let word: String = chars[i..j].iter().collect();
+            push_word(&mut out, &word);
+            i = j;
+        } else {
+            match c {
+                '%' => out.push("%".into()),
+                '$' | '€' | '£' => out.push("$".into()),
+                ',' | ';' | ':' | '(' | ')' if out.last().is_some_and(|w| w != ",") => {
+                    out.push(",".into());
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Pushes `word`, expanding contractions and splitting clause-breaking conjunctions off.
+fn push_word(out: &mut Vec<String>, word: &str) {
+    let expanded: &[&str] = match word {
+        "won't" => &["will", "not"],
+        "can't" | "cannot" => &["can", "not"],
+        "shan't" => &["shall", "not"],
+        "ain't" => &["is", "not"],
+        "i'm" => &["i", "am"],
+        _ => &[],
+    };
+    if !expanded.is_empty() {
+        out.extend(expanded.iter().map(|w| (*w).to_owned()));
+        return;
+    }
+    if let Some(root) = word.strip_suffix("n't") {
+        out.push(root.to_owned());
+        out.push("not".to_owned());
+        return;
+    }
+    let root = ["'s", "'re", "'ve", "'ll", "'d", "'m"]
+        .iter()
+        .find_map(|suffix| word.strip_suffix(suffix))
+        .unwrap_or(word);
+    if is_in(&CLAUSE_BREAKS, root) && out.last().is_some_and(|w| w != ",") {
+        out.push(",".into());
+    }
+    // "no longer" and "no one" read as one negation.
+    if root == "one" && out.last().is_some_and(|w| w == "no") {
+        out.pop();
+        out.push("nobody".into());
+        return;
+    }
+    out.push(root.to_owned());
+}
+
+/// The subject's head and where the subject span ends.
+///
+/// The span ends at the first auxiliary, modal, negation or lexicon verb after the first word,
+/// or at a word ending in -s or -ed that follows a noun; failing both, at the first word
+/// that follows a content word.
+fn subject_of(words: &[String]) -> (String, usize) {
+    let determiner = |w: &str| {
+        matches!(
+            w,
+            "the"
+                | "a"
+                | "an"
+                | "my"
+                | "our"
+                | "his"
+                | "her"
+                | "their"
+                | "its"
+                | "this"
+                | "these"
+                | "those"
+                | "of"
+                | "in"
+                | "for"
+                | "from"
+        ) || QUANTIFIERS.iter().any(|(a, b)| *a == w || *b == w)
+            || is_in(&FIRST_PERSON, w)
+            || is_in(&NEGATIONS, w)
+            || w == "one"
+    };
+    let marker = |i: usize, w: &str| {
+        i >= 1
+            && (is_in(&VERB_MARKERS, w)
+                || is_stem_word(&stem(w))
+                || IRREGULAR.iter().any(|(form, _)| *form == w)
+                || w == ","
+                || ((w.ends_with("ed") || (w.ends_with('s') && !w.ends_with("ss")))
+                    && !determiner(&words[i - 1])))
+    };
+    let end = words
+        .iter()
+        .enumerate()
+        .position(|(i, w)| marker(i, w))
+        .or_else(|| {
+            (1..words.len()).find(|&i| {
+                !determiner(&words[i - 1])
+                    && !is_in(&STOPWORDS, &words[i - 1])
+                    && !is_in(&STOPWORDS, &words[i])
+            })
+        })
+        .unwrap_or(words.len().min(1));
+    let span = &words[..end];
+    if span.iter().any(|w| is_in(&["i", "we"], w)) {
+        return ("speaker".to_owned(), end);
+    }
+    let head = span
+        .iter()
+        .rev()
+        .find(|w| {
+            (!is_in(&STOPWORDS, w) || is_in(&THIRD_PERSON, w))
+                && !determiner(w)
+                && !w.ends_with("ly")
+        })
+        .map(String::as_str)
+        .unwrap_or("");
+    let subject = if is_in(&["me", "us"], head) {
+        "speaker".to_owned()
+    } else if is_in(&THIRD_PERSON, head) {
+        "pronoun".to_owned()
+    } else {
+        stem(head)
+    };
+    (subject, end)
+}
+
+/// For each word, whether a negation earlier in its clause scopes over it.
+fn negation_scope(words: &[String]) -> Vec<bool> {
+    let mut out = Vec::with_capacity(words.len());
+    let mut active = false;
+    for w in words {
+        if w == "," {
+            active = false;
+        }
+        out.push(active);
+        if is_in(&NEGATIONS, w) {
+            active = true;
+        }
+    }
+    out
+}
+
+/// The years, calendar dates ("march 4", or a month alone) and the other quantities a
+/// statement mentions.
+fn numbers(words: &[String]) -> (Vec<i64>, Vec<String>, Vec<Quantity>) {
+    let mut years = Vec::new();
+    let mut dates = Vec::new();
+    let mut quantities = Vec::new();
+    for (i, w) in words.iter().enumerate() {
+        let next = words.get(i + 1).map(String::as_str).unwrap_or("");
+        let prev = if i > 0 { words[i - 1].as_str() } else { "" };
+        if is_in(&MONTHS, w) {
+            // "may" is a month only next to a number.
+            let day = [prev, next]
+                .into_iter()
+                .find(|d| d.parse::<u32>().is_ok_and(|d| (1..=31).contains(&d)));
+            if w != "may" || day.is_some() {
+                dates.push(day.map_or_else(|| w.clone(), |d| format!("{w} {d}")));
+            }
+            continue;
+        }
+        let value = match SMALL_NUMBERS.iter().position(|n| n == w) {
+            Some(n) => n as f64,
+            None => match w.parse::<f64>() {
+                Ok(v) => v,
+                Err(_) => continue,
+            },
+        };
+        if is_in(&MONTHS, next) || is_in(&MONTHS, prev) && w.len() <= 2 {
+            // A day of a month, counted with its month.
+            continue;
+        }
+        if !w.contains('.')
+            && (1000.0..=2100.0).contains(&value)
+            && w.len() == 4
+            && !matches!(next, "%" | "percent" | "million" | "billion" | "thousand")
+            && prev != "$"
+        {
+            years.push(value as i64);
+            continue;
+        }
+        let (scale, unit_at) = match next {
+            "thousand" => (1e3, i + 2),
+            "million" => (1e6, i + 2),
+            "billion" => (1e9, i + 2),
+            _ => (1.0, i + 1),
+        };
+        let unit = if prev == "$" {
+            "$".to_owned()
+        } else {
+            match words.get(unit_at).map(String::as_str) {
+                Some("%" | "percent" | "per") => "%".to_owned(),
+                Some(u) if u != "," && !is_in(&STOPWORDS, u) => stem(u),
+                _ => String::new(),
+            }
+        };
+        quantities.push(Quantity {
+            value: value * scale,
+            unit,
+        });
+    }
+    (years, dates, quantities)
+}
+
+// --- judging ----------------------------------------------------------------------------------
+
+fn same_subject(a: &Statement, b: &Statement) -> bool {
+    // "our party" and "their party", or "she" and "her union leader", are two subjects.
+    if a.owner.is_some() && b.owner.is_some() && a.owner != b.owner {
+        return false;
+    }
+    if (a.subject == "pronoun" && b.owner == Some("other"))
+        || (b.subject == "pronoun" && a.owner == Some("other"))
+    {
+        return false;
+    }
+    if a.subject == b.subject {
+        return true;
+    }
+    let third = |s: &Statement| s.subject != "speaker" && !s.subject.is_empty();
+    if (a.subject == "pronoun" && third(b)) || (b.subject == "pronoun" && third(a)) {
+        return true;
+    }
+    // An evaluation of the topic ("nuclear power is a mistake") answers a speaker's stance
+    // on it ("I support nuclear power").
+    let about = |speaker: &Statement, other: &Statement| {
+        speaker.subject == "speaker"
+            && !other.subject_stems.is_empty()
+            && other
+                .subject_stems
+                .iter()
+                .all(|s| speaker.topic.contains(s))
+    };
+    about(a, b) || about(b, a)
+}
+
+/// Whether the statements are about the same specific thing, as `cue` needs:
+///
+/// - numbers and dates conflict only between statements saying the same thing apart from them
+///   (every content word shared, the same years for a number);
+/// - a stance conflicts only on a shared object, beyond the subject and verbs such as "vote";
+/// - otherwise, when each statement has a content word the other lacks ("in schools" against
+///   "in restaurants"), they are about different things.
+fn same_specifics(a: &Statement, b: &Statement, shared: &BTreeSet<String>, cue: Cue) -> bool {
+    match cue {
+        Cue::Numeric => a.content == b.content && a.years == b.years && a.dates == b.dates,
+        Cue::Date => a.content == b.content,
+        // When both statements name the same subject, their shared words must go beyond it.
+        Cue::Stance => shared.iter().any(|s| {
+            let subject_word =
+                a.subject == b.subject && (a.subject_stems.contains(s) || s == &a.subject);
+            !subject_word && !is_in(&GENERIC_VERBS, s)
+        }),
+        Cue::Negation | Cue::Antonym | Cue::Quantifier => {
+            a.topic.is_subset(&b.topic) || b.topic.is_subset(&a.topic)
+        }
+    }
+}
+
+/// The shared topic stems and the share of the smaller topic they cover.
+fn shared_topic(a: &Statement, b: &Statement) -> (BTreeSet<String>, f64) {
+    let shared: BTreeSet<String> = a.topic.intersection(&b.topic).cloned().collect();
+    let smaller = a.topic.len().min(b.topic.len());
+    let overlap = if smaller == 0 {
+        0.0
+    } else {
+        shared.len() as f64 / smaller as f64
+    };
+    (shared, overlap)
+}
+
+fn judge_parsed(a: &Statement, b: &Statement, text_a: &str, text_b: &str) -> Option<Finding> {
+    if !same_subject(a, b) {
+        return None;
+    }
+    let (shared, overlap) = shared_topic(a, b);
+    if shared.is_empty() || overlap < 0.5 {
+        return None;
+    }
+    let (cue, kind, explanation) = find_cue(a, b, &shared)?;
+    if !same_specifics(a, b, &shared, cue) {
+        return None;
+    }
+    let confidence = (cue.base_confidence() * (0.6 + 0.4 * overlap) * 1000.0).round() / 1000.0;
+    let topic: Vec<&str> = shared.iter().map(String::as_str).collect();
+    Some(Finding {
+        statement_1: text_a.to_owned(),
+        statement_2: text_b.to_owned(),
+        kind,
+        cue,
+        confidence,
+        explanation: format!("{explanation} (shared topic: {})", topic.join(", ")),
+    })
+}
+
+fn find_cue(
+    a: &Statement,
+    b: &Statement,
+    shared: &BTreeSet<String>,
+) -> Option<(Cue, ContradictionType, String)> {
+    let (stance_a, policy_a) = a.stance();
+    let (stance_b, policy_b) = b.stance();
+    // Quantifiers: "always" against "never" with the same stance.
+    for (all, none) in QUANTIFIERS {
+        let flipped = (a.has(all) && b.has(none)) || (a.has(none) && b.has(all));
+        if flipped
+            && a.negation_parity(shared, true) == b.negation_parity(shared, true)
+            && stance_a == stance_b
+        {
+            return Some((
+                Cue::Quantifier,
+                ContradictionType::Direct,
+                format!("quantifier conflict: \"{all}\" against \"{none}\""),
+            ));
+        }
+    }
+    let neg_a = a.negation_parity(shared, false);
+    let neg_b = b.negation_parity(shared, false);
+    for (x, y) in ANTONYMS {
+        let opposed = (a.has(x) && b.has(y) && !b.has(x)) || (a.has(y) && b.has(x) && !a.has(y));
+        if opposed {
+            // "not raise" and "cut" agree.
+            return (neg_a == neg_b).then(|| {
+                (
+                    Cue::Antonym,
+                    ContradictionType::Direct,
+                    format!("antonym pair: \"{x}\" against \"{y}\""),
+                )
+            });
+        }
+    }
+    let polarity = |stance: i32, negated: bool| {
+        let s = if stance == 0 { 1 } else { stance };
+        if negated { -s } else { s }
+    };
+    if polarity(stance_a, neg_a) != polarity(stance_b, neg_b) {
+        if neg_a != neg_b && (stance_a == stance_b || stance_a == 0 || stance_b == 0) {
+            let (negating, text) = if neg_a { ("first", a) } else { ("second", b) };
+            let scope = negated_span(text);
+            return Some((
+                Cue::Negation,
+                ContradictionType::Direct,
+                format!("negation flip: the {negating} statement negates \"{scope}\""),
+            ));
+        }
+        if neg_a == neg_b && stance_a != 0 && stance_b != 0 {
+            let kind = if policy_a || policy_b {
+                ContradictionType::PolicyShift
+            } else {
+                ContradictionType::Value
+            };
+            return Some((
+                Cue::Stance,
+                kind,
+                format!(
+                    "stance shift: {} in one statement, {} in the other",
+                    if stance_a > 0 { "for" } else { "against" },
+                    if stance_b > 0 { "for" } else { "against" }
+                ),
+            ));
+        }
+        return None;
+    }
+    numeric_conflict(a, b)
+}
+
+/// The words a statement's first effective negation scopes over, for explanations.
+fn negated_span(s: &Statement) -> String {
+    let start = s.negated.iter().position(|n| *n).unwrap_or(0);
+    let from = start.saturating_sub(1);
+    s.words[from..]
+        .iter()
+        .take_while(|w| *w != ",")
+        .take(8)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn numeric_conflict(a: &Statement, b: &Statement) -> Option<(Cue, ContradictionType, String)> {
+    let differing_years =
+        !a.years.is_empty() && !b.years.is_empty() && a.years.iter().all(|y| !b.years.contains(y));
+    let differing_dates =
+        !a.dates.is_empty() && !b.dates.is_empty() && a.dates.iter().all(|d| !b.dates.contains(d));
+    if a.quantities.is_empty() && b.quantities.is_empty() {
+        return (differing_years || differing_dates).then(|| {
+            let when = |s: &Statement| {
+                s.dates
+                    .iter()
+                    .cloned()
+                    .chain(s.years.iter().map(i64::to_string))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            (
+                Cue::Date,
+                ContradictionType::Temporal,
+                format!("date conflict: {} against {}", when(a), when(b)),
+            )
+        });
+    }
+    if differing_years {
+        // Different periods: different values are expected.
+        return None;
+    }
+    for qa in &a.quantities {
+        let same_unit: Vec<&Quantity> = b.quantities.iter().filter(|q| q.unit == qa.unit).collect();
+        if same_unit.is_empty() || same_unit.iter().any(|q| close(q.value, qa.value)) {
+            continue;
+        }
+        // Each side's own values: a conflict only if b never states a's value.
+        let qb = same_unit[0];
+        let unit = if qa.unit.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", qa.unit)
+        };
+        return Some((
+            Cue::Numeric,
+            ContradictionType::Direct,
+            format!(
+                "numeric conflict: {}{unit} against {}{unit}",
+                number_text(qa.value),
+                number_text(qb.value)
+            ),
+        ));
+    }
+    None
+}
+
+fn close(x: f64, y: f64) -> bool {
+    (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0)
+}
+
+fn number_text(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cue(a: &str, b: &str) -> Option<Cue> {
+        compare_statements(a, b)
+            .contradictions
+            .first()
+            .map(|f| f.cue)
+    }
+
+    #[test]
+    fn the_originals_worked_example_is_a_direct_contradiction_on_one_topic() {
+        let found = analyze(
+            "I never support tax hikes. We must always support tax hikes. I know the budget.",
+        );
+        assert_eq!(found.contradictions.len(), 1, "{found:?}");
+        let f = &found.contradictions[0];
+        assert_eq!(f.kind, ContradictionType::Direct);
+        assert_eq!(f.cue, Cue::Quantifier);
+        assert_eq!(f.statement_1, "I never support tax hikes.");
+        assert_eq!(f.statement_2, "We must always support tax hikes.");
+        assert!(f.explanation.contains("tax"), "{}", f.explanation);
+        assert!(found.score >= 70 && found.label == "high", "{found:?}");
+    }
+
+    #[test]
+    fn words_match_at_boundaries_only() {
+        // "know" holds "no", "notable" holds "not": neither is a negation.
+        assert_eq!(
+            cue("I know the plan works.", "I know the plan works well."),
+            None
+        );
+        assert_eq!(
+            cue(
+                "The senator is notable for the bill.",
+                "The senator is notable for the bill."
+            ),
+            None
+        );
+        assert_eq!(
+            cue("I support the bill.", "I don't support the bill."),
+            Some(Cue::Negation)
+        );
+        assert_eq!(
+            cue("We can fix the roads.", "We cannot fix the roads."),
+            Some(Cue::Negation)
+        );
+    }
+
+    #[test]
+    fn subjects_and_topics_must_agree() {
+        assert_eq!(
+            cue(
+                "I support the bill.",
+                "My opponent does not support the bill."
+            ),
+            None
+        );
+        assert_eq!(
+            cue("I support tax cuts.", "I do not support the war."),
+            None
+        );
+        assert_eq!(
+            cue("Acme will raise prices.", "Acme will cut prices."),
+            Some(Cue::Antonym)
+        );
+        assert_eq!(
+            cue("I support the bill.", "I do not oppose the bill."),
+            None,
+            "a negated antonym agrees"
+        );
+    }
+
+    #[test]
+    fn numbers_and_dates_conflict_only_on_the_same_quantity() {
+        assert_eq!(
+            cue(
+                "Unemployment is 5% this year.",
+                "Unemployment is 8% this year."
+            ),
+            Some(Cue::Numeric)
+        );
+        assert_eq!(
+            cue("Unemployment is 5 percent.", "Unemployment is 5%."),
+            None
+        );
+        assert_eq!(
+            cue(
+                "The company was founded in 1990.",
+                "The company was founded in 1995."
+            ),
+            Some(Cue::Date)
+        );
+        assert_eq!(
+            cue(
+                "Revenue was 5 million dollars in 2020.",
+                "Revenue was 8 million dollars in 2021."
+            ),
+            None,
+            "different years, different values"
+        );
+        let f = &compare_statements("Unemployment is 5%.", "Unemployment is 8%.").contradictions[0];
+        assert_eq!(f.kind, ContradictionType::Direct);
+    }
+
+    #[test]
+    fn stances_map_to_policy_or_value_shifts() {
+        let f = compare_statements("I support nuclear power.", "I oppose nuclear power.");
+        assert_eq!(f.contradictions[0].kind, ContradictionType::PolicyShift);
+        assert_eq!(f.contradictions[0].cue, Cue::Stance);
+        let f = compare_statements(
+            "I support nuclear power.",
+            "Nuclear power is a dangerous mistake.",
+        );
+        assert_eq!(f.contradictions[0].cue, Cue::Stance, "{f:?}");
+    }
+
+    #[test]
+    fn sentences_split_at_terminators_not_abbreviations_or_decimals() {
+        assert_eq!(
+            split_sentences("Dr. Smith said 3.5 is fine. Is it? Yes!"),
+            ["Dr. Smith said 3.5 is fine.", "Is it?", "Yes!"]
+        );
+        assert_eq!(analyze("").score, 0);
+        assert_eq!(analyze("").label, "none");
+    }
+}
