@@ -20,6 +20,7 @@ mod aio;
 mod apis;
 mod args;
 mod backup;
+mod contradiction;
 mod errors;
 mod handle;
 mod health;
@@ -132,5 +133,6 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     worker::register(m)?;
     backup::register(m)?;
+    contradiction::register(m)?;
     Ok(())
 }

@@ -45,6 +45,8 @@ import datetime as _datetime
 from typing import Any, List, Literal, Optional, TypedDict
 
 from ._native import (
+    analyze_contradictions,
+    compare_statements,
     Alert,
     AlertRule,
     ApiAttempt,
@@ -203,5 +205,7 @@ __all__ = [
     "WorkerSummary",
     "__version__",
     "aio",
+    "analyze_contradictions",
     "backup",
+    "compare_statements",
 ]

@@ -1862,3 +1862,27 @@ class Metrics:
         offset: int = 0,
     ) -> Page[Alert]:
         """One page of alerts, newest first, filtered by `state` and `rule_id`."""
+
+class ContradictionFinding(TypedDict):
+    """One contradicting pair of statements."""
+
+    statement_1: str
+    statement_2: str
+    type: Literal["direct", "contextual", "temporal", "value", "policy_shift", "audience_based"]
+    cue: Literal["negation", "antonym", "quantifier", "numeric", "date", "stance"]
+    confidence: float
+    explanation: str
+
+class ContradictionAnalysis(TypedDict):
+    """The contradiction engine's answer."""
+
+    score: int
+    label: Literal["none", "low", "moderate", "high"]
+    contradictions: list[ContradictionFinding]
+
+def analyze_contradictions(text: str) -> ContradictionAnalysis:
+    """Splits `text` into sentences and finds every contradicting pair (same subject, same
+    topic), most confident first; `score` (0–100) is the chance at least one is right."""
+
+def compare_statements(statement_1: str, statement_2: str) -> ContradictionAnalysis:
+    """Compares two statements; at most one contradiction."""
