@@ -161,6 +161,60 @@ impl Analysis {
     }
 }
 
+/// The most characters a text or statement may have.
+pub const MAX_TEXT_CHARS: usize = 100_000;
+
+/// What to analyse: a text, or two statements.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AnalysisRequest {
+    /// A text whose sentences are compared pairwise.
+    pub text: Option<String>,
+    /// The first of two statements.
+    pub statement_1: Option<String>,
+    /// The second of two statements.
+    pub statement_2: Option<String>,
+}
+
+impl AnalysisRequest {
+    /// Analyses the text, or compares the two statements: exactly one of the two forms, each
+    /// non-blank and at most [`MAX_TEXT_CHARS`] characters.
+    pub fn run(&self) -> crate::Result<Analysis> {
+        use crate::Error;
+        let check = |field: &str, value: &str| {
+            if value.trim().is_empty() {
+                return Err(Error::validation(field, "must not be blank"));
+            }
+            if value.chars().count() > MAX_TEXT_CHARS {
+                return Err(Error::validation(
+                    field,
+                    format!("at most {MAX_TEXT_CHARS} characters"),
+                ));
+            }
+            Ok(())
+        };
+        match (&self.text, &self.statement_1, &self.statement_2) {
+            (Some(text), None, None) => {
+                check("text", text)?;
+                Ok(analyze(text))
+            }
+            (None, Some(a), Some(b)) => {
+                check("statement_1", a)?;
+                check("statement_2", b)?;
+                Ok(compare_statements(a, b))
+            }
+            (Some(_), _, _) => Err(Error::validation(
+                "text",
+                "give either text or statement_1 and statement_2, not both",
+            )),
+            (None, None, _) => Err(Error::validation(
+                "text",
+                "give text, or statement_1 and statement_2",
+            )),
+            (None, Some(_), None) => Err(Error::validation("statement_2", "is required")),
+        }
+    }
+}
+
 /// Compares two statements.
 pub fn compare_statements(statement_1: &str, statement_2: &str) -> Analysis {
     Analysis::of(judge(statement_1, statement_2).into_iter().collect())
@@ -1338,6 +1392,55 @@ mod tests {
             "Nuclear power is a dangerous mistake.",
         );
         assert_eq!(f.contradictions[0].cue, Cue::Stance, "{f:?}");
+    }
+
+    #[test]
+    fn requests_take_a_text_or_two_statements() {
+        let text = AnalysisRequest {
+            text: Some("I support the bill. I do not support the bill.".into()),
+            ..AnalysisRequest::default()
+        };
+        assert_eq!(text.run().unwrap().contradictions.len(), 1);
+        let pair = AnalysisRequest {
+            statement_1: Some("I support the bill.".into()),
+            statement_2: Some("I oppose the bill.".into()),
+            ..AnalysisRequest::default()
+        };
+        assert_eq!(pair.run().unwrap().contradictions[0].cue, Cue::Stance);
+        let field = |r: AnalysisRequest| match r.run() {
+            Err(crate::Error::Validation { field, .. }) => field,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(field(AnalysisRequest::default()), "text");
+        assert_eq!(
+            field(AnalysisRequest {
+                text: Some("A.".into()),
+                statement_1: Some("B.".into()),
+                ..AnalysisRequest::default()
+            }),
+            "text"
+        );
+        assert_eq!(
+            field(AnalysisRequest {
+                statement_1: Some("B.".into()),
+                ..AnalysisRequest::default()
+            }),
+            "statement_2"
+        );
+        assert_eq!(
+            field(AnalysisRequest {
+                text: Some("   ".into()),
+                ..AnalysisRequest::default()
+            }),
+            "text"
+        );
+        assert_eq!(
+            field(AnalysisRequest {
+                text: Some("a".repeat(MAX_TEXT_CHARS + 1)),
+                ..AnalysisRequest::default()
+            }),
+            "text"
+        );
     }
 
     #[test]

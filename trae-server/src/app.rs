@@ -22,6 +22,7 @@ use crate::api::apis::ApisApi;
 use crate::api::audit::AuditApi;
 use crate::api::auth::AuthApi;
 use crate::api::backups::BackupsApi;
+use crate::api::contradictions::ContradictionsApi;
 use crate::api::discovery::DiscoveryApi;
 use crate::api::health::HealthApi;
 use crate::api::metrics::MetricsApi;
@@ -228,6 +229,7 @@ type Apis = (
     ApisApi,
     SecretsApi,
     BackupsApi,
+    ContradictionsApi,
 );
 
 /// The assembled application: the endpoint to serve and its OpenAPI spec.
@@ -276,6 +278,7 @@ impl App {
             ApisApi::new(state.apis.clone(), identity.clone()),
             SecretsApi::new(state.vault.clone()),
             BackupsApi::new(state.backups.clone(), identity.clone()),
+            ContradictionsApi::new(identity.clone()),
         );
         let service = OpenApiService::new(apis, "trae", env!("CARGO_PKG_VERSION")).description(
             "The trae backend API. Errors are always `{\"error\": {\"code\", \"message\"}}`.",

@@ -5,6 +5,7 @@ pub mod apis;
 pub mod audit;
 pub mod auth;
 pub mod backups;
+pub mod contradictions;
 pub mod discovery;
 pub mod health;
 pub mod metrics;
@@ -48,4 +49,6 @@ pub enum ApiTags {
     Secrets,
     /// Database backups.
     Backups,
+    /// Content: channels, personas, evidence and contradictions.
+    Content,
 }
