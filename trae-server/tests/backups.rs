@@ -6,14 +6,12 @@ use poem::http::StatusCode;
 use poem::test::TestClient;
 use poem::{Endpoint, Response};
 use serde_json::Value;
-use trae_auth::{Registration, RequestMeta};
-use trae_core::{Config, Principal};
 use trae_server::{App, AppState};
 use trae_storage::backup_catalog::LOCK_FILE;
-use trae_storage::{Store, storage_test};
+use trae_storage::storage_test;
 
-/// The password of every test user.
-const PASSWORD: &str = "correct horse battery";
+mod common;
+use common::signed_in;
 
 struct Harness<E> {
     cli: TestClient<E>,
@@ -38,25 +36,8 @@ fn can_back_up(url: &str) -> bool {
 }
 
 async fn harness(url: &str, keep: u32) -> Harness<impl Endpoint<Output = Response>> {
-    let dir = tempfile::tempdir().unwrap();
-    let env: std::collections::HashMap<String, String> = [
-        ("TRAE_DATA_DIR", dir.path().display().to_string()),
-        ("TRAE_DATABASE_URL", url.to_owned()),
-        ("TRAE_BACKUP_KEEP", keep.to_string()),
-        // PostgreSQL needs a shared secrets master key.
-        (
-            "TRAE_MASTER_KEY",
-            "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTMyYgo=".to_owned(),
-        ),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    let config = Config::from_sources(|k| env.get(k).cloned()).unwrap();
-    let store = Store::connect(url).await.unwrap();
-    let state = AppState::new(config, store, chrono::Utc::now())
-        .await
-        .unwrap();
+    let keep = keep.to_string();
+    let (state, dir) = common::state(url, &[("TRAE_BACKUP_KEEP", keep.as_str())]).await;
     let admin = signed_in(&state, "root", &["admin"]).await;
     let cli = TestClient::new(App::new(&state).into_endpoint());
     Harness {
@@ -65,31 +46,6 @@ async fn harness(url: &str, keep: u32) -> Harness<impl Endpoint<Output = Respons
         admin,
         dir,
     }
-}
-
-/// Creates a user with `roles` through the library and returns an access token for them.
-async fn signed_in(state: &AppState, username: &str, roles: &[&str]) -> String {
-    let identity = &state.identity;
-    identity
-        .users
-        .create(
-            &Principal::System,
-            Registration {
-                username: username.into(),
-                email: format!("{username}@example.com"),
-                password: PASSWORD.into(),
-                full_name: None,
-            },
-            roles.iter().map(|r| (*r).to_owned()).collect(),
-            &RequestMeta::default(),
-        )
-        .await
-        .unwrap();
-    let (_, pair) = identity
-        .login(username, PASSWORD, &RequestMeta::default())
-        .await
-        .unwrap();
-    pair.access_token
 }
 
 impl<E: Endpoint<Output = Response>> Harness<E> {

@@ -4,56 +4,18 @@
 use poem::http::StatusCode;
 use poem::test::TestClient;
 use serde_json::{Value, json};
-use trae_auth::{NewRole, Registration, RequestMeta};
-use trae_core::{Config, Principal};
-use trae_server::{App, AppState};
-use trae_storage::{Store, storage_test};
+use trae_auth::{NewRole, RequestMeta};
+use trae_core::Principal;
+use trae_server::App;
+use trae_storage::storage_test;
 
-/// Creates a user with `roles` and returns an access token for them.
-async fn signed_in(state: &AppState, username: &str, roles: &[&str]) -> String {
-    let identity = &state.identity;
-    identity
-        .users
-        .create(
-            &Principal::System,
-            Registration {
-                username: username.into(),
-                email: format!("{username}@example.com"),
-                password: "correct horse battery".into(),
-                full_name: None,
-            },
-            roles.iter().map(|r| (*r).to_owned()).collect(),
-            &RequestMeta::default(),
-        )
-        .await
-        .unwrap();
-    let (_, pair) = identity
-        .login(username, "correct horse battery", &RequestMeta::default())
-        .await
-        .unwrap();
-    pair.access_token
-}
+mod common;
+use common::signed_in;
 
 storage_test!(
     analyze_texts_and_statement_pairs,
     |url: String| async move {
-        let dir = tempfile::tempdir().unwrap();
-        let env: std::collections::HashMap<String, String> = [
-            ("TRAE_DATA_DIR", dir.path().display().to_string()),
-            ("TRAE_DATABASE_URL", url.clone()),
-            (
-                "TRAE_MASTER_KEY",
-                "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTMyYgo=".to_owned(),
-            ),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-        let config = Config::from_sources(|k| env.get(k).cloned()).unwrap();
-        let store = Store::connect(&url).await.unwrap();
-        let state = AppState::new(config, store, chrono::Utc::now())
-            .await
-            .unwrap();
+        let (state, _dir) = common::state(&url, &[]).await;
         let viewer = signed_in(&state, "vera", &["viewer"]).await;
         // A role without content:read.
         state
