@@ -128,3 +128,10 @@ impl Rbac {
         }
     }
 }
+
+#[async_trait::async_trait]
+impl trae_core::permission::Authorizer for Rbac {
+    async fn authorize(&self, principal: &Principal, needed: &Permission) -> Result<()> {
+        Rbac::authorize(self, principal, needed).await
+    }
+}

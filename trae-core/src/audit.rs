@@ -266,8 +266,16 @@ impl AuditLog {
 
     /// Appends an entry (details redacted) and returns it as stored.
     pub async fn record(&self, entry: NewAuditEntry) -> Result<AuditEntry> {
+        let stored = self.prepare(entry)?;
+        self.repo.append(&stored).await?;
+        Ok(stored)
+    }
+
+    /// The entry as it would be stored (id, time, details redacted), for a repository that
+    /// appends it in the same transaction as the change it records.
+    pub fn prepare(&self, entry: NewAuditEntry) -> Result<AuditEntry> {
         check_action(&entry.action)?;
-        let stored = AuditEntry {
+        Ok(AuditEntry {
             id: Uuid::now_v7(),
             at: self.clock.now_micros(),
             actor: entry.actor,
@@ -277,9 +285,7 @@ impl AuditLog {
             ip: entry.ip,
             request_id: entry.request_id,
             details: redact(&entry.details),
-        };
-        self.repo.append(&stored).await?;
-        Ok(stored)
+        })
     }
 
     /// Lists entries, newest first.

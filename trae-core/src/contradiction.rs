@@ -36,10 +36,10 @@
 
 use std::collections::BTreeSet;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How two statements conflict, as the hypocrisy tracker classifies it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ContradictionType {
     /// One says what the other denies.
@@ -57,6 +57,16 @@ pub enum ContradictionType {
 }
 
 impl ContradictionType {
+    /// Every type, in declaration order.
+    pub const ALL: [Self; 6] = [
+        Self::Direct,
+        Self::Contextual,
+        Self::Temporal,
+        Self::Value,
+        Self::PolicyShift,
+        Self::AudienceBased,
+    ];
+
     /// The snake_case name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -70,8 +80,33 @@ impl ContradictionType {
     }
 }
 
+impl std::str::FromStr for ContradictionType {
+    type Err = crate::Error;
+
+    fn from_str(s: &str) -> crate::Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| {
+                crate::Error::validation(
+                    "contradiction_type",
+                    format!(
+                        "must be one of direct, contextual, temporal, value, policy_shift, \
+                         audience_based; got {s:?}"
+                    ),
+                )
+            })
+    }
+}
+
+impl std::fmt::Display for ContradictionType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Which cue made the engine call a pair a contradiction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Cue {
     /// A negation in one statement only.

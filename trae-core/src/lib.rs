@@ -17,6 +17,7 @@ pub mod client_ip;
 pub mod clock;
 pub mod component_health;
 pub mod config;
+pub mod content;
 pub mod contradiction;
 pub mod error;
 pub mod event;

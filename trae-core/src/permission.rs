@@ -151,6 +151,31 @@ pub fn built_in_permissions(role: &str) -> Option<BTreeSet<Permission>> {
     Some(set)
 }
 
+/// Decides whether a principal holds a permission: the port through which a service in this
+/// crate enforces a rule about who may act (trae-auth's `Rbac` implements it).
+#[async_trait::async_trait]
+pub trait Authorizer: Send + Sync + 'static {
+    /// `Ok` when `principal` holds `needed`, else `Forbidden` naming the permission.
+    async fn authorize(&self, principal: &crate::Principal, needed: &Permission) -> Result<()>;
+}
+
+/// An [`Authorizer`] that knows no roles: only the system principal is authorized. The
+/// default for services used without an RBAC, such as Python acting as the system.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemOnly;
+
+#[async_trait::async_trait]
+impl Authorizer for SystemOnly {
+    async fn authorize(&self, principal: &crate::Principal, needed: &Permission) -> Result<()> {
+        match principal {
+            crate::Principal::System => Ok(()),
+            _ => Err(Error::Forbidden(format!(
+                "this needs the permission {needed}, and no role authority is configured"
+            ))),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -281,6 +281,64 @@ impl Store {
         ))
     }
 
+    /// The channels service on this database.
+    pub fn channels(&self) -> trae_core::content::Channels {
+        trae_core::content::Channels::new(
+            Arc::new(crate::SqlChannelRepository::new(
+                &self.inner.writer,
+                &self.inner.reader,
+            )),
+            self.clock(),
+            self.events(),
+        )
+    }
+
+    /// The author personas service on this database.
+    pub fn personas(&self) -> trae_core::content::Personas {
+        trae_core::content::Personas::new(
+            Arc::new(crate::SqlPersonaRepository::new(
+                &self.inner.writer,
+                &self.inner.reader,
+            )),
+            Arc::new(crate::SqlChannelRepository::new(
+                &self.inner.writer,
+                &self.inner.reader,
+            )),
+            self.clock(),
+            self.events(),
+        )
+    }
+
+    /// The evidence service on this database.
+    pub fn evidence(&self) -> trae_core::content::EvidenceLibrary {
+        trae_core::content::EvidenceLibrary::new(
+            Arc::new(crate::SqlEvidenceRepository::new(
+                &self.inner.writer,
+                &self.inner.reader,
+            )),
+            self.clock(),
+            self.events(),
+        )
+    }
+
+    /// The contradiction tracker on this database. Only the system principal may review
+    /// until `with_authorizer` names a role authority (trae-auth's `Rbac`).
+    pub fn contradictions(&self) -> trae_core::content::Contradictions {
+        trae_core::content::Contradictions::new(
+            Arc::new(crate::SqlContradictionRepository::new(
+                &self.inner.writer,
+                &self.inner.reader,
+            )),
+            Arc::new(crate::SqlEvidenceRepository::new(
+                &self.inner.writer,
+                &self.inner.reader,
+            )),
+            self.audit(),
+            self.clock(),
+            self.events(),
+        )
+    }
+
     /// Checks that the database answers a trivial query.
     pub async fn ping(&self) -> Result<()> {
         self.inner

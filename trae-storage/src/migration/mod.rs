@@ -17,6 +17,7 @@ mod m20261126_000009_create_request_history;
 mod m20261126_000010_create_api_registry;
 mod m20261126_000011_create_api_quota;
 mod m20261126_000012_create_monitoring;
+mod m20261126_000013_create_content;
 
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000010_create_api_registry::Migration),
             Box::new(m20261126_000011_create_api_quota::Migration),
             Box::new(m20261126_000012_create_monitoring::Migration),
+            Box::new(m20261126_000013_create_content::Migration),
         ]
     }
 }
