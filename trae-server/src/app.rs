@@ -22,10 +22,13 @@ use crate::api::apis::ApisApi;
 use crate::api::audit::AuditApi;
 use crate::api::auth::AuthApi;
 use crate::api::backups::BackupsApi;
+use crate::api::channels::ChannelsApi;
 use crate::api::contradictions::ContradictionsApi;
 use crate::api::discovery::DiscoveryApi;
+use crate::api::evidence::EvidenceApi;
 use crate::api::health::HealthApi;
 use crate::api::metrics::MetricsApi;
+use crate::api::personas::PersonasApi;
 use crate::api::pets::PetsApi;
 use crate::api::policy::PolicyApi;
 use crate::api::runtime::RuntimeApi;
@@ -229,7 +232,7 @@ type Apis = (
     ApisApi,
     SecretsApi,
     BackupsApi,
-    ContradictionsApi,
+    (ChannelsApi, PersonasApi, EvidenceApi, ContradictionsApi),
 );
 
 /// The assembled application: the endpoint to serve and its OpenAPI spec.
@@ -278,7 +281,18 @@ impl App {
             ApisApi::new(state.apis.clone(), identity.clone()),
             SecretsApi::new(state.vault.clone()),
             BackupsApi::new(state.backups.clone(), identity.clone()),
-            ContradictionsApi::new(identity.clone()),
+            (
+                ChannelsApi::new(state.store.channels(), identity.clone()),
+                PersonasApi::new(state.store.personas(), identity.clone()),
+                EvidenceApi::new(state.store.evidence(), identity.clone()),
+                ContradictionsApi::new(
+                    state
+                        .store
+                        .contradictions()
+                        .with_authorizer(Arc::new(identity.rbac.clone())),
+                    identity.clone(),
+                ),
+            ),
         );
         let service = OpenApiService::new(apis, "trae", env!("CARGO_PKG_VERSION")).description(
             "The trae backend API. Errors are always `{\"error\": {\"code\", \"message\"}}`.",
