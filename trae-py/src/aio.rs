@@ -11,6 +11,9 @@ use pyo3::types::{PyInt, PyType};
 
 use crate::apis::{AsyncApis, AsyncOrchestrator};
 use crate::args;
+use crate::content::{
+    AsyncChannels, AsyncContradictions, AsyncEvidence, AsyncObjects, AsyncPersonas,
+};
 use crate::handle::{Handle, Nothing, awaitable};
 use crate::health::AsyncHealth;
 use crate::metrics::AsyncMetrics;
@@ -73,6 +76,7 @@ impl<'py> IntoPyObject<'py> for Opened {
                 handle: Arc::clone(&self.0),
             },
         )?;
+        let content = AsyncObjects::new(py, &self.0)?;
         Bound::new(
             py,
             AsyncStore {
@@ -85,6 +89,7 @@ impl<'py> IntoPyObject<'py> for Opened {
                 orchestrator,
                 health,
                 metrics,
+                content,
             },
         )
     }
@@ -103,6 +108,7 @@ pub(crate) struct AsyncStore {
     orchestrator: Py<AsyncOrchestrator>,
     health: Py<AsyncHealth>,
     metrics: Py<AsyncMetrics>,
+    content: AsyncObjects,
 }
 
 impl AsyncStore {
@@ -201,6 +207,30 @@ impl AsyncStore {
     #[getter]
     fn metrics(&self, py: Python<'_>) -> Py<AsyncMetrics> {
         self.metrics.clone_ref(py)
+    }
+
+    /// The channels content is published on (see `trae.aio.Channels`).
+    #[getter]
+    fn channels(&self, py: Python<'_>) -> Py<AsyncChannels> {
+        self.content.channels.clone_ref(py)
+    }
+
+    /// Author personas, versioned and with variants (see `trae.aio.Personas`).
+    #[getter]
+    fn personas(&self, py: Python<'_>) -> Py<AsyncPersonas> {
+        self.content.personas.clone_ref(py)
+    }
+
+    /// The evidence library (see `trae.aio.Evidence`).
+    #[getter]
+    fn evidence(&self, py: Python<'_>) -> Py<AsyncEvidence> {
+        self.content.evidence.clone_ref(py)
+    }
+
+    /// The contradiction tracker (see `trae.aio.Contradictions`).
+    #[getter]
+    fn contradictions(&self, py: Python<'_>) -> Py<AsyncContradictions> {
+        self.content.contradictions.clone_ref(py)
     }
 
     /// The database engine: "sqlite" or "postgres".

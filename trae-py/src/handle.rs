@@ -38,6 +38,8 @@ pub(crate) struct Handle {
     health: OnceCell<trae_storage::HealthMonitor>,
     /// Metric series and alert rules, wired on first use.
     monitoring: OnceLock<(trae_core::MetricSeries, trae_core::Alerts)>,
+    /// Channels, personas, evidence and contradictions, wired on first use.
+    content: OnceLock<crate::content::Services>,
     /// The SQLite database's shared "in use" lock, held until close so a restore refuses
     /// while this store is open.
     in_use: Mutex<Option<DatabaseLock>>,
@@ -72,6 +74,7 @@ impl Handle {
             orchestrator: OnceCell::new(),
             health: OnceCell::new(),
             monitoring: OnceLock::new(),
+            content: OnceLock::new(),
             in_use: Mutex::new(in_use),
             closed: AtomicBool::new(false),
         }))
@@ -164,6 +167,15 @@ impl Handle {
         Ok(self
             .monitoring
             .get_or_init(|| crate::metrics::open_monitoring(&self.store, apis)))
+    }
+
+    /// The content services (channels, personas, evidence, contradictions), wired on the
+    /// first call; `Unavailable` once closed.
+    pub(crate) fn content(&self) -> trae_core::Result<&crate::content::Services> {
+        self.open()?;
+        Ok(self
+            .content
+            .get_or_init(|| crate::content::Services::open(&self.store)))
     }
 
     /// The database URL the store was opened with.

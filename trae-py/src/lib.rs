@@ -20,6 +20,7 @@ mod aio;
 mod apis;
 mod args;
 mod backup;
+mod content;
 mod contradiction;
 mod errors;
 mod handle;
@@ -107,6 +108,10 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<worker::Worker>()?;
     m.add_class::<worker::WorkerSummary>()?;
     m.add_class::<worker::TaskContext>()?;
+    m.add_class::<content::Channels>()?;
+    m.add_class::<content::Personas>()?;
+    m.add_class::<content::Evidence>()?;
+    m.add_class::<content::Contradictions>()?;
     // The asyncio classes are called Store and Pets in `trae.aio`; here they need other names.
     let py = m.py();
     m.add("AsyncStore", py.get_type::<aio::AsyncStore>())?;
@@ -122,6 +127,13 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("AsyncApis", py.get_type::<apis::AsyncApis>())?;
     m.add("AsyncHealth", py.get_type::<health::AsyncHealth>())?;
     m.add("AsyncMetrics", py.get_type::<metrics::AsyncMetrics>())?;
+    m.add("AsyncChannels", py.get_type::<content::AsyncChannels>())?;
+    m.add("AsyncPersonas", py.get_type::<content::AsyncPersonas>())?;
+    m.add("AsyncEvidence", py.get_type::<content::AsyncEvidence>())?;
+    m.add(
+        "AsyncContradictions",
+        py.get_type::<content::AsyncContradictions>(),
+    )?;
     m.add(
         "AsyncOrchestrator",
         py.get_type::<apis::AsyncOrchestrator>(),

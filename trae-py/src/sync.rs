@@ -11,6 +11,7 @@ use pyo3::types::{PyInt, PyType};
 
 use crate::apis::{Apis, Orchestrator};
 use crate::args;
+use crate::content::{Channels, Contradictions, Evidence, Personas, SyncObjects};
 use crate::handle::{Handle, block_on};
 use crate::health::Health;
 use crate::metrics::Metrics;
@@ -42,6 +43,7 @@ pub(crate) struct Store {
     orchestrator: Py<Orchestrator>,
     health: Py<Health>,
     metrics: Py<Metrics>,
+    content: SyncObjects,
 }
 
 impl Store {
@@ -100,6 +102,7 @@ impl Store {
                 handle: Arc::clone(&handle),
             },
         )?;
+        let content = SyncObjects::new(py, &handle)?;
         Ok(Self {
             handle,
             pets,
@@ -110,6 +113,7 @@ impl Store {
             orchestrator,
             health,
             metrics,
+            content,
         })
     }
 
@@ -184,6 +188,30 @@ impl Store {
     #[getter]
     fn metrics(&self, py: Python<'_>) -> Py<Metrics> {
         self.metrics.clone_ref(py)
+    }
+
+    /// The channels content is published on (see `trae.Channels`).
+    #[getter]
+    fn channels(&self, py: Python<'_>) -> Py<Channels> {
+        self.content.channels.clone_ref(py)
+    }
+
+    /// Author personas, versioned and with variants (see `trae.Personas`).
+    #[getter]
+    fn personas(&self, py: Python<'_>) -> Py<Personas> {
+        self.content.personas.clone_ref(py)
+    }
+
+    /// The evidence library (see `trae.Evidence`).
+    #[getter]
+    fn evidence(&self, py: Python<'_>) -> Py<Evidence> {
+        self.content.evidence.clone_ref(py)
+    }
+
+    /// The contradiction tracker (see `trae.Contradictions`).
+    #[getter]
+    fn contradictions(&self, py: Python<'_>) -> Py<Contradictions> {
+        self.content.contradictions.clone_ref(py)
     }
 
     /// The database engine: "sqlite" or "postgres".

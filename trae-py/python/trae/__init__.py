@@ -24,6 +24,15 @@ Open a store, then work with its services::
                                   comparison=">", value=100, severity="high")
         store.metrics.query("trae_queue_depth")           # [trae.MetricSeries, …]
 
+        news = store.channels.create(name="News", platform="youtube")   # dicts, ids uuid.UUID
+        ada = store.personas.create(name="Ada", tone="warm", channel_id=news["id"])
+        store.personas.prompt(ada["id"])["prompt"]        # "You are Ada.\nTone: warm\n…"
+        store.evidence.list(q="tax hikes")                # full-text search, best match first
+        claim = store.contradictions.create(subject_name="Smith", topic="taxes",
+                                            statement_1="I never support tax hikes.",
+                                            statement_2="We must always support tax hikes.")
+        store.contradictions.verify(claim["id"], "verified", "Checked the sources.")
+
     worker = trae.Worker(store, queues=["default"], concurrency=4)
 
     @worker.handler("email.send")
@@ -42,7 +51,8 @@ backups.
 from __future__ import annotations
 
 import datetime as _datetime
-from typing import Any, List, Literal, Optional, TypedDict
+import uuid as _uuid
+from typing import Any, Dict, List, Literal, Optional, TypedDict
 
 from ._native import (
     analyze_contradictions,
@@ -61,10 +71,13 @@ from ._native import (
     AuditEntry,
     Auth,
     AuthError,
+    Channels,
     ConfigError,
     ComponentStatus,
     Conflict,
+    Contradictions,
     CreatedApiKey,
+    Evidence,
     Health,
     HealthReport,
     HealthTransition,
@@ -75,6 +88,7 @@ from ._native import (
     Orchestrator,
     Page,
     PermissionDenied,
+    Personas,
     Pet,
     Pets,
     Policy,
@@ -141,9 +155,177 @@ class NewTask(_NewTaskKind, total=False):
     tags: Optional[List[str]]
 
 
+_Platform = Literal[
+    "youtube", "twitter", "tiktok", "instagram", "blog", "podcast", "newsletter", "other"
+]
+_VocabularyLevel = Literal["basic", "intermediate", "advanced", "expert"]
+_EvidenceType = Literal[
+    "quote", "statistic", "fact", "document", "study", "news", "video", "testimony", "other"
+]
+_SubjectType = Literal[
+    "person", "organization", "publication", "politician", "celebrity", "influencer"
+]
+_ContradictionType = Literal[
+    "direct", "contextual", "temporal", "value", "policy_shift", "audience_based"
+]
+_VerificationStatus = Literal["pending", "verified", "disputed", "debunked"]
+
+
+class Channel(TypedDict):
+    """A channel content is published on, as `store.channels` returns it."""
+
+    id: _uuid.UUID
+    name: str
+    platform: _Platform
+    url: Optional[str]
+    description: Optional[str]
+    target_audience: Optional[str]
+    content_strategy: Optional[str]
+    posting_schedule: Optional[str]
+    is_active: bool
+    metrics: Dict[str, Any]
+    created_at: _datetime.datetime
+    updated_at: _datetime.datetime
+
+
+class Persona(TypedDict):
+    """An author persona with its parent's traits resolved; `inherited` names the traits that
+    came from an ancestor."""
+
+    id: _uuid.UUID
+    name: str
+    is_active: bool
+    version: int
+    parent_id: Optional[_uuid.UUID]
+    description: Optional[str]
+    writing_style: Optional[str]
+    personality_traits: Optional[List[str]]
+    expertise_areas: Optional[List[str]]
+    tone: Optional[str]
+    vocabulary_level: Optional[_VocabularyLevel]
+    target_audience: Optional[str]
+    channel_id: Optional[_uuid.UUID]
+    content_types: Optional[List[str]]
+    inherited: List[str]
+    usage_count: int
+    last_used_at: Optional[_datetime.datetime]
+    created_at: _datetime.datetime
+    updated_at: _datetime.datetime
+
+
+class PersonaVersion(TypedDict):
+    """One stored version of a persona: its own traits (nothing inherited) when it was saved."""
+
+    persona_id: _uuid.UUID
+    version: int
+    name: str
+    is_active: bool
+    parent_id: Optional[_uuid.UUID]
+    description: Optional[str]
+    writing_style: Optional[str]
+    personality_traits: Optional[List[str]]
+    expertise_areas: Optional[List[str]]
+    tone: Optional[str]
+    vocabulary_level: Optional[_VocabularyLevel]
+    target_audience: Optional[str]
+    channel_id: Optional[_uuid.UUID]
+    content_types: Optional[List[str]]
+    changed_at: _datetime.datetime
+    changed_by: str
+
+
+class PersonaPrompt(TypedDict):
+    """The system prompt a persona writes with."""
+
+    persona_id: _uuid.UUID
+    name: str
+    version: int
+    prompt: str
+
+
+class EvidenceRecord(TypedDict):
+    """A piece of evidence, as `store.evidence` returns it (named so as not to clash with the
+    `Evidence` service)."""
+
+    id: _uuid.UUID
+    topic: str
+    content: str
+    source_url: Optional[str]
+    source_name: Optional[str]
+    evidence_type: _EvidenceType
+    published_at: Optional[_datetime.datetime]
+    credibility: int
+    relevance: int
+    tags: List[str]
+    created_by: str
+    created_at: _datetime.datetime
+    updated_at: _datetime.datetime
+
+
+class StoredAnalysis(TypedDict):
+    """The contradiction engine's verdict as `Contradictions.analyze` stores it on a record."""
+
+    score: int
+    label: Literal["none", "low", "moderate", "high"]
+    suggested_type: Optional[_ContradictionType]
+    cue: Optional[Literal["negation", "antonym", "quantifier", "numeric", "date", "stance"]]
+    confidence: float
+    explanation: Optional[str]
+    analyzed_at: _datetime.datetime
+
+
+class Contradiction(TypedDict):
+    """A tracked contradiction, as `store.contradictions` returns it."""
+
+    id: _uuid.UUID
+    subject_name: str
+    subject_type: _SubjectType
+    topic: str
+    statement_1: str
+    statement_2: str
+    context_1: Optional[str]
+    context_2: Optional[str]
+    date_1: Optional[_datetime.date]
+    date_2: Optional[_datetime.date]
+    evidence_1: List[_uuid.UUID]
+    evidence_2: List[_uuid.UUID]
+    contradiction_type: _ContradictionType
+    severity: int
+    confidence: float
+    verification_status: _VerificationStatus
+    public_impact: int
+    tags: List[str]
+    content_used: bool
+    time_gap_days: Optional[int]
+    reviewed_by: Optional[str]
+    reviewed_at: Optional[_datetime.datetime]
+    review_note: Optional[str]
+    analysis: Optional[StoredAnalysis]
+    created_by: str
+    created_at: _datetime.datetime
+    updated_at: _datetime.datetime
+
+
+class Opportunity(TypedDict):
+    """A verified, unused contradiction ranked for content: `score` is severity × confidence ×
+    public impact."""
+
+    score: float
+    contradiction: Contradiction
+
+
+class AnalyzedContradiction(TypedDict):
+    """What `Contradictions.analyze` returns: the updated record and the engine's answer (the
+    dict `trae.compare_statements` returns)."""
+
+    contradiction: Contradiction
+    analysis: Dict[str, Any]
+
+
 __all__ = [
     "Alert",
     "AlertRule",
+    "AnalyzedContradiction",
     "ApiAttempt",
     "ApiCallAttempt",
     "ApiCallResult",
@@ -156,10 +338,16 @@ __all__ = [
     "AuditEntry",
     "Auth",
     "AuthError",
+    "Channel",
+    "Channels",
     "ComponentStatus",
     "ConfigError",
     "Conflict",
+    "Contradiction",
+    "Contradictions",
     "CreatedApiKey",
+    "Evidence",
+    "EvidenceRecord",
     "Health",
     "HealthReport",
     "HealthTransition",
@@ -168,9 +356,14 @@ __all__ = [
     "MetricSeries",
     "Metrics",
     "NotFound",
+    "Opportunity",
     "Orchestrator",
     "Page",
     "PermissionDenied",
+    "Persona",
+    "PersonaPrompt",
+    "Personas",
+    "PersonaVersion",
     "Pet",
     "Pets",
     "Policy",
@@ -186,6 +379,7 @@ __all__ = [
     "Secrets",
     "SecretVersion",
     "Store",
+    "StoredAnalysis",
     "Task",
     "TaskAttemptError",
     "TaskContext",

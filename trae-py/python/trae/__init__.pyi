@@ -22,6 +22,7 @@ from . import aio as aio
 from . import backup as backup
 
 __all__ = [
+    "AnalyzedContradiction",
     "ApiAttempt",
     "ApiCallAttempt",
     "ApiCallResult",
@@ -34,15 +35,26 @@ __all__ = [
     "AuditEntry",
     "Auth",
     "AuthError",
+    "Channel",
+    "Channels",
     "ConfigError",
     "Conflict",
+    "Contradiction",
+    "Contradictions",
     "CreatedApiKey",
+    "Evidence",
+    "EvidenceRecord",
     "Locked",
     "NewTask",
     "NotFound",
+    "Opportunity",
     "Orchestrator",
     "Page",
     "PermissionDenied",
+    "Persona",
+    "PersonaPrompt",
+    "Personas",
+    "PersonaVersion",
     "Pet",
     "Pets",
     "Policy",
@@ -52,6 +64,7 @@ __all__ = [
     "RateLimitedError",
     "Role",
     "Store",
+    "StoredAnalysis",
     "Task",
     "TaskAttemptError",
     "TaskContext",
@@ -725,6 +738,18 @@ class Store:
     @property
     def metrics(self) -> Metrics:
         """Metric series and alert rules (see `Metrics`)."""
+    @property
+    def channels(self) -> Channels:
+        """The channels content is published on (see `Channels`)."""
+    @property
+    def personas(self) -> Personas:
+        """Author personas, versioned and with variants (see `Personas`)."""
+    @property
+    def evidence(self) -> Evidence:
+        """The evidence library (see `Evidence`)."""
+    @property
+    def contradictions(self) -> Contradictions:
+        """The contradiction tracker (see `Contradictions`)."""
     @property
     def backend(self) -> Literal["sqlite", "postgres"]:
         """The database engine: "sqlite" or "postgres"."""
@@ -1886,3 +1911,306 @@ def analyze_contradictions(text: str) -> ContradictionAnalysis:
 
 def compare_statements(statement_1: str, statement_2: str) -> ContradictionAnalysis:
     """Compares two statements; at most one contradiction."""
+
+# --- the content domain -----------------------------------------------------------------------
+
+_Platform: TypeAlias = Literal[
+    "youtube", "twitter", "tiktok", "instagram", "blog", "podcast", "newsletter", "other"
+]
+_VocabularyLevel: TypeAlias = Literal["basic", "intermediate", "advanced", "expert"]
+_EvidenceType: TypeAlias = Literal[
+    "quote", "statistic", "fact", "document", "study", "news", "video", "testimony", "other"
+]
+_SubjectType: TypeAlias = Literal[
+    "person", "organization", "publication", "politician", "celebrity", "influencer"
+]
+_ContradictionType: TypeAlias = Literal[
+    "direct", "contextual", "temporal", "value", "policy_shift", "audience_based"
+]
+_VerificationStatus: TypeAlias = Literal["pending", "verified", "disputed", "debunked"]
+
+class Channel(TypedDict):
+    """A channel content is published on, as `store.channels` returns it."""
+
+    id: uuid.UUID
+    name: str
+    platform: _Platform
+    url: str | None
+    description: str | None
+    target_audience: str | None
+    content_strategy: str | None
+    posting_schedule: str | None
+    is_active: bool
+    metrics: dict[str, Any]
+    created_at: datetime.datetime
+    updated_at: datetime.datetime
+
+class Persona(TypedDict):
+    """An author persona with its parent's traits resolved; `inherited` names the traits that
+    came from an ancestor."""
+
+    id: uuid.UUID
+    name: str
+    is_active: bool
+    version: int
+    parent_id: uuid.UUID | None
+    description: str | None
+    writing_style: str | None
+    personality_traits: list[str] | None
+    expertise_areas: list[str] | None
+    tone: str | None
+    vocabulary_level: _VocabularyLevel | None
+    target_audience: str | None
+    channel_id: uuid.UUID | None
+    content_types: list[str] | None
+    inherited: list[str]
+    usage_count: int
+    last_used_at: datetime.datetime | None
+    created_at: datetime.datetime
+    updated_at: datetime.datetime
+
+class PersonaVersion(TypedDict):
+    """One stored version of a persona: its own traits (nothing inherited) when it was saved."""
+
+    persona_id: uuid.UUID
+    version: int
+    name: str
+    is_active: bool
+    parent_id: uuid.UUID | None
+    description: str | None
+    writing_style: str | None
+    personality_traits: list[str] | None
+    expertise_areas: list[str] | None
+    tone: str | None
+    vocabulary_level: _VocabularyLevel | None
+    target_audience: str | None
+    channel_id: uuid.UUID | None
+    content_types: list[str] | None
+    changed_at: datetime.datetime
+    changed_by: str
+
+class PersonaPrompt(TypedDict):
+    """The system prompt a persona writes with."""
+
+    persona_id: uuid.UUID
+    name: str
+    version: int
+    prompt: str
+
+class EvidenceRecord(TypedDict):
+    """A piece of evidence, as `store.evidence` returns it (named so as not to clash with the
+    `Evidence` service)."""
+
+    id: uuid.UUID
+    topic: str
+    content: str
+    source_url: str | None
+    source_name: str | None
+    evidence_type: _EvidenceType
+    published_at: datetime.datetime | None
+    credibility: int
+    relevance: int
+    tags: list[str]
+    created_by: str
+    created_at: datetime.datetime
+    updated_at: datetime.datetime
+
+class StoredAnalysis(TypedDict):
+    """The contradiction engine's verdict as `Contradictions.analyze` stores it on a record."""
+
+    score: int
+    label: Literal["none", "low", "moderate", "high"]
+    suggested_type: _ContradictionType | None
+    cue: Literal["negation", "antonym", "quantifier", "numeric", "date", "stance"] | None
+    confidence: float
+    explanation: str | None
+    analyzed_at: datetime.datetime
+
+class Contradiction(TypedDict):
+    """A tracked contradiction, as `store.contradictions` returns it."""
+
+    id: uuid.UUID
+    subject_name: str
+    subject_type: _SubjectType
+    topic: str
+    statement_1: str
+    statement_2: str
+    context_1: str | None
+    context_2: str | None
+    date_1: datetime.date | None
+    date_2: datetime.date | None
+    evidence_1: list[uuid.UUID]
+    evidence_2: list[uuid.UUID]
+    contradiction_type: _ContradictionType
+    severity: int
+    confidence: float
+    verification_status: _VerificationStatus
+    public_impact: int
+    tags: list[str]
+    content_used: bool
+    time_gap_days: int | None
+    reviewed_by: str | None
+    reviewed_at: datetime.datetime | None
+    review_note: str | None
+    analysis: StoredAnalysis | None
+    created_by: str
+    created_at: datetime.datetime
+    updated_at: datetime.datetime
+
+class Opportunity(TypedDict):
+    """A verified, unused contradiction ranked for content: `score` is severity × confidence ×
+    public impact."""
+
+    score: float
+    contradiction: Contradiction
+
+class AnalyzedContradiction(TypedDict):
+    """What `Contradictions.analyze` returns: the updated record and the engine's answer."""
+
+    contradiction: Contradiction
+    analysis: ContradictionAnalysis
+
+@final
+class Channels:
+    """The channels content is published on (`store.channels`). Records are dicts in the HTTP
+    API's JSON shape (ids `uuid.UUID`, times timezone-aware UTC `datetime`s); calls act as the
+    system."""
+
+    def create(self, spec: Mapping[str, Any] | None = None, /, **fields: Any) -> Channel:
+        """Adds a channel from a dict in the JSON shape of the HTTP API and keyword arguments
+        (`name` required; `platform`, `url`, `description`, `target_audience`,
+        `content_strategy`, `posting_schedule`, `is_active`, `metrics`). Raises
+        `ValidationError`, or `Conflict` for a taken name."""
+    def get(self, id: uuid.UUID | str) -> Channel:
+        """Channel `id`; raises `NotFound` when there is none."""
+    def list(
+        self,
+        *,
+        platform: _Platform | None = None,
+        is_active: bool | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page[Channel]:
+        """One page of channels, filtered by `platform` and `is_active`."""
+    def update(
+        self, id: uuid.UUID | str, spec: Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> Channel:
+        """Changes the given fields (those of `create`, plus `clear`: optional fields to
+        empty); raises `NotFound` when there is none."""
+    def delete(self, id: uuid.UUID | str, *, detach: bool = False) -> int:
+        """Deletes channel `id`; returns how many personas it was detached from. Raises
+        `Conflict` while personas use it unless `detach`, `NotFound` when there is none."""
+
+@final
+class Personas:
+    """Author personas, versioned and with variants (`store.personas`); calls act as the
+    system."""
+
+    def create(self, spec: Mapping[str, Any] | None = None, /, **fields: Any) -> Persona:
+        """Adds a persona (version 1) from a dict and keyword arguments (`name` required;
+        `is_active`, `parent_id`, `description`, `writing_style`, `personality_traits`,
+        `expertise_areas`, `tone`, `vocabulary_level`, `target_audience`, `channel_id`,
+        `content_types`). A variant inherits every trait it does not set from its parent.
+        Raises `ValidationError`, or `Conflict` for a taken name."""
+    def get(self, id: uuid.UUID | str) -> Persona:
+        """Persona `id` with inherited traits resolved; raises `NotFound` when there is none."""
+    def list(
+        self,
+        *,
+        channel_id: uuid.UUID | str | None = None,
+        parent_id: uuid.UUID | str | None = None,
+        is_active: bool | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page[Persona]:
+        """One page of personas, filtered by `channel_id`, `parent_id` and `is_active`."""
+    def update(
+        self, id: uuid.UUID | str, spec: Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> Persona:
+        """Changes the given fields (those of `create`, plus `clear`: traits or `parent_id` to
+        empty); a real change makes a new version. Raises `NotFound` when there is none."""
+    def delete(self, id: uuid.UUID | str) -> None:
+        """Deletes persona `id`; raises `Conflict` while variants inherit from it."""
+    def versions(self, id: uuid.UUID | str) -> builtins.list[PersonaVersion]:
+        """Every version of persona `id`, oldest first."""
+    def version(self, id: uuid.UUID | str, n: int) -> PersonaVersion:
+        """Version `n` of persona `id`; raises `NotFound` when there is none."""
+    def prompt(self, id: uuid.UUID | str) -> PersonaPrompt:
+        """The system prompt persona `id` writes with; counts as a use of it."""
+
+@final
+class Evidence:
+    """The evidence library, full-text searchable (`store.evidence`); calls act as the
+    system."""
+
+    def create(self, spec: Mapping[str, Any] | None = None, /, **fields: Any) -> EvidenceRecord:
+        """Adds evidence from a dict and keyword arguments (`topic`, `content` required;
+        `source_url`, `source_name`, `evidence_type`, `published_at` (timezone-aware),
+        `credibility`, `relevance` (0–10), `tags`). Raises `ValidationError`."""
+    def get(self, id: uuid.UUID | str) -> EvidenceRecord:
+        """Evidence `id`; raises `NotFound` when there is none."""
+    def list(
+        self,
+        *,
+        q: str | None = None,
+        evidence_type: _EvidenceType | None = None,
+        tag: str | None = None,
+        min_credibility: int | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page[EvidenceRecord]:
+        """One page of evidence: `q` searches the text (best match first; one with no words
+        raises `ValidationError`), the others filter."""
+    def update(
+        self, id: uuid.UUID | str, spec: Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> EvidenceRecord:
+        """Changes the given fields (those of `create`, plus `clear`: `source_url`,
+        `source_name`, `published_at`); raises `NotFound` when there is none."""
+    def delete(self, id: uuid.UUID | str) -> None:
+        """Deletes evidence `id`; raises `NotFound` when there is none."""
+
+@final
+class Contradictions:
+    """The contradiction tracker (`store.contradictions`); calls act as the system and reviews
+    are audited."""
+
+    def create(self, spec: Mapping[str, Any] | None = None, /, **fields: Any) -> Contradiction:
+        """Records a contradiction (status "pending") from a dict and keyword arguments
+        (`subject_name`, `topic`, `statement_1`, `statement_2` required; `subject_type`,
+        `context_1`, `context_2`, `date_1`, `date_2` (dates or "YYYY-MM-DD"), `evidence_1`,
+        `evidence_2` (evidence ids), `contradiction_type`, `severity`, `confidence`,
+        `public_impact`, `tags`). Raises `ValidationError`."""
+    def get(self, id: uuid.UUID | str) -> Contradiction:
+        """Contradiction `id`; raises `NotFound` when there is none."""
+    def list(
+        self,
+        *,
+        subject_name: str | None = None,
+        subject_type: _SubjectType | None = None,
+        topic: str | None = None,
+        contradiction_type: _ContradictionType | None = None,
+        verification_status: _VerificationStatus | None = None,
+        min_severity: int | None = None,
+        content_used: bool | None = None,
+        tag: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page[Contradiction]:
+        """One page of contradictions, filtered by every argument but `limit` and `offset`."""
+    def update(
+        self, id: uuid.UUID | str, spec: Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> Contradiction:
+        """Changes the given fields (those of `create`, plus `content_used` and `clear`);
+        restating a reviewed record sends it back to "pending"."""
+    def delete(self, id: uuid.UUID | str) -> None:
+        """Deletes contradiction `id`; raises `NotFound` when there is none."""
+    def verify(
+        self, id: uuid.UUID | str, status: _VerificationStatus, note: str
+    ) -> Contradiction:
+        """Moves the record to `status` with a `note`, audited. A blank note raises
+        `ValidationError`; the status it already has `Conflict`."""
+    def opportunities(self, *, limit: int = 50, offset: int = 0) -> Page[Opportunity]:
+        """One page of content opportunities (verified records not yet used for content),
+        best first."""
+    def analyze(self, id: uuid.UUID | str) -> AnalyzedContradiction:
+        """Runs the contradiction engine over the record's statements and stores its verdict."""

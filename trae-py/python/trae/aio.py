@@ -10,6 +10,7 @@
         alice = await store.auth.authenticate(tokens.access_token)
         me = await store.users.me(alice)
         task = await store.tasks.enqueue("email.send", {"to": "bob@example.com"})
+        news = await store.channels.create(name="News", platform="youtube")
 
         worker = trae.aio.Worker(store)   # trae.Worker, under this name too
 
@@ -30,9 +31,13 @@ from ._native import AsyncApiKeys as ApiKeys
 from ._native import AsyncApis as Apis
 from ._native import AsyncAudit as Audit
 from ._native import AsyncAuth as Auth
+from ._native import AsyncChannels as Channels
+from ._native import AsyncContradictions as Contradictions
+from ._native import AsyncEvidence as Evidence
 from ._native import AsyncHealth as Health
 from ._native import AsyncMetrics as Metrics
 from ._native import AsyncOrchestrator as Orchestrator
+from ._native import AsyncPersonas as Personas
 from ._native import AsyncPets as Pets
 from ._native import AsyncPolicy as Policy
 from ._native import AsyncSecrets as Secrets
@@ -48,9 +53,13 @@ __all__ = [
     "Apis",
     "Audit",
     "Auth",
+    "Channels",
+    "Contradictions",
+    "Evidence",
     "Health",
     "Metrics",
     "Orchestrator",
+    "Personas",
     "Pets",
     "Policy",
     "Secrets",

@@ -8,7 +8,20 @@ from types import TracebackType
 from typing import Any, Literal, final
 
 from . import (
+    _ContradictionType,
+    _EvidenceType,
+    _Platform,
+    _SubjectType,
+    _VerificationStatus,
     Alert,
+    AnalyzedContradiction,
+    Channel,
+    Contradiction,
+    EvidenceRecord,
+    Opportunity,
+    Persona,
+    PersonaPrompt,
+    PersonaVersion,
     AlertRule,
     ComponentStatus,
     HealthReport,
@@ -43,7 +56,11 @@ __all__ = [
     "Apis",
     "Audit",
     "Auth",
+    "Channels",
+    "Contradictions",
+    "Evidence",
     "Orchestrator",
+    "Personas",
     "Pets",
     "Policy",
     "Secrets",
@@ -284,6 +301,18 @@ class Store:
     @property
     def metrics(self) -> Metrics:
         """Metric series and alert rules (see `trae.Metrics`)."""
+    @property
+    def channels(self) -> Channels:
+        """The channels content is published on (see `trae.aio.Channels`)."""
+    @property
+    def personas(self) -> Personas:
+        """Author personas, versioned and with variants (see `trae.aio.Personas`)."""
+    @property
+    def evidence(self) -> Evidence:
+        """The evidence library (see `trae.aio.Evidence`)."""
+    @property
+    def contradictions(self) -> Contradictions:
+        """The contradiction tracker (see `trae.aio.Contradictions`)."""
     @property
     def backend(self) -> Literal["sqlite", "postgres"]:
         """The database engine: "sqlite" or "postgres"."""
@@ -549,3 +578,130 @@ class Metrics:
         offset: int = 0,
     ) -> Awaitable[Page[Alert]]:
         """Awaits to one page of alerts, newest first."""
+
+@final
+class Channels:
+    """The channels of a `trae.aio.Store` (`store.channels`); the methods of `trae.Channels`,
+    each returning an awaitable."""
+
+    def create(self, spec: Mapping[str, Any] | None = None, /, **fields: Any) -> Awaitable[Channel]:
+        """Adds a channel; the rules of `trae.Channels.create` apply."""
+    def get(self, id: uuid.UUID | str) -> Awaitable[Channel]:
+        """Awaits to channel `id`; `NotFound` when there is none."""
+    def list(
+        self,
+        *,
+        platform: _Platform | None = None,
+        is_active: bool | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Awaitable[Page[Channel]]:
+        """Awaits to one page of channels."""
+    def update(
+        self, id: uuid.UUID | str, spec: Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> Awaitable[Channel]:
+        """Changes the given fields of channel `id`; awaits to it."""
+    def delete(self, id: uuid.UUID | str, *, detach: bool = False) -> Awaitable[int]:
+        """Deletes channel `id`; awaits to how many personas it was detached from."""
+
+@final
+class Personas:
+    """The personas of a `trae.aio.Store` (`store.personas`); the methods of `trae.Personas`,
+    each returning an awaitable."""
+
+    def create(self, spec: Mapping[str, Any] | None = None, /, **fields: Any) -> Awaitable[Persona]:
+        """Adds a persona; the rules of `trae.Personas.create` apply."""
+    def get(self, id: uuid.UUID | str) -> Awaitable[Persona]:
+        """Awaits to persona `id`, inherited traits resolved."""
+    def list(
+        self,
+        *,
+        channel_id: uuid.UUID | str | None = None,
+        parent_id: uuid.UUID | str | None = None,
+        is_active: bool | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Awaitable[Page[Persona]]:
+        """Awaits to one page of personas."""
+    def update(
+        self, id: uuid.UUID | str, spec: Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> Awaitable[Persona]:
+        """Changes the given fields of persona `id`; awaits to it."""
+    def delete(self, id: uuid.UUID | str) -> Awaitable[None]:
+        """Deletes persona `id`."""
+    def versions(self, id: uuid.UUID | str) -> Awaitable[builtins.list[PersonaVersion]]:
+        """Awaits to every version of persona `id`, oldest first."""
+    def version(self, id: uuid.UUID | str, n: int) -> Awaitable[PersonaVersion]:
+        """Awaits to version `n` of persona `id`."""
+    def prompt(self, id: uuid.UUID | str) -> Awaitable[PersonaPrompt]:
+        """Awaits to the system prompt persona `id` writes with; counts as a use."""
+
+@final
+class Evidence:
+    """The evidence library of a `trae.aio.Store` (`store.evidence`); the methods of
+    `trae.Evidence`, each returning an awaitable."""
+
+    def create(
+        self, spec: Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> Awaitable[EvidenceRecord]:
+        """Adds evidence; the rules of `trae.Evidence.create` apply."""
+    def get(self, id: uuid.UUID | str) -> Awaitable[EvidenceRecord]:
+        """Awaits to evidence `id`."""
+    def list(
+        self,
+        *,
+        q: str | None = None,
+        evidence_type: _EvidenceType | None = None,
+        tag: str | None = None,
+        min_credibility: int | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Awaitable[Page[EvidenceRecord]]:
+        """Awaits to one page of evidence; `q` searches, best match first."""
+    def update(
+        self, id: uuid.UUID | str, spec: Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> Awaitable[EvidenceRecord]:
+        """Changes the given fields of evidence `id`; awaits to it."""
+    def delete(self, id: uuid.UUID | str) -> Awaitable[None]:
+        """Deletes evidence `id`."""
+
+@final
+class Contradictions:
+    """The contradiction tracker of a `trae.aio.Store` (`store.contradictions`); the methods of
+    `trae.Contradictions`, each returning an awaitable."""
+
+    def create(
+        self, spec: Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> Awaitable[Contradiction]:
+        """Records a contradiction; the rules of `trae.Contradictions.create` apply."""
+    def get(self, id: uuid.UUID | str) -> Awaitable[Contradiction]:
+        """Awaits to contradiction `id`."""
+    def list(
+        self,
+        *,
+        subject_name: str | None = None,
+        subject_type: _SubjectType | None = None,
+        topic: str | None = None,
+        contradiction_type: _ContradictionType | None = None,
+        verification_status: _VerificationStatus | None = None,
+        min_severity: int | None = None,
+        content_used: bool | None = None,
+        tag: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Awaitable[Page[Contradiction]]:
+        """Awaits to one page of contradictions."""
+    def update(
+        self, id: uuid.UUID | str, spec: Mapping[str, Any] | None = None, /, **fields: Any
+    ) -> Awaitable[Contradiction]:
+        """Changes the given fields of contradiction `id`; awaits to it."""
+    def delete(self, id: uuid.UUID | str) -> Awaitable[None]:
+        """Deletes contradiction `id`."""
+    def verify(
+        self, id: uuid.UUID | str, status: _VerificationStatus, note: str
+    ) -> Awaitable[Contradiction]:
+        """Moves the record to `status` with a `note`, audited; awaits to it."""
+    def opportunities(self, *, limit: int = 50, offset: int = 0) -> Awaitable[Page[Opportunity]]:
+        """Awaits to one page of content opportunities, best first."""
+    def analyze(self, id: uuid.UUID | str) -> Awaitable[AnalyzedContradiction]:
+        """Runs the contradiction engine over the record's statements; awaits to the result."""
