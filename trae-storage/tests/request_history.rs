@@ -6,13 +6,23 @@ use chrono::{TimeZone, Utc};
 use trae_core::request_history::{
     RequestFilter, RequestHistoryOptions, RequestRecord, RequestRecorder,
 };
-use trae_core::{PageRequest, SystemClock};
+use trae_core::{ManualClock, PageRequest};
 use trae_storage::{Store, storage_test};
+
+/// The hour the records are stamped in; recorders run on a clock set just after it, so
+/// retention never depends on the day the test runs.
+fn hour() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 26, 10, 0, 0).unwrap()
+}
+
+fn clock() -> std::sync::Arc<ManualClock> {
+    std::sync::Arc::new(ManualClock::new(hour() + chrono::Duration::hours(1)))
+}
 
 fn record(minute: u32, route: &str, status: u16) -> RequestRecord {
     RequestRecord {
         id: uuid::Uuid::now_v7(),
-        at: Utc.with_ymd_and_hms(2026, 11, 26, 10, minute, 0).unwrap(),
+        at: hour() + chrono::Duration::minutes(i64::from(minute)),
         method: "GET".into(),
         route: route.into(),
         status,
@@ -99,7 +109,7 @@ storage_test!(
         let store = Store::connect(&url).await.unwrap();
         let recorder = RequestRecorder::start(
             store.request_history_repository(),
-            std::sync::Arc::new(SystemClock),
+            clock(),
             RequestHistoryOptions {
                 flush_every: Duration::from_secs(3600),
                 ..RequestHistoryOptions::default()
@@ -119,7 +129,7 @@ storage_test!(
 
         let none = RequestRecorder::start(
             store.request_history_repository(),
-            std::sync::Arc::new(SystemClock),
+            clock(),
             RequestHistoryOptions {
                 sample_rate: 0.0,
                 ..RequestHistoryOptions::default()
