@@ -1,13 +1,18 @@
 //! The agents of trae and the I/O they need: the outbound HTTP client every call to another
 //! service goes through, the task handlers built on it, and (with the agents issues) LLM
 //! providers, test runners, and the TDD and SOLO agents.
+//!
+//! It also holds the composition root, [`Trae`]: the one place every service is built from
+//! the configuration, used by `trae serve`, the CLI, Python and Rust applications alike.
 
+pub mod boot;
 pub mod error;
 pub mod http_task;
 pub mod json_body;
 pub mod orchestrator;
 pub mod outbound;
 
+pub use boot::{Content, Trae};
 pub use error::{AgentError, Result};
 pub use http_task::HttpRequestHandler;
 pub use orchestrator::{ApiCall, ApiResponse, AttemptSummary, Orchestrator, OrchestratorOptions};

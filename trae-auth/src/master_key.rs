@@ -160,16 +160,27 @@ pub enum MasterKeySource {
     Configured(SecretString),
     /// A key file, created (mode 0600) when missing and the database holds no encrypted data.
     KeyFile(PathBuf),
+    /// A new random key that lives as long as the vault: for an in-memory database, whose
+    /// secrets die with it anyway.
+    Ephemeral,
 }
 
 impl MasterKeySource {
-    /// `TRAE_MASTER_KEY` when set; otherwise, on SQLite, `master.key` in the data directory;
-    /// on PostgreSQL a clear error, since every node must share one key.
+    /// The one rule every way in follows: `TRAE_MASTER_KEY` when set; otherwise, on a SQLite
+    /// file, `master.key` in the data directory (which is the file's directory unless
+    /// `TRAE_DATA_DIR` says otherwise, see [`Config::from_sources_with`]); on an in-memory
+    /// SQLite database a key that lives as long as the vault; on PostgreSQL a clear error,
+    /// since every node must share one key.
     pub fn from_config(config: &Config) -> Result<Self> {
         if let Some(key) = &config.master_key {
             return Ok(Self::Configured(key.clone()));
         }
         match DatabaseBackend::of_url(&config.database_url)? {
+            DatabaseBackend::Sqlite
+                if trae_core::config::sqlite_file(&config.database_url).is_none() =>
+            {
+                Ok(Self::Ephemeral)
+            }
             DatabaseBackend::Sqlite => Ok(Self::KeyFile(config.data_dir.join(KEY_FILE_NAME))),
             DatabaseBackend::Postgres => Err(Error::Config(
                 "TRAE_MASTER_KEY is required with PostgreSQL, so every node shares the secrets \

@@ -323,6 +323,7 @@ async fn load_key(repo: &dyn SecretRepository, source: &MasterKeySource) -> Resu
                 .map_err(|e| Error::Config(format!("TRAE_MASTER_KEY: {e}")));
         }
         MasterKeySource::KeyFile(path) => path,
+        MasterKeySource::Ephemeral => return MasterKey::generate(),
     };
     if let Some(key) = read_key_file(path)? {
         return Ok(key);
@@ -380,7 +381,7 @@ impl Vault {
         let key = load_key(repo.as_ref(), source).await?;
         let key_file = match source {
             MasterKeySource::KeyFile(path) => Some(path.clone()),
-            MasterKeySource::Configured(_) => None,
+            MasterKeySource::Configured(_) | MasterKeySource::Ephemeral => None,
         };
         Self::open_inner(repo, key, key_file, clock).await
     }

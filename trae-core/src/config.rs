@@ -553,12 +553,50 @@ impl Config {
         Self::from_sources(|name| std::env::var(name).ok())
     }
 
+    /// Loads the configuration from the process environment and `trae.toml`, with
+    /// `overrides` (values set in code) winning over both.
+    pub fn load_with(overrides: &ConfigOverrides) -> Result<Self> {
+        Self::from_sources_with(|name| std::env::var(name).ok(), overrides)
+    }
+
     /// Loads the configuration with `env` standing in for the environment (for tests and
     /// embedding).
     pub fn from_sources(env: impl Fn(&str) -> Option<String>) -> Result<Self> {
-        let env = |name: &str| env(name).filter(|v| !v.trim().is_empty());
-        let data_dir = match env("TRAE_DATA_DIR") {
-            Some(dir) => PathBuf::from(dir),
+        Self::from_sources_with(env, &ConfigOverrides::default())
+    }
+
+    /// [`Config::from_sources`] with `overrides` winning over `env` and `trae.toml`.
+    ///
+    /// The data directory is found by one rule, here, for every way in: the override, else
+    /// `TRAE_DATA_DIR`, else the directory of the SQLite file the database URL (override or
+    /// `TRAE_DATABASE_URL`) names, else the working directory. So `trae serve` and
+    /// `trae.Store(url)` on one SQLite file read the same `trae.toml` and master key file.
+    pub fn from_sources_with(
+        env: impl Fn(&str) -> Option<String>,
+        overrides: &ConfigOverrides,
+    ) -> Result<Self> {
+        let env = |name: &str| {
+            let set = match name {
+                "TRAE_DATA_DIR" => overrides.data_dir.as_ref().map(|d| d.display().to_string()),
+                "TRAE_DATABASE_URL" => overrides.database_url.clone(),
+                "TRAE_JWT_SECRET" => overrides.jwt_secret.as_ref().map(|s| s.0.clone()),
+                "TRAE_MASTER_KEY" => overrides.master_key.as_ref().map(|s| s.0.clone()),
+                _ => None,
+            };
+            set.or_else(|| env(name)).filter(|v| !v.trim().is_empty())
+        };
+        let beside_database = || {
+            env("TRAE_DATABASE_URL")
+                .as_deref()
+                .and_then(sqlite_file)
+                .and_then(|file| file.parent().map(Path::to_path_buf))
+                .filter(|dir| !dir.as_os_str().is_empty())
+        };
+        let data_dir = match env("TRAE_DATA_DIR")
+            .map(PathBuf::from)
+            .or_else(beside_database)
+        {
+            Some(dir) => dir,
             None => std::env::current_dir()
                 .map_err(|e| Error::Config(format!("cannot read the working directory: {e}")))?,
         };
@@ -992,6 +1030,32 @@ fn read_file(path: &Path) -> Result<FileConfig> {
     toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {}", path.display(), e.message())))
 }
 
+/// The file a SQLite URL names (`sqlite://path`, `sqlite:path`, with or without options);
+/// `None` for an in-memory database and for other engines.
+pub fn sqlite_file(database_url: &str) -> Option<PathBuf> {
+    let rest = database_url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let in_memory = path.is_empty()
+        || path == ":memory:"
+        || query.split('&').any(|option| option == "mode=memory");
+    (!in_memory).then(|| PathBuf::from(path))
+}
+
+/// Values set in code that win over the environment and `trae.toml` (e.g. the URL given to
+/// `trae.Store(url)`).
+#[derive(Debug, Clone, Default)]
+pub struct ConfigOverrides {
+    /// The database URL.
+    pub database_url: Option<String>,
+    /// The data directory.
+    pub data_dir: Option<PathBuf>,
+    /// The access-token signing secret.
+    pub jwt_secret: Option<SecretString>,
+    /// The secrets vault master key.
+    pub master_key: Option<SecretString>,
+}
+
 /// The default database: `trae.db` in the data directory, created on first use.
 pub fn default_sqlite_url(data_dir: &Path) -> String {
     format!("sqlite://{}?mode=rwc", data_dir.join("trae.db").display())
@@ -1069,6 +1133,55 @@ mod tests {
         assert_eq!(config.log_format, LogFormat::Text);
         assert_eq!(config.max_body_bytes, 1024 * 1024);
         assert_eq!(config.database_backend(), DatabaseBackend::Sqlite);
+    }
+
+    #[test]
+    fn the_data_directory_is_beside_a_named_sqlite_file_unless_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("srv").join("trae.db");
+        std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+        std::fs::write(db.parent().unwrap().join(CONFIG_FILE), "log = \"debug\"\n").unwrap();
+        let url = format!("sqlite://{}?mode=rwc", db.display());
+        let from_env =
+            Config::from_sources(|name| (name == "TRAE_DATABASE_URL").then(|| url.clone()))
+                .unwrap();
+        assert_eq!(from_env.data_dir, db.parent().unwrap());
+        assert_eq!(
+            from_env.log, "debug",
+            "trae.toml is read beside the database"
+        );
+        let overridden = Config::from_sources_with(
+            |_| None,
+            &ConfigOverrides {
+                database_url: Some(url.clone()),
+                ..ConfigOverrides::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(overridden.data_dir, from_env.data_dir);
+        assert_eq!(overridden.database_url, url);
+        let explicit = Config::from_sources_with(
+            |name| (name == "TRAE_DATA_DIR").then(|| dir.path().display().to_string()),
+            &ConfigOverrides {
+                database_url: Some(url),
+                ..ConfigOverrides::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(explicit.data_dir, dir.path(), "TRAE_DATA_DIR wins");
+        assert_eq!(explicit.log, "info");
+    }
+
+    #[test]
+    fn sqlite_file_names_files_not_memory() {
+        assert_eq!(
+            sqlite_file("sqlite:///a/b.db?mode=rwc"),
+            Some(PathBuf::from("/a/b.db"))
+        );
+        assert_eq!(sqlite_file("sqlite:b.db"), Some(PathBuf::from("b.db")));
+        assert_eq!(sqlite_file("sqlite::memory:"), None);
+        assert_eq!(sqlite_file("sqlite://x.db?mode=memory&cache=shared"), None);
+        assert_eq!(sqlite_file("postgres://h/db"), None);
     }
 
     #[test]

@@ -65,9 +65,9 @@ pub use component_health::{
     CheckOutcome, ComponentHealth, ComponentReport, HealthCheck, HealthHistory, TransitionRecord,
 };
 pub use config::{
-    AuthConfig, BackupConfig, Config, ConfigSummary, DatabaseBackend, GatewayLimitConfig,
-    LogFormat, MetricsConfig, OutboundConfig, RequestHistoryConfig, ScheduleConfig, SecretString,
-    TaskConfig,
+    AuthConfig, BackupConfig, Config, ConfigOverrides, ConfigSummary, DatabaseBackend,
+    GatewayLimitConfig, LogFormat, MetricsConfig, OutboundConfig, RequestHistoryConfig,
+    ScheduleConfig, SecretString, TaskConfig,
 };
 pub use error::{Error, Result};
 pub use event::{BroadcastBus, Event, EventBus, EventSubscription, RecvError};

@@ -120,18 +120,22 @@ impl AsyncStore {
 
 #[pymethods]
 impl AsyncStore {
-    /// Opens (and migrates) the database at `url`; the URLs and `jwt_secret` of `trae.Store`
-    /// apply.
+    /// Opens (and migrates) the database at `url`; the arguments and configuration rules of
+    /// `trae.Store` apply.
     ///
     /// Await the result for the store, or use it with `async with` to close the store at the
     /// end of the block. Raises `ConfigError` for a URL trae cannot use or a short
     /// `jwt_secret`, and `Unavailable` when the database cannot be reached.
     #[staticmethod]
-    #[pyo3(signature = (url, *, jwt_secret = None))]
-    fn open(url: String, jwt_secret: Option<String>) -> StoreOpener {
+    #[pyo3(signature = (url = None, *, data_dir = None, jwt_secret = None, master_key = None))]
+    fn open(
+        url: Option<String>,
+        data_dir: Option<std::path::PathBuf>,
+        jwt_secret: Option<String>,
+        master_key: Option<String>,
+    ) -> StoreOpener {
         StoreOpener {
-            url,
-            jwt_secret,
+            overrides: crate::args::config_overrides(url, data_dir, jwt_secret, master_key),
             opened: Arc::new(Mutex::new(None)),
         }
     }
@@ -290,9 +294,8 @@ impl AsyncStore {
 /// closes the store when the block ends.
 #[pyclass(frozen, module = "trae.aio")]
 pub(crate) struct StoreOpener {
-    url: String,
-    /// The signing secret to open with, if any.
-    jwt_secret: Option<String>,
+    /// What the caller set in code, winning over the environment and `trae.toml`.
+    overrides: trae_core::ConfigOverrides,
     /// The store `__aenter__` opened, for `__aexit__` to close.
     opened: Arc<Mutex<Option<Arc<Handle>>>>,
 }
@@ -300,19 +303,19 @@ pub(crate) struct StoreOpener {
 #[pymethods]
 impl StoreOpener {
     fn __await__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let (url, secret) = (self.url.clone(), self.jwt_secret.clone());
+        let overrides = self.overrides.clone();
         let future = awaitable(
             py,
-            async move { Handle::connect(url, secret).await.map(Opened) },
+            async move { Handle::connect(overrides).await.map(Opened) },
         )?;
         future.call_method0("__await__")
     }
 
     fn __aenter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let (url, secret) = (self.url.clone(), self.jwt_secret.clone());
+        let overrides = self.overrides.clone();
         let opened = Arc::clone(&self.opened);
         awaitable(py, async move {
-            let handle = Handle::connect(url, secret).await?;
+            let handle = Handle::connect(overrides).await?;
             let previous = opened
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)

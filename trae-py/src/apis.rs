@@ -26,13 +26,8 @@ use chrono::{DateTime, Utc};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyInt, PyString};
-use trae_agents::{ApiCall, ApiResponse, AttemptSummary, OrchestratorOptions, OutboundClient};
-use trae_auth::Vault;
-use trae_core::shared_quota::SharedQuota;
-use trae_core::{
-    ApiAuth, ApiEndpointFilter, ApiEndpointSpec, ApiRegistry, Config, Error, RateLimiter,
-    RegistryOptions, RequestMeta, RoutingStrategy,
-};
+use trae_agents::{ApiCall, ApiResponse, AttemptSummary};
+use trae_core::{ApiAuth, ApiEndpointFilter, ApiEndpointSpec, Error, RequestMeta, RoutingStrategy};
 
 use crate::args;
 use crate::errors::AgentAnswer;
@@ -40,39 +35,6 @@ use crate::handle::{Handle, Nothing, awaitable, blocking};
 use crate::identity::json_to_py;
 use crate::tasks::py_to_json;
 use crate::types::PageOut;
-
-/// The registry over `store`, audited in its audit log, with its attempt writer started on
-/// the current runtime (what `trae serve` wires, minus the scheduled health checks).
-pub(crate) fn open_registry(store: &trae_storage::Store) -> ApiRegistry {
-    ApiRegistry::start(
-        store.api_repository(),
-        store.clock(),
-        store.events(),
-        RegistryOptions::default(),
-    )
-    .with_audit(store.audit())
-}
-
-/// The orchestrator over `registry`: the outbound client the trae configuration describes
-/// (read now), rate limits kept in memory and shared with every process on the database (as
-/// `trae serve` keeps them), and credentials from `vault`.
-pub(crate) fn open_orchestrator(
-    store: &trae_storage::Store,
-    registry: ApiRegistry,
-    vault: Vault,
-) -> trae_core::Result<trae_agents::Orchestrator> {
-    let config = Config::load()?;
-    let client =
-        OutboundClient::from_config(&config.outbound).map_err(|e| Error::Config(e.to_string()))?;
-    Ok(trae_agents::Orchestrator::new(
-        registry,
-        client,
-        Arc::new(RateLimiter::new(store.clock())),
-        Arc::new(vault),
-        OrchestratorOptions::default(),
-    )
-    .with_shared_quota(SharedQuota::new(store.quota_repository(), store.clock())))
-}
 
 /// Where a call from Python comes from, for the audit log: nowhere in particular.
 fn meta() -> RequestMeta {

@@ -220,6 +220,21 @@ fn serde_field(message: &str) -> String {
         .unwrap_or_else(|| "spec".to_owned())
 }
 
+/// What `trae.Store(...)` was given in code, winning over `TRAE_*` and `trae.toml`.
+pub(crate) fn config_overrides(
+    url: Option<String>,
+    data_dir: Option<std::path::PathBuf>,
+    jwt_secret: Option<String>,
+    master_key: Option<String>,
+) -> trae_core::ConfigOverrides {
+    trae_core::ConfigOverrides {
+        database_url: url,
+        data_dir,
+        jwt_secret: jwt_secret.map(trae_core::SecretString::new),
+        master_key: master_key.map(trae_core::SecretString::new),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::serde_field;

@@ -33,26 +33,6 @@ use crate::handle::{Handle, Nothing, awaitable, blocking};
 use crate::identity::json_to_py;
 use crate::types::PageOut;
 
-/// The content services of one store, wired on first use.
-pub(crate) struct Services {
-    channels: domain::Channels,
-    personas: domain::Personas,
-    evidence: domain::EvidenceLibrary,
-    contradictions: domain::Contradictions,
-}
-
-impl Services {
-    /// The four services over `store`; only the system may review contradictions.
-    pub(crate) fn open(store: &trae_storage::Store) -> Self {
-        Self {
-            channels: store.channels(),
-            personas: store.personas(),
-            evidence: store.evidence(),
-            contradictions: store.contradictions(),
-        }
-    }
-}
-
 /// Fields holding a time, converted to a timezone-aware UTC `datetime`.
 const TIMES: &[&str] = &[
     "created_at",

@@ -22,26 +22,6 @@ use crate::args;
 use crate::handle::{Handle, Nothing, awaitable, blocking};
 use crate::types::PageOut;
 
-/// The series and alert services over `store`: the task queue and the external API registry
-/// (`apis`) as metric sources, rule changes audited in its audit log, webhooks enqueued on its
-/// task queue.
-pub(crate) fn open_monitoring(
-    store: &trae_storage::Store,
-    apis: &trae_core::ApiRegistry,
-) -> (trae_core::MetricSeries, trae_core::Alerts) {
-    let series = trae_core::MetricSeries::new(store.metric_repository(), store.clock());
-    series.add_source(Arc::new(store.tasks()));
-    series.add_source(Arc::new(apis.clone()));
-    let alerts = trae_core::Alerts::new(
-        store.alert_repository(),
-        store.clock(),
-        store.events(),
-        Some(store.audit()),
-        Some(store.tasks()),
-    );
-    (series, alerts)
-}
-
 /// One series of a metric: its labels and its points. Read-only; equal when every field is
 /// equal.
 ///

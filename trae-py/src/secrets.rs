@@ -7,84 +7,24 @@
 //! may reveal) and the audit trail live in trae-auth.
 //!
 //! The vault is opened on the first use of `store.secrets`, not with the store, so a store
-//! that never touches secrets needs no master key (see [`open_vault`] for where the key comes
-//! from). Values cross into Python only as the `str` or `bytes` that `get` and `get_bytes`
+//! that never touches secrets needs no master key (the composition root,
+//! `trae_agents::Trae::vault`, says where the key comes from). Values cross into Python only as the `str` or `bytes` that `get` and `get_bytes`
 //! return: no object trae returns holds one, so no `repr` can show one.
 
 use std::hash::{Hash, Hasher};
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyInt, PyList, PyString};
-use trae_auth::{Identity, MasterKey, MasterKeySource, RequestMeta, SecretValue, SetSecret, Vault};
-use trae_core::{DatabaseBackend, Error, SecretFilter, SecretString};
+use trae_auth::{RequestMeta, SecretValue, SetSecret};
+use trae_core::{Error, SecretFilter};
 
 use crate::args;
 use crate::handle::{Handle, awaitable, blocking};
 use crate::identity::Principal;
 use crate::types::PageOut;
-
-/// The environment variable holding the master key (base64 of 32 bytes).
-const MASTER_KEY_VAR: &str = "TRAE_MASTER_KEY";
-
-/// The file a SQLite URL names, or `None` for an in-memory database.
-fn sqlite_file(url: &str) -> Option<PathBuf> {
-    let rest = url.strip_prefix("sqlite:")?;
-    let rest = rest.strip_prefix("//").unwrap_or(rest);
-    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let in_memory = path.is_empty()
-        || path == ":memory:"
-        || query.split('&').any(|option| option == "mode=memory");
-    (!in_memory).then(|| PathBuf::from(path))
-}
-
-/// Opens the vault of a store at `url`, authorized and audited through `identity`.
-///
-/// The master key is `TRAE_MASTER_KEY` when set (read now, at first use); otherwise, on a
-/// SQLite file, the key file `master.key` beside the database (so a store and a `trae serve`
-/// whose data directory holds that database share it), created on first use; on an in-memory
-/// SQLite database a key that lives as long as the store. PostgreSQL needs `TRAE_MASTER_KEY`,
-/// since every process on the database must share one key: without it this is a `Config`
-/// error.
-pub(crate) async fn open_vault(
-    store: &trae_storage::Store,
-    url: &str,
-    identity: &Identity,
-) -> trae_core::Result<Vault> {
-    let (repo, clock) = (store.secret_repository(), store.clock());
-    let configured = std::env::var(MASTER_KEY_VAR)
-        .ok()
-        .filter(|key| !key.trim().is_empty());
-    let vault = match (configured, store.backend()) {
-        (Some(key), _) => {
-            let source = MasterKeySource::Configured(SecretString::new(key));
-            Vault::open(repo, &source, clock).await?
-        }
-        (None, DatabaseBackend::Postgres) => {
-            return Err(Error::Config(format!(
-                "{MASTER_KEY_VAR} is required to use store.secrets on PostgreSQL, so every \
-                 process shares the secrets master key; set it in the environment to the key \
-                 the servers use (base64 of 32 random bytes, e.g. the output of \
-                 `head -c 32 /dev/urandom | base64`)"
-            )));
-        }
-        (None, DatabaseBackend::Sqlite) => match sqlite_file(url) {
-            Some(file) => {
-                let dir = file.parent().map(PathBuf::from).unwrap_or_default();
-                let source =
-                    MasterKeySource::KeyFile(dir.join(trae_auth::master_key::KEY_FILE_NAME));
-                Vault::open(repo, &source, clock).await?
-            }
-            None => Vault::open_with_key(repo, MasterKey::generate()?, clock).await?,
-        },
-    };
-    Ok(vault
-        .with_audit(identity.audit.clone())
-        .with_rbac(identity.rbac.clone()))
-}
 
 /// Where a call from Python comes from, for the audit log: nowhere in particular.
 fn meta() -> RequestMeta {
@@ -511,24 +451,4 @@ secrets_service! {
     module: "trae.aio",
     class: AsyncSecrets,
     doc: "; the methods of `trae.Secrets`, each returning an awaitable.",
-}
-
-#[cfg(test)]
-mod tests {
-    use super::sqlite_file;
-    use std::path::PathBuf;
-
-    #[test]
-    fn sqlite_urls_name_their_file_or_memory() {
-        let file = |url: &str| sqlite_file(url);
-        assert_eq!(
-            file("sqlite:///var/lib/trae/trae.db?mode=rwc"),
-            Some(PathBuf::from("/var/lib/trae/trae.db"))
-        );
-        assert_eq!(file("sqlite://app.db"), Some(PathBuf::from("app.db")));
-        assert_eq!(file("sqlite:app.db"), Some(PathBuf::from("app.db")));
-        assert_eq!(file("sqlite::memory:"), None);
-        assert_eq!(file("sqlite://db?mode=memory&cache=shared"), None);
-        assert_eq!(file("postgres://localhost/x"), None);
-    }
 }

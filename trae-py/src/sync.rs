@@ -20,18 +20,21 @@ use crate::services::{ApiKeys, Audit, Auth, Policy, SyncServices, Users};
 use crate::tasks::Tasks;
 use crate::types::{PageOut, Pet};
 
-/// A trae database, opened (and migrated) when constructed.
+/// A trae database and every trae service over it, opened (and migrated) when constructed.
 ///
-/// `url` is `sqlite:///path/to/file.db` (the file is created when missing), `sqlite::memory:`
-/// or `postgres://user:password@host:port/database`. Use as a context manager to close it at
-/// the end of a block: `with trae.Store(url) as store: ...`.
+/// The configuration is the one `trae serve` reads: the `TRAE_*` environment variables and
+/// `trae.toml` in the data directory, read when the store opens. Arguments win over both:
+/// `url` (`sqlite:///path/to/file.db`, created when missing, `sqlite::memory:` or
+/// `postgres://user:password@host:port/database`; default `TRAE_DATABASE_URL`, else
+/// `trae.db` in the data directory), `data_dir` (default `TRAE_DATA_DIR`, else the directory
+/// of a SQLite file named by `url`, else the working directory; it holds `trae.toml` and, on
+/// SQLite, the secrets master key file), `jwt_secret` and `master_key`. So a store on the
+/// server's database signs, locks out and decrypts exactly as the server does.
 ///
-/// Access tokens are signed with `jwt_secret` (at least 32 bytes) when given, else with the
-/// key kept in the database, so stores and servers on one database accept each other's
-/// tokens.
-///
-/// Raises `ConfigError` for a URL trae cannot use or a short `jwt_secret`, and `Unavailable`
-/// when the database cannot be reached.
+/// Use as a context manager to close it at the end of a block:
+/// `with trae.Store(url) as store: ...`. Raises `ConfigError` for a configuration trae cannot
+/// use (as `trae serve` refuses to start with it), and `Unavailable` when the database cannot
+/// be reached.
 #[pyclass(frozen, module = "trae")]
 pub(crate) struct Store {
     handle: Arc<Handle>,
@@ -56,9 +59,16 @@ impl Store {
 #[pymethods]
 impl Store {
     #[new]
-    #[pyo3(signature = (url, *, jwt_secret = None))]
-    fn new(py: Python<'_>, url: String, jwt_secret: Option<String>) -> PyResult<Self> {
-        let handle = block_on(py, Handle::connect(url, jwt_secret))?;
+    #[pyo3(signature = (url = None, *, data_dir = None, jwt_secret = None, master_key = None))]
+    fn new(
+        py: Python<'_>,
+        url: Option<String>,
+        data_dir: Option<std::path::PathBuf>,
+        jwt_secret: Option<String>,
+        master_key: Option<String>,
+    ) -> PyResult<Self> {
+        let overrides = args::config_overrides(url, data_dir, jwt_secret, master_key);
+        let handle = block_on(py, Handle::connect(overrides))?;
         let pets = Py::new(
             py,
             Pets {

@@ -240,14 +240,23 @@ def test_crud_without_credentials(
             assert missing.value.code == "not_found"
 
         if backend == "postgres":
-            apis.create(name="p", capability="search", base_url="https://a.example")
-            for call in (
-                lambda: store.orchestrator.call("search", "/q"),
-                lambda: apis.check("p"),
-            ):
-                with pytest.raises(trae.ConfigError) as config:
-                    call()
-                assert "TRAE_MASTER_KEY is required" in str(config.value)
+            # Credentials are read from the vault only when an endpoint needs them: without
+            # TRAE_MASTER_KEY an endpoint without credentials is still called (and refused here
+            # by the outbound allow-list), one with a vault secret is a configuration error.
+            apis.create(name="open", capability="search", base_url="https://a.example")
+            with pytest.raises(trae.UpstreamError) as refused:
+                store.orchestrator.call("search", "/q")
+            assert "allow-list" in str(refused.value)
+            apis.create(
+                name="p",
+                capability="keyed",
+                base_url="https://a.example",
+                auth={"type": "bearer", "secret": "TOKEN"},
+            )
+            with pytest.raises(trae.UpstreamError) as unavailable:
+                store.orchestrator.call("keyed", "/q")
+            assert "credentials unavailable" in str(unavailable.value)
+            assert "TRAE_MASTER_KEY is required" in str(unavailable.value)
 
 
 def test_specs_that_break_rules_raise_validation_errors(sqlite_store: trae.Store) -> None:
@@ -472,12 +481,14 @@ def test_unknown_capability_is_not_found(sqlite_store: trae.Store) -> None:
 
 
 def test_loopback_is_refused_unless_configured(
-    sqlite_store: trae.Store, healthy: Upstream, monkeypatch: pytest.MonkeyPatch
+    tmp_path, healthy: Upstream, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The configuration is read when the store opens, as `trae serve` reads it at start.
     monkeypatch.setenv("TRAE_OUTBOUND_ALLOW_LOOPBACK", "false")
-    sqlite_store.apis.create(name="local", capability="local", base_url=healthy.url)
-    with pytest.raises(trae.UpstreamError) as err:
-        sqlite_store.orchestrator.call("local", "/")
+    with trae.Store(f"sqlite://{tmp_path / 'loopback.db'}") as store:
+        store.apis.create(name="local", capability="local", base_url=healthy.url)
+        with pytest.raises(trae.UpstreamError) as err:
+            store.orchestrator.call("local", "/")
     assert "TRAE_OUTBOUND_ALLOW_LOOPBACK" in str(err.value)
     assert healthy.seen == []
 

@@ -85,11 +85,12 @@ def test_health_rules_come_from_the_configuration(
 ) -> None:
     monkeypatch.setenv("TRAE_HEALTH_DEGRADED_AFTER", "4")
     monkeypatch.setenv("TRAE_HEALTH_FAILING_AFTER", "2")
+    # The store reads the configuration `trae serve` reads, when it opens, and refuses a
+    # broken one as the server refuses to start.
+    with pytest.raises(trae.ConfigError, match="TRAE_HEALTH_FAILING_AFTER"):
+        trae.Store(database_url)
+    monkeypatch.setenv("TRAE_HEALTH_FAILING_AFTER", "5")
     with trae.Store(database_url) as store:
-        with pytest.raises(trae.ConfigError, match="TRAE_HEALTH_FAILING_AFTER"):
-            store.health.report()
-        # A failed open is not remembered: fixing the configuration is enough.
-        monkeypatch.setenv("TRAE_HEALTH_FAILING_AFTER", "5")
         assert store.health.report().ready is True
 
 

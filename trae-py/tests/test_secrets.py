@@ -319,8 +319,10 @@ def test_postgres_opens_without_a_master_key_until_secrets_are_used(
             store.secrets.set("token", VALUE)
         assert isinstance(err.value, trae.TraeError)
         assert "TRAE_MASTER_KEY is required" in str(err.value)
-        # The failed open is not remembered: with the key, the same store works.
-        monkeypatch.setenv("TRAE_MASTER_KEY", MASTER_KEY)
+    # The configuration is read when a store opens, as `trae serve` reads it at start:
+    # with the key set, a new store works.
+    monkeypatch.setenv("TRAE_MASTER_KEY", MASTER_KEY)
+    with trae.Store(database_url) as store:
         store.secrets.set("token", VALUE)
         assert store.secrets.get("token") == VALUE
 

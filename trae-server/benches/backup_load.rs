@@ -35,8 +35,9 @@ use std::time::{Duration, Instant};
 
 use poem::listener::{Acceptor, Listener, TcpListener};
 use sqlx::{Connection, SqliteConnection};
+use trae_agents::Trae;
 use trae_core::Config;
-use trae_server::{App, AppState};
+use trae_server::App;
 use trae_storage::Store;
 
 const TRAE: &str = env!("CARGO_BIN_EXE_trae");
@@ -221,9 +222,7 @@ async fn serve_in_process(dir: &Path, url: &str) -> String {
     };
     let config = Config::from_sources(env).expect("config");
     let store = Store::connect(url).await.expect("store");
-    let state = AppState::new(config, store, chrono::Utc::now())
-        .await
-        .expect("state");
+    let state = Trae::with_store(config, store).await.expect("state");
     let acceptor = TcpListener::bind("127.0.0.1:0")
         .into_acceptor()
         .await
@@ -233,7 +232,7 @@ async fn serve_in_process(dir: &Path, url: &str) -> String {
         .into_iter()
         .find_map(|a| a.as_socket_addr().copied())
         .expect("address");
-    let app = App::new(&state).into_endpoint();
+    let app = App::new(&state).await.unwrap().into_endpoint();
     tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(app));
     addr.to_string()
 }

@@ -22,16 +22,16 @@ use std::sync::Arc;
 use criterion::{Criterion, criterion_group, criterion_main};
 use poem::endpoint::make_sync;
 use poem::{Endpoint, EndpointExt, Request};
+use trae_agents::Trae;
 use trae_auth::{Credential, NewKey, Registration, RequestMeta};
 use trae_core::{ClientKey, Config, GatewayLimiter, Principal, RouteGroup, SystemClock};
-use trae_server::AppState;
 use trae_server::gateway_limit::GatewayLimit;
 use trae_storage::Store;
 
 const PASSWORD: &str = "a long enough password";
 const HUGE: &str = "1000000000";
 
-async fn state(dir: &std::path::Path) -> AppState {
+async fn state(dir: &std::path::Path) -> Trae {
     let env = |k: &str| match k {
         "TRAE_DATA_DIR" => Some(dir.display().to_string()),
         "TRAE_DATABASE_URL" => Some("sqlite::memory:".to_owned()),
@@ -40,14 +40,12 @@ async fn state(dir: &std::path::Path) -> AppState {
     };
     let config = Config::from_sources(env).expect("config");
     let store = Store::connect("sqlite::memory:").await.expect("store");
-    AppState::new(config, store, chrono::Utc::now())
-        .await
-        .expect("state")
+    Trae::with_store(config, store).await.expect("state")
 }
 
 /// An access token and an API key of a fresh user.
-async fn credentials(state: &AppState) -> (String, String) {
-    let identity = &state.identity;
+async fn credentials(state: &Trae) -> (String, String) {
+    let identity = &state.identity();
     identity
         .users
         .create(
@@ -109,20 +107,20 @@ fn endpoint(c: &mut Criterion) {
     let state = rt.block_on(state(dir.path()));
     let (token, api_key) = rt.block_on(credentials(&state));
     let bearer = format!("Bearer {token}");
-    let identity = Arc::new(state.identity.clone());
+    let identity = Arc::new(state.identity().clone());
 
     let handler = || make_sync(|_| "ok");
     let bare = handler();
     let gated = rt.block_on(async {
         handler().with(GatewayLimit::new(
-            Arc::clone(&state.gateway),
+            Arc::clone(state.gateway()),
             Arc::clone(&identity),
         ))
     });
     let tight = {
         let config = trae_core::GatewayLimitConfig {
             per_minute: 1,
-            ..state.config.rate_limit
+            ..state.config().rate_limit
         };
         let limiter = GatewayLimiter::new(&config, Arc::new(SystemClock)).expect("limiter");
         rt.block_on(async { handler().with(GatewayLimit::new(Arc::new(limiter), identity)) })

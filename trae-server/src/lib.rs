@@ -12,11 +12,9 @@ pub mod credentials;
 pub mod error;
 pub mod gateway_limit;
 pub mod logging;
-pub mod process_metrics;
 pub mod prometheus;
 pub mod request_context;
 pub mod serve;
-pub mod workers;
 
-pub use app::{App, AppState, open_identity, open_orchestrator, open_vault};
+pub use app::App;
 pub use error::ApiError;

@@ -2,11 +2,11 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use trae_agents::Trae;
 use trae_auth::{Registration, RequestMeta};
 use trae_core::queue_bench::{BenchPhase, QueueBenchOptions};
 use trae_core::{Config, Principal};
-use trae_server::workers::builtin_worker_with;
-use trae_server::{App, AppState, logging, serve};
+use trae_server::{App, logging, serve};
 use trae_storage::{Store, StoreOptions};
 
 /// trae: an AI-powered production backend.
@@ -227,72 +227,54 @@ async fn run(
         Command::Serve { workers } => {
             // Held while serving, so `trae backup restore` refuses to replace the database.
             let _in_use = trae_storage::backup::DatabaseLock::shared(&config.database_url)?;
-            let store = Store::connect(&config.database_url)
+            let trae = Trae::open(config)
                 .await
-                .context("cannot open the database")?;
-            let state = AppState::new(config, store.clone(), started_at)
-                .await
-                .context("cannot set up identity and the secrets vault")?;
-            if let Some(admin) = state
+                .context("cannot open the database and its services")?;
+            if let Some(admin) = trae
                 .bootstrap_admin()
                 .await
                 .context("cannot create the first admin from TRAE_ADMIN_USERNAME")?
             {
                 tracing::info!(username = %admin.username, "created the first admin");
             }
-            let concurrency = workers.unwrap_or_else(cores);
-            let worker = match concurrency {
+            let worker = match workers.unwrap_or_else(cores) {
                 0 => None,
                 n => Some(
-                    builtin_worker_with(
-                        &state.config,
-                        &store,
-                        vec!["default".into()],
-                        n,
-                        Some(state.apis.clone()),
-                    )
-                    .context("cannot start the in-process worker")?,
+                    trae.worker(vec!["default".into()], n)
+                        .context("cannot start the in-process worker")?,
                 ),
             };
-            serve::serve_with_worker(state, worker)
+            tracing::debug!(
+                startup_ms = (chrono::Utc::now() - started_at).num_milliseconds(),
+                "services ready"
+            );
+            serve::serve_with_worker(trae, worker)
                 .await
                 .context("server failed")?;
-            store.close().await;
         }
         Command::Worker {
             queues,
             concurrency,
         } => {
             let _in_use = trae_storage::backup::DatabaseLock::shared(&config.database_url)?;
-            let store = Store::connect(&config.database_url)
+            let trae = Trae::open(config)
                 .await
-                .context("cannot open the database")?;
-            // Capability calls need the registry and the vault's credentials.
-            let identity = trae_server::open_identity(&config, &store)
-                .await
-                .context("cannot set up identity")?;
-            let vault = trae_server::open_vault(&config, &store, &identity)
+                .context("cannot open the database and its services")?;
+            // Capability calls inject credentials: fail now, not at the first task.
+            trae.vault()
                 .await
                 .context("cannot open the secrets vault")?;
-            let apis = trae_server::open_orchestrator(&config, &store, &identity, &vault)
-                .context("cannot set up the API orchestrator")?;
-            let worker = builtin_worker_with(
-                &config,
-                &store,
-                queues,
-                concurrency.unwrap_or_else(cores),
-                Some(apis.clone()),
-            )
-            .context("cannot start the worker")?;
+            let worker = trae
+                .worker(queues, concurrency.unwrap_or_else(cores))
+                .context("cannot start the worker")?;
             let summary = serve::run_worker(worker).await.context("worker failed")?;
-            apis.shutdown().await;
             tracing::info!(
                 claimed = summary.claimed,
                 completed = summary.completed,
                 failed = summary.failed,
                 "worker stopped"
             );
-            store.close().await;
+            trae.close().await;
         }
         Command::Migrate { action } => {
             let options = StoreOptions {
@@ -320,15 +302,15 @@ async fn run(
             store.close().await;
         }
         Command::Openapi => {
-            // The spec does not depend on data; an in-memory database satisfies the routers.
-            let store = Store::connect("sqlite::memory:").await?;
-            // A throwaway vault key, so printing the spec never creates a key file.
+            // The spec does not depend on data: an in-memory database (with a key that dies
+            // with it) satisfies the routers and writes nothing.
             let config = Config {
-                master_key: Some(trae_auth::MasterKey::generate()?.to_base64()),
+                database_url: "sqlite::memory:".into(),
+                master_key: None,
                 ..config
             };
-            let state = AppState::new(config, store, started_at).await?;
-            write_stdout(&App::new(&state).spec())?;
+            let trae = Trae::open(config).await?;
+            write_stdout(&App::new(&trae).await?.spec())?;
             write_stdout("\n")?;
         }
         Command::Bench {
@@ -362,11 +344,11 @@ async fn run(
                 },
         } => {
             let password = read_password()?;
-            let store = Store::connect(&config.database_url)
+            let trae = Trae::open(config)
                 .await
                 .context("cannot open the database")?;
-            let identity = trae_server::open_identity(&config, &store).await?;
-            let user = identity
+            let user = trae
+                .identity()
                 .users
                 .create(
                     &Principal::System,
@@ -386,7 +368,7 @@ async fn run(
                 user.id,
                 user.roles.join(", ")
             ))?;
-            store.close().await;
+            trae.close().await;
         }
         Command::Secrets { action } => {
             // Read before opening anything, so a refused value leaves no trace.
@@ -394,15 +376,14 @@ async fn run(
                 SecretsAction::Set { .. } => Some(read_secret_value()?),
                 _ => None,
             };
-            let store = Store::connect(&config.database_url)
+            let trae = Trae::open(config)
                 .await
                 .context("cannot open the database")?;
-            let identity = trae_server::open_identity(&config, &store).await?;
-            let vault = trae_server::open_vault(&config, &store, &identity)
-                .await
-                .context("cannot open the secrets vault")?;
-            let result = secrets(&vault, &config, action, value).await;
-            store.close().await;
+            let result = match trae.vault().await {
+                Ok(vault) => secrets(vault, trae.config(), action, value).await,
+                Err(e) => Err(anyhow::Error::new(e).context("cannot open the secrets vault")),
+            };
+            trae.close().await;
             result?;
         }
         Command::Backup { action } => backup(&config, action).await?,

@@ -8,19 +8,22 @@ use poem::listener::{Acceptor, Listener, TcpListener};
 use tokio_util::sync::CancellationToken;
 use trae_core::{Worker, WorkerSummary};
 
-use crate::{App, AppState};
+use trae_agents::Trae;
+
+use crate::App;
 
 /// How long in-flight requests may take to finish after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Binds the configured address and serves until a shutdown signal arrives.
-pub async fn serve(state: AppState) -> std::io::Result<()> {
-    serve_with_worker(state, None).await
+pub async fn serve(trae: Trae) -> std::io::Result<()> {
+    serve_with_worker(trae, None).await
 }
 
 /// Serves, and runs `worker` beside the server until the same shutdown signal; on shutdown the
 /// worker stops claiming and gives running handlers its grace period.
-pub async fn serve_with_worker(state: AppState, worker: Option<Worker>) -> std::io::Result<()> {
+pub async fn serve_with_worker(trae: Trae, worker: Option<Worker>) -> std::io::Result<()> {
+    let app = App::new(&trae).await.map_err(std::io::Error::other)?;
     let stop_worker = CancellationToken::new();
     let worker = worker.map(|w| {
         tracing::info!(
@@ -33,14 +36,13 @@ pub async fn serve_with_worker(state: AppState, worker: Option<Worker>) -> std::
     });
     // Scheduled health checks of the registered external APIs, until shutdown.
     let checks = tokio::spawn({
-        let apis = state.apis.clone();
+        let apis = trae.apis().clone();
         let stop = stop_worker.clone();
         async move { apis.run_health_checks(stop).await }
     });
     // Scheduled checks of the built-in components (database, task queue, workers, disk).
-    let apis = state.apis.clone();
     let component_checks = tokio::spawn({
-        let monitor = state.health.clone();
+        let monitor = trae.health().await.map_err(std::io::Error::other)?.clone();
         let stop = stop_worker.clone();
         async move {
             monitor
@@ -53,13 +55,13 @@ pub async fn serve_with_worker(state: AppState, worker: Option<Worker>) -> std::
     });
     // Scheduled backups (TRAE_BACKUP_INTERVAL_HOURS), interrupted by shutdown.
     let backups = tokio::spawn(crate::backup_schedule::run(
-        state.backups.clone(),
+        trae.backups().clone(),
         stop_worker.clone(),
     ));
     // Metric samples every 10 s, each judged by the alert rules.
     let sampling = tokio::spawn({
-        let series = state.metrics.clone();
-        let alerts = state.alerts.clone();
+        let series = trae.metrics().clone();
+        let alerts = trae.alerts().clone();
         let stop = stop_worker.clone();
         async move {
             series
@@ -74,15 +76,12 @@ pub async fn serve_with_worker(state: AppState, worker: Option<Worker>) -> std::
                 .await;
         }
     });
-    let served = serve_http(state).await;
+    let served = serve_http(&trae, app).await;
     stop_worker.cancel();
     let _ = sampling.await;
     let _ = checks.await;
     let _ = component_checks.await;
     let _ = backups.await;
-    // Attempts still queued for the log (and the day limits it restores) are written, and
-    // unspent shared rate-limit allowances go back.
-    apis.shutdown().await;
     if let Some(worker) = worker {
         match worker.await {
             Ok(Ok(summary)) => tracing::info!(
@@ -94,6 +93,9 @@ pub async fn serve_with_worker(state: AppState, worker: Option<Worker>) -> std::
             Err(e) => tracing::error!(error = %e, "task worker panicked"),
         }
     }
+    // Attempts still queued for the log (and the day limits it restores) are written,
+    // unspent shared rate-limit allowances go back, and the database closes.
+    trae.close().await;
     served
 }
 
@@ -114,19 +116,19 @@ pub async fn run_worker(worker: Worker) -> trae_core::Result<WorkerSummary> {
         .map_err(|e| trae_core::Error::Storage(format!("the worker panicked: {e}")))?
 }
 
-async fn serve_http(state: AppState) -> std::io::Result<()> {
-    let bind = state.config.bind;
+async fn serve_http(trae: &Trae, app: App) -> std::io::Result<()> {
+    let bind = trae.config().bind;
     let acceptor = TcpListener::bind(bind).into_acceptor().await?;
     let local = acceptor
         .local_addr()
         .into_iter()
         .find_map(|a| a.as_socket_addr().copied())
         .unwrap_or(bind);
-    let app = App::new(&state).into_endpoint();
+    let app = app.into_endpoint();
     tracing::info!(
         address = %local,
-        backend = state.store.backend().as_str(),
-        ready_ms = (chrono::Utc::now() - state.started_at).num_milliseconds(),
+        backend = trae.store().backend().as_str(),
+        ready_ms = (chrono::Utc::now() - trae.opened_at()).num_milliseconds(),
         "trae is serving; API docs at /docs"
     );
     Server::new_with_acceptor(acceptor)

@@ -3,15 +3,15 @@
 
 use std::sync::{Arc, Mutex};
 
-use chrono::Utc;
 use poem::http::StatusCode;
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::test::{TestClient, TestResponse};
 use poem::{Endpoint, Request, Response};
 use serde_json::{Value, json};
+use trae_agents::Trae;
 use trae_auth::{Registration, SetSecret};
 use trae_core::{Config, Principal, RequestMeta};
-use trae_server::{App, AppState};
+use trae_server::App;
 use trae_storage::{Store, storage_test};
 
 const PASSWORD: &str = "correct horse battery";
@@ -19,7 +19,7 @@ const UPSTREAM_SECRET: &str = "sk-upstream-9d8c7b6a";
 
 struct Harness<E> {
     cli: TestClient<E>,
-    state: AppState,
+    state: Trae,
     admin: String,
     _dir: tempfile::TempDir,
 }
@@ -41,11 +41,13 @@ async fn harness(url: &str) -> Harness<impl Endpoint<Output = Response>> {
     .collect();
     let config = Config::from_sources(|k| env.get(k).cloned()).unwrap();
     let store = Store::connect(url).await.unwrap();
-    let state = AppState::new(config, store, Utc::now()).await.unwrap();
+    let state = Trae::with_store(config, store).await.unwrap();
     // A second node on the same database finds the admin there already.
     state.bootstrap_admin().await.unwrap();
     state
-        .vault
+        .vault()
+        .await
+        .unwrap()
         .set(
             &Principal::System,
             "UPSTREAM_KEY",
@@ -54,7 +56,7 @@ async fn harness(url: &str) -> Harness<impl Endpoint<Output = Response>> {
         )
         .await
         .unwrap();
-    let cli = TestClient::new(App::new(&state).into_endpoint());
+    let cli = TestClient::new(App::new(&state).await.unwrap().into_endpoint());
     let admin = token(&cli, "root").await;
     Harness {
         cli,
@@ -124,7 +126,7 @@ impl<E: Endpoint<Output = Response>> Harness<E> {
     /// A user holding only `role`'s permissions, signed in.
     async fn user_with(&self, username: &str, role: &str) -> String {
         self.state
-            .identity
+            .identity()
             .users
             .create(
                 &Principal::System,
@@ -407,7 +409,7 @@ storage_test!(
             .await;
         assert_eq!(result["status"], 404);
 
-        h.state.apis.registry().flush().await;
+        h.state.apis().registry().flush().await;
         let usage = h.ok("GET", "/api/apis/failing/usage", None).await;
         assert_eq!(usage["total"], 3);
         assert_eq!(usage["failures"], 3);
@@ -548,17 +550,12 @@ storage_test!(
             )
             .await;
         let missing = json_of(missing).await["id"].as_str().unwrap().to_owned();
-        trae_server::workers::builtin_worker_with(
-            &h.state.config,
-            &h.state.store,
-            vec!["default".into()],
-            2,
-            Some(h.state.apis.clone()),
-        )
-        .unwrap()
-        .run_until_idle()
-        .await
-        .unwrap();
+        h.state
+            .worker(vec!["default".into()], 2)
+            .unwrap()
+            .run_until_idle()
+            .await
+            .unwrap();
         let task = h.ok("GET", &format!("/api/tasks/{id}"), None).await;
         assert_eq!(task["state"], "completed", "{task}");
         assert_eq!(task["result"]["endpoint"], "search-a");

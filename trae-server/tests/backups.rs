@@ -6,7 +6,8 @@ use poem::http::StatusCode;
 use poem::test::TestClient;
 use poem::{Endpoint, Response};
 use serde_json::Value;
-use trae_server::{App, AppState};
+use trae_agents::Trae;
+use trae_server::App;
 use trae_storage::backup_catalog::LOCK_FILE;
 use trae_storage::storage_test;
 
@@ -15,7 +16,7 @@ use common::signed_in;
 
 struct Harness<E> {
     cli: TestClient<E>,
-    state: AppState,
+    state: Trae,
     admin: String,
     dir: tempfile::TempDir,
 }
@@ -39,7 +40,7 @@ async fn harness(url: &str, keep: u32) -> Harness<impl Endpoint<Output = Respons
     let keep = keep.to_string();
     let (state, dir) = common::state(url, &[("TRAE_BACKUP_KEEP", keep.as_str())]).await;
     let admin = signed_in(&state, "root", &["admin"]).await;
-    let cli = TestClient::new(App::new(&state).into_endpoint());
+    let cli = TestClient::new(App::new(&state).await.unwrap().into_endpoint());
     Harness {
         cli,
         state,
@@ -77,7 +78,7 @@ impl<E: Endpoint<Output = Response>> Harness<E> {
     }
 
     fn backup_dir(&self) -> &std::path::Path {
-        &self.state.config.backup.dir
+        &self.state.config().backup.dir
     }
 }
 
@@ -143,7 +144,7 @@ storage_test!(
         // The dashboard's event stream saw it start and complete.
         let kinds: Vec<String> = h
             .state
-            .store
+            .store()
             .events()
             .since(0)
             .iter()
@@ -166,7 +167,7 @@ storage_test!(
             assert_eq!(status, StatusCode::FORBIDDEN, "{method}: {text}");
             assert!(text.contains("\"code\":\"forbidden\""), "{text}");
         }
-        assert!(h.state.backups.list().unwrap().is_empty());
+        assert!(h.state.backups().list().unwrap().is_empty());
         let bad = h
             .admin(
                 "GET",
@@ -213,7 +214,7 @@ storage_test!(
             .await;
         let mut scheduled = Vec::new();
         for _ in 0..3 {
-            let run = h.state.backups.run_scheduled().await.unwrap();
+            let run = h.state.backups().run_scheduled().await.unwrap();
             scheduled.push(run.created.file_name);
         }
         let page = h.admin("GET", "/api/admin/backups", StatusCode::OK).await;

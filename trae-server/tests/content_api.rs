@@ -66,7 +66,7 @@ storage_test!(channels_and_personas_over_http, |url: String| async move {
     let viewer = signed_in(&state, "vera", &["viewer"]).await;
     let writer = signed_in(&state, "wendy", &["viewer", "user"]).await;
     let c = Client {
-        cli: TestClient::new(App::new(&state).into_endpoint()),
+        cli: TestClient::new(App::new(&state).await.unwrap().into_endpoint()),
     };
 
     let (status, ch) = c
@@ -303,7 +303,7 @@ storage_test!(evidence_search_over_http, |url: String| async move {
     let (state, _dir) = common::state(&url, &[]).await;
     let writer = signed_in(&state, "wendy", &["viewer", "user"]).await;
     let c = Client {
-        cli: TestClient::new(App::new(&state).into_endpoint()),
+        cli: TestClient::new(App::new(&state).await.unwrap().into_endpoint()),
     };
     let mut ids = Vec::new();
     for (topic, content, kind) in [
@@ -404,7 +404,7 @@ storage_test!(
         let writer = signed_in(&state, "wendy", &["viewer", "user"]).await;
         let reviewer = signed_in(&state, "rita", &["viewer", "user", "developer"]).await;
         let c = Client {
-            cli: TestClient::new(App::new(&state).into_endpoint()),
+            cli: TestClient::new(App::new(&state).await.unwrap().into_endpoint()),
         };
         let (_, clip) = c
             .call(
@@ -534,7 +534,7 @@ storage_test!(
         assert_error(status, &body, StatusCode::CONFLICT, "conflict");
 
         let audit = state
-            .store
+            .store()
             .audit()
             .list(AuditFilter::default(), PageRequest::default())
             .await

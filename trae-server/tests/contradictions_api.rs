@@ -19,7 +19,7 @@ storage_test!(
         let viewer = signed_in(&state, "vera", &["viewer"]).await;
         // A role without content:read.
         state
-            .identity
+            .identity()
             .policy
             .create_role(
                 &Principal::System,
@@ -33,7 +33,7 @@ storage_test!(
             .await
             .unwrap();
         let nobody = signed_in(&state, "nora", &["pet-reader"]).await;
-        let cli = TestClient::new(App::new(&state).into_endpoint());
+        let cli = TestClient::new(App::new(&state).await.unwrap().into_endpoint());
         let post = |token: Option<String>, body: Value| {
             let req = cli.post("/api/contradictions/analyze").body_json(&body);
             let req = match token {
@@ -91,6 +91,6 @@ storage_test!(
             assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
             assert_eq!(body["error"]["code"], "validation_failed", "{bad}: {body}");
         }
-        state.store.close().await;
+        state.store().close().await;
     }
 );

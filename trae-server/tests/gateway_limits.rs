@@ -13,9 +13,10 @@ use poem::test::{TestClient, TestResponse};
 use poem::web::{LocalAddr, RemoteAddr};
 use poem::{Addr, Endpoint, EndpointExt, Request, RequestParts};
 use serde_json::{Value, json};
+use trae_agents::Trae;
 use trae_auth::{Credential, NewKey, Registration, RequestMeta};
 use trae_core::{Config, Principal};
-use trae_server::{App, AppState};
+use trae_server::App;
 use trae_storage::Store;
 
 const PASSWORD: &str = "a long enough password";
@@ -51,7 +52,7 @@ impl<E: Endpoint> Endpoint for Peer<E> {
 
 struct Harness {
     cli: TestClient<Peer<BoxEndpoint<'static>>>,
-    state: AppState,
+    state: Trae,
     _dir: tempfile::TempDir,
 }
 
@@ -65,11 +66,11 @@ async fn harness(vars: &[(&str, &str)]) -> Harness {
     env.insert("TRAE_DATABASE_URL".into(), "sqlite::memory:".into());
     let config = Config::from_sources(|k| env.get(k).cloned()).unwrap();
     let store = Store::connect("sqlite::memory:").await.unwrap();
-    let state = AppState::new(config, store, chrono::Utc::now())
-        .await
-        .unwrap();
+    let state = Trae::with_store(config, store).await.unwrap();
     Harness {
-        cli: TestClient::new(Peer(App::new(&state).into_endpoint().boxed())),
+        cli: TestClient::new(Peer(
+            App::new(&state).await.unwrap().into_endpoint().boxed(),
+        )),
         state,
         _dir: dir,
     }
@@ -78,7 +79,7 @@ async fn harness(vars: &[(&str, &str)]) -> Harness {
 impl Harness {
     /// Creates a user and returns an access token for them.
     async fn user(&self, username: &str) -> String {
-        let identity = &self.state.identity;
+        let identity = &self.state.identity();
         identity
             .users
             .create(
@@ -389,7 +390,7 @@ async fn made_up_credentials_do_not_escape_the_ip_bucket() {
 async fn an_api_key_has_its_own_bucket() {
     let h = harness(&[("TRAE_RATE_LIMIT_PER_MINUTE", "3")]).await;
     let token = h.user("ada").await;
-    let identity = &h.state.identity;
+    let identity = &h.state.identity();
     let owner = identity
         .authenticate(Credential::Bearer(&token))
         .await

@@ -4,9 +4,10 @@ use poem::http::StatusCode;
 use poem::test::{TestClient, TestResponse};
 use poem::{Endpoint, Response};
 use serde_json::{Value, json};
+use trae_agents::Trae;
 use trae_auth::{Registration, RequestMeta};
 use trae_core::{Config, Principal};
-use trae_server::{App, AppState};
+use trae_server::App;
 use trae_storage::{Store, storage_test};
 
 async fn app_with(
@@ -25,18 +26,16 @@ async fn app_with(
         .or_insert_with(|| "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTMyYgo=".into());
     let config = Config::from_sources(|k| env.get(k).cloned()).unwrap();
     let store = Store::connect(url).await.unwrap();
-    let state = AppState::new(config, store.clone(), chrono::Utc::now())
-        .await
-        .unwrap();
+    let state = Trae::with_store(config, store.clone()).await.unwrap();
     let token = signed_in(&state, "tester", &["user"]).await;
-    let cli = TestClient::new(App::new(&state).into_endpoint())
+    let cli = TestClient::new(App::new(&state).await.unwrap().into_endpoint())
         .default_header("authorization", format!("Bearer {token}"));
     (cli, store)
 }
 
 /// Creates a user with `roles` through the library and returns an access token for them.
-async fn signed_in(state: &AppState, username: &str, roles: &[&str]) -> String {
-    let identity = &state.identity;
+async fn signed_in(state: &Trae, username: &str, roles: &[&str]) -> String {
+    let identity = &state.identity();
     identity
         .users
         .create(
@@ -630,11 +629,9 @@ storage_test!(
         .into();
         let config = Config::from_sources(|k| env.get(k).cloned()).unwrap();
         let store = Store::connect(&url).await.unwrap();
-        let state = AppState::new(config, store, chrono::Utc::now())
-            .await
-            .unwrap();
+        let state = Trae::with_store(config, store).await.unwrap();
         let token = signed_in(&state, "watcher", &["viewer"]).await;
-        let cli = TestClient::new(App::new(&state).into_endpoint())
+        let cli = TestClient::new(App::new(&state).await.unwrap().into_endpoint())
             .default_header("authorization", format!("Bearer {token}"));
         for _ in 0..3 {
             assert_eq!(cli.get("/api/pets").send().await.0.status(), StatusCode::OK);
@@ -643,7 +640,7 @@ storage_test!(
             .send()
             .await;
         cli.get("/api/health/live").send().await;
-        state.history.as_ref().unwrap().flush().await;
+        state.history().unwrap().flush().await;
 
         let page = body(cli.get("/api/metrics/requests").send().await).await;
         assert_eq!(page["total"], 4, "health probes are not recorded: {page}");
@@ -674,7 +671,7 @@ storage_test!(
             .as_str()
             .unwrap()
             .to_owned();
-        let denied = TestClient::new(App::new(&state).into_endpoint())
+        let denied = TestClient::new(App::new(&state).await.unwrap().into_endpoint())
             .get("/api/metrics/requests")
             .header("x-api-key", key)
             .send()
@@ -728,12 +725,17 @@ async fn metrics_parse_as_prometheus_text() {
         "{text}"
     );
     // Only callers holding metrics:read.
-    let anonymous = TestClient::new(App::new(&state_for_metrics(&url).await).into_endpoint());
+    let anonymous = TestClient::new(
+        App::new(&state_for_metrics(&url).await)
+            .await
+            .unwrap()
+            .into_endpoint(),
+    );
     let resp = anonymous.get("/metrics").send().await;
     assert_eq!(resp.0.status(), StatusCode::UNAUTHORIZED);
 }
 
-async fn state_for_metrics(url: &str) -> AppState {
+async fn state_for_metrics(url: &str) -> Trae {
     let dir = tempfile::tempdir().unwrap();
     let env: std::collections::HashMap<String, String> = [
         ("TRAE_DATA_DIR".to_owned(), dir.path().display().to_string()),
@@ -745,7 +747,5 @@ async fn state_for_metrics(url: &str) -> AppState {
     .into();
     let config = Config::from_sources(|k| env.get(k).cloned()).unwrap();
     let store = Store::connect(url).await.unwrap();
-    AppState::new(config, store, chrono::Utc::now())
-        .await
-        .unwrap()
+    Trae::with_store(config, store).await.unwrap()
 }

@@ -9,8 +9,9 @@ use poem::http::StatusCode;
 use poem::test::{TestClient, TestResponse};
 use poem::{Endpoint, Response};
 use serde_json::{Value, json};
+use trae_agents::Trae;
 use trae_core::{Config, ManualClock};
-use trae_server::{App, AppState};
+use trae_server::App;
 use trae_storage::{Store, StoreOptions, storage_test};
 
 const PASSWORD: &str = "correct horse battery";
@@ -42,10 +43,10 @@ async fn harness(url: &str, vars: &[(&str, &str)]) -> Harness<impl Endpoint<Outp
         ..StoreOptions::default()
     };
     let store = Store::connect_with(url, options).await.unwrap();
-    let state = AppState::new(config, store, Utc::now()).await.unwrap();
+    let state = Trae::with_store(config, store).await.unwrap();
     state.bootstrap_admin().await.unwrap().expect("first admin");
     Harness {
-        cli: TestClient::new(App::new(&state).into_endpoint()),
+        cli: TestClient::new(App::new(&state).await.unwrap().into_endpoint()),
         clock,
         _dir: dir,
     }

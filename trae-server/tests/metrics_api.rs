@@ -10,9 +10,10 @@ use poem::test::TestClient;
 use poem::web::{LocalAddr, RemoteAddr};
 use poem::{Addr, Endpoint, EndpointExt, Request, RequestParts};
 use serde_json::{Value, json};
+use trae_agents::Trae;
 use trae_auth::{Registration, RequestMeta};
 use trae_core::{Config, NewTask, Principal};
-use trae_server::{App, AppState};
+use trae_server::App;
 use trae_storage::{Store, storage_test};
 
 const PASSWORD: &str = "correct horse battery";
@@ -48,15 +49,15 @@ impl<E: Endpoint> Endpoint for Peer<E> {
 
 struct Harness {
     cli: TestClient<Peer<BoxEndpoint<'static>>>,
-    state: AppState,
+    state: Trae,
     admin: String,
     viewer: String,
     _dir: tempfile::TempDir,
 }
 
-async fn signed_in(state: &AppState, username: &str, roles: &[&str]) -> String {
+async fn signed_in(state: &Trae, username: &str, roles: &[&str]) -> String {
     state
-        .identity
+        .identity()
         .users
         .create(
             &Principal::System,
@@ -72,7 +73,7 @@ async fn signed_in(state: &AppState, username: &str, roles: &[&str]) -> String {
         .await
         .unwrap();
     let (_, pair) = state
-        .identity
+        .identity()
         .login(username, PASSWORD, &RequestMeta::default())
         .await
         .unwrap();
@@ -96,12 +97,12 @@ async fn harness(url: &str) -> Harness {
     .collect();
     let config = Config::from_sources(|k| env.get(k).cloned()).unwrap();
     let store = Store::connect(url).await.unwrap();
-    let state = AppState::new(config, store, chrono::Utc::now())
-        .await
-        .unwrap();
+    let state = Trae::with_store(config, store).await.unwrap();
     let admin = signed_in(&state, "root", &["admin"]).await;
     let viewer = signed_in(&state, "watcher", &["viewer"]).await;
-    let cli = TestClient::new(Peer(App::new(&state).into_endpoint().boxed()));
+    let cli = TestClient::new(Peer(
+        App::new(&state).await.unwrap().into_endpoint().boxed(),
+    ));
     Harness {
         cli,
         state,
@@ -157,8 +158,8 @@ impl Harness {
 
     /// One sampling round and its alert evaluation, as `trae serve` runs every 10 s.
     async fn tick(&self) {
-        let samples = self.state.metrics.sample().await.unwrap();
-        self.state.alerts.evaluate(&samples).await.unwrap();
+        let samples = self.state.metrics().sample().await.unwrap();
+        self.state.alerts().evaluate(&samples).await.unwrap();
     }
 }
 
@@ -170,7 +171,7 @@ fn error_code(body: &Value) -> &str {
 
 storage_test!(series_and_alerts_through_http, |url: String| async move {
     let h = harness(&url).await;
-    let tasks = h.state.store.tasks();
+    let tasks = h.state.store().tasks();
     for i in 0..3 {
         tasks
             .enqueue(
@@ -299,7 +300,7 @@ storage_test!(series_and_alerts_through_http, |url: String| async move {
     assert_eq!(firing["items"][0]["severity"], "high");
     let events: Vec<String> = h
         .state
-        .store
+        .store()
         .events()
         .since(0)
         .iter()

@@ -5,9 +5,10 @@ use poem::http::StatusCode;
 use poem::test::{TestClient, TestResponse};
 use poem::{Endpoint, Response};
 use serde_json::{Value, json};
+use trae_agents::Trae;
 use trae_auth::{NewRole, Registration, RequestMeta, SetSecret};
 use trae_core::{Config, Principal};
-use trae_server::{App, AppState};
+use trae_server::App;
 use trae_storage::{Store, storage_test};
 
 /// The password of every test user.
@@ -19,7 +20,7 @@ const VALUE_2: &str = "sk-live-second-0b1c2d3e4f5a";
 
 struct Harness<E> {
     cli: TestClient<E>,
-    state: AppState,
+    state: Trae,
     admin: String,
     _dir: tempfile::TempDir,
 }
@@ -40,11 +41,9 @@ async fn harness(url: &str) -> Harness<impl Endpoint<Output = Response>> {
     .collect();
     let config = Config::from_sources(|k| env.get(k).cloned()).unwrap();
     let store = Store::connect(url).await.unwrap();
-    let state = AppState::new(config, store, chrono::Utc::now())
-        .await
-        .unwrap();
+    let state = Trae::with_store(config, store).await.unwrap();
     let admin = signed_in(&state, "root", &["admin"]).await;
-    let cli = TestClient::new(App::new(&state).into_endpoint());
+    let cli = TestClient::new(App::new(&state).await.unwrap().into_endpoint());
     Harness {
         cli,
         state,
@@ -54,8 +53,8 @@ async fn harness(url: &str) -> Harness<impl Endpoint<Output = Response>> {
 }
 
 /// Creates a user with `roles` through the library and returns an access token for them.
-async fn signed_in(state: &AppState, username: &str, roles: &[&str]) -> String {
-    let identity = &state.identity;
+async fn signed_in(state: &Trae, username: &str, roles: &[&str]) -> String {
+    let identity = &state.identity();
     identity
         .users
         .create(
@@ -382,7 +381,7 @@ storage_test!(each_route_needs_its_permission, |url: String| async move {
 
     // A custom role with secrets:read lists and describes, but cannot reveal or change.
     h.state
-        .identity
+        .identity()
         .policy
         .create_role(
             &Principal::System,
@@ -497,7 +496,7 @@ storage_test!(
         // The library's view agrees: no entry's details carry the value.
         let entries = h
             .state
-            .identity
+            .identity()
             .audit_entries(
                 &Principal::System,
                 trae_core::AuditFilter::default(),
@@ -662,7 +661,9 @@ storage_test!(bad_input_is_a_clear_4xx, |url: String| async move {
 
     // A value that is not UTF-8 (set through the library) is a 409 on reveal, not a 500.
     h.state
-        .vault
+        .vault()
+        .await
+        .unwrap()
         .set(
             &Principal::System,
             "binary",
@@ -688,7 +689,7 @@ storage_test!(
     the_spec_lists_the_secrets_routes,
     |url: String| async move {
         let h = harness(&url).await;
-        let spec: Value = serde_json::from_str(&App::new(&h.state).spec()).unwrap();
+        let spec: Value = serde_json::from_str(&App::new(&h.state).await.unwrap().spec()).unwrap();
         for path in [
             "/api/secrets",
             "/api/secrets/{name}",

@@ -2,22 +2,21 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
 use poem::http::StatusCode;
 use poem::test::{TestClient, TestResponse};
 use poem::{Endpoint, Response};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use trae_agents::Trae;
 use trae_core::Config;
-use trae_server::workers::builtin_worker;
-use trae_server::{App, AppState};
+use trae_server::App;
 use trae_storage::{Store, storage_test};
 
 const PASSWORD: &str = "correct horse battery";
 
 struct Harness<E> {
     cli: TestClient<E>,
-    state: AppState,
+    state: Trae,
     token: String,
     _dir: tempfile::TempDir,
 }
@@ -36,9 +35,9 @@ async fn harness(url: &str, vars: &[(&str, &str)]) -> Harness<impl Endpoint<Outp
     env.insert("TRAE_ADMIN_PASSWORD".into(), PASSWORD.into());
     let config = Config::from_sources(|k| env.get(k).cloned()).unwrap();
     let store = Store::connect(url).await.unwrap();
-    let state = AppState::new(config, store, Utc::now()).await.unwrap();
+    let state = Trae::with_store(config, store).await.unwrap();
     state.bootstrap_admin().await.unwrap().expect("first admin");
-    let cli = TestClient::new(App::new(&state).into_endpoint());
+    let cli = TestClient::new(App::new(&state).await.unwrap().into_endpoint());
     let login = cli
         .post("/api/auth/login")
         .body_json(&json!({"username": "root", "password": PASSWORD}))
@@ -96,16 +95,12 @@ impl<E: Endpoint<Output = Response>> Harness<E> {
 
     /// Runs the built-in worker until nothing is due.
     async fn run_worker(&self) {
-        builtin_worker(
-            &self.state.config,
-            &self.state.store,
-            vec!["default".into()],
-            2,
-        )
-        .unwrap()
-        .run_until_idle()
-        .await
-        .unwrap();
+        self.state
+            .worker(vec!["default".into()], 2)
+            .unwrap()
+            .run_until_idle()
+            .await
+            .unwrap();
     }
 }
 

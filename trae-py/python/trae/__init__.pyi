@@ -1,6 +1,7 @@
 """trae: pets, identity and a durable task queue on SQLite or PostgreSQL, from Python."""
 
 import datetime
+import os
 import builtins
 import uuid
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
@@ -687,21 +688,31 @@ class Audit:
 
 @final
 class Store:
-    """A trae database, opened (and migrated) when constructed.
+    """A trae database and every trae service over it, opened (and migrated) when constructed.
 
-    `url` is `sqlite:///path/to/file.db` (the file is created when missing), `sqlite::memory:`
-    or `postgres://user:password@host:port/database`. Use as a context manager to close it at
-    the end of a block: `with trae.Store(url) as store: ...`.
+    The configuration is the one `trae serve` reads: the `TRAE_*` environment variables and
+    `trae.toml` in the data directory, read when the store opens. Arguments win over both:
+    `url` (`sqlite:///path/to/file.db`, created when missing, `sqlite::memory:` or
+    `postgres://user:password@host:port/database`; default `TRAE_DATABASE_URL`, else
+    `trae.db` in the data directory), `data_dir` (default `TRAE_DATA_DIR`, else the directory
+    of a SQLite file named by `url`, else the working directory; it holds `trae.toml` and, on
+    SQLite, the secrets master key file), `jwt_secret` and `master_key`. So a store on the
+    server's database signs, locks out and decrypts exactly as the server does.
 
-    Access tokens are signed with `jwt_secret` (at least 32 bytes) when given, else with the
-    key kept in the database, so stores and servers on one database accept each other's
-    tokens. The identity services act as the system unless a call is given a `principal`.
-
-    Raises `ConfigError` for a URL trae cannot use or a short `jwt_secret`, and `Unavailable`
-    when the database cannot be reached.
+    Use as a context manager to close it at the end of a block:
+    `with trae.Store(url) as store: ...`. Raises `ConfigError` for a configuration trae cannot
+    use (as `trae serve` refuses to start with it), and `Unavailable` when the database cannot
+    be reached.
     """
 
-    def __new__(cls, url: str, *, jwt_secret: str | None = None) -> Store: ...
+    def __new__(
+        cls,
+        url: str | None = None,
+        *,
+        data_dir: str | os.PathLike[str] | None = None,
+        jwt_secret: str | None = None,
+        master_key: str | None = None,
+    ) -> Store: ...
     @property
     def pets(self) -> Pets:
         """The pets in this store."""

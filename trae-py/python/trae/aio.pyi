@@ -2,6 +2,7 @@
 
 import builtins
 import datetime
+import os
 import uuid
 from collections.abc import Awaitable, Generator, Iterable, Mapping
 from types import TracebackType
@@ -256,9 +257,15 @@ class Store:
     `async with Store.open(url) as store:`."""
 
     @staticmethod
-    def open(url: str, *, jwt_secret: str | None = None) -> StoreOpener:
-        """Opens (and migrates) the database at `url`; the URLs and `jwt_secret` of
-        `trae.Store` apply.
+    def open(
+        url: str | None = None,
+        *,
+        data_dir: str | os.PathLike[str] | None = None,
+        jwt_secret: str | None = None,
+        master_key: str | None = None,
+    ) -> StoreOpener:
+        """Opens (and migrates) the database at `url`; the arguments and configuration rules
+        of `trae.Store` apply.
 
         Await the result for the store, or use it with `async with` to close the store at the
         end of the block. Raises `ConfigError` for a URL trae cannot use or a short

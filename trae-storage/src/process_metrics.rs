@@ -71,7 +71,7 @@ impl ProcessMetrics {
             }
         }
         drop(guard);
-        if let Some((free, total)) = trae_storage::component_checks::disk_space(&self.data_dir) {
+        if let Some((free, total)) = crate::component_checks::disk_space(&self.data_dir) {
             out.push(Sample::new(DISK_FREE_BYTES, free as f64));
             if total > 0 {
                 out.push(Sample::new(

@@ -1,0 +1,382 @@
+//! The composition root: [`Trae`] builds every trae service from a [`Config`], once.
+//!
+//! `trae serve`, `trae worker`, every CLI subcommand, `trae.Store` in Python and Rust
+//! applications all start here, so each service is wired in exactly one place and the same
+//! database behaves the same whichever way it is reached. It lives in trae-agents because
+//! this is the one library crate above storage, identity and the outbound client (the agents
+//! need all of them), and both bindings depend on it.
+//!
+//! Cheap services are built when the root opens; the ones that cost something or may fail
+//! for reasons the caller may never hit are opened on first use and a failed open is not
+//! remembered: the secrets vault (it needs the master key, which PostgreSQL requires to be
+//! configured) and component health (it checks every component once).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use tokio::sync::OnceCell;
+use trae_auth::{Identity, MasterKeySource, Registration, RequestMeta, Vault};
+use trae_core::content::{Channels, Contradictions, EvidenceLibrary, Personas};
+use trae_core::request_history::{RequestHistoryOptions, RequestRecorder};
+use trae_core::shared_quota::SharedQuota;
+use trae_core::{
+    Alerts, ApiRegistry, Config, Error, GatewayLimiter, MetricSeries, NoopHandler, Pets,
+    RateLimiter, RegistryOptions, RequestStats, Result, SecretReader, SecretString, TaskQueue,
+    User, Worker, WorkerOptions,
+};
+use trae_storage::{Backups, HealthMonitor, ProcessMetrics, Store, StoreOptions};
+
+use crate::{HttpRequestHandler, Orchestrator, OrchestratorOptions, OutboundClient};
+
+/// Every trae service over one database, built from one configuration. Cheap to clone.
+#[derive(Clone)]
+pub struct Trae {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    store: Store,
+    opened_at: DateTime<Utc>,
+    identity: Identity,
+    vault: Arc<VaultSlot>,
+    apis: Orchestrator,
+    health: OnceCell<HealthMonitor>,
+    pets: Pets,
+    content: Content,
+    backups: Backups,
+    metrics: MetricSeries,
+    request_stats: RequestStats,
+    alerts: Alerts,
+    history: Option<RequestRecorder>,
+    gateway: Arc<GatewayLimiter>,
+}
+
+/// The content services: channels, author personas, evidence and contradictions.
+#[derive(Debug, Clone)]
+pub struct Content {
+    /// Publishing channels.
+    pub channels: Channels,
+    /// Versioned author personas.
+    pub personas: Personas,
+    /// The evidence library with full-text search.
+    pub evidence: EvidenceLibrary,
+    /// The contradiction tracker; reviews are authorized through identity's RBAC.
+    pub contradictions: Contradictions,
+}
+
+impl std::fmt::Debug for Trae {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Trae")
+            .field("backend", &self.inner.store.backend().as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Trae {
+    /// Opens the database `config` names (creating a SQLite file and applying migrations as
+    /// needed) and builds every service over it.
+    pub async fn open(config: Config) -> Result<Self> {
+        let store = Store::connect(&config.database_url).await?;
+        Self::with_store(config, store).await
+    }
+
+    /// [`Trae::open`] with store options (a clock for tests, or no migrations).
+    pub async fn open_with(config: Config, options: StoreOptions) -> Result<Self> {
+        let store = Store::connect_with(&config.database_url, options).await?;
+        Self::with_store(config, store).await
+    }
+
+    /// Builds every service over an already open `store` (whose URL should be
+    /// `config.database_url`). Starts the registry's attempt writer and the request-history
+    /// writer on the current tokio runtime.
+    pub async fn with_store(config: Config, store: Store) -> Result<Self> {
+        let opened_at = Utc::now();
+        let identity = Identity::open(
+            store.identity_repos(),
+            &config.auth,
+            config.jwt_secret.as_ref().map(SecretString::expose),
+            &*store.shared_settings(),
+            store.clock(),
+        )
+        .await?;
+        let vault = Arc::new(VaultSlot {
+            cell: OnceCell::new(),
+            config: config.clone(),
+            store: store.clone(),
+            identity: identity.clone(),
+        });
+        let registry = ApiRegistry::start(
+            store.api_repository(),
+            store.clock(),
+            store.events(),
+            RegistryOptions::default(),
+        )
+        .with_audit(identity.audit.clone());
+        let client = OutboundClient::from_config(&config.outbound)
+            .map_err(|e| Error::Config(e.to_string()))?;
+        let apis = Orchestrator::new(
+            registry,
+            client,
+            Arc::new(RateLimiter::new(store.clock())),
+            Arc::clone(&vault) as Arc<dyn SecretReader>,
+            OrchestratorOptions::default(),
+        )
+        .with_shared_quota(SharedQuota::new(store.quota_repository(), store.clock()));
+        let h = config.request_history;
+        let history = (h.percent > 0).then(|| {
+            RequestRecorder::start(
+                store.request_history_repository(),
+                store.clock(),
+                RequestHistoryOptions {
+                    sample_rate: f64::from(h.percent) / 100.0,
+                    retention: Duration::from_secs(u64::from(h.retention_days) * 86_400),
+                    max_rows: u64::from(h.max_rows),
+                    ..RequestHistoryOptions::default()
+                },
+            )
+        });
+        let gateway = Arc::new(GatewayLimiter::new(&config.rate_limit, store.clock())?);
+        let backups = Backups::new(config.database_url.clone(), config.backup.clone())
+            .with_events(store.events())
+            .with_audit(identity.audit.clone());
+        let request_stats = RequestStats::new();
+        let metrics = MetricSeries::new(store.metric_repository(), store.clock());
+        metrics.add_source(Arc::new(request_stats.clone()));
+        metrics.add_source(Arc::new(store.tasks()));
+        metrics.add_source(Arc::new(apis.registry().clone()));
+        metrics.add_source(Arc::new(ProcessMetrics::new(config.data_dir.clone())));
+        let alerts = Alerts::new(
+            store.alert_repository(),
+            store.clock(),
+            store.events(),
+            Some(identity.audit.clone()),
+            Some(store.tasks()),
+        );
+        let content = Content {
+            channels: store.channels(),
+            personas: store.personas(),
+            evidence: store.evidence(),
+            contradictions: store
+                .contradictions()
+                .with_authorizer(Arc::new(identity.rbac.clone())),
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                pets: store.pets(),
+                content,
+                config,
+                store,
+                opened_at,
+                identity,
+                vault,
+                apis,
+                health: OnceCell::new(),
+                backups,
+                metrics,
+                request_stats,
+                alerts,
+                history,
+                gateway,
+            }),
+        })
+    }
+
+    /// The configuration the services were built from.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The open database and its repositories.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// When this root was opened.
+    pub fn opened_at(&self) -> DateTime<Utc> {
+        self.inner.opened_at
+    }
+
+    /// Identity and access: accounts, sessions, RBAC, API keys, users, policy, audit.
+    pub fn identity(&self) -> &Identity {
+        &self.inner.identity
+    }
+
+    /// The secrets vault, opened on first use with the master key [`MasterKeySource::from_config`]
+    /// names; a failed open (no `TRAE_MASTER_KEY` on PostgreSQL, a wrong key) is returned and
+    /// not remembered.
+    pub async fn vault(&self) -> Result<&Vault> {
+        self.inner.vault.get().await
+    }
+
+    /// The external API orchestrator, with the registry it routes from
+    /// ([`Orchestrator::registry`]). Credentials come from the vault when a call needs them.
+    pub fn apis(&self) -> &Orchestrator {
+        &self.inner.apis
+    }
+
+    /// The task queue.
+    pub fn tasks(&self) -> TaskQueue {
+        self.inner.store.tasks()
+    }
+
+    /// The example pets service.
+    pub fn pets(&self) -> &Pets {
+        &self.inner.pets
+    }
+
+    /// The content services.
+    pub fn content(&self) -> &Content {
+        &self.inner.content
+    }
+
+    /// Backups of the database into `config.backup.dir`.
+    pub fn backups(&self) -> &Backups {
+        &self.inner.backups
+    }
+
+    /// Sampled metric series: HTTP requests, the queue, external APIs and the process.
+    pub fn metrics(&self) -> &MetricSeries {
+        &self.inner.metrics
+    }
+
+    /// Per-route request figures of the current sampling window, fed by the HTTP server.
+    pub fn request_stats(&self) -> &RequestStats {
+        &self.inner.request_stats
+    }
+
+    /// Alert rules over [`Trae::metrics`].
+    pub fn alerts(&self) -> &Alerts {
+        &self.inner.alerts
+    }
+
+    /// Where served requests are recorded (`None` when `TRAE_REQUEST_HISTORY_PERCENT` is 0).
+    pub fn history(&self) -> Option<&RequestRecorder> {
+        self.inner.history.as_ref()
+    }
+
+    /// Per-client limits on incoming requests (`TRAE_RATE_LIMIT*`).
+    pub fn gateway(&self) -> &Arc<GatewayLimiter> {
+        &self.inner.gateway
+    }
+
+    /// Component health, opened on first use: the built-in components checked once, and
+    /// every registered external API reported as an optional component `api:<name>`.
+    pub async fn health(&self) -> Result<&HealthMonitor> {
+        self.inner
+            .health
+            .get_or_try_init(|| async {
+                let monitor = HealthMonitor::open(
+                    &self.inner.store,
+                    self.inner.config.health,
+                    self.inner.config.data_dir.clone(),
+                    Some(self.inner.identity.audit.clone()),
+                )
+                .await?;
+                self.inner.apis.report_checks_to(monitor.health().clone());
+                Ok(monitor)
+            })
+            .await
+    }
+
+    /// A task worker over `queues` running `concurrency` tasks at once, with the built-in
+    /// kinds `noop` and `http.request` (URL calls as `config.outbound` allows, capability
+    /// calls through [`Trae::apis`]) and the recurring schedules of `trae.toml`.
+    pub fn worker(&self, queues: Vec<String>, concurrency: usize) -> Result<Worker> {
+        let config = &self.inner.config;
+        let retention = match config.tasks.retention_hours {
+            0 => None,
+            hours => Some(Duration::from_secs(u64::from(hours) * 3600)),
+        };
+        let schedules = config
+            .tasks
+            .schedules
+            .iter()
+            .map(trae_core::ScheduleConfig::schedule)
+            .collect::<Result<Vec<_>>>()?;
+        let options = WorkerOptions {
+            queues,
+            concurrency,
+            lease: Duration::from_secs(u64::from(config.tasks.lease_secs)),
+            retention,
+            schedules,
+            ..WorkerOptions::default()
+        };
+        let outbound = OutboundClient::from_config(&config.outbound)
+            .map_err(|e| Error::Config(e.to_string()))?;
+        let mut worker = Worker::new(self.tasks(), options)?;
+        worker.register("noop", NoopHandler)?;
+        worker.register(
+            crate::http_task::KIND,
+            HttpRequestHandler::new(outbound).with_orchestrator(self.inner.apis.clone()),
+        )?;
+        Ok(worker)
+    }
+
+    /// Creates the first admin from `TRAE_ADMIN_USERNAME` and `TRAE_ADMIN_PASSWORD` when both
+    /// are set and no active admin exists; returns the user created.
+    pub async fn bootstrap_admin(&self) -> Result<Option<User>> {
+        let auth = &self.inner.config.auth;
+        let (Some(username), Some(password)) = (&auth.admin_username, &auth.admin_password) else {
+            return Ok(None);
+        };
+        let registration = Registration {
+            username: username.clone(),
+            email: auth
+                .admin_email
+                .clone()
+                .unwrap_or_else(|| format!("{}@trae.local", username.trim().to_lowercase())),
+            password: password.expose().to_owned(),
+            full_name: None,
+        };
+        self.inner
+            .identity
+            .users
+            .bootstrap_admin(registration, &RequestMeta::default())
+            .await
+    }
+
+    /// Writes what is queued (API attempts, request history), hands back unspent shared
+    /// rate-limit allowances, and closes the database. Later calls fail.
+    pub async fn close(&self) {
+        self.inner.apis.shutdown().await;
+        if let Some(history) = &self.inner.history {
+            history.flush().await;
+        }
+        self.inner.store.close().await;
+    }
+}
+
+/// The vault, opened on first use; the orchestrator reads credentials through it, so a
+/// process that never injects a credential never needs the master key.
+struct VaultSlot {
+    cell: OnceCell<Vault>,
+    config: Config,
+    store: Store,
+    identity: Identity,
+}
+
+impl VaultSlot {
+    async fn get(&self) -> Result<&Vault> {
+        self.cell
+            .get_or_try_init(|| async {
+                let source = MasterKeySource::from_config(&self.config)?;
+                Ok(
+                    Vault::open(self.store.secret_repository(), &source, self.store.clock())
+                        .await?
+                        .with_audit(self.identity.audit.clone())
+                        .with_rbac(self.identity.rbac.clone()),
+                )
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl SecretReader for VaultSlot {
+    async fn read_secret(&self, name: &str) -> Result<SecretString> {
+        self.get().await?.read_secret(name).await
+    }
+}
