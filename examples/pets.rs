@@ -18,17 +18,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let pets = store.pets();
 
     let rex = pets
-        .create(NewPet {
-            name: "Rex".into(),
-            species: Species::Dog,
-            age: 3,
-            tags: vec!["good".into()],
-        })
+        .create(
+            &trae_core::Principal::System,
+            NewPet {
+                name: "Rex".into(),
+                species: Species::Dog,
+                age: 3,
+                tags: vec!["good".into()],
+            },
+        )
         .await?;
     println!("created {} ({}) at {}", rex.name, rex.id, rex.created_at);
 
     let rex = pets
         .update(
+            &trae_core::Principal::System,
             rex.id,
             PetPatch {
                 age: Some(4),
@@ -40,6 +44,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let good = pets
         .list(
+            &trae_core::Principal::System,
             PetFilter {
                 tag: Some("good".into()),
                 ..Default::default()
@@ -51,22 +56,29 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Rules live in trae-core: this fails before anything is written.
     let err = pets
-        .create(NewPet {
-            name: "".into(),
-            species: Species::Cat,
-            age: 1,
-            tags: vec![],
-        })
+        .create(
+            &trae_core::Principal::System,
+            NewPet {
+                name: "".into(),
+                species: Species::Cat,
+                age: 1,
+                tags: vec![],
+            },
+        )
         .await
         .unwrap_err();
     println!("rejected: {err} ({})", err.code());
 
-    pets.delete(rex.id).await?;
+    pets.delete(&trae_core::Principal::System, rex.id).await?;
     println!(
         "deleted; {} left",
-        pets.list(PetFilter::default(), PageRequest::default())
-            .await?
-            .total
+        pets.list(
+            &trae_core::Principal::System,
+            PetFilter::default(),
+            PageRequest::default()
+        )
+        .await?
+        .total
     );
     store.close().await;
     Ok(())

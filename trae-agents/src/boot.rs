@@ -165,7 +165,9 @@ impl Trae {
         };
         Ok(Self {
             inner: Arc::new(Inner {
-                pets: store.pets(),
+                pets: store
+                    .pets()
+                    .with_authorizer(Arc::new(identity.rbac.clone())),
                 content,
                 config,
                 store,

@@ -79,7 +79,9 @@ pub use metric_series::{
 };
 pub use page::{Page, PageRequest};
 pub use permission::Permission;
-pub use pet::{NewPet, Pet, PetFilter, PetPatch, PetRepository, Pets, Species};
+pub use pet::{
+    NewPet, PETS_READ, PETS_WRITE, Pet, PetFilter, PetPatch, PetRepository, Pets, Species,
+};
 pub use principal::{PermissionSet, Principal};
 pub use rate_limit::{
     Decision, KeyUsage, RateLimitPolicy, RateLimiter, UsageMark, WindowLimit, WindowStatus,

@@ -10,8 +10,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::permission::{Authorizer, Permission, SystemOnly};
 use crate::telemetry::{PET_OPERATION_SECONDS, PET_OPERATIONS};
-use crate::{Clock, Error, EventBus, Page, PageRequest, Result};
+use crate::{Clock, Error, EventBus, Page, PageRequest, Principal, Result};
 
 /// The longest pet name, in characters.
 pub const NAME_MAX_CHARS: usize = 100;
@@ -213,12 +214,19 @@ pub fn validate_tags(tags: &[String]) -> Result<Vec<String>> {
     Ok(clean)
 }
 
-/// The pets service: validates input, stamps ids and times, stores, and publishes events.
+/// Reading pets.
+pub const PETS_READ: &str = "pets:read";
+/// Creating, changing and deleting pets.
+pub const PETS_WRITE: &str = "pets:write";
+
+/// The pets service: decides who may act (through the [`Authorizer`] port), validates input,
+/// stamps ids and times, stores, and publishes events.
 #[derive(Clone)]
 pub struct Pets {
     repo: Arc<dyn PetRepository>,
     clock: Arc<dyn Clock>,
     events: Arc<dyn EventBus>,
+    authorizer: Arc<dyn Authorizer>,
 }
 
 impl fmt::Debug for Pets {
@@ -241,12 +249,28 @@ impl Pets {
             repo,
             clock,
             events,
+            authorizer: Arc::new(SystemOnly),
         }
     }
 
-    /// Creates a pet.
-    pub async fn create(&self, input: NewPet) -> Result<Pet> {
+    /// The service deciding permissions with `authorizer` (by default only the system may
+    /// act).
+    #[must_use]
+    pub fn with_authorizer(mut self, authorizer: Arc<dyn Authorizer>) -> Self {
+        self.authorizer = authorizer;
+        self
+    }
+
+    async fn authorize(&self, principal: &Principal, needed: &'static str) -> Result<()> {
+        self.authorizer
+            .authorize(principal, &Permission::from_static(needed))
+            .await
+    }
+
+    /// Creates a pet; needs `pets:write`.
+    pub async fn create(&self, principal: &Principal, input: NewPet) -> Result<Pet> {
         observe("create", async {
+            self.authorize(principal, PETS_WRITE).await?;
             let now = self.clock.now_micros();
             let pet = Pet {
                 id: Uuid::now_v7(),
@@ -264,9 +288,10 @@ impl Pets {
         .await
     }
 
-    /// Reads a pet.
-    pub async fn get(&self, id: Uuid) -> Result<Pet> {
+    /// Reads a pet; needs `pets:read`.
+    pub async fn get(&self, principal: &Principal, id: Uuid) -> Result<Pet> {
         observe("get", async {
+            self.authorize(principal, PETS_READ).await?;
             self.repo
                 .get(id)
                 .await?
@@ -275,9 +300,15 @@ impl Pets {
         .await
     }
 
-    /// Lists pets matching `filter`.
-    pub async fn list(&self, filter: PetFilter, page: PageRequest) -> Result<Page<Pet>> {
+    /// Lists pets matching `filter`; needs `pets:read`.
+    pub async fn list(
+        &self,
+        principal: &Principal,
+        filter: PetFilter,
+        page: PageRequest,
+    ) -> Result<Page<Pet>> {
         observe("list", async {
+            self.authorize(principal, PETS_READ).await?;
             let filter = PetFilter {
                 species: filter.species,
                 tag: filter
@@ -290,9 +321,11 @@ impl Pets {
         .await
     }
 
-    /// Changes the fields named in `patch`; an empty patch returns the pet unchanged.
-    pub async fn update(&self, id: Uuid, patch: PetPatch) -> Result<Pet> {
+    /// Changes the fields named in `patch`; an empty patch returns the pet unchanged. Needs
+    /// `pets:write`.
+    pub async fn update(&self, principal: &Principal, id: Uuid, patch: PetPatch) -> Result<Pet> {
         observe("update", async {
+            self.authorize(principal, PETS_WRITE).await?;
             // Validate before reading so bad input never costs a query.
             let name = patch.name.as_deref().map(validate_name).transpose()?;
             let age = patch.age.map(validate_age).transpose()?;
@@ -327,9 +360,10 @@ impl Pets {
         .await
     }
 
-    /// Deletes a pet.
-    pub async fn delete(&self, id: Uuid) -> Result<()> {
+    /// Deletes a pet; needs `pets:write`.
+    pub async fn delete(&self, principal: &Principal, id: Uuid) -> Result<()> {
         observe("delete", async {
+            self.authorize(principal, PETS_WRITE).await?;
             if !self.repo.delete(id).await? {
                 return Err(Error::not_found("pet", id));
             }
@@ -361,6 +395,121 @@ async fn observe<T>(op: &'static str, work: impl Future<Output = Result<T>>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Pets in memory: the permission rule needs no database.
+    #[derive(Default)]
+    struct MemoryPets(std::sync::Mutex<Vec<Pet>>);
+
+    #[async_trait]
+    impl PetRepository for MemoryPets {
+        async fn insert(&self, pet: &Pet) -> Result<()> {
+            self.0.lock().unwrap().push(pet.clone());
+            Ok(())
+        }
+        async fn get(&self, id: Uuid) -> Result<Option<Pet>> {
+            Ok(self.0.lock().unwrap().iter().find(|p| p.id == id).cloned())
+        }
+        async fn list(&self, _: &PetFilter, page: PageRequest) -> Result<Page<Pet>> {
+            let items = self.0.lock().unwrap().clone();
+            Ok(Page {
+                total: items.len() as u64,
+                items,
+                limit: page.limit(),
+                offset: page.offset(),
+            })
+        }
+        async fn update(&self, pet: &Pet) -> Result<bool> {
+            let mut pets = self.0.lock().unwrap();
+            let found = pets.iter_mut().find(|p| p.id == pet.id);
+            Ok(found.map(|p| *p = pet.clone()).is_some())
+        }
+        async fn delete(&self, id: Uuid) -> Result<bool> {
+            let mut pets = self.0.lock().unwrap();
+            let before = pets.len();
+            pets.retain(|p| p.id != id);
+            Ok(pets.len() < before)
+        }
+    }
+
+    /// Grants `pets:read` to users and everything to the system.
+    struct ReadersOnly;
+
+    #[async_trait]
+    impl Authorizer for ReadersOnly {
+        async fn authorize(&self, principal: &Principal, needed: &Permission) -> Result<()> {
+            match principal {
+                Principal::System => Ok(()),
+                _ if needed.as_str() == PETS_READ => Ok(()),
+                _ => Err(Error::Forbidden(format!(
+                    "this needs the permission {needed}"
+                ))),
+            }
+        }
+    }
+
+    fn reader() -> Principal {
+        Principal::User {
+            user_id: Uuid::now_v7(),
+            username: Some("watcher".into()),
+            session_id: None,
+            roles: vec!["viewer".into()],
+        }
+    }
+
+    #[tokio::test]
+    async fn the_service_refuses_writes_without_pets_write_and_stores_nothing() {
+        let repo = Arc::new(MemoryPets::default());
+        let pets = Pets::new(
+            repo.clone(),
+            Arc::new(crate::SystemClock),
+            Arc::new(crate::BroadcastBus::new(Arc::new(crate::SystemClock), 16)),
+        )
+        .with_authorizer(Arc::new(ReadersOnly));
+        let rex = NewPet {
+            name: "Rex".into(),
+            species: Species::Dog,
+            age: 3,
+            tags: vec![],
+        };
+        let reader = reader();
+        let refused = pets.create(&reader, rex.clone()).await.unwrap_err();
+        assert!(matches!(refused, Error::Forbidden(ref m) if m.contains("pets:write")));
+        assert!(repo.0.lock().unwrap().is_empty(), "nothing was stored");
+        let created = pets.create(&Principal::System, rex).await.unwrap();
+        assert_eq!(pets.get(&reader, created.id).await.unwrap(), created);
+        let patch = PetPatch {
+            age: Some(4),
+            ..PetPatch::default()
+        };
+        assert!(matches!(
+            pets.update(&reader, created.id, patch).await,
+            Err(Error::Forbidden(_))
+        ));
+        assert!(matches!(
+            pets.delete(&reader, created.id).await,
+            Err(Error::Forbidden(_))
+        ));
+        assert_eq!(repo.0.lock().unwrap()[0].age, 3);
+    }
+
+    #[tokio::test]
+    async fn without_an_authorizer_only_the_system_may_act() {
+        let pets = Pets::new(
+            Arc::new(MemoryPets::default()),
+            Arc::new(crate::SystemClock),
+            Arc::new(crate::BroadcastBus::new(Arc::new(crate::SystemClock), 16)),
+        );
+        let page = PageRequest::default();
+        assert!(matches!(
+            pets.list(&reader(), PetFilter::default(), page).await,
+            Err(Error::Forbidden(_))
+        ));
+        assert!(
+            pets.list(&Principal::System, PetFilter::default(), page)
+                .await
+                .is_ok()
+        );
+    }
 
     #[test]
     fn species_parse_from_their_wire_names_only() {

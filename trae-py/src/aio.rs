@@ -249,6 +249,13 @@ impl AsyncStore {
         self.handle.is_closed()
     }
 
+    /// The same open store acting as the user or API key `token` stands for (await it); the
+    /// rules of `trae.Store.as_user` apply.
+    fn as_user<'py>(&self, py: Python<'py>, token: String) -> PyResult<Bound<'py, PyAny>> {
+        let handle = Arc::clone(&self.handle);
+        awaitable(py, async move { handle.as_user(&token).await.map(Opened) })
+    }
+
     /// Closes the database connections (await it); later calls raise `Unavailable`. Closing
     /// again does nothing.
     fn close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {

@@ -9,9 +9,10 @@ use pyo3::BoundObject;
 use pyo3::prelude::*;
 use pyo3::types::PyNone;
 use trae_agents::{Orchestrator, Trae};
-use trae_auth::{Identity, Vault};
+use trae_auth::{Credential, Identity, Vault};
 use trae_core::{
     ApiRegistry, Config, ConfigOverrides, NewPet, PageRequest, Pet, PetFilter, PetPatch, Pets,
+    Principal,
 };
 use trae_storage::backup::DatabaseLock;
 use uuid::Uuid;
@@ -19,9 +20,17 @@ use uuid::Uuid;
 use crate::errors::{Answer, to_py_err};
 use crate::runtime;
 
-/// The services of one open database (built by the composition root, [`Trae`]), and
-/// whether Python closed it.
+/// The services of one open database (built by the composition root, [`Trae`]), whether
+/// Python closed it, and the principal its calls act as.
 pub(crate) struct Handle {
+    opened: Arc<Opened>,
+    /// Who the calls through this handle act as: the system for `trae.Store(...)`, a user or
+    /// API key for `store.as_user(...)`.
+    principal: Principal,
+}
+
+/// What every handle over one open store shares.
+struct Opened {
     trae: Trae,
     /// The SQLite database's shared "in use" lock, held until close so a restore refuses
     /// while this store is open.
@@ -32,7 +41,8 @@ pub(crate) struct Handle {
 impl Handle {
     /// Opens the database `overrides` and the configuration name (the same `TRAE_*`
     /// variables and `trae.toml` as `trae serve`, the overrides winning), creating a SQLite
-    /// file and applying migrations as needed, and builds the services over it.
+    /// file and applying migrations as needed, and builds the services over it. Calls act as
+    /// the system: the process that opened the database owns it.
     pub(crate) async fn connect(overrides: ConfigOverrides) -> trae_core::Result<Arc<Self>> {
         let config = Config::load_with(&overrides)?;
         let in_use = DatabaseLock::shared(&config.database_url)
@@ -40,44 +50,59 @@ impl Handle {
         // The registry's and history's writers are spawned on the current runtime: ours.
         let trae = Trae::open(config).await?;
         Ok(Arc::new(Self {
-            trae,
-            in_use: Mutex::new(in_use),
-            closed: AtomicBool::new(false),
+            opened: Arc::new(Opened {
+                trae,
+                in_use: Mutex::new(in_use),
+                closed: AtomicBool::new(false),
+            }),
+            principal: Principal::System,
+        }))
+    }
+
+    /// A handle over the same open store whose calls act as the user or API key `token`
+    /// stands for, with exactly the permissions the HTTP API would give it.
+    pub(crate) async fn as_user(&self, token: &str) -> trae_core::Result<Arc<Self>> {
+        let identity = self.identity().await?;
+        // A bearer credential is an access token or an API key, as `auth.authenticate` takes.
+        let principal = identity.authenticate(Credential::Bearer(token)).await?;
+        Ok(Arc::new(Self {
+            opened: Arc::clone(&self.opened),
+            principal,
         }))
     }
 
     /// The identity services; `Unavailable` once the store is closed.
     pub(crate) async fn identity(&self) -> trae_core::Result<&Identity> {
         self.open()?;
-        Ok(self.trae.identity())
+        Ok(self.opened.trae.identity())
     }
 
     /// The secrets vault, opened on first use with the master key the configuration read at
     /// `trae.Store(...)` names; a failed open is not remembered. `Unavailable` once closed.
     pub(crate) async fn vault(&self) -> trae_core::Result<&Vault> {
         self.open()?;
-        self.trae.vault().await
+        self.opened.trae.vault().await
     }
 
     /// The external API registry; `Unavailable` once the store is closed. Needs no
     /// credentials, so it works on PostgreSQL without `TRAE_MASTER_KEY`.
     pub(crate) fn apis(&self) -> trae_core::Result<&ApiRegistry> {
         self.open()?;
-        Ok(self.trae.apis().registry())
+        Ok(self.opened.trae.apis().registry())
     }
 
     /// The orchestrator over [`Self::apis`]; it reads credentials from the vault when a call
     /// needs them. `Unavailable` once the store is closed.
     pub(crate) async fn orchestrator(&self) -> trae_core::Result<&Orchestrator> {
         self.open()?;
-        Ok(self.trae.apis())
+        Ok(self.opened.trae.apis())
     }
 
     /// Component health, opened on first use with the configured rules (`TRAE_HEALTH_*`)
     /// and data directory; a failed open is not remembered. `Unavailable` once closed.
     pub(crate) async fn health(&self) -> trae_core::Result<&trae_storage::HealthMonitor> {
         self.open()?;
-        self.trae.health().await
+        self.opened.trae.health().await
     }
 
     /// The metric series and alert services; `Unavailable` once closed.
@@ -85,25 +110,25 @@ impl Handle {
         &self,
     ) -> trae_core::Result<(&trae_core::MetricSeries, &trae_core::Alerts)> {
         self.open()?;
-        Ok((self.trae.metrics(), self.trae.alerts()))
+        Ok((self.opened.trae.metrics(), self.opened.trae.alerts()))
     }
 
     /// The content services (channels, personas, evidence, contradictions); `Unavailable`
     /// once closed.
     pub(crate) fn content(&self) -> trae_core::Result<&trae_agents::Content> {
         self.open()?;
-        Ok(self.trae.content())
+        Ok(self.opened.trae.content())
     }
 
     /// The database URL the store was opened with.
     pub(crate) fn url(&self) -> &str {
-        &self.trae.config().database_url
+        &self.opened.trae.config().database_url
     }
 
     /// The open `trae_storage::Store`; `Unavailable` once closed.
     pub(crate) fn storage(&self) -> trae_core::Result<&trae_storage::Store> {
         self.open()?;
-        Ok(self.trae.store())
+        Ok(self.opened.trae.store())
     }
 
     fn open(&self) -> trae_core::Result<()> {
@@ -115,20 +140,21 @@ impl Handle {
 
     /// The database engine, `"sqlite"` or `"postgres"`.
     pub(crate) fn backend(&self) -> &'static str {
-        self.trae.store().backend().as_str()
+        self.opened.trae.store().backend().as_str()
     }
 
     /// Whether the store was closed.
     pub(crate) fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
+        self.opened.closed.load(Ordering::Acquire)
     }
 
     /// Writes the queued API attempts and releases unspent shared rate-limit allowances, then
     /// closes the connections; later calls fail with `Unavailable`. Closing twice is harmless.
     pub(crate) async fn close(&self) {
-        if !self.closed.swap(true, Ordering::AcqRel) {
-            self.trae.close().await;
-            self.in_use
+        if !self.opened.closed.swap(true, Ordering::AcqRel) {
+            self.opened.trae.close().await;
+            self.opened
+                .in_use
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .take();
@@ -138,12 +164,12 @@ impl Handle {
     /// The task queue service; `Unavailable` once the store is closed.
     pub(crate) fn tasks(&self) -> trae_core::Result<trae_core::TaskQueue> {
         self.open()?;
-        Ok(self.trae.tasks())
+        Ok(self.opened.trae.tasks())
     }
 
     fn pets(&self) -> trae_core::Result<&Pets> {
         self.open()?;
-        Ok(self.trae.pets())
+        Ok(self.opened.trae.pets())
     }
 
     /// `Pets::create` with input converted from Python.
@@ -151,7 +177,7 @@ impl Handle {
         self: Arc<Self>,
         input: trae_core::Result<NewPet>,
     ) -> trae_core::Result<Pet> {
-        self.pets()?.create(input?).await
+        self.pets()?.create(&self.principal, input?).await
     }
 
     /// `Pets::get` with an id converted from Python.
@@ -159,7 +185,7 @@ impl Handle {
         self: Arc<Self>,
         id: trae_core::Result<Uuid>,
     ) -> trae_core::Result<Pet> {
-        self.pets()?.get(id?).await
+        self.pets()?.get(&self.principal, id?).await
     }
 
     /// `Pets::list` with a filter and page converted from Python.
@@ -168,7 +194,7 @@ impl Handle {
         query: trae_core::Result<(PetFilter, PageRequest)>,
     ) -> trae_core::Result<trae_core::Page<Pet>> {
         let (filter, page) = query?;
-        self.pets()?.list(filter, page).await
+        self.pets()?.list(&self.principal, filter, page).await
     }
 
     /// `Pets::update` with an id and patch converted from Python.
@@ -178,7 +204,7 @@ impl Handle {
         patch: trae_core::Result<PetPatch>,
     ) -> trae_core::Result<Pet> {
         let id = id?;
-        self.pets()?.update(id, patch?).await
+        self.pets()?.update(&self.principal, id, patch?).await
     }
 
     /// `Pets::delete` with an id converted from Python.
@@ -186,7 +212,7 @@ impl Handle {
         self: Arc<Self>,
         id: trae_core::Result<Uuid>,
     ) -> trae_core::Result<()> {
-        self.pets()?.delete(id?).await
+        self.pets()?.delete(&self.principal, id?).await
     }
 }
 

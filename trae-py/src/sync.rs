@@ -50,25 +50,8 @@ pub(crate) struct Store {
 }
 
 impl Store {
-    /// The open database, for the objects built over a store (`trae.Worker`).
-    pub(crate) fn handle(&self) -> &Arc<Handle> {
-        &self.handle
-    }
-}
-
-#[pymethods]
-impl Store {
-    #[new]
-    #[pyo3(signature = (url = None, *, data_dir = None, jwt_secret = None, master_key = None))]
-    fn new(
-        py: Python<'_>,
-        url: Option<String>,
-        data_dir: Option<std::path::PathBuf>,
-        jwt_secret: Option<String>,
-        master_key: Option<String>,
-    ) -> PyResult<Self> {
-        let overrides = args::config_overrides(url, data_dir, jwt_secret, master_key);
-        let handle = block_on(py, Handle::connect(overrides))?;
+    /// The Python objects over `handle`.
+    fn over(py: Python<'_>, handle: Arc<Handle>) -> PyResult<Self> {
         let pets = Py::new(
             py,
             Pets {
@@ -127,6 +110,38 @@ impl Store {
         })
     }
 
+    /// The open database, for the objects built over a store (`trae.Worker`).
+    pub(crate) fn handle(&self) -> &Arc<Handle> {
+        &self.handle
+    }
+}
+
+#[pymethods]
+impl Store {
+    #[new]
+    #[pyo3(signature = (url = None, *, data_dir = None, jwt_secret = None, master_key = None))]
+    fn new(
+        py: Python<'_>,
+        url: Option<String>,
+        data_dir: Option<std::path::PathBuf>,
+        jwt_secret: Option<String>,
+        master_key: Option<String>,
+    ) -> PyResult<Self> {
+        let overrides = args::config_overrides(url, data_dir, jwt_secret, master_key);
+        let handle = block_on(py, Handle::connect(overrides))?;
+        Self::over(py, handle)
+    }
+
+    /// The same open store acting as the user or API key `token` (an access token or a
+    /// `trae_…` key) stands for: every call through it has exactly that principal's
+    /// permissions, as over HTTP, and closing either closes both.
+    ///
+    /// Raises `AuthError` when the token does not work.
+    fn as_user(&self, py: Python<'_>, token: String) -> PyResult<Self> {
+        let handle = Arc::clone(&self.handle);
+        let handle = block_on(py, async move { handle.as_user(&token).await })?;
+        Self::over(py, handle)
+    }
     /// The pets in this store.
     #[getter]
     fn pets(&self, py: Python<'_>) -> Py<Pets> {

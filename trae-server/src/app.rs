@@ -85,7 +85,7 @@ impl App {
             ),
             RuntimeApi::new(trae.opened_at(), config.summary(), identity.clone()),
             discovery.clone(),
-            PetsApi::new(trae.pets().clone(), identity.clone()),
+            PetsApi::new(trae.pets().clone()),
             (
                 AuthApi::new(identity.clone()),
                 UsersApi::new(identity.clone()),

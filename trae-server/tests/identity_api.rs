@@ -311,6 +311,88 @@ storage_test!(
 );
 
 storage_test!(
+    lockout_settings_from_the_environment_apply_over_http,
+    |url: String| async move {
+        // The same setting locks a Python store after two failures (trae-py
+        // test_composition.py): one configuration, read by one composition root.
+        let h = harness(&url, &[("TRAE_LOCKOUT_MAX_FAILURES", "2")]).await;
+        h.register("ada").await;
+        expect_error(
+            h.login("ada", "wrong password!").await,
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+        )
+        .await;
+        let locked = h.login("ada", "wrong password!").await;
+        expect_error(locked, StatusCode::TOO_MANY_REQUESTS, "locked").await;
+        let right = h.login("ada", PASSWORD).await;
+        expect_error(right, StatusCode::TOO_MANY_REQUESTS, "locked").await;
+    }
+);
+
+storage_test!(
+    a_viewer_reads_pets_but_every_write_is_refused,
+    |url: String| async move {
+        let h = harness(&url, &[]).await;
+        let admin = h.token("root").await;
+        let created = h
+            .cli
+            .post("/api/pets")
+            .header("authorization", format!("Bearer {admin}"))
+            .body_json(&json!({"name": "Rex", "species": "dog", "age": 3}))
+            .send()
+            .await;
+        let id = json_of(created).await["id"].as_str().unwrap().to_owned();
+        let admin_users = h
+            .cli
+            .post("/api/admin/users")
+            .header("authorization", format!("Bearer {admin}"))
+            .body_json(&json!({
+                "username": "watcher", "email": "watcher@example.com",
+                "password": PASSWORD, "roles": ["viewer"]
+            }))
+            .send()
+            .await;
+        assert_eq!(admin_users.0.status(), StatusCode::CREATED);
+        let viewer = format!("Bearer {}", h.token("watcher").await);
+        let read = h
+            .cli
+            .get(format!("/api/pets/{id}"))
+            .header("authorization", &viewer)
+            .send()
+            .await;
+        assert_eq!(read.0.status(), StatusCode::OK);
+        let writes = [
+            h.cli
+                .post("/api/pets")
+                .body_json(&json!({"name": "Tom", "species": "cat", "age": 2})),
+            h.cli
+                .patch(format!("/api/pets/{id}"))
+                .body_json(&json!({"age": 4})),
+            h.cli.delete(format!("/api/pets/{id}")),
+        ];
+        for write in writes {
+            let refused = write.header("authorization", &viewer).send().await;
+            let body = expect_error(refused, StatusCode::FORBIDDEN, "forbidden").await;
+            assert!(
+                body["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("pets:write"),
+                "{body}"
+            );
+        }
+        let unchanged = h
+            .cli
+            .get(format!("/api/pets/{id}"))
+            .header("authorization", &viewer)
+            .send()
+            .await;
+        assert_eq!(json_of(unchanged).await["age"], 3, "nothing was written");
+    }
+);
+
+storage_test!(
     profile_edits_cannot_touch_roles_and_password_changes_end_other_sessions,
     |url: String| async move {
         let h = harness(&url, &[]).await;

@@ -26,7 +26,12 @@ fn pets(c: &mut Criterion) {
     let ids: Vec<_> = runtime.block_on(async {
         let mut ids = Vec::new();
         for i in 0..1000 {
-            ids.push(pets.create(new_pet(i)).await.expect("create").id);
+            ids.push(
+                pets.create(&trae_core::Principal::System, new_pet(i))
+                    .await
+                    .expect("create")
+                    .id,
+            );
         }
         ids
     });
@@ -37,7 +42,13 @@ fn pets(c: &mut Criterion) {
             next = (next + 1) % ids.len();
             let id = ids[next];
             let pets = pets.clone();
-            async move { black_box(pets.get(id).await.expect("get")) }
+            async move {
+                black_box(
+                    pets.get(&trae_core::Principal::System, id)
+                        .await
+                        .expect("get"),
+                )
+            }
         })
     });
     c.bench_function("sqlite/pets_list_50_by_tag", |b| {
@@ -49,9 +60,13 @@ fn pets(c: &mut Criterion) {
                     tag: Some("t3".into()),
                 };
                 black_box(
-                    pets.list(filter, PageRequest::default())
-                        .await
-                        .expect("list"),
+                    pets.list(
+                        &trae_core::Principal::System,
+                        filter,
+                        PageRequest::default(),
+                    )
+                    .await
+                    .expect("list"),
                 )
             }
         })
@@ -62,7 +77,13 @@ fn pets(c: &mut Criterion) {
             i += 1;
             let pets = pets.clone();
             let pet = new_pet(i);
-            async move { black_box(pets.create(pet).await.expect("create")) }
+            async move {
+                black_box(
+                    pets.create(&trae_core::Principal::System, pet)
+                        .await
+                        .expect("create"),
+                )
+            }
         })
     });
 }

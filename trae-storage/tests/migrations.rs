@@ -34,7 +34,11 @@ storage_test!(down_then_up_restores_the_schema, |url: String| async move {
     );
     let pets = store.pets();
     let page = pets
-        .list(Default::default(), Default::default())
+        .list(
+            &trae_core::Principal::System,
+            Default::default(),
+            Default::default(),
+        )
         .await
         .expect("the pets table exists again");
     assert_eq!(page.total, 0);
@@ -110,15 +114,23 @@ async fn in_memory_sqlite_works_for_reads_and_writes() {
     let store = Store::connect("sqlite::memory:").await.unwrap();
     let pets = store.pets();
     let pet = pets
-        .create(trae_core::NewPet {
-            name: "Rex".into(),
-            species: trae_core::Species::Dog,
-            age: 1,
-            tags: vec![],
-        })
+        .create(
+            &trae_core::Principal::System,
+            trae_core::NewPet {
+                name: "Rex".into(),
+                species: trae_core::Species::Dog,
+                age: 1,
+                tags: vec![],
+            },
+        )
         .await
         .unwrap();
-    assert_eq!(pets.get(pet.id).await.unwrap(), pet);
+    assert_eq!(
+        pets.get(&trae_core::Principal::System, pet.id)
+            .await
+            .unwrap(),
+        pet
+    );
 }
 
 #[tokio::test]
@@ -154,12 +166,15 @@ async fn two_processes_on_one_sqlite_file_write_without_locking_errors() {
     for i in 0..30 {
         let pets = if i % 2 == 0 { a.clone() } else { b.clone() };
         tasks.spawn(async move {
-            pets.create(trae_core::NewPet {
-                name: format!("p{i}"),
-                species: trae_core::Species::Cat,
-                age: 1,
-                tags: vec![],
-            })
+            pets.create(
+                &trae_core::Principal::System,
+                trae_core::NewPet {
+                    name: format!("p{i}"),
+                    species: trae_core::Species::Cat,
+                    age: 1,
+                    tags: vec![],
+                },
+            )
             .await
         });
     }
@@ -167,7 +182,11 @@ async fn two_processes_on_one_sqlite_file_write_without_locking_errors() {
         result.unwrap().unwrap();
     }
     let page = a
-        .list(Default::default(), Default::default())
+        .list(
+            &trae_core::Principal::System,
+            Default::default(),
+            Default::default(),
+        )
         .await
         .unwrap();
     assert_eq!(page.total, 30);

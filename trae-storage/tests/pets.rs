@@ -27,11 +27,17 @@ storage_test!(
     |url: String| async move {
         let pets = store(&url).await.pets();
         let created = pets
-            .create(new_pet(" Rex ", Species::Dog, &["good", "loud"]))
+            .create(
+                &trae_core::Principal::System,
+                new_pet(" Rex ", Species::Dog, &["good", "loud"]),
+            )
             .await
             .unwrap();
         assert_eq!(created.name, "Rex", "names are stored trimmed");
-        let read = pets.get(created.id).await.unwrap();
+        let read = pets
+            .get(&trae_core::Principal::System, created.id)
+            .await
+            .unwrap();
         assert_eq!(
             read, created,
             "every field, times included, survives the round trip"
@@ -44,9 +50,13 @@ storage_test!(
     |url: String| async move {
         let pets = store(&url).await.pets();
         let id = uuid::Uuid::now_v7();
-        assert!(matches!(pets.get(id).await, Err(Error::NotFound { .. })));
+        assert!(matches!(
+            pets.get(&trae_core::Principal::System, id).await,
+            Err(Error::NotFound { .. })
+        ));
         assert!(matches!(
             pets.update(
+                &trae_core::Principal::System,
                 id,
                 PetPatch {
                     age: Some(4),
@@ -56,37 +66,57 @@ storage_test!(
             .await,
             Err(Error::NotFound { .. })
         ));
-        assert!(matches!(pets.delete(id).await, Err(Error::NotFound { .. })));
+        assert!(matches!(
+            pets.delete(&trae_core::Principal::System, id).await,
+            Err(Error::NotFound { .. })
+        ));
     }
 );
 
 storage_test!(list_filters_by_species_and_tag, |url: String| async move {
     let pets = store(&url).await.pets();
-    pets.create(new_pet("Rex", Species::Dog, &["good"]))
-        .await
-        .unwrap();
-    pets.create(new_pet("Tom", Species::Cat, &["good", "sly"]))
-        .await
-        .unwrap();
-    pets.create(new_pet("Fido", Species::Dog, &["sly"]))
-        .await
-        .unwrap();
+    pets.create(
+        &trae_core::Principal::System,
+        new_pet("Rex", Species::Dog, &["good"]),
+    )
+    .await
+    .unwrap();
+    pets.create(
+        &trae_core::Principal::System,
+        new_pet("Tom", Species::Cat, &["good", "sly"]),
+    )
+    .await
+    .unwrap();
+    pets.create(
+        &trae_core::Principal::System,
+        new_pet("Fido", Species::Dog, &["sly"]),
+    )
+    .await
+    .unwrap();
     // A tag that looks like SQL or JSON must match literally.
-    pets.create(new_pet("Odd", Species::Fish, &["a\"b' OR 1=1 --"]))
-        .await
-        .unwrap();
+    pets.create(
+        &trae_core::Principal::System,
+        new_pet("Odd", Species::Fish, &["a\"b' OR 1=1 --"]),
+    )
+    .await
+    .unwrap();
 
     let names = |page: trae_core::Page<trae_core::Pet>| {
         page.items.into_iter().map(|p| p.name).collect::<Vec<_>>()
     };
     let all = pets
-        .list(PetFilter::default(), PageRequest::default())
+        .list(
+            &trae_core::Principal::System,
+            PetFilter::default(),
+            PageRequest::default(),
+        )
         .await
         .unwrap();
     assert_eq!(all.total, 4);
 
     let dogs = pets
         .list(
+            &trae_core::Principal::System,
             PetFilter {
                 species: Some(Species::Dog),
                 tag: None,
@@ -102,6 +132,7 @@ storage_test!(list_filters_by_species_and_tag, |url: String| async move {
 
     let sly = pets
         .list(
+            &trae_core::Principal::System,
             PetFilter {
                 species: None,
                 tag: Some("sly".into()),
@@ -114,6 +145,7 @@ storage_test!(list_filters_by_species_and_tag, |url: String| async move {
 
     let sly_dogs = pets
         .list(
+            &trae_core::Principal::System,
             PetFilter {
                 species: Some(Species::Dog),
                 tag: Some("sly".into()),
@@ -129,6 +161,7 @@ storage_test!(list_filters_by_species_and_tag, |url: String| async move {
 
     let odd = pets
         .list(
+            &trae_core::Principal::System,
             PetFilter {
                 species: None,
                 tag: Some("a\"b' OR 1=1 --".into()),
@@ -141,6 +174,7 @@ storage_test!(list_filters_by_species_and_tag, |url: String| async move {
 
     let none = pets
         .list(
+            &trae_core::Principal::System,
             PetFilter {
                 species: None,
                 tag: Some("goo".into()),
@@ -167,10 +201,13 @@ storage_test!(
         let mut created = Vec::new();
         for i in 0..7 {
             created.push(
-                pets.create(new_pet(&format!("p{i}"), Species::Other, &[]))
-                    .await
-                    .unwrap()
-                    .id,
+                pets.create(
+                    &trae_core::Principal::System,
+                    new_pet(&format!("p{i}"), Species::Other, &[]),
+                )
+                .await
+                .unwrap()
+                .id,
             );
         }
         created.sort();
@@ -178,6 +215,7 @@ storage_test!(
         for offset in (0..7).step_by(3) {
             let page = pets
                 .list(
+                    &trae_core::Principal::System,
                     PetFilter::default(),
                     PageRequest::new(Some(3), Some(offset)).unwrap(),
                 )
@@ -193,6 +231,7 @@ storage_test!(
         );
         let past_end = pets
             .list(
+                &trae_core::Principal::System,
                 PetFilter::default(),
                 PageRequest::new(Some(3), Some(50)).unwrap(),
             )
@@ -215,13 +254,17 @@ storage_test!(
         };
         let pets = Store::connect_with(&url, options).await.unwrap().pets();
         let pet = pets
-            .create(new_pet("Rex", Species::Dog, &["a"]))
+            .create(
+                &trae_core::Principal::System,
+                new_pet("Rex", Species::Dog, &["a"]),
+            )
             .await
             .unwrap();
         clock.advance(Duration::seconds(30));
 
         let updated = pets
             .update(
+                &trae_core::Principal::System,
                 pet.id,
                 PetPatch {
                     age: Some(9),
@@ -238,9 +281,17 @@ storage_test!(
         assert!(updated.tags.is_empty());
         assert_eq!(updated.created_at, pet.created_at);
         assert_eq!(updated.updated_at, pet.created_at + Duration::seconds(30));
-        assert_eq!(pets.get(pet.id).await.unwrap(), updated);
+        assert_eq!(
+            pets.get(&trae_core::Principal::System, pet.id)
+                .await
+                .unwrap(),
+            updated
+        );
 
-        let unchanged = pets.update(pet.id, PetPatch::default()).await.unwrap();
+        let unchanged = pets
+            .update(&trae_core::Principal::System, pet.id, PetPatch::default())
+            .await
+            .unwrap();
         assert_eq!(unchanged, updated, "an empty patch changes nothing");
     }
 );
@@ -248,20 +299,27 @@ storage_test!(
 storage_test!(invalid_input_writes_nothing, |url: String| async move {
     let pets = store(&url).await.pets();
     let pet = pets
-        .create(new_pet("Rex", Species::Dog, &[]))
+        .create(
+            &trae_core::Principal::System,
+            new_pet("Rex", Species::Dog, &[]),
+        )
         .await
         .unwrap();
     let too_old = NewPet {
         age: 101,
         ..new_pet("Old", Species::Cat, &[])
     };
-    let err = pets.create(too_old).await.unwrap_err();
+    let err = pets
+        .create(&trae_core::Principal::System, too_old)
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, Error::Validation { ref field, .. } if field == "age"),
         "{err}"
     );
     let err = pets
         .update(
+            &trae_core::Principal::System,
             pet.id,
             PetPatch {
                 name: Some("ok".into()),
@@ -274,7 +332,11 @@ storage_test!(invalid_input_writes_nothing, |url: String| async move {
     assert!(matches!(err, Error::Validation { .. }), "{err}");
 
     let all = pets
-        .list(PetFilter::default(), PageRequest::default())
+        .list(
+            &trae_core::Principal::System,
+            PetFilter::default(),
+            PageRequest::default(),
+        )
         .await
         .unwrap();
     assert_eq!(all.total, 1);
@@ -287,16 +349,21 @@ storage_test!(invalid_input_writes_nothing, |url: String| async move {
 storage_test!(delete_removes_the_pet, |url: String| async move {
     let pets = store(&url).await.pets();
     let pet = pets
-        .create(new_pet("Rex", Species::Dog, &[]))
+        .create(
+            &trae_core::Principal::System,
+            new_pet("Rex", Species::Dog, &[]),
+        )
         .await
         .unwrap();
-    pets.delete(pet.id).await.unwrap();
+    pets.delete(&trae_core::Principal::System, pet.id)
+        .await
+        .unwrap();
     assert!(matches!(
-        pets.get(pet.id).await,
+        pets.get(&trae_core::Principal::System, pet.id).await,
         Err(Error::NotFound { .. })
     ));
     assert!(matches!(
-        pets.delete(pet.id).await,
+        pets.delete(&trae_core::Principal::System, pet.id).await,
         Err(Error::NotFound { .. })
     ));
 });
@@ -312,10 +379,14 @@ storage_test!(changes_are_published_as_events, |url: String| async move {
     let pets = Store::connect_with(&url, options).await.unwrap().pets();
     let mut sub = bus.subscribe();
     let pet = pets
-        .create(new_pet("Rex", Species::Dog, &[]))
+        .create(
+            &trae_core::Principal::System,
+            new_pet("Rex", Species::Dog, &[]),
+        )
         .await
         .unwrap();
     pets.update(
+        &trae_core::Principal::System,
         pet.id,
         PetPatch {
             age: Some(4),
@@ -324,12 +395,17 @@ storage_test!(changes_are_published_as_events, |url: String| async move {
     )
     .await
     .unwrap();
-    pets.delete(pet.id).await.unwrap();
+    pets.delete(&trae_core::Principal::System, pet.id)
+        .await
+        .unwrap();
     let _ = pets
-        .create(NewPet {
-            age: 500,
-            ..new_pet("Bad", Species::Dog, &[])
-        })
+        .create(
+            &trae_core::Principal::System,
+            NewPet {
+                age: 500,
+                ..new_pet("Bad", Species::Dog, &[])
+            },
+        )
         .await;
 
     let mut kinds = Vec::new();
@@ -350,9 +426,13 @@ storage_test!(concurrent_writers_all_succeed, |url: String| async move {
         let pets = pets.clone();
         tasks.spawn(async move {
             let pet = pets
-                .create(new_pet(&format!("p{i}"), Species::Bird, &[]))
+                .create(
+                    &trae_core::Principal::System,
+                    new_pet(&format!("p{i}"), Species::Bird, &[]),
+                )
                 .await?;
             pets.update(
+                &trae_core::Principal::System,
                 pet.id,
                 PetPatch {
                     age: Some(i % 100),
@@ -360,7 +440,7 @@ storage_test!(concurrent_writers_all_succeed, |url: String| async move {
                 },
             )
             .await?;
-            pets.get(pet.id).await
+            pets.get(&trae_core::Principal::System, pet.id).await
         });
     }
     while let Some(result) = tasks.join_next().await {
@@ -369,7 +449,11 @@ storage_test!(concurrent_writers_all_succeed, |url: String| async move {
             .expect("no writer sees 'database is locked'");
     }
     let all = pets
-        .list(PetFilter::default(), PageRequest::default())
+        .list(
+            &trae_core::Principal::System,
+            PetFilter::default(),
+            PageRequest::default(),
+        )
         .await
         .unwrap();
     assert_eq!(all.total, 40);

@@ -713,6 +713,13 @@ class Store:
         jwt_secret: str | None = None,
         master_key: str | None = None,
     ) -> Store: ...
+    def as_user(self, token: str) -> Store:
+        """The same open store acting as the user or API key `token` (an access token or a
+        `trae_…` key) stands for: every call through it has exactly that principal's
+        permissions, as over HTTP, and closing either closes both.
+
+        Raises `AuthError` when the token does not work.
+        """
     @property
     def pets(self) -> Pets:
         """The pets in this store."""

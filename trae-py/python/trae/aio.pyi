@@ -271,6 +271,9 @@ class Store:
         end of the block. Raises `ConfigError` for a URL trae cannot use or a short
         `jwt_secret`, and `Unavailable` when the database cannot be reached.
         """
+    def as_user(self, token: str) -> Awaitable[Store]:
+        """The same open store acting as the user or API key `token` stands for (await it);
+        the rules of `trae.Store.as_user` apply."""
     @property
     def pets(self) -> Pets:
         """The pets in this store."""

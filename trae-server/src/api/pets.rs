@@ -4,7 +4,6 @@ use chrono::{DateTime, Utc};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
-use trae_auth::Identity;
 use trae_core::{NewPet, PageRequest, PetFilter, PetPatch, Pets, Species};
 use uuid::Uuid;
 
@@ -12,22 +11,16 @@ use super::ApiTags;
 use crate::ApiError;
 use crate::credentials::Auth;
 
-/// Reading pets.
-const READ: &str = "pets:read";
-/// Changing pets.
-const WRITE: &str = "pets:write";
-
 /// The pets router.
 #[derive(Debug, Clone)]
 pub struct PetsApi {
     pets: Pets,
-    identity: Identity,
 }
 
 impl PetsApi {
-    /// A router over the pets service, authorizing with `identity`.
-    pub fn new(pets: Pets, identity: Identity) -> Self {
-        Self { pets, identity }
+    /// A router over the pets service, which decides who may do what.
+    pub fn new(pets: Pets) -> Self {
+        Self { pets }
     }
 }
 
@@ -179,13 +172,12 @@ impl PetsApi {
         limit: Query<Option<i64>>,
         offset: Query<Option<i64>>,
     ) -> Result<Json<PetPage>, ApiError> {
-        auth.require(&self.identity, READ).await?;
         let page = PageRequest::new(limit.0, offset.0)?;
         let filter = PetFilter {
             species: species.0.map(Into::into),
             tag: tag.0,
         };
-        let page = self.pets.list(filter, page).await?;
+        let page = self.pets.list(auth.principal(), filter, page).await?;
         Ok(Json(PetPage {
             total: page.total,
             limit: page.limit,
@@ -197,16 +189,18 @@ impl PetsApi {
     /// Create a pet
     #[oai(path = "/api/pets", method = "post", operation_id = "create_pet")]
     async fn create(&self, auth: Auth, body: Json<NewPetBody>) -> Result<Created, ApiError> {
-        auth.require(&self.identity, WRITE).await?;
         let body = body.0;
         let pet = self
             .pets
-            .create(NewPet {
-                name: body.name,
-                species: body.species.into(),
-                age: body.age,
-                tags: body.tags,
-            })
+            .create(
+                auth.principal(),
+                NewPet {
+                    name: body.name,
+                    species: body.species.into(),
+                    age: body.age,
+                    tags: body.tags,
+                },
+            )
             .await?;
         let location = format!("/api/pets/{}", pet.id);
         Ok(Created::Created(Json(pet.into()), location))
@@ -215,8 +209,7 @@ impl PetsApi {
     /// Get a pet
     #[oai(path = "/api/pets/:id", method = "get", operation_id = "get_pet")]
     async fn get(&self, auth: Auth, id: Path<Uuid>) -> Result<Json<PetBody>, ApiError> {
-        auth.require(&self.identity, READ).await?;
-        Ok(Json(self.pets.get(id.0).await?.into()))
+        Ok(Json(self.pets.get(auth.principal(), id.0).await?.into()))
     }
 
     /// Change some fields of a pet
@@ -227,7 +220,6 @@ impl PetsApi {
         id: Path<Uuid>,
         body: Json<PetPatchBody>,
     ) -> Result<Json<PetBody>, ApiError> {
-        auth.require(&self.identity, WRITE).await?;
         let body = body.0;
         let patch = PetPatch {
             name: body.name,
@@ -235,14 +227,18 @@ impl PetsApi {
             age: body.age,
             tags: body.tags,
         };
-        Ok(Json(self.pets.update(id.0, patch).await?.into()))
+        Ok(Json(
+            self.pets
+                .update(auth.principal(), id.0, patch)
+                .await?
+                .into(),
+        ))
     }
 
     /// Delete a pet
     #[oai(path = "/api/pets/:id", method = "delete", operation_id = "delete_pet")]
     async fn delete(&self, auth: Auth, id: Path<Uuid>) -> Result<Deleted, ApiError> {
-        auth.require(&self.identity, WRITE).await?;
-        self.pets.delete(id.0).await?;
+        self.pets.delete(auth.principal(), id.0).await?;
         Ok(Deleted::Deleted)
     }
 }

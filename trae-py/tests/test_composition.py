@@ -1,0 +1,213 @@
+"""One composition root: `trae.Store` is built like `trae serve`, reads the same configuration,
+and acts with a user's exact permissions through `store.as_user(...)`."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+import trae
+
+PASSWORD = "correct horse battery"
+ADMIN_PASSWORD = "admin password 123"
+
+
+def _user_token(store: trae.Store, username: str, role: str) -> str:
+    store.users.create(
+        username=username, email=f"{username}@example.com", password=PASSWORD, roles=[role]
+    )
+    return store.auth.login(username, PASSWORD).access_token
+
+
+# --- acting as a user ---------------------------------------------------------------------------
+
+
+def test_a_viewer_reads_but_is_refused_every_pet_write(store: trae.Store) -> None:
+    rex = store.pets.create(name="Rex", species="dog", age=3)
+    viewer = store.as_user(_user_token(store, "watcher", "viewer"))
+    assert viewer.pets.get(rex.id).name == "Rex"
+    assert viewer.pets.list().total == 1
+    for write in (
+        lambda: viewer.pets.create(name="Tom", species="cat", age=2),
+        lambda: viewer.pets.update(rex.id, age=4),
+        lambda: viewer.pets.delete(rex.id),
+    ):
+        with pytest.raises(trae.PermissionDenied) as denied:
+            write()
+        assert "pets:write" in str(denied.value)
+    assert store.pets.get(rex.id).age == 3, "nothing was written"
+    assert store.pets.list().total == 1
+
+
+def test_a_user_may_write_pets_and_an_api_key_acts_as_its_owner(store: trae.Store) -> None:
+    token = _user_token(store, "ada", "user")
+    ada = store.as_user(token)
+    tom = ada.pets.create(name="Tom", species="cat", age=2)
+    assert ada.pets.update(tom.id, age=3).age == 3
+    key = store.api_keys.create(store.auth.authenticate(token), name="ci", scopes=["pets:read"])
+    by_key = store.as_user(key.key)
+    assert by_key.pets.get(tom.id).name == "Tom"
+    with pytest.raises(trae.PermissionDenied):
+        by_key.pets.delete(tom.id)
+
+
+def test_as_user_refuses_a_token_that_does_not_work(store: trae.Store) -> None:
+    for token in ("", "not-a-token", "trae_not_a_key"):
+        with pytest.raises(trae.AuthError):
+            store.as_user(token)
+
+
+def test_as_user_shares_the_open_store(tmp_path: Path) -> None:
+    store = trae.Store(f"sqlite://{tmp_path / 'shared.db'}")
+    viewer = store.as_user(_user_token(store, "watcher", "viewer"))
+    store.close()
+    assert viewer.closed
+    with pytest.raises(trae.Unavailable):
+        viewer.pets.list()
+
+
+def test_the_asyncio_store_acts_as_a_user_too(database_url: str) -> None:
+    import asyncio
+
+    async def scenario() -> None:
+        async with trae.aio.Store.open(database_url) as store:
+            await store.users.create(
+                username="watcher",
+                email="watcher@example.com",
+                password=PASSWORD,
+                roles=["viewer"],
+            )
+            pair = await store.auth.login("watcher", PASSWORD)
+            viewer = await store.as_user(pair.access_token)
+            assert (await viewer.pets.list()).total == 0
+            with pytest.raises(trae.PermissionDenied):
+                await viewer.pets.create(name="Rex", species="dog", age=3)
+
+    asyncio.run(scenario())
+
+
+# --- the same configuration as the server -------------------------------------------------------
+
+
+def test_lockout_settings_apply_to_python_as_to_the_server(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with trae.Store(database_url) as store:
+        store.auth.register("ada", "ada@example.com", PASSWORD)
+        store.auth.register("bob", "bob@example.com", PASSWORD)
+        # The default (5 failures) does not lock after two.
+        for _ in range(2):
+            with pytest.raises(trae.AuthError):
+                store.auth.login("bob", "wrong password 1")
+        assert store.auth.login("bob", PASSWORD).user is not None
+    monkeypatch.setenv("TRAE_LOCKOUT_MAX_FAILURES", "2")
+    with trae.Store(database_url) as store:
+        with pytest.raises(trae.AuthError):
+            store.auth.login("ada", "wrong password 1")
+        with pytest.raises(trae.Locked):
+            store.auth.login("ada", "wrong password 1")
+        with pytest.raises(trae.Locked) as locked:
+            store.auth.login("ada", PASSWORD)
+        assert locked.value.retry_after > 0
+
+
+def test_trae_toml_beside_the_database_is_read(tmp_path: Path) -> None:
+    (tmp_path / "trae.toml").write_text('lockout_max_failures = 1\n')
+    with trae.Store(f"sqlite://{tmp_path / 'trae.db'}") as store:
+        store.auth.register("ada", "ada@example.com", PASSWORD)
+        with pytest.raises(trae.Locked):
+            store.auth.login("ada", "wrong password 1")
+        with pytest.raises(trae.Locked):
+            store.auth.login("ada", PASSWORD)
+
+
+def _trae_binary() -> str | None:
+    explicit = os.environ.get("TRAE_BIN")
+    if explicit:
+        return explicit
+    root = Path(__file__).resolve().parents[2]
+    target = Path(os.environ.get("CARGO_TARGET_DIR") or root / "target")
+    for profile in ("debug", "release"):
+        candidate = target / profile / "trae"
+        if candidate.is_file():
+            return str(candidate)
+    return shutil.which("trae")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _request(base: str, method: str, path: str, body: object = None, token: str | None = None) -> dict:
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(base + path, data=data, method=method)
+    req.add_header("content-type", "application/json")
+    if token:
+        req.add_header("authorization", f"Bearer {token}")
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read() or b"{}")
+
+
+@contextlib.contextmanager
+def _server(data_dir: Path) -> Iterator[str]:
+    binary = _trae_binary()
+    if binary is None:
+        pytest.skip("the trae binary is not built; set TRAE_BIN or run cargo build -p trae-server")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRAE_")}
+    env.update(
+        TRAE_DATA_DIR=str(data_dir),
+        TRAE_BIND=f"127.0.0.1:{port}",
+        TRAE_ADMIN_USERNAME="root",
+        TRAE_ADMIN_PASSWORD=ADMIN_PASSWORD,
+        TRAE_LOG="warn",
+    )
+    proc = subprocess.Popen([binary, "serve", "--workers", "0"], env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                _request(base, "GET", "/api/health/live")
+                break
+            except (urllib.error.URLError, ConnectionError):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("trae serve did not start") from None
+                time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_python_reads_a_secret_the_server_wrote_in_its_data_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("TRAE_MASTER_KEY", "TRAE_DATA_DIR", "TRAE_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    with _server(tmp_path) as base:
+        token = _request(
+            base, "POST", "/api/auth/login", {"username": "root", "password": ADMIN_PASSWORD}
+        )["access_token"]
+        _request(base, "PUT", "/api/secrets/UPSTREAM", {"value": "s3cret"}, token)
+        # While the server runs, and on its data directory alone: the same database, the same
+        # master key file, the same signing key.
+        with trae.Store(data_dir=tmp_path) as store:
+            assert store.secrets.get("UPSTREAM") == "s3cret"
+            assert store.auth.authenticate(token).kind == "user"
+    assert (tmp_path / "master.key").is_file()
+    with trae.Store(f"sqlite://{tmp_path / 'trae.db'}") as by_url:
+        assert by_url.secrets.get("UPSTREAM") == "s3cret", "the key file is found beside the file"
