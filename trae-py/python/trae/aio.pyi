@@ -60,6 +60,8 @@ __all__ = [
     "Channels",
     "Contradictions",
     "Evidence",
+    "Health",
+    "Metrics",
     "Orchestrator",
     "Personas",
     "Pets",

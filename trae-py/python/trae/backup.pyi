@@ -8,6 +8,8 @@ from typing import Literal, final
 from . import Store
 from . import aio
 
+__all__ = ["Backup", "RestoreReport", "create", "restore", "verify"]
+
 @final
 class Backup:
     """A backup file and its manifest. Read-only."""
