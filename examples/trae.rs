@@ -4,6 +4,8 @@
 //! Run with `cargo run -p trae-agents --example trae`. It uses a fresh data directory under
 //! the system's temporary directory, so it touches nothing of yours.
 
+#![allow(clippy::print_stdout)]
+
 use trae_agents::Trae;
 use trae_auth::{Credential, Registration, RequestMeta};
 use trae_core::{Config, ConfigOverrides, NewPet, PetFilter, Principal, Species};
