@@ -54,7 +54,8 @@ struct Inner {
     gateway: Arc<GatewayLimiter>,
 }
 
-/// The content services: channels, author personas, evidence and contradictions.
+/// The content services: channels, author personas, evidence and contradictions, each
+/// deciding permissions through identity's RBAC.
 #[derive(Debug, Clone)]
 pub struct Content {
     /// Publishing channels.
@@ -63,7 +64,7 @@ pub struct Content {
     pub personas: Personas,
     /// The evidence library with full-text search.
     pub evidence: EvidenceLibrary,
-    /// The contradiction tracker; reviews are authorized through identity's RBAC.
+    /// The contradiction tracker.
     pub contradictions: Contradictions,
 }
 
@@ -155,19 +156,16 @@ impl Trae {
             Some(identity.audit.clone()),
             Some(store.tasks()),
         );
+        let rbac: Arc<dyn trae_core::permission::Authorizer> = Arc::new(identity.rbac.clone());
         let content = Content {
-            channels: store.channels(),
-            personas: store.personas(),
-            evidence: store.evidence(),
-            contradictions: store
-                .contradictions()
-                .with_authorizer(Arc::new(identity.rbac.clone())),
+            channels: store.channels().with_authorizer(Arc::clone(&rbac)),
+            personas: store.personas().with_authorizer(Arc::clone(&rbac)),
+            evidence: store.evidence().with_authorizer(Arc::clone(&rbac)),
+            contradictions: store.contradictions().with_authorizer(Arc::clone(&rbac)),
         };
         Ok(Self {
             inner: Arc::new(Inner {
-                pets: store
-                    .pets()
-                    .with_authorizer(Arc::new(identity.rbac.clone())),
+                pets: store.pets().with_authorizer(rbac),
                 content,
                 config,
                 store,

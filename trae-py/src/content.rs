@@ -4,7 +4,8 @@
 //!
 //! Both sets of classes come from one definition, [`content_services!`], expanded once with
 //! [`blocking`] and once with [`awaitable`]. Each method converts its arguments, calls one
-//! method of a `trae_core::content` service as the system and converts the answer; every rule
+//! method of a `trae_core::content` service as the store's principal (the system, or the user of
+//! `store.as_user(...)`) and converts the answer; every rule, permissions included,
 //! (text bounds, scores, inheritance, search, the verification workflow) lives in trae-core.
 //!
 //! Records come out as dicts in the JSON shape of the HTTP API, made by one converter,
@@ -24,7 +25,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use trae_core::content as domain;
 use trae_core::contradiction::{Analysis, ContradictionType};
-use trae_core::{Error, Principal, RequestMeta};
+use trae_core::{Error, RequestMeta};
 use uuid::Uuid;
 
 use crate::args;
@@ -320,7 +321,7 @@ macro_rules! content_services {
         #[doc = concat!(
             "The channels content is published on (`store.channels`)", $doc, "\n\n",
             "Records are dicts in the HTTP API's JSON shape (ids `uuid.UUID`, times ",
-            "timezone-aware UTC `datetime`s); calls act as the system."
+            "timezone-aware UTC `datetime`s); calls act as the store's principal."
         )]
         #[pyclass(frozen, name = "Channels", module = $module)]
         pub(crate) struct $Channels {
@@ -347,7 +348,7 @@ macro_rules! content_services {
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
                     let channels = &handle.content()?.channels;
-                    channels.create(&Principal::System, input?).await.map(Record)
+                    channels.create(handle.principal(), input?).await.map(Record)
                 })
             }
 
@@ -361,7 +362,7 @@ macro_rules! content_services {
                 let id = args::id(id)?;
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
-                    handle.content()?.channels.get(id?).await.map(Record)
+                    handle.content()?.channels.get(handle.principal(), id?).await.map(Record)
                 })
             }
 
@@ -384,7 +385,7 @@ macro_rules! content_services {
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
                     let channels = &handle.content()?.channels;
-                    let page = channels.list(filter?, page?).await?;
+                    let page = channels.list(handle.principal(), filter?, page?).await?;
                     Ok(PageOut(page.map(Record)))
                 })
             }
@@ -406,7 +407,7 @@ macro_rules! content_services {
                 $run(py, async move {
                     let channels = &handle.content()?.channels;
                     channels
-                        .update(&Principal::System, id?, patch?)
+                        .update(handle.principal(), id?, patch?)
                         .await
                         .map(Record)
                 })
@@ -427,7 +428,7 @@ macro_rules! content_services {
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
                     let channels = &handle.content()?.channels;
-                    channels.delete(&Principal::System, id?, detach).await
+                    channels.delete(handle.principal(), id?, detach).await
                 })
             }
 
@@ -438,7 +439,7 @@ macro_rules! content_services {
 
         #[doc = concat!(
             "Author personas, versioned and with variants (`store.personas`)", $doc, "\n\n",
-            "Records are dicts in the HTTP API's JSON shape; calls act as the system."
+            "Records are dicts in the HTTP API's JSON shape; calls act as the store's principal."
         )]
         #[pyclass(frozen, name = "Personas", module = $module)]
         pub(crate) struct $Personas {
@@ -466,7 +467,7 @@ macro_rules! content_services {
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
                     let personas = &handle.content()?.personas;
-                    personas.create(&Principal::System, input?).await.map(Record)
+                    personas.create(handle.principal(), input?).await.map(Record)
                 })
             }
 
@@ -480,7 +481,7 @@ macro_rules! content_services {
                 let id = args::id(id)?;
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
-                    handle.content()?.personas.get(id?).await.map(Record)
+                    handle.content()?.personas.get(handle.principal(), id?).await.map(Record)
                 })
             }
 
@@ -506,7 +507,7 @@ macro_rules! content_services {
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
                     let personas = &handle.content()?.personas;
-                    let page = personas.list(filter?, page?).await?;
+                    let page = personas.list(handle.principal(), filter?, page?).await?;
                     Ok(PageOut(page.map(Record)))
                 })
             }
@@ -528,7 +529,7 @@ macro_rules! content_services {
                 $run(py, async move {
                     let personas = &handle.content()?.personas;
                     personas
-                        .update(&Principal::System, id?, patch?)
+                        .update(handle.principal(), id?, patch?)
                         .await
                         .map(Record)
                 })
@@ -545,7 +546,7 @@ macro_rules! content_services {
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
                     let personas = &handle.content()?.personas;
-                    personas.delete(&Principal::System, id?).await?;
+                    personas.delete(handle.principal(), id?).await?;
                     Ok(Nothing)
                 })
             }
@@ -560,7 +561,7 @@ macro_rules! content_services {
                 let id = args::id(id)?;
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
-                    let versions = handle.content()?.personas.versions(id?).await?;
+                    let versions = handle.content()?.personas.versions(handle.principal(), id?).await?;
                     Ok(versions.into_iter().map(Record).collect::<Vec<_>>())
                 })
             }
@@ -576,7 +577,7 @@ macro_rules! content_services {
                 let n = args::int::<i64>("n", n);
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
-                    handle.content()?.personas.version(id?, n?).await.map(Record)
+                    handle.content()?.personas.version(handle.principal(), id?, n?).await.map(Record)
                 })
             }
 
@@ -591,7 +592,7 @@ macro_rules! content_services {
                 let id = args::id(id)?;
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
-                    handle.content()?.personas.prompt(id?).await.map(Record)
+                    handle.content()?.personas.prompt(handle.principal(), id?).await.map(Record)
                 })
             }
 
@@ -602,7 +603,7 @@ macro_rules! content_services {
 
         #[doc = concat!(
             "The evidence library, full-text searchable (`store.evidence`)", $doc, "\n\n",
-            "Records are dicts in the HTTP API's JSON shape; calls act as the system."
+            "Records are dicts in the HTTP API's JSON shape; calls act as the store's principal."
         )]
         #[pyclass(frozen, name = "Evidence", module = $module)]
         pub(crate) struct $Evidence {
@@ -628,7 +629,7 @@ macro_rules! content_services {
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
                     let evidence = &handle.content()?.evidence;
-                    evidence.create(&Principal::System, input?).await.map(Record)
+                    evidence.create(handle.principal(), input?).await.map(Record)
                 })
             }
 
@@ -641,7 +642,7 @@ macro_rules! content_services {
                 let id = args::id(id)?;
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
-                    handle.content()?.evidence.get(id?).await.map(Record)
+                    handle.content()?.evidence.get(handle.principal(), id?).await.map(Record)
                 })
             }
 
@@ -671,7 +672,7 @@ macro_rules! content_services {
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
                     let evidence = &handle.content()?.evidence;
-                    let page = evidence.list(filter?, page?).await?;
+                    let page = evidence.list(handle.principal(), filter?, page?).await?;
                     Ok(PageOut(page.map(Record)))
                 })
             }
@@ -693,7 +694,7 @@ macro_rules! content_services {
                 $run(py, async move {
                     let evidence = &handle.content()?.evidence;
                     evidence
-                        .update(&Principal::System, id?, patch?)
+                        .update(handle.principal(), id?, patch?)
                         .await
                         .map(Record)
                 })
@@ -709,7 +710,7 @@ macro_rules! content_services {
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
                     let evidence = &handle.content()?.evidence;
-                    evidence.delete(&Principal::System, id?).await?;
+                    evidence.delete(handle.principal(), id?).await?;
                     Ok(Nothing)
                 })
             }
@@ -722,7 +723,7 @@ macro_rules! content_services {
         #[doc = concat!(
             "The contradiction tracker (`store.contradictions`)", $doc, "\n\n",
             "Records are dicts in the HTTP API's JSON shape (`date_1`/`date_2` are ",
-            "`datetime.date`s); calls act as the system, and reviews are audited."
+            "`datetime.date`s); calls act as the store's principal, and reviews are audited."
         )]
         #[pyclass(frozen, name = "Contradictions", module = $module)]
         pub(crate) struct $Contradictions {
@@ -751,7 +752,7 @@ macro_rules! content_services {
                 $run(py, async move {
                     let contradictions = &handle.content()?.contradictions;
                     contradictions
-                        .create(&Principal::System, input?)
+                        .create(handle.principal(), input?)
                         .await
                         .map(Record)
                 })
@@ -766,7 +767,7 @@ macro_rules! content_services {
                 let id = args::id(id)?;
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
-                    handle.content()?.contradictions.get(id?).await.map(Record)
+                    handle.content()?.contradictions.get(handle.principal(), id?).await.map(Record)
                 })
             }
 
@@ -812,7 +813,7 @@ macro_rules! content_services {
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
                     let contradictions = &handle.content()?.contradictions;
-                    let page = contradictions.list(filter?, page?).await?;
+                    let page = contradictions.list(handle.principal(), filter?, page?).await?;
                     Ok(PageOut(page.map(Record)))
                 })
             }
@@ -835,7 +836,7 @@ macro_rules! content_services {
                 $run(py, async move {
                     let contradictions = &handle.content()?.contradictions;
                     contradictions
-                        .update(&Principal::System, id?, patch?, &meta())
+                        .update(handle.principal(), id?, patch?, &meta())
                         .await
                         .map(Record)
                 })
@@ -851,7 +852,7 @@ macro_rules! content_services {
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
                     let contradictions = &handle.content()?.contradictions;
-                    contradictions.delete(&Principal::System, id?).await?;
+                    contradictions.delete(handle.principal(), id?).await?;
                     Ok(Nothing)
                 })
             }
@@ -876,7 +877,7 @@ macro_rules! content_services {
                     };
                     let contradictions = &handle.content()?.contradictions;
                     contradictions
-                        .verify(&Principal::System, id?, decision, &meta())
+                        .verify(handle.principal(), id?, decision, &meta())
                         .await
                         .map(Record)
                 })
@@ -899,7 +900,7 @@ macro_rules! content_services {
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
                     let contradictions = &handle.content()?.contradictions;
-                    let page = contradictions.opportunities(page?).await?;
+                    let page = contradictions.opportunities(handle.principal(), page?).await?;
                     Ok(PageOut(page.map(Record)))
                 })
             }
@@ -917,7 +918,7 @@ macro_rules! content_services {
                 $run(py, async move {
                     let contradictions = &handle.content()?.contradictions;
                     let (contradiction, analysis) =
-                        contradictions.analyze(&Principal::System, id?).await?;
+                        contradictions.analyze(handle.principal(), id?).await?;
                     Ok(Record(Analyzed {
                         contradiction,
                         analysis,

@@ -71,6 +71,11 @@ impl Handle {
         }))
     }
 
+    /// Who calls through this handle act as.
+    pub(crate) fn principal(&self) -> &Principal {
+        &self.principal
+    }
+
     /// The identity services; `Unavailable` once the store is closed.
     pub(crate) async fn identity(&self) -> trae_core::Result<&Identity> {
         self.open()?;

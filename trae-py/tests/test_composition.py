@@ -211,3 +211,40 @@ def test_python_reads_a_secret_the_server_wrote_in_its_data_directory(
     assert (tmp_path / "master.key").is_file()
     with trae.Store(f"sqlite://{tmp_path / 'trae.db'}") as by_url:
         assert by_url.secrets.get("UPSTREAM") == "s3cret", "the key file is found beside the file"
+
+
+def test_a_viewer_reads_content_but_is_refused_every_content_write(store: trae.Store) -> None:
+    channel = store.channels.create(name="Science Weekly", platform="podcast")
+    persona = store.personas.create(name="Ada", channel_id=channel["id"])
+    evidence = store.evidence.create(topic="Vote", content="Voting record.")
+    record = store.contradictions.create(
+        subject_name="Sen. Smith",
+        topic="taxes",
+        statement_1="I will never raise taxes.",
+        statement_2="I voted to raise taxes.",
+    )
+    viewer = store.as_user(_user_token(store, "vera", "viewer"))
+    assert viewer.channels.get(channel["id"])["name"] == "Science Weekly"
+    assert viewer.personas.prompt(persona["id"])
+    assert viewer.evidence.list().total == 1
+    assert viewer.contradictions.get(record["id"])["topic"] == "taxes"
+    for write in (
+        lambda: viewer.channels.create(name="X"),
+        lambda: viewer.channels.update(channel["id"], name="Y"),
+        lambda: viewer.channels.delete(channel["id"]),
+        lambda: viewer.personas.create(name="Bob"),
+        lambda: viewer.personas.delete(persona["id"]),
+        lambda: viewer.evidence.create(topic="T", content="C"),
+        lambda: viewer.evidence.delete(evidence["id"]),
+        lambda: viewer.contradictions.analyze(record["id"]),
+        lambda: viewer.contradictions.delete(record["id"]),
+    ):
+        with pytest.raises(trae.PermissionDenied) as denied:
+            write()
+        assert "content:write" in str(denied.value)
+    with pytest.raises(trae.PermissionDenied) as review:
+        viewer.contradictions.verify(record["id"], "verified", "checked the record")
+    assert "content:review" in str(review.value)
+    assert store.channels.get(channel["id"])["name"] == "Science Weekly", "nothing was written"
+    assert store.channels.list().total == 1 and store.personas.list().total == 1
+    assert store.contradictions.get(record["id"])["verification_status"] == "pending"

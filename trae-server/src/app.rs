@@ -105,10 +105,10 @@ impl App {
             SecretsApi::new(trae.vault().await?.clone()),
             BackupsApi::new(trae.backups().clone(), identity.clone()),
             (
-                ChannelsApi::new(trae.content().channels.clone(), identity.clone()),
-                PersonasApi::new(trae.content().personas.clone(), identity.clone()),
-                EvidenceApi::new(trae.content().evidence.clone(), identity.clone()),
-                ContradictionsApi::new(trae.content().contradictions.clone(), identity.clone()),
+                ChannelsApi::new(trae.content().channels.clone()),
+                PersonasApi::new(trae.content().personas.clone()),
+                EvidenceApi::new(trae.content().evidence.clone()),
+                ContradictionsApi::new(trae.content().contradictions.clone()),
             ),
         );
         let service = OpenApiService::new(apis, "trae", env!("CARGO_PKG_VERSION")).description(

@@ -10,6 +10,7 @@ use trae_core::content::{
     VocabularyLevel,
 };
 use trae_core::contradiction::ContradictionType;
+use trae_core::permission::{Authorizer, Permission};
 use trae_core::{Error, PageRequest, Principal};
 use trae_storage::{Store, storage_test};
 use uuid::Uuid;
@@ -47,6 +48,27 @@ fn record(subject: &str, s1: &str, s2: &str) -> NewContradiction {
     }
 }
 
+/// A role authority that lets anyone read and write content but never review it: these tests
+/// are about what is stored (who created a record), the permission rules are tested with the
+/// server's RBAC.
+struct Writers;
+
+#[async_trait::async_trait]
+impl Authorizer for Writers {
+    async fn authorize(&self, principal: &Principal, needed: &Permission) -> trae_core::Result<()> {
+        match (principal, needed.as_str()) {
+            (Principal::System, _) | (_, "content:read" | "content:write") => Ok(()),
+            _ => Err(Error::Forbidden(format!(
+                "this needs the permission {needed}"
+            ))),
+        }
+    }
+}
+
+fn writers() -> std::sync::Arc<dyn Authorizer> {
+    std::sync::Arc::new(Writers)
+}
+
 fn user() -> Principal {
     Principal::User {
         user_id: Uuid::now_v7(),
@@ -77,7 +99,13 @@ storage_test!(
             .await
             .unwrap();
         assert_eq!(created.description.as_deref(), Some("Science, explained."));
-        assert_eq!(channels.get(created.id).await.unwrap(), created);
+        assert_eq!(
+            channels
+                .get(&trae_core::Principal::System, created.id)
+                .await
+                .unwrap(),
+            created
+        );
         channels
             .create(&SYSTEM, channel("Trae Blog", Platform::Blog))
             .await
@@ -105,6 +133,7 @@ storage_test!(
 
         let youtube = channels
             .list(
+                &trae_core::Principal::System,
                 ChannelFilter {
                     platform: Some(Platform::Youtube),
                     ..ChannelFilter::default()
@@ -116,7 +145,11 @@ storage_test!(
         assert_eq!(youtube.total, 1);
         assert_eq!(youtube.items[0].id, created.id);
         let all = channels
-            .list(ChannelFilter::default(), page())
+            .list(
+                &trae_core::Principal::System,
+                ChannelFilter::default(),
+                page(),
+            )
             .await
             .unwrap();
         let names: Vec<&str> = all.items.iter().map(|c| c.name.as_str()).collect();
@@ -142,6 +175,7 @@ storage_test!(
         );
         let inactive = channels
             .list(
+                &trae_core::Principal::System,
                 ChannelFilter {
                     is_active: Some(false),
                     ..ChannelFilter::default()
@@ -193,23 +227,37 @@ storage_test!(
             "{err}"
         );
         assert!(
-            channels.get(ch.id).await.is_ok(),
+            channels
+                .get(&trae_core::Principal::System, ch.id)
+                .await
+                .is_ok(),
             "a refused delete leaves the channel"
         );
         assert_eq!(
-            personas.get(host.id).await.unwrap().traits.channel_id,
+            personas
+                .get(&trae_core::Principal::System, host.id)
+                .await
+                .unwrap()
+                .traits
+                .channel_id,
             Some(ch.id)
         );
 
         assert_eq!(channels.delete(&SYSTEM, ch.id, true).await.unwrap(), 1);
         assert!(matches!(
-            channels.get(ch.id).await,
+            channels.get(&trae_core::Principal::System, ch.id).await,
             Err(Error::NotFound { .. })
         ));
-        let host = personas.get(host.id).await.unwrap();
+        let host = personas
+            .get(&trae_core::Principal::System, host.id)
+            .await
+            .unwrap();
         assert_eq!(host.traits.channel_id, None);
         assert_eq!(host.version, 2, "detaching is a change, so a new version");
-        let versions = personas.versions(host.id).await.unwrap();
+        let versions = personas
+            .versions(&trae_core::Principal::System, host.id)
+            .await
+            .unwrap();
         assert_eq!(versions.len(), 2);
         assert_eq!(versions[0].traits.channel_id, Some(ch.id));
         assert_eq!(versions[1].traits.channel_id, None);
@@ -236,7 +284,7 @@ storage_test!(
 storage_test!(
     persona_updates_keep_every_version,
     |url: String| async move {
-        let personas = store(&url).await.personas();
+        let personas = store(&url).await.personas().with_authorizer(writers());
         let author = user();
         let ada = personas
             .create(
@@ -285,21 +333,33 @@ storage_test!(
         assert_eq!(v2.traits.tone.as_deref(), Some("dry"));
         assert_eq!(v2.traits.expertise_areas, None);
 
-        let versions = personas.versions(ada.id).await.unwrap();
+        let versions = personas
+            .versions(&trae_core::Principal::System, ada.id)
+            .await
+            .unwrap();
         assert_eq!(
             versions.iter().map(|v| v.version).collect::<Vec<_>>(),
             [1, 2]
         );
-        let v1 = personas.version(ada.id, 1).await.unwrap();
+        let v1 = personas
+            .version(&trae_core::Principal::System, ada.id, 1)
+            .await
+            .unwrap();
         assert_eq!(v1.traits.tone.as_deref(), Some("warm"));
         assert_eq!(v1.traits.expertise_areas, Some(vec!["physics".to_owned()]));
         assert_eq!(v1.changed_by, author.created_by());
         assert_eq!(
-            personas.version(ada.id, 2).await.unwrap().changed_by,
+            personas
+                .version(&trae_core::Principal::System, ada.id, 2)
+                .await
+                .unwrap()
+                .changed_by,
             "system"
         );
         assert!(matches!(
-            personas.version(ada.id, 3).await,
+            personas
+                .version(&trae_core::Principal::System, ada.id, 3)
+                .await,
             Err(Error::NotFound { .. })
         ));
 
@@ -374,7 +434,10 @@ storage_test!(
             )
             .await
             .unwrap();
-        let child = personas.get(child.id).await.unwrap();
+        let child = personas
+            .get(&trae_core::Principal::System, child.id)
+            .await
+            .unwrap();
         assert_eq!(
             child.traits.writing_style.as_deref(),
             Some("long, winding sentences")
@@ -399,6 +462,7 @@ storage_test!(
 
         let listed = personas
             .list(
+                &trae_core::Principal::System,
                 PersonaFilter {
                     parent_id: Some(parent.id),
                     ..PersonaFilter::default()
@@ -443,7 +507,9 @@ storage_test!(
         personas.delete(&SYSTEM, child.id).await.unwrap();
         personas.delete(&SYSTEM, parent.id).await.unwrap();
         assert!(matches!(
-            personas.versions(parent.id).await,
+            personas
+                .versions(&trae_core::Principal::System, parent.id)
+                .await,
             Err(Error::NotFound { .. })
         ));
     }
@@ -472,7 +538,10 @@ storage_test!(
             )
             .await
             .unwrap();
-        let prompt = personas.prompt(p.id).await.unwrap();
+        let prompt = personas
+            .prompt(&trae_core::Principal::System, p.id)
+            .await
+            .unwrap();
         assert_eq!(prompt.version, 1);
         assert!(
             prompt
@@ -489,13 +558,21 @@ storage_test!(
             "{}",
             prompt.prompt
         );
-        personas.prompt(p.id).await.unwrap();
-        let used = personas.get(p.id).await.unwrap();
+        personas
+            .prompt(&trae_core::Principal::System, p.id)
+            .await
+            .unwrap();
+        let used = personas
+            .get(&trae_core::Principal::System, p.id)
+            .await
+            .unwrap();
         assert_eq!(used.usage_count, 2);
         assert!(used.last_used_at.is_some());
         assert_eq!(used.version, 1, "use is not a change");
         assert!(matches!(
-            personas.prompt(Uuid::now_v7()).await,
+            personas
+                .prompt(&trae_core::Principal::System, Uuid::now_v7())
+                .await,
             Err(Error::NotFound { .. })
         ));
     }
@@ -538,6 +615,7 @@ storage_test!(
             async move {
                 library
                     .list(
+                        &trae_core::Principal::System,
                         EvidenceFilter {
                             q: Some(q),
                             ..EvidenceFilter::default()
@@ -570,6 +648,7 @@ storage_test!(
 
         let filtered = library
             .list(
+                &trae_core::Principal::System,
                 EvidenceFilter {
                     tag: Some("fiscal".into()),
                     evidence_type: Some(EvidenceType::Statistic),
@@ -619,7 +698,10 @@ storage_test!(
     contradictions_link_evidence_and_derive_the_gap,
     |url: String| async move {
         let store = store(&url).await;
-        let (library, tracker) = (store.evidence(), store.contradictions());
+        let (library, tracker) = (
+            store.evidence(),
+            store.contradictions().with_authorizer(writers()),
+        );
         let clip = library
             .create(&SYSTEM, evidence("Rally", "Video of the rally speech."))
             .await
@@ -649,7 +731,13 @@ storage_test!(
             .unwrap();
         assert_eq!(created.verification_status, VerificationStatus::Pending);
         assert_eq!(created.time_gap_days, Some(366));
-        assert_eq!(tracker.get(created.id).await.unwrap(), created);
+        assert_eq!(
+            tracker
+                .get(&trae_core::Principal::System, created.id)
+                .await
+                .unwrap(),
+            created
+        );
 
         let missing = Uuid::now_v7();
         let err = tracker
@@ -679,7 +767,11 @@ storage_test!(
         assert!(matches!(err, Error::Validation { ref field, .. } if field == "severity"));
         assert_eq!(
             tracker
-                .list(ContradictionFilter::default(), page())
+                .list(
+                    &trae_core::Principal::System,
+                    ContradictionFilter::default(),
+                    page()
+                )
                 .await
                 .unwrap()
                 .total,
@@ -688,7 +780,10 @@ storage_test!(
         );
 
         library.delete(&SYSTEM, clip.id).await.unwrap();
-        let after = tracker.get(created.id).await.unwrap();
+        let after = tracker
+            .get(&trae_core::Principal::System, created.id)
+            .await
+            .unwrap();
         assert!(after.evidence_1.is_empty());
         assert_eq!(
             after.evidence_2,
@@ -698,6 +793,7 @@ storage_test!(
 
         let by_subject = tracker
             .list(
+                &trae_core::Principal::System,
                 ContradictionFilter {
                     subject_name: Some("sen. smith".into()),
                     tag: Some("budget".into()),
@@ -740,7 +836,11 @@ storage_test!(
             .unwrap_err();
         assert!(matches!(err, Error::Forbidden(_)), "{err}");
         assert_eq!(
-            tracker.get(c.id).await.unwrap().verification_status,
+            tracker
+                .get(&trae_core::Principal::System, c.id)
+                .await
+                .unwrap()
+                .verification_status,
             VerificationStatus::Pending
         );
 
@@ -922,7 +1022,10 @@ storage_test!(
             }
             ids.push(c.id);
         }
-        let ranked = tracker.opportunities(page()).await.unwrap();
+        let ranked = tracker
+            .opportunities(&trae_core::Principal::System, page())
+            .await
+            .unwrap();
         assert_eq!(ranked.total, 3);
         assert_eq!(
             ranked
@@ -967,7 +1070,13 @@ storage_test!(
             ContradictionType::Contextual,
             "the record's own type is left to people"
         );
-        assert_eq!(tracker.get(c.id).await.unwrap(), stored);
+        assert_eq!(
+            tracker
+                .get(&trae_core::Principal::System, c.id)
+                .await
+                .unwrap(),
+            stored
+        );
 
         let calm = tracker
             .create(

@@ -9,7 +9,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::{CONTENT_READ, CONTENT_WRITE};
 use super::{LONG_MAX_CHARS, SHORT_MAX_CHARS, clearing, optional_text, text, url, wire_enum};
+use crate::permission::{Authorizer, Permission, SystemOnly};
 use crate::{Clock, Error, EventBus, Page, PageRequest, Principal, Result};
 
 /// The largest `metrics` object, serialized, in bytes.
@@ -178,6 +180,7 @@ pub trait ChannelRepository: Send + Sync + 'static {
 /// The channels service.
 #[derive(Clone)]
 pub struct Channels {
+    authorizer: Arc<dyn Authorizer>,
     repo: Arc<dyn ChannelRepository>,
     clock: Arc<dyn Clock>,
     events: Arc<dyn EventBus>,
@@ -217,12 +220,28 @@ impl Channels {
         Self {
             repo,
             clock,
+            authorizer: Arc::new(SystemOnly),
             events,
         }
     }
 
+    /// The service deciding who may read and change with `authorizer` (by default only the
+    /// system may act).
+    #[must_use]
+    pub fn with_authorizer(mut self, authorizer: Arc<dyn Authorizer>) -> Self {
+        self.authorizer = authorizer;
+        self
+    }
+
+    async fn authorize(&self, principal: &Principal, needed: &'static str) -> Result<()> {
+        self.authorizer
+            .authorize(principal, &Permission::from_static(needed))
+            .await
+    }
+
     /// Creates a channel.
-    pub async fn create(&self, _principal: &Principal, input: NewChannel) -> Result<Channel> {
+    pub async fn create(&self, principal: &Principal, input: NewChannel) -> Result<Channel> {
+        self.authorize(principal, CONTENT_WRITE).await?;
         let now = self.clock.now_micros();
         let channel = Channel {
             id: Uuid::now_v7(),
@@ -267,7 +286,13 @@ impl Channels {
     }
 
     /// Reads a channel.
-    pub async fn get(&self, id: Uuid) -> Result<Channel> {
+    pub async fn get(&self, principal: &Principal, id: Uuid) -> Result<Channel> {
+        self.authorize(principal, CONTENT_READ).await?;
+        self.find(id).await
+    }
+
+    /// Reads a record for a caller already authorized.
+    async fn find(&self, id: Uuid) -> Result<Channel> {
         self.repo
             .get(id)
             .await?
@@ -275,19 +300,26 @@ impl Channels {
     }
 
     /// Lists channels by name.
-    pub async fn list(&self, filter: ChannelFilter, page: PageRequest) -> Result<Page<Channel>> {
+    pub async fn list(
+        &self,
+        principal: &Principal,
+        filter: ChannelFilter,
+        page: PageRequest,
+    ) -> Result<Page<Channel>> {
+        self.authorize(principal, CONTENT_READ).await?;
         self.repo.list(&filter, page).await
     }
 
     /// Changes the fields named in `patch`.
     pub async fn update(
         &self,
-        _principal: &Principal,
+        principal: &Principal,
         id: Uuid,
         patch: ChannelPatch,
     ) -> Result<Channel> {
+        self.authorize(principal, CONTENT_WRITE).await?;
         let cleared = clearing(&patch.clear, CLEARABLE)?;
-        let mut channel = self.get(id).await?;
+        let mut channel = self.find(id).await?;
         if let Some(name) = &patch.name {
             channel.name = text("name", name, SHORT_MAX_CHARS, false)?;
         }
@@ -356,6 +388,7 @@ impl Channels {
     /// Deletes a channel. While personas use it this is `Conflict`, unless `detach`, which
     /// clears their channel first; answers how many personas were detached.
     pub async fn delete(&self, principal: &Principal, id: Uuid, detach: bool) -> Result<u64> {
+        self.authorize(principal, CONTENT_WRITE).await?;
         let at = self.clock.now_micros();
         match self
             .repo

@@ -11,9 +11,11 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::channel::EVENT_SOURCE;
+use super::{CONTENT_READ, CONTENT_WRITE};
 use super::{
     LONG_MAX_CHARS, SHORT_MAX_CHARS, clearing, list, optional_text, score, text, url, wire_enum,
 };
+use crate::permission::{Authorizer, Permission, SystemOnly};
 use crate::{Clock, Error, EventBus, Page, PageRequest, Principal, Result};
 
 /// The most words a search may hold.
@@ -172,6 +174,7 @@ pub fn search_terms(q: &str) -> Option<String> {
 /// The evidence service.
 #[derive(Clone)]
 pub struct EvidenceLibrary {
+    authorizer: Arc<dyn Authorizer>,
     repo: Arc<dyn EvidenceRepository>,
     clock: Arc<dyn Clock>,
     events: Arc<dyn EventBus>,
@@ -193,12 +196,28 @@ impl EvidenceLibrary {
         Self {
             repo,
             clock,
+            authorizer: Arc::new(SystemOnly),
             events,
         }
     }
 
+    /// The service deciding who may read and change with `authorizer` (by default only the
+    /// system may act).
+    #[must_use]
+    pub fn with_authorizer(mut self, authorizer: Arc<dyn Authorizer>) -> Self {
+        self.authorizer = authorizer;
+        self
+    }
+
+    async fn authorize(&self, principal: &Principal, needed: &'static str) -> Result<()> {
+        self.authorizer
+            .authorize(principal, &Permission::from_static(needed))
+            .await
+    }
+
     /// Records evidence.
     pub async fn create(&self, principal: &Principal, input: NewEvidence) -> Result<Evidence> {
+        self.authorize(principal, CONTENT_WRITE).await?;
         let now = self.clock.now_micros();
         let evidence = Evidence {
             id: Uuid::now_v7(),
@@ -226,7 +245,13 @@ impl EvidenceLibrary {
     }
 
     /// Reads evidence.
-    pub async fn get(&self, id: Uuid) -> Result<Evidence> {
+    pub async fn get(&self, principal: &Principal, id: Uuid) -> Result<Evidence> {
+        self.authorize(principal, CONTENT_READ).await?;
+        self.find(id).await
+    }
+
+    /// Reads a record for a caller already authorized.
+    async fn find(&self, id: Uuid) -> Result<Evidence> {
         self.repo
             .get(id)
             .await?
@@ -236,9 +261,11 @@ impl EvidenceLibrary {
     /// Lists or searches evidence. A search with no words in it is a validation error.
     pub async fn list(
         &self,
+        principal: &Principal,
         mut filter: EvidenceFilter,
         page: PageRequest,
     ) -> Result<Page<Evidence>> {
+        self.authorize(principal, CONTENT_READ).await?;
         if let Some(q) = &filter.q {
             filter.q = Some(search_terms(q).ok_or_else(|| {
                 Error::validation("q", "must contain at least one letter or digit")
@@ -253,12 +280,13 @@ impl EvidenceLibrary {
     /// Changes the fields named in `patch`.
     pub async fn update(
         &self,
-        _principal: &Principal,
+        principal: &Principal,
         id: Uuid,
         patch: EvidencePatch,
     ) -> Result<Evidence> {
+        self.authorize(principal, CONTENT_WRITE).await?;
         let cleared = clearing(&patch.clear, &["source_url", "source_name", "published_at"])?;
-        let mut e = self.get(id).await?;
+        let mut e = self.find(id).await?;
         if let Some(topic) = &patch.topic {
             e.topic = text("topic", topic, SHORT_MAX_CHARS, false)?;
         }
@@ -309,7 +337,8 @@ impl EvidenceLibrary {
     }
 
     /// Deletes evidence; contradictions citing it lose the link.
-    pub async fn delete(&self, _principal: &Principal, id: Uuid) -> Result<()> {
+    pub async fn delete(&self, principal: &Principal, id: Uuid) -> Result<()> {
+        self.authorize(principal, CONTENT_WRITE).await?;
         if !self.repo.delete(id).await? {
             return Err(Error::not_found("evidence", id));
         }

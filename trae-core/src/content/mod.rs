@@ -38,6 +38,13 @@ pub use tracker::{
 
 use crate::{Error, Result};
 
+/// Reading channels, personas, evidence and contradictions.
+pub const CONTENT_READ: &str = "content:read";
+/// Creating, changing, deleting and analysing them.
+pub const CONTENT_WRITE: &str = "content:write";
+/// Reviewing a contradiction (verifying, disputing, debunking).
+pub use tracker::REVIEW as CONTENT_REVIEW;
+
 /// The longest short text field (names, topics, tones), in characters.
 pub const SHORT_MAX_CHARS: usize = 200;
 /// The longest long text field (descriptions, statements, evidence content), in characters.

@@ -13,10 +13,12 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::channel::EVENT_SOURCE;
+use super::{CONTENT_READ, CONTENT_WRITE};
 use super::{
     ChannelRepository, LONG_MAX_CHARS, SHORT_MAX_CHARS, clearing, list, optional_text, text,
     wire_enum,
 };
+use crate::permission::{Authorizer, Permission, SystemOnly};
 use crate::{Clock, Error, EventBus, Page, PageRequest, Principal, Result};
 
 /// How deep a chain of variants may go (a persona, its parent, the parent's parent…).
@@ -345,6 +347,7 @@ pub trait PersonaRepository: Send + Sync + 'static {
 /// The personas service.
 #[derive(Clone)]
 pub struct Personas {
+    authorizer: Arc<dyn Authorizer>,
     repo: Arc<dyn PersonaRepository>,
     channels: Arc<dyn ChannelRepository>,
     clock: Arc<dyn Clock>,
@@ -369,12 +372,28 @@ impl Personas {
             repo,
             channels,
             clock,
+            authorizer: Arc::new(SystemOnly),
             events,
         }
     }
 
+    /// The service deciding who may read and change with `authorizer` (by default only the
+    /// system may act).
+    #[must_use]
+    pub fn with_authorizer(mut self, authorizer: Arc<dyn Authorizer>) -> Self {
+        self.authorizer = authorizer;
+        self
+    }
+
+    async fn authorize(&self, principal: &Principal, needed: &'static str) -> Result<()> {
+        self.authorizer
+            .authorize(principal, &Permission::from_static(needed))
+            .await
+    }
+
     /// Creates a persona at version 1.
     pub async fn create(&self, principal: &Principal, input: NewPersona) -> Result<Persona> {
+        self.authorize(principal, CONTENT_WRITE).await?;
         let traits = PersonaTraits {
             description: input.description,
             writing_style: input.writing_style,
@@ -413,13 +432,25 @@ impl Personas {
     }
 
     /// Reads a persona with its traits resolved through its parents.
-    pub async fn get(&self, id: Uuid) -> Result<Persona> {
+    pub async fn get(&self, principal: &Principal, id: Uuid) -> Result<Persona> {
+        self.authorize(principal, CONTENT_READ).await?;
+        self.find(id).await
+    }
+
+    /// Reads a record for a caller already authorized.
+    async fn find(&self, id: Uuid) -> Result<Persona> {
         let record = self.record(id).await?;
         self.resolve(record).await
     }
 
     /// Lists personas by name, traits resolved.
-    pub async fn list(&self, filter: PersonaFilter, page: PageRequest) -> Result<Page<Persona>> {
+    pub async fn list(
+        &self,
+        principal: &Principal,
+        filter: PersonaFilter,
+        page: PageRequest,
+    ) -> Result<Page<Persona>> {
+        self.authorize(principal, CONTENT_READ).await?;
         let records = self.repo.list(&filter, page).await?;
         let mut items = Vec::with_capacity(records.items.len());
         for record in records.items {
@@ -440,6 +471,7 @@ impl Personas {
         id: Uuid,
         patch: PersonaPatch,
     ) -> Result<Persona> {
+        self.authorize(principal, CONTENT_WRITE).await?;
         let mut clearable: Vec<&str> = TRAITS.to_vec();
         clearable.push("parent_id");
         let cleared = clearing(&patch.clear, &clearable)?;
@@ -510,7 +542,8 @@ impl Personas {
     }
 
     /// Deletes a persona and its history; `Conflict` while variants name it as their parent.
-    pub async fn delete(&self, _principal: &Principal, id: Uuid) -> Result<()> {
+    pub async fn delete(&self, principal: &Principal, id: Uuid) -> Result<()> {
+        self.authorize(principal, CONTENT_WRITE).await?;
         let variants = self
             .repo
             .list(
@@ -540,7 +573,8 @@ impl Personas {
     }
 
     /// Every version of a persona, oldest first.
-    pub async fn versions(&self, id: Uuid) -> Result<Vec<PersonaVersion>> {
+    pub async fn versions(&self, principal: &Principal, id: Uuid) -> Result<Vec<PersonaVersion>> {
+        self.authorize(principal, CONTENT_READ).await?;
         let versions = self.repo.versions(id).await?;
         if versions.is_empty() {
             return Err(Error::not_found("persona", id));
@@ -549,7 +583,8 @@ impl Personas {
     }
 
     /// Version `n` of a persona.
-    pub async fn version(&self, id: Uuid, n: i64) -> Result<PersonaVersion> {
+    pub async fn version(&self, principal: &Principal, id: Uuid, n: i64) -> Result<PersonaVersion> {
+        self.authorize(principal, CONTENT_READ).await?;
         self.repo
             .version(id, n)
             .await?
@@ -557,8 +592,9 @@ impl Personas {
     }
 
     /// Renders the persona's current version as an LLM system prompt and counts one use.
-    pub async fn prompt(&self, id: Uuid) -> Result<PersonaPrompt> {
-        let persona = self.get(id).await?;
+    pub async fn prompt(&self, principal: &Principal, id: Uuid) -> Result<PersonaPrompt> {
+        self.authorize(principal, CONTENT_READ).await?;
+        let persona = self.find(id).await?;
         let channel = match persona.traits.channel_id {
             Some(channel) => self.channels.get(channel).await?,
             None => None,

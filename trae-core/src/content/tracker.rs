@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::channel::EVENT_SOURCE;
+use super::{CONTENT_READ, CONTENT_WRITE};
 use super::{
     EvidenceRepository, LONG_MAX_CHARS, SHORT_MAX_CHARS, clearing, list, optional_text, score,
     text, wire_enum,
@@ -378,10 +379,30 @@ impl Contradictions {
         }
     }
 
-    /// This service, deciding who may review with `authorizer`.
+    /// Runs the contradiction engine on a text or two statements for a caller holding
+    /// `content:read`, off the async threads (a long text compares many pairs).
+    pub async fn analyze_request(
+        &self,
+        principal: &Principal,
+        request: contradiction::AnalysisRequest,
+    ) -> Result<Analysis> {
+        self.authorize(principal, CONTENT_READ).await?;
+        tokio::task::spawn_blocking(move || request.run())
+            .await
+            .map_err(|e| Error::Unavailable(format!("the analysis stopped: {e}")))?
+    }
+
+    /// This service, deciding who may read, change and review with `authorizer`.
+    #[must_use]
     pub fn with_authorizer(mut self, authorizer: Arc<dyn Authorizer>) -> Self {
         self.authorizer = authorizer;
         self
+    }
+
+    async fn authorize(&self, principal: &Principal, needed: &'static str) -> Result<()> {
+        self.authorizer
+            .authorize(principal, &Permission::from_static(needed))
+            .await
     }
 
     /// Records a contradiction, `pending`.
@@ -390,6 +411,7 @@ impl Contradictions {
         principal: &Principal,
         input: NewContradiction,
     ) -> Result<Contradiction> {
+        self.authorize(principal, CONTENT_WRITE).await?;
         let now = self.clock.now_micros();
         let record = Contradiction {
             id: Uuid::now_v7(),
@@ -439,7 +461,13 @@ impl Contradictions {
     }
 
     /// Reads a record.
-    pub async fn get(&self, id: Uuid) -> Result<Contradiction> {
+    pub async fn get(&self, principal: &Principal, id: Uuid) -> Result<Contradiction> {
+        self.authorize(principal, CONTENT_READ).await?;
+        self.find(id).await
+    }
+
+    /// Reads a record for a caller already authorized.
+    async fn find(&self, id: Uuid) -> Result<Contradiction> {
         self.repo
             .get(id)
             .await?
@@ -449,9 +477,11 @@ impl Contradictions {
     /// Lists records, newest first.
     pub async fn list(
         &self,
+        principal: &Principal,
         filter: ContradictionFilter,
         page: PageRequest,
     ) -> Result<Page<Contradiction>> {
+        self.authorize(principal, CONTENT_READ).await?;
         if let Some(s) = filter.min_severity {
             score("min_severity", i64::from(s), 1..=10)?;
         }
@@ -459,7 +489,12 @@ impl Contradictions {
     }
 
     /// Verified records not yet used for content, best opportunity first.
-    pub async fn opportunities(&self, page: PageRequest) -> Result<Page<Opportunity>> {
+    pub async fn opportunities(
+        &self,
+        principal: &Principal,
+        page: PageRequest,
+    ) -> Result<Page<Opportunity>> {
+        self.authorize(principal, CONTENT_READ).await?;
         Ok(self.repo.opportunities(page).await?.map(|c| Opportunity {
             score: c.opportunity_score(),
             contradiction: c,
@@ -475,11 +510,12 @@ impl Contradictions {
         patch: ContradictionPatch,
         meta: &RequestMeta,
     ) -> Result<Contradiction> {
+        self.authorize(principal, CONTENT_WRITE).await?;
         let cleared = clearing(
             &patch.clear,
             &["context_1", "context_2", "date_1", "date_2"],
         )?;
-        let old = self.get(id).await?;
+        let old = self.find(id).await?;
         let mut c = old.clone();
         if let Some(v) = &patch.subject_name {
             c.subject_name = text("subject_name", v, SHORT_MAX_CHARS, false)?;
@@ -614,7 +650,7 @@ impl Contradictions {
             return Err(denied);
         }
         let note = text("note", &decision.note, NOTE_MAX_CHARS, true)?;
-        let old = self.get(id).await?;
+        let old = self.find(id).await?;
         if old.verification_status == decision.status {
             return Err(Error::Conflict(format!(
                 "the contradiction is already {}",
@@ -650,10 +686,11 @@ impl Contradictions {
     /// record carries is left to people; the engine's is kept as a suggestion.
     pub async fn analyze(
         &self,
-        _principal: &Principal,
+        principal: &Principal,
         id: Uuid,
     ) -> Result<(Contradiction, Analysis)> {
-        let old = self.get(id).await?;
+        self.authorize(principal, CONTENT_WRITE).await?;
+        let old = self.find(id).await?;
         // Two statements compare in microseconds: no need to leave the async thread.
         let analysis = contradiction::compare_statements(&old.statement_1, &old.statement_2);
         let top = analysis.contradictions.first();
@@ -676,7 +713,8 @@ impl Contradictions {
     }
 
     /// Deletes a record.
-    pub async fn delete(&self, _principal: &Principal, id: Uuid) -> Result<()> {
+    pub async fn delete(&self, principal: &Principal, id: Uuid) -> Result<()> {
+        self.authorize(principal, CONTENT_WRITE).await?;
         if !self.repo.delete(id).await? {
             return Err(Error::not_found("contradiction", id));
         }

@@ -2108,7 +2108,7 @@ class AnalyzedContradiction(TypedDict):
 class Channels:
     """The channels content is published on (`store.channels`). Records are dicts in the HTTP
     API's JSON shape (ids `uuid.UUID`, times timezone-aware UTC `datetime`s); calls act as the
-    system."""
+    store's principal (the system, or a user through `store.as_user`)."""
 
     def create(self, spec: Mapping[str, Any] | None = None, /, **fields: Any) -> Channel:
         """Adds a channel from a dict in the JSON shape of the HTTP API and keyword arguments
@@ -2138,7 +2138,7 @@ class Channels:
 @final
 class Personas:
     """Author personas, versioned and with variants (`store.personas`); calls act as the
-    system."""
+    store's principal (the system, or a user through `store.as_user`)."""
 
     def create(self, spec: Mapping[str, Any] | None = None, /, **fields: Any) -> Persona:
         """Adds a persona (version 1) from a dict and keyword arguments (`name` required;
@@ -2175,7 +2175,7 @@ class Personas:
 @final
 class Evidence:
     """The evidence library, full-text searchable (`store.evidence`); calls act as the
-    system."""
+    store's principal (the system, or a user through `store.as_user`)."""
 
     def create(self, spec: Mapping[str, Any] | None = None, /, **fields: Any) -> EvidenceRecord:
         """Adds evidence from a dict and keyword arguments (`topic`, `content` required;
@@ -2205,8 +2205,8 @@ class Evidence:
 
 @final
 class Contradictions:
-    """The contradiction tracker (`store.contradictions`); calls act as the system and reviews
-    are audited."""
+    """The contradiction tracker (`store.contradictions`); calls act as the store's principal
+    and reviews are audited."""
 
     def create(self, spec: Mapping[str, Any] | None = None, /, **fields: Any) -> Contradiction:
         """Records a contradiction (status "pending") from a dict and keyword arguments

@@ -4,7 +4,6 @@ use chrono::{DateTime, Utc};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
-use trae_auth::Identity;
 use trae_core::PageRequest;
 use trae_core::content::{ChannelFilter, Channels};
 use uuid::Uuid;
@@ -14,22 +13,16 @@ use super::content_wire::{Deleted, PlatformBody, input, output, outputs};
 use crate::ApiError;
 use crate::credentials::Auth;
 
-/// Reading content.
-const READ: &str = "content:read";
-/// Changing content.
-const WRITE: &str = "content:write";
-
 /// The channels router.
 #[derive(Debug, Clone)]
 pub struct ChannelsApi {
     channels: Channels,
-    identity: Identity,
 }
 
 impl ChannelsApi {
-    /// A router over the channels service, authorizing with `identity`.
-    pub fn new(channels: Channels, identity: Identity) -> Self {
-        Self { channels, identity }
+    /// A router over the channels service, which decides who may do what.
+    pub fn new(channels: Channels) -> Self {
+        Self { channels }
     }
 }
 
@@ -152,13 +145,12 @@ impl ChannelsApi {
         limit: Query<Option<i64>>,
         offset: Query<Option<i64>>,
     ) -> Result<Json<ChannelPage>, ApiError> {
-        auth.require(&self.identity, READ).await?;
         let page = PageRequest::new(limit.0, offset.0)?;
         let filter = ChannelFilter {
             platform: platform.0.map(Into::into),
             is_active: is_active.0,
         };
-        let page = self.channels.list(filter, page).await?;
+        let page = self.channels.list(auth.principal(), filter, page).await?;
         Ok(Json(ChannelPage {
             items: outputs(&page.items)?,
             total: page.total,
@@ -174,7 +166,7 @@ impl ChannelsApi {
         operation_id = "create_channel"
     )]
     async fn create(&self, auth: Auth, body: Json<NewChannelBody>) -> Result<Created, ApiError> {
-        let principal = auth.require(&self.identity, WRITE).await?;
+        let principal = auth.principal();
         let channel = self.channels.create(principal, input(&body.0)?).await?;
         let location = format!("/api/channels/{}", channel.id);
         Ok(Created::Created(Json(output(&channel)?), location))
@@ -187,8 +179,9 @@ impl ChannelsApi {
         operation_id = "get_channel"
     )]
     async fn get(&self, auth: Auth, id: Path<Uuid>) -> Result<Json<ChannelBody>, ApiError> {
-        auth.require(&self.identity, READ).await?;
-        Ok(Json(output(&self.channels.get(id.0).await?)?))
+        Ok(Json(output(
+            &self.channels.get(auth.principal(), id.0).await?,
+        )?))
     }
 
     /// Change some fields of a channel (content:write)
@@ -203,7 +196,7 @@ impl ChannelsApi {
         id: Path<Uuid>,
         body: Json<ChannelPatchBody>,
     ) -> Result<Json<ChannelBody>, ApiError> {
-        let principal = auth.require(&self.identity, WRITE).await?;
+        let principal = auth.principal();
         let channel = self
             .channels
             .update(principal, id.0, input(&body.0)?)
@@ -226,7 +219,7 @@ impl ChannelsApi {
         id: Path<Uuid>,
         detach: Query<Option<bool>>,
     ) -> Result<Deleted, ApiError> {
-        let principal = auth.require(&self.identity, WRITE).await?;
+        let principal = auth.principal();
         self.channels
             .delete(principal, id.0, detach.0.unwrap_or(false))
             .await?;

@@ -6,7 +6,7 @@ use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
-use trae_auth::{Identity, RequestMeta};
+use trae_auth::RequestMeta;
 use trae_core::PageRequest;
 use trae_core::content::{ContradictionFilter, Contradictions};
 use trae_core::contradiction::{Analysis, AnalysisRequest};
@@ -19,25 +19,16 @@ use super::content_wire::{
 use crate::ApiError;
 use crate::credentials::Auth;
 
-/// Reading content and analysing it.
-const READ: &str = "content:read";
-/// Changing content.
-const WRITE: &str = "content:write";
-
 /// The contradictions router.
 #[derive(Debug, Clone)]
 pub struct ContradictionsApi {
     contradictions: Contradictions,
-    identity: Identity,
 }
 
 impl ContradictionsApi {
-    /// A router over the tracker, authorizing with `identity`.
-    pub fn new(contradictions: Contradictions, identity: Identity) -> Self {
-        Self {
-            contradictions,
-            identity,
-        }
+    /// A router over the tracker, which decides who may do what.
+    pub fn new(contradictions: Contradictions) -> Self {
+        Self { contradictions }
     }
 }
 
@@ -363,7 +354,6 @@ impl ContradictionsApi {
         limit: Query<Option<i64>>,
         offset: Query<Option<i64>>,
     ) -> Result<Json<ContradictionPage>, ApiError> {
-        auth.require(&self.identity, READ).await?;
         let page = PageRequest::new(limit.0, offset.0)?;
         let filter = ContradictionFilter {
             subject_name: subject_name.0,
@@ -375,7 +365,10 @@ impl ContradictionsApi {
             content_used: content_used.0,
             tag: tag.0,
         };
-        let page = self.contradictions.list(filter, page).await?;
+        let page = self
+            .contradictions
+            .list(auth.principal(), filter, page)
+            .await?;
         Ok(Json(ContradictionPage {
             items: outputs(&page.items)?,
             total: page.total,
@@ -395,7 +388,7 @@ impl ContradictionsApi {
         auth: Auth,
         body: Json<NewContradictionBody>,
     ) -> Result<Created, ApiError> {
-        let principal = auth.require(&self.identity, WRITE).await?;
+        let principal = auth.principal();
         let record = self
             .contradictions
             .create(principal, input(&body.0)?)
@@ -419,10 +412,9 @@ impl ContradictionsApi {
         limit: Query<Option<i64>>,
         offset: Query<Option<i64>>,
     ) -> Result<Json<OpportunityPage>, ApiError> {
-        auth.require(&self.identity, READ).await?;
         let page = self
             .contradictions
-            .opportunities(PageRequest::new(limit.0, offset.0)?)
+            .opportunities(auth.principal(), PageRequest::new(limit.0, offset.0)?)
             .await?;
         Ok(Json(OpportunityPage {
             items: outputs(&page.items)?,
@@ -439,8 +431,9 @@ impl ContradictionsApi {
         operation_id = "get_contradiction"
     )]
     async fn get(&self, auth: Auth, id: Path<Uuid>) -> Result<Json<ContradictionBody>, ApiError> {
-        auth.require(&self.identity, READ).await?;
-        Ok(Json(output(&self.contradictions.get(id.0).await?)?))
+        Ok(Json(output(
+            &self.contradictions.get(auth.principal(), id.0).await?,
+        )?))
     }
 
     /// Change some fields of a contradiction (content:write)
@@ -456,7 +449,7 @@ impl ContradictionsApi {
         body: Json<ContradictionPatchBody>,
         meta: Data<&RequestMeta>,
     ) -> Result<Json<ContradictionBody>, ApiError> {
-        let principal = auth.require(&self.identity, WRITE).await?;
+        let principal = auth.principal();
         let record = self
             .contradictions
             .update(principal, id.0, input(&body.0)?, &meta)
@@ -471,7 +464,7 @@ impl ContradictionsApi {
         operation_id = "delete_contradiction"
     )]
     async fn delete(&self, auth: Auth, id: Path<Uuid>) -> Result<Deleted, ApiError> {
-        let principal = auth.require(&self.identity, WRITE).await?;
+        let principal = auth.principal();
         self.contradictions.delete(principal, id.0).await?;
         Ok(Deleted::Deleted)
     }
@@ -494,7 +487,7 @@ impl ContradictionsApi {
         meta: Data<&RequestMeta>,
     ) -> Result<Json<ContradictionBody>, ApiError> {
         // The tracker decides, and audits, who may review (content:review).
-        let principal = auth.require(&self.identity, READ).await?;
+        let principal = auth.principal();
         let record = self
             .contradictions
             .verify(principal, id.0, input(&body.0)?, &meta)
@@ -517,7 +510,7 @@ impl ContradictionsApi {
         auth: Auth,
         id: Path<Uuid>,
     ) -> Result<Json<AnalyzedBody>, ApiError> {
-        let principal = auth.require(&self.identity, WRITE).await?;
+        let principal = auth.principal();
         let (record, analysis) = self.contradictions.analyze(principal, id.0).await?;
         Ok(Json(AnalyzedBody {
             contradiction: output(&record)?,
@@ -540,16 +533,15 @@ impl ContradictionsApi {
         auth: Auth,
         body: Json<AnalyzeBody>,
     ) -> Result<Json<AnalysisBody>, ApiError> {
-        auth.require(&self.identity, READ).await?;
         let request = AnalysisRequest {
             text: body.0.text,
             statement_1: body.0.statement_1,
             statement_2: body.0.statement_2,
         };
-        // Long texts compare many pairs: off the request threads.
-        let analysis = tokio::task::spawn_blocking(move || request.run())
-            .await
-            .map_err(|e| trae_core::Error::Unavailable(format!("the analysis stopped: {e}")))??;
+        let analysis = self
+            .contradictions
+            .analyze_request(auth.principal(), request)
+            .await?;
         Ok(Json(analysis.into()))
     }
 }

@@ -5,7 +5,6 @@ use chrono::{DateTime, Utc};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
-use trae_auth::Identity;
 use trae_core::PageRequest;
 use trae_core::content::{EvidenceFilter, EvidenceLibrary};
 use uuid::Uuid;
@@ -15,22 +14,16 @@ use super::content_wire::{Deleted, EvidenceTypeBody, input, output, outputs};
 use crate::ApiError;
 use crate::credentials::Auth;
 
-/// Reading content.
-const READ: &str = "content:read";
-/// Changing content.
-const WRITE: &str = "content:write";
-
 /// The evidence router.
 #[derive(Debug, Clone)]
 pub struct EvidenceApi {
     evidence: EvidenceLibrary,
-    identity: Identity,
 }
 
 impl EvidenceApi {
-    /// A router over the evidence service, authorizing with `identity`.
-    pub fn new(evidence: EvidenceLibrary, identity: Identity) -> Self {
-        Self { evidence, identity }
+    /// A router over the evidence service, which decides who may do what.
+    pub fn new(evidence: EvidenceLibrary) -> Self {
+        Self { evidence }
     }
 }
 
@@ -160,7 +153,6 @@ impl EvidenceApi {
         limit: Query<Option<i64>>,
         offset: Query<Option<i64>>,
     ) -> Result<Json<EvidencePage>, ApiError> {
-        auth.require(&self.identity, READ).await?;
         let page = PageRequest::new(limit.0, offset.0)?;
         let filter = EvidenceFilter {
             q: q.0,
@@ -168,7 +160,7 @@ impl EvidenceApi {
             tag: tag.0,
             min_credibility: min_credibility.0,
         };
-        let page = self.evidence.list(filter, page).await?;
+        let page = self.evidence.list(auth.principal(), filter, page).await?;
         Ok(Json(EvidencePage {
             items: outputs(&page.items)?,
             total: page.total,
@@ -184,7 +176,7 @@ impl EvidenceApi {
         operation_id = "create_evidence"
     )]
     async fn create(&self, auth: Auth, body: Json<NewEvidenceBody>) -> Result<Created, ApiError> {
-        let principal = auth.require(&self.identity, WRITE).await?;
+        let principal = auth.principal();
         let evidence = self.evidence.create(principal, input(&body.0)?).await?;
         let location = format!("/api/evidence/{}", evidence.id);
         Ok(Created::Created(Json(output(&evidence)?), location))
@@ -197,8 +189,9 @@ impl EvidenceApi {
         operation_id = "get_evidence"
     )]
     async fn get(&self, auth: Auth, id: Path<Uuid>) -> Result<Json<EvidenceBody>, ApiError> {
-        auth.require(&self.identity, READ).await?;
-        Ok(Json(output(&self.evidence.get(id.0).await?)?))
+        Ok(Json(output(
+            &self.evidence.get(auth.principal(), id.0).await?,
+        )?))
     }
 
     /// Change some fields of a piece of evidence (content:write)
@@ -213,7 +206,7 @@ impl EvidenceApi {
         id: Path<Uuid>,
         body: Json<EvidencePatchBody>,
     ) -> Result<Json<EvidenceBody>, ApiError> {
-        let principal = auth.require(&self.identity, WRITE).await?;
+        let principal = auth.principal();
         let evidence = self
             .evidence
             .update(principal, id.0, input(&body.0)?)
@@ -230,7 +223,7 @@ impl EvidenceApi {
         operation_id = "delete_evidence"
     )]
     async fn delete(&self, auth: Auth, id: Path<Uuid>) -> Result<Deleted, ApiError> {
-        let principal = auth.require(&self.identity, WRITE).await?;
+        let principal = auth.principal();
         self.evidence.delete(principal, id.0).await?;
         Ok(Deleted::Deleted)
     }

@@ -5,7 +5,6 @@ use chrono::{DateTime, Utc};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
-use trae_auth::Identity;
 use trae_core::PageRequest;
 use trae_core::content::{PersonaFilter, Personas};
 use uuid::Uuid;
@@ -15,22 +14,16 @@ use super::content_wire::{Deleted, VocabularyLevelBody, input, output, outputs};
 use crate::ApiError;
 use crate::credentials::Auth;
 
-/// Reading content.
-const READ: &str = "content:read";
-/// Changing content.
-const WRITE: &str = "content:write";
-
 /// The personas router.
 #[derive(Debug, Clone)]
 pub struct PersonasApi {
     personas: Personas,
-    identity: Identity,
 }
 
 impl PersonasApi {
-    /// A router over the personas service, authorizing with `identity`.
-    pub fn new(personas: Personas, identity: Identity) -> Self {
-        Self { personas, identity }
+    /// A router over the personas service, which decides who may do what.
+    pub fn new(personas: Personas) -> Self {
+        Self { personas }
     }
 }
 
@@ -231,14 +224,13 @@ impl PersonasApi {
         limit: Query<Option<i64>>,
         offset: Query<Option<i64>>,
     ) -> Result<Json<PersonaPage>, ApiError> {
-        auth.require(&self.identity, READ).await?;
         let page = PageRequest::new(limit.0, offset.0)?;
         let filter = PersonaFilter {
             channel_id: channel_id.0,
             parent_id: parent_id.0,
             is_active: is_active.0,
         };
-        let page = self.personas.list(filter, page).await?;
+        let page = self.personas.list(auth.principal(), filter, page).await?;
         Ok(Json(PersonaPage {
             items: outputs(&page.items)?,
             total: page.total,
@@ -254,7 +246,7 @@ impl PersonasApi {
         operation_id = "create_persona"
     )]
     async fn create(&self, auth: Auth, body: Json<NewPersonaBody>) -> Result<Created, ApiError> {
-        let principal = auth.require(&self.identity, WRITE).await?;
+        let principal = auth.principal();
         let persona = self.personas.create(principal, input(&body.0)?).await?;
         let location = format!("/api/personas/{}", persona.id);
         Ok(Created::Created(Json(output(&persona)?), location))
@@ -267,8 +259,9 @@ impl PersonasApi {
         operation_id = "get_persona"
     )]
     async fn get(&self, auth: Auth, id: Path<Uuid>) -> Result<Json<PersonaBody>, ApiError> {
-        auth.require(&self.identity, READ).await?;
-        Ok(Json(output(&self.personas.get(id.0).await?)?))
+        Ok(Json(output(
+            &self.personas.get(auth.principal(), id.0).await?,
+        )?))
     }
 
     /// Change a persona, making a new version (content:write)
@@ -285,7 +278,7 @@ impl PersonasApi {
         id: Path<Uuid>,
         body: Json<PersonaPatchBody>,
     ) -> Result<Json<PersonaBody>, ApiError> {
-        let principal = auth.require(&self.identity, WRITE).await?;
+        let principal = auth.principal();
         let persona = self
             .personas
             .update(principal, id.0, input(&body.0)?)
@@ -302,7 +295,7 @@ impl PersonasApi {
         operation_id = "delete_persona"
     )]
     async fn delete(&self, auth: Auth, id: Path<Uuid>) -> Result<Deleted, ApiError> {
-        let principal = auth.require(&self.identity, WRITE).await?;
+        let principal = auth.principal();
         self.personas.delete(principal, id.0).await?;
         Ok(Deleted::Deleted)
     }
@@ -318,8 +311,9 @@ impl PersonasApi {
         auth: Auth,
         id: Path<Uuid>,
     ) -> Result<Json<Vec<PersonaVersionBody>>, ApiError> {
-        auth.require(&self.identity, READ).await?;
-        Ok(Json(outputs(&self.personas.versions(id.0).await?)?))
+        Ok(Json(outputs(
+            &self.personas.versions(auth.principal(), id.0).await?,
+        )?))
     }
 
     /// One version of a persona (content:read)
@@ -334,8 +328,9 @@ impl PersonasApi {
         id: Path<Uuid>,
         n: Path<i64>,
     ) -> Result<Json<PersonaVersionBody>, ApiError> {
-        auth.require(&self.identity, READ).await?;
-        Ok(Json(output(&self.personas.version(id.0, n.0).await?)?))
+        Ok(Json(output(
+            &self.personas.version(auth.principal(), id.0, n.0).await?,
+        )?))
     }
 
     /// The persona as an LLM system prompt (content:read)
@@ -352,7 +347,8 @@ impl PersonasApi {
         auth: Auth,
         id: Path<Uuid>,
     ) -> Result<Json<PersonaPromptBody>, ApiError> {
-        auth.require(&self.identity, READ).await?;
-        Ok(Json(output(&self.personas.prompt(id.0).await?)?))
+        Ok(Json(output(
+            &self.personas.prompt(auth.principal(), id.0).await?,
+        )?))
     }
 }
