@@ -58,7 +58,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "claimed {}, completed {}, failed {}",
         summary.claimed, summary.completed, summary.failed
     );
-    let stats = tasks.stats().await?;
+    let stats = tasks.stats(&trae_core::Principal::System).await?;
     for queue in stats.queues {
         println!("queue {}: {:?}", queue.queue, queue.states);
     }

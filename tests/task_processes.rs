@@ -353,6 +353,7 @@ async fn all_tasks(store: &Store) -> Vec<Task> {
         let page = store
             .tasks()
             .list(
+                &trae_core::Principal::System,
                 TaskFilter::default(),
                 PageRequest::new(Some(500), Some(out.len() as i64)).unwrap(),
             )
@@ -386,7 +387,13 @@ async fn wait_for_states(
 ) -> BTreeMap<TaskState, u64> {
     let deadline = Instant::now() + within;
     loop {
-        let states = default_queue(&store.tasks().stats().await.unwrap());
+        let states = default_queue(
+            &store
+                .tasks()
+                .stats(&trae_core::Principal::System)
+                .await
+                .unwrap(),
+        );
         if done(&states) {
             return states;
         }
@@ -437,7 +444,11 @@ async fn killed_worker(url: String) {
 
     let mut first = WorkerProcess::start(&url, 2).await;
     wait_for_requests(&upstream, 1, Duration::from_secs(15)).await;
-    let running = store.tasks().get(task.id).await.unwrap();
+    let running = store
+        .tasks()
+        .get(&trae_core::Principal::System, task.id)
+        .await
+        .unwrap();
     assert_eq!(
         (running.state, running.attempt, running.worker_id.as_deref()),
         (TaskState::Running, 1, Some(first.id.as_str()))
@@ -473,7 +484,11 @@ async fn killed_worker(url: String) {
         vec![path.to_owned(), path.to_owned()],
         "one request from each attempt"
     );
-    let done = store.tasks().get(task.id).await.unwrap();
+    let done = store
+        .tasks()
+        .get(&trae_core::Principal::System, task.id)
+        .await
+        .unwrap();
     assert_eq!(done.state, TaskState::Completed);
     assert_eq!(done.attempt, 2);
     assert_eq!(done.worker_id.as_deref(), Some(second.id.as_str()));
@@ -496,7 +511,13 @@ async fn killed_worker(url: String) {
     // Nothing lost, nothing doubled.
     let all = all_tasks(&store).await;
     assert_eq!(all.len(), 1, "{all:?}");
-    let states = default_queue(&store.tasks().stats().await.unwrap());
+    let states = default_queue(
+        &store
+            .tasks()
+            .stats(&trae_core::Principal::System)
+            .await
+            .unwrap(),
+    );
     assert!(only(&states, TaskState::Completed, 1), "{states:?}");
 
     store.close().await;
@@ -654,7 +675,11 @@ async fn sigterm_releases(url: String) {
         "{}",
         first.log()
     );
-    let released = store.tasks().get(task.id).await.unwrap();
+    let released = store
+        .tasks()
+        .get(&trae_core::Principal::System, task.id)
+        .await
+        .unwrap();
     assert_eq!(
         (released.state, released.attempt, released.errors.len()),
         (TaskState::Available, 0, 0),
@@ -674,7 +699,11 @@ async fn sigterm_releases(url: String) {
     )
     .await;
     assert_eq!(second.stop().await.completed, 1, "{}", second.log());
-    let done = store.tasks().get(task.id).await.unwrap();
+    let done = store
+        .tasks()
+        .get(&trae_core::Principal::System, task.id)
+        .await
+        .unwrap();
     assert_eq!(
         (done.state, done.attempt, done.errors.len()),
         (TaskState::Completed, 1, 0),

@@ -45,6 +45,7 @@ struct Inner {
     apis: Orchestrator,
     health: OnceCell<HealthMonitor>,
     pets: Pets,
+    tasks: TaskQueue,
     content: Content,
     backups: Backups,
     metrics: MetricSeries,
@@ -165,7 +166,8 @@ impl Trae {
         };
         Ok(Self {
             inner: Arc::new(Inner {
-                pets: store.pets().with_authorizer(rbac),
+                pets: store.pets().with_authorizer(Arc::clone(&rbac)),
+                tasks: store.tasks().with_authorizer(rbac),
                 content,
                 config,
                 store,
@@ -217,9 +219,9 @@ impl Trae {
         &self.inner.apis
     }
 
-    /// The task queue.
+    /// The task queue, deciding permissions through identity's RBAC.
     pub fn tasks(&self) -> TaskQueue {
-        self.inner.store.tasks()
+        self.inner.tasks.clone()
     }
 
     /// The example pets service.

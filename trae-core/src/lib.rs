@@ -98,7 +98,7 @@ pub use task::{
     ClaimRequest, Enqueued, Finish, KindStats, Lease, NewTask, Outcome as TaskOutcome,
     QueueSettings, QueueStats, Task, TaskFilter, TaskRecord, TaskRepository, TaskState, TaskStats,
 };
-pub use task_queue::TaskQueue;
+pub use task_queue::{TASKS_READ, TASKS_WRITE, TaskQueue};
 pub use user::{StoredUser, User, UserChange, UserFilter, UserRepository};
 pub use worker::{
     HandlerResult, NoopHandler, TaskContext, TaskFailure, TaskHandler, Worker, WorkerOptions,

@@ -195,7 +195,7 @@ pub async fn run(
         let e = queue.enqueue(&Principal::System, task()).await?;
         ids.push(e.task.id);
         let deadline = Instant::now() + Duration::from_secs(10);
-        while queue.get(e.task.id).await?.state != TaskState::Completed {
+        while queue.get(&crate::Principal::System, e.task.id).await?.state != TaskState::Completed {
             if Instant::now() > deadline {
                 return Err(Error::Unavailable(
                     "a latency sample did not complete within 10 s".into(),
@@ -212,7 +212,7 @@ pub async fn run(
     }
     let mut latencies = Vec::with_capacity(ids.len());
     for id in ids {
-        let t = queue.get(id).await?;
+        let t = queue.get(&crate::Principal::System, id).await?;
         if let Some(started_at) = t.started_at {
             latencies
                 .push((started_at - t.created_at).num_microseconds().unwrap_or(0) as f64 / 1000.0);
@@ -230,7 +230,7 @@ pub async fn run(
 
 /// Tasks of `queue` not yet completed.
 async fn unfinished(queue: &TaskQueue, name: &str) -> Result<u64> {
-    let stats = queue.stats().await?;
+    let stats = queue.stats(&crate::Principal::System).await?;
     Ok(stats
         .queues
         .iter()

@@ -8,6 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::permission::{Authorizer, Permission, SystemOnly};
 use crate::task::{
     Enqueued, MAX_BATCH, NewTask, QueueSettings, Task, TaskFilter, TaskRepository, TaskState,
     TaskStats, validate_queue,
@@ -18,6 +19,10 @@ use crate::{Clock, Error, EventBus, Page, PageRequest, Principal, Result};
 pub const EVENT_SOURCE: &str = "tasks";
 /// Counter of task transitions, labelled `queue` and `state`.
 pub const TASK_TRANSITIONS: &str = "trae_task_transitions_total";
+/// Reading tasks, their results and the queue's figures.
+pub const TASKS_READ: &str = "tasks:read";
+/// Enqueueing, cancelling and retrying tasks, and pausing and configuring queues.
+pub const TASKS_WRITE: &str = "tasks:write";
 
 /// Enqueues and manages tasks. Cheap to clone.
 #[derive(Clone)]
@@ -25,6 +30,7 @@ pub struct TaskQueue {
     repo: Arc<dyn TaskRepository>,
     clock: Arc<dyn Clock>,
     events: Arc<dyn EventBus>,
+    authorizer: Arc<dyn Authorizer>,
 }
 
 impl std::fmt::Debug for TaskQueue {
@@ -44,7 +50,22 @@ impl TaskQueue {
             repo,
             clock,
             events,
+            authorizer: Arc::new(SystemOnly),
         }
+    }
+
+    /// The service deciding who may read and change tasks with `authorizer` (by default only
+    /// the system may act).
+    #[must_use]
+    pub fn with_authorizer(mut self, authorizer: Arc<dyn Authorizer>) -> Self {
+        self.authorizer = authorizer;
+        self
+    }
+
+    async fn authorize(&self, principal: &Principal, needed: &'static str) -> Result<()> {
+        self.authorizer
+            .authorize(principal, &Permission::from_static(needed))
+            .await
     }
 
     /// The repository, for workers.
@@ -76,6 +97,7 @@ impl TaskQueue {
         principal: &Principal,
         tasks: Vec<NewTask>,
     ) -> Result<Vec<Enqueued>> {
+        self.authorize(principal, TASKS_WRITE).await?;
         if tasks.is_empty() {
             return Err(Error::validation("tasks", "at least one task"));
         }
@@ -107,40 +129,53 @@ impl TaskQueue {
         Ok(enqueued)
     }
 
-    /// One task.
-    pub async fn get(&self, id: Uuid) -> Result<Task> {
+    /// One task; needs `tasks:read`.
+    pub async fn get(&self, principal: &Principal, id: Uuid) -> Result<Task> {
+        self.authorize(principal, TASKS_READ).await?;
         self.repo.get(id).await?.ok_or_else(|| Error::NotFound {
             entity: "task",
             id: id.to_string(),
         })
     }
 
-    /// Tasks matching `filter`, newest first.
-    pub async fn list(&self, filter: TaskFilter, page: PageRequest) -> Result<Page<Task>> {
+    /// Tasks matching `filter`, newest first; needs `tasks:read`.
+    pub async fn list(
+        &self,
+        principal: &Principal,
+        filter: TaskFilter,
+        page: PageRequest,
+    ) -> Result<Page<Task>> {
+        self.authorize(principal, TASKS_READ).await?;
         self.repo.list(&filter, page).await
     }
 
-    /// Cancels a task that has not finished; a running handler is told to stop.
-    pub async fn cancel(&self, id: Uuid) -> Result<Task> {
+    /// Cancels a task that has not finished; a running handler is told to stop. Needs
+    /// `tasks:write`.
+    pub async fn cancel(&self, principal: &Principal, id: Uuid) -> Result<Task> {
+        self.authorize(principal, TASKS_WRITE).await?;
         let task = self.repo.cancel(id, self.clock.now()).await?;
         self.transitioned(&task);
         Ok(task)
     }
 
-    /// Makes a failed, cancelled, retryable or scheduled task available now.
-    pub async fn retry(&self, id: Uuid) -> Result<Task> {
+    /// Makes a failed, cancelled, retryable or scheduled task available now; needs
+    /// `tasks:write`.
+    pub async fn retry(&self, principal: &Principal, id: Uuid) -> Result<Task> {
+        self.authorize(principal, TASKS_WRITE).await?;
         let task = self.repo.retry_now(id, self.clock.now()).await?;
         self.transitioned(&task);
         Ok(task)
     }
 
-    /// Stops handing out a queue's tasks; running ones finish.
-    pub async fn pause(&self, queue: &str) -> Result<QueueSettings> {
+    /// Stops handing out a queue's tasks; running ones finish. Needs `tasks:write`.
+    pub async fn pause(&self, principal: &Principal, queue: &str) -> Result<QueueSettings> {
+        self.authorize(principal, TASKS_WRITE).await?;
         self.set_paused(queue, true).await
     }
 
-    /// Hands out a paused queue's tasks again.
-    pub async fn resume(&self, queue: &str) -> Result<QueueSettings> {
+    /// Hands out a paused queue's tasks again; needs `tasks:write`.
+    pub async fn resume(&self, principal: &Principal, queue: &str) -> Result<QueueSettings> {
+        self.authorize(principal, TASKS_WRITE).await?;
         self.set_paused(queue, false).await
     }
 
@@ -161,12 +196,15 @@ impl TaskQueue {
         Ok(settings)
     }
 
-    /// Limits how many of a queue's tasks run at once across every worker (`None`: no limit).
+    /// Limits how many of a queue's tasks run at once across every worker (`None`: no
+    /// limit); needs `tasks:write`.
     pub async fn set_concurrency_limit(
         &self,
+        principal: &Principal,
         queue: &str,
         limit: Option<u32>,
     ) -> Result<QueueSettings> {
+        self.authorize(principal, TASKS_WRITE).await?;
         let queue = validate_queue(queue)?;
         if limit == Some(0) {
             return Err(Error::validation(
@@ -180,8 +218,9 @@ impl TaskQueue {
         Ok(settings)
     }
 
-    /// Counts per queue and state.
-    pub async fn stats(&self) -> Result<TaskStats> {
+    /// Counts per queue and state; needs `tasks:read`.
+    pub async fn stats(&self, principal: &Principal) -> Result<TaskStats> {
+        self.authorize(principal, TASKS_READ).await?;
         self.repo.stats(self.clock.now()).await
     }
 
@@ -280,7 +319,8 @@ pub const TASK_RUN: &str = "trae_task_run_seconds";
 impl crate::metric_series::MetricSource for TaskQueue {
     async fn collect(&self, out: &mut Vec<crate::metric_series::Sample>) {
         use crate::metric_series::Sample;
-        let stats = match self.stats().await {
+        // Sampling is the system watching itself.
+        let stats = match self.repo.stats(self.clock.now()).await {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, "task queue statistics unavailable for metrics");

@@ -6,8 +6,9 @@
 //! arguments, calls one `trae_core::TaskQueue` method and wraps the answer; every rule (names,
 //! priorities, attempts, payload size, which transitions are allowed) lives in trae-core.
 //!
-//! Calls act as the system unless given a `trae.Principal`; with one, the call first needs the
-//! permission the HTTP API asks for (`tasks:read` to read, `tasks:write` to change).
+//! Calls act as the given `trae.Principal`, else as the store's principal (the system, or the
+//! user of `store.as_user`); the task queue decides what they may do (`tasks:read` to read,
+//! `tasks:write` to change), as it does for the HTTP API.
 //!
 //! Payloads, results and progress cross as JSON: Python values in are converted by
 //! [`py_to_json`] (`None`, `bool`, `int`, `float`, `str`, `list`, `tuple`, `dict` with `str`
@@ -20,7 +21,7 @@ use chrono::{DateTime, Utc};
 use pyo3::exceptions::{PyKeyError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyMapping, PyString, PyTuple};
-use trae_core::{Error, NewTask, Permission, TaskFilter, TaskState};
+use trae_core::{Error, NewTask, TaskFilter, TaskState};
 
 use crate::args;
 use crate::handle::{Handle, awaitable, blocking};
@@ -760,33 +761,11 @@ fn filter(
     })
 }
 
-/// The optional acting principal: `None` acts as the system without asking anyone.
-fn acting(given: Option<PyRef<'_, Principal>>) -> Option<trae_core::Principal> {
-    given.map(|p| p.0.clone())
+/// Who a call acts as: the `principal` given, else the store's (the system for
+/// `trae.Store(...)`, the user for `store.as_user(...)`). The task queue decides what it may do.
+fn acting(handle: &Handle, given: Option<PyRef<'_, Principal>>) -> trae_core::Principal {
+    given.map_or_else(|| handle.principal().clone(), |p| p.0.clone())
 }
-
-/// Checks that a given principal holds `permission`, as the HTTP API does; the system (no
-/// principal) holds every permission.
-async fn authorize(
-    handle: &Handle,
-    principal: &Option<trae_core::Principal>,
-    permission: &'static str,
-) -> trae_core::Result<trae_core::Principal> {
-    match principal {
-        Some(p) => {
-            handle
-                .identity()
-                .await?
-                .authorize(p, &Permission::from_static(permission))
-                .await?;
-            Ok(p.clone())
-        }
-        None => Ok(trae_core::Principal::System),
-    }
-}
-
-const READ: &str = "tasks:read";
-const WRITE: &str = "tasks:write";
 
 /// Defines a task service class, each method running its work with `$run`.
 macro_rules! task_service {
@@ -798,8 +777,9 @@ macro_rules! task_service {
     ) => {
         #[doc = concat!(
             "The durable task queue of a store (`store.tasks`)", $doc, "\n\n",
-            "Calls act as the system unless given a `principal`, which then needs `tasks:read` ",
-            "to read and `tasks:write` to change anything. Broken rules raise ",
+            "Calls act as the given `principal`, else as the store's (the system, or the user of ",
+            "`store.as_user`), which needs `tasks:read` to read and `tasks:write` to change ",
+            "anything. Broken rules raise ",
             "`ValidationError` naming the field."
         )]
         #[pyclass(frozen, name = "Tasks", module = $module)]
@@ -848,12 +828,11 @@ macro_rules! task_service {
                     },
                     &|f: &str| f.to_owned(),
                 )?;
-                let principal = acting(principal);
+                let principal = acting(&self.handle, principal);
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
                     let tasks = handle.tasks()?;
-                    let by = authorize(&handle, &principal, WRITE).await?;
-                    tasks.enqueue(&by, task?).await.map(Task::enqueued)
+                    tasks.enqueue(&principal, task?).await.map(Task::enqueued)
                 })
             }
 
@@ -872,12 +851,11 @@ macro_rules! task_service {
                 principal: Option<PyRef<'py, Principal>>,
             ) -> PyResult<Bound<'py, PyAny>> {
                 let input = new_tasks(tasks)?;
-                let principal = acting(principal);
+                let principal = acting(&self.handle, principal);
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
                     let tasks = handle.tasks()?;
-                    let by = authorize(&handle, &principal, WRITE).await?;
-                    let all = tasks.enqueue_many(&by, input?).await?;
+                    let all = tasks.enqueue_many(&principal, input?).await?;
                     Ok(all.into_iter().map(Task::enqueued).collect::<Vec<_>>())
                 })
             }
@@ -892,12 +870,11 @@ macro_rules! task_service {
                 principal: Option<PyRef<'py, Principal>>,
             ) -> PyResult<Bound<'py, PyAny>> {
                 let id = args::id(id)?;
-                let principal = acting(principal);
+                let principal = acting(&self.handle, principal);
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
                     let tasks = handle.tasks()?;
-                    authorize(&handle, &principal, READ).await?;
-                    tasks.get(id?).await.map(Task::from)
+                    tasks.get(&principal, id?).await.map(Task::from)
                 })
             }
 
@@ -925,12 +902,11 @@ macro_rules! task_service {
             ) -> PyResult<Bound<'py, PyAny>> {
                 let filter = filter(state, queue, kind, tag);
                 let page = args::page(limit, offset);
-                let principal = acting(principal);
+                let principal = acting(&self.handle, principal);
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
                     let tasks = handle.tasks()?;
-                    authorize(&handle, &principal, READ).await?;
-                    let page = tasks.list(filter?, page?).await?;
+                    let page = tasks.list(&principal, filter?, page?).await?;
                     Ok(PageOut(page.map(Task::from)))
                 })
             }
@@ -946,12 +922,11 @@ macro_rules! task_service {
                 principal: Option<PyRef<'py, Principal>>,
             ) -> PyResult<Bound<'py, PyAny>> {
                 let id = args::id(id)?;
-                let principal = acting(principal);
+                let principal = acting(&self.handle, principal);
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
                     let tasks = handle.tasks()?;
-                    authorize(&handle, &principal, WRITE).await?;
-                    tasks.cancel(id?).await.map(Task::from)
+                    tasks.cancel(&principal, id?).await.map(Task::from)
                 })
             }
 
@@ -966,12 +941,11 @@ macro_rules! task_service {
                 principal: Option<PyRef<'py, Principal>>,
             ) -> PyResult<Bound<'py, PyAny>> {
                 let id = args::id(id)?;
-                let principal = acting(principal);
+                let principal = acting(&self.handle, principal);
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
                     let tasks = handle.tasks()?;
-                    authorize(&handle, &principal, WRITE).await?;
-                    tasks.retry(id?).await.map(Task::from)
+                    tasks.retry(&principal, id?).await.map(Task::from)
                 })
             }
 
@@ -984,12 +958,11 @@ macro_rules! task_service {
                 queue: String,
                 principal: Option<PyRef<'py, Principal>>,
             ) -> PyResult<Bound<'py, PyAny>> {
-                let principal = acting(principal);
+                let principal = acting(&self.handle, principal);
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
                     let tasks = handle.tasks()?;
-                    authorize(&handle, &principal, WRITE).await?;
-                    tasks.pause(&queue).await.map(QueueSettings)
+                    tasks.pause(&principal, &queue).await.map(QueueSettings)
                 })
             }
 
@@ -1001,12 +974,11 @@ macro_rules! task_service {
                 queue: String,
                 principal: Option<PyRef<'py, Principal>>,
             ) -> PyResult<Bound<'py, PyAny>> {
-                let principal = acting(principal);
+                let principal = acting(&self.handle, principal);
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
                     let tasks = handle.tasks()?;
-                    authorize(&handle, &principal, WRITE).await?;
-                    tasks.resume(&queue).await.map(QueueSettings)
+                    tasks.resume(&principal, &queue).await.map(QueueSettings)
                 })
             }
 
@@ -1023,13 +995,12 @@ macro_rules! task_service {
                 let limit = limit
                     .map(|l| args::int::<u32>("concurrency_limit", l))
                     .transpose();
-                let principal = acting(principal);
+                let principal = acting(&self.handle, principal);
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
                     let tasks = handle.tasks()?;
-                    authorize(&handle, &principal, WRITE).await?;
                     tasks
-                        .set_concurrency_limit(&queue, limit?)
+                        .set_concurrency_limit(&principal, &queue, limit?)
                         .await
                         .map(QueueSettings)
                 })
@@ -1042,12 +1013,11 @@ macro_rules! task_service {
                 py: Python<'py>,
                 principal: Option<PyRef<'py, Principal>>,
             ) -> PyResult<Bound<'py, PyAny>> {
-                let principal = acting(principal);
+                let principal = acting(&self.handle, principal);
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
                     let tasks = handle.tasks()?;
-                    authorize(&handle, &principal, READ).await?;
-                    tasks.stats().await.map(TaskStats)
+                    tasks.stats(&principal, ).await.map(TaskStats)
                 })
             }
 

@@ -248,3 +248,28 @@ def test_a_viewer_reads_content_but_is_refused_every_content_write(store: trae.S
     assert store.channels.get(channel["id"])["name"] == "Science Weekly", "nothing was written"
     assert store.channels.list().total == 1 and store.personas.list().total == 1
     assert store.contradictions.get(record["id"])["verification_status"] == "pending"
+
+
+def test_a_viewer_reads_tasks_but_is_refused_every_task_write(store: trae.Store) -> None:
+    job = store.tasks.enqueue("job", payload={"n": 1})
+    viewer = store.as_user(_user_token(store, "vera", "viewer"))
+    assert viewer.tasks.get(job.id).kind == "job"
+    assert viewer.tasks.list().total == 1
+    assert viewer.tasks.stats() is not None
+    for write in (
+        lambda: viewer.tasks.enqueue("job"),
+        lambda: viewer.tasks.enqueue_many([{"kind": "job"}]),
+        lambda: viewer.tasks.cancel(job.id),
+        lambda: viewer.tasks.retry(job.id),
+        lambda: viewer.tasks.pause("default"),
+        lambda: viewer.tasks.resume("default"),
+        lambda: viewer.tasks.set_concurrency_limit("default", 2),
+    ):
+        with pytest.raises(trae.PermissionDenied) as denied:
+            write()
+        assert "tasks:write" in str(denied.value)
+    assert store.tasks.get(job.id).state == "available", "nothing changed"
+    assert store.tasks.list().total == 1
+    # An explicit principal still wins over the store's.
+    with pytest.raises(trae.PermissionDenied):
+        store.tasks.cancel(job.id, principal=store.auth.authenticate(_user_token(store, "vic", "viewer")))

@@ -93,7 +93,7 @@ impl App {
                 PolicyApi::new(identity.clone()),
                 AuditApi::new(identity.clone()),
             ),
-            TasksApi::new(trae.tasks(), identity.clone()),
+            TasksApi::new(trae.tasks()),
             MetricsApi::new(
                 trae.history().cloned(),
                 identity.clone(),

@@ -57,7 +57,7 @@ pub struct TaskQueueCheck(pub TaskQueue);
 #[async_trait]
 impl HealthCheck for TaskQueueCheck {
     async fn check(&self) -> CheckOutcome {
-        match self.0.stats().await {
+        match self.0.stats(&trae_core::Principal::System).await {
             Ok(_) => CheckOutcome::Ok,
             Err(e) => {
                 tracing::warn!(error = %e, "task queue health check failed");
@@ -82,7 +82,7 @@ pub struct WorkersCheck {
 #[async_trait]
 impl HealthCheck for WorkersCheck {
     async fn check(&self) -> CheckOutcome {
-        let stats = match self.tasks.stats().await {
+        let stats = match self.tasks.stats(&trae_core::Principal::System).await {
             Ok(stats) => stats,
             Err(e) => {
                 tracing::warn!(error = %e, "workers health check could not read the queue");

@@ -257,6 +257,7 @@ storage_test!(
         // The webhook went to the task queue as an http.request task.
         let queued = tasks
             .list(
+                &trae_core::Principal::System,
                 TaskFilter {
                     kind: Some("http.request".into()),
                     ..TaskFilter::default()
@@ -477,7 +478,11 @@ storage_test!(
         // Workers are optional: the system stays ready.
         assert!(monitor.health().ready());
         // A paused queue is not waiting for workers.
-        store.tasks().pause("default").await.unwrap();
+        store
+            .tasks()
+            .pause(&trae_core::Principal::System, "default")
+            .await
+            .unwrap();
         assert_eq!(
             monitor.check("workers").await.unwrap().status,
             HealthStatus::Healthy

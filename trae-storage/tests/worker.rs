@@ -61,7 +61,7 @@ impl TaskHandler for Failing {
 
 async fn wait_for_state(tasks: &TaskQueue, id: uuid::Uuid, state: TaskState) -> trae_core::Task {
     for _ in 0..200 {
-        let t = tasks.get(id).await.unwrap();
+        let t = tasks.get(&trae_core::Principal::System, id).await.unwrap();
         if t.state == state {
             return t;
         }
@@ -69,7 +69,7 @@ async fn wait_for_state(tasks: &TaskQueue, id: uuid::Uuid, state: TaskState) -> 
     }
     panic!(
         "task {id} never reached {state}; it is {:?}",
-        tasks.get(id).await.unwrap()
+        tasks.get(&trae_core::Principal::System, id).await.unwrap()
     );
 }
 
@@ -109,6 +109,7 @@ storage_test!(
         );
         let done = tasks
             .list(
+                &trae_core::Principal::System,
                 TaskFilter {
                     state: Some(TaskState::Completed),
                     ..TaskFilter::default()
@@ -144,7 +145,10 @@ storage_test!(
         worker.register("fails", Failing { fatal: false }).unwrap();
         let summary = worker.run_until_idle().await.unwrap();
         assert_eq!(summary.failed, 3);
-        let dead = tasks.get(enqueued.task.id).await.unwrap();
+        let dead = tasks
+            .get(&trae_core::Principal::System, enqueued.task.id)
+            .await
+            .unwrap();
         assert_eq!(dead.state, TaskState::Failed);
         assert_eq!(dead.attempt, 3);
         let messages: Vec<_> = dead.errors.iter().map(|e| e.message.as_str()).collect();
@@ -159,7 +163,10 @@ storage_test!(
         assert_eq!(dead.last_error.as_deref(), Some("boom on attempt 3"));
 
         // Retry-now gives a dead task a fresh set of attempts and keeps its history.
-        let revived = tasks.retry(dead.id).await.unwrap();
+        let revived = tasks
+            .retry(&trae_core::Principal::System, dead.id)
+            .await
+            .unwrap();
         assert_eq!(revived.state, TaskState::Available);
         assert_eq!(revived.attempt, 0);
         assert_eq!(revived.errors.len(), 3);
@@ -177,7 +184,7 @@ storage_test!(a_fatal_failure_is_not_retried, |url: String| async move {
     let mut worker = Worker::new(tasks.clone(), options()).unwrap();
     worker.register("fatal", Failing { fatal: true }).unwrap();
     worker.run_until_idle().await.unwrap();
-    let t = tasks.get(id).await.unwrap();
+    let t = tasks.get(&trae_core::Principal::System, id).await.unwrap();
     assert_eq!(t.state, TaskState::Failed);
     assert_eq!(t.attempt, 1, "one attempt of five spent");
     assert_eq!(t.errors.len(), 1);
@@ -212,7 +219,7 @@ storage_test!(
             )
             .unwrap();
         worker.run_until_idle().await.unwrap();
-        let t = tasks.get(id).await.unwrap();
+        let t = tasks.get(&trae_core::Principal::System, id).await.unwrap();
         assert_eq!(t.state, TaskState::Failed);
         assert!(
             t.last_error.as_deref().unwrap().contains("handler bug"),
@@ -242,7 +249,7 @@ storage_test!(
             )
             .unwrap();
         worker.run_until_idle().await.unwrap();
-        let t = tasks.get(id).await.unwrap();
+        let t = tasks.get(&trae_core::Principal::System, id).await.unwrap();
         assert_eq!(t.state, TaskState::Scheduled);
         assert_eq!(t.attempt, 0);
         assert!(t.run_at > tasks.now() + chrono::Duration::minutes(59));
@@ -282,7 +289,10 @@ storage_test!(
         let stop = CancellationToken::new();
         let run = tokio::spawn(worker.run(stop.clone()));
         wait_for_state(&tasks, id, TaskState::Running).await;
-        let cancelled = tasks.cancel(id).await.unwrap();
+        let cancelled = tasks
+            .cancel(&trae_core::Principal::System, id)
+            .await
+            .unwrap();
         assert_eq!(cancelled.state, TaskState::Cancelled);
         for _ in 0..100 {
             if observed.load(Ordering::SeqCst) {
@@ -297,7 +307,7 @@ storage_test!(
         stop.cancel();
         let summary = run.await.unwrap().unwrap();
         assert_eq!(summary.completed, 0);
-        let t = tasks.get(id).await.unwrap();
+        let t = tasks.get(&trae_core::Principal::System, id).await.unwrap();
         assert_eq!(
             t.state,
             TaskState::Cancelled,
@@ -336,7 +346,7 @@ storage_test!(
             .expect("shutdown finishes within the grace period and the cancel grace")
             .unwrap()
             .unwrap();
-        let t = tasks.get(id).await.unwrap();
+        let t = tasks.get(&trae_core::Principal::System, id).await.unwrap();
         assert_eq!(t.state, TaskState::Available);
         assert_eq!(t.attempt, 0, "a released attempt is not counted");
         assert_eq!(t.lease_expires_at, None);
@@ -388,7 +398,7 @@ storage_test!(
             .unwrap();
         worker.run_until_idle().await.unwrap();
         assert_eq!(runs.load(Ordering::SeqCst), 1);
-        let t = tasks.get(id).await.unwrap();
+        let t = tasks.get(&trae_core::Principal::System, id).await.unwrap();
         assert_eq!(t.state, TaskState::Completed);
         assert_eq!(t.attempt, 2, "the lost attempt counts");
         assert!(
@@ -436,7 +446,7 @@ storage_test!(
             )
             .unwrap();
         worker.run_until_idle().await.unwrap();
-        let t = tasks.get(id).await.unwrap();
+        let t = tasks.get(&trae_core::Principal::System, id).await.unwrap();
         assert_eq!(t.progress, Some(serde_json::json!({"done": 1, "of": 2})));
         let mut kinds = Vec::new();
         while let Ok(Ok(e)) = tokio::time::timeout(Duration::from_millis(200), events.recv()).await
@@ -493,6 +503,7 @@ storage_test!(
         }
         let all = tasks
             .list(
+                &trae_core::Principal::System,
                 TaskFilter {
                     kind: Some("tick".into()),
                     ..TaskFilter::default()

@@ -1401,8 +1401,9 @@ class TaskStats:
 class Tasks:
     """The durable task queue of a store (`store.tasks`).
 
-    Calls act as the system unless given a `principal`, which then needs `tasks:read` to read
-    and `tasks:write` to change anything (else `PermissionDenied`). Broken rules raise
+    Calls act as the given `principal`, else as the store's (the system, or the user of
+    `store.as_user`), which needs `tasks:read` to read and `tasks:write` to change anything
+    (else `PermissionDenied`). Broken rules raise
     `ValidationError` naming the field.
     """
 
