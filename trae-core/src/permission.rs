@@ -159,6 +159,37 @@ pub trait Authorizer: Send + Sync + 'static {
     async fn authorize(&self, principal: &crate::Principal, needed: &Permission) -> Result<()>;
 }
 
+/// The permission check a service holds: its [`Authorizer`] (by default [`SystemOnly`]) and one
+/// call that asks it about a permission named in the service's code.
+#[derive(Clone)]
+pub struct Gate(std::sync::Arc<dyn Authorizer>);
+
+impl Default for Gate {
+    fn default() -> Self {
+        Self(std::sync::Arc::new(SystemOnly))
+    }
+}
+
+impl std::fmt::Debug for Gate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gate").finish_non_exhaustive()
+    }
+}
+
+impl Gate {
+    /// A gate asking `authorizer`.
+    pub fn new(authorizer: std::sync::Arc<dyn Authorizer>) -> Self {
+        Self(authorizer)
+    }
+
+    /// `Ok` when `principal` holds the permission `needed`, else `Forbidden` naming it.
+    pub async fn check(&self, principal: &crate::Principal, needed: &'static str) -> Result<()> {
+        self.0
+            .authorize(principal, &Permission::from_static(needed))
+            .await
+    }
+}
+
 /// An [`Authorizer`] that knows no roles: only the system principal is authorized. The
 /// default for services used without an RBAC, such as Python acting as the system.
 #[derive(Debug, Clone, Copy, Default)]

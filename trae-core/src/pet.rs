@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::permission::{Authorizer, Permission, SystemOnly};
+use crate::permission::{Authorizer, Gate};
 use crate::telemetry::{PET_OPERATION_SECONDS, PET_OPERATIONS};
 use crate::{Clock, Error, EventBus, Page, PageRequest, Principal, Result};
 
@@ -226,7 +226,7 @@ pub struct Pets {
     repo: Arc<dyn PetRepository>,
     clock: Arc<dyn Clock>,
     events: Arc<dyn EventBus>,
-    authorizer: Arc<dyn Authorizer>,
+    gate: Gate,
 }
 
 impl fmt::Debug for Pets {
@@ -249,7 +249,7 @@ impl Pets {
             repo,
             clock,
             events,
-            authorizer: Arc::new(SystemOnly),
+            gate: Gate::default(),
         }
     }
 
@@ -257,20 +257,14 @@ impl Pets {
     /// act).
     #[must_use]
     pub fn with_authorizer(mut self, authorizer: Arc<dyn Authorizer>) -> Self {
-        self.authorizer = authorizer;
+        self.gate = Gate::new(authorizer);
         self
-    }
-
-    async fn authorize(&self, principal: &Principal, needed: &'static str) -> Result<()> {
-        self.authorizer
-            .authorize(principal, &Permission::from_static(needed))
-            .await
     }
 
     /// Creates a pet; needs `pets:write`.
     pub async fn create(&self, principal: &Principal, input: NewPet) -> Result<Pet> {
         observe("create", async {
-            self.authorize(principal, PETS_WRITE).await?;
+            self.gate.check(principal, PETS_WRITE).await?;
             let now = self.clock.now_micros();
             let pet = Pet {
                 id: Uuid::now_v7(),
@@ -291,7 +285,7 @@ impl Pets {
     /// Reads a pet; needs `pets:read`.
     pub async fn get(&self, principal: &Principal, id: Uuid) -> Result<Pet> {
         observe("get", async {
-            self.authorize(principal, PETS_READ).await?;
+            self.gate.check(principal, PETS_READ).await?;
             self.repo
                 .get(id)
                 .await?
@@ -308,7 +302,7 @@ impl Pets {
         page: PageRequest,
     ) -> Result<Page<Pet>> {
         observe("list", async {
-            self.authorize(principal, PETS_READ).await?;
+            self.gate.check(principal, PETS_READ).await?;
             let filter = PetFilter {
                 species: filter.species,
                 tag: filter
@@ -325,7 +319,7 @@ impl Pets {
     /// `pets:write`.
     pub async fn update(&self, principal: &Principal, id: Uuid, patch: PetPatch) -> Result<Pet> {
         observe("update", async {
-            self.authorize(principal, PETS_WRITE).await?;
+            self.gate.check(principal, PETS_WRITE).await?;
             // Validate before reading so bad input never costs a query.
             let name = patch.name.as_deref().map(validate_name).transpose()?;
             let age = patch.age.map(validate_age).transpose()?;
@@ -363,7 +357,7 @@ impl Pets {
     /// Deletes a pet; needs `pets:write`.
     pub async fn delete(&self, principal: &Principal, id: Uuid) -> Result<()> {
         observe("delete", async {
-            self.authorize(principal, PETS_WRITE).await?;
+            self.gate.check(principal, PETS_WRITE).await?;
             if !self.repo.delete(id).await? {
                 return Err(Error::not_found("pet", id));
             }
@@ -395,6 +389,7 @@ async fn observe<T>(op: &'static str, work: impl Future<Output = Result<T>>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Permission;
 
     /// Pets in memory: the permission rule needs no database.
     #[derive(Default)]

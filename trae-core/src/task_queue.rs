@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::permission::{Authorizer, Permission, SystemOnly};
+use crate::permission::{Authorizer, Gate};
 use crate::task::{
     Enqueued, MAX_BATCH, NewTask, QueueSettings, Task, TaskFilter, TaskRepository, TaskState,
     TaskStats, validate_queue,
@@ -30,7 +30,7 @@ pub struct TaskQueue {
     repo: Arc<dyn TaskRepository>,
     clock: Arc<dyn Clock>,
     events: Arc<dyn EventBus>,
-    authorizer: Arc<dyn Authorizer>,
+    gate: Gate,
 }
 
 impl std::fmt::Debug for TaskQueue {
@@ -50,7 +50,7 @@ impl TaskQueue {
             repo,
             clock,
             events,
-            authorizer: Arc::new(SystemOnly),
+            gate: Gate::default(),
         }
     }
 
@@ -58,14 +58,8 @@ impl TaskQueue {
     /// the system may act).
     #[must_use]
     pub fn with_authorizer(mut self, authorizer: Arc<dyn Authorizer>) -> Self {
-        self.authorizer = authorizer;
+        self.gate = Gate::new(authorizer);
         self
-    }
-
-    async fn authorize(&self, principal: &Principal, needed: &'static str) -> Result<()> {
-        self.authorizer
-            .authorize(principal, &Permission::from_static(needed))
-            .await
     }
 
     /// The repository, for workers.
@@ -97,7 +91,7 @@ impl TaskQueue {
         principal: &Principal,
         tasks: Vec<NewTask>,
     ) -> Result<Vec<Enqueued>> {
-        self.authorize(principal, TASKS_WRITE).await?;
+        self.gate.check(principal, TASKS_WRITE).await?;
         if tasks.is_empty() {
             return Err(Error::validation("tasks", "at least one task"));
         }
@@ -131,7 +125,7 @@ impl TaskQueue {
 
     /// One task; needs `tasks:read`.
     pub async fn get(&self, principal: &Principal, id: Uuid) -> Result<Task> {
-        self.authorize(principal, TASKS_READ).await?;
+        self.gate.check(principal, TASKS_READ).await?;
         self.repo.get(id).await?.ok_or_else(|| Error::NotFound {
             entity: "task",
             id: id.to_string(),
@@ -145,14 +139,14 @@ impl TaskQueue {
         filter: TaskFilter,
         page: PageRequest,
     ) -> Result<Page<Task>> {
-        self.authorize(principal, TASKS_READ).await?;
+        self.gate.check(principal, TASKS_READ).await?;
         self.repo.list(&filter, page).await
     }
 
     /// Cancels a task that has not finished; a running handler is told to stop. Needs
     /// `tasks:write`.
     pub async fn cancel(&self, principal: &Principal, id: Uuid) -> Result<Task> {
-        self.authorize(principal, TASKS_WRITE).await?;
+        self.gate.check(principal, TASKS_WRITE).await?;
         let task = self.repo.cancel(id, self.clock.now()).await?;
         self.transitioned(&task);
         Ok(task)
@@ -161,7 +155,7 @@ impl TaskQueue {
     /// Makes a failed, cancelled, retryable or scheduled task available now; needs
     /// `tasks:write`.
     pub async fn retry(&self, principal: &Principal, id: Uuid) -> Result<Task> {
-        self.authorize(principal, TASKS_WRITE).await?;
+        self.gate.check(principal, TASKS_WRITE).await?;
         let task = self.repo.retry_now(id, self.clock.now()).await?;
         self.transitioned(&task);
         Ok(task)
@@ -169,13 +163,13 @@ impl TaskQueue {
 
     /// Stops handing out a queue's tasks; running ones finish. Needs `tasks:write`.
     pub async fn pause(&self, principal: &Principal, queue: &str) -> Result<QueueSettings> {
-        self.authorize(principal, TASKS_WRITE).await?;
+        self.gate.check(principal, TASKS_WRITE).await?;
         self.set_paused(queue, true).await
     }
 
     /// Hands out a paused queue's tasks again; needs `tasks:write`.
     pub async fn resume(&self, principal: &Principal, queue: &str) -> Result<QueueSettings> {
-        self.authorize(principal, TASKS_WRITE).await?;
+        self.gate.check(principal, TASKS_WRITE).await?;
         self.set_paused(queue, false).await
     }
 
@@ -204,7 +198,7 @@ impl TaskQueue {
         queue: &str,
         limit: Option<u32>,
     ) -> Result<QueueSettings> {
-        self.authorize(principal, TASKS_WRITE).await?;
+        self.gate.check(principal, TASKS_WRITE).await?;
         let queue = validate_queue(queue)?;
         if limit == Some(0) {
             return Err(Error::validation(
@@ -220,7 +214,7 @@ impl TaskQueue {
 
     /// Counts per queue and state; needs `tasks:read`.
     pub async fn stats(&self, principal: &Principal) -> Result<TaskStats> {
-        self.authorize(principal, TASKS_READ).await?;
+        self.gate.check(principal, TASKS_READ).await?;
         self.repo.stats(self.clock.now()).await
     }
 

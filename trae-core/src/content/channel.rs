@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::{CONTENT_READ, CONTENT_WRITE};
 use super::{LONG_MAX_CHARS, SHORT_MAX_CHARS, clearing, optional_text, text, url, wire_enum};
-use crate::permission::{Authorizer, Permission, SystemOnly};
+use crate::permission::{Authorizer, Gate};
 use crate::{Clock, Error, EventBus, Page, PageRequest, Principal, Result};
 
 /// The largest `metrics` object, serialized, in bytes.
@@ -180,7 +180,7 @@ pub trait ChannelRepository: Send + Sync + 'static {
 /// The channels service.
 #[derive(Clone)]
 pub struct Channels {
-    authorizer: Arc<dyn Authorizer>,
+    gate: Gate,
     repo: Arc<dyn ChannelRepository>,
     clock: Arc<dyn Clock>,
     events: Arc<dyn EventBus>,
@@ -220,7 +220,7 @@ impl Channels {
         Self {
             repo,
             clock,
-            authorizer: Arc::new(SystemOnly),
+            gate: Gate::default(),
             events,
         }
     }
@@ -229,19 +229,13 @@ impl Channels {
     /// system may act).
     #[must_use]
     pub fn with_authorizer(mut self, authorizer: Arc<dyn Authorizer>) -> Self {
-        self.authorizer = authorizer;
+        self.gate = Gate::new(authorizer);
         self
-    }
-
-    async fn authorize(&self, principal: &Principal, needed: &'static str) -> Result<()> {
-        self.authorizer
-            .authorize(principal, &Permission::from_static(needed))
-            .await
     }
 
     /// Creates a channel.
     pub async fn create(&self, principal: &Principal, input: NewChannel) -> Result<Channel> {
-        self.authorize(principal, CONTENT_WRITE).await?;
+        self.gate.check(principal, CONTENT_WRITE).await?;
         let now = self.clock.now_micros();
         let channel = Channel {
             id: Uuid::now_v7(),
@@ -287,7 +281,7 @@ impl Channels {
 
     /// Reads a channel.
     pub async fn get(&self, principal: &Principal, id: Uuid) -> Result<Channel> {
-        self.authorize(principal, CONTENT_READ).await?;
+        self.gate.check(principal, CONTENT_READ).await?;
         self.find(id).await
     }
 
@@ -306,7 +300,7 @@ impl Channels {
         filter: ChannelFilter,
         page: PageRequest,
     ) -> Result<Page<Channel>> {
-        self.authorize(principal, CONTENT_READ).await?;
+        self.gate.check(principal, CONTENT_READ).await?;
         self.repo.list(&filter, page).await
     }
 
@@ -317,7 +311,7 @@ impl Channels {
         id: Uuid,
         patch: ChannelPatch,
     ) -> Result<Channel> {
-        self.authorize(principal, CONTENT_WRITE).await?;
+        self.gate.check(principal, CONTENT_WRITE).await?;
         let cleared = clearing(&patch.clear, CLEARABLE)?;
         let mut channel = self.find(id).await?;
         if let Some(name) = &patch.name {
@@ -388,7 +382,7 @@ impl Channels {
     /// Deletes a channel. While personas use it this is `Conflict`, unless `detach`, which
     /// clears their channel first; answers how many personas were detached.
     pub async fn delete(&self, principal: &Principal, id: Uuid, detach: bool) -> Result<u64> {
-        self.authorize(principal, CONTENT_WRITE).await?;
+        self.gate.check(principal, CONTENT_WRITE).await?;
         let at = self.clock.now_micros();
         match self
             .repo

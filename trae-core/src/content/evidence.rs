@@ -15,7 +15,7 @@ use super::{CONTENT_READ, CONTENT_WRITE};
 use super::{
     LONG_MAX_CHARS, SHORT_MAX_CHARS, clearing, list, optional_text, score, text, url, wire_enum,
 };
-use crate::permission::{Authorizer, Permission, SystemOnly};
+use crate::permission::{Authorizer, Gate};
 use crate::{Clock, Error, EventBus, Page, PageRequest, Principal, Result};
 
 /// The most words a search may hold.
@@ -174,7 +174,7 @@ pub fn search_terms(q: &str) -> Option<String> {
 /// The evidence service.
 #[derive(Clone)]
 pub struct EvidenceLibrary {
-    authorizer: Arc<dyn Authorizer>,
+    gate: Gate,
     repo: Arc<dyn EvidenceRepository>,
     clock: Arc<dyn Clock>,
     events: Arc<dyn EventBus>,
@@ -196,7 +196,7 @@ impl EvidenceLibrary {
         Self {
             repo,
             clock,
-            authorizer: Arc::new(SystemOnly),
+            gate: Gate::default(),
             events,
         }
     }
@@ -205,19 +205,13 @@ impl EvidenceLibrary {
     /// system may act).
     #[must_use]
     pub fn with_authorizer(mut self, authorizer: Arc<dyn Authorizer>) -> Self {
-        self.authorizer = authorizer;
+        self.gate = Gate::new(authorizer);
         self
-    }
-
-    async fn authorize(&self, principal: &Principal, needed: &'static str) -> Result<()> {
-        self.authorizer
-            .authorize(principal, &Permission::from_static(needed))
-            .await
     }
 
     /// Records evidence.
     pub async fn create(&self, principal: &Principal, input: NewEvidence) -> Result<Evidence> {
-        self.authorize(principal, CONTENT_WRITE).await?;
+        self.gate.check(principal, CONTENT_WRITE).await?;
         let now = self.clock.now_micros();
         let evidence = Evidence {
             id: Uuid::now_v7(),
@@ -246,7 +240,7 @@ impl EvidenceLibrary {
 
     /// Reads evidence.
     pub async fn get(&self, principal: &Principal, id: Uuid) -> Result<Evidence> {
-        self.authorize(principal, CONTENT_READ).await?;
+        self.gate.check(principal, CONTENT_READ).await?;
         self.find(id).await
     }
 
@@ -265,7 +259,7 @@ impl EvidenceLibrary {
         mut filter: EvidenceFilter,
         page: PageRequest,
     ) -> Result<Page<Evidence>> {
-        self.authorize(principal, CONTENT_READ).await?;
+        self.gate.check(principal, CONTENT_READ).await?;
         if let Some(q) = &filter.q {
             filter.q = Some(search_terms(q).ok_or_else(|| {
                 Error::validation("q", "must contain at least one letter or digit")
@@ -284,7 +278,7 @@ impl EvidenceLibrary {
         id: Uuid,
         patch: EvidencePatch,
     ) -> Result<Evidence> {
-        self.authorize(principal, CONTENT_WRITE).await?;
+        self.gate.check(principal, CONTENT_WRITE).await?;
         let cleared = clearing(&patch.clear, &["source_url", "source_name", "published_at"])?;
         let mut e = self.find(id).await?;
         if let Some(topic) = &patch.topic {
@@ -338,7 +332,7 @@ impl EvidenceLibrary {
 
     /// Deletes evidence; contradictions citing it lose the link.
     pub async fn delete(&self, principal: &Principal, id: Uuid) -> Result<()> {
-        self.authorize(principal, CONTENT_WRITE).await?;
+        self.gate.check(principal, CONTENT_WRITE).await?;
         if !self.repo.delete(id).await? {
             return Err(Error::not_found("evidence", id));
         }

@@ -18,7 +18,7 @@ use super::{
     ChannelRepository, LONG_MAX_CHARS, SHORT_MAX_CHARS, clearing, list, optional_text, text,
     wire_enum,
 };
-use crate::permission::{Authorizer, Permission, SystemOnly};
+use crate::permission::{Authorizer, Gate};
 use crate::{Clock, Error, EventBus, Page, PageRequest, Principal, Result};
 
 /// How deep a chain of variants may go (a persona, its parent, the parent's parent…).
@@ -347,7 +347,7 @@ pub trait PersonaRepository: Send + Sync + 'static {
 /// The personas service.
 #[derive(Clone)]
 pub struct Personas {
-    authorizer: Arc<dyn Authorizer>,
+    gate: Gate,
     repo: Arc<dyn PersonaRepository>,
     channels: Arc<dyn ChannelRepository>,
     clock: Arc<dyn Clock>,
@@ -372,7 +372,7 @@ impl Personas {
             repo,
             channels,
             clock,
-            authorizer: Arc::new(SystemOnly),
+            gate: Gate::default(),
             events,
         }
     }
@@ -381,19 +381,13 @@ impl Personas {
     /// system may act).
     #[must_use]
     pub fn with_authorizer(mut self, authorizer: Arc<dyn Authorizer>) -> Self {
-        self.authorizer = authorizer;
+        self.gate = Gate::new(authorizer);
         self
-    }
-
-    async fn authorize(&self, principal: &Principal, needed: &'static str) -> Result<()> {
-        self.authorizer
-            .authorize(principal, &Permission::from_static(needed))
-            .await
     }
 
     /// Creates a persona at version 1.
     pub async fn create(&self, principal: &Principal, input: NewPersona) -> Result<Persona> {
-        self.authorize(principal, CONTENT_WRITE).await?;
+        self.gate.check(principal, CONTENT_WRITE).await?;
         let traits = PersonaTraits {
             description: input.description,
             writing_style: input.writing_style,
@@ -433,7 +427,7 @@ impl Personas {
 
     /// Reads a persona with its traits resolved through its parents.
     pub async fn get(&self, principal: &Principal, id: Uuid) -> Result<Persona> {
-        self.authorize(principal, CONTENT_READ).await?;
+        self.gate.check(principal, CONTENT_READ).await?;
         self.find(id).await
     }
 
@@ -450,7 +444,7 @@ impl Personas {
         filter: PersonaFilter,
         page: PageRequest,
     ) -> Result<Page<Persona>> {
-        self.authorize(principal, CONTENT_READ).await?;
+        self.gate.check(principal, CONTENT_READ).await?;
         let records = self.repo.list(&filter, page).await?;
         let mut items = Vec::with_capacity(records.items.len());
         for record in records.items {
@@ -471,7 +465,7 @@ impl Personas {
         id: Uuid,
         patch: PersonaPatch,
     ) -> Result<Persona> {
-        self.authorize(principal, CONTENT_WRITE).await?;
+        self.gate.check(principal, CONTENT_WRITE).await?;
         let mut clearable: Vec<&str> = TRAITS.to_vec();
         clearable.push("parent_id");
         let cleared = clearing(&patch.clear, &clearable)?;
@@ -543,7 +537,7 @@ impl Personas {
 
     /// Deletes a persona and its history; `Conflict` while variants name it as their parent.
     pub async fn delete(&self, principal: &Principal, id: Uuid) -> Result<()> {
-        self.authorize(principal, CONTENT_WRITE).await?;
+        self.gate.check(principal, CONTENT_WRITE).await?;
         let variants = self
             .repo
             .list(
@@ -574,7 +568,7 @@ impl Personas {
 
     /// Every version of a persona, oldest first.
     pub async fn versions(&self, principal: &Principal, id: Uuid) -> Result<Vec<PersonaVersion>> {
-        self.authorize(principal, CONTENT_READ).await?;
+        self.gate.check(principal, CONTENT_READ).await?;
         let versions = self.repo.versions(id).await?;
         if versions.is_empty() {
             return Err(Error::not_found("persona", id));
@@ -584,7 +578,7 @@ impl Personas {
 
     /// Version `n` of a persona.
     pub async fn version(&self, principal: &Principal, id: Uuid, n: i64) -> Result<PersonaVersion> {
-        self.authorize(principal, CONTENT_READ).await?;
+        self.gate.check(principal, CONTENT_READ).await?;
         self.repo
             .version(id, n)
             .await?
@@ -593,7 +587,7 @@ impl Personas {
 
     /// Renders the persona's current version as an LLM system prompt and counts one use.
     pub async fn prompt(&self, principal: &Principal, id: Uuid) -> Result<PersonaPrompt> {
-        self.authorize(principal, CONTENT_READ).await?;
+        self.gate.check(principal, CONTENT_READ).await?;
         let persona = self.find(id).await?;
         let channel = match persona.traits.channel_id {
             Some(channel) => self.channels.get(channel).await?,

@@ -24,7 +24,7 @@ use super::{
 };
 use crate::audit::{AuditEntry, AuditLog, Outcome, RequestMeta};
 use crate::contradiction::{self, Analysis, ContradictionType, Cue};
-use crate::permission::{Authorizer, Permission};
+use crate::permission::{Authorizer, Gate};
 use crate::{Clock, Error, EventBus, Page, PageRequest, Principal, Result};
 
 /// The permission that moves a record's verification status.
@@ -309,7 +309,7 @@ pub struct Contradictions {
     repo: Arc<dyn ContradictionRepository>,
     evidence: Arc<dyn EvidenceRepository>,
     audit: AuditLog,
-    authorizer: Arc<dyn Authorizer>,
+    gate: Gate,
     clock: Arc<dyn Clock>,
     events: Arc<dyn EventBus>,
 }
@@ -373,7 +373,7 @@ impl Contradictions {
             repo,
             evidence,
             audit,
-            authorizer: Arc::new(crate::permission::SystemOnly),
+            gate: Gate::default(),
             clock,
             events,
         }
@@ -386,7 +386,7 @@ impl Contradictions {
         principal: &Principal,
         request: contradiction::AnalysisRequest,
     ) -> Result<Analysis> {
-        self.authorize(principal, CONTENT_READ).await?;
+        self.gate.check(principal, CONTENT_READ).await?;
         tokio::task::spawn_blocking(move || request.run())
             .await
             .map_err(|e| Error::Unavailable(format!("the analysis stopped: {e}")))?
@@ -395,14 +395,8 @@ impl Contradictions {
     /// This service, deciding who may read, change and review with `authorizer`.
     #[must_use]
     pub fn with_authorizer(mut self, authorizer: Arc<dyn Authorizer>) -> Self {
-        self.authorizer = authorizer;
+        self.gate = Gate::new(authorizer);
         self
-    }
-
-    async fn authorize(&self, principal: &Principal, needed: &'static str) -> Result<()> {
-        self.authorizer
-            .authorize(principal, &Permission::from_static(needed))
-            .await
     }
 
     /// Records a contradiction, `pending`.
@@ -411,7 +405,7 @@ impl Contradictions {
         principal: &Principal,
         input: NewContradiction,
     ) -> Result<Contradiction> {
-        self.authorize(principal, CONTENT_WRITE).await?;
+        self.gate.check(principal, CONTENT_WRITE).await?;
         let now = self.clock.now_micros();
         let record = Contradiction {
             id: Uuid::now_v7(),
@@ -462,7 +456,7 @@ impl Contradictions {
 
     /// Reads a record.
     pub async fn get(&self, principal: &Principal, id: Uuid) -> Result<Contradiction> {
-        self.authorize(principal, CONTENT_READ).await?;
+        self.gate.check(principal, CONTENT_READ).await?;
         self.find(id).await
     }
 
@@ -481,7 +475,7 @@ impl Contradictions {
         filter: ContradictionFilter,
         page: PageRequest,
     ) -> Result<Page<Contradiction>> {
-        self.authorize(principal, CONTENT_READ).await?;
+        self.gate.check(principal, CONTENT_READ).await?;
         if let Some(s) = filter.min_severity {
             score("min_severity", i64::from(s), 1..=10)?;
         }
@@ -494,7 +488,7 @@ impl Contradictions {
         principal: &Principal,
         page: PageRequest,
     ) -> Result<Page<Opportunity>> {
-        self.authorize(principal, CONTENT_READ).await?;
+        self.gate.check(principal, CONTENT_READ).await?;
         Ok(self.repo.opportunities(page).await?.map(|c| Opportunity {
             score: c.opportunity_score(),
             contradiction: c,
@@ -510,7 +504,7 @@ impl Contradictions {
         patch: ContradictionPatch,
         meta: &RequestMeta,
     ) -> Result<Contradiction> {
-        self.authorize(principal, CONTENT_WRITE).await?;
+        self.gate.check(principal, CONTENT_WRITE).await?;
         let cleared = clearing(
             &patch.clear,
             &["context_1", "context_2", "date_1", "date_2"],
@@ -633,11 +627,7 @@ impl Contradictions {
         meta: &RequestMeta,
     ) -> Result<Contradiction> {
         let target = Some(format!("contradiction:{id}"));
-        if let Err(denied) = self
-            .authorizer
-            .authorize(principal, &Permission::from_static(REVIEW))
-            .await
-        {
+        if let Err(denied) = self.gate.check(principal, REVIEW).await {
             self.audit
                 .record(meta.audit_entry(
                     principal.actor(),
@@ -689,7 +679,7 @@ impl Contradictions {
         principal: &Principal,
         id: Uuid,
     ) -> Result<(Contradiction, Analysis)> {
-        self.authorize(principal, CONTENT_WRITE).await?;
+        self.gate.check(principal, CONTENT_WRITE).await?;
         let old = self.find(id).await?;
         // Two statements compare in microseconds: no need to leave the async thread.
         let analysis = contradiction::compare_statements(&old.statement_1, &old.statement_2);
@@ -714,7 +704,7 @@ impl Contradictions {
 
     /// Deletes a record.
     pub async fn delete(&self, principal: &Principal, id: Uuid) -> Result<()> {
-        self.authorize(principal, CONTENT_WRITE).await?;
+        self.gate.check(principal, CONTENT_WRITE).await?;
         if !self.repo.delete(id).await? {
             return Err(Error::not_found("contradiction", id));
         }
