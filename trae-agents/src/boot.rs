@@ -145,7 +145,9 @@ impl Trae {
             .with_events(store.events())
             .with_audit(identity.audit.clone());
         let request_stats = RequestStats::new();
-        let metrics = MetricSeries::new(store.metric_repository(), store.clock());
+        let rbac: Arc<dyn trae_core::permission::Authorizer> = Arc::new(identity.rbac.clone());
+        let metrics = MetricSeries::new(store.metric_repository(), store.clock())
+            .with_authorizer(Arc::clone(&rbac));
         metrics.add_source(Arc::new(request_stats.clone()));
         metrics.add_source(Arc::new(store.tasks()));
         metrics.add_source(Arc::new(apis.registry().clone()));
@@ -156,8 +158,8 @@ impl Trae {
             store.events(),
             Some(identity.audit.clone()),
             Some(store.tasks()),
-        );
-        let rbac: Arc<dyn trae_core::permission::Authorizer> = Arc::new(identity.rbac.clone());
+        )
+        .with_authorizer(Arc::clone(&rbac));
         let content = Content {
             channels: store.channels().with_authorizer(Arc::clone(&rbac)),
             personas: store.personas().with_authorizer(Arc::clone(&rbac)),

@@ -22,6 +22,7 @@ use uuid::Uuid;
 
 use crate::audit::RequestMeta;
 use crate::metric_series::{Labels, Sample, labels_key};
+use crate::permission::{Authorizer, Gate};
 use crate::task::NewTask;
 use crate::{
     AuditLog, Clock, Error, EventBus, Outcome, Page, PageRequest, Principal, Result, TaskQueue,
@@ -314,7 +315,13 @@ struct Inner {
 #[derive(Clone)]
 pub struct Alerts {
     inner: Arc<Inner>,
+    gate: Gate,
 }
+
+/// Reading metric series, alert rules and alerts.
+pub const METRICS_READ: &str = "metrics:read";
+/// Creating, changing and deleting alert rules.
+pub const ALERTS_ADMIN: &str = "alerts:admin";
 
 impl fmt::Debug for Alerts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -350,7 +357,16 @@ impl Alerts {
                 webhooks,
                 pending: Mutex::new(HashMap::new()),
             }),
+            gate: Gate::default(),
         }
+    }
+
+    /// The service deciding who may read and change rules with `authorizer` (by default only
+    /// the system may act).
+    #[must_use]
+    pub fn with_authorizer(mut self, authorizer: Arc<dyn Authorizer>) -> Self {
+        self.gate = Gate::new(authorizer);
+        self
     }
 
     /// Adds a rule.
@@ -360,6 +376,7 @@ impl Alerts {
         spec: AlertRuleSpec,
         meta: &RequestMeta,
     ) -> Result<AlertRule> {
+        self.gate.check(principal, ALERTS_ADMIN).await?;
         let spec = spec.validated()?;
         let now = self.inner.clock.now_micros();
         let rule = AlertRule {
@@ -382,6 +399,7 @@ impl Alerts {
         spec: AlertRuleSpec,
         meta: &RequestMeta,
     ) -> Result<AlertRule> {
+        self.gate.check(principal, ALERTS_ADMIN).await?;
         let spec = spec.validated()?;
         let Some(old) = self.inner.repo.get_rule(id).await? else {
             return Err(Error::not_found("alert rule", id));
@@ -414,6 +432,7 @@ impl Alerts {
         id: Uuid,
         meta: &RequestMeta,
     ) -> Result<()> {
+        self.gate.check(principal, ALERTS_ADMIN).await?;
         let Some(rule) = self.inner.repo.get_rule(id).await? else {
             return Err(Error::not_found("alert rule", id));
         };
@@ -426,8 +445,9 @@ impl Alerts {
             .await
     }
 
-    /// One rule.
-    pub async fn rule(&self, id: Uuid) -> Result<AlertRule> {
+    /// One rule; needs `metrics:read`.
+    pub async fn rule(&self, principal: &Principal, id: Uuid) -> Result<AlertRule> {
+        self.gate.check(principal, METRICS_READ).await?;
         self.inner
             .repo
             .get_rule(id)
@@ -435,13 +455,20 @@ impl Alerts {
             .ok_or_else(|| Error::not_found("alert rule", id))
     }
 
-    /// Every rule, by name.
-    pub async fn rules(&self) -> Result<Vec<AlertRule>> {
+    /// Every rule, by name; needs `metrics:read`.
+    pub async fn rules(&self, principal: &Principal) -> Result<Vec<AlertRule>> {
+        self.gate.check(principal, METRICS_READ).await?;
         self.inner.repo.list_rules().await
     }
 
-    /// Alerts matching `filter`, newest first.
-    pub async fn alerts(&self, filter: &AlertFilter, page: PageRequest) -> Result<Page<Alert>> {
+    /// Alerts matching `filter`, newest first; needs `metrics:read`.
+    pub async fn alerts(
+        &self,
+        principal: &Principal,
+        filter: &AlertFilter,
+        page: PageRequest,
+    ) -> Result<Page<Alert>> {
+        self.gate.check(principal, METRICS_READ).await?;
         self.inner.repo.list_alerts(filter, page).await
     }
 

@@ -46,8 +46,8 @@ pub mod user;
 pub mod worker;
 
 pub use alert::{
-    Alert, AlertFilter, AlertRepository, AlertRule, AlertRuleSpec, AlertState, Alerts, Comparison,
-    Severity,
+    ALERTS_ADMIN, Alert, AlertFilter, AlertRepository, AlertRule, AlertRuleSpec, AlertState,
+    Alerts, Comparison, METRICS_READ, Severity,
 };
 pub use api_endpoint::{
     ApiActivity, ApiAttempt, ApiAuth, ApiEndpoint, ApiEndpointFilter, ApiEndpointSpec, ApiLimits,

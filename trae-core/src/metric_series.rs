@@ -25,7 +25,8 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Clock, Error, Result};
+use crate::permission::{Authorizer, Gate};
+use crate::{Clock, Error, Principal, Result};
 
 /// How often sources are sampled.
 pub const SAMPLE_INTERVAL: Duration = Duration::from_secs(10);
@@ -237,6 +238,7 @@ struct Inner {
 #[derive(Clone)]
 pub struct MetricSeries {
     inner: Arc<Inner>,
+    gate: Gate,
 }
 
 impl std::fmt::Debug for MetricSeries {
@@ -279,7 +281,16 @@ impl MetricSeries {
                 rollup: Mutex::new(Rollup::default()),
                 latest: RwLock::new(Vec::new()),
             }),
+            gate: Gate::default(),
         }
+    }
+
+    /// The service deciding who may read series with `authorizer` (by default only the
+    /// system may act). Sampling is the system's own work and needs no permission.
+    #[must_use]
+    pub fn with_authorizer(mut self, authorizer: Arc<dyn Authorizer>) -> Self {
+        self.gate = Gate::new(authorizer);
+        self
     }
 
     /// Adds a source sampled from now on.
@@ -386,13 +397,20 @@ impl MetricSeries {
             .clone()
     }
 
-    /// Every metric name with stored points.
-    pub async fn names(&self) -> Result<Vec<String>> {
+    /// Every metric name with stored points; needs `metrics:read`.
+    pub async fn names(&self, principal: &Principal) -> Result<Vec<String>> {
+        self.gate
+            .check(principal, crate::alert::METRICS_READ)
+            .await?;
         self.inner.repo.names().await
     }
 
-    /// The series of `query.name` since `query.since`, one point per `query.step_secs`.
-    pub async fn query(&self, query: &SeriesQuery) -> Result<SeriesSet> {
+    /// The series of `query.name` since `query.since`, one point per `query.step_secs`;
+    /// needs `metrics:read`.
+    pub async fn query(&self, principal: &Principal, query: &SeriesQuery) -> Result<SeriesSet> {
+        self.gate
+            .check(principal, crate::alert::METRICS_READ)
+            .await?;
         if !is_metric_name(&query.name) {
             return Err(Error::validation(
                 "name",

@@ -358,7 +358,8 @@ macro_rules! metrics_service {
     ) => {
         #[doc = concat!(
                     "Metric series and alert rules of a store (`store.metrics`)", $doc, "\n\n",
-                    "Calls act as the system; rule changes are audited."
+                    "Calls act as the store's principal (reading needs `metrics:read`, changing ",
+                    "rules `alerts:admin`); rule changes are audited."
                 )]
         #[pyclass(frozen, name = "Metrics", module = $module)]
         pub(crate) struct $Metrics {
@@ -370,7 +371,7 @@ macro_rules! metrics_service {
             /// Every metric name with stored points, sorted.
             fn names<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
                 let handle = Arc::clone(&self.handle);
-                $run(py, async move { handle.monitoring()?.0.names().await })
+                $run(py, async move { handle.monitoring()?.0.names(handle.principal()).await })
             }
 
             /// The series of metric `name` (a list of `MetricSeries`, by labels).
@@ -396,7 +397,7 @@ macro_rules! metrics_service {
                 let query = series_query(name, since, step, labels)?;
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
-                    let set = handle.monitoring()?.0.query(&query?).await?;
+                    let set = handle.monitoring()?.0.query(handle.principal(), &query?).await?;
                     Ok(set
                         .series
                         .into_iter()
@@ -446,7 +447,7 @@ macro_rules! metrics_service {
                 $run(py, async move {
                     let alerts = &handle.monitoring()?.1;
                     alerts
-                        .create_rule(&trae_core::Principal::System, spec?, &meta())
+                        .create_rule(handle.principal(), spec?, &meta())
                         .await
                         .map(AlertRule)
                 })
@@ -469,7 +470,7 @@ macro_rules! metrics_service {
                 $run(py, async move {
                     let alerts = &handle.monitoring()?.1;
                     alerts
-                        .update_rule(&trae_core::Principal::System, id?, spec?, &meta())
+                        .update_rule(handle.principal(), id?, spec?, &meta())
                         .await
                         .map(AlertRule)
                 })
@@ -487,7 +488,7 @@ macro_rules! metrics_service {
                 $run(py, async move {
                     let alerts = &handle.monitoring()?.1;
                     alerts
-                        .delete_rule(&trae_core::Principal::System, id?, &meta())
+                        .delete_rule(handle.principal(), id?, &meta())
                         .await?;
                     Ok(Nothing)
                 })
@@ -502,7 +503,7 @@ macro_rules! metrics_service {
                 let id = args::id(id)?;
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
-                    handle.monitoring()?.1.rule(id?).await.map(AlertRule)
+                    handle.monitoring()?.1.rule(handle.principal(), id?).await.map(AlertRule)
                 })
             }
 
@@ -510,7 +511,7 @@ macro_rules! metrics_service {
             fn rules<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
-                    let rules = handle.monitoring()?.1.rules().await?;
+                    let rules = handle.monitoring()?.1.rules(handle.principal()).await?;
                     Ok(rules.into_iter().map(AlertRule).collect::<Vec<_>>())
                 })
             }
@@ -534,7 +535,7 @@ macro_rules! metrics_service {
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
                     let alerts = &handle.monitoring()?.1;
-                    let page = alerts.alerts(&filter?, page?).await?;
+                    let page = alerts.alerts(handle.principal(), &filter?, page?).await?;
                     Ok(PageOut(page.map(Alert)))
                 })
             }

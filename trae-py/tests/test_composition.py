@@ -273,3 +273,35 @@ def test_a_viewer_reads_tasks_but_is_refused_every_task_write(store: trae.Store)
     # An explicit principal still wins over the store's.
     with pytest.raises(trae.PermissionDenied):
         store.tasks.cancel(job.id, principal=store.auth.authenticate(_user_token(store, "vic", "viewer")))
+
+
+def test_a_viewer_reads_metrics_but_is_refused_alert_administration(store: trae.Store) -> None:
+    spec = {
+        "name": "backlog",
+        "metric": "trae_queue_depth",
+        "comparison": ">",
+        "value": 0,
+        "severity": "high",
+    }
+    rule = store.metrics.create_rule(spec)
+    viewer = store.as_user(_user_token(store, "vera", "viewer"))
+    assert [r.name for r in viewer.metrics.rules()] == ["backlog"]
+    assert viewer.metrics.rule(rule.id).name == "backlog"
+    assert viewer.metrics.alerts().total == 0
+    assert isinstance(viewer.metrics.names(), list)
+    for write in (
+        lambda: viewer.metrics.create_rule({**spec, "name": "mine"}),
+        lambda: viewer.metrics.update_rule(rule.id, {**spec, "value": 5}),
+        lambda: viewer.metrics.delete_rule(rule.id),
+    ):
+        with pytest.raises(trae.PermissionDenied) as denied:
+            write()
+        assert "alerts:admin" in str(denied.value)
+    assert [(r.name, r.value) for r in store.metrics.rules()] == [("backlog", 0.0)]
+    nobody = store.as_user(
+        store.api_keys.create(
+            store.auth.authenticate(_user_token(store, "kim", "user")), name="k", scopes=["pets:read"]
+        ).key
+    )
+    with pytest.raises(trae.PermissionDenied):
+        nobody.metrics.rules()

@@ -59,11 +59,14 @@ storage_test!(series_roll_up_query_and_expire, |url: String| async move {
     assert_eq!(series.latest().len(), 2);
 
     let fine = series
-        .query(&SeriesQuery {
-            name: "test_depth".into(),
-            since: Some(start()),
-            ..SeriesQuery::default()
-        })
+        .query(
+            &trae_core::Principal::System,
+            &SeriesQuery {
+                name: "test_depth".into(),
+                since: Some(start()),
+                ..SeriesQuery::default()
+            },
+        )
         .await
         .unwrap();
     assert_eq!(fine.step_secs, 10);
@@ -76,12 +79,15 @@ storage_test!(series_roll_up_query_and_expire, |url: String| async move {
 
     // A 30 s step averages three points each.
     let stepped = series
-        .query(&SeriesQuery {
-            name: "test_depth".into(),
-            since: Some(start()),
-            step_secs: Some(30),
-            labels: Labels::from([("queue".to_owned(), "b".to_owned())]),
-        })
+        .query(
+            &trae_core::Principal::System,
+            &SeriesQuery {
+                name: "test_depth".into(),
+                since: Some(start()),
+                step_secs: Some(30),
+                labels: Labels::from([("queue".to_owned(), "b".to_owned())]),
+            },
+        )
         .await
         .unwrap();
     assert_eq!(stepped.series.len(), 1, "the label filter keeps queue b");
@@ -90,12 +96,15 @@ storage_test!(series_roll_up_query_and_expire, |url: String| async move {
 
     // Minutes are averaged into the coarse series.
     let coarse = series
-        .query(&SeriesQuery {
-            name: "test_depth".into(),
-            since: Some(start()),
-            step_secs: Some(60),
-            ..SeriesQuery::default()
-        })
+        .query(
+            &trae_core::Principal::System,
+            &SeriesQuery {
+                name: "test_depth".into(),
+                since: Some(start()),
+                step_secs: Some(60),
+                ..SeriesQuery::default()
+            },
+        )
         .await
         .unwrap();
     assert_eq!(coarse.step_secs, 60);
@@ -141,12 +150,15 @@ storage_test!(series_roll_up_query_and_expire, |url: String| async move {
             "since",
         ),
     ] {
-        match series.query(&query).await {
+        match series.query(&trae_core::Principal::System, &query).await {
             Err(Error::Validation { field: f, .. }) => assert_eq!(f, field),
             other => panic!("expected a {field} error, got {other:?}"),
         }
     }
-    assert_eq!(series.names().await.unwrap(), vec!["test_depth".to_owned()]);
+    assert_eq!(
+        series.names(&trae_core::Principal::System,).await.unwrap(),
+        vec!["test_depth".to_owned()]
+    );
 
     // Two hours later the fine points are gone, the coarse ones stay for a day.
     clock.advance(chrono::TimeDelta::seconds(2 * 3600));
@@ -280,12 +292,17 @@ storage_test!(
         assert!(other.evaluate(&low).await.unwrap().resolved.is_empty());
 
         let listed = alerts
-            .alerts(&AlertFilter::default(), PageRequest::default())
+            .alerts(
+                &trae_core::Principal::System,
+                &AlertFilter::default(),
+                PageRequest::default(),
+            )
             .await
             .unwrap();
         assert_eq!(listed.total, 1);
         let firing = alerts
             .alerts(
+                &trae_core::Principal::System,
                 &AlertFilter {
                     state: Some(AlertState::Firing),
                     rule_id: None,
@@ -318,6 +335,7 @@ storage_test!(
         alerts.delete_rule(&admin, zero.id, &meta).await.unwrap();
         let firing = alerts
             .alerts(
+                &trae_core::Principal::System,
                 &AlertFilter {
                     state: Some(AlertState::Firing),
                     rule_id: None,
@@ -358,7 +376,13 @@ storage_test!(
             .await
             .unwrap();
         assert!(!updated.spec.enabled);
-        assert_eq!(alerts.rule(created.id).await.unwrap(), updated);
+        assert_eq!(
+            alerts
+                .rule(&trae_core::Principal::System, created.id)
+                .await
+                .unwrap(),
+            updated
+        );
         store.close().await;
     }
 );

@@ -1880,8 +1880,9 @@ class Alert:
 
 @final
 class Metrics:
-    """Metric series and alert rules of a store (`store.metrics`). Calls act as the system;
-    rule changes are audited."""
+    """Metric series and alert rules of a store (`store.metrics`). Calls act as the store's
+    principal (reading needs `metrics:read`, changing rules `alerts:admin`); rule changes are
+    audited."""
 
     def names(self) -> list[str]:
         """Every metric name with stored points, sorted."""

@@ -22,10 +22,8 @@ use super::ApiTags;
 use crate::ApiError;
 use crate::credentials::{Auth, OptionalAuth};
 
-/// Reading metrics and request history.
-const READ: &str = "metrics:read";
-/// Changing alert rules.
-const ALERTS_ADMIN: &str = "alerts:admin";
+/// Reading `/metrics` and request history (series and alerts decide for themselves).
+const READ: &str = trae_core::alert::METRICS_READ;
 
 /// The metrics router.
 #[derive(Debug, Clone)]
@@ -472,19 +470,21 @@ impl MetricsApi {
         step: Query<Option<u32>>,
         labels: Query<Option<String>>,
     ) -> Result<Json<SeriesSetBody>, ApiError> {
-        auth.require(&self.identity, READ).await?;
         let set = self
             .series
-            .query(&SeriesQuery {
-                name: name.0,
-                since: since.0,
-                step_secs: step.0,
-                labels: labels
-                    .0
-                    .as_deref()
-                    .map(parse_labels_key)
-                    .unwrap_or_default(),
-            })
+            .query(
+                auth.principal(),
+                &SeriesQuery {
+                    name: name.0,
+                    since: since.0,
+                    step_secs: step.0,
+                    labels: labels
+                        .0
+                        .as_deref()
+                        .map(parse_labels_key)
+                        .unwrap_or_default(),
+                },
+            )
             .await?;
         Ok(Json(SeriesSetBody {
             name: set.name,
@@ -512,9 +512,8 @@ impl MetricsApi {
         operation_id = "metric_names"
     )]
     async fn names(&self, auth: Auth) -> Result<Json<NamesBody>, ApiError> {
-        auth.require(&self.identity, READ).await?;
         Ok(Json(NamesBody {
-            names: self.series.names().await?,
+            names: self.series.names(auth.principal()).await?,
         }))
     }
 
@@ -525,8 +524,7 @@ impl MetricsApi {
         operation_id = "list_alert_rules"
     )]
     async fn rules(&self, auth: Auth) -> Result<Json<RulePage>, ApiError> {
-        auth.require(&self.identity, READ).await?;
-        let rules = self.alerts.rules().await?;
+        let rules = self.alerts.rules(auth.principal()).await?;
         let total = rules.len() as u64;
         Ok(Json(RulePage {
             limit: u32::try_from(rules.len()).unwrap_or(u32::MAX),
@@ -548,7 +546,7 @@ impl MetricsApi {
         meta: Data<&RequestMeta>,
         body: Json<RuleSpecBody>,
     ) -> Result<RuleCreated, ApiError> {
-        let principal = auth.require(&self.identity, ALERTS_ADMIN).await?;
+        let principal = auth.principal();
         let rule = self
             .alerts
             .create_rule(principal, body.0.into(), meta.0)
@@ -571,7 +569,6 @@ impl MetricsApi {
         limit: Query<Option<i64>>,
         offset: Query<Option<i64>>,
     ) -> Result<Json<AlertPage>, ApiError> {
-        auth.require(&self.identity, READ).await?;
         let page = PageRequest::new(limit.0, offset.0)?;
         let filter = AlertFilter {
             state: state.0.map(|s| match s {
@@ -580,7 +577,7 @@ impl MetricsApi {
             }),
             rule_id: rule_id.0,
         };
-        let found = self.alerts.alerts(&filter, page).await?;
+        let found = self.alerts.alerts(auth.principal(), &filter, page).await?;
         Ok(Json(AlertPage {
             items: found.items.into_iter().map(Into::into).collect(),
             total: found.total,
@@ -596,8 +593,7 @@ impl MetricsApi {
         operation_id = "get_alert_rule"
     )]
     async fn rule(&self, auth: Auth, id: Path<Uuid>) -> Result<Json<RuleBody>, ApiError> {
-        auth.require(&self.identity, READ).await?;
-        Ok(Json(self.alerts.rule(id.0).await?.into()))
+        Ok(Json(self.alerts.rule(auth.principal(), id.0).await?.into()))
     }
 
     /// Replaces an alert rule (alerts:admin); audited
@@ -613,7 +609,7 @@ impl MetricsApi {
         id: Path<Uuid>,
         body: Json<RuleSpecBody>,
     ) -> Result<Json<RuleBody>, ApiError> {
-        let principal = auth.require(&self.identity, ALERTS_ADMIN).await?;
+        let principal = auth.principal();
         let rule = self
             .alerts
             .update_rule(principal, id.0, body.0.into(), meta.0)
@@ -633,7 +629,7 @@ impl MetricsApi {
         meta: Data<&RequestMeta>,
         id: Path<Uuid>,
     ) -> Result<RuleDeleted, ApiError> {
-        let principal = auth.require(&self.identity, ALERTS_ADMIN).await?;
+        let principal = auth.principal();
         self.alerts.delete_rule(principal, id.0, meta.0).await?;
         Ok(RuleDeleted::NoContent)
     }
