@@ -102,6 +102,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let answer = orchestrator
         .call(
+            &trae_core::Principal::System,
             "answers",
             ApiCall {
                 method: "GET".into(),
@@ -126,8 +127,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     orchestrator.shutdown().await;
     for name in ["primary", "backup"] {
-        let usage = registry.usage(name).await?;
-        let health = registry.get(name).await?.health;
+        let usage = registry.usage(&trae_core::Principal::System, name).await?;
+        let health = registry
+            .get(&trae_core::Principal::System, name)
+            .await?
+            .health;
         println!(
             "{name}: {} attempts, {} failed, health {}",
             usage.total,

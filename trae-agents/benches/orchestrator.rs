@@ -133,6 +133,7 @@ fn measure(c: &mut Criterion, group_name: &str, delay: Option<Duration>) {
         b.to_async(&runtime).iter(|| async {
             orchestrator
                 .call(
+                    &trae_core::Principal::System,
                     "bench",
                     ApiCall {
                         method: "GET".into(),

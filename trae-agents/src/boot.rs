@@ -110,13 +110,15 @@ impl Trae {
             store: store.clone(),
             identity: identity.clone(),
         });
+        let rbac: Arc<dyn trae_core::permission::Authorizer> = Arc::new(identity.rbac.clone());
         let registry = ApiRegistry::start(
             store.api_repository(),
             store.clock(),
             store.events(),
             RegistryOptions::default(),
         )
-        .with_audit(identity.audit.clone());
+        .with_audit(identity.audit.clone())
+        .with_authorizer(Arc::clone(&rbac));
         let client = OutboundClient::from_config(&config.outbound)
             .map_err(|e| Error::Config(e.to_string()))?;
         let apis = Orchestrator::new(
@@ -145,7 +147,6 @@ impl Trae {
             .with_events(store.events())
             .with_audit(identity.audit.clone());
         let request_stats = RequestStats::new();
-        let rbac: Arc<dyn trae_core::permission::Authorizer> = Arc::new(identity.rbac.clone());
         let metrics = MetricSeries::new(store.metric_repository(), store.clock())
             .with_authorizer(Arc::clone(&rbac));
         metrics.add_source(Arc::new(request_stats.clone()));

@@ -224,19 +224,18 @@ impl TaskHandler for HttpRequestHandler {
                     strategy: None,
                     request_id: Some(format!("task:{}", ctx.task().id)),
                 };
-                let response =
-                    orchestrator
-                        .call(&capability, api_call)
-                        .await
-                        .map_err(|e| match e {
-                            AgentError::Limited { retry_after, .. } => {
-                                TaskFailure::Snooze(retry_after)
-                            }
-                            AgentError::Upstream(_) | AgentError::Core(_) => {
-                                TaskFailure::Retry(e.to_string())
-                            }
-                            other => TaskFailure::Fatal(other.to_string()),
-                        })?;
+                // The worker runs the task as the system: whoever enqueued it needed
+                // tasks:write, and tasks record no owner yet (issue 19).
+                let response = orchestrator
+                    .call(&trae_core::Principal::System, &capability, api_call)
+                    .await
+                    .map_err(|e| match e {
+                        AgentError::Limited { retry_after, .. } => TaskFailure::Snooze(retry_after),
+                        AgentError::Upstream(_) | AgentError::Core(_) => {
+                            TaskFailure::Retry(e.to_string())
+                        }
+                        other => TaskFailure::Fatal(other.to_string()),
+                    })?;
                 let summary = serde_json::json!({
                     "status": response.status,
                     "body": json_body::decode(&response.headers, &response.body, response.truncated),

@@ -42,8 +42,9 @@ use trae_core::api_routing::EndpointLoads;
 use trae_core::backoff::Backoff;
 use trae_core::shared_quota::SharedQuota;
 use trae_core::{
-    ApiAttempt, ApiAuth, ApiEndpoint, ApiRegistry, Decision, Observation, RateLimitPolicy,
-    RateLimiter, RoutingStrategy, SecretReader, SecretString, UsageMark,
+    APIS_ADMIN, APIS_CALL, ApiAttempt, ApiAuth, ApiEndpoint, ApiRegistry, Decision, Observation,
+    Principal, RateLimitPolicy, RateLimiter, RoutingStrategy, SecretReader, SecretString,
+    UsageMark,
 };
 use url::Url;
 
@@ -309,8 +310,14 @@ impl Orchestrator {
         &self.inner.registry
     }
 
-    /// Calls `capability`; see the module documentation.
-    pub async fn call(&self, capability: &str, call: ApiCall) -> Result<ApiResponse> {
+    /// Calls `capability` for `principal`, who needs `apis:call`; see the module documentation.
+    pub async fn call(
+        &self,
+        principal: &Principal,
+        capability: &str,
+        call: ApiCall,
+    ) -> Result<ApiResponse> {
+        self.inner.registry.require(principal, APIS_CALL).await?;
         let method = parse_method(&call.method)?;
         check_relative_path(&call.path).map_err(|e| AgentError::invalid("path", e.to_string()))?;
         let headers = check_headers(&call.headers)?;
@@ -495,10 +502,12 @@ impl Orchestrator {
         )))
     }
 
-    /// Checks `name`'s health now: a `GET` of its health-check path with its credentials; a
-    /// 2xx or 3xx answer passes. Checks do not count against rate limits.
-    pub async fn check(&self, name: &str) -> Result<ApiEndpoint> {
-        let endpoint = self.inner.registry.get(name).await?;
+    /// Checks `name`'s health now for `principal`, who needs `apis:admin`: a `GET` of its
+    /// health-check path with its credentials; a 2xx or 3xx answer passes. Checks do not count
+    /// against rate limits.
+    pub async fn check(&self, principal: &Principal, name: &str) -> Result<ApiEndpoint> {
+        self.inner.registry.require(principal, APIS_ADMIN).await?;
+        let endpoint = self.inner.registry.find(name).await?;
         let observation = match self.credentials(&endpoint.spec.auth).await {
             Err(e) => Observation::Failure {
                 error: format!("credentials unavailable: {e}"),
@@ -581,7 +590,7 @@ impl Orchestrator {
                 let this = self.clone();
                 let name = endpoint.name().to_owned();
                 tokio::spawn(async move {
-                    if let Err(e) = this.check(&name).await {
+                    if let Err(e) = this.check(&Principal::System, &name).await {
                         tracing::warn!(endpoint = %name, error = %e, "API health check failed to run");
                     }
                 });

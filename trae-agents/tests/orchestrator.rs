@@ -202,6 +202,7 @@ impl Harness {
     async fn get(&self, path: &str) -> Result<trae_agents::ApiResponse, AgentError> {
         self.orchestrator
             .call(
+                &trae_core::Principal::System,
                 "text-generation",
                 ApiCall {
                     method: "GET".into(),
@@ -232,6 +233,7 @@ async fn routes_by_priority_and_injects_credentials_the_caller_cannot_replace() 
     let response = h
         .orchestrator
         .call(
+            &trae_core::Principal::System,
             "text-generation",
             ApiCall {
                 method: "POST".into(),
@@ -300,6 +302,7 @@ async fn routes_by_priority_and_injects_credentials_the_caller_cannot_replace() 
             .unwrap();
         h.orchestrator
             .call(
+                &trae_core::Principal::System,
                 name,
                 ApiCall {
                     method: "GET".into(),
@@ -337,13 +340,21 @@ async fn routes_by_priority_and_injects_credentials_the_caller_cannot_replace() 
     h.registry.flush().await;
     let logs = h
         .registry
-        .logs("q", PageRequest::new(Some(10), None).unwrap())
+        .logs(
+            &trae_core::Principal::System,
+            "q",
+            PageRequest::new(Some(10), None).unwrap(),
+        )
         .await
         .unwrap();
     assert_eq!(logs.items[0].path, "/x");
     let logs = h
         .registry
-        .logs("primary", PageRequest::new(Some(10), None).unwrap())
+        .logs(
+            &trae_core::Principal::System,
+            "primary",
+            PageRequest::new(Some(10), None).unwrap(),
+        )
         .await
         .unwrap();
     assert_eq!(logs.items[0].request_id.as_deref(), Some("req-42"));
@@ -364,21 +375,37 @@ async fn a_failing_endpoint_is_retried_then_failed_over_and_then_skipped() {
     let statuses: Vec<_> = response.attempts.iter().map(|a| a.status).collect();
     assert_eq!(statuses, [Some(503), Some(503), Some(503), Some(200)]);
     assert_eq!(
-        h.registry.get("failing").await.unwrap().health,
+        h.registry
+            .get(&trae_core::Principal::System, "failing")
+            .await
+            .unwrap()
+            .health,
         HealthStatus::Failing
     );
     // Failing now: skipped until a check passes.
     let response = h.get("/generate").await.unwrap();
     assert_eq!(response.attempts.len(), 1);
     assert_eq!(failing.hits(), 3);
-    let checked = h.orchestrator.check("failing").await.unwrap();
+    let checked = h
+        .orchestrator
+        .check(&trae_core::Principal::System, "failing")
+        .await
+        .unwrap();
     assert_eq!(checked.health, HealthStatus::Failing, "its check fails too");
     assert!(checked.last_check_at.is_some());
 
     h.registry.flush().await;
-    let usage = h.registry.usage("failing").await.unwrap();
+    let usage = h
+        .registry
+        .usage(&trae_core::Principal::System, "failing")
+        .await
+        .unwrap();
     assert_eq!((usage.total, usage.failures), (3, 3));
-    let usage = h.registry.usage("healthy").await.unwrap();
+    let usage = h
+        .registry
+        .usage(&trae_core::Principal::System, "healthy")
+        .await
+        .unwrap();
     assert_eq!((usage.total, usage.successes), (2, 2));
 }
 
@@ -403,7 +430,11 @@ async fn a_passing_check_brings_an_endpoint_back() {
     assert!(err.to_string().contains("flaky: status 500"), "{err}");
     let err = h.get("/x").await.unwrap_err();
     assert!(err.to_string().contains("flaky is failing"), "{err}");
-    let checked = h.orchestrator.check("flaky").await.unwrap();
+    let checked = h
+        .orchestrator
+        .check(&trae_core::Principal::System, "flaky")
+        .await
+        .unwrap();
     assert_eq!(checked.health, HealthStatus::Healthy);
     assert_eq!(flaky.last().uri, "/v1/health");
     assert_eq!(h.get("/x").await.unwrap().status, 200);
@@ -456,7 +487,11 @@ async fn retry_after_is_honoured_up_to_the_cap() {
     );
     // A 429 is the endpoint protecting itself, not ill health.
     assert_ne!(
-        h.registry.get("once").await.unwrap().health,
+        h.registry
+            .get(&trae_core::Principal::System, "once")
+            .await
+            .unwrap()
+            .health,
         HealthStatus::Degraded
     );
 
@@ -488,7 +523,11 @@ async fn non_idempotent_requests_are_retried_only_when_never_sent() {
     };
     let response = h
         .orchestrator
-        .call("text-generation", post.clone())
+        .call(
+            &trae_core::Principal::System,
+            "text-generation",
+            post.clone(),
+        )
         .await
         .unwrap();
     assert_eq!(response.status, 500, "the upstream's own answer comes back");
@@ -505,7 +544,11 @@ async fn non_idempotent_requests_are_retried_only_when_never_sent() {
     let healthy = upstream(ok).await;
     h.register("closed", &closed_url().await, 1, |_| {}).await;
     h.register("healthy", &healthy.url, 2, |_| {}).await;
-    let response = h.orchestrator.call("text-generation", post).await.unwrap();
+    let response = h
+        .orchestrator
+        .call(&trae_core::Principal::System, "text-generation", post)
+        .await
+        .unwrap();
     assert_eq!(response.endpoint, "healthy");
     assert_eq!(healthy.last().method, "POST");
     assert!(
@@ -581,6 +624,7 @@ async fn a_restart_keeps_the_day_quota() {
     let restarted = orchestrator_over(&h.store, &h.vault, &registry);
     let err = restarted
         .call(
+            &trae_core::Principal::System,
             "text-generation",
             ApiCall {
                 method: "GET".into(),
@@ -605,6 +649,7 @@ async fn bad_calls_and_missing_capabilities_are_clear_errors() {
     let err = h
         .orchestrator
         .call(
+            &trae_core::Principal::System,
             "image-generation",
             ApiCall {
                 method: "GET".into(),
@@ -635,6 +680,7 @@ async fn bad_calls_and_missing_capabilities_are_clear_errors() {
         let err = h
             .orchestrator
             .call(
+                &trae_core::Principal::System,
                 "text-generation",
                 ApiCall {
                     method: method.into(),
@@ -685,6 +731,7 @@ async fn strategies_spread_calls() {
     for _ in 0..4 {
         h.orchestrator
             .call(
+                &trae_core::Principal::System,
                 "text-generation",
                 ApiCall {
                     method: "GET".into(),

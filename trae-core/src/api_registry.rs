@@ -32,6 +32,7 @@ use crate::api_endpoint::{
     HealthRules, HealthUpdate, check_capability,
 };
 use crate::batch_writer::{BatchSink, BatchWriter};
+use crate::permission::{Authorizer, Gate};
 use crate::secret::check_secret_name;
 use crate::{
     AuditLog, Clock, Error, EventBus, HealthStatus, Outcome, Page, PageRequest, Principal,
@@ -121,7 +122,15 @@ struct Inner {
 #[derive(Clone)]
 pub struct ApiRegistry {
     inner: Arc<Inner>,
+    gate: Gate,
 }
+
+/// Reading registered endpoints, their usage and attempt logs.
+pub const APIS_READ: &str = "apis:read";
+/// Registering, changing, deleting and checking endpoints.
+pub const APIS_ADMIN: &str = "apis:admin";
+/// Calling a capability through the orchestrator.
+pub const APIS_CALL: &str = "apis:call";
 
 impl std::fmt::Debug for ApiRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -164,7 +173,22 @@ impl ApiRegistry {
                 health: Mutex::new(HashMap::new()),
                 attempts,
             }),
+            gate: Gate::default(),
         }
+    }
+
+    /// This registry, deciding who may read, change and call with `authorizer` (by default
+    /// only the system may act).
+    #[must_use]
+    pub fn with_authorizer(mut self, authorizer: Arc<dyn Authorizer>) -> Self {
+        self.gate = Gate::new(authorizer);
+        self
+    }
+
+    /// `Ok` when `principal` holds `needed`: the registry's permission check, shared with the
+    /// orchestrator that routes calls from it.
+    pub async fn require(&self, principal: &Principal, needed: &'static str) -> Result<()> {
+        self.gate.check(principal, needed).await
     }
 
     /// This registry, recording create, update and delete in `audit`.
@@ -184,6 +208,7 @@ impl ApiRegistry {
                 audit: Some(audit),
                 ..inner
             }),
+            gate: self.gate,
         }
     }
 
@@ -199,6 +224,7 @@ impl ApiRegistry {
         spec: ApiEndpointSpec,
         meta: &RequestMeta,
     ) -> Result<ApiEndpoint> {
+        self.gate.check(principal, APIS_ADMIN).await?;
         let spec = spec.validated()?;
         let now = self.inner.clock.now_micros();
         let endpoint = ApiEndpoint {
@@ -226,6 +252,7 @@ impl ApiRegistry {
         spec: ApiEndpointSpec,
         meta: &RequestMeta,
     ) -> Result<ApiEndpoint> {
+        self.gate.check(principal, APIS_ADMIN).await?;
         check_secret_name(name)?;
         if spec.name != name {
             return Err(Error::validation(
@@ -253,6 +280,7 @@ impl ApiRegistry {
         name: &str,
         meta: &RequestMeta,
     ) -> Result<()> {
+        self.gate.check(principal, APIS_ADMIN).await?;
         check_secret_name(name)?;
         let Some(endpoint) = self.inner.repo.get(name).await? else {
             return Err(Error::not_found("api", name));
@@ -268,8 +296,14 @@ impl ApiRegistry {
         Ok(())
     }
 
-    /// One endpoint, with this node's view of its health.
-    pub async fn get(&self, name: &str) -> Result<ApiEndpoint> {
+    /// One endpoint, with this node's view of its health; needs `apis:read`.
+    pub async fn get(&self, principal: &Principal, name: &str) -> Result<ApiEndpoint> {
+        self.gate.check(principal, APIS_READ).await?;
+        self.find(name).await
+    }
+
+    /// One endpoint, for a caller already authorized (the orchestrator, the health checker).
+    pub async fn find(&self, name: &str) -> Result<ApiEndpoint> {
         check_secret_name(name)?;
         let endpoint = self
             .inner
@@ -280,12 +314,14 @@ impl ApiRegistry {
         Ok(self.overlay(endpoint))
     }
 
-    /// Endpoints matching `filter`, by priority then name.
+    /// Endpoints matching `filter`, by priority then name; needs `apis:read`.
     pub async fn list(
         &self,
+        principal: &Principal,
         filter: &ApiEndpointFilter,
         page: PageRequest,
     ) -> Result<Page<ApiEndpoint>> {
+        self.gate.check(principal, APIS_READ).await?;
         if let Some(c) = &filter.capability {
             check_capability(c)?;
         }
@@ -313,15 +349,20 @@ impl ApiRegistry {
         Ok(all.iter().cloned().map(|e| self.overlay(e)).collect())
     }
 
-    /// An endpoint's usage totals.
-    pub async fn usage(&self, name: &str) -> Result<ApiUsage> {
-        self.get(name).await?;
+    /// An endpoint's usage totals; needs `apis:read`.
+    pub async fn usage(&self, principal: &Principal, name: &str) -> Result<ApiUsage> {
+        self.get(principal, name).await?;
         self.inner.repo.usage(name).await
     }
 
-    /// An endpoint's attempts, newest first.
-    pub async fn logs(&self, name: &str, page: PageRequest) -> Result<Page<ApiAttempt>> {
-        self.get(name).await?;
+    /// An endpoint's attempts, newest first; needs `apis:read`.
+    pub async fn logs(
+        &self,
+        principal: &Principal,
+        name: &str,
+        page: PageRequest,
+    ) -> Result<Page<ApiAttempt>> {
+        self.get(principal, name).await?;
         self.inner.repo.attempts(name, page).await
     }
 
@@ -368,7 +409,7 @@ impl ApiRegistry {
     ) -> Result<ApiEndpoint> {
         let now = self.inner.clock.now_micros();
         self.apply(endpoint, observation, Some(now)).await;
-        self.get(endpoint.name()).await
+        self.find(endpoint.name()).await
     }
 
     async fn apply(

@@ -54,7 +54,9 @@ pub use api_endpoint::{
     ApiRepository, ApiUsage, HealthCheckSpec,
 };
 pub use api_key::{ApiKey, ApiKeyRepository};
-pub use api_registry::{ApiRegistry, Observation, RegistryOptions};
+pub use api_registry::{
+    APIS_ADMIN, APIS_CALL, APIS_READ, ApiRegistry, Observation, RegistryOptions,
+};
 pub use api_routing::{EndpointLoads, RoutingStrategy};
 pub use audit::{
     ActorKind, ActorRef, AuditEntry, AuditFilter, AuditLog, AuditRepository, NewAuditEntry,

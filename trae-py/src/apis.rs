@@ -8,7 +8,8 @@
 //! Each method converts its arguments, calls one `trae_core::ApiRegistry` or
 //! `trae_agents::Orchestrator` method and wraps the answer; every rule (spec validation,
 //! routing, limits, retries, failover, credential injection, health) lives in those crates.
-//! Python acts as the system; registry changes are audited as the server audits them.
+//! Calls act as the store's principal (the system, or the user of `store.as_user`), which the
+//! registry authorizes as it does for HTTP; changes are audited as the server audits them.
 //!
 //! The registry starts with the first use of `store.apis` (it runs the attempt-log writer)
 //! and needs no credentials. The orchestrator is wired on the first call or check, as
@@ -659,7 +660,7 @@ macro_rules! apis_service {
     ) => {
         #[doc = concat!(
             "The external API registry of a store (`store.apis`)", $doc, "\n\n",
-            "Calls act as the system; create, update and delete are audited. Only `check` ",
+            "Calls act as the store's principal; create, update and delete are audited. Only `check` ",
             "needs credentials (it opens the vault, like `store.orchestrator`)."
         )]
         #[pyclass(frozen, name = "Apis", module = $module)]
@@ -688,7 +689,7 @@ macro_rules! apis_service {
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
                     let registry = handle.apis()?;
-                    let principal = trae_core::Principal::System;
+                    let principal = handle.principal().clone();
                     registry
                         .create(&principal, spec?, &meta())
                         .await
@@ -711,7 +712,7 @@ macro_rules! apis_service {
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
                     let registry = handle.apis()?;
-                    let principal = trae_core::Principal::System;
+                    let principal = handle.principal().clone();
                     registry
                         .update(&principal, &name, spec?, &meta())
                         .await
@@ -724,7 +725,7 @@ macro_rules! apis_service {
             fn delete<'py>(&self, py: Python<'py>, name: String) -> PyResult<Bound<'py, PyAny>> {
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
-                    let principal = trae_core::Principal::System;
+                    let principal = handle.principal().clone();
                     handle.apis()?.delete(&principal, &name, &meta()).await?;
                     Ok(Nothing)
                 })
@@ -733,7 +734,7 @@ macro_rules! apis_service {
             /// The endpoint `name` as an `ApiEndpoint`; raises `NotFound` when there is none.
             fn get<'py>(&self, py: Python<'py>, name: String) -> PyResult<Bound<'py, PyAny>> {
                 let handle = Arc::clone(&self.handle);
-                $run(py, async move { handle.apis()?.get(&name).await.map(ApiEndpoint) })
+                $run(py, async move { handle.apis()?.get(handle.principal(), &name).await.map(ApiEndpoint) })
             }
 
             /// One `Page` of endpoints, by priority then name.
@@ -763,7 +764,7 @@ macro_rules! apis_service {
                 };
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
-                    let page = handle.apis()?.list(&filter, page?).await?;
+                    let page = handle.apis()?.list(handle.principal(), &filter, page?).await?;
                     Ok(PageOut(page.map(ApiEndpoint)))
                 })
             }
@@ -772,7 +773,7 @@ macro_rules! apis_service {
             /// none. Attempts are written in batches: `flush()` first to count the latest.
             fn usage<'py>(&self, py: Python<'py>, name: String) -> PyResult<Bound<'py, PyAny>> {
                 let handle = Arc::clone(&self.handle);
-                $run(py, async move { handle.apis()?.usage(&name).await.map(ApiUsage) })
+                $run(py, async move { handle.apis()?.usage(handle.principal(), &name).await.map(ApiUsage) })
             }
 
             /// One `Page` of the endpoint's request log (`ApiAttempt`s), newest first; raises
@@ -791,7 +792,7 @@ macro_rules! apis_service {
                 let page = args::page(limit, offset);
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
-                    let page = handle.apis()?.logs(&name, page?).await?;
+                    let page = handle.apis()?.logs(handle.principal(), &name, page?).await?;
                     Ok(PageOut(page.map(ApiAttempt)))
                 })
             }
@@ -804,7 +805,7 @@ macro_rules! apis_service {
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
                     let orchestrator = handle.orchestrator().await?;
-                    Ok(AgentAnswer(orchestrator.check(&name).await.map(ApiEndpoint)))
+                    Ok(AgentAnswer(orchestrator.check(handle.principal(), &name).await.map(ApiEndpoint)))
                 })
             }
 
@@ -893,7 +894,7 @@ macro_rules! orchestrator_service {
                     let call = call?;
                     let orchestrator = handle.orchestrator().await?;
                     Ok(AgentAnswer(
-                        orchestrator.call(&capability, call).await.map(ApiCallResult),
+                        orchestrator.call(handle.principal(), &capability, call).await.map(ApiCallResult),
                     ))
                 })
             }

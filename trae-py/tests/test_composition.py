@@ -305,3 +305,20 @@ def test_a_viewer_reads_metrics_but_is_refused_alert_administration(store: trae.
     )
     with pytest.raises(trae.PermissionDenied):
         nobody.metrics.rules()
+
+
+def test_a_viewer_reads_apis_but_is_refused_changes_calls_and_checks(store: trae.Store) -> None:
+    store.apis.create(name="search", capability="search", base_url="https://a.example")
+    viewer = store.as_user(_user_token(store, "vera", "viewer"))
+    assert viewer.apis.get("search").name == "search"
+    assert viewer.apis.list().total == 1
+    for write, needed in (
+        (lambda: viewer.apis.create(name="x", capability="x", base_url="https://b.example"), "apis:admin"),
+        (lambda: viewer.apis.delete("search"), "apis:admin"),
+        (lambda: viewer.apis.check("search"), "apis:admin"),
+        (lambda: viewer.orchestrator.call("search", "/q"), "apis:call"),
+    ):
+        with pytest.raises(trae.PermissionDenied) as denied:
+            write()
+        assert needed in str(denied.value)
+    assert store.apis.list().total == 1, "nothing was written"

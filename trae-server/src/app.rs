@@ -101,7 +101,7 @@ impl App {
                 trae.alerts().clone(),
                 config.metrics.open_to.clone(),
             ),
-            ApisApi::new(trae.apis().clone(), identity.clone()),
+            ApisApi::new(trae.apis().clone()),
             SecretsApi::new(trae.vault().await?.clone()),
             BackupsApi::new(trae.backups().clone(), identity.clone()),
             (

@@ -89,12 +89,13 @@ storage_test!(crud_filters_and_audit, |url: String| async move {
         Err(Error::Validation { .. })
     ));
     assert!(matches!(
-        apis.get("delta").await,
+        apis.get(&trae_core::Principal::System, "delta").await,
         Err(Error::NotFound { .. })
     ));
 
     let text = apis
         .list(
+            &trae_core::Principal::System,
             &ApiEndpointFilter {
                 capability: Some("text-generation".into()),
                 ..Default::default()
@@ -108,6 +109,7 @@ storage_test!(crud_filters_and_audit, |url: String| async move {
     assert_eq!(text.total, 2);
     let tagged = apis
         .list(
+            &trae_core::Principal::System,
             &ApiEndpointFilter {
                 tag: Some("p0".into()),
                 ..Default::default()
@@ -121,6 +123,7 @@ storage_test!(crud_filters_and_audit, |url: String| async move {
     // A tag that is a substring of another never matches it.
     let partial = apis
         .list(
+            &trae_core::Principal::System,
             &ApiEndpointFilter {
                 tag: Some("ll".into()),
                 ..Default::default()
@@ -141,6 +144,7 @@ storage_test!(crud_filters_and_audit, |url: String| async move {
     assert_eq!(updated.spec.priority, 5);
     let inactive = apis
         .list(
+            &trae_core::Principal::System,
             &ApiEndpointFilter {
                 is_active: Some(false),
                 ..Default::default()
@@ -213,7 +217,10 @@ storage_test!(attempts_usage_and_day_history, |url: String| async move {
     apis.record_attempt(attempt("ghost", true, now));
     apis.flush().await;
 
-    let usage = apis.usage("alpha").await.unwrap();
+    let usage = apis
+        .usage(&trae_core::Principal::System, "alpha")
+        .await
+        .unwrap();
     assert_eq!(usage.total, 6);
     assert_eq!(usage.successes, 5);
     assert_eq!(usage.failures, 1);
@@ -223,7 +230,10 @@ storage_test!(attempts_usage_and_day_history, |url: String| async move {
     let last = usage.last_used_at.unwrap();
     assert!((last - now).num_milliseconds().abs() < 2, "{last} vs {now}");
 
-    let logs = apis.logs("alpha", page()).await.unwrap();
+    let logs = apis
+        .logs(&trae_core::Principal::System, "alpha", page())
+        .await
+        .unwrap();
     assert_eq!(logs.total, 6);
     assert!(logs.items[0].at >= logs.items[1].at, "newest first");
     assert_eq!(logs.items[0].request_id.as_deref(), Some("req-1"));
@@ -237,7 +247,7 @@ storage_test!(attempts_usage_and_day_history, |url: String| async move {
         .unwrap();
     assert_eq!(day.len(), 5);
     assert!(matches!(
-        apis.usage("ghost").await,
+        apis.usage(&trae_core::Principal::System, "ghost").await,
         Err(Error::NotFound { .. })
     ));
 
@@ -247,9 +257,18 @@ storage_test!(attempts_usage_and_day_history, |url: String| async move {
         .await
         .unwrap();
     assert_eq!(trimmed, 1);
-    assert_eq!(apis.logs("alpha", page()).await.unwrap().total, 5);
     assert_eq!(
-        apis.usage("alpha").await.unwrap().total,
+        apis.logs(&trae_core::Principal::System, "alpha", page())
+            .await
+            .unwrap()
+            .total,
+        5
+    );
+    assert_eq!(
+        apis.usage(&trae_core::Principal::System, "alpha")
+            .await
+            .unwrap()
+            .total,
         6,
         "totals outlive the log"
     );
@@ -265,11 +284,20 @@ storage_test!(attempts_usage_and_day_history, |url: String| async move {
     .await
     .unwrap();
     assert_eq!(
-        apis.usage("alpha").await.unwrap().total,
+        apis.usage(&trae_core::Principal::System, "alpha")
+            .await
+            .unwrap()
+            .total,
         0,
         "a new endpoint starts clean"
     );
-    assert_eq!(apis.logs("alpha", page()).await.unwrap().total, 0);
+    assert_eq!(
+        apis.logs(&trae_core::Principal::System, "alpha", page())
+            .await
+            .unwrap()
+            .total,
+        0
+    );
 });
 
 storage_test!(
@@ -347,7 +375,10 @@ storage_test!(health_follows_calls_and_checks, |url: String| async move {
     assert_eq!(apis.observe(&e, fail()).await, HealthStatus::Degraded);
     assert_eq!(apis.observe(&e, fail()).await, HealthStatus::Degraded);
     assert_eq!(apis.observe(&e, fail()).await, HealthStatus::Failing);
-    let now = apis.get("alpha").await.unwrap();
+    let now = apis
+        .get(&trae_core::Principal::System, "alpha")
+        .await
+        .unwrap();
     assert!(!now.is_callable(), "failing endpoints are skipped");
     assert_eq!(now.consecutive_failures, 3);
     assert_eq!(now.last_error.as_deref(), Some("connection refused"));
@@ -367,7 +398,10 @@ storage_test!(health_follows_calls_and_checks, |url: String| async move {
 
     // The row holds the latest status for other nodes and restarts.
     let fresh = registry(&store);
-    let stored = fresh.get("alpha").await.unwrap();
+    let stored = fresh
+        .get(&trae_core::Principal::System, "alpha")
+        .await
+        .unwrap();
     assert_eq!(stored.health, HealthStatus::Healthy);
     assert!(stored.last_check_at.is_some());
 

@@ -1135,7 +1135,7 @@ class ApiCallResult:
 class Apis:
     """The external API registry of a store (`store.apis`).
 
-    Calls act as the system; create, update and delete are audited. Only `check` needs
+    Calls act as the store's principal; create, update and delete are audited. Only `check` needs
     credentials: it opens the vault, like `store.orchestrator`, so the rest works on
     PostgreSQL without `TRAE_MASTER_KEY`.
     """

@@ -9,7 +9,7 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use trae_agents::{ApiCall, Orchestrator, json_body};
-use trae_auth::{Identity, RequestMeta};
+use trae_auth::RequestMeta;
 use trae_core::api_endpoint::{ApiEndpointFilter, HealthCheckSpec};
 use trae_core::{
     ApiAttempt, ApiAuth, ApiEndpoint, ApiEndpointSpec, ApiLimits, ApiRegistry, ApiUsage, Error,
@@ -20,27 +20,16 @@ use super::ApiTags;
 use crate::ApiError;
 use crate::credentials::Auth;
 
-/// Listing endpoints, their usage and logs.
-const READ: &str = "apis:read";
-/// Registering, changing, removing and checking endpoints.
-const ADMIN: &str = "apis:admin";
-/// Calling a capability.
-const CALL: &str = "apis:call";
-
 /// The external APIs router.
 #[derive(Debug, Clone)]
 pub struct ApisApi {
     orchestrator: Orchestrator,
-    identity: Identity,
 }
 
 impl ApisApi {
-    /// A router over `orchestrator` (and its registry), authorizing with `identity`.
-    pub fn new(orchestrator: Orchestrator, identity: Identity) -> Self {
-        Self {
-            orchestrator,
-            identity,
-        }
+    /// A router over `orchestrator` (and its registry), which decide who may do what.
+    pub fn new(orchestrator: Orchestrator) -> Self {
+        Self { orchestrator }
     }
 
     fn registry(&self) -> &ApiRegistry {
@@ -527,14 +516,16 @@ impl ApisApi {
         limit: Query<Option<i64>>,
         offset: Query<Option<i64>>,
     ) -> Result<Json<EndpointPage>, ApiError> {
-        auth.require(&self.identity, READ).await?;
         let page = PageRequest::new(limit.0, offset.0)?;
         let filter = ApiEndpointFilter {
             capability: capability.0,
             is_active: is_active.0,
             tag: tag.0,
         };
-        let found = self.registry().list(&filter, page).await?;
+        let found = self
+            .registry()
+            .list(auth.principal(), &filter, page)
+            .await?;
         Ok(Json(EndpointPage {
             items: found.items.into_iter().map(Into::into).collect(),
             total: found.total,
@@ -551,7 +542,7 @@ impl ApisApi {
         meta: Data<&RequestMeta>,
         body: Json<SpecBody>,
     ) -> Result<Created, ApiError> {
-        let principal = auth.require(&self.identity, ADMIN).await?;
+        let principal = auth.principal();
         let spec = body.0.into_spec()?;
         let endpoint = self.registry().create(principal, spec, meta.0).await?;
         let location = format!("/api/apis/{}", endpoint.name());
@@ -568,7 +559,6 @@ impl ApisApi {
         meta: Data<&RequestMeta>,
         body: Json<CallBody>,
     ) -> Result<Json<CallResultBody>, ApiError> {
-        auth.require(&self.identity, CALL).await?;
         let body = body.0;
         let mut headers: Vec<(String, String)> =
             body.headers.unwrap_or_default().into_iter().collect();
@@ -576,6 +566,7 @@ impl ApisApi {
         let response = self
             .orchestrator
             .call(
+                auth.principal(),
                 &body.capability,
                 ApiCall {
                     method: body.method.unwrap_or_else(|| "GET".into()),
@@ -610,8 +601,9 @@ impl ApisApi {
     /// One endpoint (apis:read).
     #[oai(path = "/api/apis/:name", method = "get", operation_id = "get_api")]
     async fn get(&self, auth: Auth, name: Path<String>) -> Result<Json<EndpointBody>, ApiError> {
-        auth.require(&self.identity, READ).await?;
-        Ok(Json(self.registry().get(&name.0).await?.into()))
+        Ok(Json(
+            self.registry().get(auth.principal(), &name.0).await?.into(),
+        ))
     }
 
     /// Replaces an endpoint's spec (apis:admin); its health and usage are kept; audited.
@@ -623,7 +615,7 @@ impl ApisApi {
         name: Path<String>,
         body: Json<SpecBody>,
     ) -> Result<Json<EndpointBody>, ApiError> {
-        let principal = auth.require(&self.identity, ADMIN).await?;
+        let principal = auth.principal();
         let spec = body.0.into_spec()?;
         Ok(Json(
             self.registry()
@@ -645,7 +637,7 @@ impl ApisApi {
         meta: Data<&RequestMeta>,
         name: Path<String>,
     ) -> Result<Deleted, ApiError> {
-        let principal = auth.require(&self.identity, ADMIN).await?;
+        let principal = auth.principal();
         self.registry().delete(principal, &name.0, meta.0).await?;
         Ok(Deleted::NoContent)
     }
@@ -658,8 +650,12 @@ impl ApisApi {
         operation_id = "api_usage"
     )]
     async fn usage(&self, auth: Auth, name: Path<String>) -> Result<Json<UsageBody>, ApiError> {
-        auth.require(&self.identity, READ).await?;
-        Ok(Json(self.registry().usage(&name.0).await?.into()))
+        Ok(Json(
+            self.registry()
+                .usage(auth.principal(), &name.0)
+                .await?
+                .into(),
+        ))
     }
 
     /// An endpoint's request log, newest first (apis:read).
@@ -675,9 +671,11 @@ impl ApisApi {
         limit: Query<Option<i64>>,
         offset: Query<Option<i64>>,
     ) -> Result<Json<AttemptPage>, ApiError> {
-        auth.require(&self.identity, READ).await?;
         let page = PageRequest::new(limit.0, offset.0)?;
-        let found = self.registry().logs(&name.0, page).await?;
+        let found = self
+            .registry()
+            .logs(auth.principal(), &name.0, page)
+            .await?;
         Ok(Json(AttemptPage {
             items: found.items.into_iter().map(Into::into).collect(),
             total: found.total,
@@ -694,7 +692,11 @@ impl ApisApi {
         operation_id = "check_api"
     )]
     async fn check(&self, auth: Auth, name: Path<String>) -> Result<Json<EndpointBody>, ApiError> {
-        auth.require(&self.identity, ADMIN).await?;
-        Ok(Json(self.orchestrator.check(&name.0).await?.into()))
+        Ok(Json(
+            self.orchestrator
+                .check(auth.principal(), &name.0)
+                .await?
+                .into(),
+        ))
     }
 }
