@@ -141,11 +141,13 @@ impl Trae {
                     ..RequestHistoryOptions::default()
                 },
             )
+            .with_authorizer(Arc::clone(&rbac))
         });
         let gateway = Arc::new(GatewayLimiter::new(&config.rate_limit, store.clock())?);
         let backups = Backups::new(config.database_url.clone(), config.backup.clone())
             .with_events(store.events())
-            .with_audit(identity.audit.clone());
+            .with_audit(identity.audit.clone())
+            .with_authorizer(Arc::clone(&rbac));
         let request_stats = RequestStats::new();
         let metrics = MetricSeries::new(store.metric_repository(), store.clock())
             .with_authorizer(Arc::clone(&rbac));
@@ -279,7 +281,8 @@ impl Trae {
                     self.inner.config.data_dir.clone(),
                     Some(self.inner.identity.audit.clone()),
                 )
-                .await?;
+                .await?
+                .with_authorizer(Arc::new(self.inner.identity.rbac.clone()));
                 self.inner.apis.report_checks_to(monitor.health().clone());
                 Ok(monitor)
             })

@@ -472,6 +472,19 @@ impl Alerts {
         self.inner.repo.list_alerts(filter, page).await
     }
 
+    /// One sampling round on demand, as `principal` (who needs [`ALERTS_ADMIN`]: it writes
+    /// points and can fire webhooks): samples every source of `series`, then evaluates the
+    /// rules against the samples. Nothing is sampled for a principal refused.
+    pub async fn sample_now(
+        &self,
+        principal: &Principal,
+        series: &crate::MetricSeries,
+    ) -> Result<Evaluation> {
+        self.gate.check(principal, ALERTS_ADMIN).await?;
+        let samples = series.sample().await?;
+        self.evaluate(&samples).await
+    }
+
     /// Judges every enabled rule against `samples` (one sampling round): fires alerts whose
     /// condition has held for the rule's `for_secs`, resolves firing ones whose condition no
     /// longer holds. Series a rule matches that are absent from `samples` keep their state.

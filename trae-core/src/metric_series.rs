@@ -397,6 +397,12 @@ impl MetricSeries {
             .clone()
     }
 
+    /// `Ok` when `principal` may read this server's operational figures (`metrics:read`):
+    /// the series, the Prometheus exposition, runtime and route figures; else `Forbidden`.
+    pub async fn readable_by(&self, principal: &Principal) -> Result<()> {
+        self.gate.check(principal, crate::alert::METRICS_READ).await
+    }
+
     /// Every metric name with stored points; needs `metrics:read`.
     pub async fn names(&self, principal: &Principal) -> Result<Vec<String>> {
         self.gate

@@ -14,8 +14,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::alert::METRICS_READ;
 use crate::batch_writer::{BatchSink, BatchWriter};
-use crate::{Clock, Page, PageRequest, Result};
+use crate::permission::{Authorizer, Gate};
+use crate::{Clock, Page, PageRequest, Principal, Result};
 
 /// Counter of records dropped because the writer fell behind.
 pub const DROPPED: &str = "trae_request_history_dropped_total";
@@ -128,6 +130,7 @@ pub struct RequestRecorder {
     writer: BatchWriter<RequestRecord>,
     sample_rate: f64,
     repo: Arc<dyn RequestHistoryRepository>,
+    gate: Gate,
 }
 
 impl std::fmt::Debug for RequestRecorder {
@@ -162,7 +165,15 @@ impl RequestRecorder {
             ),
             sample_rate: options.sample_rate.clamp(0.0, 1.0),
             repo,
+            gate: Gate::default(),
         }
+    }
+
+    /// This recorder, asking `authorizer` whether a principal holds [`METRICS_READ`] to read
+    /// the history (without one, only the system may).
+    pub fn with_authorizer(mut self, authorizer: Arc<dyn Authorizer>) -> Self {
+        self.gate = Gate::new(authorizer);
+        self
     }
 
     /// Queues a record unless its route is excluded or sampling skips it; never waits.
@@ -178,12 +189,15 @@ impl RequestRecorder {
         self.writer.flush().await;
     }
 
-    /// History matching `filter`, newest first.
+    /// History matching `filter`, newest first, for a `principal` holding [`METRICS_READ`]
+    /// (it names clients and routes).
     pub async fn list(
         &self,
+        principal: &Principal,
         filter: &RequestFilter,
         page: PageRequest,
     ) -> Result<Page<RequestRecord>> {
+        self.gate.check(principal, METRICS_READ).await?;
         self.repo.list(filter, page).await
     }
 

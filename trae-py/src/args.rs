@@ -14,8 +14,6 @@ use pyo3::types::{PyDateTime, PyDict, PyInt, PyString, PyTzInfo};
 use trae_core::{Error, NewPet, PageRequest, Permission, PetFilter, PetPatch, Species};
 use uuid::Uuid;
 
-use crate::identity::Principal;
-
 /// An id from a `uuid.UUID` or its string form.
 pub(crate) fn id(value: &Bound<'_, PyAny>) -> PyResult<trae_core::Result<Uuid>> {
     if let Ok(text) = value.cast::<PyString>() {
@@ -99,11 +97,6 @@ pub(crate) fn page(
     let limit = limit.map(|limit| int("limit", limit)).transpose()?;
     let offset = offset.map(|offset| int("offset", offset)).transpose()?;
     PageRequest::new(limit, offset)
-}
-
-/// The acting principal: the one given, or the system when none is.
-pub(crate) fn principal(given: Option<PyRef<'_, Principal>>) -> trae_core::Principal {
-    given.map_or(trae_core::Principal::System, |p| p.0.clone())
 }
 
 /// A permission name such as `pets:read`.

@@ -5,12 +5,12 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 use pyo3::prelude::*;
-use trae_core::{Config, Principal, RequestMeta};
+use trae_core::{ConfigOverrides, RequestMeta};
 use trae_storage::backup::{self, Error as BackupError};
-use trae_storage::{BackupInfo, BackupKind, Backups};
+use trae_storage::{BackupInfo, BackupKind};
 
 use crate::aio::AsyncStore;
-use crate::handle::block_on;
+use crate::handle::{Handle, block_on};
 use crate::sync::Store;
 
 /// A backup file and its manifest. Read-only.
@@ -144,6 +144,7 @@ fn core_error(err: BackupError) -> trae_core::Error {
             trae_core::Error::Conflict(message)
         }
         BackupError::PgDumpMissing => trae_core::Error::Unavailable(message),
+        BackupError::Refused(refusal) => refusal,
         BackupError::Unsupported(_) => trae_core::Error::Config(message),
         _ => trae_core::Error::Storage(message),
     }
@@ -164,7 +165,8 @@ fn info_of(path: PathBuf, manifest: backup::Manifest) -> BackupInfo {
 }
 
 /// Takes a backup of a trae database (a consistent online copy on SQLite, `pg_dump` on
-/// PostgreSQL) with its manifest beside it, as the system.
+/// PostgreSQL) with its manifest beside it, as the store's principal (the system, or the
+/// user of `store.as_user(...)`, who needs `backups:admin`).
 ///
 /// `target` is a database URL, a `trae.Store` or a `trae.aio.Store` (whose backup is also
 /// recorded in that database's audit log as `backup.create`); `None` takes the configured
@@ -182,9 +184,7 @@ pub(crate) fn create(
     target: Option<&Bound<'_, PyAny>>,
     out: Option<PathBuf>,
 ) -> PyResult<Backup> {
-    let config = Config::load().map_err(|e| crate::errors::to_py_err(py, e))?;
-    let handle = match target {
-        None => None,
+    let given = match target {
         Some(t) => {
             if let Ok(store) = t.cast::<Store>() {
                 Some(store.get().handle().clone())
@@ -194,40 +194,49 @@ pub(crate) fn create(
                 None
             }
         }
+        None => None,
     };
-    let url = match (&handle, target) {
-        (Some(handle), _) => handle.url().to_owned(),
-        (None, Some(t)) => t.extract::<String>().map_err(|_| {
-            crate::errors::to_py_err(
-                py,
-                trae_core::Error::validation(
-                    "target",
-                    "must be a database URL, a trae.Store or a trae.aio.Store",
-                ),
-            )
-        })?,
-        (None, None) => config.database_url.clone(),
+    // A URL (or none: the configured database) is opened here like `trae.Store(url)` and
+    // closed again, so every backup goes through the one `Backups` service of a store.
+    let (handle, opened_here) = match given {
+        Some(handle) => (handle, false),
+        None => {
+            let database_url = target
+                .map(|t| {
+                    t.extract::<String>().map_err(|_| {
+                        crate::errors::to_py_err(
+                            py,
+                            trae_core::Error::validation(
+                                "target",
+                                "must be a database URL, a trae.Store or a trae.aio.Store",
+                            ),
+                        )
+                    })
+                })
+                .transpose()?;
+            let overrides = ConfigOverrides {
+                database_url,
+                ..ConfigOverrides::default()
+            };
+            (block_on(py, Handle::connect(overrides))?, true)
+        }
     };
-    let mut backups = Backups::new(url, config.backup.clone());
-    if let Some(handle) = &handle {
-        let store = handle
-            .storage()
-            .map_err(|e| crate::errors::to_py_err(py, e))?;
-        backups = backups
-            .with_audit(store.audit())
-            .with_events(store.events());
-    }
-    let (system, meta) = (Principal::System, RequestMeta::default());
+    let meta = RequestMeta::default();
     let taken = block_on(py, async {
-        match &out {
-            Some(out) => backups.create_at(&system, out, &meta, |_, _| {}).await,
+        let backups = handle.backups()?;
+        let principal = handle.principal();
+        let taken = match &out {
+            Some(out) => backups.create_at(principal, out, &meta, |_, _| {}).await,
             None => {
                 backups
-                    .create(&system, BackupKind::Manual, &meta, |_, _| {})
+                    .create(principal, BackupKind::Manual, &meta, |_, _| {})
                     .await
             }
+        };
+        if opened_here {
+            handle.close().await;
         }
-        .map_err(core_error)
+        taken.map_err(core_error)
     })?;
     Ok(Backup(taken))
 }

@@ -76,6 +76,28 @@ impl Handle {
         &self.principal
     }
 
+    /// Who one call acts as: the principal it was given, else this handle's. A handle acting
+    /// as a user (`store.as_user(...)`) refuses any other principal, so a user's handle cannot
+    /// be turned into the system's by passing `Principal.system()`.
+    pub(crate) fn acting(
+        &self,
+        py: Python<'_>,
+        given: Option<PyRef<'_, crate::identity::Principal>>,
+    ) -> PyResult<Principal> {
+        let Some(given) = given else {
+            return Ok(self.principal.clone());
+        };
+        if matches!(self.principal, Principal::System) || given.0 == self.principal {
+            return Ok(given.0.clone());
+        }
+        Err(to_py_err(
+            py,
+            trae_core::Error::Forbidden(
+                "this store acts as a user; a call on it cannot act as another principal".into(),
+            ),
+        ))
+    }
+
     /// The identity services; `Unavailable` once the store is closed.
     pub(crate) async fn identity(&self) -> trae_core::Result<&Identity> {
         self.open()?;
@@ -125,15 +147,10 @@ impl Handle {
         Ok(self.opened.trae.content())
     }
 
-    /// The database URL the store was opened with.
-    pub(crate) fn url(&self) -> &str {
-        &self.opened.trae.config().database_url
-    }
-
-    /// The open `trae_storage::Store`; `Unavailable` once closed.
-    pub(crate) fn storage(&self) -> trae_core::Result<&trae_storage::Store> {
+    /// The backup service of this database; `Unavailable` once closed.
+    pub(crate) fn backups(&self) -> trae_core::Result<&trae_storage::Backups> {
         self.open()?;
-        Ok(self.opened.trae.store())
+        Ok(self.opened.trae.backups())
     }
 
     fn open(&self) -> trae_core::Result<()> {

@@ -230,13 +230,16 @@ impl HealthReport {
     }
 }
 
-/// The report of `monitor` as it stands.
-fn report(monitor: &trae_storage::HealthMonitor) -> HealthReport {
-    HealthReport {
+/// The report of `monitor` as it stands, for a `principal` who may see the components.
+async fn report(
+    monitor: &trae_storage::HealthMonitor,
+    principal: &trae_core::Principal,
+) -> trae_core::Result<HealthReport> {
+    Ok(HealthReport {
         status: monitor.health().overall(),
         ready: monitor.health().ready(),
-        components: monitor.reports(),
-    }
+        components: monitor.reports(principal).await?,
+    })
 }
 
 /// Defines a health service class, each method running its work with `$run`.
@@ -267,7 +270,7 @@ macro_rules! health_service {
                 $run(py, async move {
                     let monitor = handle.health().await?;
                     monitor.check_all().await;
-                    Ok(report(monitor))
+                    report(monitor, handle.principal()).await
                 })
             }
 
@@ -282,14 +285,14 @@ macro_rules! health_service {
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
                     let monitor = handle.health().await?;
-                    monitor.check(&name).await.map(ComponentStatus)
+                    monitor.check(handle.principal(), &name).await.map(ComponentStatus)
                 })
             }
 
             /// The `HealthReport` as of the latest checks, without checking anything.
             fn report<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
                 let handle = Arc::clone(&self.handle);
-                $run(py, async move { Ok(report(handle.health().await?)) })
+                $run(py, async move { report(handle.health().await?, handle.principal()).await })
             }
 
             /// The component `name`'s `ComponentStatus`; raises `NotFound` when there is none.
@@ -297,7 +300,7 @@ macro_rules! health_service {
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
                     let monitor = handle.health().await?;
-                    let (report, _) = monitor.component(&name).await?;
+                    let (report, _) = monitor.component(handle.principal(), &name).await?;
                     Ok(ComponentStatus(report))
                 })
             }
@@ -308,7 +311,7 @@ macro_rules! health_service {
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
                     let monitor = handle.health().await?;
-                    let (_, history) = monitor.component(&name).await?;
+                    let (_, history) = monitor.component(handle.principal(), &name).await?;
                     Ok(history
                         .into_iter()
                         .map(HealthTransition)

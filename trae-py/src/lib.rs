@@ -4,8 +4,8 @@
 //! `trae_core` or `trae_auth` service method over a `trae_storage::Store`, and converts the
 //! answer back; every rule (names, ages, tags, species, page sizes, passwords, permissions)
 //! lives in those crates, and every error they return becomes a `trae.TraeError` subclass
-//! through [`errors::to_py_err`]. The identity services act as the system unless a call is
-//! given a `trae.Principal`.
+//! through [`errors::to_py_err`]. Calls act as the store's principal (the system, or
+//! the user of `store.as_user(token)`) unless given a `trae.Principal`.
 //!
 //! The synchronous API (`trae.Store`) releases the GIL and blocks on one shared multi-threaded
 //! tokio runtime; the asyncio API (`trae.aio`) hands the same futures to that runtime through

@@ -412,13 +412,13 @@ macro_rules! metrics_service {
 
             /// Samples the task queue's and the external APIs' gauges now, stores them and
             /// judges the alert rules against them; returns the alerts that fired or resolved
-            /// (a list of `Alert`).
+            /// (a list of `Alert`). Needs `alerts:admin`: it writes points and can fire
+            /// webhooks.
             fn sample<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
                     let (series, alerts) = handle.monitoring()?;
-                    let samples = series.sample().await?;
-                    let round = alerts.evaluate(&samples).await?;
+                    let round = alerts.sample_now(handle.principal(), series).await?;
                     Ok(round
                         .fired
                         .into_iter()

@@ -228,7 +228,7 @@ macro_rules! secrets_service {
     ) => {
         #[doc = concat!(
             "The secrets vault of a store (`store.secrets`)", $doc, "\n\n",
-            "Calls act as the system unless given a `principal`, which then needs ",
+            "Calls act as the store's principal unless given a `principal`, which then needs ",
             "`secrets:read` to list and describe, `secrets:write` to set, delete and prune, ",
             "and `secrets:reveal` to read a value. Set, reveal, delete and prune are audited ",
             "(names and versions, never values). The vault opens on first use: on PostgreSQL ",
@@ -264,7 +264,7 @@ macro_rules! secrets_service {
                     description,
                     tags,
                 };
-                let principal = args::principal(principal);
+                let principal = self.handle.acting(py, principal)?;
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
                     let vault = handle.vault().await?;
@@ -285,7 +285,7 @@ macro_rules! secrets_service {
                 principal: Option<PyRef<'py, Principal>>,
             ) -> PyResult<Bound<'py, PyAny>> {
                 let version = version_arg(version);
-                let principal = args::principal(principal);
+                let principal = self.handle.acting(py, principal)?;
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
                     let vault = handle.vault().await?;
@@ -317,7 +317,7 @@ macro_rules! secrets_service {
                 principal: Option<PyRef<'py, Principal>>,
             ) -> PyResult<Bound<'py, PyAny>> {
                 let version = version_arg(version);
-                let principal = args::principal(principal);
+                let principal = self.handle.acting(py, principal)?;
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
                     let vault = handle.vault().await?;
@@ -338,7 +338,7 @@ macro_rules! secrets_service {
                 name: String,
                 principal: Option<PyRef<'py, Principal>>,
             ) -> PyResult<Bound<'py, PyAny>> {
-                let principal = args::principal(principal);
+                let principal = self.handle.acting(py, principal)?;
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
                     let vault = handle.vault().await?;
@@ -367,7 +367,7 @@ macro_rules! secrets_service {
             ) -> PyResult<Bound<'py, PyAny>> {
                 let page = args::page(limit, offset);
                 let filter = SecretFilter { prefix, tag };
-                let principal = args::principal(principal);
+                let principal = self.handle.acting(py, principal)?;
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
                     let vault = handle.vault().await?;
@@ -385,7 +385,7 @@ macro_rules! secrets_service {
                 name: String,
                 principal: Option<PyRef<'py, Principal>>,
             ) -> PyResult<Bound<'py, PyAny>> {
-                let principal = args::principal(principal);
+                let principal = self.handle.acting(py, principal)?;
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
                     let vault = handle.vault().await?;
@@ -403,7 +403,7 @@ macro_rules! secrets_service {
                 name: String,
                 principal: Option<PyRef<'py, Principal>>,
             ) -> PyResult<Bound<'py, PyAny>> {
-                let principal = args::principal(principal);
+                let principal = self.handle.acting(py, principal)?;
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
                     let vault = handle.vault().await?;
@@ -423,7 +423,7 @@ macro_rules! secrets_service {
                 principal: Option<PyRef<'py, Principal>>,
             ) -> PyResult<Bound<'py, PyAny>> {
                 let keep = keep.map(|k| args::int::<u32>("keep", k)).transpose();
-                let principal = args::principal(principal);
+                let principal = self.handle.acting(py, principal)?;
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
                     let vault = handle.vault().await?;

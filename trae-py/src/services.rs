@@ -6,8 +6,9 @@
 //! (an asyncio future). Every method converts its arguments, calls one trae-auth service and
 //! wraps the answer; who may do what, and every other rule, is decided in trae-auth.
 //!
-//! Calls without a `principal` act as the system (`Principal.system()`), which holds every
-//! permission; audit entries record who acted. Python calls carry no client IP or request id.
+//! Calls without a `principal` act as the store's principal: the system (`Principal.system()`,
+//! every permission) for `trae.Store(...)`, the user for `store.as_user(...)`, whose handle
+//! refuses any other principal; audit entries record who acted. Python calls carry no client IP or request id.
 
 use std::sync::Arc;
 
@@ -264,7 +265,7 @@ macro_rules! identity_services {
                 offset: Option<&Bound<'py, PyInt>>,
             ) -> PyResult<Bound<'py, PyAny>> {
                 let handle = Arc::clone(&self.handle);
-                let principal = args::principal(principal);
+                let principal = self.handle.acting(py, principal)?;
                 let filter = UserFilter {
                     query,
                     role,
@@ -289,7 +290,7 @@ macro_rules! identity_services {
             ) -> PyResult<Bound<'py, PyAny>> {
                 let handle = Arc::clone(&self.handle);
                 let id = args::id(id)?;
-                let principal = args::principal(principal);
+                let principal = self.handle.acting(py, principal)?;
                 $run(py, async move {
                     handle.identity().await?.users.get(&principal, id?).await.map(User)
                 })
@@ -313,7 +314,7 @@ macro_rules! identity_services {
                 principal: Option<PyRef<'py, Principal>>,
             ) -> PyResult<Bound<'py, PyAny>> {
                 let handle = Arc::clone(&self.handle);
-                let principal = args::principal(principal);
+                let principal = self.handle.acting(py, principal)?;
                 let input = Registration {
                     username,
                     email,
@@ -352,7 +353,7 @@ macro_rules! identity_services {
             ) -> PyResult<Bound<'py, PyAny>> {
                 let handle = Arc::clone(&self.handle);
                 let id = args::id(id)?;
-                let principal = args::principal(principal);
+                let principal = self.handle.acting(py, principal)?;
                 let change = AdminChange {
                     email,
                     full_name: full_name.map(Some),
@@ -382,7 +383,7 @@ macro_rules! identity_services {
             ) -> PyResult<Bound<'py, PyAny>> {
                 let handle = Arc::clone(&self.handle);
                 let id = args::id(id)?;
-                let principal = args::principal(principal);
+                let principal = self.handle.acting(py, principal)?;
                 $run(py, async move {
                     let identity = handle.identity().await?;
                     identity.users.delete(&principal, id?, &meta()).await?;
@@ -401,7 +402,7 @@ macro_rules! identity_services {
             ) -> PyResult<Bound<'py, PyAny>> {
                 let handle = Arc::clone(&self.handle);
                 let id = args::id(id)?;
-                let principal = args::principal(principal);
+                let principal = self.handle.acting(py, principal)?;
                 $run(py, async move {
                     let identity = handle.identity().await?;
                     identity
@@ -517,7 +518,7 @@ macro_rules! identity_services {
                 principal: Option<PyRef<'py, Principal>>,
             ) -> PyResult<Bound<'py, PyAny>> {
                 let handle = Arc::clone(&self.handle);
-                let principal = args::principal(principal);
+                let principal = self.handle.acting(py, principal)?;
                 $run(py, async move {
                     let roles = handle.identity().await?.policy.roles(&principal).await?;
                     Ok(roles.into_iter().map(Role).collect::<Vec<_>>())
@@ -533,7 +534,7 @@ macro_rules! identity_services {
                 principal: Option<PyRef<'py, Principal>>,
             ) -> PyResult<Bound<'py, PyAny>> {
                 let handle = Arc::clone(&self.handle);
-                let principal = args::principal(principal);
+                let principal = self.handle.acting(py, principal)?;
                 $run(py, async move {
                     handle.identity().await?.policy.role(&principal, &name).await.map(Role)
                 })
@@ -547,7 +548,7 @@ macro_rules! identity_services {
                 principal: Option<PyRef<'py, Principal>>,
             ) -> PyResult<Bound<'py, PyAny>> {
                 let handle = Arc::clone(&self.handle);
-                let principal = args::principal(principal);
+                let principal = self.handle.acting(py, principal)?;
                 $run(py, async move {
                     let all = handle.identity().await?.policy.permissions(&principal).await?;
                     Ok(all.into_iter().map(String::from).collect::<Vec<_>>())
@@ -574,7 +575,7 @@ macro_rules! identity_services {
                 principal: Option<PyRef<'py, Principal>>,
             ) -> PyResult<Bound<'py, PyAny>> {
                 let handle = Arc::clone(&self.handle);
-                let principal = args::principal(principal);
+                let principal = self.handle.acting(py, principal)?;
                 let input = NewRole {
                     name,
                     description,
@@ -604,7 +605,7 @@ macro_rules! identity_services {
                 principal: Option<PyRef<'py, Principal>>,
             ) -> PyResult<Bound<'py, PyAny>> {
                 let handle = Arc::clone(&self.handle);
-                let principal = args::principal(principal);
+                let principal = self.handle.acting(py, principal)?;
                 let patch = RolePatch {
                     description,
                     permissions,
@@ -629,7 +630,7 @@ macro_rules! identity_services {
                 principal: Option<PyRef<'py, Principal>>,
             ) -> PyResult<Bound<'py, PyAny>> {
                 let handle = Arc::clone(&self.handle);
-                let principal = args::principal(principal);
+                let principal = self.handle.acting(py, principal)?;
                 $run(py, async move {
                     let identity = handle.identity().await?;
                     identity
@@ -676,7 +677,7 @@ macro_rules! identity_services {
                 offset: Option<&Bound<'py, PyInt>>,
             ) -> PyResult<Bound<'py, PyAny>> {
                 let handle = Arc::clone(&self.handle);
-                let principal = args::principal(principal);
+                let principal = self.handle.acting(py, principal)?;
                 let actor = args::actor(actor)?;
                 let since = args::utc("since", since)?;
                 let until = args::utc("until", until)?;

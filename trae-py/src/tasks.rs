@@ -761,12 +761,6 @@ fn filter(
     })
 }
 
-/// Who a call acts as: the `principal` given, else the store's (the system for
-/// `trae.Store(...)`, the user for `store.as_user(...)`). The task queue decides what it may do.
-fn acting(handle: &Handle, given: Option<PyRef<'_, Principal>>) -> trae_core::Principal {
-    given.map_or_else(|| handle.principal().clone(), |p| p.0.clone())
-}
-
 /// Defines a task service class, each method running its work with `$run`.
 macro_rules! task_service {
     (
@@ -828,7 +822,7 @@ macro_rules! task_service {
                     },
                     &|f: &str| f.to_owned(),
                 )?;
-                let principal = acting(&self.handle, principal);
+                let principal = self.handle.acting(py, principal)?;
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
                     let tasks = handle.tasks()?;
@@ -851,7 +845,7 @@ macro_rules! task_service {
                 principal: Option<PyRef<'py, Principal>>,
             ) -> PyResult<Bound<'py, PyAny>> {
                 let input = new_tasks(tasks)?;
-                let principal = acting(&self.handle, principal);
+                let principal = self.handle.acting(py, principal)?;
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
                     let tasks = handle.tasks()?;
@@ -870,7 +864,7 @@ macro_rules! task_service {
                 principal: Option<PyRef<'py, Principal>>,
             ) -> PyResult<Bound<'py, PyAny>> {
                 let id = args::id(id)?;
-                let principal = acting(&self.handle, principal);
+                let principal = self.handle.acting(py, principal)?;
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
                     let tasks = handle.tasks()?;
@@ -902,7 +896,7 @@ macro_rules! task_service {
             ) -> PyResult<Bound<'py, PyAny>> {
                 let filter = filter(state, queue, kind, tag);
                 let page = args::page(limit, offset);
-                let principal = acting(&self.handle, principal);
+                let principal = self.handle.acting(py, principal)?;
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
                     let tasks = handle.tasks()?;
@@ -922,7 +916,7 @@ macro_rules! task_service {
                 principal: Option<PyRef<'py, Principal>>,
             ) -> PyResult<Bound<'py, PyAny>> {
                 let id = args::id(id)?;
-                let principal = acting(&self.handle, principal);
+                let principal = self.handle.acting(py, principal)?;
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
                     let tasks = handle.tasks()?;
@@ -941,7 +935,7 @@ macro_rules! task_service {
                 principal: Option<PyRef<'py, Principal>>,
             ) -> PyResult<Bound<'py, PyAny>> {
                 let id = args::id(id)?;
-                let principal = acting(&self.handle, principal);
+                let principal = self.handle.acting(py, principal)?;
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
                     let tasks = handle.tasks()?;
@@ -958,7 +952,7 @@ macro_rules! task_service {
                 queue: String,
                 principal: Option<PyRef<'py, Principal>>,
             ) -> PyResult<Bound<'py, PyAny>> {
-                let principal = acting(&self.handle, principal);
+                let principal = self.handle.acting(py, principal)?;
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
                     let tasks = handle.tasks()?;
@@ -974,7 +968,7 @@ macro_rules! task_service {
                 queue: String,
                 principal: Option<PyRef<'py, Principal>>,
             ) -> PyResult<Bound<'py, PyAny>> {
-                let principal = acting(&self.handle, principal);
+                let principal = self.handle.acting(py, principal)?;
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
                     let tasks = handle.tasks()?;
@@ -995,7 +989,7 @@ macro_rules! task_service {
                 let limit = limit
                     .map(|l| args::int::<u32>("concurrency_limit", l))
                     .transpose();
-                let principal = acting(&self.handle, principal);
+                let principal = self.handle.acting(py, principal)?;
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
                     let tasks = handle.tasks()?;
@@ -1013,7 +1007,7 @@ macro_rules! task_service {
                 py: Python<'py>,
                 principal: Option<PyRef<'py, Principal>>,
             ) -> PyResult<Bound<'py, PyAny>> {
-                let principal = acting(&self.handle, principal);
+                let principal = self.handle.acting(py, principal)?;
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
                     let tasks = handle.tasks()?;

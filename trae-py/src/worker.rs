@@ -23,6 +23,7 @@
 
 use std::collections::BTreeMap;
 use std::ffi::CStr;
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -654,16 +655,39 @@ impl Drop for Running {
 /// [`SIGNAL_POLL`]. On the first signal error (e.g. `KeyboardInterrupt`) `token` is cancelled
 /// and the graceful shutdown awaited before the error is raised; without a token, or on a
 /// second signal, the run is aborted.
+///
+/// The outcome arrives over a std channel polled with a timeout, so noticing a signal never
+/// depends on the runtime's timer being driven.
 fn wait(
     py: Python<'_>,
-    mut join: JoinHandle<trae_core::Result<trae_core::WorkerSummary>>,
+    join: JoinHandle<trae_core::Result<trae_core::WorkerSummary>>,
     token: Option<&CancellationToken>,
 ) -> PyResult<WorkerSummary> {
+    let abort = join.abort_handle();
+    let (tx, rx) = std::sync::mpsc::channel();
+    // A `Receiver` is not `Sync`; the mutex lets the GIL-free closures borrow it.
+    let rx = Mutex::new(rx);
+    let recv = |timeout: Option<Duration>| {
+        let rx = rx.lock().unwrap_or_else(PoisonError::into_inner);
+        match timeout {
+            Some(timeout) => rx.recv_timeout(timeout),
+            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        }
+    };
+    runtime().spawn(async move {
+        let _ = tx.send(join.await);
+    });
     let mut interrupted: Option<PyErr> = None;
     loop {
-        let joined = py.detach(|| {
-            runtime().block_on(async { tokio::time::timeout(SIGNAL_POLL, &mut join).await.ok() })
-        });
+        let joined = match py.detach(|| recv(Some(SIGNAL_POLL))) {
+            Ok(joined) => Some(joined),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => {
+                return Err(PyRuntimeError::new_err(
+                    "the worker stopped abnormally: its outcome was lost",
+                ));
+            }
+        };
         if let Some(joined) = joined {
             let summary = match joined {
                 Ok(Ok(summary)) => Ok(WorkerSummary(summary)),
@@ -684,8 +708,8 @@ fn wait(
                     interrupted = Some(err);
                 }
                 _ => {
-                    join.abort();
-                    let _ = py.detach(|| runtime().block_on(&mut join));
+                    abort.abort();
+                    let _ = py.detach(|| recv(None));
                     return Err(err);
                 }
             }

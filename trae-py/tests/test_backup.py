@@ -82,11 +82,14 @@ def test_create_without_out_writes_to_the_backup_directory(
 
 
 def test_a_postgres_store_is_dumped_with_pg_dump(
-    store: trae.Store, backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    database_url: str, backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # A store reads TRAE_BACKUP_DIR when it opens, as `trae serve` does at start.
     monkeypatch.setenv("TRAE_BACKUP_DIR", str(tmp_path / "kept"))
-    store.pets.create(name="Rex", species="dog", age=3)
-    taken = trae.backup.create(store)
+    with trae.Store(database_url) as store:
+        store.pets.create(name="Rex", species="dog", age=3)
+        taken = trae.backup.create(store)
+    assert taken.path.parent == tmp_path / "kept"
     assert taken.format == ("pg_dump" if backend == "postgres" else "sqlite")
     assert taken.file_name.endswith(".dump" if backend == "postgres" else ".db")
     assert trae.backup.verify(taken.path).sha256 == taken.sha256

@@ -62,6 +62,54 @@ def test_a_user_may_write_pets_and_an_api_key_acts_as_its_owner(store: trae.Stor
         by_key.pets.delete(tom.id)
 
 
+def test_a_users_store_acts_as_that_user_for_identity_and_secrets_too(store: trae.Store) -> None:
+    viewer = store.as_user(_user_token(store, "watcher", "viewer"))
+    assert viewer.users.me(viewer.auth.authenticate(_login(store, "watcher"))).username == (
+        "watcher"
+    )
+    for write in (
+        lambda: viewer.users.list(),
+        lambda: viewer.users.create(
+            username="mallory", email="m@example.com", password=PASSWORD, roles=["admin"]
+        ),
+        lambda: viewer.tasks.pause("default"),
+    ):
+        with pytest.raises(trae.PermissionDenied):
+            write()
+    assert [u.username for u in store.users.list().items] == ["watcher"]
+    if store.backend == "sqlite":  # PostgreSQL's vault needs TRAE_MASTER_KEY
+        with pytest.raises(trae.PermissionDenied):
+            viewer.secrets.set("stolen", "value")
+        assert store.secrets.list().total == 0
+
+
+def test_a_users_store_cannot_be_made_to_act_as_the_system(store: trae.Store) -> None:
+    viewer = store.as_user(_user_token(store, "watcher", "viewer"))
+    system = trae.Principal.system()
+    for escalation in (
+        lambda: viewer.users.create(
+            username="mallory",
+            email="m@example.com",
+            password=PASSWORD,
+            roles=["admin"],
+            principal=system,
+        ),
+        lambda: viewer.tasks.enqueue("sneaky", principal=system),
+    ):
+        with pytest.raises(trae.PermissionDenied) as denied:
+            escalation()
+        assert "another principal" in str(denied.value)
+    assert [u.username for u in store.users.list().items] == ["watcher"]
+    assert store.tasks.list().total == 0
+    # Its own principal, passed explicitly, is the same as passing none.
+    me = viewer.auth.authenticate(_login(store, "watcher"))
+    assert viewer.users.me(me).username == "watcher"
+
+
+def _login(store: trae.Store, username: str) -> str:
+    return store.auth.login(username, PASSWORD).access_token
+
+
 def test_as_user_refuses_a_token_that_does_not_work(store: trae.Store) -> None:
     for token in ("", "not-a-token", "trae_not_a_key"):
         with pytest.raises(trae.AuthError):
@@ -305,6 +353,31 @@ def test_a_viewer_reads_metrics_but_is_refused_alert_administration(store: trae.
     )
     with pytest.raises(trae.PermissionDenied):
         nobody.metrics.rules()
+    for operational in (
+        lambda: nobody.health.report(),
+        lambda: nobody.health.check(),
+        lambda: nobody.health.check_component("database"),
+        lambda: nobody.health.component("database"),
+        lambda: nobody.health.history("database"),
+    ):
+        with pytest.raises(trae.PermissionDenied) as denied:
+            operational()
+        assert "metrics:read" in str(denied.value)
+    assert viewer.health.component("database").name == "database"
+    with pytest.raises(trae.PermissionDenied) as denied:
+        viewer.metrics.sample()
+    assert "alerts:admin" in str(denied.value)
+    assert store.metrics.names() == [], "the refused round sampled nothing"
+
+
+def test_a_viewer_is_refused_backups(store: trae.Store, tmp_path: Path) -> None:
+    viewer = store.as_user(_user_token(store, "vera", "viewer"))
+    with pytest.raises(trae.PermissionDenied) as denied:
+        trae.backup.create(viewer, tmp_path / "stolen.db")
+    assert "backups:admin" in str(denied.value)
+    assert not (tmp_path / "stolen.db").exists()
+    if store.backend == "sqlite":  # pg_dump backups are covered by test_backup.py
+        assert trae.backup.create(store, tmp_path / "mine.db").size > 0
 
 
 def test_a_viewer_reads_apis_but_is_refused_changes_calls_and_checks(store: trae.Store) -> None:

@@ -76,14 +76,10 @@ impl App {
         crate::prometheus::handle();
         let identity = trae.identity().clone();
         let config = trae.config();
-        let discovery = DiscoveryApi::new(identity.clone());
+        let discovery = DiscoveryApi::new(trae.metrics().clone());
         let apis = (
-            HealthApi::new(
-                trae.store().clone(),
-                identity.clone(),
-                trae.health().await?.clone(),
-            ),
-            RuntimeApi::new(trae.opened_at(), config.summary(), identity.clone()),
+            HealthApi::new(trae.store().clone(), trae.health().await?.clone()),
+            RuntimeApi::new(trae.opened_at(), config.summary(), trae.metrics().clone()),
             discovery.clone(),
             PetsApi::new(trae.pets().clone()),
             (
@@ -96,14 +92,13 @@ impl App {
             TasksApi::new(trae.tasks()),
             MetricsApi::new(
                 trae.history().cloned(),
-                identity.clone(),
                 trae.metrics().clone(),
                 trae.alerts().clone(),
                 config.metrics.open_to.clone(),
             ),
             ApisApi::new(trae.apis().clone()),
             SecretsApi::new(trae.vault().await?.clone()),
-            BackupsApi::new(trae.backups().clone(), identity.clone()),
+            BackupsApi::new(trae.backups().clone()),
             (
                 ChannelsApi::new(trae.content().channels.clone()),
                 PersonasApi::new(trae.content().personas.clone()),

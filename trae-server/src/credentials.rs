@@ -10,7 +10,7 @@ use poem::Request;
 use poem_openapi::SecurityScheme;
 use poem_openapi::auth::{ApiKey, Bearer};
 use trae_auth::{Credential, Identity};
-use trae_core::{Permission, Principal};
+use trae_core::Principal;
 
 use crate::ApiError;
 use crate::request_context::PrincipalField;
@@ -62,38 +62,22 @@ pub enum OptionalAuth {
 }
 
 impl OptionalAuth {
-    /// Whether the caller holds `permission` (anonymous callers hold none).
-    pub async fn holds(&self, identity: &Identity, permission: &'static str) -> bool {
-        let principal = match self {
-            Self::ApiKey(ApiKeyAuth(p)) | Self::Bearer(BearerAuth(p)) => p,
-            Self::Anonymous => return false,
-        };
-        identity
-            .authorize(principal, &Permission::from_static(permission))
-            .await
-            .is_ok()
+    /// The principal; anonymous callers are unauthenticated.
+    pub fn signed_in(&self) -> Result<&Principal, ApiError> {
+        self.principal().ok_or_else(|| {
+            trae_core::Error::Unauthenticated(
+                "credentials required: a Bearer token or an X-API-Key".into(),
+            )
+            .into()
+        })
     }
 
-    /// The principal, once trae-auth agrees it holds `permission`; anonymous callers are
-    /// unauthenticated.
-    pub async fn require(
-        &self,
-        identity: &Identity,
-        permission: &'static str,
-    ) -> Result<&Principal, ApiError> {
-        let principal = match self {
-            Self::ApiKey(ApiKeyAuth(p)) | Self::Bearer(BearerAuth(p)) => p,
-            Self::Anonymous => {
-                return Err(trae_core::Error::Unauthenticated(
-                    "credentials required: a Bearer token or an X-API-Key".into(),
-                )
-                .into());
-            }
-        };
-        identity
-            .authorize(principal, &Permission::from_static(permission))
-            .await?;
-        Ok(principal)
+    /// The principal, when the caller sent working credentials.
+    pub fn principal(&self) -> Option<&Principal> {
+        match self {
+            Self::ApiKey(ApiKeyAuth(p)) | Self::Bearer(BearerAuth(p)) => Some(p),
+            Self::Anonymous => None,
+        }
     }
 }
 
@@ -134,18 +118,5 @@ impl Auth {
         match self {
             Self::Bearer(BearerAuth(p)) | Self::ApiKey(ApiKeyAuth(p)) => p,
         }
-    }
-
-    /// The principal, once trae-auth agrees it holds `permission`.
-    pub async fn require(
-        &self,
-        identity: &Identity,
-        permission: &'static str,
-    ) -> Result<&Principal, ApiError> {
-        let principal = self.principal();
-        identity
-            .authorize(principal, &Permission::from_static(permission))
-            .await?;
-        Ok(principal)
     }
 }

@@ -393,10 +393,13 @@ async fn run(
 
 /// Runs one `trae backup` action on the configured database.
 async fn backup(config: &Config, action: BackupAction) -> anyhow::Result<()> {
-    use trae_storage::{BackupKind, Backups, backup};
+    use trae_storage::{BackupKind, backup};
     match action {
         BackupAction::Create { out } => {
-            let backups = Backups::new(config.database_url.clone(), config.backup.clone());
+            let trae = Trae::open(config.clone())
+                .await
+                .context("cannot open the database")?;
+            let backups = trae.backups().clone();
             let bar = indicatif::ProgressBar::new(0).with_style(
                 indicatif::ProgressStyle::with_template(
                     "backup [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} {elapsed}",
@@ -418,6 +421,7 @@ async fn backup(config: &Config, action: BackupAction) -> anyhow::Result<()> {
                 }
             };
             bar.finish_and_clear();
+            trae.close().await;
             let taken = taken.context("backup failed")?;
             let manifest = &taken.manifest;
             write_stdout(&format!(
@@ -430,10 +434,13 @@ async fn backup(config: &Config, action: BackupAction) -> anyhow::Result<()> {
             ))?;
         }
         BackupAction::List => {
-            let backups = Backups::new(config.database_url.clone(), config.backup.clone());
-            let list = backups
-                .list()
-                .with_context(|| format!("cannot list {}", backups.dir().display()))?;
+            let trae = Trae::open(config.clone())
+                .await
+                .context("cannot open the database")?;
+            let backups = trae.backups().clone();
+            let list = backups.list(&Principal::System).await;
+            trae.close().await;
+            let list = list.with_context(|| format!("cannot list {}", backups.dir().display()))?;
             let plural = if list.len() == 1 { "" } else { "s" };
             let mut text = format!(
                 "{} backup{plural} in {}\n",

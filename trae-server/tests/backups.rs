@@ -7,6 +7,7 @@ use poem::test::TestClient;
 use poem::{Endpoint, Response};
 use serde_json::Value;
 use trae_agents::Trae;
+use trae_core::Principal;
 use trae_server::App;
 use trae_storage::backup_catalog::LOCK_FILE;
 use trae_storage::storage_test;
@@ -167,7 +168,14 @@ storage_test!(
             assert_eq!(status, StatusCode::FORBIDDEN, "{method}: {text}");
             assert!(text.contains("\"code\":\"forbidden\""), "{text}");
         }
-        assert!(h.state.backups().list().unwrap().is_empty());
+        assert!(
+            h.state
+                .backups()
+                .list(&Principal::System)
+                .await
+                .unwrap()
+                .is_empty()
+        );
         let bad = h
             .admin(
                 "GET",

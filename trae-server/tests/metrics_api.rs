@@ -11,7 +11,7 @@ use poem::web::{LocalAddr, RemoteAddr};
 use poem::{Addr, Endpoint, EndpointExt, Request, RequestParts};
 use serde_json::{Value, json};
 use trae_agents::Trae;
-use trae_auth::{Registration, RequestMeta};
+use trae_auth::{Credential, NewKey, Registration, RequestMeta};
 use trae_core::{Config, NewTask, Principal};
 use trae_server::App;
 use trae_storage::{Store, storage_test};
@@ -422,6 +422,88 @@ storage_test!(
             status,
             StatusCode::OK,
             "metrics:read still works from anywhere"
+        );
+    }
+);
+
+storage_test!(
+    operational_views_are_refused_without_metrics_read,
+    |url: String| async move {
+        let h = harness(&url).await;
+        let identity = h.state.identity();
+        let viewer = identity
+            .authenticate(Credential::Bearer(&h.viewer))
+            .await
+            .unwrap();
+        let pets_only = identity
+            .api_keys
+            .create(
+                &viewer,
+                NewKey {
+                    name: "pets only".into(),
+                    scopes: Some(vec!["pets:read".into()]),
+                    expires_in_days: None,
+                },
+                &RequestMeta::default(),
+            )
+            .await
+            .unwrap();
+        for path in [
+            "/api/health/components",
+            "/api/health/components/database",
+            "/api/metrics/requests",
+            "/api/metrics/names",
+            "/api/metrics/alerts",
+            "/api/runtime",
+            "/api/discovery",
+            "/metrics",
+            "/api/admin/backups",
+        ] {
+            let resp = h
+                .cli
+                .get(path)
+                .header("x-api-key", &pets_only.secret)
+                .send()
+                .await;
+            let status = resp.0.status();
+            let text = resp.0.into_body().into_string().await.unwrap();
+            assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {text}");
+            let body: Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(error_code(&body), "forbidden", "{path}: {body}");
+        }
+        // The open summary keeps its status for everyone and lists components only for
+        // callers the monitor lets see them.
+        let resp = h
+            .cli
+            .get("/api/health")
+            .header("x-api-key", &pets_only.secret)
+            .send()
+            .await;
+        let body: Value =
+            serde_json::from_str(&resp.0.into_body().into_string().await.unwrap()).unwrap();
+        assert!(body["status"].is_string(), "{body}");
+        assert_eq!(body["components"], json!([]), "{body}");
+        let (_, body) = h.call(Some(&h.viewer), "GET", "/api/health", None).await;
+        assert!(
+            body["components"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|c| c["name"] == "database")),
+            "{body}"
+        );
+        // A viewer holds metrics:read but not backups:admin.
+        let (status, body) = h
+            .call(Some(&h.viewer), "GET", "/api/admin/backups", None)
+            .await;
+        assert_eq!(
+            (status, error_code(&body)),
+            (StatusCode::FORBIDDEN, "forbidden")
+        );
+        let (status, body) = h
+            .call(Some(&h.viewer), "POST", "/api/admin/backups", None)
+            .await;
+        assert_eq!(
+            (status, error_code(&body)),
+            (StatusCode::FORBIDDEN, "forbidden")
         );
     }
 );

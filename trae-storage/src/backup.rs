@@ -91,6 +91,9 @@ pub enum Error {
     /// The backup was taken but its audit entry could not be written.
     #[error("the backup was taken but its audit entry could not be written: {0}")]
     Audit(String),
+    /// The caller may not do this (it lacks `backups:admin`), or is not signed in.
+    #[error(transparent)]
+    Refused(trae_core::Error),
 }
 
 impl Error {
@@ -110,6 +113,7 @@ impl Error {
             Self::Exists(_) => "exists",
             Self::Busy => "busy",
             Self::Audit(_) => "audit",
+            Self::Refused(refusal) => refusal.code(),
         }
     }
 }

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
+use trae_core::permission::{Authorizer, Gate};
 use trae_core::{AuditLog, BackupConfig, EventBus, Outcome, Principal, RequestMeta};
 
 use crate::backup::{self, Error, Manifest, Result};
@@ -240,7 +241,11 @@ struct Inner {
     config: BackupConfig,
     events: Option<Arc<dyn EventBus>>,
     audit: Option<AuditLog>,
+    gate: Gate,
 }
+
+/// Taking and listing backups: a backup holds every row of the database.
+pub const BACKUPS_ADMIN: &str = "backups:admin";
 
 /// Backups of one database into its backup directory: taking them (audited, with progress
 /// events), listing them, and the scheduled run with retention. Cheap to clone.
@@ -267,6 +272,7 @@ impl Backups {
                 config,
                 events: None,
                 audit: None,
+                gate: Gate::default(),
             }),
         }
     }
@@ -281,12 +287,19 @@ impl Backups {
         self.rebuild(|inner| inner.audit = Some(audit))
     }
 
+    /// This service, asking `authorizer` whether a principal holds [`BACKUPS_ADMIN`] (without
+    /// one, only the system may take or list backups).
+    pub fn with_authorizer(self, authorizer: Arc<dyn Authorizer>) -> Self {
+        self.rebuild(|inner| inner.gate = Gate::new(authorizer))
+    }
+
     fn rebuild(self, change: impl FnOnce(&mut Inner)) -> Self {
         let mut inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {
             database_url: shared.database_url.clone(),
             config: shared.config.clone(),
             events: shared.events.clone(),
             audit: shared.audit.clone(),
+            gate: shared.gate.clone(),
         });
         change(&mut inner);
         Self {
@@ -304,13 +317,25 @@ impl Backups {
         &self.inner.config.dir
     }
 
-    /// The backups in the directory, newest first.
-    pub fn list(&self) -> Result<Vec<BackupInfo>> {
+    /// The backups in the directory, newest first, for a `principal` holding
+    /// [`BACKUPS_ADMIN`].
+    pub async fn list(&self, principal: &Principal) -> Result<Vec<BackupInfo>> {
+        self.allow(principal).await?;
         list(self.dir())
     }
 
-    /// Takes a backup of `kind` into the directory under a fresh name, as `principal`;
-    /// `progress(copied, total)` follows it. [`Error::Busy`] while another backup runs.
+    /// `Ok` when `principal` holds [`BACKUPS_ADMIN`], else [`Error::Refused`].
+    async fn allow(&self, principal: &Principal) -> Result<()> {
+        self.inner
+            .gate
+            .check(principal, BACKUPS_ADMIN)
+            .await
+            .map_err(Error::Refused)
+    }
+
+    /// Takes a backup of `kind` into the directory under a fresh name, as `principal`
+    /// (who needs [`BACKUPS_ADMIN`]); `progress(copied, total)` follows it. [`Error::Busy`]
+    /// while another backup runs.
     pub async fn create<F>(
         &self,
         principal: &Principal,
@@ -321,13 +346,15 @@ impl Backups {
     where
         F: FnMut(u64, u64) + Send,
     {
+        self.allow(principal).await?;
         let _lock = RunLock::take(self.dir())?;
         let out = self.fresh_path(kind)?;
         self.create_locked(principal, kind, &out, meta, progress)
             .await
     }
 
-    /// Takes a manual backup into `out` (which must not exist), anywhere, as `principal`.
+    /// Takes a manual backup into `out` (which must not exist), anywhere, as `principal`
+    /// (who needs [`BACKUPS_ADMIN`]).
     /// Into the backup directory it is one backup at a time as ever ([`Error::Busy`] while
     /// another runs); elsewhere it takes no lock, so no lock file lands beside `out`.
     pub async fn create_at<F>(
@@ -340,6 +367,7 @@ impl Backups {
     where
         F: FnMut(u64, u64) + Send,
     {
+        self.allow(principal).await?;
         let parent = out
             .parent()
             .filter(|p| !p.as_os_str().is_empty())

@@ -17,9 +17,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sysinfo::Disks;
+use trae_core::permission::{Authorizer, Gate};
 use trae_core::{
     AuditLog, CheckOutcome, ComponentHealth, ComponentReport, Error, HealthCheck, HealthRules,
-    Result, TaskQueue, TransitionRecord,
+    METRICS_READ, Principal, Result, TaskQueue, TransitionRecord,
 };
 
 use crate::Store;
@@ -214,6 +215,7 @@ pub fn data_dir_of(database_url: &str, configured: &Path) -> PathBuf {
 pub struct HealthMonitor {
     health: ComponentHealth,
     components: Arc<Vec<Component>>,
+    gate: Gate,
 }
 
 impl HealthMonitor {
@@ -235,9 +237,20 @@ impl HealthMonitor {
         for c in components.iter() {
             health.register(c.name, c.required);
         }
-        let monitor = Self { health, components };
+        let monitor = Self {
+            health,
+            components,
+            gate: Gate::default(),
+        };
         monitor.check_all().await;
         Ok(monitor)
+    }
+
+    /// This monitor, asking `authorizer` whether a principal holds `metrics:read` to see the
+    /// components (without one, only the system may).
+    pub fn with_authorizer(mut self, authorizer: Arc<dyn Authorizer>) -> Self {
+        self.gate = Gate::new(authorizer);
+        self
     }
 
     /// The tracker, for other reporters (the orchestrator's `api:<name>` components).
@@ -254,9 +267,11 @@ impl HealthMonitor {
         }
     }
 
-    /// Checks the built-in component `name` now and returns its report; `NotFound` for a
-    /// name that is not built in (external APIs are checked by the orchestrator).
-    pub async fn check(&self, name: &str) -> Result<ComponentReport> {
+    /// Checks the built-in component `name` now and returns its report, for a `principal`
+    /// holding `metrics:read`; `NotFound` for a name that is not built in (external APIs are
+    /// checked by the orchestrator).
+    pub async fn check(&self, principal: &Principal, name: &str) -> Result<ComponentReport> {
+        self.gate.check(principal, METRICS_READ).await?;
         let component = self
             .components
             .iter()
@@ -267,14 +282,21 @@ impl HealthMonitor {
             .await
     }
 
-    /// Every component's report, by name.
-    pub fn reports(&self) -> Vec<ComponentReport> {
-        self.health.reports()
+    /// Every component's report, by name, for a `principal` holding `metrics:read` (the
+    /// overall status is open to all through [`Self::health`]).
+    pub async fn reports(&self, principal: &Principal) -> Result<Vec<ComponentReport>> {
+        self.gate.check(principal, METRICS_READ).await?;
+        Ok(self.health.reports())
     }
 
-    /// One component's report and its transitions over the last 7 days, newest first;
-    /// `NotFound` when no such component is known.
-    pub async fn component(&self, name: &str) -> Result<(ComponentReport, Vec<TransitionRecord>)> {
+    /// One component's report and its transitions over the last 7 days, newest first, for a
+    /// `principal` holding `metrics:read`; `NotFound` when no such component is known.
+    pub async fn component(
+        &self,
+        principal: &Principal,
+        name: &str,
+    ) -> Result<(ComponentReport, Vec<TransitionRecord>)> {
+        self.gate.check(principal, METRICS_READ).await?;
         let report = self
             .health
             .report(name)

@@ -45,7 +45,7 @@ pub use alert_repository::SqlAlertRepository;
 pub use api_key_repository::SqlApiKeyRepository;
 pub use api_repository::SqlApiRepository;
 pub use audit_repository::SqlAuditRepository;
-pub use backup_catalog::{BackupInfo, BackupKind, Backups, ScheduledRun};
+pub use backup_catalog::{BACKUPS_ADMIN, BackupInfo, BackupKind, Backups, ScheduledRun};
 pub use channel_repository::SqlChannelRepository;
 pub use component_checks::HealthMonitor;
 pub use contradiction_repository::SqlContradictionRepository;

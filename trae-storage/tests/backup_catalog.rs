@@ -90,7 +90,7 @@ storage_test!(
 
         // Newest first: the two kept scheduled backups, then the manual one; the deleted
         // ones left neither file nor manifest behind.
-        let listed = backups.list().unwrap();
+        let listed = backups.list(&Principal::System).await.unwrap();
         assert_eq!(
             listed,
             [
@@ -204,7 +204,7 @@ storage_test!(
             .await
             .unwrap_err();
         assert!(matches!(err, Error::Busy), "{err}");
-        assert!(backups.list().unwrap().is_empty());
+        assert!(backups.list(&Principal::System).await.unwrap().is_empty());
         let elsewhere = tempfile::tempdir().unwrap();
         let out = elsewhere.path().join("by-hand.db");
         let taken = backups
@@ -223,7 +223,7 @@ storage_test!(
             .join("trae-scheduled-20260101T000000Z.db.partial");
         std::fs::write(&stale, b"half a copy").unwrap();
         backups.run_scheduled().await.unwrap();
-        assert_eq!(backups.list().unwrap().len(), 1);
+        assert_eq!(backups.list(&Principal::System).await.unwrap().len(), 1);
         assert!(!stale.exists());
     }
 );

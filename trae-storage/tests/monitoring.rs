@@ -459,9 +459,15 @@ storage_test!(
         let monitor = HealthMonitor::open(&store, rules, dir.path().to_path_buf(), None)
             .await
             .unwrap();
-        let names: Vec<String> = monitor.reports().into_iter().map(|r| r.name).collect();
+        let names: Vec<String> = monitor
+            .reports(&Principal::System)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
         assert_eq!(names, ["database", "disk", "task_queue", "workers"]);
-        for report in monitor.reports() {
+        for report in monitor.reports(&Principal::System).await.unwrap() {
             assert_eq!(report.total_checks, 1, "{report:?}");
             assert_eq!(
                 report.required,
@@ -482,11 +488,15 @@ storage_test!(
             .await
             .unwrap();
         assert_eq!(
-            monitor.check("workers").await.unwrap().status,
+            monitor
+                .check(&Principal::System, "workers")
+                .await
+                .unwrap()
+                .status,
             HealthStatus::Healthy
         );
         clock.advance(chrono::TimeDelta::from_std(WORKER_STALL + Duration::from_secs(1)).unwrap());
-        let workers = monitor.check("workers").await.unwrap();
+        let workers = monitor.check(&Principal::System, "workers").await.unwrap();
         assert_eq!(workers.status, HealthStatus::Degraded);
         assert!(
             workers
@@ -496,7 +506,11 @@ storage_test!(
             "{workers:?}"
         );
         assert_eq!(
-            monitor.check("workers").await.unwrap().status,
+            monitor
+                .check(&Principal::System, "workers")
+                .await
+                .unwrap()
+                .status,
             HealthStatus::Failing
         );
         // Workers are optional: the system stays ready.
@@ -508,11 +522,18 @@ storage_test!(
             .await
             .unwrap();
         assert_eq!(
-            monitor.check("workers").await.unwrap().status,
+            monitor
+                .check(&Principal::System, "workers")
+                .await
+                .unwrap()
+                .status,
             HealthStatus::Healthy
         );
 
-        let (report, history) = monitor.component("workers").await.unwrap();
+        let (report, history) = monitor
+            .component(&Principal::System, "workers")
+            .await
+            .unwrap();
         assert_eq!(report.total_failures, 2);
         let moves: Vec<_> = history.iter().map(|t| (t.from, t.to)).collect();
         assert_eq!(
@@ -526,17 +547,17 @@ storage_test!(
             "newest first"
         );
         assert!(matches!(
-            monitor.check("api:search").await,
+            monitor.check(&Principal::System, "api:search").await,
             Err(Error::NotFound { .. })
         ));
         assert!(matches!(
-            monitor.component("nothing").await,
+            monitor.component(&Principal::System, "nothing").await,
             Err(Error::NotFound { .. })
         ));
 
         // Once the database is gone the required component is critical at once.
         store.close().await;
-        let database = monitor.check("database").await.unwrap();
+        let database = monitor.check(&Principal::System, "database").await.unwrap();
         assert_eq!(database.status, HealthStatus::Critical);
         assert_eq!(
             database.last_error.as_deref(),

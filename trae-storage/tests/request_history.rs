@@ -6,7 +6,7 @@ use chrono::{TimeZone, Utc};
 use trae_core::request_history::{
     RequestFilter, RequestHistoryOptions, RequestRecord, RequestRecorder,
 };
-use trae_core::{ManualClock, PageRequest};
+use trae_core::{ManualClock, PageRequest, Principal};
 use trae_storage::{Store, storage_test};
 
 /// The hour the records are stamped in; recorders run on a clock set just after it, so
@@ -122,10 +122,22 @@ storage_test!(
         recorder.record(record(7, "/api/metrics/requests", 200));
         recorder.flush().await;
         let page = recorder
-            .list(&RequestFilter::default(), all())
+            .list(&Principal::System, &RequestFilter::default(), all())
             .await
             .unwrap();
         assert_eq!(page.total, 5, "health and metrics routes are not recorded");
+        // Without an authorizer that knows roles, only the system reads the history.
+        let someone = Principal::User {
+            user_id: uuid::Uuid::now_v7(),
+            username: Some("eve".into()),
+            session_id: None,
+            roles: vec!["admin".into()],
+        };
+        let refused = recorder
+            .list(&someone, &RequestFilter::default(), all())
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), "forbidden", "{refused}");
 
         let none = RequestRecorder::start(
             store.request_history_repository(),
@@ -140,7 +152,7 @@ storage_test!(
         }
         none.flush().await;
         assert_eq!(
-            none.list(&RequestFilter::default(), all())
+            none.list(&Principal::System, &RequestFilter::default(), all())
                 .await
                 .unwrap()
                 .total,

@@ -42,7 +42,8 @@ Open a store, then work with its services::
 
     worker.run()                      # until worker.stop() or Ctrl-C
 
-Calls act as the system unless given a ``principal``. Every rule is checked by trae's Rust
+Calls act as the store's principal (the system, or the user of ``store.as_user(token)``)
+unless given a ``principal``. Every rule is checked by trae's Rust
 core; broken ones raise ``trae.ValidationError``. All errors derive from ``trae.TraeError``.
 ``trae.aio`` has the same API for asyncio; ``trae.backup`` creates, verifies and restores
 backups.

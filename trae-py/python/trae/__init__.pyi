@@ -542,7 +542,8 @@ class Auth:
 class Users:
     """Profiles and user administration (`store.users`).
 
-    Calls without a `principal` act as the system, which holds every permission.
+    Calls without a `principal` act as the store's principal: the system (every permission) for
+    `trae.Store(...)`, the user for `store.as_user(...)`, which refuses any other principal.
     """
 
     def me(self, principal: Principal) -> User:
@@ -862,7 +863,7 @@ class Secrets:
     that lives as long as the store. On PostgreSQL `TRAE_MASTER_KEY` is required and its
     absence raises `ConfigError`; the store itself opens without it.
 
-    Calls act as the system unless given a `principal`, which then needs `secrets:read` to
+    Calls act as the store's principal unless given a `principal`, which then needs `secrets:read` to
     list and describe, `secrets:write` to set, delete and prune, and `secrets:reveal` to read
     a value (else `PermissionDenied`). Set, reveal, delete and prune are audited by name and
     version; values never appear in the audit log, in errors, or in any object's `repr`:
@@ -1899,7 +1900,8 @@ class Metrics:
         minute averages, of closed minutes only), only series carrying `labels`. Raises `ValidationError` for a bad name, a future `since` or a bad step."""
     def sample(self) -> list[Alert]:
         """Samples the task queue's and the external APIs' gauges now, stores them and judges
-        the alert rules; returns the alerts that fired or resolved."""
+        the alert rules; returns the alerts that fired or resolved. Needs `alerts:admin` (it
+        writes points and can fire webhooks)."""
     def create_rule(self, spec: Mapping[str, Any] | None = None, /, **fields: Any) -> AlertRule:
         """Adds a rule from a dict in the JSON shape of the HTTP API and keyword arguments
         (`name`, `metric`, `comparison`, `value`, `severity` required; `labels`, `for_secs`,

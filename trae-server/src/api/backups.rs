@@ -10,7 +10,7 @@ use poem::web::Data;
 use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
-use trae_auth::{Identity, RequestMeta};
+use trae_auth::RequestMeta;
 use trae_core::PageRequest;
 use trae_storage::backup::Error as BackupError;
 use trae_storage::{BackupInfo, BackupKind, Backups};
@@ -19,20 +19,16 @@ use super::ApiTags;
 use crate::ApiError;
 use crate::credentials::Auth;
 
-/// Taking and listing backups.
-const ADMIN: &str = "backups:admin";
-
 /// The backups router.
 #[derive(Debug, Clone)]
 pub struct BackupsApi {
     backups: Backups,
-    identity: Identity,
 }
 
 impl BackupsApi {
-    /// A router over `backups`, authorizing with `identity`.
-    pub fn new(backups: Backups, identity: Identity) -> Self {
-        Self { backups, identity }
+    /// A router over `backups`, which decides who may take and list them.
+    pub fn new(backups: Backups) -> Self {
+        Self { backups }
     }
 }
 
@@ -120,6 +116,7 @@ pub enum Created {
 /// details (host paths among them) stay in the log.
 fn error_of(err: BackupError) -> ApiError {
     match err {
+        BackupError::Refused(refusal) => ApiError::from(refusal),
         BackupError::Busy => ApiError::new(StatusCode::CONFLICT, "conflict", err.to_string()),
         BackupError::PgDumpMissing => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -151,7 +148,7 @@ impl BackupsApi {
         operation_id = "create_backup"
     )]
     async fn create(&self, auth: Auth, meta: Data<&RequestMeta>) -> Result<Created, ApiError> {
-        let principal = auth.require(&self.identity, ADMIN).await?.clone();
+        let principal = auth.principal().clone();
         let meta = meta.0.clone();
         let backups = self.backups.clone();
         // Its own task, so a client that hangs up does not cancel a backup halfway.
@@ -180,11 +177,11 @@ impl BackupsApi {
         limit: Query<Option<i64>>,
         offset: Query<Option<i64>>,
     ) -> Result<Json<BackupPage>, ApiError> {
-        auth.require(&self.identity, ADMIN).await?;
         let page = PageRequest::new(limit.0, offset.0)?;
         let all: Vec<BackupInfo> = self
             .backups
-            .list()
+            .list(auth.principal())
+            .await
             .map_err(error_of)?
             .into_iter()
             .filter(|b| kind.0.is_none_or(|k| KindBody::from(b.kind) == k))

@@ -4,7 +4,7 @@ use std::sync::{Arc, OnceLock};
 
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
-use trae_auth::Identity;
+use trae_core::MetricSeries;
 
 use super::ApiTags;
 use crate::ApiError;
@@ -50,16 +50,16 @@ pub struct Discovery {
 #[derive(Debug, Clone)]
 pub struct DiscoveryApi {
     catalogue: Arc<OnceLock<Discovery>>,
-    identity: Identity,
+    metrics: MetricSeries,
 }
 
 impl DiscoveryApi {
     /// A router whose catalogue is read from `spec` later, with [`DiscoveryApi::fill`];
-    /// callers need `metrics:read`.
-    pub fn new(identity: Identity) -> Self {
+    /// `metrics` decides who may read it (whoever may read operational figures).
+    pub fn new(metrics: MetricSeries) -> Self {
         Self {
             catalogue: Arc::default(),
-            identity,
+            metrics,
         }
     }
 
@@ -117,7 +117,7 @@ impl DiscoveryApi {
     /// Every route and service of this server
     #[oai(path = "/api/discovery", method = "get", operation_id = "discovery")]
     async fn discovery(&self, auth: Auth) -> Result<Json<Discovery>, ApiError> {
-        auth.require(&self.identity, "metrics:read").await?;
+        self.metrics.readable_by(auth.principal()).await?;
         Ok(Json(self.catalogue.get().cloned().unwrap_or(Discovery {
             routes: vec![],
             services: vec![],

@@ -9,7 +9,7 @@ use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
-use trae_auth::{Identity, RequestMeta};
+use trae_auth::RequestMeta;
 use trae_core::metric_series::parse_labels_key;
 use trae_core::request_history::{RequestFilter, RequestRecorder};
 use trae_core::{
@@ -22,14 +22,10 @@ use super::ApiTags;
 use crate::ApiError;
 use crate::credentials::{Auth, OptionalAuth};
 
-/// Reading `/metrics` and request history (series and alerts decide for themselves).
-const READ: &str = trae_core::alert::METRICS_READ;
-
 /// The metrics router.
 #[derive(Debug, Clone)]
 pub struct MetricsApi {
     history: Option<RequestRecorder>,
-    identity: Identity,
     series: MetricSeries,
     alerts: Alerts,
     open_to: Vec<ipnet::IpNet>,
@@ -37,18 +33,16 @@ pub struct MetricsApi {
 
 impl MetricsApi {
     /// A router over request history (`None` when history is off), metric series and alert
-    /// rules, authorizing with `identity`; clients in `open_to` read `/metrics` without
-    /// credentials.
+    /// rules (each deciding who may read or change it); clients in `open_to` read `/metrics`
+    /// without credentials.
     pub fn new(
         history: Option<RequestRecorder>,
-        identity: Identity,
         series: MetricSeries,
         alerts: Alerts,
         open_to: Vec<ipnet::IpNet>,
     ) -> Self {
         Self {
             history,
-            identity,
             series,
             alerts,
             open_to,
@@ -443,7 +437,7 @@ impl MetricsApi {
         meta: Data<&RequestMeta>,
     ) -> Result<PlainText<String>, ApiError> {
         if !self.open_for(meta.0) {
-            auth.require(&self.identity, READ).await?;
+            self.series.readable_by(auth.signed_in()?).await?;
         }
         let handle = crate::prometheus::handle().ok_or_else(|| {
             ApiError::new(
@@ -656,7 +650,6 @@ impl MetricsApi {
         limit: Query<Option<i64>>,
         offset: Query<Option<i64>>,
     ) -> Result<Json<RequestRecordPage>, ApiError> {
-        auth.require(&self.identity, READ).await?;
         let page = PageRequest::new(limit.0, offset.0)?;
         let history = self.history.as_ref().ok_or_else(|| {
             Error::Unavailable("request history is off (TRAE_REQUEST_HISTORY_PERCENT=0)".into())
@@ -669,7 +662,7 @@ impl MetricsApi {
             since: since.0,
             until: until.0,
         };
-        let page = history.list(&filter, page).await?;
+        let page = history.list(auth.principal(), &filter, page).await?;
         Ok(Json(RequestRecordPage {
             total: page.total,
             limit: page.limit,

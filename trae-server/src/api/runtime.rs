@@ -3,8 +3,7 @@
 use chrono::{DateTime, Utc};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
-use trae_auth::Identity;
-use trae_core::ConfigSummary;
+use trae_core::{ConfigSummary, MetricSeries};
 
 use super::ApiTags;
 use crate::ApiError;
@@ -15,17 +14,17 @@ use crate::credentials::Auth;
 pub struct RuntimeApi {
     started_at: DateTime<Utc>,
     config: ConfigSummary,
-    identity: Identity,
+    metrics: MetricSeries,
 }
 
 impl RuntimeApi {
     /// A router describing a process started at `started_at` with `config`, to callers
-    /// holding `metrics:read`.
-    pub fn new(started_at: DateTime<Utc>, config: ConfigSummary, identity: Identity) -> Self {
+    /// `metrics` lets read operational figures.
+    pub fn new(started_at: DateTime<Utc>, config: ConfigSummary, metrics: MetricSeries) -> Self {
         Self {
             started_at,
             config,
-            identity,
+            metrics,
         }
     }
 }
@@ -100,7 +99,7 @@ impl RuntimeApi {
     /// Version, uptime, resource use and configuration
     #[oai(path = "/api/runtime", method = "get", operation_id = "runtime")]
     async fn runtime(&self, auth: Auth) -> Result<Json<RuntimeInfo>, ApiError> {
-        auth.require(&self.identity, "metrics:read").await?;
+        self.metrics.readable_by(auth.principal()).await?;
         let pid = std::process::id();
         let config = &self.config;
         Ok(Json(RuntimeInfo {
