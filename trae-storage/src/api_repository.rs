@@ -2,7 +2,7 @@
 //! endpoints (spec as JSON beside the columns routing and filters read), the attempt log
 //! appended in batches, and usage totals kept beside it in the same transaction.
 
-use crate::sql_pools::Pools;
+use crate::sql_pools::{Pools, on_engine, per_engine};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
@@ -78,416 +78,408 @@ fn to_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
-macro_rules! engine {
-    ($name:ident, $Db:ty, $find:literal) => {
-        mod $name {
-            use super::*;
+per_engine! {
+    sqlite {
+        const FIND: &str = "instr";
+    }
+    postgres {
+        const FIND: &str = "strpos";
+    }
 
-            type Pool = sqlx::Pool<$Db>;
-            type DbRow = <$Db as sqlx::Database>::Row;
+    fn endpoint(row: &DbRow) -> Result<ApiEndpoint> {
+        let read = || -> std::result::Result<_, sqlx::Error> {
+            Ok((
+                row.try_get::<String, _>("spec")?,
+                row.try_get::<String, _>("health")?,
+                row.try_get::<i32, _>("consecutive_failures")?,
+                row.try_get::<Option<DateTime<Utc>>, _>("last_check_at")?,
+                row.try_get::<Option<String>, _>("last_error")?,
+                row.try_get::<DateTime<Utc>, _>("created_at")?,
+                row.try_get::<DateTime<Utc>, _>("updated_at")?,
+            ))
+        };
+        let (spec, health, failures, last_check_at, last_error, created_at, updated_at) =
+            read().map_err(sql_err)?;
+        let spec: ApiEndpointSpec = serde_json::from_str(&spec).map_err(|e| {
+            Error::Storage(format!("a stored API spec does not decode: {e}"))
+        })?;
+        Ok(ApiEndpoint {
+            spec,
+            health: parse_health(&health),
+            consecutive_failures: u32::try_from(failures).unwrap_or(0),
+            last_check_at,
+            last_error,
+            created_at,
+            updated_at,
+        })
+    }
 
-            fn endpoint(row: &DbRow) -> Result<ApiEndpoint> {
-                let read = || -> std::result::Result<_, sqlx::Error> {
-                    Ok((
-                        row.try_get::<String, _>("spec")?,
-                        row.try_get::<String, _>("health")?,
-                        row.try_get::<i32, _>("consecutive_failures")?,
-                        row.try_get::<Option<DateTime<Utc>>, _>("last_check_at")?,
-                        row.try_get::<Option<String>, _>("last_error")?,
-                        row.try_get::<DateTime<Utc>, _>("created_at")?,
-                        row.try_get::<DateTime<Utc>, _>("updated_at")?,
-                    ))
-                };
-                let (spec, health, failures, last_check_at, last_error, created_at, updated_at) =
-                    read().map_err(sql_err)?;
-                let spec: ApiEndpointSpec = serde_json::from_str(&spec).map_err(|e| {
-                    Error::Storage(format!("a stored API spec does not decode: {e}"))
-                })?;
-                Ok(ApiEndpoint {
-                    spec,
-                    health: parse_health(&health),
-                    consecutive_failures: u32::try_from(failures).unwrap_or(0),
-                    last_check_at,
-                    last_error,
-                    created_at,
-                    updated_at,
-                })
-            }
+    fn attempt(row: &DbRow) -> std::result::Result<ApiAttempt, sqlx::Error> {
+        let status: Option<i32> = row.try_get("status")?;
+        Ok(ApiAttempt {
+            id: row.try_get("id")?,
+            endpoint: row.try_get("endpoint")?,
+            method: row.try_get("method")?,
+            path: row.try_get("path")?,
+            status: status.and_then(|s| u16::try_from(s).ok()),
+            latency_ms: to_u64(row.try_get("latency_ms")?),
+            request_bytes: to_u64(row.try_get("request_bytes")?),
+            response_bytes: to_u64(row.try_get("response_bytes")?),
+            error: row.try_get("error")?,
+            success: row.try_get("success")?,
+            cost: row.try_get("cost")?,
+            request_id: row.try_get("request_id")?,
+            at: row.try_get("at")?,
+        })
+    }
 
-            fn attempt(row: &DbRow) -> std::result::Result<ApiAttempt, sqlx::Error> {
-                let status: Option<i32> = row.try_get("status")?;
-                Ok(ApiAttempt {
-                    id: row.try_get("id")?,
-                    endpoint: row.try_get("endpoint")?,
-                    method: row.try_get("method")?,
-                    path: row.try_get("path")?,
-                    status: status.and_then(|s| u16::try_from(s).ok()),
-                    latency_ms: to_u64(row.try_get("latency_ms")?),
-                    request_bytes: to_u64(row.try_get("request_bytes")?),
-                    response_bytes: to_u64(row.try_get("response_bytes")?),
-                    error: row.try_get("error")?,
-                    success: row.try_get("success")?,
-                    cost: row.try_get("cost")?,
-                    request_id: row.try_get("request_id")?,
-                    at: row.try_get("at")?,
-                })
-            }
+    pub(super) async fn insert(pool: &Pool, e: &ApiEndpoint) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO api_endpoints (name, capability, priority, is_active, tags, \
+             spec, health, consecutive_failures, last_check_at, last_error, created_at, \
+             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(e.spec.name.as_str())
+        .bind(e.spec.capability.as_str())
+        .bind(e.spec.priority)
+        .bind(e.spec.is_active)
+        .bind(tags_column(&e.spec.tags))
+        .bind(spec_json(&e.spec)?)
+        .bind(e.health.as_str())
+        .bind(i32::try_from(e.consecutive_failures).unwrap_or(i32::MAX))
+        .bind(e.last_check_at)
+        .bind(e.last_error.as_deref())
+        .bind(e.created_at)
+        .bind(e.updated_at)
+        .execute(pool)
+        .await
+        .map_err(|err| match crate::error::sqlx_error(&err, "api") {
+            Error::Conflict(_) => Error::Conflict(format!(
+                "an API endpoint named {} already exists",
+                e.spec.name
+            )),
+            other => other,
+        })?;
+        Ok(())
+    }
 
-            pub(super) async fn insert(pool: &Pool, e: &ApiEndpoint) -> Result<()> {
-                sqlx::query(
-                    "INSERT INTO api_endpoints (name, capability, priority, is_active, tags, \
-                     spec, health, consecutive_failures, last_check_at, last_error, created_at, \
-                     updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-                )
-                .bind(e.spec.name.as_str())
-                .bind(e.spec.capability.as_str())
-                .bind(e.spec.priority)
-                .bind(e.spec.is_active)
-                .bind(tags_column(&e.spec.tags))
-                .bind(spec_json(&e.spec)?)
-                .bind(e.health.as_str())
-                .bind(i32::try_from(e.consecutive_failures).unwrap_or(i32::MAX))
-                .bind(e.last_check_at)
-                .bind(e.last_error.as_deref())
-                .bind(e.created_at)
-                .bind(e.updated_at)
-                .execute(pool)
-                .await
-                .map_err(|err| match crate::error::sqlx_error(&err, "api") {
-                    Error::Conflict(_) => Error::Conflict(format!(
-                        "an API endpoint named {} already exists",
-                        e.spec.name
-                    )),
-                    other => other,
-                })?;
-                Ok(())
-            }
+    pub(super) async fn update_spec(
+        pool: &Pool,
+        spec: &ApiEndpointSpec,
+        at: DateTime<Utc>,
+    ) -> Result<ApiEndpoint> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE api_endpoints SET capability = $2, priority = $3, is_active = $4, \
+             tags = $5, spec = $6, updated_at = $7 WHERE name = $1 \
+             RETURNING {ENDPOINT_COLUMNS}"
+        )))
+        .bind(spec.name.as_str())
+        .bind(spec.capability.as_str())
+        .bind(spec.priority)
+        .bind(spec.is_active)
+        .bind(tags_column(&spec.tags))
+        .bind(spec_json(spec)?)
+        .bind(at)
+        .fetch_optional(pool)
+        .await
+        .map_err(sql_err)?
+        .ok_or_else(|| Error::not_found("api", &spec.name))?;
+        endpoint(&row)
+    }
 
-            pub(super) async fn update_spec(
-                pool: &Pool,
-                spec: &ApiEndpointSpec,
-                at: DateTime<Utc>,
-            ) -> Result<ApiEndpoint> {
-                let row = sqlx::query(AssertSqlSafe(format!(
-                    "UPDATE api_endpoints SET capability = $2, priority = $3, is_active = $4, \
-                     tags = $5, spec = $6, updated_at = $7 WHERE name = $1 \
-                     RETURNING {ENDPOINT_COLUMNS}"
-                )))
-                .bind(spec.name.as_str())
-                .bind(spec.capability.as_str())
-                .bind(spec.priority)
-                .bind(spec.is_active)
-                .bind(tags_column(&spec.tags))
-                .bind(spec_json(spec)?)
-                .bind(at)
-                .fetch_optional(pool)
-                .await
-                .map_err(sql_err)?
-                .ok_or_else(|| Error::not_found("api", &spec.name))?;
-                endpoint(&row)
-            }
+    pub(super) async fn update_health(
+        pool: &Pool,
+        name: &str,
+        u: &HealthUpdate,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE api_endpoints SET health = $2, consecutive_failures = $3, \
+             last_check_at = COALESCE($4, last_check_at), last_error = $5, \
+             updated_at = $6 WHERE name = $1",
+        )
+        .bind(name)
+        .bind(u.health.as_str())
+        .bind(i32::try_from(u.consecutive_failures).unwrap_or(i32::MAX))
+        .bind(u.checked_at)
+        .bind(u.last_error.as_deref())
+        .bind(at)
+        .execute(pool)
+        .await
+        .map_err(sql_err)?;
+        Ok(())
+    }
 
-            pub(super) async fn update_health(
-                pool: &Pool,
-                name: &str,
-                u: &HealthUpdate,
-                at: DateTime<Utc>,
-            ) -> Result<()> {
-                sqlx::query(
-                    "UPDATE api_endpoints SET health = $2, consecutive_failures = $3, \
-                     last_check_at = COALESCE($4, last_check_at), last_error = $5, \
-                     updated_at = $6 WHERE name = $1",
-                )
+    pub(super) async fn delete(pool: &Pool, name: &str) -> Result<bool> {
+        let mut tx = pool.begin().await.map_err(sql_err)?;
+        let gone = sqlx::query("DELETE FROM api_endpoints WHERE name = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .map_err(sql_err)?
+            .rows_affected();
+        for sql in [
+            "DELETE FROM api_attempts WHERE endpoint = $1",
+            "DELETE FROM api_usage WHERE endpoint = $1",
+        ] {
+            sqlx::query(sql)
                 .bind(name)
-                .bind(u.health.as_str())
-                .bind(i32::try_from(u.consecutive_failures).unwrap_or(i32::MAX))
-                .bind(u.checked_at)
-                .bind(u.last_error.as_deref())
-                .bind(at)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(sql_err)?;
-                Ok(())
-            }
-
-            pub(super) async fn delete(pool: &Pool, name: &str) -> Result<bool> {
-                let mut tx = pool.begin().await.map_err(sql_err)?;
-                let gone = sqlx::query("DELETE FROM api_endpoints WHERE name = $1")
-                    .bind(name)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(sql_err)?
-                    .rows_affected();
-                for sql in [
-                    "DELETE FROM api_attempts WHERE endpoint = $1",
-                    "DELETE FROM api_usage WHERE endpoint = $1",
-                ] {
-                    sqlx::query(sql)
-                        .bind(name)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(sql_err)?;
-                }
-                tx.commit().await.map_err(sql_err)?;
-                Ok(gone > 0)
-            }
-
-            pub(super) async fn get(pool: &Pool, name: &str) -> Result<Option<ApiEndpoint>> {
-                let row = sqlx::query(AssertSqlSafe(format!(
-                    "SELECT {ENDPOINT_COLUMNS} FROM api_endpoints WHERE name = $1"
-                )))
-                .bind(name)
-                .fetch_optional(pool)
-                .await
-                .map_err(sql_err)?;
-                row.as_ref().map(endpoint).transpose()
-            }
-
-            pub(super) async fn list(
-                pool: &Pool,
-                filter: &ApiEndpointFilter,
-                page: Option<PageRequest>,
-            ) -> Result<Page<ApiEndpoint>> {
-                let mut conds = Vec::new();
-                let mut texts = Vec::new();
-                if let Some(c) = &filter.capability {
-                    texts.push(c.clone());
-                    conds.push(format!("capability = ${}", texts.len()));
-                }
-                if let Some(tag) = &filter.tag {
-                    texts.push(format!(",{tag},"));
-                    conds.push(format!(concat!($find, "(tags, ${}) > 0"), texts.len()));
-                }
-                if let Some(active) = filter.is_active {
-                    conds.push(format!("is_active = {}", if active { "TRUE" } else { "FALSE" }));
-                }
-                let where_sql = if conds.is_empty() {
-                    String::new()
-                } else {
-                    format!(" WHERE {}", conds.join(" AND "))
-                };
-                let bind_all = |sql: String| {
-                    let mut q = sqlx::query(AssertSqlSafe(sql));
-                    for t in &texts {
-                        q = q.bind(t.clone());
-                    }
-                    q
-                };
-                let total: i64 = bind_all(format!("SELECT COUNT(*) FROM api_endpoints{where_sql}"))
-                    .fetch_one(pool)
-                    .await
-                    .map_err(sql_err)?
-                    .try_get(0)
-                    .map_err(sql_err)?;
-                let window = page.map_or(String::new(), |p| {
-                    format!(" LIMIT {} OFFSET {}", p.limit(), p.offset())
-                });
-                let rows = bind_all(format!(
-                    "SELECT {ENDPOINT_COLUMNS} FROM api_endpoints{where_sql} \
-                     ORDER BY priority, name{window}"
-                ))
-                .fetch_all(pool)
-                .await
-                .map_err(sql_err)?;
-                let items = rows.iter().map(endpoint).collect::<Result<Vec<_>>>()?;
-                let (limit, offset) = page.map_or((items.len() as u32, 0), |p| (p.limit(), p.offset()));
-                Ok(Page {
-                    items,
-                    total: to_u64(total),
-                    limit,
-                    offset,
-                })
-            }
-
-            pub(super) async fn record_attempts(pool: &Pool, attempts: &[ApiAttempt]) -> Result<()> {
-                let mut tx = pool.begin().await.map_err(sql_err)?;
-                // Attempts of an endpoint deleted meanwhile are dropped with it.
-                let names: Vec<String> = sqlx::query("SELECT name FROM api_endpoints")
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(sql_err)?
-                    .iter()
-                    .map(|r| r.try_get::<String, _>(0))
-                    .collect::<std::result::Result<_, _>>()
-                    .map_err(sql_err)?;
-                let kept: Vec<ApiAttempt> = attempts
-                    .iter()
-                    .filter(|a| names.iter().any(|n| *n == a.endpoint))
-                    .cloned()
-                    .collect();
-                for chunk in kept.chunks(CHUNK) {
-                    let mut q = sqlx::query(AssertSqlSafe(insert_attempts_sql(chunk.len())));
-                    for a in chunk {
-                        q = q
-                            .bind(a.id)
-                            .bind(a.endpoint.as_str())
-                            .bind(a.method.as_str())
-                            .bind(a.path.as_str())
-                            .bind(a.status.map(i32::from))
-                            .bind(to_i64(a.latency_ms))
-                            .bind(to_i64(a.request_bytes))
-                            .bind(to_i64(a.response_bytes))
-                            .bind(a.error.as_deref())
-                            .bind(a.success)
-                            .bind(a.cost)
-                            .bind(a.request_id.as_deref())
-                            .bind(a.at);
-                    }
-                    q.execute(&mut *tx).await.map_err(sql_err)?;
-                }
-                for (endpoint, d) in usage_deltas(&kept) {
-                    sqlx::query(
-                        "INSERT INTO api_usage (endpoint, total, successes, latency_ms_sum, \
-                         cost, last_used_at) VALUES ($1, $2, $3, $4, $5, $6) \
-                         ON CONFLICT (endpoint) DO UPDATE SET \
-                         total = api_usage.total + excluded.total, \
-                         successes = api_usage.successes + excluded.successes, \
-                         latency_ms_sum = api_usage.latency_ms_sum + excluded.latency_ms_sum, \
-                         cost = api_usage.cost + excluded.cost, \
-                         last_used_at = CASE WHEN api_usage.last_used_at IS NULL \
-                           OR api_usage.last_used_at < excluded.last_used_at \
-                           THEN excluded.last_used_at ELSE api_usage.last_used_at END",
-                    )
-                    .bind(endpoint)
-                    .bind(to_i64(d.total))
-                    .bind(to_i64(d.successes))
-                    .bind(to_i64(d.latency_ms_sum))
-                    .bind(d.cost)
-                    .bind(d.last_at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(sql_err)?;
-                }
-                tx.commit().await.map_err(sql_err)
-            }
-
-            pub(super) async fn attempts(
-                pool: &Pool,
-                name: &str,
-                page: PageRequest,
-            ) -> Result<Page<ApiAttempt>> {
-                let total: i64 = sqlx::query("SELECT COUNT(*) FROM api_attempts WHERE endpoint = $1")
-                    .bind(name)
-                    .fetch_one(pool)
-                    .await
-                    .map_err(sql_err)?
-                    .try_get(0)
-                    .map_err(sql_err)?;
-                let rows = sqlx::query(AssertSqlSafe(format!(
-                    "SELECT id, endpoint, method, path, status, latency_ms, request_bytes, \
-                     response_bytes, error, success, cost, request_id, at FROM api_attempts \
-                     WHERE endpoint = $1 ORDER BY at DESC, id DESC LIMIT {} OFFSET {}",
-                    page.limit(),
-                    page.offset()
-                )))
-                .bind(name)
-                .fetch_all(pool)
-                .await
-                .map_err(sql_err)?;
-                let items = rows
-                    .iter()
-                    .map(attempt)
-                    .collect::<std::result::Result<Vec<_>, _>>()
-                    .map_err(sql_err)?;
-                Ok(Page {
-                    items,
-                    total: to_u64(total),
-                    limit: page.limit(),
-                    offset: page.offset(),
-                })
-            }
-
-            pub(super) async fn attempt_times(
-                pool: &Pool,
-                name: &str,
-                since: DateTime<Utc>,
-            ) -> Result<Vec<DateTime<Utc>>> {
-                sqlx::query("SELECT at FROM api_attempts WHERE endpoint = $1 AND at >= $2 ORDER BY at")
-                    .bind(name)
-                    .bind(since)
-                    .fetch_all(pool)
-                    .await
-                    .map_err(sql_err)?
-                    .iter()
-                    .map(|r| r.try_get::<DateTime<Utc>, _>(0))
-                    .collect::<std::result::Result<_, _>>()
-                    .map_err(sql_err)
-            }
-
-            pub(super) async fn usage(pool: &Pool, name: &str) -> Result<ApiUsage> {
-                let row = sqlx::query(
-                    "SELECT total, successes, latency_ms_sum, cost, last_used_at FROM api_usage \
-                     WHERE endpoint = $1",
-                )
-                .bind(name)
-                .fetch_optional(pool)
-                .await
-                .map_err(sql_err)?;
-                let Some(row) = row else {
-                    return Ok(usage_from_totals(name, 0, 0, 0, 0.0, None));
-                };
-                let read = || -> std::result::Result<ApiUsage, sqlx::Error> {
-                    Ok(usage_from_totals(
-                        name,
-                        to_u64(row.try_get("total")?),
-                        to_u64(row.try_get("successes")?),
-                        to_u64(row.try_get("latency_ms_sum")?),
-                        row.try_get("cost")?,
-                        row.try_get("last_used_at")?,
-                    ))
-                };
-                read().map_err(sql_err)
-            }
-
-            pub(super) async fn activity(
-                pool: &Pool,
-                since: DateTime<Utc>,
-            ) -> Result<Vec<ApiActivity>> {
-                let rows = sqlx::query(
-                    "SELECT endpoint, COUNT(*), \
-                     SUM(CASE WHEN success THEN 0 ELSE 1 END), \
-                     CAST(AVG(latency_ms) AS DOUBLE PRECISION) \
-                     FROM api_attempts WHERE at >= $1 GROUP BY endpoint ORDER BY endpoint",
-                )
-                .bind(since)
-                .fetch_all(pool)
-                .await
-                .map_err(sql_err)?;
-                rows.iter()
-                    .map(|row| {
-                        Ok(ApiActivity {
-                            endpoint: row.try_get(0)?,
-                            calls: to_u64(row.try_get(1)?),
-                            failures: to_u64(row.try_get(2)?),
-                            average_latency_ms: row.try_get(3)?,
-                        })
-                    })
-                    .collect::<std::result::Result<_, sqlx::Error>>()
-                    .map_err(sql_err)
-            }
-
-            pub(super) async fn trim(pool: &Pool, before: DateTime<Utc>) -> Result<u64> {
-                Ok(sqlx::query("DELETE FROM api_attempts WHERE at < $1")
-                    .bind(before)
-                    .execute(pool)
-                    .await
-                    .map_err(sql_err)?
-                    .rows_affected())
-            }
         }
-    };
-}
+        tx.commit().await.map_err(sql_err)?;
+        Ok(gone > 0)
+    }
 
-engine!(sqlite, sqlx::Sqlite, "instr");
-engine!(postgres, sqlx::Postgres, "strpos");
+    pub(super) async fn get(pool: &Pool, name: &str) -> Result<Option<ApiEndpoint>> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {ENDPOINT_COLUMNS} FROM api_endpoints WHERE name = $1"
+        )))
+        .bind(name)
+        .fetch_optional(pool)
+        .await
+        .map_err(sql_err)?;
+        row.as_ref().map(endpoint).transpose()
+    }
+
+    pub(super) async fn list(
+        pool: &Pool,
+        filter: &ApiEndpointFilter,
+        page: Option<PageRequest>,
+    ) -> Result<Page<ApiEndpoint>> {
+        let mut conds = Vec::new();
+        let mut texts = Vec::new();
+        if let Some(c) = &filter.capability {
+            texts.push(c.clone());
+            conds.push(format!("capability = ${}", texts.len()));
+        }
+        if let Some(tag) = &filter.tag {
+            texts.push(format!(",{tag},"));
+            conds.push(format!("{FIND}(tags, ${}) > 0", texts.len()));
+        }
+        if let Some(active) = filter.is_active {
+            conds.push(format!("is_active = {}", if active { "TRUE" } else { "FALSE" }));
+        }
+        let where_sql = if conds.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conds.join(" AND "))
+        };
+        let bind_all = |sql: String| {
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for t in &texts {
+                q = q.bind(t.clone());
+            }
+            q
+        };
+        let total: i64 = bind_all(format!("SELECT COUNT(*) FROM api_endpoints{where_sql}"))
+            .fetch_one(pool)
+            .await
+            .map_err(sql_err)?
+            .try_get(0)
+            .map_err(sql_err)?;
+        let window = page.map_or(String::new(), |p| {
+            format!(" LIMIT {} OFFSET {}", p.limit(), p.offset())
+        });
+        let rows = bind_all(format!(
+            "SELECT {ENDPOINT_COLUMNS} FROM api_endpoints{where_sql} \
+             ORDER BY priority, name{window}"
+        ))
+        .fetch_all(pool)
+        .await
+        .map_err(sql_err)?;
+        let items = rows.iter().map(endpoint).collect::<Result<Vec<_>>>()?;
+        let (limit, offset) = page.map_or((items.len() as u32, 0), |p| (p.limit(), p.offset()));
+        Ok(Page {
+            items,
+            total: to_u64(total),
+            limit,
+            offset,
+        })
+    }
+
+    pub(super) async fn record_attempts(pool: &Pool, attempts: &[ApiAttempt]) -> Result<()> {
+        let mut tx = pool.begin().await.map_err(sql_err)?;
+        // Attempts of an endpoint deleted meanwhile are dropped with it.
+        let names: Vec<String> = sqlx::query("SELECT name FROM api_endpoints")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(sql_err)?
+            .iter()
+            .map(|r| r.try_get::<String, _>(0))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(sql_err)?;
+        let kept: Vec<ApiAttempt> = attempts
+            .iter()
+            .filter(|a| names.contains(&a.endpoint))
+            .cloned()
+            .collect();
+        for chunk in kept.chunks(CHUNK) {
+            let mut q = sqlx::query(AssertSqlSafe(insert_attempts_sql(chunk.len())));
+            for a in chunk {
+                q = q
+                    .bind(a.id)
+                    .bind(a.endpoint.as_str())
+                    .bind(a.method.as_str())
+                    .bind(a.path.as_str())
+                    .bind(a.status.map(i32::from))
+                    .bind(to_i64(a.latency_ms))
+                    .bind(to_i64(a.request_bytes))
+                    .bind(to_i64(a.response_bytes))
+                    .bind(a.error.as_deref())
+                    .bind(a.success)
+                    .bind(a.cost)
+                    .bind(a.request_id.as_deref())
+                    .bind(a.at);
+            }
+            q.execute(&mut *tx).await.map_err(sql_err)?;
+        }
+        for (endpoint, d) in usage_deltas(&kept) {
+            sqlx::query(
+                "INSERT INTO api_usage (endpoint, total, successes, latency_ms_sum, \
+                 cost, last_used_at) VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (endpoint) DO UPDATE SET \
+                 total = api_usage.total + excluded.total, \
+                 successes = api_usage.successes + excluded.successes, \
+                 latency_ms_sum = api_usage.latency_ms_sum + excluded.latency_ms_sum, \
+                 cost = api_usage.cost + excluded.cost, \
+                 last_used_at = CASE WHEN api_usage.last_used_at IS NULL \
+                   OR api_usage.last_used_at < excluded.last_used_at \
+                   THEN excluded.last_used_at ELSE api_usage.last_used_at END",
+            )
+            .bind(endpoint)
+            .bind(to_i64(d.total))
+            .bind(to_i64(d.successes))
+            .bind(to_i64(d.latency_ms_sum))
+            .bind(d.cost)
+            .bind(d.last_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(sql_err)?;
+        }
+        tx.commit().await.map_err(sql_err)
+    }
+
+    pub(super) async fn attempts(
+        pool: &Pool,
+        name: &str,
+        page: PageRequest,
+    ) -> Result<Page<ApiAttempt>> {
+        let total: i64 = sqlx::query("SELECT COUNT(*) FROM api_attempts WHERE endpoint = $1")
+            .bind(name)
+            .fetch_one(pool)
+            .await
+            .map_err(sql_err)?
+            .try_get(0)
+            .map_err(sql_err)?;
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT id, endpoint, method, path, status, latency_ms, request_bytes, \
+             response_bytes, error, success, cost, request_id, at FROM api_attempts \
+             WHERE endpoint = $1 ORDER BY at DESC, id DESC LIMIT {} OFFSET {}",
+            page.limit(),
+            page.offset()
+        )))
+        .bind(name)
+        .fetch_all(pool)
+        .await
+        .map_err(sql_err)?;
+        let items = rows
+            .iter()
+            .map(attempt)
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(sql_err)?;
+        Ok(Page {
+            items,
+            total: to_u64(total),
+            limit: page.limit(),
+            offset: page.offset(),
+        })
+    }
+
+    pub(super) async fn attempt_times(
+        pool: &Pool,
+        name: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<DateTime<Utc>>> {
+        sqlx::query("SELECT at FROM api_attempts WHERE endpoint = $1 AND at >= $2 ORDER BY at")
+            .bind(name)
+            .bind(since)
+            .fetch_all(pool)
+            .await
+            .map_err(sql_err)?
+            .iter()
+            .map(|r| r.try_get::<DateTime<Utc>, _>(0))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(sql_err)
+    }
+
+    pub(super) async fn usage(pool: &Pool, name: &str) -> Result<ApiUsage> {
+        let row = sqlx::query(
+            "SELECT total, successes, latency_ms_sum, cost, last_used_at FROM api_usage \
+             WHERE endpoint = $1",
+        )
+        .bind(name)
+        .fetch_optional(pool)
+        .await
+        .map_err(sql_err)?;
+        let Some(row) = row else {
+            return Ok(usage_from_totals(name, 0, 0, 0, 0.0, None));
+        };
+        let read = || -> std::result::Result<ApiUsage, sqlx::Error> {
+            Ok(usage_from_totals(
+                name,
+                to_u64(row.try_get("total")?),
+                to_u64(row.try_get("successes")?),
+                to_u64(row.try_get("latency_ms_sum")?),
+                row.try_get("cost")?,
+                row.try_get("last_used_at")?,
+            ))
+        };
+        read().map_err(sql_err)
+    }
+
+    pub(super) async fn activity(
+        pool: &Pool,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<ApiActivity>> {
+        let rows = sqlx::query(
+            "SELECT endpoint, COUNT(*), \
+             SUM(CASE WHEN success THEN 0 ELSE 1 END), \
+             CAST(AVG(latency_ms) AS DOUBLE PRECISION) \
+             FROM api_attempts WHERE at >= $1 GROUP BY endpoint ORDER BY endpoint",
+        )
+        .bind(since)
+        .fetch_all(pool)
+        .await
+        .map_err(sql_err)?;
+        rows.iter()
+            .map(|row| {
+                Ok(ApiActivity {
+                    endpoint: row.try_get(0)?,
+                    calls: to_u64(row.try_get(1)?),
+                    failures: to_u64(row.try_get(2)?),
+                    average_latency_ms: row.try_get(3)?,
+                })
+            })
+            .collect::<std::result::Result<_, sqlx::Error>>()
+            .map_err(sql_err)
+    }
+
+    pub(super) async fn trim(pool: &Pool, before: DateTime<Utc>) -> Result<u64> {
+        Ok(sqlx::query("DELETE FROM api_attempts WHERE at < $1")
+            .bind(before)
+            .execute(pool)
+            .await
+            .map_err(sql_err)?
+            .rows_affected())
+    }
+}
 
 #[async_trait]
 impl ApiRepository for SqlApiRepository {
     async fn insert(&self, endpoint: &ApiEndpoint) -> Result<()> {
-        match &self.pools {
-            Pools::Sqlite { writer, .. } => sqlite::insert(writer, endpoint).await,
-            Pools::Postgres(pool) => postgres::insert(pool, endpoint).await,
-        }
+        on_engine!(self.pools, writer, insert(endpoint))
     }
 
     async fn update_spec(
@@ -495,10 +487,7 @@ impl ApiRepository for SqlApiRepository {
         spec: &ApiEndpointSpec,
         updated_at: DateTime<Utc>,
     ) -> Result<ApiEndpoint> {
-        match &self.pools {
-            Pools::Sqlite { writer, .. } => sqlite::update_spec(writer, spec, updated_at).await,
-            Pools::Postgres(pool) => postgres::update_spec(pool, spec, updated_at).await,
-        }
+        on_engine!(self.pools, writer, update_spec(spec, updated_at))
     }
 
     async fn update_health(
@@ -507,24 +496,15 @@ impl ApiRepository for SqlApiRepository {
         update: &HealthUpdate,
         at: DateTime<Utc>,
     ) -> Result<()> {
-        match &self.pools {
-            Pools::Sqlite { writer, .. } => sqlite::update_health(writer, name, update, at).await,
-            Pools::Postgres(pool) => postgres::update_health(pool, name, update, at).await,
-        }
+        on_engine!(self.pools, writer, update_health(name, update, at))
     }
 
     async fn delete(&self, name: &str) -> Result<bool> {
-        match &self.pools {
-            Pools::Sqlite { writer, .. } => sqlite::delete(writer, name).await,
-            Pools::Postgres(pool) => postgres::delete(pool, name).await,
-        }
+        on_engine!(self.pools, writer, delete(name))
     }
 
     async fn get(&self, name: &str) -> Result<Option<ApiEndpoint>> {
-        match &self.pools {
-            Pools::Sqlite { reader, .. } => sqlite::get(reader, name).await,
-            Pools::Postgres(pool) => postgres::get(pool, name).await,
-        }
+        on_engine!(self.pools, reader, get(name))
     }
 
     async fn list(
@@ -532,18 +512,12 @@ impl ApiRepository for SqlApiRepository {
         filter: &ApiEndpointFilter,
         page: PageRequest,
     ) -> Result<Page<ApiEndpoint>> {
-        match &self.pools {
-            Pools::Sqlite { reader, .. } => sqlite::list(reader, filter, Some(page)).await,
-            Pools::Postgres(pool) => postgres::list(pool, filter, Some(page)).await,
-        }
+        on_engine!(self.pools, reader, list(filter, Some(page)))
     }
 
     async fn all(&self) -> Result<Vec<ApiEndpoint>> {
         let filter = ApiEndpointFilter::default();
-        let page = match &self.pools {
-            Pools::Sqlite { reader, .. } => sqlite::list(reader, &filter, None).await?,
-            Pools::Postgres(pool) => postgres::list(pool, &filter, None).await?,
-        };
+        let page = on_engine!(self.pools, reader, list(&filter, None))?;
         Ok(page.items)
     }
 
@@ -551,44 +525,26 @@ impl ApiRepository for SqlApiRepository {
         if attempts.is_empty() {
             return Ok(());
         }
-        match &self.pools {
-            Pools::Sqlite { writer, .. } => sqlite::record_attempts(writer, attempts).await,
-            Pools::Postgres(pool) => postgres::record_attempts(pool, attempts).await,
-        }
+        on_engine!(self.pools, writer, record_attempts(attempts))
     }
 
     async fn attempts(&self, name: &str, page: PageRequest) -> Result<Page<ApiAttempt>> {
-        match &self.pools {
-            Pools::Sqlite { reader, .. } => sqlite::attempts(reader, name, page).await,
-            Pools::Postgres(pool) => postgres::attempts(pool, name, page).await,
-        }
+        on_engine!(self.pools, reader, attempts(name, page))
     }
 
     async fn attempt_times(&self, name: &str, since: DateTime<Utc>) -> Result<Vec<DateTime<Utc>>> {
-        match &self.pools {
-            Pools::Sqlite { reader, .. } => sqlite::attempt_times(reader, name, since).await,
-            Pools::Postgres(pool) => postgres::attempt_times(pool, name, since).await,
-        }
+        on_engine!(self.pools, reader, attempt_times(name, since))
     }
 
     async fn usage(&self, name: &str) -> Result<ApiUsage> {
-        match &self.pools {
-            Pools::Sqlite { reader, .. } => sqlite::usage(reader, name).await,
-            Pools::Postgres(pool) => postgres::usage(pool, name).await,
-        }
+        on_engine!(self.pools, reader, usage(name))
     }
 
     async fn activity(&self, since: DateTime<Utc>) -> Result<Vec<ApiActivity>> {
-        match &self.pools {
-            Pools::Sqlite { reader, .. } => sqlite::activity(reader, since).await,
-            Pools::Postgres(pool) => postgres::activity(pool, since).await,
-        }
+        on_engine!(self.pools, reader, activity(since))
     }
 
     async fn trim_attempts(&self, before: DateTime<Utc>) -> Result<u64> {
-        match &self.pools {
-            Pools::Sqlite { writer, .. } => sqlite::trim(writer, before).await,
-            Pools::Postgres(pool) => postgres::trim(pool, before).await,
-        }
+        on_engine!(self.pools, writer, trim(before))
     }
 }

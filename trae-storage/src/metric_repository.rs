@@ -1,7 +1,7 @@
 //! [`MetricRepository`] on SQLite and PostgreSQL, in raw SQL through sqlx: batched upserts of
 //! points, reads by name and time, pruning by age.
 
-use crate::sql_pools::Pools;
+use crate::sql_pools::{Pools, on_engine, per_engine};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
@@ -55,95 +55,84 @@ fn upsert_sql(rows: usize) -> String {
     )
 }
 
-macro_rules! engine {
-    ($name:ident, $Db:ty) => {
-        mod $name {
-            use super::*;
-
-            type Pool = sqlx::Pool<$Db>;
-
-            pub(super) async fn write(
-                pool: &Pool,
-                resolution: Resolution,
-                points: &[StoredPoint],
-            ) -> Result<()> {
-                let mut tx = pool.begin().await.map_err(sql_err)?;
-                for chunk in points.chunks(CHUNK) {
-                    let mut q = sqlx::query(AssertSqlSafe(upsert_sql(chunk.len())));
-                    for p in chunk {
-                        q = q
-                            .bind(resolution_code(resolution))
-                            .bind(p.name.as_str())
-                            .bind(p.labels.as_str())
-                            .bind(p.at)
-                            .bind(p.value);
-                    }
-                    q.execute(&mut *tx).await.map_err(sql_err)?;
-                }
-                tx.commit().await.map_err(sql_err)
+per_engine! {
+    pub(super) async fn write(
+        pool: &Pool,
+        resolution: Resolution,
+        points: &[StoredPoint],
+    ) -> Result<()> {
+        let mut tx = pool.begin().await.map_err(sql_err)?;
+        for chunk in points.chunks(CHUNK) {
+            let mut q = sqlx::query(AssertSqlSafe(upsert_sql(chunk.len())));
+            for p in chunk {
+                q = q
+                    .bind(resolution_code(resolution))
+                    .bind(p.name.as_str())
+                    .bind(p.labels.as_str())
+                    .bind(p.at)
+                    .bind(p.value);
             }
-
-            pub(super) async fn read(
-                pool: &Pool,
-                resolution: Resolution,
-                name: &str,
-                since: DateTime<Utc>,
-            ) -> Result<Vec<StoredPoint>> {
-                let rows = sqlx::query(
-                    "SELECT name, labels, at, value FROM metric_points \
-                     WHERE resolution = $1 AND name = $2 AND at >= $3 ORDER BY labels, at",
-                )
-                .bind(resolution_code(resolution))
-                .bind(name)
-                .bind(since)
-                .fetch_all(pool)
-                .await
-                .map_err(sql_err)?;
-                rows.iter()
-                    .map(|row| {
-                        Ok(StoredPoint {
-                            name: row.try_get("name")?,
-                            labels: row.try_get("labels")?,
-                            at: row.try_get("at")?,
-                            value: row.try_get("value")?,
-                        })
-                    })
-                    .collect::<std::result::Result<Vec<_>, sqlx::Error>>()
-                    .map_err(sql_err)
-            }
-
-            pub(super) async fn names(pool: &Pool) -> Result<Vec<String>> {
-                let rows = sqlx::query("SELECT DISTINCT name FROM metric_points ORDER BY name")
-                    .fetch_all(pool)
-                    .await
-                    .map_err(sql_err)?;
-                rows.iter()
-                    .map(|row| row.try_get::<String, _>(0))
-                    .collect::<std::result::Result<Vec<_>, sqlx::Error>>()
-                    .map_err(sql_err)
-            }
-
-            pub(super) async fn prune(
-                pool: &Pool,
-                resolution: Resolution,
-                before: DateTime<Utc>,
-            ) -> Result<u64> {
-                Ok(
-                    sqlx::query("DELETE FROM metric_points WHERE resolution = $1 AND at < $2")
-                        .bind(resolution_code(resolution))
-                        .bind(before)
-                        .execute(pool)
-                        .await
-                        .map_err(sql_err)?
-                        .rows_affected(),
-                )
-            }
+            q.execute(&mut *tx).await.map_err(sql_err)?;
         }
-    };
-}
+        tx.commit().await.map_err(sql_err)
+    }
 
-engine!(sqlite, sqlx::Sqlite);
-engine!(postgres, sqlx::Postgres);
+    pub(super) async fn read(
+        pool: &Pool,
+        resolution: Resolution,
+        name: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<StoredPoint>> {
+        let rows = sqlx::query(
+            "SELECT name, labels, at, value FROM metric_points \
+             WHERE resolution = $1 AND name = $2 AND at >= $3 ORDER BY labels, at",
+        )
+        .bind(resolution_code(resolution))
+        .bind(name)
+        .bind(since)
+        .fetch_all(pool)
+        .await
+        .map_err(sql_err)?;
+        rows.iter()
+            .map(|row| {
+                Ok(StoredPoint {
+                    name: row.try_get("name")?,
+                    labels: row.try_get("labels")?,
+                    at: row.try_get("at")?,
+                    value: row.try_get("value")?,
+                })
+            })
+            .collect::<std::result::Result<Vec<_>, sqlx::Error>>()
+            .map_err(sql_err)
+    }
+
+    pub(super) async fn names(pool: &Pool) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT DISTINCT name FROM metric_points ORDER BY name")
+            .fetch_all(pool)
+            .await
+            .map_err(sql_err)?;
+        rows.iter()
+            .map(|row| row.try_get::<String, _>(0))
+            .collect::<std::result::Result<Vec<_>, sqlx::Error>>()
+            .map_err(sql_err)
+    }
+
+    pub(super) async fn prune(
+        pool: &Pool,
+        resolution: Resolution,
+        before: DateTime<Utc>,
+    ) -> Result<u64> {
+        Ok(
+            sqlx::query("DELETE FROM metric_points WHERE resolution = $1 AND at < $2")
+                .bind(resolution_code(resolution))
+                .bind(before)
+                .execute(pool)
+                .await
+                .map_err(sql_err)?
+                .rows_affected(),
+        )
+    }
+}
 
 #[async_trait]
 impl MetricRepository for SqlMetricRepository {
@@ -151,10 +140,7 @@ impl MetricRepository for SqlMetricRepository {
         if points.is_empty() {
             return Ok(());
         }
-        match &self.pools {
-            Pools::Sqlite { writer, .. } => sqlite::write(writer, resolution, points).await,
-            Pools::Postgres(pool) => postgres::write(pool, resolution, points).await,
-        }
+        on_engine!(self.pools, writer, write(resolution, points))
     }
 
     async fn read(
@@ -163,23 +149,14 @@ impl MetricRepository for SqlMetricRepository {
         name: &str,
         since: DateTime<Utc>,
     ) -> Result<Vec<StoredPoint>> {
-        match &self.pools {
-            Pools::Sqlite { reader, .. } => sqlite::read(reader, resolution, name, since).await,
-            Pools::Postgres(pool) => postgres::read(pool, resolution, name, since).await,
-        }
+        on_engine!(self.pools, reader, read(resolution, name, since))
     }
 
     async fn names(&self) -> Result<Vec<String>> {
-        match &self.pools {
-            Pools::Sqlite { reader, .. } => sqlite::names(reader).await,
-            Pools::Postgres(pool) => postgres::names(pool).await,
-        }
+        on_engine!(self.pools, reader, names())
     }
 
     async fn prune(&self, resolution: Resolution, before: DateTime<Utc>) -> Result<u64> {
-        match &self.pools {
-            Pools::Sqlite { writer, .. } => sqlite::prune(writer, resolution, before).await,
-            Pools::Postgres(pool) => postgres::prune(pool, resolution, before).await,
-        }
+        on_engine!(self.pools, writer, prune(resolution, before))
     }
 }

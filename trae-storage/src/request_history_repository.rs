@@ -1,7 +1,7 @@
 //! [`RequestHistoryRepository`] on SQLite and PostgreSQL, in raw SQL through sqlx: batched
 //! appends, filtered listing, and trimming by age and row count.
 
-use crate::sql_pools::Pools;
+use crate::sql_pools::{Pools, on_engine, per_engine};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
@@ -93,124 +93,118 @@ fn where_clause(filter: &RequestFilter) -> (String, Vec<String>, Vec<DateTime<Ut
     (sql, texts, times, status)
 }
 
-macro_rules! engine {
-    ($name:ident, $Db:ty, $everything:literal) => {
-        mod $name {
-            use super::*;
+per_engine! {
+    // SQLite needs a LIMIT before an OFFSET; -1 means none.
+    sqlite {
+        const EVERYTHING: &str = "LIMIT -1";
+    }
+    postgres {
+        const EVERYTHING: &str = "LIMIT ALL";
+    }
 
-            type Pool = sqlx::Pool<$Db>;
-
-            pub(super) async fn append(pool: &Pool, batch: &[RequestRecord]) -> Result<()> {
-                let mut tx = pool.begin().await.map_err(sql_err)?;
-                for chunk in batch.chunks(CHUNK) {
-                    let sql = insert_sql(chunk.len());
-                    let mut q = sqlx::query(AssertSqlSafe(sql));
-                    for r in chunk {
-                        q = q
-                            .bind(r.id)
-                            .bind(r.at)
-                            .bind(r.method.as_str())
-                            .bind(r.route.as_str())
-                            .bind(i32::from(r.status))
-                            .bind(i64::try_from(r.latency_us).unwrap_or(i64::MAX))
-                            .bind(r.client.as_str())
-                            .bind(r.request_id.as_deref());
-                    }
-                    q.execute(&mut *tx).await.map_err(sql_err)?;
-                }
-                tx.commit().await.map_err(sql_err)
+    pub(super) async fn append(pool: &Pool, batch: &[RequestRecord]) -> Result<()> {
+        let mut tx = pool.begin().await.map_err(sql_err)?;
+        for chunk in batch.chunks(CHUNK) {
+            let sql = insert_sql(chunk.len());
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for r in chunk {
+                q = q
+                    .bind(r.id)
+                    .bind(r.at)
+                    .bind(r.method.as_str())
+                    .bind(r.route.as_str())
+                    .bind(i32::from(r.status))
+                    .bind(i64::try_from(r.latency_us).unwrap_or(i64::MAX))
+                    .bind(r.client.as_str())
+                    .bind(r.request_id.as_deref());
             }
-
-            pub(super) async fn list(
-                pool: &Pool,
-                filter: &RequestFilter,
-                page: PageRequest,
-            ) -> Result<Page<RequestRecord>> {
-                let (where_sql, texts, times, status) = where_clause(filter);
-                let bind_all = |sql: String| {
-                    let mut q = sqlx::query(AssertSqlSafe(sql));
-                    for t in &texts {
-                        q = q.bind(t.clone());
-                    }
-                    for t in &times {
-                        q = q.bind(*t);
-                    }
-                    if let Some(s) = status {
-                        q = q.bind(s);
-                    }
-                    q
-                };
-                let total: i64 = bind_all(format!("SELECT COUNT(*) FROM request_history{where_sql}"))
-                    .fetch_one(pool)
-                    .await
-                    .map_err(sql_err)?
-                    .try_get(0)
-                    .map_err(sql_err)?;
-                let rows = bind_all(format!(
-                    "SELECT id, at, method, route, status, latency_us, client, request_id \
-                     FROM request_history{where_sql} ORDER BY at DESC, id DESC LIMIT {} OFFSET {}",
-                    page.limit(),
-                    page.offset()
-                ))
-                .fetch_all(pool)
-                .await
-                .map_err(sql_err)?;
-                let items = rows
-                    .iter()
-                    .map(|row| {
-                        let status: i32 = row.try_get("status")?;
-                        let latency: i64 = row.try_get("latency_us")?;
-                        Ok(RequestRecord {
-                            id: row.try_get("id")?,
-                            at: row.try_get("at")?,
-                            method: row.try_get("method")?,
-                            route: row.try_get("route")?,
-                            status: u16::try_from(status).unwrap_or(0),
-                            latency_us: u64::try_from(latency).unwrap_or(0),
-                            client: row.try_get("client")?,
-                            request_id: row.try_get("request_id")?,
-                        })
-                    })
-                    .collect::<std::result::Result<Vec<_>, sqlx::Error>>()
-                    .map_err(sql_err)?;
-                Ok(Page {
-                    items,
-                    total: u64::try_from(total).unwrap_or(0),
-                    limit: page.limit(),
-                    offset: page.offset(),
-                })
-            }
-
-            pub(super) async fn trim(pool: &Pool, before: DateTime<Utc>, max_rows: u64) -> Result<u64> {
-                let mut tx = pool.begin().await.map_err(sql_err)?;
-                let old = sqlx::query("DELETE FROM request_history WHERE at < $1")
-                    .bind(before)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(sql_err)?
-                    .rows_affected();
-                let keep = i64::try_from(max_rows).unwrap_or(i64::MAX);
-                let over = sqlx::query(concat!(
-                    "DELETE FROM request_history WHERE id IN (SELECT id FROM request_history \
-                     ORDER BY at DESC, id DESC ",
-                    $everything,
-                    " OFFSET $1)"
-                ))
-                .bind(keep)
-                .execute(&mut *tx)
-                .await
-                .map_err(sql_err)?
-                .rows_affected();
-                tx.commit().await.map_err(sql_err)?;
-                Ok(old + over)
-            }
+            q.execute(&mut *tx).await.map_err(sql_err)?;
         }
-    };
-}
+        tx.commit().await.map_err(sql_err)
+    }
 
-// SQLite needs a LIMIT before an OFFSET; -1 means none.
-engine!(sqlite, sqlx::Sqlite, "LIMIT -1");
-engine!(postgres, sqlx::Postgres, "LIMIT ALL");
+    pub(super) async fn list(
+        pool: &Pool,
+        filter: &RequestFilter,
+        page: PageRequest,
+    ) -> Result<Page<RequestRecord>> {
+        let (where_sql, texts, times, status) = where_clause(filter);
+        let bind_all = |sql: String| {
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for t in &texts {
+                q = q.bind(t.clone());
+            }
+            for t in &times {
+                q = q.bind(*t);
+            }
+            if let Some(s) = status {
+                q = q.bind(s);
+            }
+            q
+        };
+        let total: i64 = bind_all(format!("SELECT COUNT(*) FROM request_history{where_sql}"))
+            .fetch_one(pool)
+            .await
+            .map_err(sql_err)?
+            .try_get(0)
+            .map_err(sql_err)?;
+        let rows = bind_all(format!(
+            "SELECT id, at, method, route, status, latency_us, client, request_id \
+             FROM request_history{where_sql} ORDER BY at DESC, id DESC LIMIT {} OFFSET {}",
+            page.limit(),
+            page.offset()
+        ))
+        .fetch_all(pool)
+        .await
+        .map_err(sql_err)?;
+        let items = rows
+            .iter()
+            .map(|row| {
+                let status: i32 = row.try_get("status")?;
+                let latency: i64 = row.try_get("latency_us")?;
+                Ok(RequestRecord {
+                    id: row.try_get("id")?,
+                    at: row.try_get("at")?,
+                    method: row.try_get("method")?,
+                    route: row.try_get("route")?,
+                    status: u16::try_from(status).unwrap_or(0),
+                    latency_us: u64::try_from(latency).unwrap_or(0),
+                    client: row.try_get("client")?,
+                    request_id: row.try_get("request_id")?,
+                })
+            })
+            .collect::<std::result::Result<Vec<_>, sqlx::Error>>()
+            .map_err(sql_err)?;
+        Ok(Page {
+            items,
+            total: u64::try_from(total).unwrap_or(0),
+            limit: page.limit(),
+            offset: page.offset(),
+        })
+    }
+
+    pub(super) async fn trim(pool: &Pool, before: DateTime<Utc>, max_rows: u64) -> Result<u64> {
+        let mut tx = pool.begin().await.map_err(sql_err)?;
+        let old = sqlx::query("DELETE FROM request_history WHERE at < $1")
+            .bind(before)
+            .execute(&mut *tx)
+            .await
+            .map_err(sql_err)?
+            .rows_affected();
+        let keep = i64::try_from(max_rows).unwrap_or(i64::MAX);
+        let over = sqlx::query(AssertSqlSafe(format!(
+            "DELETE FROM request_history WHERE id IN (SELECT id FROM request_history \
+             ORDER BY at DESC, id DESC {EVERYTHING} OFFSET $1)"
+        )))
+        .bind(keep)
+        .execute(&mut *tx)
+        .await
+        .map_err(sql_err)?
+        .rows_affected();
+        tx.commit().await.map_err(sql_err)?;
+        Ok(old + over)
+    }
+}
 
 #[async_trait]
 impl RequestHistoryRepository for SqlRequestHistoryRepository {
@@ -218,23 +212,14 @@ impl RequestHistoryRepository for SqlRequestHistoryRepository {
         if batch.is_empty() {
             return Ok(());
         }
-        match &self.pools {
-            Pools::Sqlite { writer, .. } => sqlite::append(writer, batch).await,
-            Pools::Postgres(pool) => postgres::append(pool, batch).await,
-        }
+        on_engine!(self.pools, writer, append(batch))
     }
 
     async fn list(&self, filter: &RequestFilter, page: PageRequest) -> Result<Page<RequestRecord>> {
-        match &self.pools {
-            Pools::Sqlite { reader, .. } => sqlite::list(reader, filter, page).await,
-            Pools::Postgres(pool) => postgres::list(pool, filter, page).await,
-        }
+        on_engine!(self.pools, reader, list(filter, page))
     }
 
     async fn trim(&self, before: DateTime<Utc>, max_rows: u64) -> Result<u64> {
-        match &self.pools {
-            Pools::Sqlite { writer, .. } => sqlite::trim(writer, before, max_rows).await,
-            Pools::Postgres(pool) => postgres::trim(pool, before, max_rows).await,
-        }
+        on_engine!(self.pools, writer, trim(before, max_rows))
     }
 }

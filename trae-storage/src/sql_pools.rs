@@ -1,5 +1,7 @@
-//! The sqlx pools a raw-SQL repository works through: on SQLite the single writer connection
-//! and the read pool, on PostgreSQL one pool.
+//! The sqlx pools a raw-SQL repository works through (on SQLite the single writer connection
+//! and the read pool, on PostgreSQL one pool), and the two macros every raw-SQL repository is
+//! written with: [`per_engine!`] writes its queries once for both engines, [`on_engine!`]
+//! calls the copy for the database at hand.
 
 use sea_orm::{DatabaseBackend, DatabaseConnection};
 use sqlx::{PgPool, SqlitePool};
@@ -34,3 +36,73 @@ impl Pools {
         }
     }
 }
+
+/// Writes a raw-SQL repository's queries once for both engines.
+///
+/// The items are expanded twice, into `mod sqlite` and `mod postgres`. Each copy sees its
+/// parent's names (`use super::*`) and, for its engine:
+///
+/// - `Db`: the sqlx database (`sqlx::Sqlite` or `sqlx::Postgres`),
+/// - `Pool` and `DbRow`: its pool and row types,
+/// - `PG`: whether this is the PostgreSQL copy, for the statements that differ.
+///
+/// What differs beyond a `PG` branch (a literal spliced into SQL, a module of statements only
+/// one engine runs) goes in optional leading `sqlite { .. }` and `postgres { .. }` blocks, whose
+/// items only that copy gets:
+///
+/// ```ignore
+/// per_engine! {
+///     sqlite { const FIND: &str = "instr"; }
+///     postgres { const FIND: &str = "strpos"; }
+///
+///     pub(super) async fn get(pool: &Pool, name: &str) -> Result<Option<Thing>> { .. }
+/// }
+/// ```
+///
+/// The repository calls the copies through [`on_engine!`].
+macro_rules! per_engine {
+    (
+        sqlite { $($sqlite:tt)* }
+        postgres { $($postgres:tt)* }
+        $($items:tt)*
+    ) => {
+        $crate::sql_pools::per_engine!(@copy sqlite, sqlx::Sqlite, false, { $($sqlite)* } $($items)*);
+        $crate::sql_pools::per_engine!(@copy postgres, sqlx::Postgres, true, { $($postgres)* } $($items)*);
+    };
+    (@copy $name:ident, $Db:ty, $pg:literal, { $($only:tt)* } $($items:tt)*) => {
+        mod $name {
+            use super::*;
+
+            type Db = $Db;
+            type Pool = sqlx::Pool<Db>;
+            // Not every repository reads rows or branches on the engine.
+            #[allow(dead_code)]
+            type DbRow = <Db as sqlx::Database>::Row;
+            #[allow(dead_code)]
+            const PG: bool = $pg;
+
+            $($only)*
+
+            $($items)*
+        }
+    };
+    ($($items:tt)*) => {
+        $crate::sql_pools::per_engine! { sqlite {} postgres {} $($items)* }
+    };
+}
+pub(crate) use per_engine;
+
+/// Awaits a [`per_engine!`] function on the engine `pools` holds.
+///
+/// `on_engine!(self.pools, writer, insert(channel))` is `sqlite::insert(writer, channel)` on
+/// SQLite's writer connection, or `postgres::insert(pool, channel)` on PostgreSQL; `reader`
+/// in place of `writer` reads through SQLite's read pool (PostgreSQL has one pool for both).
+macro_rules! on_engine {
+    ($pools:expr, $side:ident, $f:ident ( $($arg:expr),* $(,)? )) => {
+        match &$pools {
+            $crate::sql_pools::Pools::Sqlite { $side, .. } => sqlite::$f($side $(, $arg)*).await,
+            $crate::sql_pools::Pools::Postgres(pool) => postgres::$f(pool $(, $arg)*).await,
+        }
+    };
+}
+pub(crate) use on_engine;
