@@ -11,7 +11,8 @@ use uuid::Uuid;
 
 use super::ApiTags;
 use super::auth::UserCreated;
-use super::users::{NoContent, UserBody, UserPage, tri_state};
+use super::page::Page;
+use super::users::{NoContent, UserBody, tri_state};
 use crate::ApiError;
 use crate::credentials::Auth;
 
@@ -96,7 +97,7 @@ impl AdminApi {
         is_active: Query<Option<bool>>,
         limit: Query<Option<i64>>,
         offset: Query<Option<i64>>,
-    ) -> Result<Json<UserPage>, ApiError> {
+    ) -> Result<Json<Page<UserBody>>, ApiError> {
         let page = PageRequest::new(limit.0, offset.0)?;
         let filter = UserFilter {
             query: query.0,

@@ -17,6 +17,7 @@ use trae_core::{
 };
 
 use super::ApiTags;
+use super::page::Page;
 use crate::ApiError;
 use crate::credentials::Auth;
 
@@ -295,20 +296,6 @@ impl From<ApiEndpoint> for EndpointBody {
     }
 }
 
-/// A page of endpoints.
-#[derive(Debug, Clone, Object)]
-#[oai(rename = "ApiEndpointPage")]
-pub struct EndpointPage {
-    /// The endpoints.
-    pub items: Vec<EndpointBody>,
-    /// How many match in all.
-    pub total: u64,
-    /// The page size.
-    pub limit: u32,
-    /// Skipped.
-    pub offset: u64,
-}
-
 /// An endpoint's usage since it was registered.
 #[derive(Debug, Clone, Object)]
 #[oai(rename = "ApiUsage")]
@@ -396,20 +383,6 @@ impl From<ApiAttempt> for AttemptBody {
             at: a.at,
         }
     }
-}
-
-/// A page of attempts, newest first.
-#[derive(Debug, Clone, Object)]
-#[oai(rename = "ApiAttemptPage")]
-pub struct AttemptPage {
-    /// The attempts.
-    pub items: Vec<AttemptBody>,
-    /// How many there are in all.
-    pub total: u64,
-    /// The page size.
-    pub limit: u32,
-    /// Skipped.
-    pub offset: u64,
 }
 
 /// How to pick among a capability's endpoints.
@@ -515,7 +488,7 @@ impl ApisApi {
         tag: Query<Option<String>>,
         limit: Query<Option<i64>>,
         offset: Query<Option<i64>>,
-    ) -> Result<Json<EndpointPage>, ApiError> {
+    ) -> Result<Json<Page<EndpointBody>>, ApiError> {
         let page = PageRequest::new(limit.0, offset.0)?;
         let filter = ApiEndpointFilter {
             capability: capability.0,
@@ -526,12 +499,7 @@ impl ApisApi {
             .registry()
             .list(auth.principal(), &filter, page)
             .await?;
-        Ok(Json(EndpointPage {
-            items: found.items.into_iter().map(Into::into).collect(),
-            total: found.total,
-            limit: found.limit,
-            offset: found.offset,
-        }))
+        Ok(Json(found.into()))
     }
 
     /// Registers an endpoint (apis:admin); audited.
@@ -670,18 +638,13 @@ impl ApisApi {
         name: Path<String>,
         limit: Query<Option<i64>>,
         offset: Query<Option<i64>>,
-    ) -> Result<Json<AttemptPage>, ApiError> {
+    ) -> Result<Json<Page<AttemptBody>>, ApiError> {
         let page = PageRequest::new(limit.0, offset.0)?;
         let found = self
             .registry()
             .logs(auth.principal(), &name.0, page)
             .await?;
-        Ok(Json(AttemptPage {
-            items: found.items.into_iter().map(Into::into).collect(),
-            total: found.total,
-            limit: found.limit,
-            offset: found.offset,
-        }))
+        Ok(Json(found.into()))
     }
 
     /// Checks an endpoint's health now (apis:admin); a passing check brings a failing

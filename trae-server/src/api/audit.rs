@@ -9,6 +9,7 @@ use trae_core::{AuditFilter, PageRequest};
 use uuid::Uuid;
 
 use super::ApiTags;
+use super::page::Page;
 use crate::ApiError;
 use crate::credentials::Auth;
 
@@ -68,20 +69,6 @@ impl From<trae_core::AuditEntry> for EntryBody {
     }
 }
 
-/// One page of audit entries.
-#[derive(Debug, Clone, Object)]
-#[oai(rename = "AuditPage")]
-pub struct AuditPage {
-    /// The entries, newest first.
-    pub items: Vec<EntryBody>,
-    /// How many match in all.
-    pub total: u64,
-    /// The page size asked for.
-    pub limit: u32,
-    /// The offset asked for.
-    pub offset: u64,
-}
-
 /// The `/api/audit` router.
 #[derive(Debug, Clone)]
 pub struct AuditApi {
@@ -111,7 +98,7 @@ impl AuditApi {
         until: Query<Option<DateTime<Utc>>>,
         limit: Query<Option<i64>>,
         offset: Query<Option<i64>>,
-    ) -> Result<Json<AuditPage>, ApiError> {
+    ) -> Result<Json<Page<EntryBody>>, ApiError> {
         let page = PageRequest::new(limit.0, offset.0)?;
         let filter = AuditFilter {
             actor: actor.0,
@@ -123,11 +110,6 @@ impl AuditApi {
             .identity
             .audit_entries(auth.principal(), filter, page)
             .await?;
-        Ok(Json(AuditPage {
-            total: entries.total,
-            limit: entries.limit,
-            offset: entries.offset,
-            items: entries.items.into_iter().map(Into::into).collect(),
-        }))
+        Ok(Json(entries.into()))
     }
 }

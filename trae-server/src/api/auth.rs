@@ -12,6 +12,7 @@ use trae_core::PageRequest;
 use uuid::Uuid;
 
 use super::ApiTags;
+use super::page::Page;
 use super::users::{NoContent, UserBody};
 use crate::ApiError;
 use crate::credentials::Auth;
@@ -193,20 +194,6 @@ impl std::fmt::Debug for CreatedKeyBody {
     }
 }
 
-/// One page of API keys.
-#[derive(Debug, Clone, Object)]
-#[oai(rename = "ApiKeyPage")]
-pub struct KeyPage {
-    /// The keys on this page, newest first.
-    pub items: Vec<KeyBody>,
-    /// How many keys in all.
-    pub total: u64,
-    /// The page size asked for.
-    pub limit: u32,
-    /// The offset asked for.
-    pub offset: u64,
-}
-
 /// A created user.
 #[derive(Debug, ApiResponse)]
 pub enum UserCreated {
@@ -369,7 +356,7 @@ impl AuthApi {
         auth: Auth,
         limit: Query<Option<i64>>,
         offset: Query<Option<i64>>,
-    ) -> Result<Json<KeyPage>, ApiError> {
+    ) -> Result<Json<Page<KeyBody>>, ApiError> {
         let page = PageRequest::new(limit.0, offset.0)?;
         let keys = self.identity.api_keys.list(auth.principal()).await?;
         let total = keys.len() as u64;
@@ -379,7 +366,7 @@ impl AuthApi {
             .take(page.limit() as usize)
             .map(Into::into)
             .collect();
-        Ok(Json(KeyPage {
+        Ok(Json(Page {
             items,
             total,
             limit: page.limit(),

@@ -16,6 +16,7 @@ use trae_storage::backup::Error as BackupError;
 use trae_storage::{BackupInfo, BackupKind, Backups};
 
 use super::ApiTags;
+use super::page::Page;
 use crate::ApiError;
 use crate::credentials::Auth;
 
@@ -87,20 +88,6 @@ impl From<BackupInfo> for BackupBody {
             format: m.format,
         }
     }
-}
-
-/// A page of backups, newest first.
-#[derive(Debug, Clone, Object)]
-#[oai(rename = "BackupPage")]
-pub struct BackupPage {
-    /// The backups.
-    pub items: Vec<BackupBody>,
-    /// How many match in all.
-    pub total: u64,
-    /// The page size.
-    pub limit: u32,
-    /// Skipped.
-    pub offset: u64,
 }
 
 /// A backup that was just taken.
@@ -176,7 +163,7 @@ impl BackupsApi {
         kind: Query<Option<KindBody>>,
         limit: Query<Option<i64>>,
         offset: Query<Option<i64>>,
-    ) -> Result<Json<BackupPage>, ApiError> {
+    ) -> Result<Json<Page<BackupBody>>, ApiError> {
         let page = PageRequest::new(limit.0, offset.0)?;
         let all: Vec<BackupInfo> = self
             .backups
@@ -193,7 +180,7 @@ impl BackupsApi {
             .take(page.limit() as usize)
             .map(Into::into)
             .collect();
-        Ok(Json(BackupPage {
+        Ok(Json(Page {
             items,
             total,
             limit: page.limit(),

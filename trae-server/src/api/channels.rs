@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::ApiTags;
 use super::content_wire::{Deleted, PlatformBody, input, output, outputs};
+use super::page::Page;
 use crate::ApiError;
 use crate::credentials::Auth;
 
@@ -108,20 +109,6 @@ pub struct ChannelPatchBody {
     pub clear: Vec<String>,
 }
 
-/// One page of channels.
-#[derive(Debug, Clone, Object)]
-#[oai(rename = "ChannelPage")]
-pub struct ChannelPage {
-    /// The channels on this page, by name.
-    pub items: Vec<ChannelBody>,
-    /// How many match in all.
-    pub total: u64,
-    /// The page size asked for.
-    pub limit: u32,
-    /// The offset asked for.
-    pub offset: u64,
-}
-
 /// A created channel.
 #[derive(Debug, ApiResponse)]
 pub enum Created {
@@ -144,14 +131,14 @@ impl ChannelsApi {
         is_active: Query<Option<bool>>,
         limit: Query<Option<i64>>,
         offset: Query<Option<i64>>,
-    ) -> Result<Json<ChannelPage>, ApiError> {
+    ) -> Result<Json<Page<ChannelBody>>, ApiError> {
         let page = PageRequest::new(limit.0, offset.0)?;
         let filter = ChannelFilter {
             platform: platform.0.map(Into::into),
             is_active: is_active.0,
         };
         let page = self.channels.list(auth.principal(), filter, page).await?;
-        Ok(Json(ChannelPage {
+        Ok(Json(Page {
             items: outputs(&page.items)?,
             total: page.total,
             limit: page.limit,

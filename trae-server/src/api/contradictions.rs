@@ -16,6 +16,7 @@ use super::ApiTags;
 use super::content_wire::{
     ContradictionTypeBody, Deleted, SubjectTypeBody, VerificationStatusBody, input, output, outputs,
 };
+use super::page::Page;
 use crate::ApiError;
 use crate::credentials::Auth;
 
@@ -208,20 +209,6 @@ pub struct VerificationBody {
     pub note: String,
 }
 
-/// One page of contradictions.
-#[derive(Debug, Clone, Object)]
-#[oai(rename = "ContradictionPage")]
-pub struct ContradictionPage {
-    /// The records on this page, newest first.
-    pub items: Vec<ContradictionBody>,
-    /// How many match in all.
-    pub total: u64,
-    /// The page size asked for.
-    pub limit: u32,
-    /// The offset asked for.
-    pub offset: u64,
-}
-
 /// A verified, unused record and how good an opportunity it is.
 #[derive(Debug, Clone, Object)]
 #[oai(rename = "ContradictionOpportunity")]
@@ -230,20 +217,6 @@ pub struct OpportunityBody {
     pub score: f64,
     /// The record.
     pub contradiction: ContradictionBody,
-}
-
-/// One page of opportunities.
-#[derive(Debug, Clone, Object)]
-#[oai(rename = "OpportunityPage")]
-pub struct OpportunityPage {
-    /// Best first; equal scores newest first.
-    pub items: Vec<OpportunityBody>,
-    /// How many match in all.
-    pub total: u64,
-    /// The page size asked for.
-    pub limit: u32,
-    /// The offset asked for.
-    pub offset: u64,
 }
 
 /// A stored record after the engine ran over it.
@@ -353,7 +326,7 @@ impl ContradictionsApi {
         tag: Query<Option<String>>,
         limit: Query<Option<i64>>,
         offset: Query<Option<i64>>,
-    ) -> Result<Json<ContradictionPage>, ApiError> {
+    ) -> Result<Json<Page<ContradictionBody>>, ApiError> {
         let page = PageRequest::new(limit.0, offset.0)?;
         let filter = ContradictionFilter {
             subject_name: subject_name.0,
@@ -369,7 +342,7 @@ impl ContradictionsApi {
             .contradictions
             .list(auth.principal(), filter, page)
             .await?;
-        Ok(Json(ContradictionPage {
+        Ok(Json(Page {
             items: outputs(&page.items)?,
             total: page.total,
             limit: page.limit,
@@ -411,12 +384,12 @@ impl ContradictionsApi {
         auth: Auth,
         limit: Query<Option<i64>>,
         offset: Query<Option<i64>>,
-    ) -> Result<Json<OpportunityPage>, ApiError> {
+    ) -> Result<Json<Page<OpportunityBody>>, ApiError> {
         let page = self
             .contradictions
             .opportunities(auth.principal(), PageRequest::new(limit.0, offset.0)?)
             .await?;
-        Ok(Json(OpportunityPage {
+        Ok(Json(Page {
             items: outputs(&page.items)?,
             total: page.total,
             limit: page.limit,

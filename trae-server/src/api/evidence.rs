@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::ApiTags;
 use super::content_wire::{Deleted, EvidenceTypeBody, input, output, outputs};
+use super::page::Page;
 use crate::ApiError;
 use crate::credentials::Auth;
 
@@ -111,20 +112,6 @@ pub struct EvidencePatchBody {
     pub clear: Vec<String>,
 }
 
-/// One page of evidence.
-#[derive(Debug, Clone, Object)]
-#[oai(rename = "EvidencePage")]
-pub struct EvidencePage {
-    /// The evidence on this page: best match first when searching, else newest first.
-    pub items: Vec<EvidenceBody>,
-    /// How many match in all.
-    pub total: u64,
-    /// The page size asked for.
-    pub limit: u32,
-    /// The offset asked for.
-    pub offset: u64,
-}
-
 /// Recorded evidence.
 #[derive(Debug, ApiResponse)]
 pub enum Created {
@@ -152,7 +139,7 @@ impl EvidenceApi {
         min_credibility: Query<Option<u8>>,
         limit: Query<Option<i64>>,
         offset: Query<Option<i64>>,
-    ) -> Result<Json<EvidencePage>, ApiError> {
+    ) -> Result<Json<Page<EvidenceBody>>, ApiError> {
         let page = PageRequest::new(limit.0, offset.0)?;
         let filter = EvidenceFilter {
             q: q.0,
@@ -161,7 +148,7 @@ impl EvidenceApi {
             min_credibility: min_credibility.0,
         };
         let page = self.evidence.list(auth.principal(), filter, page).await?;
-        Ok(Json(EvidencePage {
+        Ok(Json(Page {
             items: outputs(&page.items)?,
             total: page.total,
             limit: page.limit,

@@ -19,6 +19,7 @@ use trae_core::{
 use uuid::Uuid;
 
 use super::ApiTags;
+use super::page::Page;
 use crate::ApiError;
 use crate::credentials::{Auth, OptionalAuth};
 
@@ -279,20 +280,6 @@ impl From<AlertRule> for RuleBody {
     }
 }
 
-/// Every alert rule.
-#[derive(Debug, Clone, Object)]
-#[oai(rename = "AlertRulePage")]
-pub struct RulePage {
-    /// The rules, by name.
-    pub items: Vec<RuleBody>,
-    /// How many there are.
-    pub total: u64,
-    /// The page size asked for.
-    pub limit: u32,
-    /// The offset asked for.
-    pub offset: u64,
-}
-
 /// Firing or resolved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 #[oai(rename_all = "lowercase")]
@@ -358,20 +345,6 @@ impl From<Alert> for AlertBody {
     }
 }
 
-/// One page of alerts.
-#[derive(Debug, Clone, Object)]
-#[oai(rename = "AlertPage")]
-pub struct AlertPage {
-    /// The alerts, newest first.
-    pub items: Vec<AlertBody>,
-    /// How many match in all.
-    pub total: u64,
-    /// The page size asked for.
-    pub limit: u32,
-    /// The offset asked for.
-    pub offset: u64,
-}
-
 /// A created rule, with its location.
 #[derive(Debug, ApiResponse)]
 pub enum RuleCreated {
@@ -408,20 +381,6 @@ pub struct RequestRecordBody {
     pub client: String,
     /// Request id.
     pub request_id: Option<String>,
-}
-
-/// One page of request history.
-#[derive(Debug, Clone, Object)]
-#[oai(rename = "RequestRecordPage")]
-pub struct RequestRecordPage {
-    /// The records on this page.
-    pub items: Vec<RequestRecordBody>,
-    /// How many match in all.
-    pub total: u64,
-    /// The page size asked for.
-    pub limit: u32,
-    /// The offset asked for.
-    pub offset: u64,
 }
 
 #[OpenApi(tag = "ApiTags::Metrics")]
@@ -517,10 +476,10 @@ impl MetricsApi {
         method = "get",
         operation_id = "list_alert_rules"
     )]
-    async fn rules(&self, auth: Auth) -> Result<Json<RulePage>, ApiError> {
+    async fn rules(&self, auth: Auth) -> Result<Json<Page<RuleBody>>, ApiError> {
         let rules = self.alerts.rules(auth.principal()).await?;
         let total = rules.len() as u64;
-        Ok(Json(RulePage {
+        Ok(Json(Page {
             limit: u32::try_from(rules.len()).unwrap_or(u32::MAX),
             items: rules.into_iter().map(Into::into).collect(),
             total,
@@ -562,7 +521,7 @@ impl MetricsApi {
         rule_id: Query<Option<Uuid>>,
         limit: Query<Option<i64>>,
         offset: Query<Option<i64>>,
-    ) -> Result<Json<AlertPage>, ApiError> {
+    ) -> Result<Json<Page<AlertBody>>, ApiError> {
         let page = PageRequest::new(limit.0, offset.0)?;
         let filter = AlertFilter {
             state: state.0.map(|s| match s {
@@ -572,12 +531,7 @@ impl MetricsApi {
             rule_id: rule_id.0,
         };
         let found = self.alerts.alerts(auth.principal(), &filter, page).await?;
-        Ok(Json(AlertPage {
-            items: found.items.into_iter().map(Into::into).collect(),
-            total: found.total,
-            limit: found.limit,
-            offset: found.offset,
-        }))
+        Ok(Json(found.into()))
     }
 
     /// One alert rule (metrics:read)
@@ -649,7 +603,7 @@ impl MetricsApi {
         until: Query<Option<DateTime<Utc>>>,
         limit: Query<Option<i64>>,
         offset: Query<Option<i64>>,
-    ) -> Result<Json<RequestRecordPage>, ApiError> {
+    ) -> Result<Json<Page<RequestRecordBody>>, ApiError> {
         let page = PageRequest::new(limit.0, offset.0)?;
         let history = self.history.as_ref().ok_or_else(|| {
             Error::Unavailable("request history is off (TRAE_REQUEST_HISTORY_PERCENT=0)".into())
@@ -663,7 +617,7 @@ impl MetricsApi {
             until: until.0,
         };
         let page = history.list(auth.principal(), &filter, page).await?;
-        Ok(Json(RequestRecordPage {
+        Ok(Json(Page {
             total: page.total,
             limit: page.limit,
             offset: page.offset,

@@ -12,6 +12,7 @@ pub mod discovery;
 pub mod evidence;
 pub mod health;
 pub mod metrics;
+pub mod page;
 pub mod personas;
 pub mod pets;
 pub mod policy;

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::ApiTags;
 use super::content_wire::{Deleted, VocabularyLevelBody, input, output, outputs};
+use super::page::Page;
 use crate::ApiError;
 use crate::credentials::Auth;
 
@@ -186,20 +187,6 @@ pub struct PersonaPatchBody {
     pub clear: Vec<String>,
 }
 
-/// One page of personas.
-#[derive(Debug, Clone, Object)]
-#[oai(rename = "PersonaPage")]
-pub struct PersonaPage {
-    /// The personas on this page, by name.
-    pub items: Vec<PersonaBody>,
-    /// How many match in all.
-    pub total: u64,
-    /// The page size asked for.
-    pub limit: u32,
-    /// The offset asked for.
-    pub offset: u64,
-}
-
 /// A created persona.
 #[derive(Debug, ApiResponse)]
 pub enum Created {
@@ -223,7 +210,7 @@ impl PersonasApi {
         is_active: Query<Option<bool>>,
         limit: Query<Option<i64>>,
         offset: Query<Option<i64>>,
-    ) -> Result<Json<PersonaPage>, ApiError> {
+    ) -> Result<Json<Page<PersonaBody>>, ApiError> {
         let page = PageRequest::new(limit.0, offset.0)?;
         let filter = PersonaFilter {
             channel_id: channel_id.0,
@@ -231,7 +218,7 @@ impl PersonasApi {
             is_active: is_active.0,
         };
         let page = self.personas.list(auth.principal(), filter, page).await?;
-        Ok(Json(PersonaPage {
+        Ok(Json(Page {
             items: outputs(&page.items)?,
             total: page.total,
             limit: page.limit,

@@ -8,6 +8,7 @@ use trae_core::{NewPet, PageRequest, PetFilter, PetPatch, Pets, Species};
 use uuid::Uuid;
 
 use super::ApiTags;
+use super::page::Page;
 use crate::ApiError;
 use crate::credentials::Auth;
 
@@ -127,20 +128,6 @@ pub struct PetPatchBody {
     pub tags: Option<Vec<String>>,
 }
 
-/// One page of pets.
-#[derive(Debug, Clone, Object)]
-#[oai(rename = "PetPage")]
-pub struct PetPage {
-    /// The pets on this page.
-    pub items: Vec<PetBody>,
-    /// How many pets match in all.
-    pub total: u64,
-    /// The page size asked for.
-    pub limit: u32,
-    /// The offset asked for.
-    pub offset: u64,
-}
-
 /// A created pet.
 #[derive(Debug, ApiResponse)]
 pub enum Created {
@@ -171,19 +158,14 @@ impl PetsApi {
         tag: Query<Option<String>>,
         limit: Query<Option<i64>>,
         offset: Query<Option<i64>>,
-    ) -> Result<Json<PetPage>, ApiError> {
+    ) -> Result<Json<Page<PetBody>>, ApiError> {
         let page = PageRequest::new(limit.0, offset.0)?;
         let filter = PetFilter {
             species: species.0.map(Into::into),
             tag: tag.0,
         };
         let page = self.pets.list(auth.principal(), filter, page).await?;
-        Ok(Json(PetPage {
-            total: page.total,
-            limit: page.limit,
-            offset: page.offset,
-            items: page.items.into_iter().map(Into::into).collect(),
-        }))
+        Ok(Json(page.into()))
     }
 
     /// Create a pet

@@ -21,6 +21,7 @@ use trae_auth::{RequestMeta, SetSecret, Vault};
 use trae_core::{Error, PageRequest, SecretFilter};
 
 use super::ApiTags;
+use super::page::Page;
 use super::users::NoContent;
 use crate::ApiError;
 use crate::credentials::Auth;
@@ -70,20 +71,6 @@ impl From<trae_core::Secret> for SecretBody {
             updated_at: s.updated_at,
         }
     }
-}
-
-/// One page of secrets.
-#[derive(Debug, Clone, Object)]
-#[oai(rename = "SecretPage")]
-pub struct SecretPage {
-    /// The secrets on this page, by name.
-    pub items: Vec<SecretBody>,
-    /// How many match in all.
-    pub total: u64,
-    /// The page size asked for.
-    pub limit: u32,
-    /// The offset asked for.
-    pub offset: u64,
 }
 
 /// One stored version of a secret; never its value.
@@ -300,19 +287,14 @@ impl SecretsApi {
         tag: Query<Option<String>>,
         limit: Query<Option<i64>>,
         offset: Query<Option<i64>>,
-    ) -> Result<Json<SecretPage>, ApiError> {
+    ) -> Result<Json<Page<SecretBody>>, ApiError> {
         let page = PageRequest::new(limit.0, offset.0)?;
         let filter = SecretFilter {
             prefix: prefix.0,
             tag: tag.0,
         };
         let page = self.vault.list(auth.principal(), &filter, page).await?;
-        Ok(Json(SecretPage {
-            total: page.total,
-            limit: page.limit,
-            offset: page.offset,
-            items: page.items.into_iter().map(Into::into).collect(),
-        }))
+        Ok(Json(page.into()))
     }
 
     /// Get a secret's metadata

@@ -10,6 +10,7 @@ use trae_core::{NewTask, PageRequest, TaskFilter, TaskQueue, TaskState};
 use uuid::Uuid;
 
 use super::ApiTags;
+use super::page::Page;
 use crate::ApiError;
 use crate::credentials::Auth;
 
@@ -248,20 +249,6 @@ pub enum Enqueued {
     Batch(Json<TaskBatch>),
 }
 
-/// One page of tasks.
-#[derive(Debug, Clone, Object)]
-#[oai(rename = "TaskPage")]
-pub struct TaskPage {
-    /// The tasks on this page.
-    pub items: Vec<TaskBody>,
-    /// How many match in all.
-    pub total: u64,
-    /// The page size asked for.
-    pub limit: u32,
-    /// The offset asked for.
-    pub offset: u64,
-}
-
 /// A queue's counts.
 #[derive(Debug, Clone, Object)]
 #[oai(rename = "QueueStats")]
@@ -382,7 +369,7 @@ impl TasksApi {
         tag: Query<Option<String>>,
         limit: Query<Option<i64>>,
         offset: Query<Option<i64>>,
-    ) -> Result<Json<TaskPage>, ApiError> {
+    ) -> Result<Json<Page<TaskBody>>, ApiError> {
         let page = PageRequest::new(limit.0, offset.0)?;
         let filter = TaskFilter {
             state: state.0.map(Into::into),
@@ -391,12 +378,7 @@ impl TasksApi {
             tag: tag.0,
         };
         let page = self.tasks.list(auth.principal(), filter, page).await?;
-        Ok(Json(TaskPage {
-            total: page.total,
-            limit: page.limit,
-            offset: page.offset,
-            items: page.items.into_iter().map(Into::into).collect(),
-        }))
+        Ok(Json(page.into()))
     }
 
     /// Counts per queue and state

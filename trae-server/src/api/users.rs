@@ -51,31 +51,6 @@ impl From<trae_core::User> for UserBody {
     }
 }
 
-/// One page of users.
-#[derive(Debug, Clone, Object)]
-#[oai(rename = "UserPage")]
-pub struct UserPage {
-    /// The users on this page.
-    pub items: Vec<UserBody>,
-    /// How many match in all.
-    pub total: u64,
-    /// The page size asked for.
-    pub limit: u32,
-    /// The offset asked for.
-    pub offset: u64,
-}
-
-impl From<trae_core::Page<trae_core::User>> for UserPage {
-    fn from(page: trae_core::Page<trae_core::User>) -> Self {
-        Self {
-            total: page.total,
-            limit: page.limit,
-            offset: page.offset,
-            items: page.items.into_iter().map(Into::into).collect(),
-        }
-    }
-}
-
 /// What a user may change about themselves; roles and status are not among it.
 #[derive(Debug, Clone, Object)]
 #[oai(rename = "ProfileChange", deny_unknown_fields)]
