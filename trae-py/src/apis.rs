@@ -31,10 +31,9 @@ use trae_agents::{ApiCall, ApiResponse, AttemptSummary};
 use trae_core::{ApiAuth, ApiEndpointFilter, ApiEndpointSpec, Error, RequestMeta, RoutingStrategy};
 
 use crate::args;
+use crate::convert::{json_to_py, py_to_json};
 use crate::errors::AgentAnswer;
 use crate::handle::{Handle, Nothing, awaitable, blocking};
-use crate::identity::json_to_py;
-use crate::tasks::py_to_json;
 use crate::types::PageOut;
 
 /// Where a call from Python comes from, for the audit log: nowhere in particular.

@@ -165,13 +165,13 @@ pub(crate) fn json_spec<T: serde::de::DeserializeOwned>(
         Some(value) => Some(value.cast::<PyDict>().map_err(|_| {
             PyTypeError::new_err(format!(
                 "spec must be a dict, not {}",
-                crate::tasks::type_name(value)
+                crate::convert::type_name(value)
             ))
         })?),
     };
     let mut map = serde_json::Map::new();
     for dict in spec.into_iter().chain(fields) {
-        match crate::tasks::py_to_json(dict.as_any()) {
+        match crate::convert::py_to_json(dict.as_any()) {
             Ok(serde_json::Value::Object(given)) => map.extend(given),
             Ok(_) => return Ok(Err(Error::validation("spec", "must be a dict"))),
             Err(why) => return Ok(Err(Error::validation("spec", why))),

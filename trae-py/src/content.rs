@@ -8,113 +8,28 @@
 //! `store.as_user(...)`) and converts the answer; every rule, permissions included,
 //! (text bounds, scores, inheritance, search, the verification workflow) lives in trae-core.
 //!
-//! Records come out as dicts in the JSON shape of the HTTP API, made by one converter,
-//! [`Record`]: the core record is serialized with serde, then ids become `uuid.UUID`, times
-//! timezone-aware UTC `datetime`s and `date_1`/`date_2` `datetime.date`s. Inputs go the other
+//! Records come out as dicts in the JSON shape of the HTTP API through [`Record`], each field
+//! typed by its Rust type (`crate::convert`): ids `uuid.UUID`, times timezone-aware UTC
+//! `datetime`s, dates `datetime.date`s. Inputs go the other
 //! way through [`input`]: `uuid.UUID`, `datetime` and `date` values become their JSON text
 //! before serde parses the spec.
 
 use std::str::FromStr;
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use chrono::SecondsFormat;
 use pyo3::prelude::*;
 use pyo3::types::{PyDate, PyDateTime, PyDict, PyInt, PyList, PyString, PyTuple};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 use trae_core::content as domain;
-use trae_core::contradiction::{Analysis, ContradictionType};
+use trae_core::contradiction::ContradictionType;
 use trae_core::{Error, RequestMeta};
 use uuid::Uuid;
 
 use crate::args;
-use crate::errors::TraeError;
+use crate::convert::{Analyzed, Record};
 use crate::handle::{Handle, Nothing, awaitable, blocking};
-use crate::identity::json_to_py;
 use crate::types::PageOut;
-
-/// Fields holding a time, converted to a timezone-aware UTC `datetime`.
-const TIMES: &[&str] = &[
-    "created_at",
-    "updated_at",
-    "last_used_at",
-    "published_at",
-    "reviewed_at",
-    "changed_at",
-    "analyzed_at",
-];
-/// Fields holding a calendar date, converted to a `datetime.date`.
-const DATES: &[&str] = &["date_1", "date_2"];
-/// Fields holding a list of ids, each converted to a `uuid.UUID`.
-const ID_LISTS: &[&str] = &["evidence_1", "evidence_2"];
-/// Fields holding the caller's own JSON, passed through unconverted.
-const OPAQUE: &[&str] = &["metrics"];
-
-/// A record on its way to Python: converted by [`to_python`] when it gets there.
-pub(crate) struct Record<T>(T);
-
-impl<'py, T: Serialize> IntoPyObject<'py> for Record<T> {
-    type Target = PyAny;
-    type Output = Bound<'py, PyAny>;
-    type Error = PyErr;
-
-    fn into_pyobject(self, py: Python<'py>) -> PyResult<Self::Output> {
-        let value = serde_json::to_value(&self.0)
-            .map_err(|e| TraeError::new_err(format!("cannot convert a record: {e}")))?;
-        to_python(py, None, &value)
-    }
-}
-
-/// A record's JSON as Python, the field named `key` typed by its name (see the module docs);
-/// a value that does not parse as its type stays a string.
-fn to_python<'py>(
-    py: Python<'py>,
-    key: Option<&str>,
-    value: &Value,
-) -> PyResult<Bound<'py, PyAny>> {
-    let typed = |text: &str| -> PyResult<Option<Bound<'py, PyAny>>> {
-        let Some(key) = key else { return Ok(None) };
-        if key == "id" || key.ends_with("_id") {
-            if let Ok(id) = Uuid::parse_str(text) {
-                return Ok(Some(id.into_pyobject(py)?.into_any()));
-            }
-        } else if TIMES.contains(&key) {
-            if let Ok(at) = DateTime::parse_from_rfc3339(text) {
-                return Ok(Some(at.with_timezone(&Utc).into_pyobject(py)?.into_any()));
-            }
-        } else if DATES.contains(&key)
-            && let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        {
-            return Ok(Some(date.into_pyobject(py)?.into_any()));
-        }
-        Ok(None)
-    };
-    match value {
-        _ if key.is_some_and(|k| OPAQUE.contains(&k)) => json_to_py(py, value),
-        Value::String(text) => match typed(text)? {
-            Some(typed) => Ok(typed),
-            None => Ok(PyString::new(py, text).into_any()),
-        },
-        Value::Array(items) => {
-            // The items of an id list are ids; other lists hold no typed fields of their own.
-            let item_key = key.filter(|k| ID_LISTS.contains(k)).map(|_| "id");
-            let items = items
-                .iter()
-                .map(|item| to_python(py, item_key, item))
-                .collect::<PyResult<Vec<_>>>()?;
-            Ok(PyList::new(py, items)?.into_any())
-        }
-        Value::Object(map) => {
-            let dict = PyDict::new(py);
-            for (name, item) in map {
-                dict.set_item(name, to_python(py, Some(name), item)?)?;
-            }
-            Ok(dict.into_any())
-        }
-        _ => json_to_py(py, value),
-    }
-}
 
 /// A Python argument value with `uuid.UUID`, `datetime` and `date` made into their JSON text
 /// (lists and tuples item by item); a naive `datetime` is a validation error on `field`.
@@ -296,13 +211,6 @@ impl ContradictionQuery<'_, '_> {
             tag: self.tag,
         })
     }
-}
-
-/// A contradiction after `analyze`, with the engine's full answer.
-#[derive(Serialize)]
-struct Analyzed {
-    contradiction: domain::Contradiction,
-    analysis: Analysis,
 }
 
 /// Where a call from Python comes from, for the audit log: nowhere in particular.

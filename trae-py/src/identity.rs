@@ -11,6 +11,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 use uuid::Uuid;
 
+use crate::convert::json_to_py;
+
 /// `repr()` of a Python string, for the `__repr__` of the classes here.
 fn quoted(py: Python<'_>, text: &str) -> PyResult<String> {
     Ok(PyString::new(py, text).repr()?.to_cow()?.into_owned())
@@ -24,43 +26,6 @@ fn quoted_list<'a>(py: Python<'_>, items: impl IntoIterator<Item = &'a str>) -> 
 /// `repr()` of an optional string (`None` when absent).
 fn quoted_opt(py: Python<'_>, text: Option<&str>) -> PyResult<String> {
     text.map_or_else(|| Ok("None".to_owned()), |text| quoted(py, text))
-}
-
-/// A JSON value as the plain Python value `json.loads` would give.
-pub(crate) fn json_to_py<'py>(
-    py: Python<'py>,
-    value: &serde_json::Value,
-) -> PyResult<Bound<'py, PyAny>> {
-    use serde_json::Value;
-    Ok(match value {
-        Value::Null => py.None().into_bound(py),
-        Value::Bool(b) => b.into_pyobject(py)?.to_owned().into_any(),
-        Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                i.into_pyobject(py)?.into_any()
-            } else if let Some(u) = n.as_u64() {
-                u.into_pyobject(py)?.into_any()
-            } else {
-                n.as_f64().unwrap_or(f64::NAN).into_pyobject(py)?.into_any()
-            }
-        }
-        Value::String(s) => PyString::new(py, s).into_any(),
-        Value::Array(items) => PyList::new(
-            py,
-            items
-                .iter()
-                .map(|item| json_to_py(py, item))
-                .collect::<PyResult<Vec<_>>>()?,
-        )?
-        .into_any(),
-        Value::Object(map) => {
-            let dict = PyDict::new(py);
-            for (key, item) in map {
-                dict.set_item(key, json_to_py(py, item)?)?;
-            }
-            dict.into_any()
-        }
-    })
 }
 
 /// Who acts on a call: a signed-in user, an API key, or the system.

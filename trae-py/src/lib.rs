@@ -22,6 +22,7 @@ mod args;
 mod backup;
 mod content;
 mod contradiction;
+mod convert;
 mod errors;
 mod handle;
 mod health;

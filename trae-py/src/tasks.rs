@@ -20,103 +20,14 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use pyo3::exceptions::{PyKeyError, PyTypeError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyMapping, PyString, PyTuple};
+use pyo3::types::{PyDict, PyInt, PyList, PyMapping, PyString};
 use trae_core::{Error, NewTask, TaskFilter, TaskState};
 
 use crate::args;
+use crate::convert::{json_to_py, py_to_json, type_name};
 use crate::handle::{Handle, awaitable, blocking};
-use crate::identity::{Principal, json_to_py};
+use crate::identity::Principal;
 use crate::types::PageOut;
-
-/// How deeply lists and dicts may nest in a value converted to JSON.
-const MAX_JSON_DEPTH: usize = 64;
-
-/// A Python value as JSON, or why it is not one (the message completes "`field` …").
-///
-/// Accepts `None`, `bool`, `int` (within 64 bits), finite `float`, `str`, `list`, `tuple` and
-/// `dict` with `str` keys, and subclasses of these; anything else, NaN and infinities, and
-/// nesting deeper than 64 levels (which also stops reference cycles) are refused.
-pub(crate) fn py_to_json(value: &Bound<'_, PyAny>) -> Result<serde_json::Value, String> {
-    to_json(value, 0)
-}
-
-fn to_json(value: &Bound<'_, PyAny>, depth: usize) -> Result<serde_json::Value, String> {
-    use serde_json::Value;
-    if depth > MAX_JSON_DEPTH {
-        return Err(format!(
-            "must not nest lists and dicts more than {MAX_JSON_DEPTH} levels deep"
-        ));
-    }
-    if value.is_none() {
-        return Ok(Value::Null);
-    }
-    if let Ok(b) = value.cast::<PyBool>() {
-        return Ok(Value::Bool(b.is_true()));
-    }
-    if let Ok(i) = value.cast::<PyInt>() {
-        if let Ok(i) = i.extract::<i64>() {
-            return Ok(Value::from(i));
-        }
-        if let Ok(u) = i.extract::<u64>() {
-            return Ok(Value::from(u));
-        }
-        return Err(format!(
-            "contains the integer {i}, which is too large for JSON"
-        ));
-    }
-    if let Ok(f) = value.cast::<PyFloat>() {
-        let f = f.value();
-        return serde_json::Number::from_f64(f)
-            .map(Value::Number)
-            .ok_or_else(|| format!("contains {f}, which JSON cannot represent"));
-    }
-    if let Ok(s) = value.cast::<PyString>() {
-        return Ok(Value::String(
-            s.to_cow().map_err(|e| e.to_string())?.into_owned(),
-        ));
-    }
-    if let Ok(list) = value.cast::<PyList>() {
-        return list
-            .iter()
-            .map(|item| to_json(&item, depth + 1))
-            .collect::<Result<_, _>>()
-            .map(Value::Array);
-    }
-    if let Ok(tuple) = value.cast::<PyTuple>() {
-        return tuple
-            .iter()
-            .map(|item| to_json(&item, depth + 1))
-            .collect::<Result<_, _>>()
-            .map(Value::Array);
-    }
-    if let Ok(dict) = value.cast::<PyDict>() {
-        let mut map = serde_json::Map::with_capacity(dict.len());
-        for (key, item) in dict.iter() {
-            let Ok(key) = key.cast::<PyString>() else {
-                return Err(format!(
-                    "contains a dict key of type {}; JSON object keys must be str",
-                    type_name(&key)
-                ));
-            };
-            let key = key.to_cow().map_err(|e| e.to_string())?.into_owned();
-            map.insert(key, to_json(&item, depth + 1)?);
-        }
-        return Ok(Value::Object(map));
-    }
-    Err(format!(
-        "contains a value of type {}, which is not JSON-serialisable (use None, bool, int, \
-         float, str, list, tuple or dict)",
-        type_name(value)
-    ))
-}
-
-/// The name of a value's type, for messages.
-pub(crate) fn type_name(value: &Bound<'_, PyAny>) -> String {
-    value
-        .get_type()
-        .name()
-        .map_or_else(|_| "?".to_owned(), |n| n.to_string())
-}
 
 /// A Python value as JSON for the argument `field`, or a validation error naming it.
 pub(crate) fn json_arg(

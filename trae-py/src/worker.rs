@@ -41,11 +41,11 @@ use trae_core::worker::{
     HandlerResult, TaskFailure, TaskHandler, Worker as CoreWorker, WorkerOptions,
 };
 
+use crate::convert::{json_to_py, py_to_json, type_name};
 use crate::errors::to_py_err;
 use crate::handle::{Handle, awaitable, block_on};
-use crate::identity::json_to_py;
 use crate::runtime;
-use crate::tasks::{Task, json_arg, py_to_json, type_name};
+use crate::tasks::{Task, json_arg};
 
 /// How long `run()` waits with the GIL released before it checks for signals.
 const SIGNAL_POLL: Duration = Duration::from_millis(100);

@@ -21,6 +21,17 @@ import trae.aio
 UTC = dt.timezone.utc
 
 
+
+# Shaped like ids and times under id-like and time-like keys: the caller's own JSON still comes
+# back exactly as given, because records are converted by their Rust field types, not by names.
+CALLER_JSON = {
+    "id": "not-a-uuid",
+    "owner_id": "01890a5d-ac96-774b-bcce-b302099a8057",
+    "created_at": "2026-01-01T00:00:00Z",
+    "date_1": "2026-01-01",
+    "subscribers": 10,
+}
+
 def is_utc(value: object) -> bool:
     return isinstance(value, dt.datetime) and value.utcoffset() == dt.timedelta(0)
 
@@ -37,7 +48,7 @@ def test_channels_round_trip(store: trae.Store) -> None:
         {"name": " Daily news ", "platform": "youtube"},
         url="https://youtube.example/news",
         description="What happened today.",
-        metrics={"id": "not-a-uuid", "subscribers": 10},
+        metrics=CALLER_JSON,
     )
     assert isinstance(news, dict)
     assert isinstance(news["id"], uuid.UUID)
@@ -48,7 +59,8 @@ def test_channels_round_trip(store: trae.Store) -> None:
     )
     assert news["url"] == "https://youtube.example/news"
     # The caller's own JSON comes back as given.
-    assert news["metrics"] == {"id": "not-a-uuid", "subscribers": 10}
+    assert news["metrics"] == CALLER_JSON
+    assert all(isinstance(v, (str, int)) for v in news["metrics"].values())
     assert is_utc(news["created_at"]) and news["created_at"] == news["updated_at"]
     assert news["target_audience"] is None
 
