@@ -13,7 +13,7 @@ use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::{Request, Response};
 use trae_agents::{ApiCall, Orchestrator, OrchestratorOptions, OutboundClient};
 use trae_auth::{MasterKey, SetSecret, Vault};
-use trae_core::shared_quota::SharedQuota;
+use trae_core::apis::shared_quota::SharedQuota;
 use trae_core::{
     ApiAuth, ApiEndpointSpec, ApiLimits, ApiRegistry, OutboundConfig, Principal, RateLimiter,
     RegistryOptions, RequestMeta,

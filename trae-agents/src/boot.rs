@@ -18,9 +18,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio::sync::OnceCell;
 use trae_auth::{Identity, MasterKeySource, Registration, RequestMeta, Vault};
+use trae_core::apis::shared_quota::SharedQuota;
 use trae_core::content::{Channels, Contradictions, EvidenceLibrary, Personas};
-use trae_core::request_history::{RequestHistoryOptions, RequestRecorder};
-use trae_core::shared_quota::SharedQuota;
+use trae_core::monitoring::request_history::{RequestHistoryOptions, RequestRecorder};
 use trae_core::{
     Alerts, ApiRegistry, Config, Error, GatewayLimiter, MetricSeries, NoopHandler, Pets,
     RateLimiter, RegistryOptions, RequestStats, Result, SecretReader, SecretString, TaskQueue,
@@ -110,7 +110,8 @@ impl Trae {
             store: store.clone(),
             identity: identity.clone(),
         });
-        let rbac: Arc<dyn trae_core::permission::Authorizer> = Arc::new(identity.rbac.clone());
+        let rbac: Arc<dyn trae_core::identity::permission::Authorizer> =
+            Arc::new(identity.rbac.clone());
         let registry = ApiRegistry::start(
             store.api_repository(),
             store.clock(),

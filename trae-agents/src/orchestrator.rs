@@ -37,10 +37,10 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
-use trae_core::api_endpoint::{RESERVED_HEADERS, check_relative_path};
-use trae_core::api_routing::EndpointLoads;
+use trae_core::apis::api_endpoint::{RESERVED_HEADERS, check_relative_path};
+use trae_core::apis::api_routing::EndpointLoads;
+use trae_core::apis::shared_quota::SharedQuota;
 use trae_core::backoff::Backoff;
-use trae_core::shared_quota::SharedQuota;
 use trae_core::{
     APIS_ADMIN, APIS_CALL, ApiAttempt, ApiAuth, ApiEndpoint, ApiRegistry, Decision, Observation,
     Principal, RateLimitPolicy, RateLimiter, RoutingStrategy, SecretReader, SecretString,
@@ -274,7 +274,7 @@ impl Orchestrator {
     }
 
     /// This orchestrator, also keeping every endpoint's limits across all processes on the
-    /// database through `quota` (see [`trae_core::shared_quota`]); without it, each process
+    /// database through `quota` (see [`trae_core::apis::shared_quota`]); without it, each process
     /// keeps the limits on its own calls.
     pub fn with_shared_quota(self, quota: SharedQuota) -> Self {
         let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| Inner {

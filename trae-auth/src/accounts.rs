@@ -9,10 +9,10 @@
 use std::fmt;
 use std::sync::Arc;
 
+use trae_core::identity::lockout::{FailureOutcome, LockoutPolicy};
 use trae_core::identity::{
     canonical_email, canonical_username, check_password_policy, clean_full_name,
 };
-use trae_core::lockout::{FailureOutcome, LockoutPolicy};
 use trae_core::{
     ActorKind, ActorRef, AuditLog, Clock, Error, Outcome, Result, User, UserRepository,
 };
@@ -26,7 +26,7 @@ pub const DEFAULT_ROLE: &str = "user";
 /// The one answer to bad credentials, whichever part was wrong.
 pub const BAD_CREDENTIALS: &str = "invalid username or password";
 
-pub use trae_core::audit::RequestMeta;
+pub use trae_core::identity::audit::RequestMeta;
 
 /// What a person registers with.
 #[derive(Clone, PartialEq, Eq)]

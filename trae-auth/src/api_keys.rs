@@ -7,7 +7,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use chrono::Duration;
-use trae_core::api_key::{API_KEY_PREFIX, DISPLAY_PREFIX_CHARS, check_key_name};
+use trae_core::identity::api_key::{API_KEY_PREFIX, DISPLAY_PREFIX_CHARS, check_key_name};
 use trae_core::{
     ApiKey, ApiKeyRepository, AuditLog, Clock, Error, Outcome, Permission, PermissionSet,
     Principal, Result, UserRepository,
@@ -128,7 +128,7 @@ impl ApiKeys {
             Some(names) => names.iter().map(|n| n.parse()).collect::<Result<_>>()?,
             None => match &held {
                 PermissionSet::Only(set) => set.clone(),
-                PermissionSet::All => trae_core::permission::CATALOGUE
+                PermissionSet::All => trae_core::identity::permission::CATALOGUE
                     .iter()
                     .map(|p| p.parse())
                     .collect::<Result<_>>()?,

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::Duration;
-use trae_core::api_key::API_KEY_PREFIX;
 pub use trae_core::identity::IdentityRepos;
-use trae_core::lockout::LockoutPolicy;
+use trae_core::identity::api_key::API_KEY_PREFIX;
+use trae_core::identity::lockout::LockoutPolicy;
 use trae_core::{
     AuditEntry, AuditFilter, AuditLog, AuthConfig, Clock, Error, Page, PageRequest, Permission,
     Principal, Result, SharedSettings, User,

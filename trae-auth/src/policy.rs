@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use trae_core::permission::{
+use trae_core::identity::permission::{
     CATALOGUE, Role, check_role_description, check_role_name, known_permissions,
 };
 use trae_core::{AuditLog, Error, Outcome, Permission, PermissionSet, Principal, Result};

@@ -9,7 +9,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use trae_core::permission::{ADMIN_ROLE, RoleRepository};
+use trae_core::identity::permission::{ADMIN_ROLE, RoleRepository};
 use trae_core::{Error, Permission, PermissionSet, Principal, Result};
 
 type GrantCache = HashMap<Vec<String>, (Instant, BTreeSet<Permission>)>;
@@ -130,7 +130,7 @@ impl Rbac {
 }
 
 #[async_trait::async_trait]
-impl trae_core::permission::Authorizer for Rbac {
+impl trae_core::identity::permission::Authorizer for Rbac {
     async fn authorize(&self, principal: &Principal, needed: &Permission) -> Result<()> {
         Rbac::authorize(self, principal, needed).await
     }

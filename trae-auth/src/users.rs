@@ -369,7 +369,7 @@ impl Users {
         if self.users.count_active_admins().await? > 0 {
             return Ok(None);
         }
-        let roles = vec![trae_core::permission::ADMIN_ROLE.to_owned()];
+        let roles = vec![trae_core::identity::permission::ADMIN_ROLE.to_owned()];
         self.create(&Principal::System, input, roles, meta)
             .await
             .map(Some)

@@ -48,7 +48,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use trae_core::secret::{check_description, check_secret_name, check_tags};
+use trae_core::identity::secret::{check_description, check_secret_name, check_tags};
 use trae_core::{
     AuditLog, Clock, Config, Error, MasterKeyCheck, NewSecretVersion, Outcome, Page, PageRequest,
     Permission, Principal, Result, Secret, SecretFilter, SecretReader, SecretRepository,

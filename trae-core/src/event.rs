@@ -127,7 +127,7 @@ impl EventBus for BroadcastBus {
         state.recent.push_back(Arc::clone(&event));
         // No subscribers is not an error: the event is still retained.
         let _ = self.sender.send(Arc::clone(&event));
-        metrics::counter!(crate::telemetry::EVENTS_PUBLISHED, "source" => source.to_owned())
+        metrics::counter!(crate::monitoring::telemetry::EVENTS_PUBLISHED, "source" => source.to_owned())
             .increment(1);
         event
     }

@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::permission::{Authorizer, Gate};
-use crate::telemetry::{PET_OPERATION_SECONDS, PET_OPERATIONS};
+use crate::identity::permission::{Authorizer, Gate};
+use crate::monitoring::telemetry::{PET_OPERATION_SECONDS, PET_OPERATIONS};
 use crate::{Clock, Error, EventBus, Page, PageRequest, Principal, Result};
 
 /// The longest pet name, in characters.

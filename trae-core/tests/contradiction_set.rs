@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use trae_core::contradiction::compare_statements;
+use trae_core::content::contradiction::compare_statements;
 
 /// The recorded figures (docs/benchmarks.md); the engine must not fall below them.
 const MIN_PRECISION: f64 = 0.976;

@@ -22,7 +22,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDate, PyDateTime, PyDict, PyInt, PyList, PyString, PyTuple};
 use serde::de::DeserializeOwned;
 use trae_core::content as domain;
-use trae_core::contradiction::ContradictionType;
+use trae_core::content::contradiction::ContradictionType;
 use trae_core::{Error, RequestMeta};
 use uuid::Uuid;
 

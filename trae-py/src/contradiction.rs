@@ -1,9 +1,9 @@
 //! `trae.analyze_contradictions(text)` and `trae.compare_statements(a, b)`: the contradiction
-//! engine of `trae_core::contradiction`, answering in the JSON shape of the HTTP API as dicts.
+//! engine of `trae_core::content::contradiction`, answering in the JSON shape of the HTTP API as dicts.
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use trae_core::contradiction::{self, Analysis};
+use trae_core::content::contradiction::{self, Analysis};
 
 /// The analysis as a dict `{"score", "label", "contradictions": [{"statement_1",
 /// "statement_2", "type", "cue", "confidence", "explanation"}]}`.

@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde_json::Value;
 use trae_core::content as domain;
-use trae_core::contradiction::{Analysis, ContradictionType, Cue, Finding};
+use trae_core::content::contradiction::{Analysis, ContradictionType, Cue, Finding};
 use uuid::Uuid;
 
 /// A Rust value as a Python value, chosen by its Rust type.

@@ -473,10 +473,10 @@ impl CreatedApiKey {
 /// deleted) and `permissions` (sorted names; empty for `admin`, which holds every permission).
 #[pyclass(frozen, eq, module = "trae")]
 #[derive(Clone, PartialEq)]
-pub(crate) struct Role(pub(crate) trae_core::permission::Role);
+pub(crate) struct Role(pub(crate) trae_core::identity::permission::Role);
 
-impl From<trae_core::permission::Role> for Role {
-    fn from(role: trae_core::permission::Role) -> Self {
+impl From<trae_core::identity::permission::Role> for Role {
+    fn from(role: trae_core::identity::permission::Role) -> Self {
         Self(role)
     }
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyInt};
-use trae_core::metric_series::SeriesQuery;
+use trae_core::monitoring::metric_series::SeriesQuery;
 use trae_core::{AlertFilter, AlertRuleSpec, AlertState, Error, Labels, RequestMeta};
 use uuid::Uuid;
 
@@ -33,7 +33,7 @@ use crate::types::PageOut;
 pub(crate) struct MetricSeries {
     name: String,
     step_secs: u32,
-    series: trae_core::metric_series::Series,
+    series: trae_core::monitoring::metric_series::Series,
 }
 
 #[pymethods]

@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use pyo3::prelude::*;
 use trae_core::SystemClock;
-use trae_core::rate_limit::{Decision, RateLimitPolicy, RateLimiter as CoreLimiter, WindowStatus};
+use trae_core::apis::rate_limit::{
+    Decision, RateLimitPolicy, RateLimiter as CoreLimiter, WindowStatus,
+};
 
 use crate::args;
 use crate::errors::to_py_err;

@@ -89,7 +89,7 @@ impl Hash for Task {
 /// The error history of a task as a list of dicts.
 fn errors_to_py<'py>(
     py: Python<'py>,
-    errors: &[trae_core::task::TaskAttemptError],
+    errors: &[trae_core::tasks::task::TaskAttemptError],
 ) -> PyResult<Bound<'py, PyList>> {
     let items = errors
         .iter()

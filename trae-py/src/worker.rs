@@ -37,7 +37,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use trae_core::Error;
 use trae_core::backoff::Backoff;
-use trae_core::worker::{
+use trae_core::tasks::worker::{
     HandlerResult, TaskFailure, TaskHandler, Worker as CoreWorker, WorkerOptions,
 };
 
@@ -860,7 +860,7 @@ impl Worker {
         func: Option<Bound<'py, PyAny>>,
         retry_backoff: Option<f64>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let checked = trae_core::task::validate_kind(kind)
+        let checked = trae_core::tasks::task::validate_kind(kind)
             .and_then(|kind| Ok((kind, backoff(retry_backoff)?)));
         let (kind, backoff) = checked.map_err(|e| to_py_err(py, e))?;
         match func {

@@ -33,7 +33,7 @@ use poem::http::uri::Scheme;
 use poem::web::{LocalAddr, RemoteAddr};
 use poem::{Addr, Body, Endpoint, EndpointExt, Request, RequestParts, Route};
 use trae_core::RequestStats;
-use trae_core::telemetry::{HTTP_REQUEST_SECONDS, HTTP_REQUESTS};
+use trae_core::monitoring::telemetry::{HTTP_REQUEST_SECONDS, HTTP_REQUESTS};
 use trae_server::request_context::{HttpMetrics, RequestContext};
 
 /// A request as the server hands it over: a socket peer and a local address.

@@ -10,7 +10,7 @@ use poem::{Endpoint, EndpointExt, IntoEndpoint, Response, Route};
 use poem_openapi::OpenApiService;
 use trae_agents::Trae;
 use trae_auth::Identity;
-use trae_core::request_history::RequestRecorder;
+use trae_core::monitoring::request_history::RequestRecorder;
 use trae_core::{GatewayLimiter, RequestStats};
 
 use crate::api::admin::AdminApi;

@@ -1,6 +1,6 @@
 //! The gateway: per-client rate limits on incoming requests, refused with 429 before any
 //! handler (or the body limit) runs. Groups, keys, windows and header values are decided in
-//! [`trae_core::gateway_limit`]; this middleware finds the client and writes the headers.
+//! [`trae_core::apis::gateway_limit`]; this middleware finds the client and writes the headers.
 //!
 //! # Where it sits, and how it knows the client
 //!
@@ -17,7 +17,7 @@
 //!   client's IP bucket is not already used up, so a refused client cannot make us look up
 //!   one made-up key after another;
 //! - either way once: the verified credential goes into the gateway's
-//!   [`trae_core::gateway_limit::CredentialMemo`] (a keyed fingerprint, never the credential),
+//!   [`trae_core::apis::gateway_limit::CredentialMemo`] (a keyed fingerprint, never the credential),
 //!   and later requests with it cost a map lookup.
 //!
 //! Anything that does not verify (or a database that does not answer) is charged to the IP.
@@ -32,8 +32,10 @@ use poem::http::header::HeaderName;
 use poem::http::{HeaderValue, StatusCode};
 use poem::{Endpoint, IntoResponse, Middleware, PathPattern, Request, Response, Result};
 use trae_auth::{Credential, Identity, RequestMeta};
-use trae_core::api_key::API_KEY_PREFIX;
-use trae_core::gateway_limit::{API_KEY_MEMO, GATEWAY_LIMITED, RATELIMIT_POLICY, SWEEP_EVERY};
+use trae_core::apis::gateway_limit::{
+    API_KEY_MEMO, GATEWAY_LIMITED, RATELIMIT_POLICY, SWEEP_EVERY,
+};
+use trae_core::identity::api_key::API_KEY_PREFIX;
 use trae_core::{ClientKey, GatewayDecision, GatewayLimiter, Principal, RouteGroup};
 
 use crate::ApiError;

@@ -16,9 +16,9 @@ use tracing::Instrument;
 use trae_auth::RequestMeta;
 use trae_core::Principal;
 use trae_core::RequestStats;
-use trae_core::client_ip::{client_ip, ip_text};
-use trae_core::request_history::{RequestRecord, RequestRecorder};
-use trae_core::telemetry::{HTTP_REQUEST_SECONDS, HTTP_REQUESTS};
+use trae_core::apis::client_ip::{client_ip, ip_text};
+use trae_core::monitoring::request_history::{RequestRecord, RequestRecorder};
+use trae_core::monitoring::telemetry::{HTTP_REQUEST_SECONDS, HTTP_REQUESTS};
 
 /// The header carrying the request id in and out.
 pub const REQUEST_ID: &str = "x-request-id";

@@ -6,7 +6,7 @@ use poem::http::StatusCode;
 use poem::test::TestClient;
 use serde_json::{Value, json};
 use trae_core::PageRequest;
-use trae_core::audit::AuditFilter;
+use trae_core::identity::audit::AuditFilter;
 use trae_server::App;
 use trae_storage::storage_test;
 

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 use sqlx::{AssertSqlSafe, Row};
-use trae_core::metric_series::{labels_key, parse_labels_key};
+use trae_core::monitoring::metric_series::{labels_key, parse_labels_key};
 use trae_core::{
     Alert, AlertFilter, AlertRepository, AlertRule, AlertRuleSpec, AlertState, Comparison, Error,
     Page, PageRequest, Result, Severity,

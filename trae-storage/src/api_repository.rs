@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 use sqlx::{AssertSqlSafe, Row};
-use trae_core::api_endpoint::{
+use trae_core::apis::api_endpoint::{
     ApiActivity, ApiAttempt, ApiEndpoint, ApiEndpointFilter, ApiEndpointSpec, ApiRepository,
     ApiUsage, HealthUpdate, usage_deltas, usage_from_totals,
 };

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use trae_core::permission::{Authorizer, Gate};
+use trae_core::identity::permission::{Authorizer, Gate};
 use trae_core::{AuditLog, BackupConfig, EventBus, Outcome, Principal, RequestMeta};
 
 use crate::backup::{self, Error, Manifest, Result};

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sysinfo::Disks;
-use trae_core::permission::{Authorizer, Gate};
+use trae_core::identity::permission::{Authorizer, Gate};
 use trae_core::{
     AuditLog, CheckOutcome, ComponentHealth, ComponentReport, Error, HealthCheck, HealthRules,
     METRICS_READ, Principal, Result, TaskQueue, TransitionRecord,

@@ -7,10 +7,10 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use sea_orm::DatabaseConnection;
 use sqlx::{QueryBuilder, Row};
-use trae_core::audit::AuditEntry;
 use trae_core::content::{
     Contradiction, ContradictionFilter, ContradictionRepository, SubjectType, VerificationStatus,
 };
+use trae_core::identity::audit::AuditEntry;
 use trae_core::{Error, Page, PageRequest, Result};
 use uuid::Uuid;
 

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
-use trae_core::metric_series::{MetricSource, Sample};
+use trae_core::monitoring::metric_series::{MetricSource, Sample};
 
 /// Metric: CPU used since the previous sample, percent of one core.
 pub const CPU_PERCENT: &str = "trae_process_cpu_percent";

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 use sqlx::{AssertSqlSafe, Row};
-use trae_core::shared_quota::{Grant, QuotaRepository};
+use trae_core::apis::shared_quota::{Grant, QuotaRepository};
 use trae_core::{Error, Result};
 
 use crate::sql_pools::{Pools, on_engine, per_engine};

@@ -6,7 +6,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 use sqlx::{AssertSqlSafe, Row};
-use trae_core::request_history::{RequestFilter, RequestHistoryRepository, RequestRecord};
+use trae_core::monitoring::request_history::{
+    RequestFilter, RequestHistoryRepository, RequestRecord,
+};
 use trae_core::{Error, Page, PageRequest, Result};
 
 /// Rows per INSERT (8 parameters each, under SQLite's and PostgreSQL's limits).

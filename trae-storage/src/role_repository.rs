@@ -8,7 +8,7 @@ use sea_orm::{
     ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder, TransactionTrait,
 };
-use trae_core::permission::{Role, RoleRepository};
+use trae_core::identity::permission::{Role, RoleRepository};
 use trae_core::{Error, Permission, Result};
 
 use crate::entity::{role, role_permission, user_role};

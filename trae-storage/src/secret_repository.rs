@@ -18,7 +18,7 @@ use sea_orm::{
     ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, QueryResult,
     SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait, Value,
 };
-use trae_core::secret::RewrapFn;
+use trae_core::identity::secret::RewrapFn;
 use trae_core::{
     Error, MasterKeyCheck, NewSecretVersion, Page, PageRequest, Result, SealedVersion, Secret,
     SecretFilter, SecretRepository, SecretVersion, WrappedDataKey,

@@ -70,7 +70,8 @@ macro_rules! per_engine {
         $crate::sql_pools::per_engine!(@copy postgres, sqlx::Postgres, true, { $($postgres)* } $($items)*);
     };
     (@copy $name:ident, $Db:ty, $pg:literal, { $($only:tt)* } $($items:tt)*) => {
-        mod $name {
+        // pub(crate): a repository split over files calls its engines from its parent.
+        pub(crate) mod $name {
             use super::*;
 
             type Db = $Db;

@@ -178,7 +178,7 @@ impl Store {
     }
 
     /// The role repository on this database, for authorization decisions in trae-auth.
-    pub fn role_repository(&self) -> Arc<dyn trae_core::permission::RoleRepository> {
+    pub fn role_repository(&self) -> Arc<dyn trae_core::identity::permission::RoleRepository> {
         Arc::new(SqlRoleRepository::new(
             self.inner.writer.clone(),
             self.inner.reader.clone(),
@@ -243,7 +243,7 @@ impl Store {
     }
 
     /// The shared counter of API rate-limit reservations on this database.
-    pub fn quota_repository(&self) -> Arc<dyn trae_core::shared_quota::QuotaRepository> {
+    pub fn quota_repository(&self) -> Arc<dyn trae_core::apis::shared_quota::QuotaRepository> {
         Arc::new(crate::SqlQuotaRepository::new(&self.inner.writer))
     }
 
@@ -274,7 +274,7 @@ impl Store {
     /// The request history repository on this database.
     pub fn request_history_repository(
         &self,
-    ) -> Arc<dyn trae_core::request_history::RequestHistoryRepository> {
+    ) -> Arc<dyn trae_core::monitoring::request_history::RequestHistoryRepository> {
         Arc::new(crate::SqlRequestHistoryRepository::new(
             &self.inner.writer,
             &self.inner.reader,

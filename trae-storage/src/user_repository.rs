@@ -7,9 +7,9 @@ use sea_orm::{
     ActiveValue, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
     PaginatorTrait, QueryFilter, QueryOrder, TransactionTrait, UpdateMany,
 };
-use trae_core::lockout::LoginState;
-use trae_core::permission::ADMIN_ROLE;
-use trae_core::user::last_admin_error;
+use trae_core::identity::lockout::LoginState;
+use trae_core::identity::permission::ADMIN_ROLE;
+use trae_core::identity::user::last_admin_error;
 use trae_core::{
     Error, Page, PageRequest, Result, StoredUser, User, UserChange, UserFilter, UserRepository,
 };

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use trae_core::api_endpoint::ApiEndpointFilter;
+use trae_core::apis::api_endpoint::ApiEndpointFilter;
 use trae_core::{
     ApiAttempt, ApiAuth, ApiEndpointSpec, ApiRegistry, AuditFilter, Error, HealthStatus,
     Observation, PageRequest, Principal, RegistryOptions, RequestMeta,
@@ -303,7 +303,7 @@ storage_test!(attempts_usage_and_day_history, |url: String| async move {
 storage_test!(
     last_minute_activity_per_endpoint_feeds_metrics,
     |url: String| async move {
-        use trae_core::metric_series::MetricSource;
+        use trae_core::monitoring::metric_series::MetricSource;
         let store = Store::connect(&url).await.unwrap();
         let apis = registry(&store);
         let meta = RequestMeta::default();

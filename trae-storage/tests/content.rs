@@ -2,15 +2,15 @@
 //! SQLite files and a real PostgreSQL server.
 
 use chrono::NaiveDate;
-use trae_core::audit::{AuditFilter, Outcome, RequestMeta};
+use trae_core::content::contradiction::ContradictionType;
 use trae_core::content::{
     ChannelFilter, ChannelPatch, ContradictionFilter, ContradictionPatch, EvidenceFilter,
     EvidencePatch, EvidenceType, NewChannel, NewContradiction, NewEvidence, NewPersona,
     PersonaFilter, PersonaPatch, Platform, SubjectType, Verification, VerificationStatus,
     VocabularyLevel,
 };
-use trae_core::contradiction::ContradictionType;
-use trae_core::permission::{Authorizer, Permission};
+use trae_core::identity::audit::{AuditFilter, Outcome, RequestMeta};
+use trae_core::identity::permission::{Authorizer, Permission};
 use trae_core::{Error, PageRequest, Principal};
 use trae_storage::{Store, storage_test};
 use uuid::Uuid;

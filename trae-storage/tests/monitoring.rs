@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
-use trae_core::metric_series::{MetricSource, Sample, SeriesQuery};
+use trae_core::monitoring::metric_series::{MetricSource, Sample, SeriesQuery};
 use trae_core::{
     AlertFilter, AlertRuleSpec, AlertState, Alerts, BroadcastBus, CheckOutcome, Comparison,
     ComponentHealth, Error, EventBus, HealthRules, HealthStatus, Labels, ManualClock, MetricSeries,

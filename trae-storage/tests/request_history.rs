@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use trae_core::request_history::{
+use trae_core::monitoring::request_history::{
     RequestFilter, RequestHistoryOptions, RequestRecord, RequestRecorder,
 };
 use trae_core::{ManualClock, PageRequest, Principal};

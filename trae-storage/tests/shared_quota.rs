@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use trae_core::shared_quota::SharedQuota;
+use trae_core::apis::shared_quota::SharedQuota;
 use trae_core::{Clock, ManualClock, RateLimitPolicy};
 use trae_storage::{Store, storage_test};
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
 use serde_json::json;
-use trae_core::task::{
+use trae_core::tasks::task::{
     ClaimRequest, Finish, Lease, NewTask, Outcome, QueueSettings, Task, TaskFilter, TaskRecord,
     TaskRepository, TaskState,
 };

@@ -4,8 +4,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{Duration, TimeZone, Utc};
 use sea_orm::{ConnectionTrait, Statement};
-use trae_core::lockout::LoginState;
-use trae_core::permission::{BUILT_IN_ROLES, built_in_permissions};
+use trae_core::identity::lockout::LoginState;
+use trae_core::identity::permission::{BUILT_IN_ROLES, built_in_permissions};
 use trae_core::{Error, User};
 use trae_storage::{Store, storage_test};
 use uuid::Uuid;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 use trae_core::backoff::Backoff;
-use trae_core::recurring::Schedule;
+use trae_core::tasks::recurring::Schedule;
 use trae_core::{
     HandlerResult, NewTask, PageRequest, Principal, TaskContext, TaskFailure, TaskFilter,
     TaskHandler, TaskQueue, TaskState, Worker, WorkerOptions, handler_fn,

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::{CONTENT_READ, CONTENT_WRITE};
 use super::{LONG_MAX_CHARS, SHORT_MAX_CHARS, clearing, optional_text, text, url, wire_enum};
-use crate::permission::{Authorizer, Gate};
+use crate::identity::permission::{Authorizer, Gate};
 use crate::{Clock, Error, EventBus, Page, PageRequest, Principal, Result};
 
 /// The largest `metrics` object, serialized, in bytes.

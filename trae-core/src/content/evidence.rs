@@ -15,7 +15,7 @@ use super::{CONTENT_READ, CONTENT_WRITE};
 use super::{
     LONG_MAX_CHARS, SHORT_MAX_CHARS, clearing, list, optional_text, score, text, url, wire_enum,
 };
-use crate::permission::{Authorizer, Gate};
+use crate::identity::permission::{Authorizer, Gate};
 use crate::{Clock, Error, EventBus, Page, PageRequest, Principal, Result};
 
 /// The most words a search may hold.

@@ -1,6 +1,6 @@
 //! The content domain: the channels content is published on, the author personas that write
 //! it, the evidence it cites, and the contradiction tracker (the map's "hypocrisy tracker")
-//! whose records the [`contradiction`](crate::contradiction) engine scores.
+//! whose records the [`contradiction`] engine scores.
 //!
 //! Each part is a record type, its rules, a repository port and a service:
 //!
@@ -15,6 +15,7 @@
 //! is blank means "none", lists are bounded and distinct, URLs are http or https.
 
 pub mod channel;
+pub mod contradiction;
 pub mod evidence;
 pub mod persona;
 pub mod tracker;

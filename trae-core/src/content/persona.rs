@@ -18,7 +18,7 @@ use super::{
     ChannelRepository, LONG_MAX_CHARS, SHORT_MAX_CHARS, clearing, list, optional_text, text,
     wire_enum,
 };
-use crate::permission::{Authorizer, Gate};
+use crate::identity::permission::{Authorizer, Gate};
 use crate::{Clock, Error, EventBus, Page, PageRequest, Principal, Result};
 
 /// How deep a chain of variants may go (a persona, its parent, the parent's parent…).

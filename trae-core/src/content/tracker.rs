@@ -22,9 +22,9 @@ use super::{
     EvidenceRepository, LONG_MAX_CHARS, SHORT_MAX_CHARS, clearing, list, optional_text, score,
     text, wire_enum,
 };
-use crate::audit::{AuditEntry, AuditLog, Outcome, RequestMeta};
-use crate::contradiction::{self, Analysis, ContradictionType, Cue};
-use crate::permission::{Authorizer, Gate};
+use crate::content::contradiction::{self, Analysis, ContradictionType, Cue};
+use crate::identity::audit::{AuditEntry, AuditLog, Outcome, RequestMeta};
+use crate::identity::permission::{Authorizer, Gate};
 use crate::{Clock, Error, EventBus, Page, PageRequest, Principal, Result};
 
 /// The permission that moves a record's verification status.

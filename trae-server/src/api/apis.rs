@@ -10,7 +10,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use trae_agents::{ApiCall, Orchestrator, json_body};
 use trae_auth::RequestMeta;
-use trae_core::api_endpoint::{ApiEndpointFilter, HealthCheckSpec};
+use trae_core::apis::api_endpoint::{ApiEndpointFilter, HealthCheckSpec};
 use trae_core::{
     ApiAttempt, ApiAuth, ApiEndpoint, ApiEndpointSpec, ApiLimits, ApiRegistry, ApiUsage, Error,
     HealthStatus, PageRequest, RoutingStrategy,

@@ -128,7 +128,7 @@ api_enum!(
 
 api_enum!(
     /// How two statements conflict.
-    ContradictionTypeBody => trae_core::contradiction::ContradictionType, "ContradictionType", {
+    ContradictionTypeBody => trae_core::content::contradiction::ContradictionType, "ContradictionType", {
         /// One says what the other denies.
         Direct,
         /// The statements conflict only in context.

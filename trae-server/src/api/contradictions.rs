@@ -8,8 +8,8 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use trae_auth::RequestMeta;
 use trae_core::PageRequest;
+use trae_core::content::contradiction::{Analysis, AnalysisRequest};
 use trae_core::content::{ContradictionFilter, Contradictions};
-use trae_core::contradiction::{Analysis, AnalysisRequest};
 use uuid::Uuid;
 
 use super::ApiTags;

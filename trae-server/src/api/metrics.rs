@@ -10,8 +10,8 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use trae_auth::RequestMeta;
-use trae_core::metric_series::parse_labels_key;
-use trae_core::request_history::{RequestFilter, RequestRecorder};
+use trae_core::monitoring::metric_series::parse_labels_key;
+use trae_core::monitoring::request_history::{RequestFilter, RequestRecorder};
 use trae_core::{
     Alert, AlertFilter, AlertRule, AlertRuleSpec, AlertState, Alerts, Error, MetricSeries,
     PageRequest, SeriesQuery,

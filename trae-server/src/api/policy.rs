@@ -25,8 +25,8 @@ pub struct RoleBody {
     pub permissions: Vec<String>,
 }
 
-impl From<trae_core::permission::Role> for RoleBody {
-    fn from(r: trae_core::permission::Role) -> Self {
+impl From<trae_core::identity::permission::Role> for RoleBody {
+    fn from(r: trae_core::identity::permission::Role) -> Self {
         Self {
             name: r.name,
             description: r.description,

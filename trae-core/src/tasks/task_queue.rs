@@ -1,5 +1,5 @@
 //! The task queue service: enqueue, inspect, cancel, retry, pause. Every transition it or a
-//! [`Worker`](crate::worker::Worker) makes is published on the event bus (source `tasks`, kind
+//! [`Worker`](crate::tasks::worker::Worker) makes is published on the event bus (source `tasks`, kind
 //! `task.<state>`) and counted in `trae_task_transitions_total{queue, state}`.
 
 use std::sync::Arc;
@@ -8,8 +8,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::permission::{Authorizer, Gate};
-use crate::task::{
+use crate::identity::permission::{Authorizer, Gate};
+use crate::tasks::task::{
     Enqueued, MAX_BATCH, NewTask, QueueSettings, Task, TaskFilter, TaskRepository, TaskState,
     TaskStats, validate_queue,
 };
@@ -310,9 +310,9 @@ pub const TASK_WAIT: &str = "trae_task_wait_seconds";
 pub const TASK_RUN: &str = "trae_task_run_seconds";
 
 #[async_trait::async_trait]
-impl crate::metric_series::MetricSource for TaskQueue {
-    async fn collect(&self, out: &mut Vec<crate::metric_series::Sample>) {
-        use crate::metric_series::Sample;
+impl crate::monitoring::metric_series::MetricSource for TaskQueue {
+    async fn collect(&self, out: &mut Vec<crate::monitoring::metric_series::Sample>) {
+        use crate::monitoring::metric_series::Sample;
         // Sampling is the system watching itself.
         let stats = match self.repo.stats(self.clock.now()).await {
             Ok(s) => s,
@@ -324,7 +324,7 @@ impl crate::metric_series::MetricSource for TaskQueue {
         for q in stats.queues {
             let count = |state| q.states.get(&state).copied().unwrap_or(0) as f64;
             out.push(
-                Sample::new(QUEUE_DEPTH, count(crate::task::TaskState::Available))
+                Sample::new(QUEUE_DEPTH, count(crate::tasks::task::TaskState::Available))
                     .label("queue", &q.queue),
             );
             for (state, n) in &q.states {
@@ -351,7 +351,7 @@ impl crate::metric_series::MetricSource for TaskQueue {
                         .label("queue", &q.queue)
                         .label("kind", &k.kind)
                 };
-                let available = k.states.get(&crate::task::TaskState::Available);
+                let available = k.states.get(&crate::tasks::task::TaskState::Available);
                 out.push(of(KIND_DEPTH, available.copied().unwrap_or(0) as f64));
                 out.push(of(KIND_THROUGHPUT, k.completed_last_minute as f64));
                 out.push(of(KIND_FAILURES, k.failed_last_minute as f64));

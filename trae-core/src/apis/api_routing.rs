@@ -8,7 +8,7 @@ use std::sync::{Mutex, PoisonError};
 
 use serde::{Deserialize, Serialize};
 
-use crate::api_endpoint::ApiEndpoint;
+use crate::apis::api_endpoint::ApiEndpoint;
 use crate::{Error, Result};
 
 /// How the orchestrator orders the callable endpoints of a capability.
@@ -165,7 +165,7 @@ impl EndpointLoads {
 mod tests {
     use super::*;
     use crate::HealthStatus;
-    use crate::api_endpoint::ApiEndpointSpec;
+    use crate::apis::api_endpoint::ApiEndpointSpec;
 
     fn endpoint(name: &str, priority: i32) -> ApiEndpoint {
         let mut spec = ApiEndpointSpec::new(name, "cap", "http://h");

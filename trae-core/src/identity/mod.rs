@@ -1,7 +1,18 @@
-//! The rules for who a user is: usernames, emails, display names and password policy.
+//! Identity: users, sessions, API keys and lockout, principals and permissions, the audit
+//! log and the vault's records; and here, the rules for who a user is (usernames, emails,
+//! display names and password policy).
 //!
-//! Hashing and tokens live in trae-auth; these checks run before anything is hashed or stored.
+//! Hashing, tokens and encryption live in trae-auth; these checks run before anything is
+//! hashed or stored.
 
+pub mod api_key;
+pub mod audit;
+pub mod lockout;
+pub mod permission;
+pub mod principal;
+pub mod secret;
+pub mod session;
+pub mod user;
 use crate::{Error, Result};
 
 /// The shortest username.
@@ -180,7 +191,7 @@ pub struct IdentityRepos {
     /// Sessions and refresh tokens.
     pub sessions: std::sync::Arc<dyn crate::SessionRepository>,
     /// Roles and their permissions.
-    pub roles: std::sync::Arc<dyn crate::permission::RoleRepository>,
+    pub roles: std::sync::Arc<dyn crate::identity::permission::RoleRepository>,
     /// API keys.
     pub api_keys: std::sync::Arc<dyn crate::ApiKeyRepository>,
     /// The audit log.

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use croner::Cron;
 use croner::parser::{CronParser, Seconds};
 
-use crate::task::{NewTask, TaskRecord};
+use crate::tasks::task::{NewTask, TaskRecord};
 use crate::{Error, Result};
 
 /// A named cron schedule and the task it enqueues.
@@ -28,7 +28,7 @@ impl Schedule {
     /// A schedule from a cron pattern: five fields (minute granularity), six with seconds
     /// first, or an alias such as `@hourly`; times are UTC.
     pub fn new(name: &str, pattern: &str, task: NewTask) -> Result<Self> {
-        let name = crate::task::validate_kind(name).map_err(|_| {
+        let name = crate::tasks::task::validate_kind(name).map_err(|_| {
             Error::validation(
                 "schedule",
                 "names are 1 to 128 characters of a-z, 0-9, '_', '.' and '-'",
@@ -75,7 +75,7 @@ impl Schedule {
         let mut task = self.task.clone();
         task.run_at = Some(tick);
         let mut record = task.validate(now, &format!("schedule:{}", self.name))?;
-        record.state = crate::task::TaskState::Available;
+        record.state = crate::tasks::task::TaskState::Available;
         Ok(record)
     }
 }
@@ -135,6 +135,6 @@ mod tests {
             .unwrap();
         assert_eq!(record.run_at, at("2026-11-26T10:05:00Z"));
         assert_eq!(record.created_by, "schedule:cleanup");
-        assert_eq!(record.state, crate::task::TaskState::Available);
+        assert_eq!(record.state, crate::tasks::task::TaskState::Available);
     }
 }

@@ -20,7 +20,7 @@
 //!
 //! A request is charged to, in this order: the API key (its id) when an API key was presented
 //! and verified, the user when a Bearer access token verified, else the client IP (see
-//! [`crate::client_ip`]; an IPv6 client counts by its /64, the block one subscriber usually
+//! [`crate::apis::client_ip`]; an IPv6 client counts by its /64, the block one subscriber usually
 //! holds). A credential that does not verify is never a key: anyone can make up a fresh
 //! invalid token per request, so keying on one would hand out fresh buckets. The login group
 //! is keyed by IP only: its routes need no credential, and accepting one there would let a
@@ -30,7 +30,7 @@
 //!
 //! The limiter holds one key per (group, client) active within the group's longest window; a
 //! key costs about 200 bytes plus 8 bytes per request admitted inside its windows (windows
-//! above [`crate::rate_limit::DEFAULT_EXACT_LIMIT`] are bucketed at about 1 KiB each). So
+//! above [`crate::apis::rate_limit::DEFAULT_EXACT_LIMIT`] are bucketed at about 1 KiB each). So
 //! memory is bounded by `keys × 200 B + 8 B × requests admitted in the longest window`, and
 //! [`GatewayLimiter::sweep`] (the server runs it every [`SWEEP_EVERY`]) drops keys idle for
 //! their longest window. The number of keys is capped at `max_clients` (plus up to
@@ -53,8 +53,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::apis::rate_limit::{Decision, RateLimitPolicy, RateLimiter, WindowLimit, WindowStatus};
 use crate::config::GatewayLimitConfig;
-use crate::rate_limit::{Decision, RateLimitPolicy, RateLimiter, WindowLimit, WindowStatus};
 use crate::{Clock, Result};
 
 /// How often the server sweeps idle keys and expired memo entries.

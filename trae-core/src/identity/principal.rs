@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use uuid::Uuid;
 
 use crate::Permission;
-use crate::audit::{ActorKind, ActorRef};
+use crate::identity::audit::{ActorKind, ActorRef};
 
 /// The acting principal of a service call.
 #[derive(Debug, Clone, PartialEq, Eq)]

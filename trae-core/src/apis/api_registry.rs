@@ -27,13 +27,13 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use crate::api_endpoint::{
+use crate::apis::api_endpoint::{
     ApiAttempt, ApiEndpoint, ApiEndpointFilter, ApiEndpointSpec, ApiRepository, ApiUsage,
     HealthRules, HealthUpdate, check_capability,
 };
 use crate::batch_writer::{BatchSink, BatchWriter};
-use crate::permission::{Authorizer, Gate};
-use crate::secret::check_secret_name;
+use crate::identity::permission::{Authorizer, Gate};
+use crate::identity::secret::check_secret_name;
 use crate::{
     AuditLog, Clock, Error, EventBus, HealthStatus, Outcome, Page, PageRequest, Principal,
     RequestMeta, Result,
@@ -631,9 +631,9 @@ impl BatchSink<ApiAttempt> for AttemptSink {
 /// Every registered endpoint's calls, failures and latency over the last minute, from the
 /// attempt log every process writes to (so the figures cover the whole deployment).
 #[async_trait::async_trait]
-impl crate::metric_series::MetricSource for ApiRegistry {
-    async fn collect(&self, out: &mut Vec<crate::metric_series::Sample>) {
-        use crate::metric_series::Sample;
+impl crate::monitoring::metric_series::MetricSource for ApiRegistry {
+    async fn collect(&self, out: &mut Vec<crate::monitoring::metric_series::Sample>) {
+        use crate::monitoring::metric_series::Sample;
         let since = self.inner.clock.now() - chrono::Duration::seconds(60);
         let (endpoints, activity) = match (self.all().await, self.inner.repo.activity(since).await)
         {

@@ -25,7 +25,7 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use crate::permission::{Authorizer, Gate};
+use crate::identity::permission::{Authorizer, Gate};
 use crate::{Clock, Error, Principal, Result};
 
 /// How often sources are sampled.
@@ -400,13 +400,15 @@ impl MetricSeries {
     /// `Ok` when `principal` may read this server's operational figures (`metrics:read`):
     /// the series, the Prometheus exposition, runtime and route figures; else `Forbidden`.
     pub async fn readable_by(&self, principal: &Principal) -> Result<()> {
-        self.gate.check(principal, crate::alert::METRICS_READ).await
+        self.gate
+            .check(principal, crate::monitoring::alert::METRICS_READ)
+            .await
     }
 
     /// Every metric name with stored points; needs `metrics:read`.
     pub async fn names(&self, principal: &Principal) -> Result<Vec<String>> {
         self.gate
-            .check(principal, crate::alert::METRICS_READ)
+            .check(principal, crate::monitoring::alert::METRICS_READ)
             .await?;
         self.inner.repo.names().await
     }
@@ -415,7 +417,7 @@ impl MetricSeries {
     /// needs `metrics:read`.
     pub async fn query(&self, principal: &Principal, query: &SeriesQuery) -> Result<SeriesSet> {
         self.gate
-            .check(principal, crate::alert::METRICS_READ)
+            .check(principal, crate::monitoring::alert::METRICS_READ)
             .await?;
         if !is_metric_name(&query.name) {
             return Err(Error::validation(

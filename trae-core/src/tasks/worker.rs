@@ -20,9 +20,11 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::backoff::Backoff;
-use crate::recurring::Schedule;
-use crate::task::{ClaimRequest, Finish, Lease, Outcome, Task, TaskRepository, validate_kind};
-use crate::task_queue::{TaskQueue, publish_finish, publish_transition};
+use crate::tasks::recurring::Schedule;
+use crate::tasks::task::{
+    ClaimRequest, Finish, Lease, Outcome, Task, TaskRepository, validate_kind,
+};
+use crate::tasks::task_queue::{TaskQueue, publish_finish, publish_transition};
 use crate::{Error, Result};
 
 /// How long a handler told to stop may take to return before it is aborted.
@@ -94,7 +96,7 @@ impl TaskContext {
         let held = self.repo.report_progress(&lease, &progress).await?;
         if held {
             self.queue.events().publish(
-                crate::task_queue::EVENT_SOURCE,
+                crate::tasks::task_queue::EVENT_SOURCE,
                 "task.progress",
                 serde_json::json!({
                     "id": self.task.id,
@@ -183,7 +185,7 @@ impl Default for WorkerOptions {
     fn default() -> Self {
         Self {
             id: default_worker_id(),
-            queues: vec![crate::task::DEFAULT_QUEUE.to_owned()],
+            queues: vec![crate::tasks::task::DEFAULT_QUEUE.to_owned()],
             concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
             lease: Duration::from_secs(300),
             heartbeat: Duration::from_secs(1),
@@ -275,7 +277,7 @@ impl Worker {
             return Err(Error::validation("queues", "at least one queue"));
         }
         for q in &options.queues {
-            crate::task::validate_queue(q)?;
+            crate::tasks::task::validate_queue(q)?;
         }
         if options.lease < Duration::from_secs(1) || options.heartbeat * 2 > options.lease {
             return Err(Error::validation(

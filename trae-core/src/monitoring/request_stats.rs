@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use crate::metric_series::{MetricSource, Sample};
+use crate::monitoring::metric_series::{MetricSource, Sample};
 
 /// Metric: requests per second.
 pub const REQUEST_RATE: &str = "trae_http_request_rate";

@@ -14,9 +14,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::alert::METRICS_READ;
 use crate::batch_writer::{BatchSink, BatchWriter};
-use crate::permission::{Authorizer, Gate};
+use crate::identity::permission::{Authorizer, Gate};
+use crate::monitoring::alert::METRICS_READ;
 use crate::{Clock, Page, PageRequest, Principal, Result};
 
 /// Counter of records dropped because the writer fell behind.

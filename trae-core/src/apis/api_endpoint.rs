@@ -12,8 +12,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-pub use crate::health::HealthRules;
-use crate::secret::{check_secret_name, check_tags};
+use crate::identity::secret::{check_secret_name, check_tags};
+pub use crate::monitoring::health::HealthRules;
 use crate::{Error, HealthStatus, Page, PageRequest, RateLimitPolicy, Result};
 
 /// The longest per-call timeout an endpoint may have (five minutes).

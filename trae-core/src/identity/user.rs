@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::lockout::LoginState;
+use crate::identity::lockout::LoginState;
 use crate::{Error, Page, PageRequest, Result};
 
 /// A user, as anyone allowed to see it sees it (no password hash, no lockout counters).
@@ -86,15 +86,20 @@ impl UserChange {
     /// Whether applying the change to `user` would take away their `admin` role or
     /// deactivate them.
     pub fn removes_admin(&self, user: &User) -> bool {
-        let is_admin =
-            |u: &User| u.is_active && u.roles.iter().any(|r| r == crate::permission::ADMIN_ROLE);
+        let is_admin = |u: &User| {
+            u.is_active
+                && u.roles
+                    .iter()
+                    .any(|r| r == crate::identity::permission::ADMIN_ROLE)
+        };
         if !is_admin(user) {
             return false;
         }
-        let demoted = self
-            .roles
-            .as_ref()
-            .is_some_and(|roles| !roles.iter().any(|r| r == crate::permission::ADMIN_ROLE));
+        let demoted = self.roles.as_ref().is_some_and(|roles| {
+            !roles
+                .iter()
+                .any(|r| r == crate::identity::permission::ADMIN_ROLE)
+        });
         demoted || self.is_active == Some(false)
     }
 }

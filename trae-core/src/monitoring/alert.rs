@@ -1,7 +1,7 @@
 //! Alert rules over metric series: a rule fires when a series' value has met its threshold
 //! for `for_secs`, and resolves at the first sample that no longer meets it.
 //!
-//! A rule names a metric (see [`crate::metric_series`]) and optionally labels; every series
+//! A rule names a metric (see [`crate::monitoring::metric_series`]) and optionally labels; every series
 //! of that metric carrying those labels is judged on its own, so one rule on
 //! `trae_queue_depth` raises one alert per queue. Firing and resolved alerts are stored
 //! (at most one firing alert per rule and series, enforced by the database so many nodes
@@ -20,10 +20,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::audit::RequestMeta;
-use crate::metric_series::{Labels, Sample, labels_key};
-use crate::permission::{Authorizer, Gate};
-use crate::task::NewTask;
+use crate::identity::audit::RequestMeta;
+use crate::identity::permission::{Authorizer, Gate};
+use crate::monitoring::metric_series::{Labels, Sample, labels_key};
+use crate::tasks::task::NewTask;
 use crate::{
     AuditLog, Clock, Error, EventBus, Outcome, Page, PageRequest, Principal, Result, TaskQueue,
 };
@@ -159,7 +159,7 @@ impl AlertRuleSpec {
         if self.name.is_empty() || self.name.chars().count() > 100 {
             return Err(Error::validation("name", "1 to 100 characters"));
         }
-        if !crate::metric_series::is_metric_name(&self.metric) {
+        if !crate::monitoring::metric_series::is_metric_name(&self.metric) {
             return Err(Error::validation(
                 "metric",
                 "a metric name such as trae_queue_depth ([a-z_:][a-z0-9_:]*)",

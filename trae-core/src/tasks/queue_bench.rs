@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::task::{NewTask, TaskState};
-use crate::task_queue::TaskQueue;
-use crate::worker::{NoopHandler, Worker, WorkerOptions};
+use crate::tasks::task::{NewTask, TaskState};
+use crate::tasks::task_queue::TaskQueue;
+use crate::tasks::worker::{NoopHandler, Worker, WorkerOptions};
 use crate::{Error, Principal, Result};
 
 /// What to run.

@@ -1,0 +1,346 @@
+//! The engine's word lists (negations, persons, quantifiers, stances, antonyms, numbers,
+//! months, irregular verbs) and the stemmer that matches words against them.
+
+pub(super) const NEGATIONS: [&str; 13] = [
+    "not", "no", "never", "none", "nobody", "nothing", "neither", "nor", "nowhere", "without",
+    "cannot", "refuse", "decline",
+];
+pub(super) const FIRST_PERSON: [&str; 9] = [
+    "i",
+    "we",
+    "me",
+    "us",
+    "my",
+    "our",
+    "myself",
+    "ourselves",
+    "ours",
+];
+pub(super) const THIRD_PERSON: [&str; 6] = ["he", "she", "they", "it", "him", "them"];
+pub(super) const CLAUSE_BREAKS: [&str; 6] =
+    ["but", "although", "though", "while", "whereas", "however"];
+/// Words that end a subject: auxiliaries, modals, negations and frequency adverbs.
+pub(super) const VERB_MARKERS: [&str; 38] = [
+    "is", "are", "was", "were", "be", "been", "am", "will", "would", "shall", "should", "must",
+    "can", "could", "may", "might", "do", "does", "did", "has", "have", "had", "not", "never",
+    "always", "said", "says", "say", "claims", "claimed", "believes", "believe", "thinks", "think",
+    "voted", "votes", "vote", "wants",
+];
+pub(super) const STOPWORDS: [&str; 78] = [
+    "a", "an", "the", "of", "to", "in", "on", "at", "by", "for", "with", "from", "as", "and", "or",
+    "that", "this", "these", "those", "is", "are", "was", "were", "be", "been", "being", "am",
+    "will", "would", "shall", "should", "must", "can", "could", "may", "might", "do", "does",
+    "did", "has", "have", "had", "it", "its", "he", "she", "they", "them", "his", "her", "their",
+    "him", "i", "we", "me", "us", "my", "our", "you", "your", "so", "very", "also", "just", "than",
+    "then", "there", "here", "about", "into", "over", "said", "says", "say", "ever", "again",
+    "longer", "any",
+];
+/// `(positive, negative)` quantifiers.
+pub(super) const QUANTIFIERS: [(&str, &str); 12] = [
+    ("always", "never"),
+    ("sometimes", "never"),
+    ("often", "never"),
+    ("all", "none"),
+    ("all", "no"),
+    ("some", "none"),
+    ("several", "nothing"),
+    ("every", "no"),
+    ("everyone", "nobody"),
+    ("everybody", "nobody"),
+    ("everything", "nothing"),
+    ("everywhere", "nowhere"),
+];
+/// Stances taken through policy verbs.
+pub(super) const POLICY_POSITIVE: [&str; 19] = [
+    "support", "favor", "favour", "back", "endorse", "approve", "champion", "defend", "advocate",
+    "embrace", "welcome", "promote", "want", "for", "accept", "legalise", "legalize", "commit",
+    "keep",
+];
+pub(super) const POLICY_NEGATIVE: [&str; 21] = [
+    "oppose",
+    "reject",
+    "against",
+    "ban",
+    "veto",
+    "block",
+    "condemn",
+    "denounce",
+    "abolish",
+    "scrap",
+    "end",
+    "fight",
+    "resist",
+    "repeal",
+    "criticize",
+    "abandon",
+    "stop",
+    "avoid",
+    "phase",
+    "outlaw",
+    "boycott",
+];
+/// Stances taken through evaluations.
+pub(super) const VALUE_POSITIVE: [&str; 30] = [
+    "good",
+    "great",
+    "right",
+    "beneficial",
+    "success",
+    "like",
+    "love",
+    "praise",
+    "admire",
+    "trust",
+    "agree",
+    "wise",
+    "essential",
+    "sensible",
+    "legitimate",
+    "proud",
+    "loyal",
+    "friend",
+    "productive",
+    "prosperity",
+    "stronger",
+    "save",
+    "future",
+    "valuable",
+    "vital",
+    "excellent",
+    "investment",
+    "fair",
+    "benefit",
+    "improve",
+];
+pub(super) const VALUE_NEGATIVE: [&str; 36] = [
+    "bad",
+    "wrong",
+    "harmful",
+    "mistake",
+    "failure",
+    "dislike",
+    "hate",
+    "disaster",
+    "distrust",
+    "disagree",
+    "foolish",
+    "terrible",
+    "dangerous",
+    "criticise",
+    "waste",
+    "damage",
+    "threat",
+    "scam",
+    "blunder",
+    "costly",
+    "obstacle",
+    "destroy",
+    "catastrophic",
+    "overreaction",
+    "pointless",
+    "ruin",
+    "exploit",
+    "eyesore",
+    "past",
+    "useless",
+    "unfair",
+    "worse",
+    "worst",
+    "enemy",
+    "fraud",
+    "reckless",
+];
+/// Antonym pairs (stems) that are not stances.
+pub(super) const ANTONYMS: [(&str, &str); 46] = [
+    ("help", "hurt"),
+    ("strengthen", "weaken"),
+    ("extend", "end"),
+    ("grow", "decline"),
+    ("acquit", "convict"),
+    ("rise", "decline"),
+    ("increase", "decline"),
+    ("increase", "decrease"),
+    ("increase", "cut"),
+    ("increase", "reduce"),
+    ("raise", "lower"),
+    ("raise", "cut"),
+    ("raise", "reduce"),
+    ("rise", "fall"),
+    ("rose", "fell"),
+    ("grow", "shrink"),
+    ("grew", "shrank"),
+    ("expand", "reduce"),
+    ("expand", "shrink"),
+    ("boost", "cut"),
+    ("more", "less"),
+    ("more", "fewer"),
+    ("higher", "lower"),
+    ("up", "down"),
+    ("true", "false"),
+    ("legal", "illegal"),
+    ("safe", "unsafe"),
+    ("win", "lose"),
+    ("won", "lost"),
+    ("allow", "forbid"),
+    ("allow", "prohibit"),
+    ("open", "close"),
+    ("hire", "fire"),
+    ("buy", "sell"),
+    ("bought", "sold"),
+    ("profit", "loss"),
+    ("succeed", "fail"),
+    ("guilty", "innocent"),
+    ("include", "exclude"),
+    ("strong", "weak"),
+    ("rich", "poor"),
+    ("cheap", "expensive"),
+    ("add", "remove"),
+    ("start", "stop"),
+    ("present", "absent"),
+    ("public", "private"),
+];
+pub(super) const SMALL_NUMBERS: [&str; 21] = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+    "twenty",
+];
+pub(super) const MONTHS: [&str; 12] = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+];
+/// Irregular verb forms and their base, so "knew" meets "know" and "rose" meets "rise".
+pub(super) const IRREGULAR: [(&str, &str); 34] = [
+    ("knew", "know"),
+    ("known", "know"),
+    ("rose", "rise"),
+    ("risen", "rise"),
+    ("fell", "fall"),
+    ("fallen", "fall"),
+    ("grew", "grow"),
+    ("grown", "grow"),
+    ("shrank", "shrink"),
+    ("shrunk", "shrink"),
+    ("won", "win"),
+    ("lost", "lose"),
+    ("sold", "sell"),
+    ("bought", "buy"),
+    ("began", "begin"),
+    ("begun", "begin"),
+    ("made", "make"),
+    ("took", "take"),
+    ("taken", "take"),
+    ("gave", "give"),
+    ("given", "give"),
+    ("went", "go"),
+    ("gone", "go"),
+    ("built", "build"),
+    ("met", "meet"),
+    ("paid", "pay"),
+    ("spent", "spend"),
+    ("kept", "keep"),
+    ("left", "leave"),
+    ("told", "tell"),
+    ("thought", "think"),
+    ("brought", "bring"),
+    ("held", "hold"),
+    ("saw", "see"),
+];
+/// Verbs too general to make two statements about the same thing.
+pub(super) const GENERIC_VERBS: [&str; 12] = [
+    "vote", "say", "make", "think", "believe", "claim", "argue", "call", "plan", "want", "get",
+    "go",
+];
+
+pub(super) fn is_in(list: &[&str], word: &str) -> bool {
+    list.contains(&word)
+}
+
+/// A crude stem: enough to match "supports", "supported" and "supporting" with "support".
+pub(super) fn stem(word: &str) -> String {
+    let w = word;
+    if let Some((_, base)) = IRREGULAR.iter().find(|(form, _)| *form == w) {
+        return (*base).to_owned();
+    }
+    if w.ends_with("ss") || w.len() <= 3 {
+        return w.to_owned();
+    }
+    for suffix in ["ing", "ied", "ies", "ed", "es", "s"] {
+        if let Some(root) = w.strip_suffix(suffix)
+            && root.len() >= 3
+        {
+            return match suffix {
+                "ied" | "ies" => format!("{root}y"),
+                // "raised" -> "rais" + e; keep the e so it matches "raise".
+                "ed" | "es" if is_stem_word(&format!("{root}e")) => format!("{root}e"),
+                "ing" if is_stem_word(&format!("{root}e")) => format!("{root}e"),
+                // "scrapped" -> "scrap", "stopping" -> "stop".
+                "ed" | "ing" if doubled(root) => root[..root.len() - 1].to_owned(),
+                // "voted" -> "vote": a three-letter consonant-vowel-consonant root lost its e.
+                "ed" | "es" | "ing" if short_cvc(root) => format!("{root}e"),
+                _ => root.to_owned(),
+            };
+        }
+    }
+    w.to_owned()
+}
+
+/// Whether `root` is three letters, consonant-vowel-consonant ("vot", "hop").
+fn short_cvc(root: &str) -> bool {
+    let vowel = |c: u8| matches!(c, b'a' | b'e' | b'i' | b'o' | b'u');
+    let b = root.as_bytes();
+    b.len() == 3
+        && !vowel(b[0])
+        && vowel(b[1])
+        && !vowel(b[2])
+        && !matches!(b[2], b'w' | b'x' | b'y')
+}
+
+/// Whether `root` ends in a doubled consonant ("scrapp", "stopp").
+fn doubled(root: &str) -> bool {
+    let b = root.as_bytes();
+    b.len() >= 3
+        && b[b.len() - 1] == b[b.len() - 2]
+        && !matches!(
+            b[b.len() - 1],
+            b'a' | b'e' | b'i' | b'o' | b'u' | b'l' | b's'
+        )
+}
+
+/// Whether `word` is one of the lexicons' words (so a stem ending in e can be restored).
+pub(super) fn is_stem_word(word: &str) -> bool {
+    ANTONYMS.iter().any(|(a, b)| *a == word || *b == word)
+        || is_in(&POLICY_POSITIVE, word)
+        || is_in(&POLICY_NEGATIVE, word)
+        || is_in(&VALUE_POSITIVE, word)
+        || is_in(&VALUE_NEGATIVE, word)
+}
+
+// --- statements -------------------------------------------------------------------------------

@@ -1,0 +1,173 @@
+use super::*;
+
+fn cue(a: &str, b: &str) -> Option<Cue> {
+    compare_statements(a, b)
+        .contradictions
+        .first()
+        .map(|f| f.cue)
+}
+
+#[test]
+fn the_originals_worked_example_is_a_direct_contradiction_on_one_topic() {
+    let found =
+        analyze("I never support tax hikes. We must always support tax hikes. I know the budget.");
+    assert_eq!(found.contradictions.len(), 1, "{found:?}");
+    let f = &found.contradictions[0];
+    assert_eq!(f.kind, ContradictionType::Direct);
+    assert_eq!(f.cue, Cue::Quantifier);
+    assert_eq!(f.statement_1, "I never support tax hikes.");
+    assert_eq!(f.statement_2, "We must always support tax hikes.");
+    assert!(f.explanation.contains("tax"), "{}", f.explanation);
+    assert!(found.score >= 70 && found.label == "high", "{found:?}");
+}
+
+#[test]
+fn words_match_at_boundaries_only() {
+    // "know" holds "no", "notable" holds "not": neither is a negation.
+    assert_eq!(
+        cue("I know the plan works.", "I know the plan works well."),
+        None
+    );
+    assert_eq!(
+        cue(
+            "The senator is notable for the bill.",
+            "The senator is notable for the bill."
+        ),
+        None
+    );
+    assert_eq!(
+        cue("I support the bill.", "I don't support the bill."),
+        Some(Cue::Negation)
+    );
+    assert_eq!(
+        cue("We can fix the roads.", "We cannot fix the roads."),
+        Some(Cue::Negation)
+    );
+}
+
+#[test]
+fn subjects_and_topics_must_agree() {
+    assert_eq!(
+        cue(
+            "I support the bill.",
+            "My opponent does not support the bill."
+        ),
+        None
+    );
+    assert_eq!(
+        cue("I support tax cuts.", "I do not support the war."),
+        None
+    );
+    assert_eq!(
+        cue("Acme will raise prices.", "Acme will cut prices."),
+        Some(Cue::Antonym)
+    );
+    assert_eq!(
+        cue("I support the bill.", "I do not oppose the bill."),
+        None,
+        "a negated antonym agrees"
+    );
+}
+
+#[test]
+fn numbers_and_dates_conflict_only_on_the_same_quantity() {
+    assert_eq!(
+        cue(
+            "Unemployment is 5% this year.",
+            "Unemployment is 8% this year."
+        ),
+        Some(Cue::Numeric)
+    );
+    assert_eq!(
+        cue("Unemployment is 5 percent.", "Unemployment is 5%."),
+        None
+    );
+    assert_eq!(
+        cue(
+            "The company was founded in 1990.",
+            "The company was founded in 1995."
+        ),
+        Some(Cue::Date)
+    );
+    assert_eq!(
+        cue(
+            "Revenue was 5 million dollars in 2020.",
+            "Revenue was 8 million dollars in 2021."
+        ),
+        None,
+        "different years, different values"
+    );
+    let f = &compare_statements("Unemployment is 5%.", "Unemployment is 8%.").contradictions[0];
+    assert_eq!(f.kind, ContradictionType::Direct);
+}
+
+#[test]
+fn stances_map_to_policy_or_value_shifts() {
+    let f = compare_statements("I support nuclear power.", "I oppose nuclear power.");
+    assert_eq!(f.contradictions[0].kind, ContradictionType::PolicyShift);
+    assert_eq!(f.contradictions[0].cue, Cue::Stance);
+    let f = compare_statements(
+        "I support nuclear power.",
+        "Nuclear power is a dangerous mistake.",
+    );
+    assert_eq!(f.contradictions[0].cue, Cue::Stance, "{f:?}");
+}
+
+#[test]
+fn requests_take_a_text_or_two_statements() {
+    let text = AnalysisRequest {
+        text: Some("I support the bill. I do not support the bill.".into()),
+        ..AnalysisRequest::default()
+    };
+    assert_eq!(text.run().unwrap().contradictions.len(), 1);
+    let pair = AnalysisRequest {
+        statement_1: Some("I support the bill.".into()),
+        statement_2: Some("I oppose the bill.".into()),
+        ..AnalysisRequest::default()
+    };
+    assert_eq!(pair.run().unwrap().contradictions[0].cue, Cue::Stance);
+    let field = |r: AnalysisRequest| match r.run() {
+        Err(crate::Error::Validation { field, .. }) => field,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(field(AnalysisRequest::default()), "text");
+    assert_eq!(
+        field(AnalysisRequest {
+            text: Some("A.".into()),
+            statement_1: Some("B.".into()),
+            ..AnalysisRequest::default()
+        }),
+        "text"
+    );
+    assert_eq!(
+        field(AnalysisRequest {
+            statement_1: Some("B.".into()),
+            ..AnalysisRequest::default()
+        }),
+        "statement_2"
+    );
+    assert_eq!(
+        field(AnalysisRequest {
+            text: Some("   ".into()),
+            ..AnalysisRequest::default()
+        }),
+        "text"
+    );
+    assert_eq!(
+        field(AnalysisRequest {
+            text: Some("a".repeat(MAX_TEXT_CHARS + 1)),
+            ..AnalysisRequest::default()
+        }),
+        "text"
+    );
+}
+
+#[test]
+fn sentences_split_at_terminators_not_abbreviations_or_decimals() {
+    assert_eq!(
+        split_sentences("Dr. Smith said 3.5 is fine. Is it? Yes!"),
+        ["Dr. Smith said 3.5 is fine.", "Is it?", "Yes!"]
+    );
+    assert_eq!(analyze("").score, 0);
+    assert_eq!(analyze("").label, "none");
+}

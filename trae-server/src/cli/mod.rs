@@ -1,0 +1,5 @@
+//! The `trae` subcommands that are more than a call into the library.
+
+pub(crate) mod backup;
+pub(crate) mod bench;
+pub(crate) mod secrets;
