@@ -43,6 +43,8 @@ struct Inner {
     identity: Identity,
     vault: Arc<VaultSlot>,
     apis: Orchestrator,
+    /// The outbound client of the orchestrator, shared with the worker's `http.request`.
+    outbound: OutboundClient,
     health: OnceCell<HealthMonitor>,
     pets: Pets,
     tasks: TaskQueue,
@@ -95,7 +97,7 @@ impl Trae {
     /// `config.database_url`). Starts the registry's attempt writer and the request-history
     /// writer on the current tokio runtime.
     pub async fn with_store(config: Config, store: Store) -> Result<Self> {
-        let opened_at = Utc::now();
+        let opened_at = store.clock().now();
         let identity = Identity::open(
             store.identity_repos(),
             &config.auth,
@@ -124,7 +126,7 @@ impl Trae {
             .map_err(|e| Error::Config(e.to_string()))?;
         let apis = Orchestrator::new(
             registry,
-            client,
+            client.clone(),
             Arc::new(RateLimiter::new(store.clock())),
             Arc::clone(&vault) as Arc<dyn SecretReader>,
             OrchestratorOptions::default(),
@@ -181,6 +183,7 @@ impl Trae {
                 identity,
                 vault,
                 apis,
+                outbound: client,
                 health: OnceCell::new(),
                 backups,
                 metrics,
@@ -313,13 +316,12 @@ impl Trae {
             schedules,
             ..WorkerOptions::default()
         };
-        let outbound = OutboundClient::from_config(&config.outbound)
-            .map_err(|e| Error::Config(e.to_string()))?;
         let mut worker = Worker::new(self.tasks(), options)?;
         worker.register("noop", NoopHandler)?;
         worker.register(
             crate::http_task::KIND,
-            HttpRequestHandler::new(outbound).with_orchestrator(self.inner.apis.clone()),
+            HttpRequestHandler::new(self.inner.outbound.clone())
+                .with_orchestrator(self.inner.apis.clone()),
         )?;
         Ok(worker)
     }

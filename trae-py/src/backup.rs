@@ -168,9 +168,9 @@ fn info_of(path: PathBuf, manifest: backup::Manifest) -> BackupInfo {
 /// PostgreSQL) with its manifest beside it, as the store's principal (the system, or the
 /// user of `store.as_user(...)`, who needs `backups:admin`).
 ///
-/// `target` is a database URL, a `trae.Store` or a `trae.aio.Store` (whose backup is also
-/// recorded in that database's audit log as `backup.create`); `None` takes the configured
-/// `TRAE_DATABASE_URL`. `out` is where to write it (it must not exist); `None` writes a
+/// `target` is a database URL (opened and closed again like `trae.Store(url)`), a
+/// `trae.Store` or a `trae.aio.Store`; `None` takes the configured `TRAE_DATABASE_URL`. Every
+/// backup is recorded in that database's audit log as `backup.create`. `out` is where to write it (it must not exist); `None` writes a
 /// new `trae-<timestamp>.db` (`.dump`) in `TRAE_BACKUP_DIR` (default `<data dir>/backups`).
 /// The secrets master key is never in a backup: keep it separately.
 ///

@@ -63,9 +63,10 @@ def create(
     """Takes a backup of a trae database (a consistent online copy on SQLite, `pg_dump` on
     PostgreSQL) with its manifest `<file>.manifest.json` beside it, as the system.
 
-    `target` is a database URL, a `trae.Store` or a `trae.aio.Store` (whose backup is also
-    recorded in that database's audit log as `backup.create`); `None` takes the configured
-    `TRAE_DATABASE_URL`. `out` is where to write it (it must not exist); `None` writes a new
+    `target` is a database URL (opened and closed again like `trae.Store(url)`), a
+    `trae.Store` or a `trae.aio.Store`; `None` takes the configured `TRAE_DATABASE_URL`. Every
+    backup is recorded in that database's audit log as `backup.create`, and a user's store
+    (`store.as_user(...)`) needs `backups:admin`. `out` is where to write it (it must not exist); `None` writes a new
     `trae-<timestamp>.db` (`.dump`) in `TRAE_BACKUP_DIR` (default `<data dir>/backups`).
     The secrets master key is never in a backup: keep it separately.
 
