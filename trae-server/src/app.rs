@@ -5,7 +5,7 @@ use std::sync::Arc;
 use poem::endpoint::make_sync;
 use poem::http::header;
 use poem::middleware::{Cors, SetHeader};
-use poem::web::Redirect;
+use poem::web::{Html, Redirect};
 use poem::{Endpoint, EndpointExt, IntoEndpoint, Response, Route};
 use poem_openapi::OpenApiService;
 use trae_agents::Trae;
@@ -13,6 +13,7 @@ use trae_auth::Identity;
 use trae_core::monitoring::request_history::RequestRecorder;
 use trae_core::{GatewayLimiter, RequestStats};
 
+use crate::allowed_methods::AllowedMethods;
 use crate::api::admin::AdminApi;
 use crate::api::apis::ApisApi;
 use crate::api::audit::AuditApi;
@@ -32,7 +33,9 @@ use crate::api::secrets::SecretsApi;
 use crate::api::tasks::TasksApi;
 use crate::api::users::UsersApi;
 use crate::body_limit::BodyLimit;
+use crate::cross_origin::CrossOrigin;
 use crate::gateway_limit::GatewayLimit;
+use crate::header_limit::HeaderLimit;
 use crate::request_context::RequestContext;
 
 type Apis = (
@@ -52,6 +55,8 @@ type Apis = (
 /// The assembled application: the endpoint to serve and its OpenAPI spec.
 pub struct App {
     service: OpenApiService<Apis, ()>,
+    /// The spec as served (see [`crate::spec`]).
+    spec: String,
     max_body_bytes: u64,
     identity: Identity,
     trusted_proxies: Vec<ipnet::IpNet>,
@@ -109,9 +114,11 @@ impl App {
         let service = OpenApiService::new(apis, "trae", env!("CARGO_PKG_VERSION")).description(
             "The trae backend API. Errors are always `{\"error\": {\"code\", \"message\"}}`.",
         );
-        discovery.fill(&service.spec());
+        let spec = crate::spec::finish(&service.spec());
+        discovery.fill(&spec);
         Ok(Self {
             service,
+            spec,
             max_body_bytes: config.max_body_bytes,
             identity,
             trusted_proxies: config.auth.trusted_proxies.clone(),
@@ -124,13 +131,26 @@ impl App {
 
     /// The OpenAPI document, as JSON.
     pub fn spec(&self) -> String {
-        self.service.spec()
+        self.spec.clone()
     }
 
     /// The endpoint serving the API, Swagger UI at `/docs` and the spec at `/openapi.json`.
     pub fn into_endpoint(self) -> impl Endpoint<Output = Response> {
-        let spec = self.service.spec_endpoint();
-        let docs = self.service.swagger_ui();
+        // Swagger UI embeds the document it shows: the served one replaces poem-openapi's.
+        let docs = self
+            .service
+            .swagger_ui_html()
+            .replacen(&self.service.spec(), &self.spec, 1);
+        let docs = Route::new().at("/", make_sync(move |_| Html(docs.clone())));
+        let allowed = serde_json::from_str(&self.spec)
+            .map(|spec| AllowedMethods::from_spec(&spec))
+            .unwrap_or_else(|_| AllowedMethods::from_spec(&serde_json::Value::Null));
+        let spec = self.spec;
+        let spec = make_sync(move |_| {
+            Response::builder()
+                .content_type("application/json")
+                .body(spec.clone())
+        });
         let max_body_bytes = self.max_body_bytes;
         // Shared, not cloned per request: `Identity` holds every service by value.
         let identity = Arc::new(self.identity);
@@ -144,6 +164,7 @@ impl App {
             // Until the dashboard lands, the root leads to the API docs.
             .at("/", make_sync(|_| Redirect::temporary("/docs")))
             .data(Arc::clone(&identity))
+            .with(allowed)
             .with(BodyLimit::new(max_body_bytes))
             // Outside the body limit (a refused body is never read), inside CORS and the
             // request context (a refusal gets CORS headers, a request id and a log line).
@@ -166,6 +187,9 @@ impl App {
                     ])
                     .max_age(600),
             )
+            .with(CrossOrigin::new(!self.cors_origins.is_empty()))
+            // Before anything reads a header: credentials, rate-limit keys, CORS.
+            .with(HeaderLimit)
             .with(
                 RequestContext::new(&self.trusted_proxies)
                     .with_history(self.history)

@@ -549,21 +549,6 @@ async fn security_headers_are_on_every_answer() {
 
 #[tokio::test]
 async fn cors_admits_configured_origins_only() {
-    // None configured: no CORS headers, so browsers keep other origins out.
-    let cli = app("sqlite::memory:").await;
-    let resp = cli
-        .get("/api/health/live")
-        .header("origin", "https://app.example.com")
-        .send()
-        .await;
-    assert_eq!(resp.0.status(), StatusCode::OK);
-    assert!(
-        resp.0
-            .headers()
-            .get("access-control-allow-origin")
-            .is_none()
-    );
-
     let (cli, _store) = app_with(
         "sqlite::memory:",
         &[("TRAE_CORS_ORIGINS", "https://app.example.com")],
@@ -749,3 +734,214 @@ async fn state_for_metrics(url: &str) -> Trae {
     let store = Store::connect(url).await.unwrap();
     Trae::with_store(config, store).await.unwrap()
 }
+
+/// A server on a PostgreSQL-style URL with a password (never connected: the summary is all
+/// `/api/runtime` reads), signed in as a viewer and as an admin.
+#[tokio::test]
+async fn runtime_shows_paths_to_admins_only_and_never_a_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/rt.db?mode=rwc", dir.path().display());
+    let env: std::collections::HashMap<String, String> = [
+        ("TRAE_DATA_DIR".to_owned(), dir.path().display().to_string()),
+        ("TRAE_DATABASE_URL".to_owned(), url.clone()),
+        (
+            "TRAE_MASTER_KEY".to_owned(),
+            "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTMyYgo=".to_owned(),
+        ),
+    ]
+    .into();
+    let config = Config::from_sources(|k| env.get(k).cloned()).unwrap();
+    let store = Store::connect(&url).await.unwrap();
+    let state = Trae::with_store(config, store).await.unwrap();
+    let viewer = signed_in(&state, "viewer1", &["viewer"]).await;
+    let admin = signed_in(&state, "admin1", &["admin"]).await;
+    let cli = TestClient::new(App::new(&state).await.unwrap().into_endpoint());
+    let seen = |token: String| {
+        let cli = &cli;
+        async move {
+            let resp = cli
+                .get("/api/runtime")
+                .header("authorization", format!("Bearer {token}"))
+                .send()
+                .await;
+            assert_eq!(resp.0.status(), StatusCode::OK);
+            resp.0.into_body().into_string().await.unwrap()
+        }
+    };
+    let text = seen(viewer).await;
+    let dir_text = dir.path().display().to_string();
+    assert!(!text.contains(&dir_text), "a viewer sees no paths: {text}");
+    let value: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(value["config"]["data_dir"], Value::Null, "{value}");
+    assert_eq!(value["config"]["database_url"], Value::Null, "{value}");
+    assert_eq!(value["database_backend"], "sqlite");
+
+    let value: Value = serde_json::from_str(&seen(admin).await).unwrap();
+    assert_eq!(value["config"]["data_dir"], dir_text.as_str(), "{value}");
+    assert_eq!(value["config"]["database_url"], url.as_str(), "{value}");
+}
+
+#[tokio::test]
+async fn token_answers_are_never_cached() {
+    let cli = app("sqlite::memory:").await;
+    let login = cli
+        .post("/api/auth/login")
+        .body_json(&json!({"username": "tester", "password": PASSWORD}))
+        .send()
+        .await;
+    assert_eq!(login.0.status(), StatusCode::OK);
+    assert_eq!(login.0.headers()["cache-control"], "no-store");
+    assert_eq!(login.0.headers()["pragma"], "no-cache");
+    let refresh_token = body(login).await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let refreshed = cli
+        .post("/api/auth/refresh")
+        .body_json(&json!({"refresh_token": refresh_token}))
+        .send()
+        .await;
+    assert_eq!(refreshed.0.status(), StatusCode::OK);
+    assert_eq!(refreshed.0.headers()["cache-control"], "no-store");
+    assert_eq!(refreshed.0.headers()["pragma"], "no-cache");
+}
+
+#[tokio::test]
+async fn oversized_request_headers_are_431_with_the_error_shape() {
+    let cli = app("sqlite::memory:").await;
+    let resp = cli
+        .get("/api/health/live")
+        .header("x-padding", "a".repeat(200 * 1024))
+        .send()
+        .await;
+    assert_eq!(
+        error_code(resp, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE).await,
+        "headers_too_large"
+    );
+    // Many headers that are small each count together.
+    let mut req = cli.get("/api/health/live");
+    for i in 0..40 {
+        req = req.header(format!("x-pad-{i}"), "b".repeat(500));
+    }
+    assert_eq!(
+        req.send().await.0.status(),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+    );
+    // Ordinary requests, credentials included, pass.
+    cli.get("/api/pets")
+        .header("x-padding", "c".repeat(4 * 1024))
+        .send()
+        .await
+        .assert_status_is_ok();
+}
+
+#[tokio::test]
+async fn cross_origin_requests_are_refused_when_no_origin_is_configured() {
+    let cli = app("sqlite::memory:").await;
+    let foreign = cli
+        .get("/api/health/live")
+        .header("origin", "https://evil.example.net")
+        .send()
+        .await;
+    assert!(
+        foreign
+            .0
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    assert_eq!(
+        error_code(foreign, StatusCode::FORBIDDEN).await,
+        "forbidden"
+    );
+    // Same origin (the Origin names the Host the request went to), and no Origin at all.
+    let same = cli
+        .post("/api/pets")
+        .header("host", "127.0.0.1:8000")
+        .header("origin", "http://127.0.0.1:8000")
+        .body_json(&json!({"name": "Rex", "species": "dog", "age": 3}))
+        .send()
+        .await;
+    assert_eq!(same.0.status(), StatusCode::CREATED);
+    cli.get("/api/pets").send().await.assert_status_is_ok();
+
+    // With origins configured, the server's own origin still works though it is not listed.
+    let (cli, _store) = app_with(
+        "sqlite::memory:",
+        &[("TRAE_CORS_ORIGINS", "https://app.example.com")],
+    )
+    .await;
+    cli.get("/api/pets")
+        .header("host", "trae.example.com")
+        .header("origin", "https://trae.example.com")
+        .send()
+        .await
+        .assert_status_is_ok();
+}
+
+storage_test!(
+    bodies_are_typed_strictly_on_every_route,
+    |url: String| async move {
+        let cli = app(&url).await;
+        let raw = |method: &str, path: &str, text: &str| {
+            let req = match method {
+                "POST" => cli.post(path),
+                "PATCH" => cli.patch(path),
+                "PUT" => cli.put(path),
+                other => panic!("{other}"),
+            };
+            req.content_type("application/json").body(text.to_owned())
+        };
+        for (method, path, text) in [
+            (
+                "POST",
+                "/api/pets",
+                r#"{"name": false, "species": "dog", "age": 3}"#,
+            ),
+            (
+                "POST",
+                "/api/pets",
+                r#"{"name": 7, "species": "dog", "age": 3}"#,
+            ),
+            (
+                "POST",
+                "/api/pets",
+                r#"{"name": "Rex", "species": "dog", "age": 3, "tags": [1]}"#,
+            ),
+            (
+                "POST",
+                "/api/pets",
+                r#"{"name": "Rex", "name": "Max", "species": "dog", "age": 3}"#,
+            ),
+            (
+                "POST",
+                "/api/auth/login",
+                r#"{"username": 12, "password": "x"}"#,
+            ),
+            (
+                "POST",
+                "/api/auth/login",
+                r#"{"username": "a", "username": "tester", "password": "x"}"#,
+            ),
+            ("PATCH", "/api/users/me", r#"{"full_name": true}"#),
+            ("POST", "/api/tasks", r#"{"kind": 5}"#),
+            (
+                "POST",
+                "/api/tasks",
+                r#"{"kind": "noop", "payload": {"a": 1, "a": 2}}"#,
+            ),
+            ("POST", "/api/auth/api-keys", r#"{"name": 1.5}"#),
+        ] {
+            let resp = raw(method, path, text).send().await;
+            assert_eq!(
+                error_code(resp, StatusCode::UNPROCESSABLE_ENTITY).await,
+                "validation_failed",
+                "{method} {path} {text}"
+            );
+        }
+        let listed = body(cli.get("/api/pets").send().await).await;
+        assert_eq!(listed["total"], 0, "nothing was written");
+        let tasks = body(cli.get("/api/tasks").send().await).await;
+        assert_eq!(tasks["total"], 0, "nothing was queued");
+    }
+);

@@ -239,15 +239,17 @@ impl DatabaseBackend {
     }
 }
 
-/// What `/api/runtime` may show of the configuration: no secrets, no passwords.
+/// What `/api/runtime` may show of the configuration: no secrets, no passwords. Where the
+/// data lives (`data_dir`, `database_url`) is `None` in the view of a caller who may not see
+/// it (see `MetricSeries::runtime_config`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ConfigSummary {
     /// The data directory.
-    pub data_dir: String,
+    pub data_dir: Option<String>,
     /// The database backend.
     pub database_backend: DatabaseBackend,
-    /// The database URL with any password replaced by `***`.
-    pub database_url: String,
+    /// The database URL with every password replaced by `***`.
+    pub database_url: Option<String>,
     /// The listen address.
     pub bind: String,
     /// The log filter.
@@ -497,9 +499,9 @@ impl Config {
     /// The configuration without secrets, for display.
     pub fn summary(&self) -> ConfigSummary {
         ConfigSummary {
-            data_dir: self.data_dir.display().to_string(),
+            data_dir: Some(self.data_dir.display().to_string()),
             database_backend: self.database_backend(),
-            database_url: redact_url(&self.database_url),
+            database_url: Some(redact_url(&self.database_url)),
             bind: self.bind.to_string(),
             log: self.log.clone(),
             log_format: self.log_format,
@@ -815,15 +817,35 @@ fn parse_bind(source: &str, value: &str) -> Result<SocketAddr> {
     })
 }
 
-/// The URL with any password replaced by `***`.
+/// The URL with every password replaced by `***`: the one in the user information and any
+/// query parameter whose name ends in `password` (libpq reads `password` and `sslpassword`
+/// from the query too). The user name stays, so an operator can tell which account is used.
 pub fn redact_url(raw: &str) -> String {
-    match url::Url::parse(raw) {
-        Ok(mut url) if url.password().is_some() => {
-            let _ = url.set_password(Some("***"));
-            url.to_string()
-        }
-        Ok(_) => raw.to_owned(),
-        Err(_) => "<unparseable URL>".to_owned(),
+    let Ok(mut url) = url::Url::parse(raw) else {
+        return "<unparseable URL>".to_owned();
+    };
+    let mut changed = false;
+    if url.password().is_some() {
+        let _ = url.set_password(Some("***"));
+        changed = true;
+    }
+    let secret = |name: &str| name.to_ascii_lowercase().ends_with("password");
+    if url.query_pairs().any(|(name, _)| secret(&name)) {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(name, value)| {
+                let value = if secret(&name) { "***".into() } else { value };
+                (name.into_owned(), value.into_owned())
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+        changed = true;
+    }
+    // Unchanged URLs are shown as written (the parser would normalise them).
+    if changed {
+        url.to_string()
+    } else {
+        raw.to_owned()
     }
 }
 

@@ -445,3 +445,28 @@ fn rate_limits_default_on_and_are_configurable() {
         assert!(err.contains(var), "{var}={bad}: {err}");
     }
 }
+
+#[test]
+fn redacted_urls_keep_the_user_and_hide_every_password() {
+    for (raw, shown) in [
+        (
+            "postgres://trae:hunter2@db:5432/trae",
+            "postgres://trae:***@db:5432/trae",
+        ),
+        (
+            "postgres://trae@db/trae?sslmode=require&password=hunter2",
+            "postgres://trae@db/trae?sslmode=require&password=***",
+        ),
+        (
+            "postgres://db/trae?PassWord=hunter2&sslpassword=hunter2",
+            "postgres://db/trae?PassWord=***&sslpassword=***",
+        ),
+        ("postgres://trae@db/trae", "postgres://trae@db/trae"),
+        (
+            "sqlite:///var/lib/trae/trae.db?mode=rwc",
+            "sqlite:///var/lib/trae/trae.db?mode=rwc",
+        ),
+    ] {
+        assert_eq!(redact_url(raw), shown, "{raw}");
+    }
+}

@@ -461,6 +461,28 @@ impl Alerts {
         self.inner.repo.list_rules().await
     }
 
+    /// One page of the rules, by name; needs `metrics:read`. Rules are few (each is judged on
+    /// every sampling round), so the page is cut from the whole list.
+    pub async fn rule_page(
+        &self,
+        principal: &Principal,
+        page: PageRequest,
+    ) -> Result<Page<AlertRule>> {
+        let rules = self.rules(principal).await?;
+        let total = rules.len() as u64;
+        let skip = usize::try_from(page.offset()).unwrap_or(usize::MAX);
+        Ok(Page {
+            items: rules
+                .into_iter()
+                .skip(skip)
+                .take(page.limit() as usize)
+                .collect(),
+            total,
+            limit: page.limit(),
+            offset: page.offset(),
+        })
+    }
+
     /// Alerts matching `filter`, newest first; needs `metrics:read`.
     pub async fn alerts(
         &self,

@@ -26,7 +26,12 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::identity::permission::{Authorizer, Gate};
-use crate::{Clock, Error, Principal, Result};
+use crate::{Clock, ConfigSummary, Error, Principal, Result};
+
+/// The permission that shows where this server keeps its data (the data directory and the
+/// database URL in `/api/runtime`). Whoever holds it may copy the whole database through a
+/// backup already, so the location tells them nothing more; everyone else sees neither.
+pub const HOST_DETAILS: &str = "backups:admin";
 
 /// How often sources are sampled.
 pub const SAMPLE_INTERVAL: Duration = Duration::from_secs(10);
@@ -403,6 +408,27 @@ impl MetricSeries {
         self.gate
             .check(principal, crate::monitoring::alert::METRICS_READ)
             .await
+    }
+
+    /// What `principal` may see of this server's configuration `summary`: needs
+    /// `metrics:read`; where the data lives (the data directory and the database URL, whose
+    /// path or host says where to find the data) only with [`HOST_DETAILS`], else `None`.
+    pub async fn runtime_config(
+        &self,
+        principal: &Principal,
+        summary: &ConfigSummary,
+    ) -> Result<ConfigSummary> {
+        self.readable_by(principal).await?;
+        let mut shown = summary.clone();
+        match self.gate.check(principal, HOST_DETAILS).await {
+            Ok(()) => {}
+            Err(Error::Forbidden(_)) => {
+                shown.data_dir = None;
+                shown.database_url = None;
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(shown)
     }
 
     /// Every metric name with stored points; needs `metrics:read`.

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::ApiTags;
 use super::auth::UserCreated;
+use super::json_body::JsonBody;
 use super::page::Page;
 use super::users::{NoContent, UserBody, tri_state};
 use crate::ApiError;
@@ -121,7 +122,7 @@ impl AdminApi {
     async fn create(
         &self,
         auth: Auth,
-        body: Json<AdminNewUserBody>,
+        body: JsonBody<AdminNewUserBody>,
         meta: Data<&RequestMeta>,
     ) -> Result<UserCreated, ApiError> {
         let b = body.0;
@@ -167,7 +168,7 @@ impl AdminApi {
         &self,
         auth: Auth,
         id: Path<Uuid>,
-        body: Json<AdminChangeBody>,
+        body: JsonBody<AdminChangeBody>,
         meta: Data<&RequestMeta>,
     ) -> Result<Json<UserBody>, ApiError> {
         let b = body.0;

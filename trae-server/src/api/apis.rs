@@ -17,6 +17,7 @@ use trae_core::{
 };
 
 use super::ApiTags;
+use super::json_body::JsonBody;
 use super::page::Page;
 use crate::ApiError;
 use crate::credentials::Auth;
@@ -508,7 +509,7 @@ impl ApisApi {
         &self,
         auth: Auth,
         meta: Data<&RequestMeta>,
-        body: Json<SpecBody>,
+        body: JsonBody<SpecBody>,
     ) -> Result<Created, ApiError> {
         let principal = auth.principal();
         let spec = body.0.into_spec()?;
@@ -525,7 +526,7 @@ impl ApisApi {
         &self,
         auth: Auth,
         meta: Data<&RequestMeta>,
-        body: Json<CallBody>,
+        body: JsonBody<CallBody>,
     ) -> Result<Json<CallResultBody>, ApiError> {
         let body = body.0;
         let mut headers: Vec<(String, String)> =
@@ -581,7 +582,7 @@ impl ApisApi {
         auth: Auth,
         meta: Data<&RequestMeta>,
         name: Path<String>,
-        body: Json<SpecBody>,
+        body: JsonBody<SpecBody>,
     ) -> Result<Json<EndpointBody>, ApiError> {
         let principal = auth.principal();
         let spec = body.0.into_spec()?;

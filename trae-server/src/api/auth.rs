@@ -12,6 +12,7 @@ use trae_core::PageRequest;
 use uuid::Uuid;
 
 use super::ApiTags;
+use super::json_body::JsonBody;
 use super::page::Page;
 use super::users::{NoContent, UserBody};
 use crate::ApiError;
@@ -177,8 +178,6 @@ impl From<trae_core::ApiKey> for KeyBody {
 #[derive(Clone, Object)]
 #[oai(rename = "CreatedApiKey")]
 pub struct CreatedKeyBody {
-    /// Identifier.
-    pub id: Uuid,
     /// The key; send it as `X-API-Key` or `Authorization: Bearer`. Never shown again.
     pub key: String,
     /// The key's record.
@@ -189,9 +188,39 @@ pub struct CreatedKeyBody {
 impl std::fmt::Debug for CreatedKeyBody {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CreatedKeyBody")
-            .field("id", &self.id)
+            .field("id", &self.record.id)
             .finish_non_exhaustive()
     }
+}
+
+/// `Cache-Control` of every answer carrying tokens: no cache, shared or private, keeps them.
+const NO_STORE: &str = "no-store";
+
+/// `Pragma` of every answer carrying tokens, for HTTP/1.0 caches (RFC 6749, 5.1).
+const NO_CACHE: &str = "no-cache";
+
+/// A sign-in's tokens, never to be cached.
+#[derive(Debug, ApiResponse)]
+pub enum SignedIn {
+    /// Signed in, with `Cache-Control: no-store` and `Pragma: no-cache`.
+    #[oai(status = 200)]
+    Ok(
+        Json<LoginResultBody>,
+        #[oai(header = "Cache-Control")] String,
+        #[oai(header = "Pragma")] String,
+    ),
+}
+
+/// A refreshed token pair, never to be cached.
+#[derive(Debug, ApiResponse)]
+pub enum Refreshed {
+    /// A new pair, with `Cache-Control: no-store` and `Pragma: no-cache`.
+    #[oai(status = 200)]
+    Ok(
+        Json<TokenPairBody>,
+        #[oai(header = "Cache-Control")] String,
+        #[oai(header = "Pragma")] String,
+    ),
 }
 
 /// A created user.
@@ -235,7 +264,7 @@ impl AuthApi {
     )]
     async fn register(
         &self,
-        body: Json<RegisterBody>,
+        body: JsonBody<RegisterBody>,
         meta: Data<&RequestMeta>,
     ) -> Result<UserCreated, ApiError> {
         let b = body.0;
@@ -262,20 +291,21 @@ impl AuthApi {
     #[oai(path = "/api/auth/login", method = "post", operation_id = "login")]
     async fn login(
         &self,
-        body: Json<LoginBody>,
+        body: JsonBody<LoginBody>,
         meta: Data<&RequestMeta>,
-    ) -> Result<Json<LoginResultBody>, ApiError> {
+    ) -> Result<SignedIn, ApiError> {
         let (user, pair) = self
             .identity
             .login(&body.0.username, &body.0.password, &meta)
             .await?;
-        Ok(Json(LoginResultBody {
+        let tokens = LoginResultBody {
             access_token: pair.access_token,
             refresh_token: pair.refresh_token,
             token_type: "bearer".into(),
             expires_in: pair.expires_in,
             user: user.into(),
-        }))
+        };
+        Ok(SignedIn::Ok(Json(tokens), NO_STORE.into(), NO_CACHE.into()))
     }
 
     /// Refresh tokens
@@ -284,15 +314,19 @@ impl AuthApi {
     #[oai(path = "/api/auth/refresh", method = "post", operation_id = "refresh")]
     async fn refresh(
         &self,
-        body: Json<RefreshBody>,
+        body: JsonBody<RefreshBody>,
         meta: Data<&RequestMeta>,
-    ) -> Result<Json<TokenPairBody>, ApiError> {
+    ) -> Result<Refreshed, ApiError> {
         let pair = self
             .identity
             .sessions
             .refresh(&body.0.refresh_token, &meta)
             .await?;
-        Ok(Json(pair.into()))
+        Ok(Refreshed::Ok(
+            Json(pair.into()),
+            NO_STORE.into(),
+            NO_CACHE.into(),
+        ))
     }
 
     /// Sign out
@@ -321,7 +355,7 @@ impl AuthApi {
     async fn create_key(
         &self,
         auth: Auth,
-        body: Json<NewKeyBody>,
+        body: JsonBody<NewKeyBody>,
         meta: Data<&RequestMeta>,
     ) -> Result<KeyCreated, ApiError> {
         let b = body.0;
@@ -339,7 +373,6 @@ impl AuthApi {
             )
             .await?;
         Ok(KeyCreated::Created(Json(CreatedKeyBody {
-            id: created.key.id,
             key: created.secret,
             record: created.key.into(),
         })))

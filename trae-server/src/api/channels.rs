@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::ApiTags;
 use super::content_wire::{Deleted, PlatformBody, input, output, outputs};
+use super::json_body::JsonBody;
 use super::page::Page;
 use crate::ApiError;
 use crate::credentials::Auth;
@@ -152,7 +153,11 @@ impl ChannelsApi {
         method = "post",
         operation_id = "create_channel"
     )]
-    async fn create(&self, auth: Auth, body: Json<NewChannelBody>) -> Result<Created, ApiError> {
+    async fn create(
+        &self,
+        auth: Auth,
+        body: JsonBody<NewChannelBody>,
+    ) -> Result<Created, ApiError> {
         let principal = auth.principal();
         let channel = self.channels.create(principal, input(&body.0)?).await?;
         let location = format!("/api/channels/{}", channel.id);
@@ -181,7 +186,7 @@ impl ChannelsApi {
         &self,
         auth: Auth,
         id: Path<Uuid>,
-        body: Json<ChannelPatchBody>,
+        body: JsonBody<ChannelPatchBody>,
     ) -> Result<Json<ChannelBody>, ApiError> {
         let principal = auth.principal();
         let channel = self

@@ -16,6 +16,7 @@ use super::ApiTags;
 use super::content_wire::{
     ContradictionTypeBody, Deleted, SubjectTypeBody, VerificationStatusBody, input, output, outputs,
 };
+use super::json_body::JsonBody;
 use super::page::Page;
 use crate::ApiError;
 use crate::credentials::Auth;
@@ -359,7 +360,7 @@ impl ContradictionsApi {
     async fn create(
         &self,
         auth: Auth,
-        body: Json<NewContradictionBody>,
+        body: JsonBody<NewContradictionBody>,
     ) -> Result<Created, ApiError> {
         let principal = auth.principal();
         let record = self
@@ -419,7 +420,7 @@ impl ContradictionsApi {
         &self,
         auth: Auth,
         id: Path<Uuid>,
-        body: Json<ContradictionPatchBody>,
+        body: JsonBody<ContradictionPatchBody>,
         meta: Data<&RequestMeta>,
     ) -> Result<Json<ContradictionBody>, ApiError> {
         let principal = auth.principal();
@@ -456,7 +457,7 @@ impl ContradictionsApi {
         &self,
         auth: Auth,
         id: Path<Uuid>,
-        body: Json<VerificationBody>,
+        body: JsonBody<VerificationBody>,
         meta: Data<&RequestMeta>,
     ) -> Result<Json<ContradictionBody>, ApiError> {
         // The tracker decides, and audits, who may review (content:review).
@@ -504,7 +505,7 @@ impl ContradictionsApi {
     async fn analyze(
         &self,
         auth: Auth,
-        body: Json<AnalyzeBody>,
+        body: JsonBody<AnalyzeBody>,
     ) -> Result<Json<AnalysisBody>, ApiError> {
         let request = AnalysisRequest {
             text: body.0.text,

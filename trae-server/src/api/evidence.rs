@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::ApiTags;
 use super::content_wire::{Deleted, EvidenceTypeBody, input, output, outputs};
+use super::json_body::JsonBody;
 use super::page::Page;
 use crate::ApiError;
 use crate::credentials::Auth;
@@ -162,7 +163,11 @@ impl EvidenceApi {
         method = "post",
         operation_id = "create_evidence"
     )]
-    async fn create(&self, auth: Auth, body: Json<NewEvidenceBody>) -> Result<Created, ApiError> {
+    async fn create(
+        &self,
+        auth: Auth,
+        body: JsonBody<NewEvidenceBody>,
+    ) -> Result<Created, ApiError> {
         let principal = auth.principal();
         let evidence = self.evidence.create(principal, input(&body.0)?).await?;
         let location = format!("/api/evidence/{}", evidence.id);
@@ -191,7 +196,7 @@ impl EvidenceApi {
         &self,
         auth: Auth,
         id: Path<Uuid>,
-        body: Json<EvidencePatchBody>,
+        body: JsonBody<EvidencePatchBody>,
     ) -> Result<Json<EvidenceBody>, ApiError> {
         let principal = auth.principal();
         let evidence = self

@@ -19,6 +19,7 @@ use trae_core::{
 use uuid::Uuid;
 
 use super::ApiTags;
+use super::json_body::JsonBody;
 use super::page::Page;
 use crate::ApiError;
 use crate::credentials::{Auth, OptionalAuth};
@@ -470,21 +471,21 @@ impl MetricsApi {
         }))
     }
 
-    /// Alert rules (metrics:read), by name
+    /// Alert rules (metrics:read), by name; page with `limit` (1–500, default 50) and `offset`
     #[oai(
         path = "/api/metrics/alerts",
         method = "get",
         operation_id = "list_alert_rules"
     )]
-    async fn rules(&self, auth: Auth) -> Result<Json<Page<RuleBody>>, ApiError> {
-        let rules = self.alerts.rules(auth.principal()).await?;
-        let total = rules.len() as u64;
-        Ok(Json(Page {
-            limit: u32::try_from(rules.len()).unwrap_or(u32::MAX),
-            items: rules.into_iter().map(Into::into).collect(),
-            total,
-            offset: 0,
-        }))
+    async fn rules(
+        &self,
+        auth: Auth,
+        limit: Query<Option<i64>>,
+        offset: Query<Option<i64>>,
+    ) -> Result<Json<Page<RuleBody>>, ApiError> {
+        let page = PageRequest::new(limit.0, offset.0)?;
+        let rules = self.alerts.rule_page(auth.principal(), page).await?;
+        Ok(Json(rules.into()))
     }
 
     /// Adds an alert rule (alerts:admin); audited
@@ -497,7 +498,7 @@ impl MetricsApi {
         &self,
         auth: Auth,
         meta: Data<&RequestMeta>,
-        body: Json<RuleSpecBody>,
+        body: JsonBody<RuleSpecBody>,
     ) -> Result<RuleCreated, ApiError> {
         let principal = auth.principal();
         let rule = self
@@ -555,7 +556,7 @@ impl MetricsApi {
         auth: Auth,
         meta: Data<&RequestMeta>,
         id: Path<Uuid>,
-        body: Json<RuleSpecBody>,
+        body: JsonBody<RuleSpecBody>,
     ) -> Result<Json<RuleBody>, ApiError> {
         let principal = auth.principal();
         let rule = self

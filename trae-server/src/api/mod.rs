@@ -11,6 +11,7 @@ pub mod contradictions;
 pub mod discovery;
 pub mod evidence;
 pub mod health;
+pub mod json_body;
 pub mod metrics;
 pub mod page;
 pub mod personas;

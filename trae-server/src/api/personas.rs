@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::ApiTags;
 use super::content_wire::{Deleted, VocabularyLevelBody, input, output, outputs};
+use super::json_body::JsonBody;
 use super::page::Page;
 use crate::ApiError;
 use crate::credentials::Auth;
@@ -232,7 +233,11 @@ impl PersonasApi {
         method = "post",
         operation_id = "create_persona"
     )]
-    async fn create(&self, auth: Auth, body: Json<NewPersonaBody>) -> Result<Created, ApiError> {
+    async fn create(
+        &self,
+        auth: Auth,
+        body: JsonBody<NewPersonaBody>,
+    ) -> Result<Created, ApiError> {
         let principal = auth.principal();
         let persona = self.personas.create(principal, input(&body.0)?).await?;
         let location = format!("/api/personas/{}", persona.id);
@@ -263,7 +268,7 @@ impl PersonasApi {
         &self,
         auth: Auth,
         id: Path<Uuid>,
-        body: Json<PersonaPatchBody>,
+        body: JsonBody<PersonaPatchBody>,
     ) -> Result<Json<PersonaBody>, ApiError> {
         let principal = auth.principal();
         let persona = self

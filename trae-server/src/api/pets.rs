@@ -8,6 +8,7 @@ use trae_core::{NewPet, PageRequest, PetFilter, PetPatch, Pets, Species};
 use uuid::Uuid;
 
 use super::ApiTags;
+use super::json_body::JsonBody;
 use super::page::Page;
 use crate::ApiError;
 use crate::credentials::Auth;
@@ -104,13 +105,28 @@ impl From<trae_core::Pet> for PetBody {
 #[oai(rename = "NewPet", deny_unknown_fields)]
 pub struct NewPetBody {
     /// Name, 1–100 characters (surrounding whitespace is removed).
+    #[oai(validator(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+    ))]
     pub name: String,
     /// Species.
     pub species: SpeciesBody,
     /// Age in years, 0–100.
+    #[oai(validator(minimum(value = "0"), maximum(value = "100")))]
     pub age: i32,
     /// Up to 10 distinct tags, 1–32 characters each.
-    #[oai(default)]
+    #[oai(
+        default,
+        validator(
+            max_items = 10,
+            unique_items,
+            min_length = 1,
+            max_length = 32,
+            pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+        )
+    )]
     pub tags: Vec<String>,
 }
 
@@ -119,12 +135,25 @@ pub struct NewPetBody {
 #[oai(rename = "PetPatch", deny_unknown_fields)]
 pub struct PetPatchBody {
     /// New name.
+    #[oai(validator(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+    ))]
     pub name: Option<String>,
     /// New species.
     pub species: Option<SpeciesBody>,
     /// New age.
+    #[oai(validator(minimum(value = "0"), maximum(value = "100")))]
     pub age: Option<i32>,
     /// New tags, replacing the old ones.
+    #[oai(validator(
+        max_items = 10,
+        unique_items,
+        min_length = 1,
+        max_length = 32,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+    ))]
     pub tags: Option<Vec<String>>,
 }
 
@@ -170,7 +199,7 @@ impl PetsApi {
 
     /// Create a pet
     #[oai(path = "/api/pets", method = "post", operation_id = "create_pet")]
-    async fn create(&self, auth: Auth, body: Json<NewPetBody>) -> Result<Created, ApiError> {
+    async fn create(&self, auth: Auth, body: JsonBody<NewPetBody>) -> Result<Created, ApiError> {
         let body = body.0;
         let pet = self
             .pets
@@ -200,7 +229,7 @@ impl PetsApi {
         &self,
         auth: Auth,
         id: Path<Uuid>,
-        body: Json<PetPatchBody>,
+        body: JsonBody<PetPatchBody>,
     ) -> Result<Json<PetBody>, ApiError> {
         let body = body.0;
         let patch = PetPatch {

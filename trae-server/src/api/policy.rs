@@ -7,6 +7,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use trae_auth::{Identity, NewRole, RequestMeta, RolePatch};
 
 use super::ApiTags;
+use super::json_body::JsonBody;
 use super::users::NoContent;
 use crate::ApiError;
 use crate::credentials::Auth;
@@ -126,7 +127,7 @@ impl PolicyApi {
     async fn create(
         &self,
         auth: Auth,
-        body: Json<NewRoleBody>,
+        body: JsonBody<NewRoleBody>,
         meta: Data<&RequestMeta>,
     ) -> Result<RoleCreated, ApiError> {
         let b = body.0;
@@ -169,7 +170,7 @@ impl PolicyApi {
         &self,
         auth: Auth,
         name: Path<String>,
-        body: Json<RolePatchBody>,
+        body: JsonBody<RolePatchBody>,
         meta: Data<&RequestMeta>,
     ) -> Result<Json<RoleBody>, ApiError> {
         let patch = RolePatch {

@@ -32,10 +32,10 @@ impl RuntimeApi {
 /// The configuration, without secrets.
 #[derive(Debug, Object)]
 pub struct RuntimeConfig {
-    /// The data directory.
-    pub data_dir: String,
-    /// The database URL with any password masked.
-    pub database_url: String,
+    /// The data directory; `null` unless you hold `backups:admin`.
+    pub data_dir: Option<String>,
+    /// The database URL with every password masked; `null` unless you hold `backups:admin`.
+    pub database_url: Option<String>,
     /// The listen address.
     pub bind: String,
     /// The log filter.
@@ -99,9 +99,11 @@ impl RuntimeApi {
     /// Version, uptime, resource use and configuration
     #[oai(path = "/api/runtime", method = "get", operation_id = "runtime")]
     async fn runtime(&self, auth: Auth) -> Result<Json<RuntimeInfo>, ApiError> {
-        self.metrics.readable_by(auth.principal()).await?;
+        let config = &self
+            .metrics
+            .runtime_config(auth.principal(), &self.config)
+            .await?;
         let pid = std::process::id();
-        let config = &self.config;
         Ok(Json(RuntimeInfo {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             git_commit: GIT_COMMIT.to_owned(),

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem::{FromRequest, Request, RequestBody};
 use poem_openapi::param::{Path, Query};
-use poem_openapi::payload::{Json, ParsePayload, Payload};
+use poem_openapi::payload::{Json, Payload};
 use poem_openapi::registry::{MetaMediaType, MetaRequest, MetaSchema, MetaSchemaRef, Registry};
 use poem_openapi::types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type};
 use poem_openapi::{ApiExtractor, ApiExtractorType, ApiResponse, ExtractParamOptions};
@@ -21,6 +21,7 @@ use trae_auth::{RequestMeta, SetSecret, Vault};
 use trae_core::{Error, PageRequest, SecretFilter};
 
 use super::ApiTags;
+use super::json_body::JsonBody;
 use super::page::Page;
 use super::users::NoContent;
 use crate::ApiError;
@@ -227,7 +228,7 @@ pub enum Revealed {
 #[derive(Debug)]
 pub struct OptionalJson<T>(pub Option<T>);
 
-impl<'a, T: ParseFromJSON> ApiExtractor<'a> for OptionalJson<T> {
+impl<'a, T: ParseFromJSON + 'static> ApiExtractor<'a> for OptionalJson<T> {
     const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
 
     type ParamType = ();
@@ -267,9 +268,7 @@ impl<'a, T: ParseFromJSON> ApiExtractor<'a> for OptionalJson<T> {
             }
             None => return Err(poem_openapi::error::ContentTypeError::ExpectContentType.into()),
         }
-        let mut body = RequestBody::new(bytes.into());
-        let Json(value) = <Json<T> as ParsePayload>::from_request(request, &mut body).await?;
-        Ok(Self(Some(value)))
+        Ok(Self(Some(super::json_body::parse(&bytes)?)))
     }
 }
 
@@ -351,7 +350,7 @@ impl SecretsApi {
         &self,
         auth: Auth,
         name: Path<String>,
-        body: Json<SetSecretBody>,
+        body: JsonBody<SetSecretBody>,
         meta: Data<&RequestMeta>,
     ) -> Result<Json<SecretBody>, ApiError> {
         let b = body.0;

@@ -10,6 +10,7 @@ use trae_core::{NewTask, PageRequest, TaskFilter, TaskQueue, TaskState};
 use uuid::Uuid;
 
 use super::ApiTags;
+use super::json_body::JsonBody;
 use super::page::Page;
 use crate::ApiError;
 use crate::credentials::Auth;
@@ -332,7 +333,7 @@ impl TasksApi {
     /// One task answers 201 with the task, or 200 with the unfinished task that already holds
     /// its `unique_key`. `{"tasks": [...]}` enqueues all or none and answers 201.
     #[oai(path = "/api/tasks", method = "post", operation_id = "enqueue_tasks")]
-    async fn enqueue(&self, auth: Auth, body: Json<EnqueueBody>) -> Result<Enqueued, ApiError> {
+    async fn enqueue(&self, auth: Auth, body: JsonBody<EnqueueBody>) -> Result<Enqueued, ApiError> {
         let principal = auth.principal();
         match body.0 {
             EnqueueBody::One(task) => {

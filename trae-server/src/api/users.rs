@@ -8,6 +8,7 @@ use trae_auth::{Identity, ProfileChange, RequestMeta};
 use uuid::Uuid;
 
 use super::ApiTags;
+use super::json_body::JsonBody;
 use crate::ApiError;
 use crate::credentials::Auth;
 
@@ -116,7 +117,7 @@ impl UsersApi {
     async fn update_me(
         &self,
         auth: Auth,
-        body: Json<ProfileBody>,
+        body: JsonBody<ProfileBody>,
         meta: poem::web::Data<&RequestMeta>,
     ) -> Result<Json<UserBody>, ApiError> {
         let change = ProfileChange {
@@ -142,7 +143,7 @@ impl UsersApi {
     async fn change_password(
         &self,
         auth: Auth,
-        body: Json<PasswordBody>,
+        body: JsonBody<PasswordBody>,
         meta: poem::web::Data<&RequestMeta>,
     ) -> Result<NoContent, ApiError> {
         self.identity

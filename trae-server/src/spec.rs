@@ -1,0 +1,131 @@
+//! The OpenAPI document as served: poem-openapi's, completed with what its derives cannot say
+//! but the server does, so a client (or a fuzzer) generated from the spec meets no surprise.
+//!
+//! - Every operation with a request body declares 413 (over `TRAE_MAX_BODY_BYTES`) and 415 (not
+//!   `application/json`), which the body limit and the body parser answer.
+//! - Every optional property is `nullable`: poem-openapi writes a `None` as `null` and reads a
+//!   `null` as absent, but describes an `Option<T>` as a plain `T`.
+//! - The `limit` and `offset` query parameters of every list carry the range
+//!   [`PageRequest`](trae_core::PageRequest) enforces (one rule, read from where it lives).
+
+use serde_json::{Map, Value, json};
+use trae_core::PageRequest;
+
+use crate::error::ErrorBody;
+
+/// `raw` (poem-openapi's JSON document) completed as described in the module docs.
+pub fn finish(raw: &str) -> String {
+    let Ok(mut doc) = serde_json::from_str::<Value>(raw) else {
+        return raw.to_owned();
+    };
+    for (_, item) in doc["paths"].as_object_mut().into_iter().flatten() {
+        for (_, op) in item.as_object_mut().into_iter().flatten() {
+            declare_body_statuses(op);
+            declare_page_ranges(op);
+        }
+    }
+    let schemas = doc["components"]["schemas"].as_object_mut();
+    for (_, schema) in schemas.into_iter().flatten() {
+        optional_is_nullable(schema);
+    }
+    doc.to_string()
+}
+
+/// Adds 413 and 415 to an operation that takes a body.
+fn declare_body_statuses(op: &mut Value) {
+    if op.get("requestBody").is_none() {
+        return;
+    }
+    let Some(responses) = op["responses"].as_object_mut() else {
+        return;
+    };
+    let error = |description: &str| {
+        json!({
+            "description": description,
+            "content": {"application/json; charset=utf-8": {"schema": {
+                "$ref": format!("#/components/schemas/{}", <ErrorBody as poem_openapi::types::Type>::name())
+            }}}
+        })
+    };
+    responses
+        .entry("413")
+        .or_insert_with(|| error("The body exceeds the size limit"));
+    responses
+        .entry("415")
+        .or_insert_with(|| error("The body is not `application/json`"));
+}
+
+/// Declares the page range on `limit` and `offset` query parameters.
+fn declare_page_ranges(op: &mut Value) {
+    for param in op["parameters"].as_array_mut().into_iter().flatten() {
+        if param["in"] != "query" {
+            continue;
+        }
+        let name = param["name"].as_str().map(str::to_owned);
+        let schema = &mut param["schema"];
+        match name.as_deref() {
+            Some("limit") => {
+                schema["minimum"] = json!(1);
+                schema["maximum"] = json!(PageRequest::MAX_LIMIT);
+            }
+            Some("offset") => schema["minimum"] = json!(0),
+            _ => {}
+        }
+    }
+}
+
+/// Marks every property an object schema does not require as nullable.
+fn optional_is_nullable(schema: &mut Value) {
+    let required: Vec<String> = schema["required"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.as_str().map(str::to_owned))
+        .collect();
+    let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for (name, property) in properties.iter_mut() {
+        if required.contains(name) {
+            continue;
+        }
+        // A `$ref`'s siblings are ignored in OpenAPI 3.0, so a reference is wrapped first.
+        if let Some(reference) = property.get("$ref").cloned() {
+            let mut wrapped = Map::new();
+            wrapped.insert("allOf".to_owned(), json!([{ "$ref": reference }]));
+            *property = Value::Object(wrapped);
+        }
+        if property.is_object() {
+            property["nullable"] = Value::Bool(true);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn optional_properties_become_nullable_and_references_are_wrapped() {
+        let raw = json!({
+            "paths": {},
+            "components": {"schemas": {"Pet": {
+                "type": "object",
+                "required": ["name"],
+                "properties": {
+                    "name": {"type": "string"},
+                    "nick": {"type": "string"},
+                    "species": {"$ref": "#/components/schemas/Species"}
+                }
+            }}}
+        });
+        let done: Value = serde_json::from_str(&finish(&raw.to_string())).unwrap();
+        let props = &done["components"]["schemas"]["Pet"]["properties"];
+        assert_eq!(props["name"], json!({"type": "string"}));
+        assert_eq!(props["nick"], json!({"type": "string", "nullable": true}));
+        assert_eq!(
+            props["species"],
+            json!({"allOf": [{"$ref": "#/components/schemas/Species"}], "nullable": true})
+        );
+    }
+}
