@@ -5,6 +5,8 @@
 //!   `application/json`), which the body limit and the body parser answer.
 //! - Every optional property is `nullable`: poem-openapi writes a `None` as `null` and reads a
 //!   `null` as absent, but describes an `Option<T>` as a plain `T`.
+//! - Every object of named fields has `additionalProperties: false`: request bodies with other
+//!   fields are refused ([`crate::api::json_body`]), and responses never have any.
 //! - The `limit` and `offset` query parameters of every list carry the range
 //!   [`PageRequest`](trae_core::PageRequest) enforces (one rule, read from where it lives).
 
@@ -26,7 +28,7 @@ pub fn finish(raw: &str) -> String {
     }
     let schemas = doc["components"]["schemas"].as_object_mut();
     for (_, schema) in schemas.into_iter().flatten() {
-        optional_is_nullable(schema);
+        close_object(schema);
     }
     doc.to_string()
 }
@@ -36,7 +38,7 @@ fn declare_body_statuses(op: &mut Value) {
     if op.get("requestBody").is_none() {
         return;
     }
-    let Some(responses) = op["responses"].as_object_mut() else {
+    let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
         return;
     };
     let error = |description: &str| {
@@ -57,7 +59,9 @@ fn declare_body_statuses(op: &mut Value) {
 
 /// Declares the page range on `limit` and `offset` query parameters.
 fn declare_page_ranges(op: &mut Value) {
-    for param in op["parameters"].as_array_mut().into_iter().flatten() {
+    // `get_mut`, not indexing: indexing a missing key would add it as `null`.
+    let params = op.get_mut("parameters").and_then(Value::as_array_mut);
+    for param in params.into_iter().flatten() {
         if param["in"] != "query" {
             continue;
         }
@@ -74,14 +78,18 @@ fn declare_page_ranges(op: &mut Value) {
     }
 }
 
-/// Marks every property an object schema does not require as nullable.
-fn optional_is_nullable(schema: &mut Value) {
+/// Closes an object schema to other fields and marks every property it does not require as
+/// nullable.
+fn close_object(schema: &mut Value) {
     let required: Vec<String> = schema["required"]
         .as_array()
         .into_iter()
         .flatten()
         .filter_map(|r| r.as_str().map(str::to_owned))
         .collect();
+    if schema.get("additionalProperties").is_none() && schema.get("properties").is_some() {
+        schema["additionalProperties"] = Value::Bool(false);
+    }
     let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) else {
         return;
     };
@@ -106,6 +114,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn operations_gain_body_statuses_and_page_ranges_and_nothing_else() {
+        let raw = json!({
+            "paths": {
+                "/a": {"post": {"requestBody": {}, "responses": {"200": {}}}},
+                "/b": {"get": {
+                    "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer"}}],
+                    "responses": {"200": {}}
+                }}
+            },
+            "components": {"schemas": {}}
+        });
+        let done: Value = serde_json::from_str(&finish(&raw.to_string())).unwrap();
+        let post = &done["paths"]["/a"]["post"];
+        assert!(post["responses"]["413"].is_object() && post["responses"]["415"].is_object());
+        assert!(post.get("parameters").is_none(), "{post}");
+        let get = &done["paths"]["/b"]["get"];
+        assert!(get["responses"].get("415").is_none(), "{get}");
+        assert_eq!(
+            get["parameters"][0]["schema"],
+            json!({"type": "integer", "minimum": 1, "maximum": 500})
+        );
+    }
+
+    #[test]
     fn optional_properties_become_nullable_and_references_are_wrapped() {
         let raw = json!({
             "paths": {},
@@ -120,6 +152,7 @@ mod tests {
             }}}
         });
         let done: Value = serde_json::from_str(&finish(&raw.to_string())).unwrap();
+        assert_eq!(done["components"]["schemas"]["Pet"]["additionalProperties"], false);
         let props = &done["components"]["schemas"]["Pet"]["properties"];
         assert_eq!(props["name"], json!({"type": "string"}));
         assert_eq!(props["nick"], json!({"type": "string", "nullable": true}));

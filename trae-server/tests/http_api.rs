@@ -931,6 +931,11 @@ storage_test!(
                 r#"{"kind": "noop", "payload": {"a": 1, "a": 2}}"#,
             ),
             ("POST", "/api/auth/api-keys", r#"{"name": 1.5}"#),
+            (
+                "POST",
+                "/api/apis",
+                r#"{"name": "m", "capability": "llm.chat", "base_url": "https://x.example", "limits": {"per_minute": 1, "colour": 2}}"#,
+            ),
         ] {
             let resp = raw(method, path, text).send().await;
             assert_eq!(

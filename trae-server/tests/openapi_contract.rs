@@ -137,6 +137,8 @@ fn check(spec: &Value, schema: &Value, value: &Value, at: &str, errors: &mut Vec
                 check(spec, s, v, &path, errors);
             } else if let Some(s) = schema.get("additionalProperties").filter(|s| s.is_object()) {
                 check(spec, s, v, &path, errors);
+            } else if schema["additionalProperties"] == false {
+                errors.push(format!("{path}: not a property of {schema}"));
             }
         }
     }

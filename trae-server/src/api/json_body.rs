@@ -2,9 +2,9 @@
 //!
 //! poem-openapi's own `Json<T>` lets a JSON number or boolean stand in for a string (`false`
 //! becomes `"false"`) and keeps the last of duplicate keys. Both hide client bugs and let two
-//! parsers of one document disagree, so here a duplicate key anywhere in the document, or a
-//! number or boolean where the schema of `T` says string, is 422 `validation_failed` before
-//! `T` is parsed at all.
+//! parsers of one document disagree, so here a duplicate key anywhere in the document, a
+//! number or boolean where the schema of `T` says string, or a field an object does not have
+//! (at any depth; maps excepted) is 422 `validation_failed` before `T` is parsed at all.
 
 use std::any::TypeId;
 use std::collections::{BTreeMap, HashMap};
@@ -232,10 +232,16 @@ impl BodySchema {
                 if let Some(missing) = schema.required.iter().find(|r| !object.contains_key(**r)) {
                     return Err(format!("{at}.{missing}: required"));
                 }
+                // An object of named fields takes no others (the spec says
+                // `additionalProperties: false`); maps declare their values instead.
+                let closed = schema.ty == "object"
+                    && !schema.properties.is_empty()
+                    && schema.additional_properties.is_none();
                 for (name, field) in object {
                     let property = schema.properties.iter().find(|(p, _)| *p == name.as_str());
                     let field_schema = match property {
                         Some((_, s)) => Some(s),
+                        None if closed => return Err(format!("{at}: unknown field {name:?}")),
                         None => schema.additional_properties.as_deref(),
                     };
                     if let Some(s) = field_schema {
@@ -315,6 +321,15 @@ mod tests {
         }
         // Free-form JSON stays free-form.
         assert!(parse::<Probe>(br#"{"name": "a", "tags": [], "extra": {"x": 1}}"#).is_ok());
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_at_any_depth_but_maps_take_any_key() {
+        assert!(reason(r#"{"name": "a", "tags": [], "colour": "red"}"#).contains("unknown field"));
+        let nested = r#"{"probes": [{"name": "a", "tags": [], "colour": "red"}]}"#;
+        let err = parse::<OneOrMany>(nested.as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("unknown field"), "{err}");
+        assert!(parse::<Probe>(br#"{"name": "a", "tags": [], "labels": {"any": "x"}}"#).is_ok());
     }
 
     #[test]
