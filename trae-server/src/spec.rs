@@ -152,7 +152,10 @@ mod tests {
             }}}
         });
         let done: Value = serde_json::from_str(&finish(&raw.to_string())).unwrap();
-        assert_eq!(done["components"]["schemas"]["Pet"]["additionalProperties"], false);
+        assert_eq!(
+            done["components"]["schemas"]["Pet"]["additionalProperties"],
+            false
+        );
         let props = &done["components"]["schemas"]["Pet"]["properties"];
         assert_eq!(props["name"], json!({"type": "string"}));
         assert_eq!(props["nick"], json!({"type": "string", "nullable": true}));
