@@ -100,6 +100,9 @@ impl From<trae_core::Pet> for PetBody {
     }
 }
 
+// The validators below state in the spec the rules `trae_core::pet` enforces (which stay the
+// authority), so clients and the fuzzer generated from the spec know them.
+
 /// A pet to create.
 #[derive(Debug, Clone, Object)]
 #[oai(rename = "NewPet", deny_unknown_fields)]
