@@ -9,6 +9,8 @@
 //!   fields are refused ([`crate::api::json_body`]), and responses never have any.
 //! - The `limit` and `offset` query parameters of every list carry the range
 //!   [`PageRequest`](trae_core::PageRequest) enforces (one rule, read from where it lives).
+//! - Every integer states the range of its format (`uint8` is 0–255, `int32` …), which the
+//!   parser enforces but poem-openapi names only by the format.
 
 use serde_json::{Map, Value, json};
 use trae_core::PageRequest;
@@ -26,11 +28,41 @@ pub fn finish(raw: &str) -> String {
             declare_page_ranges(op);
         }
     }
+    integer_ranges(&mut doc);
     let schemas = doc["components"]["schemas"].as_object_mut();
     for (_, schema) in schemas.into_iter().flatten() {
         close_object(schema);
     }
     doc.to_string()
+}
+
+/// Gives every integer schema in `value` (at any depth) the bounds of its format, unless it
+/// states its own.
+fn integer_ranges(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            if map.get("type").and_then(Value::as_str) == Some("integer") {
+                let bounds: Option<(i64, u64)> = match map.get("format").and_then(Value::as_str) {
+                    Some("int8") => Some((i8::MIN.into(), i8::MAX as u64)),
+                    Some("int16") => Some((i16::MIN.into(), i16::MAX as u64)),
+                    Some("int32") => Some((i32::MIN.into(), i32::MAX as u64)),
+                    Some("int64") => Some((i64::MIN, i64::MAX as u64)),
+                    Some("uint8") => Some((0, u8::MAX.into())),
+                    Some("uint16") => Some((0, u16::MAX.into())),
+                    Some("uint32") => Some((0, u32::MAX.into())),
+                    Some("uint64") => Some((0, u64::MAX)),
+                    _ => None,
+                };
+                if let Some((min, max)) = bounds {
+                    map.entry("minimum").or_insert_with(|| json!(min));
+                    map.entry("maximum").or_insert_with(|| json!(max));
+                }
+            }
+            map.values_mut().for_each(integer_ranges);
+        }
+        Value::Array(items) => items.iter_mut().for_each(integer_ranges),
+        _ => {}
+    }
 }
 
 /// Adds 413 and 415 to an operation that takes a body.
@@ -135,6 +167,30 @@ mod tests {
             get["parameters"][0]["schema"],
             json!({"type": "integer", "minimum": 1, "maximum": 500})
         );
+    }
+
+    #[test]
+    fn integers_state_the_range_of_their_format_unless_they_have_one() {
+        let raw = json!({"paths": {}, "components": {"schemas": {"N": {
+            "type": "object",
+            "required": ["a", "b", "c"],
+            "properties": {
+                "a": {"type": "integer", "format": "uint8"},
+                "b": {"type": "integer", "format": "int32", "minimum": 0},
+                "c": {"type": "integer", "format": "uint64"}
+            }
+        }}}});
+        let done: Value = serde_json::from_str(&finish(&raw.to_string())).unwrap();
+        let props = &done["components"]["schemas"]["N"]["properties"];
+        assert_eq!(
+            (&props["a"]["minimum"], &props["a"]["maximum"]),
+            (&json!(0), &json!(255))
+        );
+        assert_eq!(
+            (&props["b"]["minimum"], &props["b"]["maximum"]),
+            (&json!(0), &json!(i32::MAX))
+        );
+        assert_eq!(props["c"]["maximum"], json!(u64::MAX));
     }
 
     #[test]

@@ -294,7 +294,7 @@ async fn page_parameters_declare_their_ranges() {
             let (name, schema) = (p["name"].as_str().unwrap(), &p["schema"]);
             let want = match name {
                 "limit" => (Some(1), Some(500)),
-                "offset" => (Some(0), None),
+                "offset" => (Some(0), Some(i64::MAX)),
                 _ => continue,
             };
             let got = (schema["minimum"].as_i64(), schema["maximum"].as_i64());
