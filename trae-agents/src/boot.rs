@@ -28,7 +28,9 @@ use trae_core::{
 };
 use trae_storage::{Backups, HealthMonitor, ProcessMetrics, Store, StoreOptions};
 
-use crate::{HttpRequestHandler, Orchestrator, OrchestratorOptions, OutboundClient};
+use crate::{
+    HttpRequestHandler, Orchestrator, OrchestratorOptions, OutboundClient, OutboundPolicy,
+};
 
 /// Every trae service over one database, built from one configuration. Cheap to clone.
 #[derive(Clone)]
@@ -121,7 +123,9 @@ impl Trae {
             RegistryOptions::default(),
         )
         .with_audit(identity.audit.clone())
-        .with_authorizer(Arc::clone(&rbac));
+        .with_authorizer(Arc::clone(&rbac))
+        .with_secrets(Arc::clone(&vault) as Arc<dyn SecretReader>)
+        .with_url_policy(Arc::new(OutboundPolicy::from_config(&config.outbound)));
         let client = OutboundClient::from_config(&config.outbound)
             .map_err(|e| Error::Config(e.to_string()))?;
         let apis = Orchestrator::new(
@@ -175,7 +179,10 @@ impl Trae {
         Ok(Self {
             inner: Arc::new(Inner {
                 pets: store.pets().with_authorizer(Arc::clone(&rbac)),
-                tasks: store.tasks().with_authorizer(rbac),
+                tasks: store
+                    .tasks()
+                    .with_authorizer(rbac)
+                    .with_kind_permission(crate::http_task::KIND, trae_core::APIS_CALL),
                 content,
                 config,
                 store,
@@ -387,7 +394,21 @@ impl VaultSlot {
 
 #[async_trait]
 impl SecretReader for VaultSlot {
-    async fn read_secret(&self, name: &str) -> Result<SecretString> {
-        self.get().await?.read_secret(name).await
+    async fn bind_secret(
+        &self,
+        principal: &trae_core::Principal,
+        name: &str,
+    ) -> Result<trae_core::SecretBinding> {
+        trae_auth::vault::bind_secret(
+            Some(&self.identity.rbac),
+            &*self.store.secret_repository(),
+            principal,
+            name,
+        )
+        .await
+    }
+
+    async fn read_secret(&self, binding: &trae_core::SecretBinding) -> Result<SecretString> {
+        self.get().await?.read_secret(binding).await
     }
 }

@@ -43,8 +43,8 @@ use trae_core::apis::shared_quota::SharedQuota;
 use trae_core::backoff::Backoff;
 use trae_core::{
     APIS_ADMIN, APIS_CALL, ApiAttempt, ApiAuth, ApiEndpoint, ApiRegistry, Decision, Observation,
-    Principal, RateLimitPolicy, RateLimiter, RoutingStrategy, SecretReader, SecretString,
-    UsageMark,
+    Principal, RateLimitPolicy, RateLimiter, RoutingStrategy, SecretBinding, SecretReader,
+    SecretString, UsageMark,
 };
 use url::Url;
 
@@ -148,7 +148,7 @@ struct Inner {
     loads: EndpointLoads,
     quota: Option<SharedQuota>,
     restored: Mutex<HashSet<String>>,
-    secret_cache: Mutex<HashMap<String, (Instant, SecretString)>>,
+    secret_cache: Mutex<HashMap<SecretBinding, (Instant, SecretString)>>,
     /// Where health checks are also recorded, as components named `api:<name>`.
     components: std::sync::OnceLock<trae_core::ComponentHealth>,
 }
@@ -368,7 +368,7 @@ impl Orchestrator {
         for endpoint in &callable {
             let policy = endpoint.spec.limits.policy()?;
             self.restore_once(endpoint, &policy).await;
-            let credentials = match self.credentials(&endpoint.spec.auth).await {
+            let credentials = match self.credentials(endpoint).await {
                 Ok(c) => c,
                 Err(e) => {
                     any_tried = true;
@@ -508,7 +508,7 @@ impl Orchestrator {
     pub async fn check(&self, principal: &Principal, name: &str) -> Result<ApiEndpoint> {
         self.inner.registry.require(principal, APIS_ADMIN).await?;
         let endpoint = self.inner.registry.find(name).await?;
-        let observation = match self.credentials(&endpoint.spec.auth).await {
+        let observation = match self.credentials(&endpoint).await {
             Err(e) => Observation::Failure {
                 error: format!("credentials unavailable: {e}"),
             },
@@ -725,11 +725,26 @@ impl Orchestrator {
             .await
     }
 
-    async fn credentials(&self, auth: &ApiAuth) -> Result<Credentials> {
+    async fn credentials(&self, endpoint: &ApiEndpoint) -> Result<Credentials> {
+        let auth = &endpoint.spec.auth;
         let Some(name) = auth.secret() else {
             return Ok(Credentials::default());
         };
-        let secret = self.secret(name).await?;
+        // The binding is checked again at every read: one made on authorship lapses when
+        // someone else sets the secret, and an endpoint saved before bindings were recorded
+        // sends nothing until someone who may use the secret saves it again.
+        let binding = endpoint
+            .secret_binding
+            .as_ref()
+            .filter(|b| b.secret == name)
+            .ok_or_else(|| {
+                AgentError::Core(trae_core::Error::Forbidden(format!(
+                    "the secret {name} is not bound to {}: it must be saved again by someone \
+                     who may use the secret",
+                    endpoint.name()
+                )))
+            })?;
+        let secret = self.secret(binding).await?;
         let value = secret.expose();
         Ok(match auth {
             ApiAuth::None => Credentials::default(),
@@ -769,25 +784,25 @@ impl Orchestrator {
         })
     }
 
-    async fn secret(&self, name: &str) -> Result<SecretString> {
+    async fn secret(&self, binding: &SecretBinding) -> Result<SecretString> {
         {
             let cache = self
                 .inner
                 .secret_cache
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            if let Some((at, value)) = cache.get(name)
+            if let Some((at, value)) = cache.get(binding)
                 && at.elapsed() < SECRET_CACHE_TTL
             {
                 return Ok(value.clone());
             }
         }
-        let value = self.inner.secrets.read_secret(name).await?;
+        let value = self.inner.secrets.read_secret(binding).await?;
         self.inner
             .secret_cache
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(name.to_owned(), (Instant::now(), value.clone()));
+            .insert(binding.clone(), (Instant::now(), value.clone()));
         Ok(value)
     }
 

@@ -118,6 +118,15 @@ impl OutboundPolicy {
     }
 }
 
+impl trae_core::UrlPolicy for OutboundPolicy {
+    fn check_url(&self, url: &Url) -> std::result::Result<(), String> {
+        OutboundPolicy::check_url(self, url).map_err(|e| match e {
+            AgentError::Refused(why) => why,
+            other => other.to_string(),
+        })
+    }
+}
+
 fn loopback_refused() -> AgentError {
     AgentError::Refused(
         "loopback addresses may not be called (set TRAE_OUTBOUND_ALLOW_LOOPBACK=true to allow)"

@@ -664,6 +664,8 @@ async fn bad_calls_and_missing_capabilities_are_clear_errors() {
         ("TRACE", "/", vec![], "method"),
         ("GET", "//evil.example/", vec![], "path"),
         ("GET", "/../admin", vec![], "path"),
+        ("GET", "/.%2E/.%2e/admin", vec![], "path"),
+        ("GET", "/%2e./admin", vec![], "path"),
         (
             "GET",
             "/",

@@ -50,9 +50,9 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use trae_core::identity::secret::{check_description, check_secret_name, check_tags};
 use trae_core::{
-    AuditLog, Clock, Config, Error, MasterKeyCheck, NewSecretVersion, Outcome, Page, PageRequest,
-    Permission, Principal, Result, Secret, SecretFilter, SecretReader, SecretRepository,
-    SecretString, SecretVersion, WrappedDataKey,
+    AuditLog, BindingRight, Clock, Config, Error, MasterKeyCheck, NewSecretVersion, Outcome, Page,
+    PageRequest, Permission, Principal, Result, SECRETS_USE, Secret, SecretBinding, SecretFilter,
+    SecretReader, SecretRepository, SecretString, SecretVersion, WrappedDataKey,
 };
 use zeroize::Zeroizing;
 
@@ -918,14 +918,67 @@ fn require_system(principal: &Principal, what: &str) -> Result<()> {
     }
 }
 
-/// Credentials for trae's own outbound calls: the latest version, as text. Not audited per
-/// read (the registry change naming the secret is), and not checked against RBAC: the
-/// principal is trae itself.
+/// Decides whether `principal` may bind the secret `name` to outbound calls: it holds
+/// `secrets:use` or `secrets:reveal` (any secret, existing or not), or it set the secret's
+/// current value. Needs no master key, so endpoints can be registered before the vault opens.
+pub async fn bind_secret(
+    rbac: Option<&Rbac>,
+    repo: &dyn SecretRepository,
+    principal: &Principal,
+    name: &str,
+) -> Result<SecretBinding> {
+    check_secret_name(name)?;
+    let binding = |right| SecretBinding {
+        secret: name.to_owned(),
+        bound_by: principal.created_by(),
+        right,
+    };
+    let Some(rbac) = rbac else {
+        return Ok(binding(BindingRight::Permission));
+    };
+    // Either permission lets its holder send any secret out; reveal shows it anyway.
+    for permission in [SECRETS_USE, SECRETS_REVEAL] {
+        match rbac
+            .authorize(principal, &Permission::from_static(permission))
+            .await
+        {
+            Ok(()) => return Ok(binding(BindingRight::Permission)),
+            Err(Error::Forbidden(_)) => {}
+            Err(other) => return Err(other),
+        }
+    }
+    let versions = repo.versions(name).await?;
+    if versions
+        .first()
+        .is_some_and(|latest| latest.created_by == principal.created_by())
+    {
+        return Ok(binding(BindingRight::Authorship));
+    }
+    Err(Error::Forbidden(format!(
+        "binding the secret {name} to outbound calls needs {SECRETS_USE}, or that you set its \
+         current value"
+    )))
+}
+
+/// Credentials for trae's own outbound calls: who may bind a secret to them, and the latest
+/// value under a binding that still holds, as text. Reads are not audited one by one (the
+/// registry change that bound the secret is).
 #[async_trait::async_trait]
 impl SecretReader for Vault {
-    async fn read_secret(&self, name: &str) -> Result<SecretString> {
+    async fn bind_secret(&self, principal: &Principal, name: &str) -> Result<SecretBinding> {
+        bind_secret(self.inner.rbac.as_ref(), &*self.inner.repo, principal, name).await
+    }
+
+    async fn read_secret(&self, binding: &SecretBinding) -> Result<SecretString> {
+        let name = binding.secret.as_str();
         check_secret_name(name)?;
         let revealed = self.reveal(name, None).await?;
+        if binding.right == BindingRight::Authorship && revealed.created_by != binding.bound_by {
+            return Err(Error::Forbidden(format!(
+                "the secret {name} was bound by the author of an earlier value and has been set \
+                 by someone else since; the endpoint must be saved again by someone who may use it"
+            )));
+        }
         Ok(SecretString::new(revealed.value.expose_str()?))
     }
 }

@@ -778,3 +778,52 @@ async fn sqlite_file_holds_no_secret_value_in_plain_text() {
     assert!(contains(&db, b"canary"));
     assert!(!contains(&db, value.as_bytes()));
 }
+
+storage_test!(
+    binding_a_secret_needs_the_right_to_use_it,
+    |url: String| async move {
+        use trae_core::{BindingRight, SecretReader};
+        let store = Store::connect(&url).await.unwrap();
+        let vault = vault(&store, &MasterKey::generate().unwrap())
+            .await
+            .with_rbac(trae_auth::Rbac::new(store.role_repository()));
+        let user = |role: &str| Principal::User {
+            user_id: uuid::Uuid::new_v4(),
+            username: None,
+            session_id: None,
+            roles: vec![role.into()],
+        };
+        let (dev, admin) = (user("developer"), user("admin"));
+        set(&vault, "ADMIN_KEY", "admin-value").await;
+        vault
+            .set(&dev, "DEV_KEY", SetSecret::value("dev-value"), &meta())
+            .await
+            .unwrap();
+
+        // Someone else's secret, or one that does not exist yet, is refused to a developer.
+        for name in ["ADMIN_KEY", "NOT_YET"] {
+            let err = vault.bind_secret(&dev, name).await.unwrap_err();
+            assert!(
+                matches!(&err, Error::Forbidden(m) if m.contains("secrets:use")),
+                "{name}: {err:?}"
+            );
+        }
+        let own = vault.bind_secret(&dev, "DEV_KEY").await.unwrap();
+        assert_eq!(own.right, BindingRight::Authorship);
+        let any = vault.bind_secret(&admin, "ADMIN_KEY").await.unwrap();
+        assert_eq!(any.right, BindingRight::Permission);
+        assert_eq!(vault.read_secret(&own).await.unwrap().expose(), "dev-value");
+
+        // A new value from someone else ends a binding made on authorship, not one made on
+        // permission.
+        set(&vault, "DEV_KEY", "rotated-by-admin").await;
+        let err = vault.read_secret(&own).await.unwrap_err();
+        assert!(matches!(err, Error::Forbidden(_)), "{err:?}");
+        let by_admin = vault.bind_secret(&admin, "DEV_KEY").await.unwrap();
+        assert_eq!(
+            vault.read_secret(&by_admin).await.unwrap().expose(),
+            "rotated-by-admin"
+        );
+        assert!(vault.bind_secret(&dev, "DEV_KEY").await.is_err());
+    }
+);

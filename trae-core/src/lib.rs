@@ -25,7 +25,7 @@ pub use apis::api_endpoint::{
     ApiRepository, ApiUsage, HealthCheckSpec,
 };
 pub use apis::api_registry::{
-    APIS_ADMIN, APIS_CALL, APIS_READ, ApiRegistry, Observation, RegistryOptions,
+    APIS_ADMIN, APIS_CALL, APIS_READ, ApiRegistry, Observation, RegistryOptions, UrlPolicy,
 };
 pub use apis::api_routing::{EndpointLoads, RoutingStrategy};
 pub use apis::gateway_limit::{ClientKey, GatewayDecision, GatewayLimiter, RouteGroup};
@@ -49,8 +49,8 @@ pub use identity::audit::{
 pub use identity::permission::Permission;
 pub use identity::principal::{PermissionSet, Principal};
 pub use identity::secret::{
-    MasterKeyCheck, NewSecretVersion, SealedVersion, Secret, SecretFilter, SecretReader,
-    SecretRepository, SecretVersion, WrappedDataKey,
+    BindingRight, MasterKeyCheck, NewSecretVersion, SECRETS_USE, SealedVersion, Secret,
+    SecretBinding, SecretFilter, SecretReader, SecretRepository, SecretVersion, WrappedDataKey,
 };
 pub use identity::session::{RefreshTokenRecord, Rotation, Session, SessionRepository};
 pub use identity::user::{StoredUser, User, UserChange, UserFilter, UserRepository};
@@ -76,7 +76,7 @@ pub use tasks::task::{
     ClaimRequest, Enqueued, Finish, KindStats, Lease, NewTask, Outcome as TaskOutcome,
     QueueSettings, QueueStats, Task, TaskFilter, TaskRecord, TaskRepository, TaskState, TaskStats,
 };
-pub use tasks::task_queue::{TASKS_READ, TASKS_WRITE, TaskQueue};
+pub use tasks::task_queue::{TASKS_ADMIN, TASKS_READ, TASKS_READ_ALL, TASKS_WRITE, TaskQueue};
 pub use tasks::worker::{
     HandlerResult, NoopHandler, TaskContext, TaskFailure, TaskHandler, Worker, WorkerOptions,
     WorkerSummary, handler_fn,

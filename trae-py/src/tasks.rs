@@ -42,7 +42,7 @@ pub(crate) fn json_arg(
 /// Attributes mirror trae-core's task: `id` (`uuid.UUID`, a UUIDv7), `queue`, `kind`,
 /// `payload`, `priority` (1 runs first, 10 last), `state`, `attempt`, `max_attempts`, `run_at`,
 /// `unique_key`, `tags`, `lease_expires_at`, `worker_id`, `last_error`, `errors` (one dict per
-/// failed attempt), `result`, `progress`, `created_by`, `created_at`, `started_at` and
+/// failed attempt), `result`, `progress`, `created_by`, `owner_id`, `created_at`, `started_at` and
 /// `finished_at`. JSON values come back as new Python objects on each access.
 ///
 /// `inserted` says what `enqueue` did: `True` when the call inserted this task, `False` when
@@ -230,6 +230,13 @@ impl Task {
         &self.task.created_by
     }
 
+    /// The user on whose behalf it was enqueued (directly or through an API key); `None` for
+    /// the system and schedules. Others need `tasks:read_all` to read it.
+    #[getter]
+    fn owner_id(&self) -> Option<uuid::Uuid> {
+        self.task.owner_id
+    }
+
     /// When it was enqueued.
     #[getter]
     fn created_at(&self) -> DateTime<Utc> {
@@ -278,6 +285,7 @@ impl Task {
         dict.set_item("result", opt_json(py, t.result.as_ref())?)?;
         dict.set_item("progress", opt_json(py, t.progress.as_ref())?)?;
         dict.set_item("created_by", &t.created_by)?;
+        dict.set_item("owner_id", t.owner_id)?;
         dict.set_item("created_at", t.created_at)?;
         dict.set_item("started_at", t.started_at)?;
         dict.set_item("finished_at", t.finished_at)?;
@@ -669,6 +677,7 @@ fn filter(
         queue,
         kind,
         tag,
+        ..TaskFilter::default()
     })
 }
 

@@ -50,6 +50,13 @@ def _fresh_postgres_database() -> Iterator[str]:
             )
 
 
+@pytest.fixture(autouse=True)
+def example_hosts_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Registering an API endpoint checks its host against the outbound allow-list; the tests'
+    made-up hosts live under ``.example``, which never resolves, so no call leaves the machine."""
+    monkeypatch.setenv("TRAE_OUTBOUND_ALLOW_HOSTS", "*.example")
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     """The backend under test: "sqlite" or "postgres"."""

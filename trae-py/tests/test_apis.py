@@ -23,6 +23,7 @@ import pytest
 import trae
 import trae.aio
 
+PASSWORD = "correct horse battery"
 UTC = dt.timezone.utc
 #: base64 of 32 bytes, the master key the PostgreSQL variant shares.
 MASTER_KEY = "BQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQU="
@@ -127,7 +128,6 @@ def outbound_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     """Lets the orchestrator call 127.0.0.1, with no `trae.toml` from the working directory."""
     monkeypatch.setenv("TRAE_OUTBOUND_ALLOW_LOOPBACK", "true")
     monkeypatch.setenv("TRAE_DATA_DIR", str(tmp_path))
-    monkeypatch.delenv("TRAE_OUTBOUND_ALLOW_HOSTS", raising=False)
 
 
 @pytest.fixture
@@ -483,14 +483,44 @@ def test_unknown_capability_is_not_found(sqlite_store: trae.Store) -> None:
 def test_loopback_is_refused_unless_configured(
     tmp_path, healthy: Upstream, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The configuration is read when the store opens, as `trae serve` reads it at start.
+    # The configuration is read when the store opens, as `trae serve` reads it at start; a
+    # base URL the outbound policy refuses is refused when it is registered.
     monkeypatch.setenv("TRAE_OUTBOUND_ALLOW_LOOPBACK", "false")
     with trae.Store(f"sqlite://{tmp_path / 'loopback.db'}") as store:
-        store.apis.create(name="local", capability="local", base_url=healthy.url)
-        with pytest.raises(trae.UpstreamError) as err:
-            store.orchestrator.call("local", "/")
-    assert "TRAE_OUTBOUND_ALLOW_LOOPBACK" in str(err.value)
+        with pytest.raises(trae.ValidationError) as err:
+            store.apis.create(name="local", capability="local", base_url=healthy.url)
+        assert "TRAE_OUTBOUND_ALLOW_LOOPBACK" in str(err.value)
+        for refused in ("http://169.254.169.254/latest", "http://elsewhere.test/"):
+            with pytest.raises(trae.ValidationError, match="base_url"):
+                store.apis.create(name="meta", capability="meta", base_url=refused)
+        assert store.apis.list().total == 0
     assert healthy.seen == []
+
+
+def test_binding_a_secret_needs_the_right_to_use_it(
+    sqlite_store: trae.Store, healthy: Upstream
+) -> None:
+    store = sqlite_store
+    store.secrets.set("ADMIN_TOKEN", "admin-only-value")
+    store.users.create("devon", "devon@example.com", PASSWORD, ["developer"])
+    dev = store.as_user(store.auth.login("devon", PASSWORD).access_token)
+    spec = {"name": "exfil", "capability": "x", "base_url": healthy.url,
+            "auth": {"type": "bearer", "secret": "ADMIN_TOKEN"}}
+    with pytest.raises(trae.PermissionDenied, match="secrets:use"):
+        dev.apis.create(spec)
+    store.apis.create({**spec, "name": "admins"})
+    with pytest.raises(trae.PermissionDenied, match="secrets:use"):
+        dev.apis.update("admins", {**spec, "name": "admins", "priority": 9})
+    assert store.apis.get("admins").priority != 9
+    # A value the developer set itself it may bind.
+    dev.secrets.set("DEV_TOKEN", "dev-value")
+    mine = dev.apis.create(
+        {**spec, "name": "mine", "capability": "mine",
+         "auth": {"type": "bearer", "secret": "DEV_TOKEN"}}
+    )
+    assert mine.name == "mine"
+    assert dev.orchestrator.call("mine", "/").status == 200
+    assert healthy.seen[-1].headers["authorization"] == "Bearer dev-value"
 
 
 def test_new_exceptions_are_exported() -> None:

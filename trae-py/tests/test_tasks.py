@@ -389,27 +389,52 @@ def test_principals_need_the_task_permissions(store: trae.Store) -> None:
     alice = store.auth.authenticate(store.auth.login("alice", PASSWORD).access_token)
     store.users.create("vera", "vera@example.com", PASSWORD, ["viewer"])
     vera = store.auth.authenticate(store.auth.login("vera", PASSWORD).access_token)
+    store.users.create("mallory", "mallory@example.com", PASSWORD, ["user"])
+    mallory = store.auth.authenticate(store.auth.login("mallory", PASSWORD).access_token)
 
     task = store.tasks.enqueue("job", principal=alice)
     assert task.created_by == f"user:{user.id}"
+    assert task.owner_id == user.id
     assert store.tasks.get(task.id, alice) == task
     assert store.tasks.list(alice).total == 1
-
-    assert store.tasks.get(task.id, vera) == task, "viewers read"
     assert store.tasks.stats(vera).totals["available"] == 1
+
+    # Others neither read nor change a user's task: to them it does not exist.
+    for other in (vera, mallory):
+        assert store.tasks.list(other).total == 0
+        with pytest.raises(trae.NotFound):
+            store.tasks.get(task.id, other)
+    for change in (
+        lambda: store.tasks.cancel(task.id, mallory),
+        lambda: store.tasks.retry(task.id, mallory),
+    ):
+        with pytest.raises(trae.NotFound):
+            change()
     for write in (
         lambda: store.tasks.enqueue("job", principal=vera),
         lambda: store.tasks.enqueue_many([{"kind": "job"}], principal=vera),
         lambda: store.tasks.cancel(task.id, vera),
-        lambda: store.tasks.retry(task.id, vera),
-        lambda: store.tasks.pause("default", vera),
-        lambda: store.tasks.resume("default", vera),
-        lambda: store.tasks.set_concurrency_limit("default", 2, vera),
     ):
         with pytest.raises(trae.PermissionDenied, match="tasks:write"):
             write()
+    # Queues are shared: only tasks:admin pauses, resumes or limits them.
+    for admin_only in (
+        lambda: store.tasks.pause("default", alice),
+        lambda: store.tasks.resume("default", alice),
+        lambda: store.tasks.set_concurrency_limit("default", 2, alice),
+    ):
+        with pytest.raises(trae.PermissionDenied, match="tasks:admin"):
+            admin_only()
+    # An outbound call needs the right to call APIs: a key scoped to tasks alone is refused,
+    # and the task it acts for (an API key acts for its owner) is alice's.
+    created = store.api_keys.create(alice, "tasks only", ["tasks:read", "tasks:write"])
+    key = store.auth.authenticate(created.key)
+    with pytest.raises(trae.PermissionDenied, match="apis:call"):
+        store.tasks.enqueue("http.request", {"url": "http://127.0.0.1:9/"}, principal=key)
+    assert store.tasks.get(task.id, key) == task
     assert store.tasks.get(task.id).state == "available"
-    assert store.tasks.cancel(task.id, trae.Principal.system()).state == "cancelled"
+    assert store.tasks.cancel(task.id, alice).state == "cancelled"
+    assert store.tasks.retry(task.id, trae.Principal.system()).state == "available"
 
 
 def test_a_closed_store_is_unavailable(database_url: str) -> None:

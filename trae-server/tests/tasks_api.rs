@@ -12,6 +12,10 @@ use trae_core::Config;
 use trae_server::App;
 use trae_storage::{Store, storage_test};
 
+// This binary uses only part of the shared helpers.
+#[allow(dead_code)]
+mod common;
+
 const PASSWORD: &str = "correct horse battery";
 
 struct Harness<E> {
@@ -361,6 +365,120 @@ storage_test!(
         .await;
     }
 );
+
+/// A request with a bearer token.
+async fn as_user(
+    cli: &TestClient<impl Endpoint<Output = Response>>,
+    token: &str,
+    method: &str,
+    path: &str,
+) -> TestResponse {
+    let req = match method {
+        "GET" => cli.get(path),
+        _ => cli.post(path).body_json(&json!({})),
+    };
+    req.header("authorization", format!("Bearer {token}"))
+        .send()
+        .await
+}
+
+storage_test!(tasks_belong_to_their_enqueuer, |url: String| async move {
+    let h = harness(&url, &[]).await;
+    let alice = common::signed_in(&h.state, "alice", &["user"]).await;
+    let mallory = common::signed_in(&h.state, "mallory", &["user"]).await;
+    let viewer = common::signed_in(&h.state, "vera", &["viewer"]).await;
+    let made = h
+            .cli
+            .post("/api/tasks")
+            .header("authorization", format!("Bearer {alice}"))
+            .body_json(&json!({"kind": "noop", "payload": {"secret": "alice's"}, "run_at": "2999-01-01T00:00:00Z"}))
+            .send()
+            .await;
+    assert_eq!(made.0.status(), StatusCode::CREATED);
+    let id = json_of(made).await["id"].as_str().unwrap().to_owned();
+
+    // Another user and a viewer neither see it nor can change it.
+    for token in [&mallory, &viewer] {
+        let list = json_of(as_user(&h.cli, token, "GET", "/api/tasks").await).await;
+        assert_eq!(list["total"], 0, "{list}");
+        expect_error(
+            as_user(&h.cli, token, "GET", &format!("/api/tasks/{id}")).await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        )
+        .await;
+    }
+    for action in ["cancel", "retry"] {
+        expect_error(
+            as_user(
+                &h.cli,
+                &mallory,
+                "POST",
+                &format!("/api/tasks/{id}/{action}"),
+            )
+            .await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        )
+        .await;
+    }
+    // Users may not pause or resume a queue, nor limit it.
+    for action in ["pause", "resume"] {
+        expect_error(
+            as_user(
+                &h.cli,
+                &alice,
+                "POST",
+                &format!("/api/tasks/queues/default/{action}"),
+            )
+            .await,
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        )
+        .await;
+    }
+    // Enqueuing an outbound call needs the right to call APIs: a key scoped to tasks
+    // alone is refused (it acts for alice, so it sees her task).
+    let key = h
+        .cli
+        .post("/api/auth/api-keys")
+        .header("authorization", format!("Bearer {alice}"))
+        .body_json(&json!({"name": "tasks only", "scopes": ["tasks:read", "tasks:write"]}))
+        .send()
+        .await;
+    assert_eq!(key.0.status(), StatusCode::CREATED);
+    let key = json_of(key).await["key"].as_str().unwrap().to_owned();
+    let outbound = h
+        .cli
+        .post("/api/tasks")
+        .header("x-api-key", &key)
+        .body_json(&json!({"kind": "http.request", "payload": {"url": "http://127.0.0.1:9/"}}))
+        .send()
+        .await;
+    let body = expect_error(outbound, StatusCode::FORBIDDEN, "forbidden").await;
+    assert!(body.to_string().contains("apis:call"), "{body}");
+    let seen = h
+        .cli
+        .get(format!("/api/tasks/{id}"))
+        .header("x-api-key", &key)
+        .send()
+        .await;
+    assert_eq!(seen.0.status(), StatusCode::OK);
+
+    // The owner sees and changes it; the admin sees everyone's.
+    let mine = json_of(as_user(&h.cli, &alice, "GET", "/api/tasks").await).await;
+    assert_eq!(mine["total"], 1);
+    assert_eq!(mine["items"][0]["payload"]["secret"], "alice's");
+    let all = h.ok_json(h.get("/api/tasks").await).await;
+    assert_eq!(all["total"], 1);
+    let cancelled = as_user(&h.cli, &alice, "POST", &format!("/api/tasks/{id}/cancel")).await;
+    assert_eq!(cancelled.0.status(), StatusCode::OK);
+    let retried = h.post(&format!("/api/tasks/{id}/retry"), &json!({})).await;
+    assert_eq!(retried.0.status(), StatusCode::OK);
+    // Nothing the refused calls tried was done: the task is as the owner and admin left it.
+    let task = h.ok_json(h.get(&format!("/api/tasks/{id}")).await).await;
+    assert_eq!(task["state"], "available");
+});
 
 /// A one-shot HTTP server on 127.0.0.1 answering `status` with a JSON body; returns its URL.
 async fn upstream(status: u16) -> String {

@@ -11,7 +11,7 @@ use trae_core::apis::api_endpoint::{
     ApiActivity, ApiAttempt, ApiEndpoint, ApiEndpointFilter, ApiEndpointSpec, ApiRepository,
     ApiUsage, HealthUpdate, usage_deltas, usage_from_totals,
 };
-use trae_core::{Error, HealthStatus, Page, PageRequest, Result};
+use trae_core::{Error, HealthStatus, Page, PageRequest, Result, SecretBinding};
 
 /// Rows per INSERT (13 parameters each, under SQLite's and PostgreSQL's limits).
 const CHUNK: usize = 300;
@@ -52,8 +52,15 @@ fn parse_health(s: &str) -> HealthStatus {
     serde_json::from_value(serde_json::Value::String(s.to_owned())).unwrap_or(HealthStatus::Unknown)
 }
 
-const ENDPOINT_COLUMNS: &str = "name, spec, health, consecutive_failures, last_check_at, \
-                                last_error, created_at, updated_at";
+const ENDPOINT_COLUMNS: &str = "name, spec, secret_binding, health, consecutive_failures, \
+                                last_check_at, last_error, created_at, updated_at";
+
+fn binding_json(binding: Option<&SecretBinding>) -> Result<Option<String>> {
+    binding
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| Error::Storage(format!("encoding a secret binding: {e}")))
+}
 
 fn insert_attempts_sql(rows: usize) -> String {
     let values: Vec<String> = (0..rows)
@@ -90,6 +97,7 @@ per_engine! {
         let read = || -> std::result::Result<_, sqlx::Error> {
             Ok((
                 row.try_get::<String, _>("spec")?,
+                row.try_get::<Option<String>, _>("secret_binding")?,
                 row.try_get::<String, _>("health")?,
                 row.try_get::<i32, _>("consecutive_failures")?,
                 row.try_get::<Option<DateTime<Utc>>, _>("last_check_at")?,
@@ -98,13 +106,18 @@ per_engine! {
                 row.try_get::<DateTime<Utc>, _>("updated_at")?,
             ))
         };
-        let (spec, health, failures, last_check_at, last_error, created_at, updated_at) =
+        let (spec, binding, health, failures, last_check_at, last_error, created_at, updated_at) =
             read().map_err(sql_err)?;
         let spec: ApiEndpointSpec = serde_json::from_str(&spec).map_err(|e| {
             Error::Storage(format!("a stored API spec does not decode: {e}"))
         })?;
+        let secret_binding = binding
+            .map(|b| serde_json::from_str::<SecretBinding>(&b))
+            .transpose()
+            .map_err(|e| Error::Storage(format!("a stored secret binding does not decode: {e}")))?;
         Ok(ApiEndpoint {
             spec,
+            secret_binding,
             health: parse_health(&health),
             consecutive_failures: u32::try_from(failures).unwrap_or(0),
             last_check_at,
@@ -137,7 +150,8 @@ per_engine! {
         sqlx::query(
             "INSERT INTO api_endpoints (name, capability, priority, is_active, tags, \
              spec, health, consecutive_failures, last_check_at, last_error, created_at, \
-             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             updated_at, secret_binding) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(e.spec.name.as_str())
         .bind(e.spec.capability.as_str())
@@ -151,6 +165,7 @@ per_engine! {
         .bind(e.last_error.as_deref())
         .bind(e.created_at)
         .bind(e.updated_at)
+        .bind(binding_json(e.secret_binding.as_ref())?)
         .execute(pool)
         .await
         .map_err(|err| match crate::error::sqlx_error(&err, "api") {
@@ -166,11 +181,12 @@ per_engine! {
     pub(super) async fn update_spec(
         pool: &Pool,
         spec: &ApiEndpointSpec,
+        binding: Option<&SecretBinding>,
         at: DateTime<Utc>,
     ) -> Result<ApiEndpoint> {
         let row = sqlx::query(AssertSqlSafe(format!(
             "UPDATE api_endpoints SET capability = $2, priority = $3, is_active = $4, \
-             tags = $5, spec = $6, updated_at = $7 WHERE name = $1 \
+             tags = $5, spec = $6, updated_at = $7, secret_binding = $8 WHERE name = $1 \
              RETURNING {ENDPOINT_COLUMNS}"
         )))
         .bind(spec.name.as_str())
@@ -180,6 +196,7 @@ per_engine! {
         .bind(tags_column(&spec.tags))
         .bind(spec_json(spec)?)
         .bind(at)
+        .bind(binding_json(binding)?)
         .fetch_optional(pool)
         .await
         .map_err(sql_err)?
@@ -485,9 +502,10 @@ impl ApiRepository for SqlApiRepository {
     async fn update_spec(
         &self,
         spec: &ApiEndpointSpec,
+        binding: Option<&SecretBinding>,
         updated_at: DateTime<Utc>,
     ) -> Result<ApiEndpoint> {
-        on_engine!(self.pools, writer, update_spec(spec, updated_at))
+        on_engine!(self.pools, writer, update_spec(spec, binding, updated_at))
     }
 
     async fn update_health(

@@ -191,3 +191,47 @@ async fn two_processes_on_one_sqlite_file_write_without_locking_errors() {
         .unwrap();
     assert_eq!(page.total, 30);
 }
+
+storage_test!(
+    task_owners_are_taken_from_created_by,
+    |url: String| async move {
+        let store = Store::connect(&url).await.unwrap();
+        let status = store.migration_status().await.unwrap();
+        let from = status
+            .iter()
+            .position(|m| m.name == "m20261206_000015_task_owners")
+            .expect("the task owners migration");
+        store
+            .migrate_down(u32::try_from(status.len() - from).unwrap())
+            .await
+            .unwrap();
+        let owner = uuid::Uuid::now_v7();
+        let raw = sea_orm::Database::connect(&url).await.unwrap();
+        let pg = raw.get_database_backend() == sea_orm::DatabaseBackend::Postgres;
+        let insert = |id: uuid::Uuid, by: String| {
+            let id = if pg {
+                format!("'{id}'::uuid")
+            } else {
+                format!("X'{}'", id.simple())
+            };
+            format!(
+                "INSERT INTO tasks (id, queue, kind, payload, priority, state, max_attempts, \
+                 run_at, tags, created_by, created_at) VALUES ({id}, 'default', 'noop', '{{}}', \
+                 5, 'available', 5, '2026-11-26T12:00:00Z', '', '{by}', '2026-11-26T12:00:00Z')"
+            )
+        };
+        let (mine, system) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+        raw.execute_unprepared(&insert(mine, format!("user:{owner}")))
+            .await
+            .unwrap();
+        raw.execute_unprepared(&insert(system, "system".into()))
+            .await
+            .unwrap();
+        store.migrate_up().await.unwrap();
+        let tasks = store.task_repository();
+        let mine = tasks.get(mine).await.unwrap().unwrap();
+        assert_eq!(mine.owner_id, Some(owner));
+        let system = tasks.get(system).await.unwrap().unwrap();
+        assert_eq!(system.owner_id, None);
+    }
+);

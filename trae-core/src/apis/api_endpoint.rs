@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::identity::secret::{check_secret_name, check_tags};
+use crate::identity::secret::{SecretBinding, check_secret_name, check_tags};
 pub use crate::monitoring::health::HealthRules;
 use crate::{Error, HealthStatus, Page, PageRequest, RateLimitPolicy, Result};
 
@@ -358,7 +358,8 @@ pub const RESERVED_HEADERS: [&str; 6] = [
 ];
 
 /// Checks a path relative to a base URL: starts with `/`, no scheme or authority (`//`), no
-/// `..` segment, no fragment, no whitespace or control characters. A query is allowed.
+/// `.` or `..` segment however it is percent-encoded, no fragment, no whitespace or control
+/// characters. A query is allowed.
 pub fn check_relative_path(path: &str) -> Result<()> {
     let (only_path, _query) = path.split_once('?').unwrap_or((path, ""));
     let bad = !path.starts_with('/')
@@ -367,9 +368,7 @@ pub fn check_relative_path(path: &str) -> Result<()> {
         || path.contains('#')
         || path.contains('\\')
         || path.chars().any(|c| c.is_whitespace() || c.is_control())
-        || only_path
-            .split('/')
-            .any(|seg| seg == ".." || seg.eq_ignore_ascii_case("%2e%2e") || seg == ".");
+        || leaves_its_base(only_path);
     if bad {
         return Err(Error::validation(
             "path",
@@ -380,12 +379,38 @@ pub fn check_relative_path(path: &str) -> Result<()> {
     Ok(())
 }
 
+/// Whether a path could climb out of the base URL: the URL parser turns `.%2e` and `%2E.`
+/// into `..`, and an upstream may decode `%252e` or `%2f` again, so each segment is decoded
+/// until it stops changing and then split on every separator a server might honour.
+fn leaves_its_base(path: &str) -> bool {
+    path.split('/').any(|segment| {
+        let mut decoded = segment.to_owned();
+        // Each round shortens the text, so this ends; the bound keeps a hostile input cheap.
+        for _ in 0..8 {
+            let next = percent_encoding::percent_decode_str(&decoded)
+                .decode_utf8_lossy()
+                .into_owned();
+            if next == decoded {
+                break;
+            }
+            decoded = next;
+        }
+        decoded
+            .split(['/', '\\'])
+            .any(|part| part == "." || part == ".." || part.chars().any(char::is_control))
+    })
+}
+
 /// A registered endpoint: its spec plus what trae learned about it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApiEndpoint {
     /// What was registered.
     #[serde(flatten)]
     pub spec: ApiEndpointSpec,
+    /// Who bound `spec.auth`'s secret and on what right (`None` without a secret, or for an
+    /// endpoint registered before bindings were recorded, which must be saved again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_binding: Option<SecretBinding>,
     /// The latest health status.
     pub health: HealthStatus,
     /// Failed calls or checks in a row.
@@ -522,10 +547,12 @@ pub struct ApiEndpointFilter {
 pub trait ApiRepository: Send + Sync + 'static {
     /// Inserts a new endpoint; `Conflict` when the name is taken.
     async fn insert(&self, endpoint: &ApiEndpoint) -> Result<()>;
-    /// Replaces an endpoint's spec (not its name); `NotFound` when absent.
+    /// Replaces an endpoint's spec (not its name) and its secret binding; `NotFound` when
+    /// absent.
     async fn update_spec(
         &self,
         spec: &ApiEndpointSpec,
+        binding: Option<&SecretBinding>,
         updated_at: DateTime<Utc>,
     ) -> Result<ApiEndpoint>;
     /// Records a health change.
@@ -749,6 +776,19 @@ mod tests {
             "/a\\b",
             "http://evil/",
             "/./a",
+            // Every spelling of `..` the URL parser or an upstream normalises.
+            "/v1/.%2e/admin",
+            "/v1/%2e./admin",
+            "/v1/.%2E/.%2e/admin",
+            "/v1/%2E%2e/admin",
+            "/v1/%2e/admin",
+            "/v1/%252e%252e/admin",
+            "/v1/%25252E%25252E/admin",
+            "/v1/a%2f..%2fb",
+            "/v1/a%5c..%5cb",
+            "/v1/..%2fadmin",
+            "/v1/%2e%2e%2fadmin",
+            "/v1/x%00",
         ] {
             assert!(check_relative_path(bad).is_err(), "{bad}");
         }

@@ -33,7 +33,9 @@ use crate::apis::api_endpoint::{
 };
 use crate::batch_writer::{BatchSink, BatchWriter};
 use crate::identity::permission::{Authorizer, Gate};
-use crate::identity::secret::check_secret_name;
+use crate::identity::secret::{
+    BindingRight, SECRETS_USE, SecretBinding, SecretReader, check_secret_name,
+};
 use crate::{
     AuditLog, Clock, Error, EventBus, HealthStatus, Outcome, Page, PageRequest, Principal,
     RequestMeta, Result,
@@ -123,6 +125,42 @@ struct Inner {
 pub struct ApiRegistry {
     inner: Arc<Inner>,
     gate: Gate,
+    secrets: Arc<dyn SecretReader>,
+    urls: Option<Arc<dyn UrlPolicy>>,
+}
+
+/// Whether a base URL may be called at all (scheme, host allow-list, loopback and metadata
+/// addresses), checked when an endpoint is registered or changed; the outbound client
+/// implements it and checks again, with DNS, at call time.
+pub trait UrlPolicy: Send + Sync + 'static {
+    /// `Ok` when `url` may be called, else why not.
+    fn check_url(&self, url: &url::Url) -> std::result::Result<(), String>;
+}
+
+/// Binding without a vault: only the system may bind, and nothing can be read.
+struct NoVault;
+
+#[async_trait::async_trait]
+impl SecretReader for NoVault {
+    async fn bind_secret(&self, principal: &Principal, name: &str) -> Result<SecretBinding> {
+        match principal {
+            Principal::System => Ok(SecretBinding {
+                secret: name.to_owned(),
+                bound_by: principal.created_by(),
+                right: BindingRight::Permission,
+            }),
+            _ => Err(Error::Forbidden(format!(
+                "binding the secret {name} needs {SECRETS_USE}, and no vault is configured"
+            ))),
+        }
+    }
+
+    async fn read_secret(&self, binding: &SecretBinding) -> Result<crate::SecretString> {
+        Err(Error::Config(format!(
+            "no vault is configured to read the secret {}",
+            binding.secret
+        )))
+    }
 }
 
 /// Reading registered endpoints, their usage and attempt logs.
@@ -174,7 +212,23 @@ impl ApiRegistry {
                 attempts,
             }),
             gate: Gate::default(),
+            secrets: Arc::new(NoVault),
+            urls: None,
         }
+    }
+
+    /// This registry, asking `secrets` whether a principal may bind a secret to an endpoint.
+    #[must_use]
+    pub fn with_secrets(mut self, secrets: Arc<dyn SecretReader>) -> Self {
+        self.secrets = secrets;
+        self
+    }
+
+    /// This registry, refusing base URLs that `policy` would refuse to call.
+    #[must_use]
+    pub fn with_url_policy(mut self, policy: Arc<dyn UrlPolicy>) -> Self {
+        self.urls = Some(policy);
+        self
     }
 
     /// This registry, deciding who may read, change and call with `authorizer` (by default
@@ -209,6 +263,8 @@ impl ApiRegistry {
                 ..inner
             }),
             gate: self.gate,
+            secrets: self.secrets,
+            urls: self.urls,
         }
     }
 
@@ -226,9 +282,11 @@ impl ApiRegistry {
     ) -> Result<ApiEndpoint> {
         self.gate.check(principal, APIS_ADMIN).await?;
         let spec = spec.validated()?;
+        let secret_binding = self.admit(principal, &spec).await?;
         let now = self.inner.clock.now_micros();
         let endpoint = ApiEndpoint {
             spec,
+            secret_binding,
             health: HealthStatus::Unknown,
             consecutive_failures: 0,
             last_check_at: None,
@@ -261,16 +319,42 @@ impl ApiRegistry {
             ));
         }
         let spec = spec.validated()?;
+        let secret_binding = self.admit(principal, &spec).await?;
         let endpoint = self
             .inner
             .repo
-            .update_spec(&spec, self.inner.clock.now_micros())
+            .update_spec(
+                &spec,
+                secret_binding.as_ref(),
+                self.inner.clock.now_micros(),
+            )
             .await?;
         self.changed();
         self.audit(principal, "api.update", &endpoint.spec, meta)
             .await?;
         self.publish("api.updated", &endpoint);
         Ok(endpoint)
+    }
+
+    /// Checks what registering `spec` would let calls do: its base URL must be one the
+    /// outbound policy would call, and whoever binds a secret to it must have the right to
+    /// send that secret out (else a registrant could read any secret through its own host).
+    async fn admit(
+        &self,
+        principal: &Principal,
+        spec: &ApiEndpointSpec,
+    ) -> Result<Option<SecretBinding>> {
+        if let Some(policy) = &self.urls {
+            let url = url::Url::parse(&spec.base_url)
+                .map_err(|e| Error::validation("base_url", format!("not a URL: {e}")))?;
+            policy
+                .check_url(&url)
+                .map_err(|why| Error::validation("base_url", why))?;
+        }
+        match spec.auth.secret() {
+            Some(name) => Ok(Some(self.secrets.bind_secret(principal, name).await?)),
+            None => Ok(None),
+        }
     }
 
     /// Removes an endpoint with its attempt log and usage.

@@ -173,6 +173,7 @@ mod tests {
         let now = chrono::Utc::now();
         ApiEndpoint {
             spec,
+            secret_binding: None,
             health: HealthStatus::Healthy,
             consecutive_failures: 0,
             last_check_at: None,

@@ -90,6 +90,8 @@ pub const CATALOGUE: &[&str] = &[
     "pets:write",
     "tasks:read",
     "tasks:write",
+    "tasks:read_all",
+    "tasks:admin",
     "apis:read",
     "apis:call",
     "apis:admin",
@@ -100,6 +102,7 @@ pub const CATALOGUE: &[&str] = &[
     "secrets:read",
     "secrets:write",
     "secrets:reveal",
+    "secrets:use",
     "users:admin",
     "policy:admin",
     "audit:read",
@@ -187,6 +190,16 @@ impl Gate {
         self.0
             .authorize(principal, &Permission::from_static(needed))
             .await
+    }
+
+    /// Whether `principal` holds `needed`, for rules that widen or narrow what it sees; any
+    /// error other than a refusal is passed on.
+    pub async fn holds(&self, principal: &crate::Principal, needed: &'static str) -> Result<bool> {
+        match self.check(principal, needed).await {
+            Ok(()) => Ok(true),
+            Err(Error::Forbidden(_)) => Ok(false),
+            Err(other) => Err(other),
+        }
     }
 }
 

@@ -211,13 +211,44 @@ pub trait SecretRepository: Send + Sync + 'static {
     async fn retire_key(&self, master_key_id: &str) -> Result<u64>;
 }
 
+/// Binding any secret to outbound calls (an API endpoint's `auth`) without revealing it.
+pub const SECRETS_USE: &str = "secrets:use";
+
+/// Why a principal was allowed to bind a secret to outbound calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BindingRight {
+    /// It held `secrets:use` or `secrets:reveal`, so it may send any secret out.
+    Permission,
+    /// It set the secret's current value, so sending it out reveals nothing it did not know;
+    /// the binding lapses when someone else sets a new value.
+    Authorship,
+}
+
+/// A secret bound to an endpoint's outbound calls: which, by whom, on what right. The vault
+/// checks it again every time it injects the value.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SecretBinding {
+    /// The secret's name.
+    pub secret: String,
+    /// Who bound it (`user:<id>`, `api_key:<id>` or `system`).
+    pub bound_by: String,
+    /// On what right.
+    pub right: BindingRight,
+}
+
 /// Reads secret values for trae's own use (e.g. injecting an external API's credentials).
 /// Implemented by the vault; reads through it are not audited one by one, since the registry
-/// change that named the secret is.
+/// change that bound the secret is.
 #[async_trait]
 pub trait SecretReader: Send + Sync + 'static {
-    /// The latest value of `name`, as text.
-    async fn read_secret(&self, name: &str) -> Result<crate::SecretString>;
+    /// Decides whether `principal` may bind the secret `name` to outbound calls (it holds
+    /// `secrets:use` or `secrets:reveal`, or it set the current value); `Forbidden` otherwise.
+    async fn bind_secret(&self, principal: &crate::Principal, name: &str) -> Result<SecretBinding>;
+
+    /// The latest value of a bound secret, as text; `Forbidden` when the binding no longer
+    /// holds (it rested on authorship and someone else has set a new value since).
+    async fn read_secret(&self, binding: &SecretBinding) -> Result<crate::SecretString>;
 }
 
 /// Checks a secret name: 1–128 characters of `[A-Za-z0-9_.-]`, not starting with a dot.

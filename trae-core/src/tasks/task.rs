@@ -184,6 +184,9 @@ pub struct Task {
     pub progress: Option<serde_json::Value>,
     /// Who enqueued it, as `user:<id>`, `api_key:<id>` or `system`.
     pub created_by: String,
+    /// The user on whose behalf it was enqueued (directly or through one of their API keys);
+    /// `None` for the system and schedules.
+    pub owner_id: Option<Uuid>,
     /// When it was enqueued.
     pub created_at: DateTime<Utc>,
     /// When its latest attempt started.
@@ -291,6 +294,7 @@ impl NewTask {
             unique_key,
             tags,
             created_by: created_by.to_owned(),
+            owner_id: None,
             created_at: now,
         })
     }
@@ -321,6 +325,8 @@ pub struct TaskRecord {
     pub tags: Vec<String>,
     /// Who enqueued it.
     pub created_by: String,
+    /// The user on whose behalf it is enqueued, if any.
+    pub owner_id: Option<Uuid>,
     /// When.
     pub created_at: DateTime<Utc>,
 }
@@ -391,6 +397,8 @@ pub struct TaskFilter {
     pub kind: Option<String>,
     /// Only tasks carrying this tag.
     pub tag: Option<String>,
+    /// Only tasks owned by this user (the queue sets it for callers who may not read all).
+    pub owner_id: Option<Uuid>,
 }
 
 /// Fences a worker's writes to one attempt of one task.

@@ -23,6 +23,10 @@ pub const TASK_TRANSITIONS: &str = "trae_task_transitions_total";
 pub const TASKS_READ: &str = "tasks:read";
 /// Enqueueing, cancelling and retrying tasks, and pausing and configuring queues.
 pub const TASKS_WRITE: &str = "tasks:write";
+/// Reading every user's tasks, payloads and results included (others see their own).
+pub const TASKS_READ_ALL: &str = "tasks:read_all";
+/// Changing anyone's tasks and the queues themselves (pause, resume, concurrency).
+pub const TASKS_ADMIN: &str = "tasks:admin";
 
 /// Enqueues and manages tasks. Cheap to clone.
 #[derive(Clone)]
@@ -31,6 +35,9 @@ pub struct TaskQueue {
     clock: Arc<dyn Clock>,
     events: Arc<dyn EventBus>,
     gate: Gate,
+    // Kinds whose handlers act with the system's rights need the enqueuer to hold the right
+    // the action needs (an `http.request` calling an API needs `apis:call`).
+    kind_permissions: Arc<Vec<(String, &'static str)>>,
 }
 
 impl std::fmt::Debug for TaskQueue {
@@ -51,7 +58,15 @@ impl TaskQueue {
             clock,
             events,
             gate: Gate::default(),
+            kind_permissions: Arc::default(),
         }
+    }
+
+    /// The service requiring `permission`, besides `tasks:write`, to enqueue tasks of `kind`.
+    #[must_use]
+    pub fn with_kind_permission(mut self, kind: &str, permission: &'static str) -> Self {
+        Arc::make_mut(&mut self.kind_permissions).push((kind.to_owned(), permission));
+        self
     }
 
     /// The service deciding who may read and change tasks with `authorizer` (by default only
@@ -103,11 +118,16 @@ impl TaskQueue {
         }
         let now = self.clock.now();
         let by = principal.created_by();
+        let owner = principal.user_id();
         let records = tasks
             .into_iter()
             .enumerate()
             .map(|(i, t)| {
-                t.validate(now, &by).map_err(|e| match e {
+                let record = t.validate(now, &by).map(|mut r| {
+                    r.owner_id = owner;
+                    r
+                });
+                record.map_err(|e| match e {
                     Error::Validation { field, message } if i > 0 => Error::Validation {
                         field: format!("tasks[{i}].{field}"),
                         message,
@@ -116,6 +136,11 @@ impl TaskQueue {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        for (kind, permission) in self.kind_permissions.iter() {
+            if records.iter().any(|r| &r.kind == kind) {
+                self.gate.check(principal, permission).await?;
+            }
+        }
         let enqueued = self.repo.enqueue(&records).await?;
         for e in enqueued.iter().filter(|e| e.inserted) {
             self.transitioned(&e.task);
@@ -123,53 +148,104 @@ impl TaskQueue {
         Ok(enqueued)
     }
 
-    /// One task; needs `tasks:read`.
+    /// One task; needs `tasks:read`, and `tasks:read_all` unless the caller owns it (a task
+    /// the caller may not read is `NotFound`, so ids do not tell what exists).
     pub async fn get(&self, principal: &Principal, id: Uuid) -> Result<Task> {
         self.gate.check(principal, TASKS_READ).await?;
-        self.repo.get(id).await?.ok_or_else(|| Error::NotFound {
-            entity: "task",
-            id: id.to_string(),
-        })
+        let task = self.repo.get(id).await?;
+        match task {
+            Some(task) if self.may_read(principal, &task).await? => Ok(task),
+            _ => Err(Error::NotFound {
+                entity: "task",
+                id: id.to_string(),
+            }),
+        }
     }
 
-    /// Tasks matching `filter`, newest first; needs `tasks:read`.
+    /// Tasks matching `filter`, newest first; needs `tasks:read`. Without `tasks:read_all`
+    /// only the caller's own tasks are listed.
     pub async fn list(
         &self,
         principal: &Principal,
-        filter: TaskFilter,
+        mut filter: TaskFilter,
         page: PageRequest,
     ) -> Result<Page<Task>> {
         self.gate.check(principal, TASKS_READ).await?;
+        if !self.gate.holds(principal, TASKS_READ_ALL).await? {
+            match principal.user_id() {
+                Some(me) => filter.owner_id = Some(me),
+                None => {
+                    return Ok(Page {
+                        items: Vec::new(),
+                        total: 0,
+                        limit: page.limit(),
+                        offset: page.offset(),
+                    });
+                }
+            }
+        }
         self.repo.list(&filter, page).await
     }
 
     /// Cancels a task that has not finished; a running handler is told to stop. Needs
-    /// `tasks:write`.
+    /// `tasks:write` and ownership, or `tasks:admin`.
     pub async fn cancel(&self, principal: &Principal, id: Uuid) -> Result<Task> {
-        self.gate.check(principal, TASKS_WRITE).await?;
+        self.may_change(principal, id).await?;
         let task = self.repo.cancel(id, self.clock.now()).await?;
         self.transitioned(&task);
         Ok(task)
     }
 
     /// Makes a failed, cancelled, retryable or scheduled task available now; needs
-    /// `tasks:write`.
+    /// `tasks:write` and ownership, or `tasks:admin`.
     pub async fn retry(&self, principal: &Principal, id: Uuid) -> Result<Task> {
-        self.gate.check(principal, TASKS_WRITE).await?;
+        self.may_change(principal, id).await?;
         let task = self.repo.retry_now(id, self.clock.now()).await?;
         self.transitioned(&task);
         Ok(task)
     }
 
-    /// Stops handing out a queue's tasks; running ones finish. Needs `tasks:write`.
-    pub async fn pause(&self, principal: &Principal, queue: &str) -> Result<QueueSettings> {
+    async fn may_read(&self, principal: &Principal, task: &Task) -> Result<bool> {
+        Ok(owns(principal, task) || self.gate.holds(principal, TASKS_READ_ALL).await?)
+    }
+
+    /// Ownership or `tasks:admin` lets a caller change a task; one it cannot even read is
+    /// `NotFound`, one it can read but not change `Forbidden`.
+    async fn may_change(&self, principal: &Principal, id: Uuid) -> Result<()> {
         self.gate.check(principal, TASKS_WRITE).await?;
+        if self.gate.holds(principal, TASKS_ADMIN).await? {
+            return Ok(());
+        }
+        let Some(task) = self.repo.get(id).await? else {
+            return Err(Error::NotFound {
+                entity: "task",
+                id: id.to_string(),
+            });
+        };
+        if owns(principal, &task) {
+            Ok(())
+        } else if self.may_read(principal, &task).await? {
+            Err(Error::Forbidden(format!(
+                "changing another user's task needs the permission {TASKS_ADMIN}"
+            )))
+        } else {
+            Err(Error::NotFound {
+                entity: "task",
+                id: id.to_string(),
+            })
+        }
+    }
+
+    /// Stops handing out a queue's tasks; running ones finish. Needs `tasks:admin` (pausing
+    /// a shared queue stops everyone's work, the alert webhooks' included).
+    pub async fn pause(&self, principal: &Principal, queue: &str) -> Result<QueueSettings> {
+        self.gate.check(principal, TASKS_ADMIN).await?;
         self.set_paused(queue, true).await
     }
 
-    /// Hands out a paused queue's tasks again; needs `tasks:write`.
+    /// Hands out a paused queue's tasks again; needs `tasks:admin`.
     pub async fn resume(&self, principal: &Principal, queue: &str) -> Result<QueueSettings> {
-        self.gate.check(principal, TASKS_WRITE).await?;
+        self.gate.check(principal, TASKS_ADMIN).await?;
         self.set_paused(queue, false).await
     }
 
@@ -191,14 +267,14 @@ impl TaskQueue {
     }
 
     /// Limits how many of a queue's tasks run at once across every worker (`None`: no
-    /// limit); needs `tasks:write`.
+    /// limit); needs `tasks:admin`.
     pub async fn set_concurrency_limit(
         &self,
         principal: &Principal,
         queue: &str,
         limit: Option<u32>,
     ) -> Result<QueueSettings> {
-        self.gate.check(principal, TASKS_WRITE).await?;
+        self.gate.check(principal, TASKS_ADMIN).await?;
         let queue = validate_queue(queue)?;
         if limit == Some(0) {
             return Err(Error::validation(
@@ -236,6 +312,11 @@ impl TaskQueue {
     }
 }
 
+/// Whether `principal` acts for the user who enqueued `task` (an API key acts for its owner).
+fn owns(principal: &Principal, task: &Task) -> bool {
+    task.owner_id.is_some() && task.owner_id == principal.user_id()
+}
+
 /// Publishes `task.<state>` for `task` and counts it.
 pub fn publish_transition(events: &dyn EventBus, task: &Task) {
     publish(
@@ -250,6 +331,7 @@ pub fn publish_transition(events: &dyn EventBus, task: &Task) {
             "attempt": task.attempt,
             "worker_id": task.worker_id,
             "last_error": task.last_error,
+            "owner_id": task.owner_id,
         }),
     );
 }

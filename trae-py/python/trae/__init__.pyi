@@ -1316,6 +1316,9 @@ class Task:
     def created_by(self) -> str:
         """Who enqueued it: "user:<id>", "api_key:<id>" or "system"."""
     @property
+    def owner_id(self) -> uuid.UUID | None:
+        """The user on whose behalf it was enqueued; `None` for the system and schedules."""
+    @property
     def created_at(self) -> datetime.datetime:
         """When it was enqueued."""
     @property

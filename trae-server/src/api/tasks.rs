@@ -128,6 +128,8 @@ pub struct TaskBody {
     pub progress: Option<serde_json::Value>,
     /// Who enqueued it.
     pub created_by: String,
+    /// The user it was enqueued for (directly or through an API key); `null` for the system.
+    pub owner_id: Option<Uuid>,
     /// When it was enqueued.
     pub created_at: DateTime<Utc>,
     /// When its latest attempt started.
@@ -165,6 +167,7 @@ impl From<trae_core::Task> for TaskBody {
             result: t.result,
             progress: t.progress,
             created_by: t.created_by,
+            owner_id: t.owner_id,
             created_at: t.created_at,
             started_at: t.started_at,
             finished_at: t.finished_at,
@@ -377,6 +380,7 @@ impl TasksApi {
             queue: queue.0,
             kind: kind.0,
             tag: tag.0,
+            ..TaskFilter::default()
         };
         let page = self.tasks.list(auth.principal(), filter, page).await?;
         Ok(Json(page.into()))

@@ -50,7 +50,7 @@ const UNIQUE_RETRIES: usize = 8;
 
 const COLUMNS: &str = "id, queue, kind, payload, priority, state, attempt, max_attempts, run_at, \
     unique_key, tags, lease_expires_at, worker_id, last_error, result, progress, created_by, \
-    created_at, started_at, finished_at";
+    owner_id, created_at, started_at, finished_at";
 
 /// `'a', 'b'` for an `IN (...)` list of states.
 fn state_list(states: impl IntoIterator<Item = TaskState>) -> String {
@@ -224,6 +224,7 @@ fn inserted_task(r: &TaskRecord) -> Task {
         result: None,
         progress: None,
         created_by: r.created_by.clone(),
+        owner_id: r.owner_id,
         created_at: micros(r.created_at),
         started_at: None,
         finished_at: None,

@@ -11,10 +11,10 @@ pub(super) const INSERT_CHUNK: usize = 5000;
 pub(super) const FINISH_CHUNK: usize = 5000;
 
 const INSERT: &str = "INSERT INTO tasks (id, queue, kind, payload, priority, state, \
-    max_attempts, run_at, unique_key, tags, created_by, created_at) \
+    max_attempts, run_at, unique_key, tags, created_by, created_at, owner_id) \
     SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::int2[], \
     $6::text[], $7::int4[], $8::timestamptz[], $9::text[], $10::text[], $11::text[], \
-    $12::timestamptz[])";
+    $12::timestamptz[], $13::uuid[])";
 
 pub(super) async fn insert_chunk(
     conn: &mut Conn,
@@ -36,6 +36,7 @@ pub(super) async fn insert_chunk(
     let mut tags = Vec::with_capacity(n);
     let mut created_by = Vec::with_capacity(n);
     let mut created_at = Vec::with_capacity(n);
+    let mut owners = Vec::with_capacity(n);
     for r in chunk {
         ids.push(r.id);
         queues.push(r.queue.as_str());
@@ -49,6 +50,7 @@ pub(super) async fn insert_chunk(
         tags.push(encode_tags(&r.tags)?);
         created_by.push(r.created_by.as_str());
         created_at.push(micros(r.created_at));
+        owners.push(r.owner_id);
     }
     let query = sqlx::query(if keyed { KEYED.as_str() } else { INSERT })
         .bind(ids)
@@ -62,7 +64,8 @@ pub(super) async fn insert_chunk(
         .bind(keys)
         .bind(tags)
         .bind(created_by)
-        .bind(created_at);
+        .bind(created_at)
+        .bind(owners);
     if keyed {
         let found = query.fetch_all(&mut *conn).await.map_err(sql_err)?;
         found

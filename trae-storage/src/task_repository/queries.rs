@@ -66,6 +66,7 @@ per_engine! {
                 .map_err(bad_row)?
                 .map(|j| j.0),
             created_by: row.try_get("created_by").map_err(bad_row)?,
+            owner_id: row.try_get("owner_id").map_err(bad_row)?,
             created_at: row.try_get("created_at").map_err(bad_row)?,
             started_at: row.try_get("started_at").map_err(bad_row)?,
             finished_at: row.try_get("finished_at").map_err(bad_row)?,
@@ -368,6 +369,12 @@ per_engine! {
                 format!("instr(tags, ${}) > 0", binds.len())
             });
         }
+        // The owner is an id, not text: it takes the parameter after the text ones.
+        let owner = filter.owner_id;
+        if owner.is_some() {
+            conds.push(format!("owner_id = ${}", binds.len() + 1));
+        }
+        let n = binds.len() + usize::from(owner.is_some());
         let where_sql = if conds.is_empty() {
             String::new()
         } else {
@@ -380,13 +387,15 @@ per_engine! {
         for b in &binds {
             count = count.bind(b.as_str());
         }
+        if let Some(owner) = owner {
+            count = count.bind(owner);
+        }
         let total: i64 = count
             .fetch_one(&mut *conn)
             .await
             .map_err(sql_err)?
             .try_get(0)
             .map_err(bad_row)?;
-        let n = binds.len();
         let mut select = sqlx::query(AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM tasks{where_sql} ORDER BY created_at DESC, id DESC \
              LIMIT ${} OFFSET ${}",
@@ -395,6 +404,9 @@ per_engine! {
         )));
         for b in &binds {
             select = select.bind(b.as_str());
+        }
+        if let Some(owner) = owner {
+            select = select.bind(owner);
         }
         let offset = i64::try_from(page.offset()).unwrap_or(i64::MAX);
         let rows = select

@@ -4,7 +4,7 @@ use super::*;
 use sqlx::Row as _;
 use sqlx::SqliteConnection as Conn;
 
-/// Rows per multi-row `INSERT` (12 parameters each, under SQLite's 32,766).
+/// Rows per multi-row `INSERT` (13 parameters each, under SQLite's 32,766).
 pub(super) const INSERT_CHUNK: usize = 1000;
 /// Outcomes per `finish` statement (6 parameters each).
 pub(super) const FINISH_CHUNK: usize = 1000;
@@ -22,9 +22,9 @@ pub(super) async fn insert_chunk(
     let mut sql = String::with_capacity(200 + chunk.len() * 40);
     sql.push_str(
         "INSERT INTO tasks (id, queue, kind, payload, priority, state, max_attempts, \
-         run_at, unique_key, tags, created_by, created_at) VALUES ",
+         run_at, unique_key, tags, created_by, created_at, owner_id) VALUES ",
     );
-    sql.push_str(&rows(chunk.len(), 12));
+    sql.push_str(&rows(chunk.len(), 13));
     if keyed {
         sql.push_str(" ON CONFLICT DO NOTHING RETURNING id");
     }
@@ -42,7 +42,8 @@ pub(super) async fn insert_chunk(
             .bind(r.unique_key.as_deref())
             .bind(encode_tags(&r.tags)?)
             .bind(r.created_by.as_str())
-            .bind(micros(r.created_at));
+            .bind(micros(r.created_at))
+            .bind(r.owner_id);
     }
     if keyed {
         let found = query.fetch_all(&mut *conn).await.map_err(sql_err)?;
