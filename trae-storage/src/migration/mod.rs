@@ -18,6 +18,8 @@ mod m20261126_000010_create_api_registry;
 mod m20261126_000011_create_api_quota;
 mod m20261126_000012_create_monitoring;
 mod m20261126_000013_create_content;
+mod m20261206_000016_session_expiry;
+mod m20261206_000017_login_failures_by_address;
 
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
@@ -46,6 +48,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000011_create_api_quota::Migration),
             Box::new(m20261126_000012_create_monitoring::Migration),
             Box::new(m20261126_000013_create_content::Migration),
+            Box::new(m20261206_000016_session_expiry::Migration),
+            Box::new(m20261206_000017_login_failures_by_address::Migration),
         ]
     }
 }
