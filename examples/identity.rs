@@ -5,7 +5,7 @@
 
 #![allow(clippy::print_stdout)]
 
-use trae_auth::{Credential, Identity, NewKey, Registration, RequestMeta};
+use trae_auth::{Credential, Identity, MasterKey, NewKey, Registration, RequestMeta};
 use trae_core::{AuditFilter, AuthConfig, PageRequest, Permission, Principal};
 use trae_storage::Store;
 
@@ -17,15 +17,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", dir.path().join("id.db").display()));
     let store = Store::connect(&url).await?;
     let config = AuthConfig::default();
-    // No TRAE_JWT_SECRET here: the key is generated once and kept in the database.
+    // No TRAE_JWT_SECRET here: the signing key is generated once and kept in the database,
+    // sealed by a master key that stays outside it (here a throwaway one; trae keeps it in
+    // TRAE_MASTER_KEY or the data directory's master.key).
+    let master_key = std::sync::Arc::new(MasterKey::generate()?);
     let identity = Identity::open(
         store.identity_repos(),
         &config,
         None,
-        &*store.shared_settings(),
+        store.shared_settings(),
+        master_key,
         store.clock(),
-    )
-    .await?;
+    )?;
     let meta = RequestMeta::default();
     let registration = |name: &str| Registration {
         username: name.into(),

@@ -1028,3 +1028,30 @@ async fn backup_on_postgresql_uses_pg_dump_or_says_it_is_missing() {
     })
     .await;
 }
+
+#[test]
+fn auth_cli_rotates_the_signing_key_and_refuses_a_configured_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let first = succeeded(run(d, &[], &["auth", "rotate-signing-key"]));
+    assert!(first.starts_with("new signing key "), "{first}");
+    assert!(
+        d.join("master.key").exists(),
+        "the signing keys are sealed by the data directory's master key"
+    );
+    let second = succeeded(run(d, &[], &["auth", "rotate-signing-key"]));
+    let new_kid = first.lines().next().unwrap().rsplit(' ').next().unwrap();
+    assert!(
+        second.contains(&format!("retired signing key {new_kid}")),
+        "{second}"
+    );
+    let refused = failed(run(
+        d,
+        &[(
+            "TRAE_JWT_SECRET",
+            "a configured secret of at least thirty-two bytes",
+        )],
+        &["auth", "rotate-signing-key"],
+    ));
+    assert!(refused.contains("TRAE_JWT_SECRET"), "{refused}");
+}

@@ -17,7 +17,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio::sync::OnceCell;
-use trae_auth::{Identity, MasterKeySource, Registration, RequestMeta, Vault};
+use trae_auth::{
+    Identity, KeySealer, MasterKey, MasterKeySource, Registration, RequestMeta, Vault,
+};
 use trae_core::apis::shared_quota::SharedQuota;
 use trae_core::content::{Channels, Contradictions, EvidenceLibrary, Personas};
 use trae_core::monitoring::request_history::{RequestHistoryOptions, RequestRecorder};
@@ -100,20 +102,32 @@ impl Trae {
     /// writer on the current tokio runtime.
     pub async fn with_store(config: Config, store: Store) -> Result<Self> {
         let opened_at = store.clock().now();
-        let identity = Identity::open(
-            store.identity_repos(),
-            &config.auth,
-            config.jwt_secret.as_ref().map(SecretString::expose),
-            &*store.shared_settings(),
-            store.clock(),
-        )
-        .await?;
         let vault = Arc::new(VaultSlot {
             cell: OnceCell::new(),
             config: config.clone(),
             store: store.clone(),
-            identity: identity.clone(),
+            identity: std::sync::OnceLock::new(),
         });
+        // The signing keys are sealed by the vault's master key and opened on first use, so
+        // a process that never touches a token needs no master key.
+        let identity = Identity::open(
+            store.identity_repos(),
+            &config.auth,
+            config.jwt_secret.as_ref().map(SecretString::expose),
+            store.shared_settings(),
+            Arc::new(VaultSealer(Arc::downgrade(&vault))),
+            store.clock(),
+        )?;
+        let _ = vault.identity.set(identity.clone());
+        if config.jwt_secret.is_none()
+            && master_key_at_hand(&config)
+            && let Err(e) = identity.sessions.tokens().prepare().await
+        {
+            // Best effort: this seals a plaintext key from before issue 19 in place at open
+            // when the master key is there without creating anything. A wrong key is not
+            // this open's business: the first token use (or secret) reports it.
+            tracing::warn!(error = %e, "cannot open the JWT signing keys yet");
+        }
         let rbac: Arc<dyn trae_core::identity::permission::Authorizer> =
             Arc::new(identity.rbac.clone());
         let registry = ApiRegistry::start(
@@ -367,13 +381,25 @@ impl Trae {
     }
 }
 
-/// The vault, opened on first use; the orchestrator reads credentials through it, so a
-/// process that never injects a credential never needs the master key.
+/// Whether the master key can be had without creating one: configured, or an existing key
+/// file.
+fn master_key_at_hand(config: &Config) -> bool {
+    match MasterKeySource::from_config(config) {
+        Ok(MasterKeySource::Configured(_)) => true,
+        Ok(MasterKeySource::KeyFile(path)) => path.exists(),
+        Ok(MasterKeySource::Ephemeral) | Err(_) => false,
+    }
+}
+
+/// The vault, opened on first use; the orchestrator reads credentials through it and the
+/// signing keys are sealed by its master key, so a process that never injects a credential
+/// nor touches a token never needs the master key.
 struct VaultSlot {
     cell: OnceCell<Vault>,
     config: Config,
     store: Store,
-    identity: Identity,
+    /// Set right after identity is built (identity seals its keys through this slot).
+    identity: std::sync::OnceLock<Identity>,
 }
 
 impl VaultSlot {
@@ -381,14 +407,36 @@ impl VaultSlot {
         self.cell
             .get_or_try_init(|| async {
                 let source = MasterKeySource::from_config(&self.config)?;
-                Ok(
+                let vault =
                     Vault::open(self.store.secret_repository(), &source, self.store.clock())
-                        .await?
-                        .with_audit(self.identity.audit.clone())
-                        .with_rbac(self.identity.rbac.clone()),
-                )
+                        .await?;
+                let Some(identity) = self.identity.get() else {
+                    return Ok(vault);
+                };
+                let vault = vault
+                    .with_audit(identity.audit.clone())
+                    .with_rbac(identity.rbac.clone());
+                Ok(match identity.sessions.tokens().signing_keys() {
+                    Some(keys) => vault.with_signing_keys(keys.clone()),
+                    None => vault,
+                })
             })
             .await
+    }
+}
+
+/// Identity's way to the vault's master key. Weak, because the vault slot holds identity:
+/// a strong reference both ways would keep every closed root alive.
+struct VaultSealer(std::sync::Weak<VaultSlot>);
+
+#[async_trait]
+impl KeySealer for VaultSealer {
+    async fn master_key(&self) -> Result<Arc<MasterKey>> {
+        let slot = self
+            .0
+            .upgrade()
+            .ok_or_else(|| Error::Config("this trae root was closed".into()))?;
+        slot.get().await?.master_key().await
     }
 }
 
@@ -399,8 +447,13 @@ impl SecretReader for VaultSlot {
         principal: &trae_core::Principal,
         name: &str,
     ) -> Result<trae_core::SecretBinding> {
+        // Without the RBAC the decision would be "anyone may": refuse until the root is built.
+        let identity = self
+            .identity
+            .get()
+            .ok_or_else(|| Error::Config("the trae root is still starting".into()))?;
         trae_auth::vault::bind_secret(
-            Some(&self.identity.rbac),
+            Some(&identity.rbac),
             &*self.store.secret_repository(),
             principal,
             name,

@@ -4,7 +4,7 @@
 //! Expiry and not-before are checked against trae's [`Clock`] rather than inside
 //! jsonwebtoken, so tests can move time.
 
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use chrono::{DateTime, Duration, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use trae_core::Clock;
 use uuid::Uuid;
 
+use crate::signing_key::{SigningKeys, key_id};
 use crate::{AuthError, Result};
 
 /// The `typ` claim of access tokens; anything else is refused where an access token is due.
@@ -69,12 +70,37 @@ pub struct AccessClaims {
     pub roles: Vec<String>,
 }
 
-/// Issues and verifies access tokens with one key and one algorithm.
+/// How often a node re-reads the database's signing keys, so a rotation made elsewhere
+/// reaches it. A retired key verifies this much longer than one access-token lifetime, so no
+/// token signed before a node noticed a rotation is refused early.
+pub const KEY_RELOAD_INTERVAL: Duration = Duration::seconds(60);
+
+/// The shortest time between two reloads forced by a token naming an unknown key, so tokens
+/// with invented `kid`s cannot turn into a database read each.
+const FORCED_RELOAD_SPACING: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The keys in force: one signs, all verify (retired ones until their end).
+struct Keys {
+    signing: Option<(String, EncodingKey)>,
+    verifying: Vec<VerifyingKey>,
+    loaded: Option<std::time::Instant>,
+    forced: Option<std::time::Instant>,
+}
+
+struct VerifyingKey {
+    kid: String,
+    key: DecodingKey,
+    /// After this, the key no longer verifies (a retired key's end).
+    until: Option<DateTime<Utc>>,
+}
+
+/// Issues and verifies access tokens with one algorithm, signing with one key and verifying
+/// with that key and, after a rotation, the retired ones for their grace.
 #[derive(Clone)]
 pub struct AccessTokens {
     algorithm: Algorithm,
-    encoding: EncodingKey,
-    decoding: DecodingKey,
+    keys: Arc<RwLock<Keys>>,
+    source: Option<SigningKeys>,
     validation: Validation,
     settings: TokenSettings,
     clock: Arc<dyn Clock>,
@@ -98,13 +124,19 @@ impl AccessTokens {
                 secret.len()
             )));
         }
-        Ok(Self::with_keys(
-            Algorithm::HS256,
+        let tokens = Self::empty(Algorithm::HS256, None, settings, clock);
+        tokens.install_static(
+            key_id(secret),
             EncodingKey::from_secret(secret),
             DecodingKey::from_secret(secret),
-            settings,
-            clock,
-        ))
+        );
+        Ok(tokens)
+    }
+
+    /// HS256 with the database's sealed signing keys, opened on first use (see
+    /// [`crate::signing_key`]) and re-read every [`KEY_RELOAD_INTERVAL`].
+    pub fn hs256_from(source: SigningKeys, settings: TokenSettings, clock: Arc<dyn Clock>) -> Self {
+        Self::empty(Algorithm::HS256, Some(source), settings, clock)
     }
 
     /// EdDSA (Ed25519) with a PKCS#8 private key and its public key, both PEM.
@@ -118,19 +150,14 @@ impl AccessTokens {
             .map_err(|e| AuthError::Config(format!("Ed25519 private key: {e}")))?;
         let decoding = DecodingKey::from_ed_pem(public_pem)
             .map_err(|e| AuthError::Config(format!("Ed25519 public key: {e}")))?;
-        Ok(Self::with_keys(
-            Algorithm::EdDSA,
-            encoding,
-            decoding,
-            settings,
-            clock,
-        ))
+        let tokens = Self::empty(Algorithm::EdDSA, None, settings, clock);
+        tokens.install_static(key_id(public_pem), encoding, decoding);
+        Ok(tokens)
     }
 
-    fn with_keys(
+    fn empty(
         algorithm: Algorithm,
-        encoding: EncodingKey,
-        decoding: DecodingKey,
+        source: Option<SigningKeys>,
         settings: TokenSettings,
         clock: Arc<dyn Clock>,
     ) -> Self {
@@ -146,17 +173,112 @@ impl AccessTokens {
         validation.validate_nbf = false;
         Self {
             algorithm,
-            encoding,
-            decoding,
+            keys: Arc::new(RwLock::new(Keys {
+                signing: None,
+                verifying: Vec::new(),
+                loaded: None,
+                forced: None,
+            })),
+            source,
             validation,
             settings,
             clock,
         }
     }
 
+    fn install_static(&self, kid: String, encoding: EncodingKey, decoding: DecodingKey) {
+        let mut keys = self.write();
+        keys.verifying = vec![VerifyingKey {
+            kid: kid.clone(),
+            key: decoding,
+            until: None,
+        }];
+        keys.signing = Some((kid, encoding));
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Keys> {
+        // Key swaps are whole-value assignments: a panic elsewhere cannot leave them torn.
+        self.keys.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Keys> {
+        self.keys.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// The settings in force.
     pub fn settings(&self) -> &TokenSettings {
         &self.settings
+    }
+
+    /// The database's signing keys, when tokens are signed with them.
+    pub fn signing_keys(&self) -> Option<&SigningKeys> {
+        self.source.as_ref()
+    }
+
+    /// Loads the database's keys when they were never loaded or the last load is older than
+    /// [`KEY_RELOAD_INTERVAL`]; nothing for a configured key.
+    pub async fn prepare(&self) -> trae_core::Result<()> {
+        let stale = {
+            let keys = self.read();
+            keys.loaded
+                .is_none_or(|at| at.elapsed() >= KEY_RELOAD_INTERVAL.to_std().unwrap_or_default())
+        };
+        if stale && self.source.is_some() {
+            self.reload().await?;
+        }
+        Ok(())
+    }
+
+    /// Re-reads the database's keys now (after a rotation, or when a token names a key this
+    /// node has not seen).
+    pub async fn reload(&self) -> trae_core::Result<()> {
+        let Some(source) = &self.source else {
+            return Ok(());
+        };
+        let ring = source.load().await?;
+        let grace = source.grace();
+        let verifying = ring
+            .keys
+            .iter()
+            .map(|k| VerifyingKey {
+                kid: k.kid.clone(),
+                key: DecodingKey::from_secret(&k.secret),
+                until: k.retired_at.map(|at| at + grace),
+            })
+            .collect();
+        let signing = ring
+            .current()
+            .map(|k| (k.kid.clone(), EncodingKey::from_secret(&k.secret)));
+        let mut keys = self.write();
+        keys.verifying = verifying;
+        keys.signing = signing;
+        keys.loaded = Some(std::time::Instant::now());
+        Ok(())
+    }
+
+    /// [`AccessTokens::verify`], reloading the keys once first when the token names a key
+    /// this node does not know yet (another node rotated).
+    pub async fn verify_fresh(&self, token: &str) -> trae_core::Result<AccessClaims> {
+        self.prepare().await?;
+        match self.verify(token) {
+            Err(AuthError::InvalidToken("unknown key")) if self.source.is_some() => {
+                let due = {
+                    let mut keys = self.write();
+                    let due = keys
+                        .forced
+                        .is_none_or(|at| at.elapsed() >= FORCED_RELOAD_SPACING);
+                    if due {
+                        keys.forced = Some(std::time::Instant::now());
+                    }
+                    due
+                };
+                if due {
+                    self.reload().await?;
+                }
+                Ok(self.verify(token)?)
+            }
+            other => Ok(other?),
+        }
     }
 
     /// Issues a token for `user` in `session` carrying `roles`; returns it with its expiry.
@@ -166,8 +288,20 @@ impl AccessTokens {
         session: Uuid,
         roles: &[String],
     ) -> Result<(String, DateTime<Utc>)> {
+        self.issue_until(user, session, roles, None)
+    }
+
+    /// [`AccessTokens::issue`], expiring no later than `not_after` (the session's end).
+    pub fn issue_until(
+        &self,
+        user: Uuid,
+        session: Uuid,
+        roles: &[String],
+        not_after: Option<DateTime<Utc>>,
+    ) -> Result<(String, DateTime<Utc>)> {
         let now = self.clock.now();
-        let expires = now + self.settings.ttl;
+        let full = now + self.settings.ttl;
+        let expires = not_after.map_or(full, |cap| cap.min(full));
         let claims = AccessClaims {
             sub: user,
             iss: self.settings.issuer.clone(),
@@ -180,37 +314,78 @@ impl AccessTokens {
             sid: session,
             roles: roles.to_vec(),
         };
-        let token = jsonwebtoken::encode(&Header::new(self.algorithm), &claims, &self.encoding)
+        let keys = self.read();
+        let Some((kid, encoding)) = &keys.signing else {
+            return Err(AuthError::Config(
+                "the signing keys are not loaded yet".into(),
+            ));
+        };
+        let mut header = Header::new(self.algorithm);
+        header.kid = Some(kid.clone());
+        let token = jsonwebtoken::encode(&header, &claims, encoding)
             .map_err(|e| AuthError::Config(format!("cannot sign a token: {e}")))?;
         Ok((token, expires))
     }
 
-    /// Verifies a token's signature, algorithm, issuer, audience, type and validity window,
-    /// and returns its claims.
+    /// Verifies a token's signature (with the key its `kid` names; the signing key when it
+    /// names none), algorithm, issuer, audience, type and validity window, and that it lives
+    /// no longer than the configured lifetime, and returns its claims.
     pub fn verify(&self, token: &str) -> Result<AccessClaims> {
-        let data = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
-            .map_err(|e| {
-                use jsonwebtoken::errors::ErrorKind as K;
-                AuthError::InvalidToken(match e.kind() {
-                    K::InvalidSignature => "bad signature",
-                    K::InvalidAlgorithm | K::InvalidAlgorithmName => "wrong algorithm",
-                    K::InvalidIssuer => "wrong issuer",
-                    K::InvalidAudience => "wrong audience",
-                    K::MissingRequiredClaim(_) => "missing claim",
-                    _ => "malformed",
-                })
-            })?;
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|_| AuthError::InvalidToken("malformed"))?;
+        let now = self.clock.now();
+        let data = {
+            let keys = self.read();
+            let key = match &header.kid {
+                Some(kid) => keys
+                    .verifying
+                    .iter()
+                    .find(|k| &k.kid == kid)
+                    .ok_or(AuthError::InvalidToken("unknown key"))?,
+                None => {
+                    let signing = keys.signing.as_ref().map(|(kid, _)| kid);
+                    keys.verifying
+                        .iter()
+                        .find(|k| Some(&k.kid) == signing)
+                        .ok_or(AuthError::InvalidToken("unknown key"))?
+                }
+            };
+            if key.until.is_some_and(|until| now >= until) {
+                return Err(AuthError::InvalidToken("retired key"));
+            }
+            jsonwebtoken::decode::<AccessClaims>(token, &key.key, &self.validation).map_err(
+                |e| {
+                    use jsonwebtoken::errors::ErrorKind as K;
+                    AuthError::InvalidToken(match e.kind() {
+                        K::InvalidSignature => "bad signature",
+                        K::InvalidAlgorithm | K::InvalidAlgorithmName => "wrong algorithm",
+                        K::InvalidIssuer => "wrong issuer",
+                        K::InvalidAudience => "wrong audience",
+                        K::MissingRequiredClaim(_) => "missing claim",
+                        _ => "malformed",
+                    })
+                },
+            )?
+        };
         let claims = data.claims;
         if claims.typ != ACCESS_TYPE {
             return Err(AuthError::InvalidToken("not an access token"));
         }
-        let now = self.clock.now().timestamp();
+        let now = now.timestamp();
         let leeway = self.settings.leeway_secs;
         if now >= claims.exp + leeway {
             return Err(AuthError::InvalidToken("expired"));
         }
         if now + leeway < claims.nbf {
             return Err(AuthError::InvalidToken("not yet valid"));
+        }
+        // trae never issues a token living longer than the configured lifetime, so one that
+        // does was forged by someone holding a key: refused whatever its signature.
+        let ttl = self.settings.ttl.num_seconds();
+        if claims.exp - claims.iat > ttl + leeway || claims.exp > now + ttl + leeway {
+            return Err(AuthError::InvalidToken(
+                "lifetime beyond the configured one",
+            ));
         }
         Ok(claims)
     }
@@ -400,7 +575,49 @@ mod tests {
         let (forged, _) = other
             .issue(Uuid::now_v7(), Uuid::now_v7(), &["admin".into()])
             .unwrap();
-        assert_eq!(rejected(&tokens, &forged), "bad signature");
+        assert_eq!(rejected(&tokens, &forged), "unknown key");
+        // Naming the real key's id, or none, does not help.
+        let (real, _) = tokens.issue(Uuid::now_v7(), Uuid::now_v7(), &[]).unwrap();
+        let (real_header, _, _) = parts(&real);
+        let (_, payload, signature) = parts(&forged);
+        assert_eq!(
+            rejected(&tokens, &assemble(&real_header, &payload, &signature)),
+            "bad signature"
+        );
+        let bare = serde_json::json!({"alg": "HS256", "typ": "JWT"});
+        assert_eq!(
+            rejected(&tokens, &assemble(&bare, &payload, &signature)),
+            "bad signature"
+        );
+    }
+
+    #[test]
+    fn tokens_name_their_key_and_a_long_lifetime_is_refused() {
+        let (tokens, clock) = setup();
+        let (token, _) = tokens.issue(Uuid::now_v7(), Uuid::now_v7(), &[]).unwrap();
+        let (header, mut payload, _) = parts(&token);
+        assert_eq!(header["kid"], crate::signing_key::key_id(SECRET));
+        let sign = |claims: &serde_json::Value| {
+            let mut header = Header::new(Algorithm::HS256);
+            header.kid = Some(crate::signing_key::key_id(SECRET));
+            jsonwebtoken::encode(&header, claims, &EncodingKey::from_secret(SECRET)).unwrap()
+        };
+        let now = clock.now().timestamp();
+        payload["exp"] = (now + 16 * 60).into();
+        assert_eq!(
+            rejected(&tokens, &sign(&payload)),
+            "lifetime beyond the configured one"
+        );
+        // A forger moving `iat` forward to look short-lived is caught by `exp` − now.
+        payload["iat"] = (now + 10 * 365 * 86_400).into();
+        payload["exp"] = (now + 10 * 365 * 86_400 + 60).into();
+        assert_eq!(
+            rejected(&tokens, &sign(&payload)),
+            "lifetime beyond the configured one"
+        );
+        payload["iat"] = now.into();
+        payload["exp"] = (now + 15 * 60).into();
+        assert!(tokens.verify(&sign(&payload)).is_ok());
     }
 
     // A throwaway Ed25519 key pair made for this test with `openssl genpkey -algorithm ed25519`.

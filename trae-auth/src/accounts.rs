@@ -3,13 +3,13 @@
 //!
 //! The rules come from trae-core (identity checks, the lockout transitions); this service
 //! adds the crypto (argon2id) and the order of operations that keeps the guarantees: a locked
-//! account answers "locked" whatever the password, an unknown username costs a hash like a
-//! known one, and a wrong password and an unknown user fail with the same error.
+//! account refuses whatever the password, and a wrong password, an unknown user and a locked
+//! account fail with the same error at the same cost (one hash).
 
 use std::fmt;
 use std::sync::Arc;
 
-use trae_core::identity::lockout::{FailureOutcome, LockoutPolicy};
+use trae_core::identity::lockout::{FailureOutcome, LockoutPolicy, address_key};
 use trae_core::identity::{
     canonical_email, canonical_username, check_password_policy, clean_full_name,
 };
@@ -70,6 +70,10 @@ impl fmt::Debug for Accounts {
             .field("registration_open", &self.registration_open)
             .finish_non_exhaustive()
     }
+}
+
+fn bad_credentials() -> Error {
+    Error::Unauthenticated(BAD_CREDENTIALS.into())
 }
 
 fn user_actor(user: &User) -> ActorRef {
@@ -188,8 +192,11 @@ impl Accounts {
         Ok(user)
     }
 
-    /// Checks a username (or email) and password. Answers `Unauthenticated` for any bad
-    /// credentials and `Locked` while the account is locked, whatever the password.
+    /// Checks a username (or email) and password from the client address in `meta`. Every
+    /// refusal is the same `Unauthenticated` error, costing one hash: a wrong password, an
+    /// unknown name, an inactive account and a locked one (for this address, or account-wide)
+    /// look alike to the caller, so lockout neither tells which names exist nor, being
+    /// counted per address first, lets a stranger lock someone out from elsewhere.
     pub async fn sign_in(&self, login: &str, password: &str, meta: &RequestMeta) -> Result<User> {
         let login = login.trim().to_lowercase();
         let failure = |reason: &str| serde_json::json!({ "reason": reason });
@@ -210,11 +217,18 @@ impl Accounts {
                 failure("unknown user"),
             )
             .await?;
-            return Err(Error::Unauthenticated(BAD_CREDENTIALS.into()));
+            return Err(bad_credentials());
         };
         let target = Some(format!("user:{}", stored.user.id));
+        let address = address_key(meta.ip.as_deref());
         let now = self.clock.now_micros();
-        if let Some(retry_after_secs) = stored.login.locked_for(now) {
+        // The hash is checked even for a locked account, so a lock costs what a wrong
+        // password costs and timing does not tell them apart.
+        let verification = self
+            .hasher
+            .verify(password, Some(&stored.password_hash))
+            .await?;
+        if stored.login.locked_for(&address, now).is_some() {
             self.audit(
                 anonymous,
                 "auth.login",
@@ -224,12 +238,8 @@ impl Accounts {
                 failure("locked"),
             )
             .await?;
-            return Err(Error::Locked { retry_after_secs });
+            return Err(bad_credentials());
         }
-        let verification = self
-            .hasher
-            .verify(password, Some(&stored.password_hash))
-            .await?;
         if verification.matches && stored.user.is_active {
             self.users
                 .record_login(stored.user.id, now, verification.upgraded_hash.as_deref())
@@ -254,7 +264,7 @@ impl Accounts {
         // Count the failure; another attempt may have raced us, so re-read and retry.
         let mut outcome = FailureOutcome::Counted;
         for _ in 0..8 {
-            let (state, result) = stored.login.after_failure(&self.lockout, now);
+            let (state, result) = stored.login.after_failure(&self.lockout, &address, now);
             if self
                 .users
                 .swap_login_state(stored.user.id, stored.login_version, &state)
@@ -277,20 +287,21 @@ impl Accounts {
             failure(reason),
         )
         .await?;
-        if let FailureOutcome::LockedNow(until) = outcome {
-            self.audit(
-                anonymous,
-                "auth.lockout",
-                target,
-                Outcome::Success,
-                meta,
-                serde_json::json!({ "locked_until": until }),
-            )
-            .await?;
-            let retry_after_secs = (until - now).num_seconds().max(1).unsigned_abs();
-            return Err(Error::Locked { retry_after_secs });
-        }
-        Err(Error::Unauthenticated(BAD_CREDENTIALS.into()))
+        let (until, scope) = match outcome {
+            FailureOutcome::Counted => return Err(bad_credentials()),
+            FailureOutcome::AddressLocked(until) => (until, "address"),
+            FailureOutcome::AccountLocked(until) => (until, "account"),
+        };
+        self.audit(
+            anonymous,
+            "auth.lockout",
+            target,
+            Outcome::Success,
+            meta,
+            serde_json::json!({ "locked_until": until, "scope": scope, "address": address }),
+        )
+        .await?;
+        Err(bad_credentials())
     }
 
     /// Changes a user's own password after checking the current one, and ends every other

@@ -13,12 +13,14 @@ pub use trae_core::identity::IdentityRepos;
 use trae_core::identity::api_key::API_KEY_PREFIX;
 use trae_core::identity::lockout::LockoutPolicy;
 use trae_core::{
-    AuditEntry, AuditFilter, AuditLog, AuthConfig, Clock, Error, Page, PageRequest, Permission,
-    Principal, Result, SharedSettings, User,
+    ActorRef, AuditEntry, AuditFilter, AuditLog, AuthConfig, Clock, Error, Outcome, Page,
+    PageRequest, Permission, Principal, Result, SharedSettings, User,
 };
 
+use crate::access_token::KEY_RELOAD_INTERVAL;
 use crate::accounts::RequestMeta;
 use crate::session_cache::SessionCache;
+use crate::signing_key::{KeySealer, SigningKeyRotation, SigningKeys, configured_secret};
 use crate::{
     AccessTokens, Accounts, ApiKeys, PasswordHasher, PasswordParams, Policy, Rbac, Sessions,
     TokenPair, TokenSettings, Users,
@@ -67,6 +69,14 @@ impl fmt::Debug for Identity {
     }
 }
 
+/// The access-token settings `config` asks for.
+fn token_settings(config: &AuthConfig) -> TokenSettings {
+    TokenSettings {
+        ttl: Duration::seconds(i64::from(config.access_token_ttl_secs)),
+        ..TokenSettings::default()
+    }
+}
+
 /// The argon2id parameters `config` asks for.
 pub fn password_params(config: &AuthConfig) -> PasswordParams {
     PasswordParams {
@@ -86,11 +96,18 @@ impl Identity {
         params: PasswordParams,
         clock: Arc<dyn Clock>,
     ) -> Result<Self> {
-        let settings = TokenSettings {
-            ttl: Duration::seconds(i64::from(config.access_token_ttl_secs)),
-            ..TokenSettings::default()
-        };
-        let tokens = AccessTokens::hs256(signing_key, settings, clock.clone())?;
+        let tokens = AccessTokens::hs256(signing_key, token_settings(config), clock.clone())?;
+        Self::with_tokens(repos, config, tokens, params, clock)
+    }
+
+    /// Wires the services over `repos` as `config` says, signing access tokens with `tokens`.
+    pub fn with_tokens(
+        repos: IdentityRepos,
+        config: &AuthConfig,
+        tokens: AccessTokens,
+        params: PasswordParams,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self> {
         let concurrency = match config.password_concurrency {
             0 => std::thread::available_parallelism().map_or(2, usize::from),
             n => n as usize,
@@ -105,9 +122,11 @@ impl Identity {
             clock.clone(),
             Duration::days(i64::from(config.refresh_token_ttl_days)),
             SessionCache::new(cache_ttl),
-        );
+        )
+        .with_session_ttl(Duration::days(i64::from(config.session_ttl_days)));
         let lockout = LockoutPolicy {
             max_failures: config.lockout_max_failures,
+            account_max_failures: config.lockout_account_max_failures,
             window: Duration::seconds(i64::from(config.lockout_window_secs)),
             lock_for: Duration::seconds(i64::from(config.lockout_secs)),
         };
@@ -151,16 +170,83 @@ impl Identity {
 
     /// Wires the services over `repos` as `config` says, with OWASP-or-stronger password
     /// parameters from `config` and the signing key `jwt_secret` or, when that is `None`, the
-    /// one generated once and kept in `settings` (so every node on one database agrees).
-    pub async fn open(
+    /// keys kept in `settings` sealed by `sealer`'s master key (so every node on one database
+    /// agrees and a copy of the database alone cannot sign). Those keys are opened on first
+    /// use, so a process that never signs nor checks a token needs no master key.
+    pub fn open(
         repos: IdentityRepos,
         config: &AuthConfig,
         jwt_secret: Option<&str>,
-        settings: &dyn SharedSettings,
+        settings: Arc<dyn SharedSettings>,
+        sealer: Arc<dyn KeySealer>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self> {
-        let key = crate::signing_key::hs256_key(jwt_secret, settings).await?;
-        Self::new(repos, config, &key, password_params(config), clock)
+        let token_settings = token_settings(config);
+        let tokens = match jwt_secret {
+            Some(secret) => {
+                AccessTokens::hs256(&configured_secret(secret)?, token_settings, clock.clone())?
+            }
+            None => {
+                // A retired key verifies for the longest a token it signed can still live:
+                // one lifetime after the last node noticed the rotation, plus clock skew.
+                let grace = token_settings.ttl
+                    + KEY_RELOAD_INTERVAL
+                    + Duration::seconds(token_settings.leeway_secs);
+                let keys = SigningKeys::new(settings, sealer, clock.clone(), grace);
+                AccessTokens::hs256_from(keys, token_settings, clock.clone())
+            }
+        };
+        Self::with_tokens(repos, config, tokens, password_params(config), clock)
+    }
+
+    /// Makes a new access-token signing key; the current one keeps verifying for one
+    /// access-token lifetime (and the minute other nodes take to notice), so nobody is signed
+    /// out. Only the system (the operator's CLI, a Python store without a user) may rotate;
+    /// the rotation is audited. Fails when the key comes from `TRAE_JWT_SECRET`.
+    pub async fn rotate_signing_key(
+        &self,
+        principal: &Principal,
+        meta: &RequestMeta,
+    ) -> Result<SigningKeyRotation> {
+        if !matches!(principal, Principal::System) {
+            self.audit
+                .record(meta.audit_entry(
+                    principal.actor(),
+                    "auth.signing_key_rotate",
+                    None,
+                    Outcome::Denied,
+                    serde_json::json!({}),
+                ))
+                .await?;
+            return Err(Error::Forbidden(
+                "only the operator (the system principal) may rotate the signing key".into(),
+            ));
+        }
+        let tokens = self.sessions.tokens();
+        let Some(keys) = tokens.signing_keys() else {
+            return Err(Error::Config(
+                "the signing key comes from TRAE_JWT_SECRET; rotate it by changing the \
+                 variable on every node (which signs everyone out)"
+                    .into(),
+            ));
+        };
+        let rotation = keys.rotate().await?;
+        tokens.reload().await?;
+        self.audit
+            .record(meta.audit_entry(
+                ActorRef::system(),
+                "auth.signing_key_rotate",
+                Some(format!("signing_key:{}", rotation.new_kid)),
+                Outcome::Success,
+                // Not named like "…key…": the audit log would redact those. Ids are not secret.
+                serde_json::json!({
+                    "new_kid": rotation.new_kid,
+                    "retired_kid": rotation.retired_kid,
+                    "retired_valid_until": rotation.retired_key_valid_until,
+                }),
+            ))
+            .await?;
+        Ok(rotation)
     }
 
     /// The principal a credential stands for; `Unauthenticated` for anything that does not

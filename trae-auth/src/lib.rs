@@ -32,5 +32,6 @@ pub use policy::{NewRole, Policy, RolePatch};
 pub use rbac::Rbac;
 pub use session_cache::{SessionCache, SessionState};
 pub use sessions::{Authenticated, Sessions, TokenPair};
+pub use signing_key::{KeySealer, SigningKeyRotation, SigningKeys};
 pub use users::{AdminChange, ProfileChange, Users};
 pub use vault::{MasterKeyInfo, RevealedSecret, RotationReport, SecretValue, SetSecret, Vault};

@@ -78,6 +78,7 @@ pub struct Sessions {
     audit: AuditLog,
     clock: Arc<dyn Clock>,
     refresh_ttl: Duration,
+    session_ttl: Duration,
     cache: SessionCache,
 }
 
@@ -85,6 +86,7 @@ impl fmt::Debug for Sessions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Sessions")
             .field("refresh_ttl", &self.refresh_ttl)
+            .field("session_ttl", &self.session_ttl)
             .finish_non_exhaustive()
     }
 }
@@ -97,8 +99,12 @@ impl Sessions {
     /// The default lifetime of a refresh token.
     pub const DEFAULT_REFRESH_TTL: Duration = Duration::days(30);
 
+    /// The default absolute lifetime of a session.
+    pub const DEFAULT_SESSION_TTL: Duration = Duration::days(30);
+
     /// A service over the given repositories, signing with `tokens`, trusting session checks
-    /// for as long as `cache` says.
+    /// for as long as `cache` says. Sessions last [`Sessions::DEFAULT_SESSION_TTL`] unless
+    /// [`Sessions::with_session_ttl`] says otherwise.
     pub fn new(
         sessions: Arc<dyn SessionRepository>,
         users: Arc<dyn UserRepository>,
@@ -115,8 +121,17 @@ impl Sessions {
             audit,
             clock,
             refresh_ttl,
+            session_ttl: Self::DEFAULT_SESSION_TTL,
             cache,
         }
+    }
+
+    /// This service, ending every new session `ttl` after its sign-in however often it is
+    /// refreshed.
+    #[must_use]
+    pub fn with_session_ttl(mut self, ttl: Duration) -> Self {
+        self.session_ttl = ttl;
+        self
     }
 
     /// The cache of session checks (user changes elsewhere invalidate through it).
@@ -144,26 +159,35 @@ impl Sessions {
         Ok(ended)
     }
 
-    fn refresh_record(&self, session_id: Uuid) -> Result<(String, RefreshTokenRecord)> {
+    fn refresh_record(&self, session: &Session) -> Result<(String, RefreshTokenRecord)> {
         let token = OpaqueToken::generate(REFRESH_PREFIX)?;
         let now = self.clock.now_micros();
         let record = RefreshTokenRecord {
             hash: token.hash.0,
-            session_id,
+            session_id: session.id,
             issued_at: now,
-            expires_at: now + self.refresh_ttl,
+            // A refresh token never outlives its session.
+            expires_at: (now + self.refresh_ttl).min(session.expires_at),
             used_at: None,
         };
         Ok((token.plaintext, record))
     }
 
-    fn pair(&self, user: &User, session_id: Uuid, refresh_token: String) -> Result<TokenPair> {
-        let (access_token, expires) = self.tokens.issue(user.id, session_id, &user.roles)?;
+    async fn pair(
+        &self,
+        user: &User,
+        session: &Session,
+        refresh_token: String,
+    ) -> Result<TokenPair> {
+        self.tokens.prepare().await?;
+        let (access_token, expires) =
+            self.tokens
+                .issue_until(user.id, session.id, &user.roles, Some(session.expires_at))?;
         Ok(TokenPair {
             access_token,
             refresh_token,
             expires_in: (expires - self.clock.now()).num_seconds().max(0),
-            session_id,
+            session_id: session.id,
         })
     }
 
@@ -193,16 +217,21 @@ impl Sessions {
 
     /// Starts a session for a user who just signed in.
     pub async fn start(&self, user: &User) -> Result<TokenPair> {
+        // Load the signing keys before writing anything, so a node that cannot sign leaves
+        // no session behind.
+        self.tokens.prepare().await?;
+        let now = self.clock.now_micros();
         let session = Session {
             id: Uuid::now_v7(),
             user_id: user.id,
-            created_at: self.clock.now_micros(),
+            created_at: now,
             revoked_at: None,
             revoked_reason: None,
+            expires_at: now + self.session_ttl,
         };
-        let (refresh_token, record) = self.refresh_record(session.id)?;
+        let (refresh_token, record) = self.refresh_record(&session)?;
         self.sessions.create(&session, &record).await?;
-        self.pair(user, session.id, refresh_token)
+        self.pair(user, &session, refresh_token).await
     }
 
     /// Exchanges a refresh token for a new pair. A token presented twice revokes its whole
@@ -213,7 +242,7 @@ impl Sessions {
             return Err(invalid());
         };
         let now = self.clock.now_micros();
-        if !session.is_live() || now >= record.expires_at {
+        if !session.is_live(now) || now >= record.expires_at {
             return Err(invalid());
         }
         if record.used_at.is_some() {
@@ -229,9 +258,9 @@ impl Sessions {
                 return Err(invalid());
             }
         };
-        let (next_plain, next) = self.refresh_record(session.id)?;
+        let (next_plain, next) = self.refresh_record(&session)?;
         match self.sessions.rotate(&hash.0, &next, now).await? {
-            Rotation::Rotated => self.pair(&user, session.id, next_plain),
+            Rotation::Rotated => self.pair(&user, &session, next_plain).await,
             Rotation::AlreadyUsed => Err(self.reuse(&session, meta).await),
         }
     }
@@ -284,10 +313,11 @@ impl Sessions {
         .await
     }
 
-    /// Checks an access token: signature, claims, and that its session is live and its user
-    /// active (from the cache when checked within its TTL).
+    /// Checks an access token: signature, claims, and that its session is live (not revoked,
+    /// not past its lifetime in the database) and its user active (from the cache when
+    /// checked within its TTL).
     pub async fn authenticate(&self, access_token: &str) -> Result<Authenticated> {
-        let claims = self.tokens.verify(access_token)?;
+        let claims = self.tokens.verify_fresh(access_token).await?;
         let state = match self.cache.get(claims.sid) {
             Some(state) => state,
             None => {
@@ -309,7 +339,7 @@ impl Sessions {
         let Some(session) = self.sessions.get(session_id).await? else {
             return Ok(SessionState::Dead);
         };
-        if !session.is_live() {
+        if !session.is_live(self.clock.now_micros()) {
             return Ok(SessionState::Dead);
         }
         Ok(match self.users.get(session.user_id).await? {

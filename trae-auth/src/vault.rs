@@ -61,6 +61,7 @@ use crate::accounts::RequestMeta;
 use crate::master_key::{
     KEY_BYTES, MasterKey, MasterKeySource, create_key_file, open, random_key, read_key_file, seal,
 };
+use crate::signing_key::SigningKeys;
 
 /// The largest secret value, in bytes.
 pub const MAX_VALUE_BYTES: usize = 64 * 1024;
@@ -208,6 +209,8 @@ struct Inner {
     key_file: Option<PathBuf>,
     audit: Option<AuditLog>,
     rbac: Option<Rbac>,
+    /// The JWT signing keys, also sealed by the master key: re-sealed when it rotates.
+    signing_keys: Option<SigningKeys>,
 }
 
 impl fmt::Debug for Vault {
@@ -410,6 +413,7 @@ impl Vault {
                 key_file,
                 audit: None,
                 rbac: None,
+                signing_keys: None,
             }),
         })
     }
@@ -425,6 +429,13 @@ impl Vault {
         self.rebuild(|inner| inner.rbac = Some(rbac))
     }
 
+    /// This vault, re-sealing `keys` (the JWT signing keys) under the new master key when it
+    /// rotates and dropping their sealing under a retired one, so they never become
+    /// unreadable with the master key of the day.
+    pub fn with_signing_keys(self, keys: SigningKeys) -> Self {
+        self.rebuild(|inner| inner.signing_keys = Some(keys))
+    }
+
     fn rebuild(self, change: impl FnOnce(&mut Inner)) -> Self {
         let mut inner = Inner {
             repo: Arc::clone(&self.inner.repo),
@@ -433,6 +444,7 @@ impl Vault {
             key_file: self.inner.key_file.clone(),
             audit: self.inner.audit.clone(),
             rbac: self.inner.rbac.clone(),
+            signing_keys: self.inner.signing_keys.clone(),
         };
         change(&mut inner);
         Self {
@@ -804,6 +816,11 @@ impl Vault {
             .map(|c| c.id.clone())
             .collect();
         let to = key_check(&new_key, self.inner.clock.now_micros())?;
+        if let Some(keys) = &self.inner.signing_keys {
+            // First, so a failure here leaves the rotation undone; an extra sealing under a
+            // key that then never becomes current is harmless.
+            keys.reseal(&old, &new_key).await?;
+        }
         let new_key = Arc::new(new_key);
         let staged = self.stage_key_file(&new_key)?;
         let (from_key, to_key) = (Arc::clone(&old), Arc::clone(&new_key));
@@ -895,6 +912,9 @@ impl Vault {
     ) -> Result<u64> {
         require_system(principal, "retire a secrets master key")?;
         let removed = self.inner.repo.retire_key(master_key_id).await?;
+        if let Some(keys) = &self.inner.signing_keys {
+            keys.forget_master_key(master_key_id).await?;
+        }
         tracing::info!(master_key_id, removed, "retired a secrets master key");
         self.record(
             principal,
@@ -980,5 +1000,12 @@ impl SecretReader for Vault {
             )));
         }
         Ok(SecretString::new(revealed.value.expose_str()?))
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::signing_key::KeySealer for Vault {
+    async fn master_key(&self) -> Result<Arc<MasterKey>> {
+        Ok(self.key())
     }
 }

@@ -314,7 +314,7 @@ storage_test!(
             id.accounts
                 .sign_in("root", "correct horse battery", &meta())
                 .await,
-            Err(Error::Locked { .. })
+            Err(Error::Unauthenticated(_))
         ));
         id.users
             .update(

@@ -78,20 +78,60 @@ macro_rules! identity_services {
             /// Signs in with a username (or email) and password and starts a session;
             /// returns a `TokenPair` whose `user` is the signed-in `User`.
             ///
-            /// Raises `AuthError` with one message for an unknown user and a wrong password,
-            /// and `Locked` (with `retry_after` seconds) while the account is locked after
-            /// repeated failures, whatever the password.
+            /// `client_ip`: the address the attempt came from (a web application passes its
+            /// client's); failures are counted per account and address, so a lockout from
+            /// one address does not lock the account for others. Raises `AuthError` with one
+            /// message for every refusal: an unknown user, a wrong password, and an account
+            /// locked after repeated failures (whatever the password) look alike.
+            #[pyo3(signature = (username, password, *, client_ip = None))]
             fn login<'py>(
                 &self,
                 py: Python<'py>,
                 username: String,
                 password: String,
+                client_ip: Option<String>,
             ) -> PyResult<Bound<'py, PyAny>> {
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
+                    let ip = client_ip
+                        .map(|ip| {
+                            ip.trim()
+                                .parse::<std::net::IpAddr>()
+                                .map(|ip| ip.to_string())
+                                .map_err(|_| {
+                                    trae_core::Error::validation(
+                                        "client_ip",
+                                        "is not an IP address",
+                                    )
+                                })
+                        })
+                        .transpose()?;
+                    let meta = RequestMeta {
+                        ip,
+                        request_id: None,
+                    };
                     let identity = handle.identity().await?;
-                    let (user, pair) = identity.login(&username, &password, &meta()).await?;
+                    let (user, pair) = identity.login(&username, &password, &meta).await?;
                     Ok(TokenPair::new(pair, Some(user)))
+                })
+            }
+
+            /// Makes a new access-token signing key and returns its id; the previous key
+            /// keeps verifying for one access-token lifetime, so nobody is signed out. Only
+            /// the system may (raises `PermissionDenied` otherwise); raises `ConfigError`
+            /// when the key comes from `TRAE_JWT_SECRET`. Audited.
+            #[pyo3(signature = (principal = None))]
+            fn rotate_signing_key<'py>(
+                &self,
+                py: Python<'py>,
+                principal: Option<PyRef<'py, Principal>>,
+            ) -> PyResult<Bound<'py, PyAny>> {
+                let handle = Arc::clone(&self.handle);
+                let principal = self.handle.acting(py, principal)?;
+                $run(py, async move {
+                    let identity = handle.identity().await?;
+                    let rotation = identity.rotate_signing_key(&principal, &meta()).await?;
+                    Ok(rotation.new_kid)
                 })
             }
 

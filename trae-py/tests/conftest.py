@@ -63,12 +63,20 @@ def backend(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
+# On PostgreSQL every node must share the master key, which seals the vault and the token
+# signing keys, so a PostgreSQL store that signs a token needs one, as `trae serve` does.
+POSTGRES_MASTER_KEY = "BQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQU="
+
+
 @pytest.fixture
-def database_url(backend: str, tmp_path) -> Iterator[str]:
-    """A URL of an empty database of the backend under test."""
+def database_url(backend: str, tmp_path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A URL of an empty database of the backend under test (with ``TRAE_MASTER_KEY`` set
+    on PostgreSQL unless it is set already)."""
     if backend == "sqlite":
         yield f"sqlite://{tmp_path / 'trae.db'}"
     else:
+        if not os.environ.get("TRAE_MASTER_KEY"):
+            monkeypatch.setenv("TRAE_MASTER_KEY", POSTGRES_MASTER_KEY)
         with _fresh_postgres_database() as url:
             yield url
 

@@ -111,12 +111,13 @@ def test_lockout_and_validation_are_raised_when_awaited(database_url: str) -> No
     async def main() -> None:
         async with trae.aio.Store.open(database_url) as store:
             await store.auth.register("alice", "alice@example.com", PASSWORD)
-            for _ in range(4):
+            for _ in range(5):
                 with pytest.raises(trae.AuthError):
-                    await store.auth.login("alice", "wrong password here")
-            with pytest.raises(trae.Locked) as info:
-                await store.auth.login("alice", PASSWORD + "!")
-            assert info.value.retry_after > 0
+                    await store.auth.login("alice", "wrong password here", client_ip="192.0.2.1")
+            # Locked from that address, not from another.
+            with pytest.raises(trae.AuthError):
+                await store.auth.login("alice", PASSWORD, client_ip="192.0.2.1")
+            assert (await store.auth.login("alice", PASSWORD, client_ip="192.0.2.2")).user
 
             # Bad values are raised on await, like every other error; wrong types at the call.
             pending = store.auth.register("al", "al@example.com", PASSWORD)

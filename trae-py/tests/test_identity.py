@@ -156,20 +156,14 @@ def test_wrong_password_and_unknown_user_fail_alike(store: trae.Store) -> None:
 
 def test_five_failures_lock_the_account(store: trae.Store) -> None:
     register(store)
-    for _ in range(4):
+    for _ in range(5):
         with pytest.raises(trae.AuthError):
             store.auth.login("alice", "wrong password here")
-    with pytest.raises(trae.Locked) as fifth:
-        store.auth.login("alice", "wrong password here")
-    assert fifth.value.code == "locked"
-    assert 0 < fifth.value.retry_after <= 900
-    assert isinstance(fifth.value.retry_after, int)
-    assert isinstance(fifth.value, trae.TraeError)
 
-    # Locked whatever the password.
-    with pytest.raises(trae.Locked) as right:
+    # Locked whatever the password, and answering like a wrong password.
+    with pytest.raises(trae.AuthError) as right:
         store.auth.login("alice", PASSWORD)
-    assert 0 < right.value.retry_after <= 900
+    assert right.value.code == "unauthorized"
     assert [e.outcome for e in store.audit.list(action="auth.lockout")] == ["success"]
 
     # An administrator's unlock opens it again.
@@ -631,3 +625,66 @@ def test_service_objects_are_stable_and_typed(store: trae.Store, backend: str) -
         "forbidden",
         "locked",
     )
+
+
+# --- lockout per (account, client address) (issue 19) -----------------------------------------
+
+
+def test_a_lockout_from_one_address_does_not_lock_the_account_from_another(
+    store: trae.Store,
+) -> None:
+    register(store)
+    for _ in range(6):
+        with pytest.raises(trae.AuthError):
+            store.auth.login("alice", "wrong password here", client_ip="203.0.113.9")
+    with pytest.raises(trae.AuthError):
+        store.auth.login("alice", PASSWORD, client_ip="203.0.113.9")
+    signed_in = store.auth.login("alice", PASSWORD, client_ip="198.51.100.7").user
+    assert signed_in is not None and signed_in.username == "alice"
+    with pytest.raises(trae.ValidationError) as bad:
+        store.auth.login("alice", PASSWORD, client_ip="not an address")
+    assert bad.value.field == "client_ip"
+
+
+def test_the_account_wide_threshold_locks_every_address(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRAE_LOCKOUT_ACCOUNT_MAX_FAILURES", "6")
+    with trae.Store(database_url) as store:
+        register(store)
+        for n in range(6):
+            with pytest.raises(trae.AuthError):
+                store.auth.login("alice", "wrong password here", client_ip=f"192.0.2.{n + 10}")
+        with pytest.raises(trae.AuthError):
+            store.auth.login("alice", PASSWORD, client_ip="198.51.100.7")
+
+
+def test_unknown_and_locked_names_look_alike(store: trae.Store) -> None:
+    register(store)
+    ip = "203.0.113.9"
+    for _ in range(5):
+        with pytest.raises(trae.AuthError):
+            store.auth.login("alice", "wrong password here", client_ip=ip)
+    with pytest.raises(trae.AuthError) as locked:
+        store.auth.login("alice", PASSWORD, client_ip=ip)
+    with pytest.raises(trae.AuthError) as unknown:
+        store.auth.login("nobody", PASSWORD, client_ip=ip)
+    assert type(locked.value) is type(unknown.value)
+    assert (str(locked.value), locked.value.code) == (str(unknown.value), unknown.value.code)
+
+
+def test_the_system_rotates_the_signing_key_without_signing_anyone_out(
+    store: trae.Store,
+) -> None:
+    register(store)
+    pair = store.auth.login("alice", PASSWORD)
+    kid = store.auth.rotate_signing_key()
+    assert isinstance(kid, str) and len(kid) == 16
+    assert store.auth.authenticate(pair.access_token).username == "alice"
+    fresh = store.auth.refresh(pair.refresh_token)
+    assert store.auth.authenticate(fresh.access_token).username == "alice"
+    alice = store.auth.authenticate(fresh.access_token)
+    with pytest.raises(trae.PermissionDenied):
+        store.auth.rotate_signing_key(principal=alice)
+    outcomes = [e.outcome for e in store.audit.list(action="auth.signing_key_rotate")]
+    assert outcomes == ["denied", "success"]

@@ -65,6 +65,19 @@ enum Command {
         #[command(subcommand)]
         action: BackupAction,
     },
+    /// Identity chores for the operator.
+    Auth {
+        #[command(subcommand)]
+        action: AuthAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuthAction {
+    /// Make a new access-token signing key; the current one keeps verifying for one
+    /// access-token lifetime, so nobody is signed out. Every node on the database follows
+    /// within a minute.
+    RotateSigningKey,
 }
 
 #[derive(Debug, Subcommand)]
@@ -389,6 +402,7 @@ async fn run(
             result?;
         }
         Command::Backup { action } => cli::backup::backup(&config, action).await?,
+        Command::Auth { action } => cli::auth::auth(&config, action).await?,
     }
     Ok(())
 }

@@ -34,6 +34,8 @@ fn to_session(m: session::Model) -> Session {
         created_at: m.created_at,
         revoked_at: m.revoked_at,
         revoked_reason: m.revoked_reason,
+        // Only a row written before the expiry column had none; treat it as ended.
+        expires_at: m.expires_at.unwrap_or(m.created_at),
     }
 }
 
@@ -57,6 +59,7 @@ impl SessionRepository for SqlSessionRepository {
             created_at: ActiveValue::Set(s.created_at),
             revoked_at: ActiveValue::Set(s.revoked_at),
             revoked_reason: ActiveValue::Set(s.revoked_reason.clone()),
+            expires_at: ActiveValue::Set(Some(s.expires_at)),
         })
         .exec_without_returning(&txn)
         .await

@@ -69,6 +69,13 @@ fn stored(m: user::Model, roles: Vec<String>) -> StoredUser {
                 failed_logins: u32::try_from(m.failed_logins).unwrap_or(0),
                 window_started_at: m.failure_window_started_at,
                 locked_until: m.locked_until,
+                // A value this code did not write counts as no per-address failures; the
+                // account-wide count still holds.
+                by_address: m
+                    .failed_login_addresses
+                    .as_deref()
+                    .and_then(|json| serde_json::from_str(json).ok())
+                    .unwrap_or_default(),
             },
             login_version: m.login_version,
             password_hash: m.password_hash,
@@ -87,6 +94,16 @@ fn stored(m: user::Model, roles: Vec<String>) -> StoredUser {
     }
 }
 
+/// The per-address failure counts as stored: JSON, or none when there are none.
+fn addresses_json(state: &LoginState) -> Result<Option<String>> {
+    if state.by_address.is_empty() {
+        return Ok(None);
+    }
+    serde_json::to_string(&state.by_address)
+        .map(Some)
+        .map_err(|e| Error::Storage(format!("cannot encode login failures: {e}")))
+}
+
 /// Sets the failed-login bookkeeping back to none, bumping its version.
 fn cleared_login(update: UpdateMany<user::Entity>) -> UpdateMany<user::Entity> {
     update
@@ -98,6 +115,10 @@ fn cleared_login(update: UpdateMany<user::Entity>) -> UpdateMany<user::Entity> {
         .col_expr(
             user::Column::LockedUntil,
             Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(
+            user::Column::FailedLoginAddresses,
+            Expr::value(Option::<String>::None),
         )
         .col_expr(
             user::Column::LoginVersion,
@@ -215,6 +236,7 @@ impl UserRepository for SqlUserRepository {
             failure_window_started_at: ActiveValue::Set(None),
             locked_until: ActiveValue::Set(None),
             login_version: ActiveValue::Set(0),
+            failed_login_addresses: ActiveValue::Set(None),
             created_at: ActiveValue::Set(u.created_at),
             updated_at: ActiveValue::Set(u.updated_at),
             last_login_at: ActiveValue::Set(u.last_login_at),
@@ -261,6 +283,10 @@ impl UserRepository for SqlUserRepository {
                 Expr::value(state.window_started_at),
             )
             .col_expr(user::Column::LockedUntil, Expr::value(state.locked_until))
+            .col_expr(
+                user::Column::FailedLoginAddresses,
+                Expr::value(addresses_json(state)?),
+            )
             .col_expr(
                 user::Column::LoginVersion,
                 Expr::value(expected_version + 1),

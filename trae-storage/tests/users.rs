@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{Duration, TimeZone, Utc};
 use sea_orm::{ConnectionTrait, Statement};
-use trae_core::identity::lockout::LoginState;
+use trae_core::identity::lockout::{FailureCount, LoginState};
 use trae_core::identity::permission::{BUILT_IN_ROLES, built_in_permissions};
 use trae_core::{Error, User};
 use trae_storage::{Store, storage_test};
@@ -105,6 +105,15 @@ storage_test!(
             failed_logins: 2,
             window_started_at: Some(at),
             locked_until: None,
+            by_address: [(
+                "192.0.2.1".to_owned(),
+                FailureCount {
+                    failed: 2,
+                    window_started_at: Some(at),
+                    locked_until: None,
+                },
+            )]
+            .into(),
         };
         assert!(users.swap_login_state(alice.id, 0, &failed).await.unwrap());
         assert!(
@@ -115,12 +124,17 @@ storage_test!(
             "a stale version loses"
         );
         let stored = users.get(alice.id).await.unwrap().unwrap();
-        assert_eq!((stored.login, stored.login_version), (failed, 1));
+        assert_eq!(
+            (stored.login, stored.login_version),
+            (failed, 1),
+            "the per-address counts come back too"
+        );
 
         let locked = LoginState {
             failed_logins: 0,
             window_started_at: None,
             locked_until: Some(at + Duration::minutes(15)),
+            by_address: Default::default(),
         };
         assert!(users.swap_login_state(alice.id, 1, &locked).await.unwrap());
         assert_eq!(users.get(alice.id).await.unwrap().unwrap().login, locked);

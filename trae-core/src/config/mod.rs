@@ -15,8 +15,10 @@
 //! | `TRAE_REGISTRATION` (`open` or `closed`) | `registration` | `open` |
 //! | `TRAE_ACCESS_TOKEN_TTL_SECS` | `access_token_ttl_secs` | `900` |
 //! | `TRAE_REFRESH_TOKEN_TTL_DAYS` | `refresh_token_ttl_days` | `30` |
+//! | `TRAE_SESSION_TTL_DAYS` (absolute session lifetime) | `session_ttl_days` | `30` |
 //! | `TRAE_SESSION_CACHE_SECS` (0 turns the cache off) | `session_cache_secs` | `5` |
-//! | `TRAE_LOCKOUT_MAX_FAILURES` | `lockout_max_failures` | `5` |
+//! | `TRAE_LOCKOUT_MAX_FAILURES` (per account and client address) | `lockout_max_failures` | `5` |
+//! | `TRAE_LOCKOUT_ACCOUNT_MAX_FAILURES` (per account, all addresses) | `lockout_account_max_failures` | `100` |
 //! | `TRAE_LOCKOUT_WINDOW_SECS` | `lockout_window_secs` | `900` |
 //! | `TRAE_LOCKOUT_SECS` | `lockout_secs` | `900` |
 //! | `TRAE_PASSWORD_MEMORY_KIB` | `password_memory_kib` | `19456` |
@@ -170,8 +172,10 @@ struct FileConfig {
     registration: Option<String>,
     access_token_ttl_secs: Option<u32>,
     refresh_token_ttl_days: Option<u32>,
+    session_ttl_days: Option<u32>,
     session_cache_secs: Option<u32>,
     lockout_max_failures: Option<u32>,
+    lockout_account_max_failures: Option<u32>,
     lockout_window_secs: Option<u32>,
     lockout_secs: Option<u32>,
     password_memory_kib: Option<u32>,
@@ -609,6 +613,13 @@ fn auth_config(env: &impl Fn(&str) -> Option<String>, file: &FileConfig) -> Resu
             d.refresh_token_ttl_days,
             1..=365,
         )?,
+        session_ttl_days: number(
+            env,
+            "TRAE_SESSION_TTL_DAYS",
+            file.session_ttl_days,
+            d.session_ttl_days,
+            1..=365,
+        )?,
         session_cache_secs: number(
             env,
             "TRAE_SESSION_CACHE_SECS",
@@ -622,6 +633,13 @@ fn auth_config(env: &impl Fn(&str) -> Option<String>, file: &FileConfig) -> Resu
             file.lockout_max_failures,
             d.lockout_max_failures,
             1..=1000,
+        )?,
+        lockout_account_max_failures: number(
+            env,
+            "TRAE_LOCKOUT_ACCOUNT_MAX_FAILURES",
+            file.lockout_account_max_failures,
+            d.lockout_account_max_failures,
+            1..=1_000_000,
         )?,
         lockout_window_secs: number(
             env,

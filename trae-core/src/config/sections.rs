@@ -235,11 +235,16 @@ pub struct AuthConfig {
     pub access_token_ttl_secs: u32,
     /// Refresh-token lifetime in days.
     pub refresh_token_ttl_days: u32,
+    /// Absolute session lifetime in days: no refresh extends a session past it, and the
+    /// database refuses every token of an older session.
+    pub session_ttl_days: u32,
     /// How long a node trusts a session check it made (0: check every request). This bounds
     /// how long a session revoked on another node keeps working here.
     pub session_cache_secs: u32,
-    /// Failed logins that lock an account.
+    /// Failed logins from one client address that lock the account for that address.
     pub lockout_max_failures: u32,
+    /// Failed logins from all addresses together that lock the account for everyone.
+    pub lockout_account_max_failures: u32,
     /// The window those failures must fall in, in seconds.
     pub lockout_window_secs: u32,
     /// How long a lock lasts, in seconds.
@@ -268,8 +273,10 @@ impl Default for AuthConfig {
             registration_open: true,
             access_token_ttl_secs: 900,
             refresh_token_ttl_days: 30,
+            session_ttl_days: 30,
             session_cache_secs: 5,
             lockout_max_failures: 5,
+            lockout_account_max_failures: 100,
             lockout_window_secs: 900,
             lockout_secs: 900,
             password_memory_kib: 19 * 1024,
@@ -290,6 +297,12 @@ impl fmt::Debug for AuthConfig {
             .field("registration_open", &self.registration_open)
             .field("access_token_ttl_secs", &self.access_token_ttl_secs)
             .field("refresh_token_ttl_days", &self.refresh_token_ttl_days)
+            .field("session_ttl_days", &self.session_ttl_days)
+            .field("lockout_max_failures", &self.lockout_max_failures)
+            .field(
+                "lockout_account_max_failures",
+                &self.lockout_account_max_failures,
+            )
             .field("session_cache_secs", &self.session_cache_secs)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("admin_username", &self.admin_username)

@@ -470,3 +470,39 @@ fn redacted_urls_keep_the_user_and_hide_every_password() {
         assert_eq!(redact_url(raw), shown, "{raw}");
     }
 }
+
+#[test]
+fn session_lifetime_and_both_lockout_thresholds_are_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = load(dir.path(), &[]).unwrap();
+    assert_eq!(
+        (
+            c.auth.session_ttl_days,
+            c.auth.lockout_max_failures,
+            c.auth.lockout_account_max_failures
+        ),
+        (30, 5, 100),
+        "strict defaults"
+    );
+    std::fs::write(
+        dir.path().join(CONFIG_FILE),
+        "lockout_account_max_failures = 1000000\nsession_ttl_days = 7\n",
+    )
+    .unwrap();
+    let c = load(dir.path(), &[("TRAE_LOCKOUT_MAX_FAILURES", "1000")]).unwrap();
+    assert_eq!(
+        (
+            c.auth.session_ttl_days,
+            c.auth.lockout_max_failures,
+            c.auth.lockout_account_max_failures
+        ),
+        (7, 1000, 1_000_000)
+    );
+    for (var, value) in [
+        ("TRAE_SESSION_TTL_DAYS", "0"),
+        ("TRAE_LOCKOUT_ACCOUNT_MAX_FAILURES", "0"),
+    ] {
+        let err = load(dir.path(), &[(var, value)]).unwrap_err().to_string();
+        assert!(err.contains(var), "{err}");
+    }
+}

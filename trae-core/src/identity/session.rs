@@ -23,12 +23,14 @@ pub struct Session {
     pub revoked_at: Option<DateTime<Utc>>,
     /// Why it was revoked.
     pub revoked_reason: Option<String>,
+    /// When it ends however often it is refreshed (`TRAE_SESSION_TTL_DAYS` after sign-in).
+    pub expires_at: DateTime<Utc>,
 }
 
 impl Session {
-    /// Whether the session still authorizes requests.
-    pub fn is_live(&self) -> bool {
-        self.revoked_at.is_none()
+    /// Whether the session still authorizes requests at `now`: not revoked and not expired.
+    pub fn is_live(&self, now: DateTime<Utc>) -> bool {
+        self.revoked_at.is_none() && now < self.expires_at
     }
 }
 

@@ -509,13 +509,23 @@ class Auth:
         Raises `ValidationError` for a broken rule and `Conflict` when the username or email
         is taken.
         """
-    def login(self, username: str, password: str) -> TokenPair:
+    def login(
+        self, username: str, password: str, *, client_ip: str | None = None
+    ) -> TokenPair:
         """Signs in with a username (or email) and password and starts a session; returns a
         `TokenPair` whose `user` is the signed-in `User`.
 
-        Raises `AuthError` with one message for an unknown user and a wrong password, and
-        `Locked` (with `retry_after` seconds) while the account is locked after repeated
-        failures, whatever the password.
+        `client_ip`: the address the attempt came from (a web application passes its
+        client's); failures are counted per account and address, so a lockout from one
+        address does not lock the account for others. Raises `AuthError` with one message for
+        every refusal: an unknown user, a wrong password, and an account locked after repeated
+        failures (whatever the password) look alike.
+        """
+    def rotate_signing_key(self, principal: Principal | None = None) -> str:
+        """Makes a new access-token signing key and returns its id; the previous key keeps
+        verifying for one access-token lifetime, so nobody is signed out. Only the system may
+        (raises `PermissionDenied` otherwise); raises `ConfigError` when the key comes from
+        `TRAE_JWT_SECRET`. Audited.
         """
     def refresh(self, refresh_token: str) -> TokenPair:
         """Exchanges a refresh token for a new `TokenPair` (its `user` is `None`).

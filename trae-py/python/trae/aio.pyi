@@ -120,8 +120,13 @@ class Auth:
         self, username: str, email: str, password: str, full_name: str | None = None
     ) -> Awaitable[User]:
         """Registers a new account with the `user` role; awaits to the `User`."""
-    def login(self, username: str, password: str) -> Awaitable[TokenPair]:
-        """Signs in and starts a session; awaits to a `TokenPair` with its `user`."""
+    def login(
+        self, username: str, password: str, *, client_ip: str | None = None
+    ) -> Awaitable[TokenPair]:
+        """Signs in (from `client_ip`, when given) and starts a session; awaits to a
+        `TokenPair` with its `user`."""
+    def rotate_signing_key(self, principal: Principal | None = None) -> Awaitable[str]:
+        """Makes a new signing key (system only); awaits to its id."""
     def refresh(self, refresh_token: str) -> Awaitable[TokenPair]:
         """Exchanges a refresh token (once) for a new `TokenPair`."""
     def logout(self, access_token: str) -> Awaitable[None]:

@@ -1,5 +1,6 @@
 //! The `trae` subcommands that are more than a call into the library.
 
+pub(crate) mod auth;
 pub(crate) mod backup;
 pub(crate) mod bench;
 pub(crate) mod secrets;

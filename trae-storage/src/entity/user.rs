@@ -16,6 +16,7 @@ pub struct Model {
     pub failure_window_started_at: Option<DateTimeUtc>,
     pub locked_until: Option<DateTimeUtc>,
     pub login_version: i64,
+    pub failed_login_addresses: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub last_login_at: Option<DateTimeUtc>,

@@ -20,6 +20,8 @@ mod m20261126_000012_create_monitoring;
 mod m20261126_000013_create_content;
 mod m20261206_000014_api_secret_bindings;
 mod m20261206_000015_task_owners;
+mod m20261206_000016_session_expiry;
+mod m20261206_000017_login_failures_by_address;
 
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
@@ -50,6 +52,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000013_create_content::Migration),
             Box::new(m20261206_000014_api_secret_bindings::Migration),
             Box::new(m20261206_000015_task_owners::Migration),
+            Box::new(m20261206_000016_session_expiry::Migration),
+            Box::new(m20261206_000017_login_failures_by_address::Migration),
         ]
     }
 }
