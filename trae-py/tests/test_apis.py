@@ -241,12 +241,14 @@ def test_crud_without_credentials(
 
         if backend == "postgres":
             # Credentials are read from the vault only when an endpoint needs them: without
-            # TRAE_MASTER_KEY an endpoint without credentials is still called (and refused here
-            # by the outbound allow-list), one with a vault secret is a configuration error.
+            # TRAE_MASTER_KEY an endpoint without credentials is still called (and fails here
+            # to resolve: `.example` never does), one with a vault secret is a configuration
+            # error.
             apis.create(name="open", capability="search", base_url="https://a.example")
             with pytest.raises(trae.UpstreamError) as refused:
                 store.orchestrator.call("search", "/q")
-            assert "allow-list" in str(refused.value)
+            assert "open: connect" in str(refused.value)
+            assert "credentials" not in str(refused.value)
             apis.create(
                 name="p",
                 capability="keyed",

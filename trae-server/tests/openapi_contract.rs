@@ -18,7 +18,12 @@ struct Served<E> {
 }
 
 async fn served() -> Served<impl poem::Endpoint<Output = poem::Response>> {
-    let (state, dir) = common::state("sqlite::memory:", &[]).await;
+    let (state, dir) = common::state(
+        "sqlite::memory:",
+        // The seeded endpoint's host must pass the outbound policy to be registered.
+        &[("TRAE_OUTBOUND_ALLOW_HOSTS", "llm.example.com")],
+    )
+    .await;
     let token = signed_in(&state, "root", &["admin"]).await;
     let cli = TestClient::new(App::new(&state).await.unwrap().into_endpoint());
     let spec: Value = cli
