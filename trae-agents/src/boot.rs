@@ -196,7 +196,8 @@ impl Trae {
                 tasks: store
                     .tasks()
                     .with_authorizer(rbac)
-                    .with_kind_permission(crate::http_task::KIND, trae_core::APIS_CALL),
+                    .with_kind_permission(crate::http_task::KIND, trae_core::APIS_CALL)
+                    .with_max_backlog(Some(u64::from(config.tasks.max_backlog))),
                 content,
                 config,
                 store,

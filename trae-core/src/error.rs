@@ -45,6 +45,15 @@ pub enum Error {
     /// A backing service (the database) cannot be reached.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// Too much work is waiting (a queue's backlog is at its limit); nothing was written.
+    /// Try again after the given seconds.
+    #[error("{message}")]
+    Overloaded {
+        /// What is full, for a human.
+        message: String,
+        /// Seconds after which a retry may succeed (an estimate from the recent drain rate).
+        retry_after_secs: u64,
+    },
     /// The storage layer failed in an unexpected way.
     #[error("storage: {0}")]
     Storage(String),
@@ -78,6 +87,7 @@ impl Error {
             Self::Locked { .. } => "locked",
             Self::Config(_) => "invalid_configuration",
             Self::Unavailable(_) => "unavailable",
+            Self::Overloaded { .. } => "overloaded",
             Self::Storage(_) => "internal",
         }
     }

@@ -73,8 +73,9 @@ pub use pet::{
 };
 pub use shared_setting::SharedSettings;
 pub use tasks::task::{
-    ClaimRequest, Enqueued, Finish, KindStats, Lease, NewTask, Outcome as TaskOutcome,
-    QueueSettings, QueueStats, Task, TaskFilter, TaskRecord, TaskRepository, TaskState, TaskStats,
+    ClaimRequest, Enqueued, Finish, KindStats, LIST_COUNT_CAP, Lease, NewTask,
+    Outcome as TaskOutcome, QueueBacklog, QueueSettings, QueueStats, Task, TaskFilter, TaskPage,
+    TaskRecord, TaskRepository, TaskState, TaskStats,
 };
 pub use tasks::task_queue::{TASKS_ADMIN, TASKS_READ, TASKS_READ_ALL, TASKS_WRITE, TaskQueue};
 pub use tasks::worker::{

@@ -14,7 +14,7 @@ create_exception!(
     PyException,
     "Base class of every error trae raises.\n\n`code` is the stable machine-readable error code of trae-core (`not_found`, \
      `validation_failed`, `conflict`, `unauthorized`, `forbidden`, `locked`, \
-     `invalid_configuration`, `unavailable`, `rate_limited`, `upstream_failed`, `internal`); \
+     `invalid_configuration`, `unavailable`, `overloaded`, `rate_limited`, `upstream_failed`, `internal`); \
      `str(error)` is the message for a \
      human."
 );
@@ -71,6 +71,14 @@ create_exception!(
     TraeError,
     "The database cannot be reached, or the store is closed (code `unavailable`)."
 );
+create_exception!(
+    trae,
+    Overloaded,
+    Unavailable,
+    "Too much work is waiting: a task queue's backlog is at its limit \
+     (`TRAE_QUEUE_MAX_BACKLOG`), so nothing was enqueued (code `overloaded`).\n\n`retry_after` \
+     is how many seconds to wait before trying again (an estimate from the recent drain rate)."
+);
 
 create_exception!(
     trae,
@@ -91,7 +99,7 @@ create_exception!(
 /// instances raised from Python code carry one too.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
-    let classes: [(Bound<'_, PyType>, &str); 11] = [
+    let classes: [(Bound<'_, PyType>, &str); 12] = [
         (py.get_type::<TraeError>(), "internal"),
         (py.get_type::<NotFound>(), "not_found"),
         (py.get_type::<ValidationError>(), "validation_failed"),
@@ -101,6 +109,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         (py.get_type::<Locked>(), "locked"),
         (py.get_type::<ConfigError>(), "invalid_configuration"),
         (py.get_type::<Unavailable>(), "unavailable"),
+        (py.get_type::<Overloaded>(), "overloaded"),
         (py.get_type::<RateLimitedError>(), "rate_limited"),
         (py.get_type::<UpstreamError>(), "upstream_failed"),
     ];
@@ -110,6 +119,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     }
     py.get_type::<ValidationError>().setattr("field", "")?;
     py.get_type::<Locked>().setattr("retry_after", 0)?;
+    py.get_type::<Overloaded>().setattr("retry_after", 0)?;
     py.get_type::<RateLimitedError>()
         .setattr("retry_after", 0.0)?;
     Ok(())
@@ -140,6 +150,12 @@ pub(crate) fn to_py_err(py: Python<'_>, err: trae_core::Error) -> PyErr {
         }
         Error::Config(_) => ConfigError::new_err(message),
         Error::Unavailable(_) => Unavailable::new_err(message),
+        Error::Overloaded {
+            retry_after_secs, ..
+        } => {
+            retry_after = Some(retry_after_secs);
+            Overloaded::new_err(message)
+        }
         // Storage failures, and any variant trae-core adds later.
         _ => TraeError::new_err(message),
     };

@@ -27,7 +27,7 @@ use crate::args;
 use crate::convert::{json_to_py, py_to_json, type_name};
 use crate::handle::{Handle, awaitable, blocking};
 use crate::identity::Principal;
-use crate::types::PageOut;
+use crate::types::CappedPageOut;
 
 /// A Python value as JSON for the argument `field`, or a validation error naming it.
 pub(crate) fn json_arg(
@@ -795,7 +795,8 @@ macro_rules! task_service {
             /// One `Page` of tasks, newest first.
             ///
             /// `state` (e.g. "failed"), `queue`, `kind` and `tag` filter; `limit` (1–500) and
-            /// `offset` choose the page.
+            /// `offset` choose the page. `total` is exact unless `page.total_exact` is false
+            /// (a tag filter, or a caller who sees only their own tasks, counts at most 10,000).
             #[pyo3(
                 signature = (principal = None, *, state = None, queue = None, kind = None,
                              tag = None, limit = None, offset = None),
@@ -820,8 +821,14 @@ macro_rules! task_service {
                 let handle = Arc::clone(&self.handle);
                 $run(py, async move {
                     let tasks = handle.tasks()?;
-                    let page = tasks.list(&principal, filter?, page?).await?;
-                    Ok(PageOut(page.map(Task::from)))
+                    let listed = tasks.list(&principal, filter?, page?).await?;
+                    let page = trae_core::Page {
+                        items: listed.items.into_iter().map(Task::from).collect(),
+                        total: listed.total,
+                        limit: listed.limit,
+                        offset: listed.offset,
+                    };
+                    Ok(CappedPageOut(page, listed.total_exact))
                 })
             }
 

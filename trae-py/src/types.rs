@@ -112,6 +112,7 @@ impl Pet {
 pub(crate) struct Page {
     items: Vec<Py<PyAny>>,
     total: u64,
+    total_exact: bool,
     limit: u32,
     offset: u64,
 }
@@ -130,10 +131,18 @@ impl Page {
         self.list(py)
     }
 
-    /// How many items match the filter in all pages.
+    /// How many items match the filter in all pages (a lower bound when `total_exact` is
+    /// false).
     #[getter]
     fn total(&self) -> u64 {
         self.total
+    }
+
+    /// Whether `total` is exact; false when a list stopped counting at its cap (tasks
+    /// filtered by tag or owner count at most 10,000 matches).
+    #[getter]
+    fn total_exact(&self) -> bool {
+        self.total_exact
     }
 
     /// The largest number of items the page could hold, as asked for.
@@ -186,7 +195,23 @@ where
     type Error = PyErr;
 
     fn into_pyobject(self, py: Python<'py>) -> PyResult<Self::Output> {
-        let page = self.0;
+        CappedPageOut(self.0, true).into_pyobject(py)
+    }
+}
+
+/// A [`PageOut`] whose total may be a lower bound: the second field says whether it is exact.
+pub(crate) struct CappedPageOut<T>(pub(crate) trae_core::Page<T>, pub(crate) bool);
+
+impl<'py, T> IntoPyObject<'py> for CappedPageOut<T>
+where
+    T: IntoPyObject<'py>,
+{
+    type Target = Page;
+    type Output = Bound<'py, Page>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Self::Output> {
+        let (page, total_exact) = (self.0, self.1);
         let items = page
             .items
             .into_iter()
@@ -201,6 +226,7 @@ where
             Page {
                 items,
                 total: page.total,
+                total_exact,
                 limit: page.limit,
                 offset: page.offset,
             },

@@ -197,3 +197,19 @@ def test_run_async_coroutine_can_be_made_outside_a_loop(database_url: str) -> No
         summary = asyncio.run(worker.run_async())
         assert summary.completed == 1
         assert store.tasks.get(task.id).result == 25
+
+
+def test_overloaded_is_raised_when_awaited(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRAE_QUEUE_MAX_BACKLOG", "1")
+
+    async def main() -> None:
+        async with trae.aio.Store.open(database_url) as store:
+            await store.tasks.enqueue("job")
+            with pytest.raises(trae.Overloaded) as raised:
+                await store.tasks.enqueue("job")
+            assert raised.value.retry_after >= 1
+            assert (await store.tasks.list()).total_exact
+
+    asyncio.run(main())

@@ -447,3 +447,34 @@ def test_a_closed_store_is_unavailable(database_url: str) -> None:
         tasks.enqueue("job")
     with pytest.raises(trae.Unavailable):
         tasks.stats()
+
+
+def test_enqueue_past_the_backlog_limit_raises_overloaded(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRAE_QUEUE_MAX_BACKLOG", "2")
+    with trae.Store(database_url) as store:
+        store.tasks.enqueue_many([{"kind": "job"}, {"kind": "job"}])
+        with pytest.raises(trae.Overloaded) as raised:
+            store.tasks.enqueue("job")
+        assert isinstance(raised.value, trae.Unavailable), "a kind of unavailable: retry later"
+        assert raised.value.code == "overloaded"
+        assert 1 <= raised.value.retry_after <= 60
+        assert '"default"' in str(raised.value)
+        assert store.tasks.list().total == 2, "nothing refused was written"
+        # Other queues have their own backlog; a batch that can never fit is invalid.
+        store.tasks.enqueue("job", queue="other")
+        with pytest.raises(trae.ValidationError) as invalid:
+            store.tasks.enqueue_many([{"kind": "job", "queue": "q"}] * 3)
+        assert invalid.value.field == "tasks"
+
+
+def test_list_totals_past_the_count_cap_say_so(store: trae.Store) -> None:
+    for _ in range(2):
+        store.tasks.enqueue_many([{"kind": "job", "tags": ["bulk"]}] * 5001)
+    by_tag = store.tasks.list(tag="bulk", limit=10)
+    assert (by_tag.total, by_tag.total_exact) == (10_000, False), "counted up to the cap"
+    everything = store.tasks.list(limit=10)
+    assert (everything.total, everything.total_exact) == (10_002, True), "from the counters"
+    last = store.tasks.list(tag="bulk", limit=10, offset=10_000)
+    assert (len(last), last.total, last.total_exact) == (2, 10_002, True)

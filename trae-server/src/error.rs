@@ -6,7 +6,9 @@
 
 use poem::http::StatusCode;
 use poem::{Body, IntoResponse, Response};
-use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, MetaSchemaRef, Registry};
+use poem_openapi::registry::{
+    MetaHeader, MetaMediaType, MetaResponse, MetaResponses, MetaSchemaRef, Registry,
+};
 use poem_openapi::types::Type;
 use poem_openapi::{ApiResponse, Object};
 
@@ -84,10 +86,13 @@ impl From<trae_core::Error> for ApiError {
             E::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             E::Forbidden(_) => StatusCode::FORBIDDEN,
             E::Locked { .. } => StatusCode::TOO_MANY_REQUESTS,
-            E::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            E::Unavailable(_) | E::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        let message = if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
+        let message = if let E::Overloaded { message, .. } = &err {
+            // Says what is full and that waiting helps; no internals in it.
+            message.clone()
+        } else if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
             // Internal details go to the log, not to the client.
             tracing::error!(error = %err, "request failed");
             "internal error".to_owned()
@@ -98,7 +103,10 @@ impl From<trae_core::Error> for ApiError {
             err.to_string()
         };
         let retry_after_secs = match err {
-            E::Locked { retry_after_secs } => Some(retry_after_secs),
+            E::Locked { retry_after_secs }
+            | E::Overloaded {
+                retry_after_secs, ..
+            } => Some(retry_after_secs),
             _ => None,
         };
         Self {
@@ -141,7 +149,11 @@ impl ApiResponse for ApiError {
                 "Too many attempts; `Retry-After` says when to try again",
             ),
             (502, "Every upstream attempt failed (external API calls)"),
-            (503, "A backing service is unavailable"),
+            (
+                503,
+                "A backing service is unavailable, or a task queue's backlog is full \
+                 (`overloaded`, with `Retry-After`)",
+            ),
         ];
         MetaResponses {
             responses: statuses
@@ -154,7 +166,18 @@ impl ApiResponse for ApiError {
                         content_type: "application/json; charset=utf-8",
                         schema: MetaSchemaRef::Reference(ErrorBody::name().into_owned()),
                     }],
-                    headers: vec![],
+                    // Set with every 429 and with a 503 `overloaded`.
+                    headers: if matches!(status, 429 | 503) {
+                        vec![MetaHeader {
+                            name: "Retry-After".to_owned(),
+                            description: Some("Seconds to wait before trying again".to_owned()),
+                            required: false,
+                            deprecated: false,
+                            schema: <u64 as Type>::schema_ref(),
+                        }]
+                    } else {
+                        vec![]
+                    },
                 })
                 .collect(),
         }

@@ -565,3 +565,59 @@ storage_test!(
         );
     }
 );
+
+storage_test!(
+    enqueue_past_the_backlog_limit_answers_503_with_retry_after,
+    |url: String| async move {
+        let h = harness(&url, &[("TRAE_QUEUE_MAX_BACKLOG", "2")]).await;
+        let batch = json!({"tasks": [{"kind": "noop"}, {"kind": "noop"}]});
+        assert_eq!(
+            h.post("/api/tasks", &batch).await.0.status(),
+            StatusCode::CREATED
+        );
+        let resp = h.post("/api/tasks", &json!({"kind": "noop"})).await;
+        assert_eq!(resp.0.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let retry_after: u64 = resp.0.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=60).contains(&retry_after), "{retry_after}");
+        let body = expect_error(resp, StatusCode::SERVICE_UNAVAILABLE, "overloaded").await;
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("\"default\""), "{message}");
+        // A batch that could never fit is a bad request, not "try later".
+        let too_big = json!({"tasks": [{"kind": "noop", "queue": "q"}, {"kind": "noop", "queue": "q"}, {"kind": "noop", "queue": "q"}]});
+        expect_error(
+            h.post("/api/tasks", &too_big).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        )
+        .await;
+        let listed = h.ok_json(h.get("/api/tasks").await).await;
+        assert_eq!(listed["total"], 2, "nothing refused was written");
+        assert_eq!(listed["total_exact"], true);
+        // Once the worker drains the queue, enqueues are taken again.
+        h.run_worker().await;
+        assert_eq!(
+            h.post("/api/tasks", &json!({"kind": "noop"}))
+                .await
+                .0
+                .status(),
+            StatusCode::CREATED
+        );
+        // The spec declares the refusal and its header on the enqueue route.
+        let spec: Value = serde_json::from_str(&App::new(&h.state).await.unwrap().spec()).unwrap();
+        let refused = &spec["paths"]["/api/tasks"]["post"]["responses"]["503"];
+        assert!(
+            refused["description"]
+                .as_str()
+                .unwrap()
+                .contains("overloaded"),
+            "{refused}"
+        );
+        assert!(refused["headers"]["Retry-After"].is_object(), "{refused}");
+        let page = &spec["components"]["schemas"]["TaskPage"]["properties"];
+        assert!(page["total_exact"].is_object(), "{page}");
+    }
+);

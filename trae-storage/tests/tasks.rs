@@ -1102,7 +1102,7 @@ storage_test!(
             mk("c", "q2", &["xzy"], 0),
         ];
         repo.enqueue(&records).await.unwrap();
-        let ids = |p: trae_core::Page<Task>| p.items.iter().map(|t| t.id).collect::<Vec<_>>();
+        let ids = |p: trae_core::TaskPage| p.items.iter().map(|t| t.id).collect::<Vec<_>>();
         let all = repo
             .list(&TaskFilter::default(), PageRequest::default())
             .await

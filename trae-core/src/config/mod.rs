@@ -29,6 +29,7 @@
 //! | `TRAE_ADMIN_USERNAME`, `TRAE_ADMIN_PASSWORD`, `TRAE_ADMIN_EMAIL` | — | unset |
 //! | `TRAE_TASK_LEASE_SECS` | `task_lease_secs` | `300` |
 //! | `TRAE_TASK_RETENTION_HOURS` (finished tasks kept; 0 keeps them forever) | `task_retention_hours` | `168` |
+//! | `TRAE_QUEUE_MAX_BACKLOG` (waiting tasks per queue before enqueues are refused with 503; 0: no limit) | `queue_max_backlog` | `100000` |
 //! | `TRAE_OUTBOUND_ALLOW_HOSTS` (hosts, `*.domain` patterns, comma-separated) | `outbound_allow_hosts` | none |
 //! | `TRAE_OUTBOUND_ALLOW_LOOPBACK` (`true` or `false`) | `outbound_allow_loopback` | `false` |
 //! | `TRAE_OUTBOUND_TIMEOUT_MS` (the longest any outbound call may take) | `outbound_timeout_ms` | `30000` |
@@ -185,6 +186,7 @@ struct FileConfig {
     trusted_proxies: Option<String>,
     task_lease_secs: Option<u32>,
     task_retention_hours: Option<u32>,
+    queue_max_backlog: Option<u32>,
     outbound_allow_hosts: Option<String>,
     outbound_allow_loopback: Option<bool>,
     outbound_timeout_ms: Option<u32>,
@@ -346,6 +348,13 @@ impl Config {
                 file.task_retention_hours,
                 TaskConfig::default().retention_hours,
                 0..=87_600,
+            )?,
+            max_backlog: number(
+                &env,
+                "TRAE_QUEUE_MAX_BACKLOG",
+                file.queue_max_backlog,
+                TaskConfig::default().max_backlog,
+                0..=1_000_000_000,
             )?,
             schedules: file.schedules.clone(),
         };

@@ -142,6 +142,9 @@ pub struct TaskConfig {
     pub lease_secs: u32,
     /// How long finished tasks are kept, in hours (0: forever).
     pub retention_hours: u32,
+    /// Waiting tasks (scheduled, available, retryable) a queue may hold before enqueues into
+    /// it are refused with `Overloaded` (0: no limit).
+    pub max_backlog: u32,
     /// Recurring schedules every `trae serve` and `trae worker` enqueues (`[[schedules]]` in
     /// `trae.toml`); each tick is enqueued once however many processes carry it.
     pub schedules: Vec<ScheduleConfig>,
@@ -152,6 +155,7 @@ impl Default for TaskConfig {
         Self {
             lease_secs: 300,
             retention_hours: 168,
+            max_backlog: 100_000,
             schedules: Vec::new(),
         }
     }

@@ -289,6 +289,7 @@ fn task_and_outbound_settings_load_and_refuse_nonsense() {
         &[
             ("TRAE_TASK_LEASE_SECS", "60"),
             ("TRAE_TASK_RETENTION_HOURS", "0"),
+            ("TRAE_QUEUE_MAX_BACKLOG", "0"),
             (
                 "TRAE_OUTBOUND_ALLOW_HOSTS",
                 " API.example.com, *.svc.local ,",
@@ -299,6 +300,8 @@ fn task_and_outbound_settings_load_and_refuse_nonsense() {
     )
     .unwrap();
     assert_eq!((c.tasks.lease_secs, c.tasks.retention_hours), (60, 0));
+    assert_eq!(defaults.tasks.max_backlog, 100_000);
+    assert_eq!(c.tasks.max_backlog, 0, "0 turns the backlog limit off");
     assert_eq!(
         c.outbound.allow_hosts,
         vec!["api.example.com", "*.svc.local"]
@@ -307,6 +310,7 @@ fn task_and_outbound_settings_load_and_refuse_nonsense() {
     assert_eq!(c.outbound.timeout_ms, 2500);
     for (var, value) in [
         ("TRAE_TASK_LEASE_SECS", "4"),
+        ("TRAE_QUEUE_MAX_BACKLOG", "-1"),
         ("TRAE_OUTBOUND_ALLOW_LOOPBACK", "maybe"),
         ("TRAE_OUTBOUND_TIMEOUT_MS", "0"),
     ] {

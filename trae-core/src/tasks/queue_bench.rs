@@ -132,6 +132,8 @@ pub async fn run(
             "tasks, batch, workers and concurrency must be at least 1",
         ));
     }
+    // The benchmark enqueues its whole load up front, on purpose past any backlog limit.
+    let queue = &queue.clone().with_max_backlog(None);
     let progress = Arc::new(progress);
     let events = Arc::clone(queue.events());
     let report = {

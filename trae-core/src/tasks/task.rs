@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{Error, Page, PageRequest, Result};
+use crate::{Error, PageRequest, Result};
 
 /// The queue a task goes to when the caller names none.
 pub const DEFAULT_QUEUE: &str = "default";
@@ -546,6 +546,35 @@ impl KindStats {
     }
 }
 
+/// The most matching tasks a list counts for its `total` when the filter is one the counters
+/// cannot answer (a tag or an owner): past it the count stops and says so.
+pub const LIST_COUNT_CAP: u64 = 10_000;
+
+/// One page of tasks: a [`Page`](crate::Page) whose `total` is exact when `total_exact` holds;
+/// otherwise the count stopped at [`LIST_COUNT_CAP`] and more tasks than `total` match.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskPage {
+    /// The tasks on this page, newest first.
+    pub items: Vec<Task>,
+    /// How many tasks match: exact, or a lower bound when `total_exact` is false.
+    pub total: u64,
+    /// Whether `total` is the exact number of matching tasks.
+    pub total_exact: bool,
+    /// The limit the page was asked with.
+    pub limit: u32,
+    /// The offset the page was asked with.
+    pub offset: u64,
+}
+
+/// How much work waits in one queue, as the backlog limit reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QueueBacklog {
+    /// Scheduled, available and retryable tasks: enqueued and not yet started or finished.
+    pub waiting: u64,
+    /// Tasks the queue completed in the last minute (its recent drain rate).
+    pub completed_last_minute: u64,
+}
+
 /// The queue at a glance.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskStats {
@@ -566,8 +595,10 @@ pub trait TaskRepository: Send + Sync + 'static {
     /// One task, with its error history.
     async fn get(&self, id: Uuid) -> Result<Option<Task>>;
 
-    /// Tasks matching `filter`, newest first.
-    async fn list(&self, filter: &TaskFilter, page: PageRequest) -> Result<Page<Task>>;
+    /// Tasks matching `filter`, newest first. The total comes from the counters when the
+    /// filter is by state, queue and kind only; a tag or owner filter counts matching rows up
+    /// to [`LIST_COUNT_CAP`], so no page counts the whole table.
+    async fn list(&self, filter: &TaskFilter, page: PageRequest) -> Result<TaskPage>;
 
     /// Atomically claims up to `limit` due tasks of the requested queues and kinds, best
     /// priority first, then oldest `run_at`, skipping paused queues and honouring queue
@@ -602,8 +633,23 @@ pub trait TaskRepository: Send + Sync + 'static {
     /// A queue's settings (defaults when never configured).
     async fn queue_settings(&self, queue: &str) -> Result<QueueSettings>;
 
-    /// Counts per queue and state.
+    /// Counts per queue, kind and state, and the last minute's activity, read from counters
+    /// kept with every change: the cost does not grow with the number of tasks.
     async fn stats(&self, now: DateTime<Utc>) -> Result<TaskStats>;
+
+    /// The backlog of each of `queues` (queues without tasks are absent), from the counters.
+    async fn backlog(
+        &self,
+        queues: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<BTreeMap<String, QueueBacklog>>;
+
+    /// Housekeeping of the counters `stats` reads (folding pending deltas, dropping activity
+    /// older than the stats window). Workers call it every heartbeat; it is cheap when there
+    /// is nothing to do.
+    async fn compact_stats(&self, _now: DateTime<Utc>) -> Result<()> {
+        Ok(())
+    }
 
     /// Deletes finished tasks that finished before `before`; returns how many.
     async fn prune(&self, before: DateTime<Utc>) -> Result<u64>;

@@ -10,10 +10,10 @@ use uuid::Uuid;
 
 use crate::identity::permission::{Authorizer, Gate};
 use crate::tasks::task::{
-    Enqueued, MAX_BATCH, NewTask, QueueSettings, Task, TaskFilter, TaskRepository, TaskState,
-    TaskStats, validate_queue,
+    Enqueued, MAX_BATCH, NewTask, QueueSettings, Task, TaskFilter, TaskPage, TaskRecord,
+    TaskRepository, TaskState, TaskStats, validate_queue,
 };
-use crate::{Clock, Error, EventBus, Page, PageRequest, Principal, Result};
+use crate::{Clock, Error, EventBus, PageRequest, Principal, Result};
 
 /// The event source of task transitions.
 pub const EVENT_SOURCE: &str = "tasks";
@@ -27,6 +27,10 @@ pub const TASKS_WRITE: &str = "tasks:write";
 pub const TASKS_READ_ALL: &str = "tasks:read_all";
 /// Changing anyone's tasks and the queues themselves (pause, resume, concurrency).
 pub const TASKS_ADMIN: &str = "tasks:admin";
+/// The backlog limit per queue when none is configured (`TRAE_QUEUE_MAX_BACKLOG`).
+pub const DEFAULT_MAX_BACKLOG: u64 = 100_000;
+/// The longest `Retry-After` a refused enqueue suggests, in seconds.
+const MAX_RETRY_AFTER_SECS: u64 = 60;
 
 /// Enqueues and manages tasks. Cheap to clone.
 #[derive(Clone)]
@@ -35,6 +39,9 @@ pub struct TaskQueue {
     clock: Arc<dyn Clock>,
     events: Arc<dyn EventBus>,
     gate: Gate,
+    // Waiting tasks (scheduled, available, retryable) a queue may hold before enqueues into it
+    // are refused; `None`: no limit.
+    max_backlog: Option<u64>,
     // Kinds whose handlers act with the system's rights need the enqueuer to hold the right
     // the action needs (an `http.request` calling an API needs `apis:call`).
     kind_permissions: Arc<Vec<(String, &'static str)>>,
@@ -58,8 +65,22 @@ impl TaskQueue {
             clock,
             events,
             gate: Gate::default(),
+            max_backlog: Some(DEFAULT_MAX_BACKLOG),
             kind_permissions: Arc::default(),
         }
+    }
+
+    /// The service refusing enqueues into a queue whose waiting tasks (scheduled, available,
+    /// retryable) would exceed `limit` (`None`: no limit; default [`DEFAULT_MAX_BACKLOG`]).
+    #[must_use]
+    pub fn with_max_backlog(mut self, limit: Option<u64>) -> Self {
+        self.max_backlog = limit.filter(|n| *n > 0);
+        self
+    }
+
+    /// The backlog limit per queue, if any.
+    pub fn max_backlog(&self) -> Option<u64> {
+        self.max_backlog
     }
 
     /// The service requiring `permission`, besides `tasks:write`, to enqueue tasks of `kind`.
@@ -141,11 +162,55 @@ impl TaskQueue {
                 self.gate.check(principal, permission).await?;
             }
         }
+        self.check_backlog(&records, now).await?;
         let enqueued = self.repo.enqueue(&records).await?;
         for e in enqueued.iter().filter(|e| e.inserted) {
             self.transitioned(&e.task);
         }
         Ok(enqueued)
+    }
+
+    /// Refuses `records` when a queue they go to would hold more than the backlog limit.
+    ///
+    /// Read from the counters, so the check costs the same at any queue size; it is not
+    /// atomic with the insert (concurrent enqueues may overshoot by one batch each), which a
+    /// limit meant to keep a backlog bounded, not exact, can afford.
+    async fn check_backlog(&self, records: &[TaskRecord], now: DateTime<Utc>) -> Result<()> {
+        let Some(limit) = self.max_backlog else {
+            return Ok(());
+        };
+        let mut incoming: std::collections::BTreeMap<String, u64> = Default::default();
+        for r in records {
+            *incoming.entry(r.queue.clone()).or_default() += 1;
+        }
+        for (queue, adding) in &incoming {
+            if *adding > limit {
+                return Err(Error::validation(
+                    "tasks",
+                    format!(
+                        "{adding} tasks for queue {queue:?} exceed its backlog limit of {limit}; \
+                         enqueue them in smaller batches"
+                    ),
+                ));
+            }
+        }
+        let queues: Vec<String> = incoming.keys().cloned().collect();
+        let backlog = self.repo.backlog(&queues, now).await?;
+        for (queue, adding) in &incoming {
+            let b = backlog.get(queue).copied().unwrap_or_default();
+            if b.waiting + adding > limit {
+                let excess = b.waiting + adding - limit;
+                return Err(Error::Overloaded {
+                    message: format!(
+                        "queue {queue:?} has {} tasks waiting and takes at most {limit}; \
+                         try again later",
+                        b.waiting
+                    ),
+                    retry_after_secs: retry_after(excess, b.completed_last_minute),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// One task; needs `tasks:read`, and `tasks:read_all` unless the caller owns it (a task
@@ -169,15 +234,16 @@ impl TaskQueue {
         principal: &Principal,
         mut filter: TaskFilter,
         page: PageRequest,
-    ) -> Result<Page<Task>> {
+    ) -> Result<TaskPage> {
         self.gate.check(principal, TASKS_READ).await?;
         if !self.gate.holds(principal, TASKS_READ_ALL).await? {
             match principal.user_id() {
                 Some(me) => filter.owner_id = Some(me),
                 None => {
-                    return Ok(Page {
+                    return Ok(TaskPage {
                         items: Vec::new(),
                         total: 0,
+                        total_exact: true,
                         limit: page.limit(),
                         offset: page.offset(),
                     });
@@ -310,6 +376,17 @@ impl TaskQueue {
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }
+}
+
+/// Seconds until a queue at its limit has drained `excess` tasks at its rate of the last
+/// minute, between 1 and [`MAX_RETRY_AFTER_SECS`] (the longest when nothing completed).
+fn retry_after(excess: u64, completed_last_minute: u64) -> u64 {
+    if completed_last_minute == 0 {
+        return MAX_RETRY_AFTER_SECS;
+    }
+    (excess * 60)
+        .div_ceil(completed_last_minute)
+        .clamp(1, MAX_RETRY_AFTER_SECS)
 }
 
 /// Whether `principal` acts for the user who enqueued `task` (an API key acts for its owner).
@@ -445,5 +522,19 @@ impl crate::monitoring::metric_series::MetricSource for TaskQueue {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::retry_after;
+
+    #[test]
+    fn retry_after_is_the_time_to_drain_the_excess_within_a_minute() {
+        assert_eq!(retry_after(1, 0), 60, "nothing drains: the longest wait");
+        assert_eq!(retry_after(1, 2), 30, "2 a minute: one takes 30 s");
+        assert_eq!(retry_after(1, 6_000), 1, "never under a second");
+        assert_eq!(retry_after(10_000, 60), 60, "never over a minute");
+        assert_eq!(retry_after(150, 600), 15);
     }
 }

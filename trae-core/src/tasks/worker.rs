@@ -687,6 +687,9 @@ async fn heartbeat(shared: Arc<Shared>, stop: CancellationToken) {
             }
             Err(e) => tracing::warn!(error = %e, "rescuing expired leases failed"),
         }
+        if let Err(e) = shared.repo.compact_stats(now).await {
+            tracing::warn!(error = %e, "compacting the queue's counters failed");
+        }
         for schedule in &shared.options.schedules {
             if let Some(tick) = schedule.latest_tick(now, last_tick_check) {
                 match schedule.record(now, tick) {

@@ -63,6 +63,7 @@ __all__ = [
     "NotFound",
     "Opportunity",
     "Orchestrator",
+    "Overloaded",
     "Page",
     "PermissionDenied",
     "Persona",
@@ -114,7 +115,8 @@ class TraeError(Exception):
 
     `code` is the stable machine-readable error code of trae-core (`not_found`,
     `validation_failed`, `conflict`, `unauthorized`, `forbidden`, `locked`,
-    `invalid_configuration`, `unavailable`, `rate_limited`, `upstream_failed`, `internal`);
+    `invalid_configuration`, `unavailable`, `overloaded`, `rate_limited`, `upstream_failed`,
+    `internal`);
     `str(error)` is the message for a human.
     """
 
@@ -158,6 +160,16 @@ class ConfigError(TraeError):
 
 class Unavailable(TraeError):
     """The database cannot be reached, or the store is closed (code `unavailable`)."""
+
+class Overloaded(Unavailable):
+    """Too much work is waiting: a task queue's backlog is at its limit
+    (`TRAE_QUEUE_MAX_BACKLOG`), so nothing was enqueued (code `overloaded`).
+
+    `retry_after` is how many seconds to wait before trying again (an estimate from the recent
+    drain rate).
+    """
+
+    retry_after: int
 
 class RateLimitedError(TraeError):
     """Every candidate is at a rate limit, so nothing was sent (code `rate_limited`).
@@ -214,7 +226,12 @@ class Page(Generic[_T]):
         """The items on this page, in the list's order; a new list on each access."""
     @property
     def total(self) -> int:
-        """How many items match the filter in all pages."""
+        """How many items match the filter in all pages (a lower bound when `total_exact` is
+        false)."""
+    @property
+    def total_exact(self) -> bool:
+        """Whether `total` is exact; false when a list stopped counting at its cap (tasks
+        filtered by tag or owner count at most 10,000 matches)."""
     @property
     def limit(self) -> int:
         """The largest number of items the page could hold, as asked for."""
@@ -1418,7 +1435,9 @@ class Tasks:
     Calls act as the given `principal`, else as the store's (the system, or the user of
     `store.as_user`), which needs `tasks:read` to read and `tasks:write` to change anything
     (else `PermissionDenied`). Broken rules raise
-    `ValidationError` naming the field.
+    `ValidationError` naming the field. Enqueueing into a queue whose waiting tasks are at the
+    backlog limit (`TRAE_QUEUE_MAX_BACKLOG`, default 100,000) raises `Overloaded` and writes
+    nothing.
     """
 
     def enqueue(

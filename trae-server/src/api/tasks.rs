@@ -11,7 +11,6 @@ use uuid::Uuid;
 
 use super::ApiTags;
 use super::json_body::JsonBody;
-use super::page::Page;
 use crate::ApiError;
 use crate::credentials::Auth;
 
@@ -175,6 +174,36 @@ impl From<trae_core::Task> for TaskBody {
     }
 }
 
+/// One page of tasks, newest first.
+#[derive(Debug, Clone, Object)]
+#[oai(rename = "TaskPage")]
+pub struct TaskPageBody {
+    /// The tasks on this page.
+    pub items: Vec<TaskBody>,
+    /// How many tasks match in all: exact when `total_exact` is true; otherwise a lower bound
+    /// (a `tag` filter, or a caller who sees only their own tasks, counts at most 10,000
+    /// matches, so a page never counts the whole table).
+    pub total: u64,
+    /// Whether `total` is the exact number of matching tasks.
+    pub total_exact: bool,
+    /// The page size asked for.
+    pub limit: u32,
+    /// The offset asked for.
+    pub offset: u64,
+}
+
+impl From<trae_core::TaskPage> for TaskPageBody {
+    fn from(p: trae_core::TaskPage) -> Self {
+        Self {
+            total: p.total,
+            total_exact: p.total_exact,
+            limit: p.limit,
+            offset: p.offset,
+            items: p.items.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
 /// A task to enqueue.
 #[derive(Debug, Clone, Object)]
 #[oai(rename = "NewTask", deny_unknown_fields)]
@@ -334,7 +363,9 @@ impl TasksApi {
     /// Enqueue one task or a batch
     ///
     /// One task answers 201 with the task, or 200 with the unfinished task that already holds
-    /// its `unique_key`. `{"tasks": [...]}` enqueues all or none and answers 201.
+    /// its `unique_key`. `{"tasks": [...]}` enqueues all or none and answers 201. When a queue
+    /// already holds as many waiting tasks as `TRAE_QUEUE_MAX_BACKLOG` allows, nothing is
+    /// enqueued and the answer is 503 `overloaded` with `Retry-After` (seconds).
     #[oai(path = "/api/tasks", method = "post", operation_id = "enqueue_tasks")]
     async fn enqueue(&self, auth: Auth, body: JsonBody<EnqueueBody>) -> Result<Enqueued, ApiError> {
         let principal = auth.principal();
@@ -361,7 +392,8 @@ impl TasksApi {
     /// List tasks
     ///
     /// Newest first. Filter by `state`, `queue`, `kind` and `tag`; page with `limit`
-    /// (1–500, default 50) and `offset`.
+    /// (1–500, default 50) and `offset`. `total` is exact unless `total_exact` is false (see
+    /// `TaskPage`).
     #[oai(path = "/api/tasks", method = "get", operation_id = "list_tasks")]
     #[allow(clippy::too_many_arguments)] // poem-openapi takes one argument per query parameter
     async fn list(
@@ -373,7 +405,7 @@ impl TasksApi {
         tag: Query<Option<String>>,
         limit: Query<Option<i64>>,
         offset: Query<Option<i64>>,
-    ) -> Result<Json<Page<TaskBody>>, ApiError> {
+    ) -> Result<Json<TaskPageBody>, ApiError> {
         let page = PageRequest::new(limit.0, offset.0)?;
         let filter = TaskFilter {
             state: state.0.map(Into::into),

@@ -22,6 +22,7 @@ mod m20261206_000014_api_secret_bindings;
 mod m20261206_000015_task_owners;
 mod m20261206_000016_session_expiry;
 mod m20261206_000017_login_failures_by_address;
+mod m20261206_000018_task_counts;
 
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
@@ -54,6 +55,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000015_task_owners::Migration),
             Box::new(m20261206_000016_session_expiry::Migration),
             Box::new(m20261206_000017_login_failures_by_address::Migration),
+            Box::new(m20261206_000018_task_counts::Migration),
         ]
     }
 }

@@ -32,10 +32,11 @@ use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, PgPool};
 use tokio::sync::Notify;
 use trae_core::tasks::task::{
-    ClaimRequest, Enqueued, Finish, KindStats, Lease, Outcome, QueueSettings, QueueStats, Task,
-    TaskAttemptError, TaskFilter, TaskRecord, TaskRepository, TaskState, TaskStats, validate_queue,
+    ClaimRequest, Enqueued, Finish, KindStats, Lease, Outcome, QueueBacklog, QueueSettings,
+    QueueStats, Task, TaskAttemptError, TaskFilter, TaskPage, TaskRecord, TaskRepository,
+    TaskState, TaskStats, validate_queue,
 };
-use trae_core::{Error, Page, PageRequest, Result};
+use trae_core::{Error, PageRequest, Result};
 use uuid::Uuid;
 
 /// The PostgreSQL channel enqueues notify, with the queue name as payload.
@@ -47,10 +48,26 @@ const RENEW_CHUNK: usize = 500;
 const LOOKUP_CHUNK: usize = 1000;
 /// How often enqueue retries a unique key whose holder finished while it looked.
 const UNIQUE_RETRIES: usize = 8;
+/// The advisory lock one PostgreSQL node holds while it folds counter deltas ("trae-cnt").
+const COMPACT_LOCK: i64 = 0x7472_6165_2d63_6e74;
+/// Activity rows are kept this long past the stats window, in seconds.
+const ACTIVITY_KEPT_SECS: i64 = 120;
+/// How often a reader on PostgreSQL folds the counter deltas first, at most: the deltas it
+/// then adds up are about this much activity.
+const FOLD_EVERY: Duration = Duration::from_secs(1);
 
 const COLUMNS: &str = "id, queue, kind, payload, priority, state, attempt, max_attempts, run_at, \
     unique_key, tags, lease_expires_at, worker_id, last_error, result, progress, created_by, \
     owner_id, created_at, started_at, finished_at";
+
+/// ` WHERE a AND b`, or nothing for no conditions.
+fn where_clause(conds: &[String]) -> String {
+    if conds.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conds.join(" AND "))
+    }
+}
 
 /// `'a', 'b'` for an `IN (...)` list of states.
 fn state_list(states: impl IntoIterator<Item = TaskState>) -> String {
@@ -449,12 +466,26 @@ pub struct SqlTaskRepository {
     pools: Pools,
     notify: Arc<Notify>,
     listener: OnceLock<ListenerTask>,
+    /// When this process last folded the deltas before a read (PostgreSQL).
+    folded: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl std::fmt::Debug for SqlTaskRepository {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SqlTaskRepository").finish_non_exhaustive()
     }
+}
+
+/// Whether `every` has passed since `last` (then `last` becomes now).
+fn due(last: &std::sync::Mutex<Option<std::time::Instant>>, every: Duration) -> bool {
+    let mut last = last
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if last.is_some_and(|at| at.elapsed() < every) {
+        return false;
+    }
+    *last = Some(std::time::Instant::now());
+    true
 }
 
 /// Wakes every waiter, and leaves a permit for one that is about to wait.
@@ -469,9 +500,29 @@ impl SqlTaskRepository {
     pub fn new(writer: &DatabaseConnection, reader: &DatabaseConnection) -> Self {
         let pools = Pools::new(writer, reader);
         Self {
-            pools,
             notify: Arc::new(Notify::new()),
             listener: OnceLock::new(),
+            folded: std::sync::Mutex::new(None),
+            pools,
+        }
+    }
+
+    /// Compacts the counters: folds deltas, drops counters at zero and activity older than
+    /// the stats window at `now`.
+    async fn compact(&self, now: DateTime<Utc>) -> Result<()> {
+        let before = now.timestamp() - 60 - ACTIVITY_KEPT_SECS;
+        on_engine!(self.pools, writer, compact(Some(before)))
+    }
+
+    /// On PostgreSQL, folds the deltas before a read when due, so what readers add up stays
+    /// small even when no worker runs. A failed fold does not fail the read: the deltas are
+    /// still added up.
+    async fn fold_before_read(&self) {
+        if let Pools::Postgres(pool) = &self.pools
+            && due(&self.folded, FOLD_EVERY)
+            && let Err(e) = postgres::compact(pool, None).await
+        {
+            tracing::warn!(error = %e, "folding task counter deltas failed");
         }
     }
 
@@ -540,7 +591,8 @@ impl TaskRepository for SqlTaskRepository {
         on_engine!(self.pools, reader, get(id))
     }
 
-    async fn list(&self, filter: &TaskFilter, page: PageRequest) -> Result<Page<Task>> {
+    async fn list(&self, filter: &TaskFilter, page: PageRequest) -> Result<TaskPage> {
+        self.fold_before_read().await;
         on_engine!(self.pools, reader, list(filter, page))
     }
 
@@ -598,7 +650,21 @@ impl TaskRepository for SqlTaskRepository {
     }
 
     async fn stats(&self, now: DateTime<Utc>) -> Result<TaskStats> {
+        self.fold_before_read().await;
         on_engine!(self.pools, reader, stats(now))
+    }
+
+    async fn backlog(
+        &self,
+        queues: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<BTreeMap<String, QueueBacklog>> {
+        self.fold_before_read().await;
+        on_engine!(self.pools, reader, backlog(queues, now))
+    }
+
+    async fn compact_stats(&self, now: DateTime<Utc>) -> Result<()> {
+        self.compact(now).await
     }
 
     async fn prune(&self, before: DateTime<Utc>) -> Result<u64> {

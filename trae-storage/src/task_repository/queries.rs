@@ -346,7 +346,7 @@ per_engine! {
         pool: &Pool,
         filter: &TaskFilter,
         page: PageRequest,
-    ) -> Result<Page<Task>> {
+    ) -> Result<TaskPage> {
         let mut conds: Vec<String> = Vec::new();
         let mut binds: Vec<String> = Vec::new();
         if let Some(state) = filter.state {
@@ -361,6 +361,9 @@ per_engine! {
             binds.push(kind.clone());
             conds.push(format!("kind = ${}", binds.len()));
         }
+        // What the counters can answer ends here: state, queue and kind.
+        let counted_binds = binds.len();
+        let counted_where = where_clause(&conds);
         if let Some(tag) = &filter.tag {
             binds.push(format!(",{tag},"));
             conds.push(if PG {
@@ -375,27 +378,8 @@ per_engine! {
             conds.push(format!("owner_id = ${}", binds.len() + 1));
         }
         let n = binds.len() + usize::from(owner.is_some());
-        let where_sql = if conds.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", conds.join(" AND "))
-        };
+        let where_sql = where_clause(&conds);
         let mut conn = pool.acquire().await.map_err(sql_err)?;
-        let mut count = sqlx::query(AssertSqlSafe(format!(
-            "SELECT COUNT(*) FROM tasks{where_sql}"
-        )));
-        for b in &binds {
-            count = count.bind(b.as_str());
-        }
-        if let Some(owner) = owner {
-            count = count.bind(owner);
-        }
-        let total: i64 = count
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(sql_err)?
-            .try_get(0)
-            .map_err(bad_row)?;
         let mut select = sqlx::query(AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM tasks{where_sql} ORDER BY created_at DESC, id DESC \
              LIMIT ${} OFFSET ${}",
@@ -416,9 +400,63 @@ per_engine! {
             .await
             .map_err(sql_err)?;
         let items = rows.iter().map(task).collect::<Result<Vec<_>>>()?;
-        Ok(Page {
+        let on_page = items.len() as u64;
+        let (total, total_exact) = if on_page < u64::from(page.limit())
+            && (on_page > 0 || page.offset() == 0)
+        {
+            // The last page: every match is on it or before it.
+            (page.offset() + on_page, true)
+        } else if filter.tag.is_none() && owner.is_none() {
+            let sql = if PG {
+                format!(
+                    "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM (\
+                     SELECT n FROM task_counts{counted_where} \
+                     UNION ALL SELECT n FROM task_count_deltas{counted_where}) AS c"
+                )
+            } else {
+                format!("SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM task_counts{counted_where}")
+            };
+            let mut count = sqlx::query(AssertSqlSafe(sql));
+            for b in &binds[..counted_binds] {
+                count = count.bind(b.as_str());
+            }
+            let total: i64 = count
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(sql_err)?
+                .try_get(0)
+                .map_err(bad_row)?;
+            (to_count(total), true)
+        } else {
+            // No counter for tags or owners: count the matches, but never past the cap.
+            let cap = trae_core::tasks::task::LIST_COUNT_CAP;
+            let mut count = sqlx::query(AssertSqlSafe(format!(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM tasks{where_sql} LIMIT {}) AS c",
+                cap + 1
+            )));
+            for b in &binds {
+                count = count.bind(b.as_str());
+            }
+            if let Some(owner) = owner {
+                count = count.bind(owner);
+            }
+            let found: i64 = count
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(sql_err)?
+                .try_get(0)
+                .map_err(bad_row)?;
+            let found = to_count(found);
+            if found > cap {
+                (cap, false)
+            } else {
+                (found, true)
+            }
+        };
+        Ok(TaskPage {
             items: with_errors(&mut conn, items).await?,
-            total: to_count(total),
+            total,
+            total_exact,
             limit: page.limit(),
             offset: page.offset(),
         })
@@ -868,6 +906,25 @@ per_engine! {
         })
     }
 
+    /// Per `(queue, kind, state)`, the number of tasks: the counters, plus on PostgreSQL the
+    /// deltas not folded in yet.
+    static COUNTS: LazyLock<String> = LazyLock::new(|| {
+        if PG {
+            "SELECT queue, kind, state, CAST(SUM(n) AS BIGINT) FROM (\
+             SELECT queue, kind, state, n FROM task_counts \
+             UNION ALL SELECT queue, kind, state, n FROM task_count_deltas) AS c \
+             GROUP BY queue, kind, state HAVING SUM(n) <> 0"
+                .to_owned()
+        } else {
+            "SELECT queue, kind, state, n FROM task_counts WHERE n <> 0".to_owned()
+        }
+    });
+
+    /// The first second of the stats window ("the last minute") ending at `now`.
+    fn window_start(now: DateTime<Utc>) -> i64 {
+        now.timestamp() - 60
+    }
+
     pub(crate) async fn stats(pool: &Pool, now: DateTime<Utc>) -> Result<TaskStats> {
         let now = micros(now);
         let mut conn = pool.acquire().await.map_err(sql_err)?;
@@ -883,100 +940,57 @@ per_engine! {
             s.concurrency_limit =
                 limit_from_db(row.try_get::<Option<i32>, _>(2).map_err(bad_row)?);
         }
+        let rows = sqlx::query(COUNTS.as_str())
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(sql_err)?;
+        // Queues with claimable tasks, for the oldest-due lookup below.
+        let mut waiting: Vec<String> = Vec::new();
+        for row in rows {
+            let q: String = row.try_get(0).map_err(bad_row)?;
+            let kind: String = row.try_get(1).map_err(bad_row)?;
+            let state: TaskState = row.try_get::<String, _>(2).map_err(bad_row)?.parse()?;
+            let n = to_count(row.try_get(3).map_err(bad_row)?);
+            if n > 0 && TaskState::CLAIMABLE.contains(&state) && !waiting.contains(&q) {
+                waiting.push(q.clone());
+            }
+            let queue = stats_entry(&mut queues, q);
+            *queue.states.entry(state).or_default() += n;
+            *kind_entry(queue, kind).states.entry(state).or_default() += n;
+        }
         let rows = sqlx::query(
-            "SELECT queue, kind, state, COUNT(*) FROM tasks GROUP BY queue, kind, state",
+            "SELECT queue, kind, CAST(SUM(started) AS BIGINT), \
+             CAST(SUM(wait_secs) AS DOUBLE PRECISION), CAST(SUM(completed) AS BIGINT), \
+             CAST(SUM(failed) AS BIGINT), CAST(SUM(run_secs) AS DOUBLE PRECISION) \
+             FROM task_activity WHERE second >= $1 GROUP BY queue, kind",
         )
+        .bind(window_start(now))
         .fetch_all(&mut *conn)
         .await
         .map_err(sql_err)?;
         for row in rows {
             let q: String = row.try_get(0).map_err(bad_row)?;
             let kind: String = row.try_get(1).map_err(bad_row)?;
-            let state: TaskState = row.try_get::<String, _>(2).map_err(bad_row)?.parse()?;
-            let n = to_count(row.try_get(3).map_err(bad_row)?);
+            let started = to_count(row.try_get(2).map_err(bad_row)?);
+            let wait: f64 = row.try_get(3).map_err(bad_row)?;
+            let completed = to_count(row.try_get(4).map_err(bad_row)?);
+            let failed = to_count(row.try_get(5).map_err(bad_row)?);
+            let run: f64 = row.try_get(6).map_err(bad_row)?;
             let queue = stats_entry(&mut queues, q);
-            *queue.states.entry(state).or_default() += n;
-            *kind_entry(queue, kind).states.entry(state).or_default() += n;
-        }
-        // Seconds between two timestamps, as each engine computes them.
-        let (run_secs, wait_secs) = if PG {
-            (
-                "EXTRACT(EPOCH FROM (finished_at - started_at))::float8",
-                "EXTRACT(EPOCH FROM (started_at - run_at))::float8",
-            )
-        } else {
-            (
-                "(julianday(finished_at) - julianday(started_at)) * 86400.0",
-                "(julianday(started_at) - julianday(run_at)) * 86400.0",
-            )
-        };
-        let finished = format!(
-            "SELECT queue, kind, state, COUNT(*), SUM({run_secs}) FROM tasks \
-             WHERE state IN ('completed', 'failed') AND finished_at >= $1 \
-             AND started_at IS NOT NULL GROUP BY queue, kind, state"
-        );
-        let rows = sqlx::query(AssertSqlSafe(finished))
-            .bind(now - chrono::Duration::seconds(60))
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(sql_err)?;
-        // (finished, total run seconds) per (queue, kind), for the mean.
-        let mut runs: HashMap<(String, String), (u64, f64)> = HashMap::new();
-        for row in rows {
-            let q: String = row.try_get(0).map_err(bad_row)?;
-            let kind: String = row.try_get(1).map_err(bad_row)?;
-            let state: TaskState = row.try_get::<String, _>(2).map_err(bad_row)?.parse()?;
-            let n = to_count(row.try_get(3).map_err(bad_row)?);
-            let secs: Option<f64> = row.try_get(4).map_err(bad_row)?;
-            let run = runs.entry((q.clone(), kind.clone())).or_default();
-            run.0 += n;
-            run.1 += secs.unwrap_or(0.0);
-            let queue = stats_entry(&mut queues, q);
-            if state == TaskState::Completed {
-                queue.completed_last_minute += n;
-                kind_entry(queue, kind).completed_last_minute += n;
-            } else {
-                kind_entry(queue, kind).failed_last_minute += n;
+            queue.completed_last_minute += completed;
+            let k = kind_entry(queue, kind);
+            k.completed_last_minute += completed;
+            k.failed_last_minute += failed;
+            if started > 0 {
+                k.average_wait_secs = Some((wait / started as f64).max(0.0));
+            }
+            if completed + failed > 0 {
+                k.average_run_secs = Some((run / (completed + failed) as f64).max(0.0));
             }
         }
-        for ((q, kind), (n, secs)) in runs {
-            if n > 0 {
-                kind_entry(stats_entry(&mut queues, q), kind).average_run_secs =
-                    Some((secs / n as f64).max(0.0));
-            }
-        }
-        let started = format!(
-            "SELECT queue, kind, AVG({wait_secs}) FROM tasks \
-             WHERE started_at >= $1 GROUP BY queue, kind"
-        );
-        let rows = sqlx::query(AssertSqlSafe(started))
-            .bind(now - chrono::Duration::seconds(60))
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(sql_err)?;
-        for row in rows {
-            let q: String = row.try_get(0).map_err(bad_row)?;
-            let kind: String = row.try_get(1).map_err(bad_row)?;
-            let wait: Option<f64> = row.try_get(2).map_err(bad_row)?;
-            kind_entry(stats_entry(&mut queues, q), kind).average_wait_secs =
-                wait.map(|w| w.max(0.0));
-        }
-        static OLDEST: LazyLock<String> = LazyLock::new(|| {
-            format!(
-                "SELECT queue, MIN(run_at) FROM tasks WHERE state IN ({}) \
-                 AND run_at <= $1 GROUP BY queue",
-                SQL.claimable
-            )
-        });
-        let rows = sqlx::query(OLDEST.as_str())
-            .bind(now)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(sql_err)?;
-        for row in rows {
-            let q: String = row.try_get(0).map_err(bad_row)?;
-            let oldest: Option<DateTime<Utc>> = row.try_get(1).map_err(bad_row)?;
-            if let Some(oldest) = oldest {
+        if !waiting.is_empty() {
+            for row in oldest_due(&mut conn, &waiting, now).await? {
+                let (q, oldest) = row;
                 let age = (now - oldest).num_microseconds().unwrap_or(i64::MAX);
                 stats_entry(&mut queues, q).oldest_available_age_secs =
                     Some(age.max(0) as f64 / 1e6);
@@ -985,6 +999,142 @@ per_engine! {
         Ok(TaskStats {
             queues: queues.into_values().collect(),
         })
+    }
+
+    /// The `run_at` of the oldest due, claimable task of each of `queues` that has one.
+    ///
+    /// One index seek per queue and priority (`tasks_claim` is ordered by queue, priority,
+    /// `run_at`): the first entry of each is its oldest, due or not, so the cost does not
+    /// depend on how many tasks wait.
+    async fn oldest_due(
+        conn: &mut Conn,
+        queues: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(String, DateTime<Utc>)>> {
+        let mut out = Vec::new();
+        for chunk in queues.chunks(LOOKUP_CHUNK) {
+            let names: Vec<String> = (0..chunk.len())
+                .map(|i| format!("SELECT CAST(${} AS TEXT) AS queue", i + 2))
+                .collect();
+            let priorities: Vec<String> = (1..=10)
+                .map(|p| format!("SELECT {p} AS priority"))
+                .collect();
+            let sql = format!(
+                "SELECT queue, MIN(first_run) FROM (SELECT q.queue AS queue, \
+                 (SELECT t.run_at FROM tasks t WHERE t.state IN ({claimable}) \
+                 AND t.queue = q.queue AND t.priority = p.priority ORDER BY t.run_at LIMIT 1) \
+                 AS first_run FROM ({names}) AS q CROSS JOIN ({priorities}) AS p) AS f \
+                 WHERE first_run <= $1 GROUP BY queue",
+                claimable = SQL.claimable,
+                names = names.join(" UNION ALL "),
+                priorities = priorities.join(" UNION ALL "),
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(now);
+            for q in chunk {
+                query = query.bind(q.as_str());
+            }
+            for row in query.fetch_all(&mut *conn).await.map_err(sql_err)? {
+                let q: String = row.try_get(0).map_err(bad_row)?;
+                let oldest: Option<DateTime<Utc>> = row.try_get(1).map_err(bad_row)?;
+                if let Some(oldest) = oldest {
+                    out.push((q, oldest));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn backlog(
+        pool: &Pool,
+        queues: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<BTreeMap<String, QueueBacklog>> {
+        let mut out: BTreeMap<String, QueueBacklog> = BTreeMap::new();
+        if queues.is_empty() {
+            return Ok(out);
+        }
+        let mut conn = pool.acquire().await.map_err(sql_err)?;
+        let counted = if PG {
+            format!(
+                "SELECT queue, CAST(SUM(n) AS BIGINT) FROM (\
+                 SELECT queue, state, n FROM task_counts \
+                 UNION ALL SELECT queue, state, n FROM task_count_deltas) AS c \
+                 WHERE state IN ({}) AND queue IN ({}) GROUP BY queue",
+                SQL.claimable,
+                params(1, queues.len())
+            )
+        } else {
+            format!(
+                "SELECT queue, CAST(SUM(n) AS BIGINT) FROM task_counts \
+                 WHERE state IN ({}) AND queue IN ({}) GROUP BY queue",
+                SQL.claimable,
+                params(1, queues.len())
+            )
+        };
+        let mut query = sqlx::query(AssertSqlSafe(counted));
+        for q in queues {
+            query = query.bind(q.as_str());
+        }
+        for row in query.fetch_all(&mut *conn).await.map_err(sql_err)? {
+            let q: String = row.try_get(0).map_err(bad_row)?;
+            out.entry(q).or_default().waiting = to_count(row.try_get(1).map_err(bad_row)?);
+        }
+        let activity = format!(
+            "SELECT queue, CAST(SUM(completed) AS BIGINT) FROM task_activity \
+             WHERE second >= $1 AND queue IN ({}) GROUP BY queue",
+            params(2, queues.len())
+        );
+        let mut query = sqlx::query(AssertSqlSafe(activity)).bind(window_start(now));
+        for q in queues {
+            query = query.bind(q.as_str());
+        }
+        for row in query.fetch_all(&mut *conn).await.map_err(sql_err)? {
+            let q: String = row.try_get(0).map_err(bad_row)?;
+            out.entry(q).or_default().completed_last_minute =
+                to_count(row.try_get(1).map_err(bad_row)?);
+        }
+        Ok(out)
+    }
+
+    /// Folds the counter deltas into the counters (PostgreSQL), drops counters at zero and,
+    /// given `activity_before` (epoch seconds), the activity older than it.
+    pub(crate) async fn compact(pool: &Pool, activity_before: Option<i64>) -> Result<()> {
+        let mut tx = begin(pool).await?;
+        if PG {
+            // One node folds at a time; the others skip rather than queue behind it.
+            let row = sqlx::query("SELECT pg_try_advisory_xact_lock($1)")
+                .bind(COMPACT_LOCK)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(sql_err)?;
+            let locked: bool = row.try_get(0).map_err(bad_row)?;
+            if !locked {
+                tx.rollback().await.map_err(sql_err)?;
+                return Ok(());
+            }
+            sqlx::query(
+                "WITH moved AS (DELETE FROM task_count_deltas RETURNING queue, kind, state, n) \
+                 INSERT INTO task_counts (queue, kind, state, n) \
+                 SELECT queue, kind, state, CAST(SUM(n) AS BIGINT) FROM moved \
+                 GROUP BY queue, kind, state \
+                 ON CONFLICT (queue, kind, state) DO UPDATE SET n = task_counts.n + excluded.n",
+            )
+            .execute(&mut *tx)
+            .await
+            .map_err(sql_err)?;
+        }
+        sqlx::query("DELETE FROM task_counts WHERE n = 0")
+            .execute(&mut *tx)
+            .await
+            .map_err(sql_err)?;
+        if let Some(before) = activity_before {
+            sqlx::query("DELETE FROM task_activity WHERE second < $1")
+                .bind(before)
+                .execute(&mut *tx)
+                .await
+                .map_err(sql_err)?;
+        }
+        tx.commit().await.map_err(sql_err)
     }
 
     pub(crate) async fn prune(pool: &Pool, before: DateTime<Utc>) -> Result<u64> {
