@@ -34,6 +34,9 @@ pub struct StoreOptions {
     pub clock: Arc<dyn Clock>,
     /// The bus services publish events on.
     pub events: Arc<dyn EventBus>,
+    /// Whether concurrent enqueues on SQLite share a transaction (default true; see
+    /// [`SqlTaskRepository::with_grouped_enqueues`]).
+    pub group_enqueues: bool,
 }
 
 impl std::fmt::Debug for StoreOptions {
@@ -43,6 +46,7 @@ impl std::fmt::Debug for StoreOptions {
             .field("max_connections", &self.max_connections)
             .field("busy_timeout", &self.busy_timeout)
             .field("acquire_timeout", &self.acquire_timeout)
+            .field("group_enqueues", &self.group_enqueues)
             .finish_non_exhaustive()
     }
 }
@@ -58,6 +62,7 @@ impl Default for StoreOptions {
             acquire_timeout: Duration::from_secs(5),
             events: Arc::new(BroadcastBus::new(Arc::clone(&clock), 1024)),
             clock,
+            group_enqueues: true,
         }
     }
 }
@@ -210,10 +215,10 @@ impl Store {
     /// (and, on PostgreSQL, its `LISTEN` connection).
     pub fn task_repository(&self) -> Arc<dyn trae_core::TaskRepository> {
         let repo = self.inner.tasks.get_or_init(|| {
-            Arc::new(SqlTaskRepository::new(
-                &self.inner.writer,
-                &self.inner.reader,
-            ))
+            Arc::new(
+                SqlTaskRepository::new(&self.inner.writer, &self.inner.reader)
+                    .with_grouped_enqueues(self.inner.options.group_enqueues),
+            )
         });
         Arc::clone(repo) as Arc<dyn trae_core::TaskRepository>
     }

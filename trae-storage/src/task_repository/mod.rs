@@ -15,6 +15,7 @@
 
 use crate::sql_pools::{Pools, on_engine, per_engine};
 
+mod group_commit;
 mod postgres_only;
 mod queries;
 mod sqlite_only;
@@ -468,6 +469,8 @@ pub struct SqlTaskRepository {
     listener: OnceLock<ListenerTask>,
     /// When this process last folded the deltas before a read (PostgreSQL).
     folded: std::sync::Mutex<Option<std::time::Instant>>,
+    /// Concurrent enqueues sharing transactions (SQLite, unless turned off).
+    groups: Option<group_commit::EnqueueGroups>,
 }
 
 impl std::fmt::Debug for SqlTaskRepository {
@@ -503,8 +506,31 @@ impl SqlTaskRepository {
             notify: Arc::new(Notify::new()),
             listener: OnceLock::new(),
             folded: std::sync::Mutex::new(None),
+            groups: match pools {
+                Pools::Sqlite { .. } => Some(group_commit::EnqueueGroups::default()),
+                Pools::Postgres(_) => None,
+            },
             pools,
         }
+    }
+
+    /// Whether concurrent enqueues on SQLite share one transaction (group commit, the
+    /// default; see `group_commit`). Turning it off gives each call its own transaction, as
+    /// before issue 20, for comparison. PostgreSQL, with a pool of writers, never groups.
+    #[must_use]
+    pub fn with_grouped_enqueues(mut self, grouped: bool) -> Self {
+        self.groups = match (&self.pools, grouped) {
+            (Pools::Sqlite { .. }, true) => Some(group_commit::EnqueueGroups::default()),
+            _ => None,
+        };
+        self
+    }
+
+    /// Marks a worker write, which enqueue groups let go first (SQLite, when grouping).
+    fn urgent(&self) -> Option<group_commit::Urgent<'_>> {
+        self.groups
+            .as_ref()
+            .map(group_commit::EnqueueGroups::urgent)
     }
 
     /// Compacts the counters: folds deltas, drops counters at zero and activity older than
@@ -580,7 +606,10 @@ async fn listen(pool: PgPool, notify: Arc<Notify>) {
 #[async_trait]
 impl TaskRepository for SqlTaskRepository {
     async fn enqueue(&self, tasks: &[TaskRecord]) -> Result<Vec<Enqueued>> {
-        let out = on_engine!(self.pools, writer, enqueue(tasks))?;
+        let out = match (&self.pools, &self.groups) {
+            (Pools::Sqlite { writer, .. }, Some(groups)) => groups.enqueue(writer, tasks).await?,
+            _ => on_engine!(self.pools, writer, enqueue(tasks))?,
+        };
         if out.iter().any(|e| e.inserted) {
             self.wake();
         }
@@ -597,6 +626,7 @@ impl TaskRepository for SqlTaskRepository {
     }
 
     async fn claim(&self, request: &ClaimRequest) -> Result<Vec<Task>> {
+        let _first = self.urgent();
         on_engine!(self.pools, writer, claim(request))
     }
 
@@ -604,11 +634,15 @@ impl TaskRepository for SqlTaskRepository {
         if leases.is_empty() {
             return Ok(Vec::new());
         }
+        let _first = self.urgent();
         on_engine!(self.pools, writer, renew(leases, until))
     }
 
     async fn finish(&self, batch: &[Finish]) -> Result<Vec<bool>> {
-        let applied = on_engine!(self.pools, writer, finish(batch))?;
+        let applied = {
+            let _first = self.urgent();
+            on_engine!(self.pools, writer, finish(batch))?
+        };
         if batch.iter().any(|f| matches!(f.outcome, Outcome::Released)) {
             self.wake();
         }
@@ -616,7 +650,10 @@ impl TaskRepository for SqlTaskRepository {
     }
 
     async fn rescue_expired(&self, now: DateTime<Utc>) -> Result<Vec<Task>> {
-        let rescued = on_engine!(self.pools, writer, rescue_expired(now))?;
+        let rescued = {
+            let _first = self.urgent();
+            on_engine!(self.pools, writer, rescue_expired(now))?
+        };
         if rescued.iter().any(|t| t.state == TaskState::Retryable) {
             self.wake();
         }

@@ -1,0 +1,448 @@
+//! The in-process worker under HTTP load (issue 20): how many tasks per second it completes
+//! with the HTTP stack idle and while concurrent enqueues and reads go through it, on one
+//! SQLite file, in one process, as `trae serve` runs them.
+//!
+//! For each mode (`TRAE_BENCH_MODES`, default `ungrouped,grouped`: enqueues in a transaction
+//! each, as before issue 20, then grouped into shared transactions, the default since), on a
+//! fresh database in a temporary directory:
+//!
+//! 1. the app is served on 127.0.0.1 on this process's runtime (as many workers as cores), with
+//!    the rate limits and the backlog limit off and an admin signed in;
+//! 2. the queue is filled with no-op tasks (through the library, topped up to
+//!    `TRAE_BENCH_BACKLOG`, default 100,000, before every window), so the worker never idles;
+//! 3. the in-process worker starts (`trae serve`'s: the default queue, concurrency = cores);
+//! 4. `TRAE_BENCH_ROUNDS` (default 2) rounds of an *unloaded* window and a *loaded* window of
+//!    `TRAE_BENCH_SECS` (default 15) each. In a loaded window `TRAE_BENCH_CONNECTIONS`
+//!    (default 64) keep-alive connections send requests back to back, in a fixed mix of ten:
+//!    five `POST /api/tasks` of one no-op task, two `GET /api/tasks?limit=20`, two
+//!    `GET /api/tasks/{id}` of a task just enqueued, one `GET /api/tasks/stats`.
+//!
+//! The worker's rate is its completed tasks (from the queue's counters) over the window; HTTP
+//! figures are requests per second and latency percentiles per kind of request.
+//!
+//! Run: `cargo bench -p trae-server --bench queue_soak` (smoke: `TRAE_BENCH_SECS=3`).
+
+#![allow(clippy::print_stdout)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use poem::listener::{Acceptor, Listener, TcpListener};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+use trae_agents::Trae;
+use trae_core::{Config, NewTask, Principal, TaskState};
+use trae_server::App;
+use trae_storage::{Store, StoreOptions};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+fn knob(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .map(|v| {
+            v.parse()
+                .unwrap_or_else(|_| panic!("{name} must be a whole number"))
+        })
+        .unwrap_or(default)
+}
+
+fn main() {
+    let secs = knob("TRAE_BENCH_SECS", 15);
+    let rounds = knob("TRAE_BENCH_ROUNDS", 2);
+    let connections = knob("TRAE_BENCH_CONNECTIONS", 64);
+    let backlog = knob("TRAE_BENCH_BACKLOG", 100_000);
+    let modes = std::env::var("TRAE_BENCH_MODES").unwrap_or_else(|_| "ungrouped,grouped".into());
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    println!(
+        "queue soak: {cores} cores, windows of {secs} s, {rounds} rounds, {connections} connections, \
+         backlog topped up to {backlog}"
+    );
+    for mode in modes.split(',').map(str::trim).filter(|m| !m.is_empty()) {
+        let grouped = match mode {
+            "grouped" => true,
+            "ungrouped" => false,
+            other => panic!("unknown mode {other:?}: grouped or ungrouped"),
+        };
+        runtime.block_on(soak(
+            mode,
+            grouped,
+            Duration::from_secs(secs),
+            rounds,
+            connections,
+            backlog,
+            cores,
+        ));
+    }
+}
+
+/// What one window measured.
+struct Window {
+    loaded: bool,
+    worker_per_sec: f64,
+    requests: Vec<(&'static str, Vec<f64>)>,
+    secs: f64,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn soak(
+    mode: &str,
+    grouped: bool,
+    window: Duration,
+    rounds: u64,
+    connections: u64,
+    backlog: u64,
+    cores: usize,
+) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("trae.db").display());
+    let env = |k: &str| match k {
+        "TRAE_DATA_DIR" => Some(dir.path().display().to_string()),
+        "TRAE_DATABASE_URL" => Some(url.clone()),
+        "TRAE_ADMIN_USERNAME" => Some("root".to_owned()),
+        "TRAE_ADMIN_PASSWORD" => Some(PASSWORD.to_owned()),
+        // The load comes from one client; the gateway's per-client limit would measure itself.
+        "TRAE_RATE_LIMIT" => Some("off".to_owned()),
+        // The backlog grows on purpose here.
+        "TRAE_QUEUE_MAX_BACKLOG" => Some("0".to_owned()),
+        _ => None,
+    };
+    let config = Config::from_sources(env).expect("config");
+    let options = StoreOptions {
+        group_enqueues: grouped,
+        ..StoreOptions::default()
+    };
+    let store = Store::connect_with(&url, options).await.expect("store");
+    let trae = Trae::with_store(config, store).await.expect("services");
+    trae.bootstrap_admin().await.expect("admin");
+    let acceptor = TcpListener::bind("127.0.0.1:0")
+        .into_acceptor()
+        .await
+        .expect("bind");
+    let addr = acceptor
+        .local_addr()
+        .into_iter()
+        .find_map(|a| a.as_socket_addr().copied())
+        .expect("address")
+        .to_string();
+    let app = App::new(&trae).await.expect("app").into_endpoint();
+    let server = tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(app));
+    let token = login(&addr).await;
+
+    let queue = trae.tasks();
+    top_up(&trae, backlog).await;
+    let stop_worker = CancellationToken::new();
+    let worker = trae.worker(vec!["default".into()], cores).expect("worker");
+    let worker = tokio::spawn(worker.run(stop_worker.clone()));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let mut windows = Vec::new();
+    for _ in 0..rounds {
+        for loaded in [false, true] {
+            top_up(&trae, backlog).await;
+            let before = completed(&trae).await;
+            let started = Instant::now();
+            let requests = if loaded {
+                load(&addr, &token, connections, window).await
+            } else {
+                tokio::time::sleep(window).await;
+                Vec::new()
+            };
+            let secs = started.elapsed().as_secs_f64();
+            let done = completed(&trae).await - before;
+            let w = Window {
+                loaded,
+                worker_per_sec: done as f64 / secs,
+                requests,
+                secs,
+            };
+            report(mode, &w);
+            windows.push(w);
+        }
+    }
+    stop_worker.cancel();
+    let summary = worker.await.expect("worker task").expect("worker");
+    server.abort();
+    let mean = |loaded: bool| {
+        let rates: Vec<f64> = windows
+            .iter()
+            .filter(|w| w.loaded == loaded)
+            .map(|w| w.worker_per_sec)
+            .collect();
+        rates.iter().sum::<f64>() / rates.len().max(1) as f64
+    };
+    let (unloaded, loaded) = (mean(false), mean(true));
+    let left = queue
+        .stats(&Principal::System)
+        .await
+        .expect("stats")
+        .queues
+        .into_iter()
+        .find(|q| q.queue == "default")
+        .map_or(0, |q| q.states[&TaskState::Available]);
+    println!(
+        "{mode:>9}  summary: worker unloaded {unloaded:.0}/s, loaded {loaded:.0}/s, \
+         loaded/unloaded {:.2}; worker claimed {}, completed {}, lost {}; {left} tasks left\n",
+        loaded / unloaded.max(f64::MIN_POSITIVE),
+        summary.claimed,
+        summary.completed,
+        summary.lost,
+    );
+    trae.store().close().await;
+}
+
+fn report(mode: &str, w: &Window) {
+    let label = if w.loaded { "loaded" } else { "unloaded" };
+    let mut line = format!(
+        "{mode:>9}  {label:>8}  worker {:>6.0} tasks/s",
+        w.worker_per_sec
+    );
+    let total: usize = w.requests.iter().map(|(_, l)| l.len()).sum();
+    if total > 0 {
+        line.push_str(&format!("  | http {:>6.0} req/s", total as f64 / w.secs));
+        for (kind, latencies) in &w.requests {
+            let p = percentiles(latencies.clone());
+            line.push_str(&format!(
+                "  | {kind} {:.0}/s p50 {:.1} p99 {:.1} ms",
+                latencies.len() as f64 / w.secs,
+                p.0,
+                p.1
+            ));
+        }
+    }
+    println!("{line}");
+}
+
+/// (p50, p99) in milliseconds, nearest rank.
+fn percentiles(mut ms: Vec<f64>) -> (f64, f64) {
+    if ms.is_empty() {
+        return (0.0, 0.0);
+    }
+    ms.sort_by(f64::total_cmp);
+    let at = |q: f64| ms[((q * ms.len() as f64).ceil() as usize).clamp(1, ms.len()) - 1];
+    (at(0.5), at(0.99))
+}
+
+/// Tasks of the default queue completed so far (from the counters).
+async fn completed(trae: &Trae) -> u64 {
+    trae.tasks()
+        .stats(&Principal::System)
+        .await
+        .expect("stats")
+        .queues
+        .into_iter()
+        .find(|q| q.queue == "default")
+        .map_or(0, |q| q.states[&TaskState::Completed])
+}
+
+/// Enqueues no-op tasks until `backlog` wait, so the worker never runs dry in a window.
+async fn top_up(trae: &Trae, backlog: u64) {
+    let tasks = trae.tasks();
+    let waiting = tasks
+        .stats(&Principal::System)
+        .await
+        .expect("stats")
+        .queues
+        .into_iter()
+        .find(|q| q.queue == "default")
+        .map_or(0, |q| q.states[&TaskState::Available]);
+    let mut missing = backlog.saturating_sub(waiting);
+    while missing > 0 {
+        let n = missing.min(10_000);
+        let batch = (0..n)
+            .map(|_| NewTask::new("noop", serde_json::json!({})))
+            .collect();
+        tasks
+            .enqueue_many(&Principal::System, batch)
+            .await
+            .expect("top up");
+        missing -= n;
+    }
+}
+
+/// Signs the admin in over HTTP; returns the access token.
+async fn login(addr: &str) -> String {
+    let mut conn = Conn::open(addr).await;
+    let body = serde_json::json!({"username": "root", "password": PASSWORD}).to_string();
+    let (status, body) = conn
+        .send("POST", "/api/auth/login", None, Some(&body))
+        .await;
+    assert_eq!(status, 200, "login: {body}");
+    let json: serde_json::Value = serde_json::from_str(&body).expect("login JSON");
+    json["access_token"]
+        .as_str()
+        .expect("an access token")
+        .to_owned()
+}
+
+const KINDS: [&str; 4] = ["enqueue", "list", "get", "stats"];
+
+/// Runs `connections` request loops for `window`; returns each kind's latencies (ms).
+async fn load(
+    addr: &str,
+    token: &str,
+    connections: u64,
+    window: Duration,
+) -> Vec<(&'static str, Vec<f64>)> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut loops = tokio::task::JoinSet::new();
+    for c in 0..connections {
+        let (addr, token, stop) = (addr.to_owned(), token.to_owned(), Arc::clone(&stop));
+        loops.spawn(async move {
+            let mut conn = Conn::open(&addr).await;
+            let mut latencies: [Vec<f64>; 4] = Default::default();
+            let mut last_id = String::new();
+            // Each connection starts at another point of the mix.
+            let mut i = c as usize;
+            while !stop.load(Ordering::Relaxed) {
+                let step = i % 10;
+                i += 1;
+                let kind = match step {
+                    0..=4 => 0,
+                    5 | 6 => 1,
+                    7 | 8 if !last_id.is_empty() => 2,
+                    7 | 8 => 1,
+                    _ => 3,
+                };
+                let started = Instant::now();
+                let (status, body) = match kind {
+                    0 => {
+                        conn.send(
+                            "POST",
+                            "/api/tasks",
+                            Some(&token),
+                            Some(r#"{"kind":"noop"}"#),
+                        )
+                        .await
+                    }
+                    1 => {
+                        conn.send("GET", "/api/tasks?limit=20", Some(&token), None)
+                            .await
+                    }
+                    2 => {
+                        conn.send("GET", &format!("/api/tasks/{last_id}"), Some(&token), None)
+                            .await
+                    }
+                    _ => {
+                        conn.send("GET", "/api/tasks/stats", Some(&token), None)
+                            .await
+                    }
+                };
+                latencies[kind].push(started.elapsed().as_secs_f64() * 1000.0);
+                assert!(
+                    (200..300).contains(&status),
+                    "{} answered {status}: {body}",
+                    KINDS[kind]
+                );
+                if kind == 0 {
+                    let json: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+                    last_id = json["id"].as_str().unwrap_or_default().to_owned();
+                }
+            }
+            latencies
+        });
+    }
+    tokio::time::sleep(window).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut all: [Vec<f64>; 4] = Default::default();
+    while let Some(done) = loops.join_next().await {
+        for (into, from) in all.iter_mut().zip(done.expect("a load loop")) {
+            into.extend(from);
+        }
+    }
+    KINDS.into_iter().zip(all).collect()
+}
+
+/// One keep-alive HTTP/1.1 connection.
+struct Conn {
+    stream: BufReader<TcpStream>,
+    addr: String,
+}
+
+impl Conn {
+    async fn open(addr: &str) -> Self {
+        let stream = TcpStream::connect(addr).await.expect("connect");
+        stream.set_nodelay(true).expect("nodelay");
+        Self {
+            stream: BufReader::new(stream),
+            addr: addr.to_owned(),
+        }
+    }
+
+    /// Sends one request and reads the whole answer: (status, body).
+    async fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> (u16, String) {
+        let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\n", self.addr);
+        if let Some(token) = token {
+            request.push_str(&format!("Authorization: Bearer {token}\r\n"));
+        }
+        let body = body.unwrap_or("");
+        if method == "POST" {
+            request.push_str(&format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                body.len()
+            ));
+        }
+        request.push_str("\r\n");
+        request.push_str(body);
+        self.stream
+            .get_mut()
+            .write_all(request.as_bytes())
+            .await
+            .expect("write");
+        let mut line = String::new();
+        self.stream.read_line(&mut line).await.expect("status line");
+        let status: u16 = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("a status line, got {line:?}"));
+        let mut length = None;
+        let mut chunked = false;
+        loop {
+            line.clear();
+            self.stream.read_line(&mut line).await.expect("header");
+            let header = line.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = header.split_once(':') {
+                let (name, value) = (name.trim().to_ascii_lowercase(), value.trim());
+                if name == "content-length" {
+                    length = value.parse::<usize>().ok();
+                } else if name == "transfer-encoding" && value.eq_ignore_ascii_case("chunked") {
+                    chunked = true;
+                }
+            }
+        }
+        let mut out = Vec::new();
+        if chunked {
+            loop {
+                line.clear();
+                self.stream.read_line(&mut line).await.expect("chunk size");
+                let size = usize::from_str_radix(line.trim(), 16).expect("a chunk size");
+                let mut chunk = vec![0; size + 2];
+                self.stream.read_exact(&mut chunk).await.expect("chunk");
+                if size == 0 {
+                    break;
+                }
+                out.extend_from_slice(&chunk[..size]);
+            }
+        } else if let Some(n) = length {
+            out.resize(n, 0);
+            self.stream.read_exact(&mut out).await.expect("body");
+        }
+        (status, String::from_utf8_lossy(&out).into_owned())
+    }
+}
