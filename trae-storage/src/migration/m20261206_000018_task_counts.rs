@@ -22,9 +22,8 @@
 //! PostgreSQL `CREATE TRIGGER` waits for in-flight writes to `tasks` and holds new ones until
 //! commit, so no task is counted twice or missed.
 //!
-//! `tasks_queue_state (queue, state)` existed only for the counting `stats` query; it gives way
-//! to `tasks_state_created (state, created_at, id)`, which serves lists filtered by state
-//! newest first without scanning the other states.
+//! No index on `(state, …)` is added for lists by state: SQLite's planner then chose it for the
+//! claim's `UPDATE … WHERE id IN (…) AND state IN (…)` and scanned every waiting task per claim.
 
 use sea_orm_migration::prelude::*;
 
@@ -86,8 +85,6 @@ WHEN NEW.state IN ('completed', 'failed') AND OLD.state <> NEW.state
 END;
 INSERT INTO task_counts (queue, kind, state, n)
     SELECT queue, kind, state, COUNT(*) FROM tasks GROUP BY queue, kind, state;
-DROP INDEX tasks_queue_state;
-CREATE INDEX tasks_state_created ON tasks (state, created_at, id);
 "#;
 
 const POSTGRES_UP: &str = r#"
@@ -167,8 +164,6 @@ CREATE TRIGGER tasks_counted_update AFTER UPDATE ON tasks
 
 INSERT INTO task_counts (queue, kind, state, n)
     SELECT queue, kind, state, COUNT(*) FROM tasks GROUP BY queue, kind, state;
-DROP INDEX tasks_queue_state;
-CREATE INDEX tasks_state_created ON tasks (state, created_at, id);
 "#;
 
 const SQLITE_DOWN: &str = r#"
@@ -179,8 +174,6 @@ DROP TRIGGER tasks_count_delete;
 DROP TRIGGER tasks_count_insert;
 DROP TABLE task_activity;
 DROP TABLE task_counts;
-DROP INDEX tasks_state_created;
-CREATE INDEX tasks_queue_state ON tasks (queue, state);
 "#;
 
 const POSTGRES_DOWN: &str = r#"
@@ -193,8 +186,6 @@ DROP FUNCTION trae_tasks_counted_insert();
 DROP TABLE task_activity;
 DROP TABLE task_count_deltas;
 DROP TABLE task_counts;
-DROP INDEX tasks_state_created;
-CREATE INDEX tasks_queue_state ON tasks (queue, state);
 "#;
 
 #[async_trait::async_trait]
