@@ -1,5 +1,8 @@
-//! The engine's word lists (negations, persons, quantifiers, stances, antonyms, numbers,
-//! months, irregular verbs) and the stemmer that matches words against them.
+//! The engine's word lists (negations, persons, quantifiers, stances, numbers, months,
+//! irregular verbs) and the stemmer that matches words against them; antonyms come from
+//! WordNet, in [`super::antonym`].
+
+use super::antonym;
 
 pub(super) const NEGATIONS: [&str; 13] = [
     "not", "no", "never", "none", "nobody", "nothing", "neither", "nor", "nowhere", "without",
@@ -150,55 +153,6 @@ pub(super) const VALUE_NEGATIVE: [&str; 36] = [
     "fraud",
     "reckless",
 ];
-/// Antonym pairs (stems) that are not stances.
-pub(super) const ANTONYMS: [(&str, &str); 46] = [
-    ("help", "hurt"),
-    ("strengthen", "weaken"),
-    ("extend", "end"),
-    ("grow", "decline"),
-    ("acquit", "convict"),
-    ("rise", "decline"),
-    ("increase", "decline"),
-    ("increase", "decrease"),
-    ("increase", "cut"),
-    ("increase", "reduce"),
-    ("raise", "lower"),
-    ("raise", "cut"),
-    ("raise", "reduce"),
-    ("rise", "fall"),
-    ("rose", "fell"),
-    ("grow", "shrink"),
-    ("grew", "shrank"),
-    ("expand", "reduce"),
-    ("expand", "shrink"),
-    ("boost", "cut"),
-    ("more", "less"),
-    ("more", "fewer"),
-    ("higher", "lower"),
-    ("up", "down"),
-    ("true", "false"),
-    ("legal", "illegal"),
-    ("safe", "unsafe"),
-    ("win", "lose"),
-    ("won", "lost"),
-    ("allow", "forbid"),
-    ("allow", "prohibit"),
-    ("open", "close"),
-    ("hire", "fire"),
-    ("buy", "sell"),
-    ("bought", "sold"),
-    ("profit", "loss"),
-    ("succeed", "fail"),
-    ("guilty", "innocent"),
-    ("include", "exclude"),
-    ("strong", "weak"),
-    ("rich", "poor"),
-    ("cheap", "expensive"),
-    ("add", "remove"),
-    ("start", "stop"),
-    ("present", "absent"),
-    ("public", "private"),
-];
 pub(super) const SMALL_NUMBERS: [&str; 21] = [
     "zero",
     "one",
@@ -273,6 +227,11 @@ pub(super) const IRREGULAR: [(&str, &str); 34] = [
     ("held", "hold"),
     ("saw", "see"),
 ];
+/// Units of relative time ("last year", "next week").
+pub(super) const TIME_UNITS: [&str; 12] = [
+    "year", "month", "week", "day", "quarter", "season", "summer", "winter", "spring", "autumn",
+    "term", "decade",
+];
 /// Verbs too general to make two statements about the same thing.
 pub(super) const GENERIC_VERBS: [&str; 12] = [
     "vote", "say", "make", "think", "believe", "claim", "argue", "call", "plan", "want", "get",
@@ -289,10 +248,20 @@ pub(super) fn stem(word: &str) -> String {
     if let Some((_, base)) = IRREGULAR.iter().find(|(form, _)| *form == w) {
         return (*base).to_owned();
     }
+    // Auxiliaries ("had", "did") keep their form: WordNet's "have" and "do" are lexical verbs.
+    if !is_in(&STOPWORDS, w)
+        && let Some(base) = antonym::base_form(w)
+    {
+        return base.to_owned();
+    }
     if w.ends_with("ss") || w.len() <= 3 {
         return w.to_owned();
     }
     for suffix in ["ing", "ied", "ies", "ed", "es", "s"] {
+        // "dangerous", "cannabis", "crisis": an s that is not a plural or a verb ending.
+        if suffix == "s" && (w.ends_with("us") || w.ends_with("is")) {
+            continue;
+        }
         if let Some(root) = w.strip_suffix(suffix)
             && root.len() >= 3
         {
@@ -336,8 +305,12 @@ fn doubled(root: &str) -> bool {
 
 /// Whether `word` is one of the lexicons' words (so a stem ending in e can be restored).
 pub(super) fn is_stem_word(word: &str) -> bool {
-    ANTONYMS.iter().any(|(a, b)| *a == word || *b == word)
-        || is_in(&POLICY_POSITIVE, word)
+    is_stance_word(word) || antonym::has_antonym(word)
+}
+
+/// Whether `word` takes a stance (support, oppose, good, mistake...).
+pub(super) fn is_stance_word(word: &str) -> bool {
+    is_in(&POLICY_POSITIVE, word)
         || is_in(&POLICY_NEGATIVE, word)
         || is_in(&VALUE_POSITIVE, word)
         || is_in(&VALUE_NEGATIVE, word)

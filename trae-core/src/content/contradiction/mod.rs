@@ -38,12 +38,13 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+mod antonym;
 mod lexicon;
 
 use lexicon::{
-    ANTONYMS, CLAUSE_BREAKS, FIRST_PERSON, GENERIC_VERBS, IRREGULAR, MONTHS, NEGATIONS,
-    POLICY_NEGATIVE, POLICY_POSITIVE, QUANTIFIERS, SMALL_NUMBERS, STOPWORDS, THIRD_PERSON,
-    VALUE_NEGATIVE, VALUE_POSITIVE, VERB_MARKERS, is_in, is_stem_word, stem,
+    CLAUSE_BREAKS, FIRST_PERSON, GENERIC_VERBS, IRREGULAR, MONTHS, NEGATIONS, POLICY_NEGATIVE,
+    POLICY_POSITIVE, QUANTIFIERS, SMALL_NUMBERS, STOPWORDS, THIRD_PERSON, TIME_UNITS,
+    VALUE_NEGATIVE, VALUE_POSITIVE, VERB_MARKERS, is_in, is_stance_word, stem,
 };
 
 /// How two statements conflict, as the hypocrisy tracker classifies it.
@@ -346,6 +347,8 @@ struct Statement {
     stems: Vec<String>,
     /// The subject's head: "speaker", a third-person pronoun class "pronoun", or a word.
     subject: String,
+    /// Where the subject span ends (the index of its first word after it).
+    subject_end: usize,
     /// The stems of the subject span (for "the statement is about the topic").
     subject_stems: BTreeSet<String>,
     /// Whose the subject is, when a possessive says: "speaker" (my, our) or "other" (his,
@@ -413,6 +416,7 @@ impl Statement {
             words,
             stems,
             subject,
+            subject_end,
             subject_stems,
             owner,
             content,
@@ -457,7 +461,12 @@ impl Statement {
     fn stance(&self) -> (i32, bool) {
         let mut sign = 0;
         let mut policy = false;
-        for s in &self.stems {
+        // "for" takes a stance only when no policy verb does: "banned cannabis for adults".
+        let verb = self
+            .stems
+            .iter()
+            .any(|s| s != "for" && is_in(&POLICY_POSITIVE, s) || is_in(&POLICY_NEGATIVE, s));
+        for s in self.stems.iter().filter(|s| !verb || *s != "for") {
             if is_in(&POLICY_POSITIVE, s) {
                 sign = 1;
                 policy = true;
@@ -473,13 +482,33 @@ impl Statement {
         (sign, policy)
     }
 
+    /// The times a statement names: its years and relative times ("last year", "today").
+    fn times(&self) -> BTreeSet<String> {
+        let mut out: BTreeSet<String> = self.years.iter().map(i64::to_string).collect();
+        for (i, w) in self.words.iter().enumerate() {
+            let next = self.words.get(i + 1).map(String::as_str).unwrap_or("");
+            match w.as_str() {
+                "yesterday" | "today" | "tomorrow" | "tonight" | "now" | "currently" => {
+                    out.insert(w.clone());
+                }
+                "last" | "next" | "this" | "previous" | "coming"
+                    if is_in(&TIME_UNITS, next) || is_in(&MONTHS, next) =>
+                {
+                    out.insert(format!("{w} {next}"));
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
     fn has(&self, word: &str) -> bool {
         self.words.iter().any(|w| w == word) || self.stems.iter().any(|s| s == word)
     }
 }
 
 fn is_cue_word(stem: &str) -> bool {
-    is_stem_word(stem) || QUANTIFIERS.iter().any(|(a, b)| *a == stem || *b == stem)
+    is_stance_word(stem) || QUANTIFIERS.iter().any(|(a, b)| *a == stem || *b == stem)
 }
 
 fn is_content(stem: &str, word: &str) -> bool {
@@ -585,44 +614,51 @@ fn push_word(out: &mut Vec<String>, word: &str) {
     out.push(root.to_owned());
 }
 
+/// Whether `w` opens or links a noun phrase (an article, a possessive, a quantifier, a
+/// preposition that heads a modifier: "the", "our", "every", "for").
+fn is_determiner(w: &str) -> bool {
+    matches!(
+        w,
+        "the"
+            | "a"
+            | "an"
+            | "my"
+            | "our"
+            | "his"
+            | "her"
+            | "their"
+            | "its"
+            | "this"
+            | "these"
+            | "those"
+            | "of"
+            | "in"
+            | "for"
+            | "from"
+    ) || QUANTIFIERS.iter().any(|(a, b)| *a == w || *b == w)
+        || is_in(&FIRST_PERSON, w)
+        || is_in(&NEGATIONS, w)
+        || w == "one"
+}
+
 /// The subject's head and where the subject span ends.
 ///
 /// The span ends at the first auxiliary, modal, negation or lexicon verb after the first word,
 /// or at a word ending in -s or -ed that follows a noun; failing both, at the first word
 /// that follows a content word.
 fn subject_of(words: &[String]) -> (String, usize) {
-    let determiner = |w: &str| {
-        matches!(
-            w,
-            "the"
-                | "a"
-                | "an"
-                | "my"
-                | "our"
-                | "his"
-                | "her"
-                | "their"
-                | "its"
-                | "this"
-                | "these"
-                | "those"
-                | "of"
-                | "in"
-                | "for"
-                | "from"
-        ) || QUANTIFIERS.iter().any(|(a, b)| *a == w || *b == w)
-            || is_in(&FIRST_PERSON, w)
-            || is_in(&NEGATIONS, w)
-            || w == "one"
-    };
     let marker = |i: usize, w: &str| {
         i >= 1
             && (is_in(&VERB_MARKERS, w)
-                || is_stem_word(&stem(w))
+                || is_in(
+                    &["i", "we", "he", "she", "they", "it", "you"],
+                    &words[i - 1],
+                )
+                || is_stance_word(&stem(w))
                 || IRREGULAR.iter().any(|(form, _)| *form == w)
                 || w == ","
                 || ((w.ends_with("ed") || (w.ends_with('s') && !w.ends_with("ss")))
-                    && !determiner(&words[i - 1])))
+                    && !is_determiner(&words[i - 1])))
     };
     let end = words
         .iter()
@@ -630,7 +666,7 @@ fn subject_of(words: &[String]) -> (String, usize) {
         .position(|(i, w)| marker(i, w))
         .or_else(|| {
             (1..words.len()).find(|&i| {
-                !determiner(&words[i - 1])
+                !is_determiner(&words[i - 1])
                     && !is_in(&STOPWORDS, &words[i - 1])
                     && !is_in(&STOPWORDS, &words[i])
             })
@@ -645,7 +681,7 @@ fn subject_of(words: &[String]) -> (String, usize) {
         .rev()
         .find(|w| {
             (!is_in(&STOPWORDS, w) || is_in(&THIRD_PERSON, w))
-                && !determiner(w)
+                && !is_determiner(w)
                 && !w.ends_with("ly")
         })
         .map(String::as_str)
@@ -777,7 +813,13 @@ fn same_subject(a: &Statement, b: &Statement) -> bool {
 /// - a stance conflicts only on a shared object, beyond the subject and verbs such as "vote";
 /// - otherwise, when each statement has a content word the other lacks ("in schools" against
 ///   "in restaurants"), they are about different things.
-fn same_specifics(a: &Statement, b: &Statement, shared: &BTreeSet<String>, cue: Cue) -> bool {
+fn same_specifics(
+    a: &Statement,
+    b: &Statement,
+    topics: (&BTreeSet<String>, &BTreeSet<String>),
+    shared: &BTreeSet<String>,
+    cue: Cue,
+) -> bool {
     match cue {
         Cue::Numeric => a.content == b.content && a.years == b.years && a.dates == b.dates,
         Cue::Date => a.content == b.content,
@@ -788,15 +830,15 @@ fn same_specifics(a: &Statement, b: &Statement, shared: &BTreeSet<String>, cue: 
             !subject_word && !is_in(&GENERIC_VERBS, s)
         }),
         Cue::Negation | Cue::Antonym | Cue::Quantifier => {
-            a.topic.is_subset(&b.topic) || b.topic.is_subset(&a.topic)
+            topics.0.is_subset(topics.1) || topics.1.is_subset(topics.0)
         }
     }
 }
 
 /// The shared topic stems and the share of the smaller topic they cover.
-fn shared_topic(a: &Statement, b: &Statement) -> (BTreeSet<String>, f64) {
-    let shared: BTreeSet<String> = a.topic.intersection(&b.topic).cloned().collect();
-    let smaller = a.topic.len().min(b.topic.len());
+fn shared_topic(a: &BTreeSet<String>, b: &BTreeSet<String>) -> (BTreeSet<String>, f64) {
+    let shared: BTreeSet<String> = a.intersection(b).cloned().collect();
+    let smaller = a.len().min(b.len());
     let overlap = if smaller == 0 {
         0.0
     } else {
@@ -806,15 +848,45 @@ fn shared_topic(a: &Statement, b: &Statement) -> (BTreeSet<String>, f64) {
 }
 
 fn judge_parsed(a: &Statement, b: &Statement, text_a: &str, text_b: &str) -> Option<Finding> {
-    if !same_subject(a, b) {
+    if !same_subject(a, b) || subjects_opposed(a, b) {
         return None;
     }
-    let (shared, overlap) = shared_topic(a, b);
+    // The words of an antonym pair are the cue, not the topic: "prices rose" and "prices
+    // fell" share their whole topic, "prices".
+    // Stance words stay in the topic then too ("acquitted of fraud" against "convicted of
+    // fraud" is about fraud).
+    let antonyms = antonym_pair(a, b);
+    if antonyms
+        .as_ref()
+        .is_some_and(|pair| modifies_same_noun(a, b, pair))
+    {
+        return None;
+    }
+    let (topic_a, topic_b) = match &antonyms {
+        None => (a.topic.clone(), b.topic.clone()),
+        Some((x, y)) => {
+            let without = |s: &Statement| -> BTreeSet<String> {
+                let subject = |t: &String| s.subject == "speaker" && s.subject_stems.contains(t);
+                s.content
+                    .iter()
+                    .filter(|t| *t != x && *t != y && !subject(t))
+                    .cloned()
+                    .collect()
+            };
+            (without(a), without(b))
+        }
+    };
+    let (shared, overlap) = shared_topic(&topic_a, &topic_b);
     if shared.is_empty() || overlap < 0.5 {
         return None;
     }
-    let (cue, kind, explanation) = find_cue(a, b, &shared)?;
-    if !same_specifics(a, b, &shared, cue) {
+    let (cue, kind, explanation) = find_cue(a, b, &shared, antonyms.as_ref())?;
+    if !same_specifics(a, b, (&topic_a, &topic_b), &shared, cue) {
+        return None;
+    }
+    // A state or an event can change between two times ("the factory closed in 2016", "it
+    // reopened in 2019"); a stance that changes is what the hypocrisy tracker looks for.
+    if matches!(cue, Cue::Negation | Cue::Antonym | Cue::Quantifier) && different_times(a, b) {
         return None;
     }
     let confidence = (cue.base_confidence() * (0.6 + 0.4 * overlap) * 1000.0).round() / 1000.0;
@@ -829,10 +901,67 @@ fn judge_parsed(a: &Statement, b: &Statement, text_a: &str, text_b: &str) -> Opt
     })
 }
 
+/// A word of `a`'s predicate and a word of `b`'s that are antonyms, each missing from the
+/// other statement. Pairs of stance words are left to the stance cue.
+fn antonym_pair(a: &Statement, b: &Statement) -> Option<(String, String)> {
+    let predicate = |s: &'_ Statement| {
+        let from = if s.subject == "speaker" {
+            0
+        } else {
+            s.subject_end
+        };
+        s.stems
+            .iter()
+            .zip(&s.words)
+            .skip(from)
+            .filter(|(st, w)| is_content(st, w) || is_stance_word(st))
+            .map(|(st, _)| st.clone())
+            .collect::<Vec<String>>()
+    };
+    let (pa, pb) = (predicate(a), predicate(b));
+    pa.iter()
+        .flat_map(|x| pb.iter().map(move |y| (x, y)))
+        .find(|(x, y)| {
+            let both_stances = is_stance_word(x) && is_stance_word(y);
+            x != y && !b.has(x) && !a.has(y) && !both_stances && antonym::are_antonyms(x, y)
+        })
+        .map(|(x, y)| (x.clone(), y.clone()))
+}
+
+/// Whether the antonyms modify the same noun ("small firms" against "large firms"), so the
+/// statements are about two kinds of a thing rather than one thing.
+fn modifies_same_noun(a: &Statement, b: &Statement, (x, y): &(String, String)) -> bool {
+    let after = |s: &Statement, word: &str| {
+        let i = s.stems.iter().position(|t| t == word)?;
+        let before = s.words.get(i.checked_sub(1)?)?;
+        let in_noun_phrase =
+            is_determiner(before) || before.starts_with(|c: char| c.is_ascii_digit());
+        let (next_word, next_stem) = (s.words.get(i + 1)?, s.stems.get(i + 1)?);
+        (in_noun_phrase && is_content(next_stem, next_word)).then(|| next_stem.clone())
+    };
+    after(a, x).is_some_and(|n| after(b, y) == Some(n))
+}
+
+/// Whether the subjects are opposite kinds of one thing ("young voters" against "older
+/// voters"): then the statements are about different objects.
+fn subjects_opposed(a: &Statement, b: &Statement) -> bool {
+    let span = |s: &Statement| {
+        if s.subject == "speaker" {
+            Vec::new()
+        } else {
+            s.stems[..s.subject_end].to_vec()
+        }
+    };
+    let (sa, sb) = (span(a), span(b));
+    sa.iter()
+        .any(|x| sb.iter().any(|y| x != y && antonym::are_antonyms(x, y)))
+}
+
 fn find_cue(
     a: &Statement,
     b: &Statement,
     shared: &BTreeSet<String>,
+    antonyms: Option<&(String, String)>,
 ) -> Option<(Cue, ContradictionType, String)> {
     let (stance_a, policy_a) = a.stance();
     let (stance_b, policy_b) = b.stance();
@@ -852,18 +981,15 @@ fn find_cue(
     }
     let neg_a = a.negation_parity(shared, false);
     let neg_b = b.negation_parity(shared, false);
-    for (x, y) in ANTONYMS {
-        let opposed = (a.has(x) && b.has(y) && !b.has(x)) || (a.has(y) && b.has(x) && !a.has(y));
-        if opposed {
-            // "not raise" and "cut" agree.
-            return (neg_a == neg_b).then(|| {
-                (
-                    Cue::Antonym,
-                    ContradictionType::Direct,
-                    format!("antonym pair: \"{x}\" against \"{y}\""),
-                )
-            });
-        }
+    if let Some((x, y)) = antonyms {
+        // "not raise" and "cut" agree.
+        return (neg_a == neg_b).then(|| {
+            (
+                Cue::Antonym,
+                ContradictionType::Direct,
+                format!("antonym pair: \"{x}\" against \"{y}\""),
+            )
+        });
     }
     let polarity = |stance: i32, negated: bool| {
         let s = if stance == 0 { 1 } else { stance };
@@ -962,6 +1088,13 @@ fn numeric_conflict(a: &Statement, b: &Statement) -> Option<(Cue, ContradictionT
         ));
     }
     None
+}
+
+/// Whether both statements say when, and never the same time: years, or "last year" against
+/// "next year", "yesterday" against "today".
+fn different_times(a: &Statement, b: &Statement) -> bool {
+    let (ta, tb) = (a.times(), b.times());
+    !ta.is_empty() && !tb.is_empty() && ta.is_disjoint(&tb)
 }
 
 fn close(x: f64, y: f64) -> bool {

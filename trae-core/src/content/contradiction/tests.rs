@@ -171,3 +171,80 @@ fn sentences_split_at_terminators_not_abbreviations_or_decimals() {
     assert_eq!(analyze("").score, 0);
     assert_eq!(analyze("").label, "none");
 }
+
+#[test]
+fn wordnet_antonyms_of_change_and_state_contradict() {
+    for (a, b) in [
+        ("Prices rose in March.", "Prices fell in March."),
+        (
+            "Sales increased last quarter.",
+            "Sales decreased last quarter.",
+        ),
+        ("The bridge is safe.", "The bridge is dangerous."),
+        (
+            "The museum is open on Sundays.",
+            "The museum is closed on Sundays.",
+        ),
+        ("The crowd was huge.", "The crowd was small."),
+        ("Our team won the final.", "Our team lost the final."),
+        (
+            "The company's profits grew.",
+            "The company's profits shrank.",
+        ),
+    ] {
+        assert_eq!(cue(a, b), Some(Cue::Antonym), "{a} / {b}");
+    }
+    let f = &compare_statements("Prices rose.", "Prices fell.").contradictions[0];
+    assert!(
+        f.explanation.contains("\"rise\" against \"fall\""),
+        "{}",
+        f.explanation
+    );
+}
+
+#[test]
+fn antonyms_about_different_objects_agree() {
+    for (a, b) in [
+        ("Gas prices rose.", "Bread prices fell."),
+        (
+            "Young voters support the plan.",
+            "Old voters oppose the plan.",
+        ),
+        (
+            "Exports to Canada increased.",
+            "Exports to Mexico decreased.",
+        ),
+    ] {
+        assert_eq!(cue(a, b), None, "{a} / {b}");
+    }
+}
+
+#[test]
+fn agreement_phrased_with_a_negation_is_not_a_contradiction() {
+    for (a, b) in [
+        ("The results are not bad.", "The results are good."),
+        ("We do not oppose the merger.", "We support the merger."),
+        ("The bridge is not unsafe.", "The bridge is safe."),
+        ("Prices did not rise.", "Prices fell."),
+    ] {
+        assert_eq!(cue(a, b), None, "{a} / {b}");
+    }
+}
+
+#[test]
+fn the_antonym_table_is_embedded() {
+    // The engine reads no files: these come from the tables compiled in.
+    assert!(antonym::are_antonyms("increase", "decrease"));
+    assert!(antonym::are_antonyms("decrease", "increase"));
+    assert!(antonym::are_antonyms("higher", "low"));
+    assert!(
+        antonym::are_antonyms("huge", "tiny"),
+        "satellites reach their heads"
+    );
+    assert!(
+        antonym::are_antonyms("soar", "plunge"),
+        "troponyms reach theirs"
+    );
+    assert!(!antonym::are_antonyms("take", "give"));
+    assert_eq!(antonym::base_form("sank"), Some("sink"));
+}

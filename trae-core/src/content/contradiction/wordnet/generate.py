@@ -1,36 +1,44 @@
 #!/usr/bin/env python3
-"""Derives the contradiction engine's antonym and inflection tables from WordNet 3.0.
+"""Derives the contradiction engine's antonym tables from WordNet 3.0.
 
 Run it where Debian's `wordnet-base` is installed (the database under /usr/share/wordnet):
 
     python3 trae-core/src/content/contradiction/wordnet/generate.py
 
-It rewrites `antonyms.tsv` and `inflections.tsv` next to itself. The engine embeds both with
-`include_str!`, so building and running trae never needs WordNet; only regenerating does.
+It rewrites `poles.tsv`, `opposite_poles.tsv` and `inflections.tsv` next to itself. The engine
+embeds them with `include_str!`, so building and running trae never needs WordNet; only
+regenerating does.
 
 Why a script rather than a build script or a Rust example: the tables change only when this
-selection changes, a reviewer should see every derived pair in the diff, and the parse is a few
+selection changes, a reviewer should see every derived entry in the diff, and the parse is a few
 lines of standard-library Python with no crate to add to the workspace. The output is sorted and
 deterministic, so rerunning it without changes leaves the files byte for byte the same.
 
-What is taken (single-word lemmas only, lowercase):
+The model is WordNet's own, indirect antonymy. WordNet links antonyms (`!`) between a few
+synsets, the poles ("wet"/"dry", "increase"/"decrease"); other words reach a pole through a
+relation, and two words are antonyms when they reach opposite poles. A word reaches:
 
-1. every lexical antonym pointer (`!`) between adjectives, verbs, adverbs and nouns; nouns only
-   from the lexicographer files for acts, attributes, cognition, communication, events,
-   feelings, phenomena, possessions, processes and states, because antonymous people, places
-   and times ("man"/"woman", "north"/"south", "day"/"night") name different objects far more
-   often than opposite claims about one;
-2. the synonyms in either antonym's synset ("decrease" against "increase" also gives "diminish"
-   and "lessen"), each only in a sense SemCor has seen at least once (cntlist.rev), so rare
-   senses of common words ("fall" meaning "to be born, of lambs") stay out;
-3. an adjective head's similar-to satellites (`&`: "huge" is similar to "large", so it opposes
-   "small"), and a verb's direct troponyms (`~`: "soar" is a way to "rise"), each in a sense
-   SemCor has seen at least twice, against the other side's head word only, never satellite
-   against satellite, which would multiply the table by the cluster sizes.
+1. a pole synset it belongs to ("diminish" is in the synset of "decrease");
+2. for an adjective, the head it is similar to (`&`: "huge" -> "large") and the heads it sees
+   also (`^`: "healthy" -> "well", whose antonym "ill" holds "sick");
+3. for a verb, the verbs it is a way of doing (`@`: "soar" -> "rise").
 
-`inflections.tsv` holds the irregular forms from verb.exc and adj.exc whose base form is in the
-antonym table ("rose" -> "rise", "worse" -> "bad"), except forms that are antonym lemmas
-themselves ("left" stays "left", the opposite of "right", rather than becoming "leave").
+Storing each word's poles instead of every word pair keeps the table linear in the number of
+words (a cluster of fifty satellites against another of fifty would be 2,500 pairs).
+
+Selection (single-word lemmas only, lowercase, three letters or more):
+
+- nouns only from the lexicographer files for acts, attributes, cognition, communication,
+  events, feelings, phenomena, possessions, processes and states, because antonymous people,
+  places and times ("man"/"woman", "north"/"south", "day"/"night") name different objects far
+  more often than opposite claims about one;
+- a word stands for a synset only in a sense SemCor has seen (cntlist.rev), or, for an
+  adjective, in its first sense: this keeps rare senses of common words out ("fall" meaning
+  "to be born, of lambs") while keeping adjectives SemCor never met ("edible").
+
+`inflections.tsv` holds the irregular forms from verb.exc and adj.exc whose base form has a
+pole ("sank" -> "sink", "shrank" -> "shrink"), except forms that have poles of their own ("left"
+stays "left", the opposite of "right", rather than becoming "leave").
 """
 
 import os
@@ -100,46 +108,53 @@ def main():
     ranks = read_sense_ranks()
     counts = read_tag_counts()
 
-    def seen(word, offset, pos, at_least):
+    def common(word, offset, pos):
+        """Whether `word` is used in this sense often enough to stand for it."""
         rank = ranks.get((word, offset, pos))
-        return rank is not None and counts.get((word, pos, rank), 0) >= at_least
+        return rank is not None and (
+            counts.get((word, pos, rank), 0) >= 1 or (pos == "a" and rank == 1)
+        )
 
     def kept(pos, lexfile):
         return pos != "n" or lexfile in NOUN_FILES
 
-    pairs = set()
+    def usable(word):
+        return word.isalpha() and len(word) > 2
 
-    def add(a, b):
-        if a != b and a.isalpha() and b.isalpha() and len(a) > 2 and len(b) > 2:
-            pairs.add((min(a, b), max(a, b)))
+    # Poles: the synsets that stand in an antonym relation (point 1 of the docstring).
+    opposite = set()
+    for (offset, pos), (lexfile, _, pointers) in synsets.items():
+        if not kept(pos, lexfile):
+            continue
+        for symbol, target, target_pos, _ in pointers:
+            if symbol == "!" and kept(target_pos, synsets[(target, target_pos)][0]):
+                a, b = f"{pos}{offset}", f"{target_pos}{target}"
+                opposite.add((min(a, b), max(a, b)))
+    poles = {p for pair in opposite for p in pair}
 
+    # Each word's poles: the pole synsets it belongs to, the adjective heads its satellites
+    # are similar to, the heads its adjective sees also, the verbs it is a way of doing.
+    reach = {"a": {"&", "^"}, "v": {"@"}}
+    word_poles = {}
     for (offset, pos), (lexfile, words, pointers) in synsets.items():
         if not kept(pos, lexfile):
             continue
-        for symbol, target, target_pos, source_target in pointers:
-            if symbol != "!":
-                continue
-            target_file, target_words, _ = synsets[(target, target_pos)]
-            if not kept(target_pos, target_file):
-                continue
-            a = words[int(source_target[:2], 16) - 1]
-            b = target_words[int(source_target[2:], 16) - 1]
-            add(a, b)
-            for mate in words:
-                if seen(mate, offset, pos, 1):
-                    add(mate, b)
-            for mate in target_words:
-                if seen(mate, target, target_pos, 1):
-                    add(a, mate)
-            # Satellites of an adjective head, troponyms of a verb: near-synonyms of `a`.
-            near = {"a": "&", "v": "~"}.get(pos)
-            for symbol2, other, other_pos, _ in pointers:
-                if symbol2 == near and near is not None:
-                    for word in synsets[(other, other_pos)][1]:
-                        if seen(word, other, other_pos, 2):
-                            add(word, b)
+        mine = {f"{pos}{offset}"} & poles
+        for symbol, target, target_pos, _ in pointers:
+            if symbol in reach.get(pos, ()) and f"{target_pos}{target}" in poles:
+                mine.add(f"{target_pos}{target}")
+        if not mine:
+            continue
+        for word in words:
+            if usable(word) and common(word, offset, pos):
+                word_poles.setdefault(word, set()).update(mine)
 
-    lemmas = {w for pair in pairs for w in pair}
+    used = {p for ps in word_poles.values() for p in ps}
+    opposite = {(a, b) for a, b in opposite if a in used and b in used}
+    # Short numbers instead of synset offsets keep the table small; the numbering follows the
+    # sorted offsets, so it is stable between runs.
+    number = {p: str(i) for i, p in enumerate(sorted(used))}
+    lemmas = set(word_poles)
     inflections = set()
     for name in ("verb.exc", "adj.exc"):
         with open(os.path.join(WORDNET, name), encoding="latin-1") as f:
@@ -152,17 +167,27 @@ def main():
     header = (
         "# Derived from WordNet 3.0 by generate.py; see LICENSE-WordNet.txt next to this file.\n"
     )
-    with open(os.path.join(HERE, "antonyms.tsv"), "w", encoding="utf-8") as f:
+    with open(os.path.join(HERE, "poles.tsv"), "w", encoding="utf-8") as f:
         f.write(header)
-        f.write("# Each unordered pair once; the engine looks it up both ways.\n")
-        for a, b in sorted(pairs):
+        f.write("# A word, then the numbers of the poles (antonym synsets) it stands for.\n")
+        for word in sorted(word_poles):
+            ids = sorted(int(number[p]) for p in word_poles[word])
+            f.write(f"{word}\t{' '.join(map(str, ids))}\n")
+    with open(os.path.join(HERE, "opposite_poles.tsv"), "w", encoding="utf-8") as f:
+        f.write(header)
+        f.write("# Two poles WordNet calls antonyms, each pair once.\n")
+        for a, b in sorted((int(number[a]), int(number[b])) for a, b in opposite):
             f.write(f"{a}\t{b}\n")
     with open(os.path.join(HERE, "inflections.tsv"), "w", encoding="utf-8") as f:
         f.write(header)
         f.write("# Irregular form, then its base form.\n")
         for form, base in sorted(inflections):
             f.write(f"{form}\t{base}\n")
-    print(f"{len(pairs)} antonym pairs, {len(inflections)} inflections", file=sys.stderr)
+    print(
+        f"{len(word_poles)} words, {len(opposite)} opposite poles, "
+        f"{len(inflections)} inflections",
+        file=sys.stderr,
+    )
 
 
 if __name__ == "__main__":

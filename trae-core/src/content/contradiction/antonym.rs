@@ -1,0 +1,172 @@
+//! Antonyms: WordNet 3.0's, derived once into `wordnet/poles.tsv` and
+//! `wordnet/opposite_poles.tsv` by `wordnet/generate.py` and embedded here, plus the few pairs
+//! of news English that WordNet does not link. Embedding the derived tables keeps the engine
+//! free of run-time data files: it works the same on a machine without WordNet.
+//!
+//! WordNet links antonyms between a few head words ("wet"/"dry"); its other words reach a
+//! head as a satellite ("soggy" is similar to "wet") or, for a verb, as a way of doing it
+//! ("soar" is a way to "rise"). Two words are antonyms here when one of the heads ("poles")
+//! each stands for is the antonym of one of the other's: WordNet's indirect antonymy.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
+
+/// `word<TAB>pole pole...` (WordNet 3.0; licence in `wordnet/`).
+const WORDNET_POLES: &str = include_str!("wordnet/poles.tsv");
+/// `pole<TAB>pole`: the poles WordNet calls antonyms, each pair once.
+const WORDNET_OPPOSITE_POLES: &str = include_str!("wordnet/opposite_poles.tsv");
+/// `irregular form<TAB>base form`, for the words in [`WORDNET_POLES`].
+const WORDNET_INFLECTIONS: &str = include_str!("wordnet/inflections.tsv");
+
+/// Opposites in the senses news and politics use that WordNet does not link: it opposes
+/// "raise" to "lower" but not to "cut", and has no "profit"/"loss" or "safe"/"unsafe" pair.
+const NEWS_ANTONYMS: [(&str, &str); 17] = [
+    ("up", "down"),
+    ("help", "hurt"),
+    ("strengthen", "weaken"),
+    ("extend", "end"),
+    ("grow", "decline"),
+    ("rise", "decline"),
+    ("raise", "cut"),
+    ("raise", "reduce"),
+    ("increase", "cut"),
+    ("grow", "shrink"),
+    ("expand", "reduce"),
+    ("boost", "cut"),
+    ("higher", "lower"),
+    ("safe", "unsafe"),
+    ("profit", "loss"),
+    ("add", "remove"),
+    ("acquit", "convict"),
+];
+
+/// Words WordNet opposes in senses that almost never make two claims incompatible: light
+/// verbs ("take" against "give" says who acted, not whether), ordinals and sameness words
+/// ("first", "same", "other"), and quantifiers, which have their own cue.
+const NOT_OPPOSED: [&str; 36] = [
+    "have",
+    "get",
+    "come",
+    "make",
+    "take",
+    "give",
+    "stay",
+    "leave",
+    "depart",
+    "arrive",
+    "first",
+    "last",
+    "second",
+    "same",
+    "different",
+    "other",
+    "another",
+    "next",
+    "one",
+    "all",
+    "any",
+    "some",
+    "each",
+    "every",
+    "both",
+    "several",
+    "like",
+    "present",
+    "future",
+    "past",
+    "will",
+    "ever",
+    "never",
+    "always",
+    "usual",
+    "various",
+];
+
+struct Table {
+    poles: HashMap<&'static str, Vec<u32>>,
+    opposite_poles: HashSet<(u32, u32)>,
+    news: HashSet<(&'static str, &'static str)>,
+    inflections: HashMap<&'static str, &'static str>,
+}
+
+static TABLE: LazyLock<Table> = LazyLock::new(|| {
+    let rows = |text: &'static str| {
+        text.lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .filter_map(|l| l.split_once('\t'))
+    };
+    // The tables are generated and checked by the unit tests, so a malformed number cannot
+    // reach a user; skipping it keeps the parse total.
+    let numbers =
+        |text: &str| -> Vec<u32> { text.split(' ').filter_map(|n| n.parse().ok()).collect() };
+    let poles = rows(WORDNET_POLES)
+        .filter(|(word, _)| !is_not_opposed(word))
+        .map(|(word, ids)| (word, numbers(ids)))
+        .collect();
+    let mut opposite_poles = HashSet::new();
+    for (a, b) in rows(WORDNET_OPPOSITE_POLES) {
+        if let (Ok(a), Ok(b)) = (a.parse(), b.parse()) {
+            opposite_poles.insert((a, b));
+            opposite_poles.insert((b, a));
+        }
+    }
+    Table {
+        poles,
+        opposite_poles,
+        news: NEWS_ANTONYMS
+            .iter()
+            .flat_map(|&(a, b)| [(a, b), (b, a)])
+            .collect(),
+        inflections: rows(WORDNET_INFLECTIONS).collect(),
+    }
+});
+
+fn is_not_opposed(word: &str) -> bool {
+    NOT_OPPOSED.contains(&word)
+}
+
+/// Whether `word` (a base form) has an antonym.
+pub(super) fn has_antonym(word: &str) -> bool {
+    TABLE.poles.contains_key(word) || TABLE.news.iter().any(|(a, _)| *a == word)
+}
+
+/// Whether two base forms are antonyms: a news pair, or words standing for opposite poles.
+fn opposed(a: &str, b: &str) -> bool {
+    if TABLE.news.contains(&(a, b)) {
+        return true;
+    }
+    let (Some(pa), Some(pb)) = (TABLE.poles.get(a), TABLE.poles.get(b)) else {
+        return false;
+    };
+    pa.iter()
+        .any(|x| pb.iter().any(|y| TABLE.opposite_poles.contains(&(*x, *y))))
+}
+
+/// The base form of an irregular inflection WordNet lists ("rose" -> "rise", "worse" ->
+/// "bad"), for words that have antonyms.
+pub(super) fn base_form(word: &str) -> Option<&'static str> {
+    TABLE.inflections.get(word).copied()
+}
+
+/// Whether the stems `a` and `b` are antonyms, reading a comparative or superlative
+/// ("higher", "safest") as its adjective when it has no antonym of its own.
+pub(super) fn are_antonyms(a: &str, b: &str) -> bool {
+    let forms = |w: &str| {
+        let base = ["est", "er"].iter().find_map(|suffix| {
+            let root = w.strip_suffix(suffix)?;
+            [root.to_owned(), format!("{root}e")]
+                .into_iter()
+                .chain(root.strip_suffix('i').map(|r| format!("{r}y")))
+                .chain(
+                    (root.len() > 3
+                        && root.as_bytes()[root.len() - 1] == root.as_bytes()[root.len() - 2])
+                        .then(|| root[..root.len() - 1].to_owned()),
+                )
+                .find(|r| has_antonym(r))
+        });
+        let own = has_antonym(w).then(|| w.to_owned());
+        [own, base].into_iter().flatten().collect::<Vec<String>>()
+    };
+    let (fa, fb) = (forms(a), forms(b));
+    fa.iter().any(|x| fb.iter().any(|y| opposed(x, y)))
+}
