@@ -148,11 +148,11 @@ pub(super) fn base_form(word: &str) -> Option<&'static str> {
     TABLE.inflections.get(word).copied()
 }
 
-/// Whether the stems `a` and `b` are antonyms, reading a comparative or superlative
-/// ("higher", "safest") as its adjective when it has no antonym of its own.
+/// Whether the stems `a` and `b` are antonyms, reading a comparative, a superlative or an
+/// adverb ("higher", "safest", "quickly") as its adjective when it has no antonym of its own.
 pub(super) fn are_antonyms(a: &str, b: &str) -> bool {
     let forms = |w: &str| {
-        let base = ["est", "er"].iter().find_map(|suffix| {
+        let base = ["est", "er", "ly"].iter().find_map(|suffix| {
             let root = w.strip_suffix(suffix)?;
             [root.to_owned(), format!("{root}e")]
                 .into_iter()

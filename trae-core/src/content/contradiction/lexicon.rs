@@ -4,9 +4,30 @@
 
 use super::antonym;
 
-pub(super) const NEGATIONS: [&str; 13] = [
+pub(super) const NEGATIONS: [&str; 17] = [
     "not", "no", "never", "none", "nobody", "nothing", "neither", "nor", "nowhere", "without",
-    "cannot", "refuse", "decline",
+    "cannot", "refuse", "decline", "deny", "denies", "denied", "denying",
+];
+/// Verbs that admit what follows them: "I admit that I met him" asserts "I met him".
+pub(super) const ADMISSIONS: [&str; 5] = ["admit", "acknowledge", "confess", "concede", "confirm"];
+/// Verbs that negate the verb after them when followed by "to": "failed to qualify".
+pub(super) const FAILURES: [&str; 16] = [
+    "fail",
+    "fails",
+    "failed",
+    "failing",
+    "refuse",
+    "refuses",
+    "refused",
+    "refusing",
+    "decline",
+    "declines",
+    "declined",
+    "declining",
+    "neglect",
+    "neglects",
+    "neglected",
+    "neglecting",
 ];
 pub(super) const FIRST_PERSON: [&str; 9] = [
     "i",
@@ -23,20 +44,62 @@ pub(super) const THIRD_PERSON: [&str; 6] = ["he", "she", "they", "it", "him", "t
 pub(super) const CLAUSE_BREAKS: [&str; 6] =
     ["but", "although", "though", "while", "whereas", "however"];
 /// Words that end a subject: auxiliaries, modals, negations and frequency adverbs.
-pub(super) const VERB_MARKERS: [&str; 38] = [
-    "is", "are", "was", "were", "be", "been", "am", "will", "would", "shall", "should", "must",
-    "can", "could", "may", "might", "do", "does", "did", "has", "have", "had", "not", "never",
-    "always", "said", "says", "say", "claims", "claimed", "believes", "believe", "thinks", "think",
-    "voted", "votes", "vote", "wants",
+pub(super) const VERB_MARKERS: [&str; 46] = [
+    "is",
+    "are",
+    "was",
+    "were",
+    "be",
+    "been",
+    "am",
+    "will",
+    "would",
+    "shall",
+    "should",
+    "must",
+    "can",
+    "could",
+    "may",
+    "might",
+    "do",
+    "does",
+    "did",
+    "has",
+    "have",
+    "had",
+    "not",
+    "never",
+    "always",
+    "said",
+    "says",
+    "say",
+    "claims",
+    "claimed",
+    "believes",
+    "believe",
+    "thinks",
+    "think",
+    "voted",
+    "votes",
+    "vote",
+    "wants",
+    "still",
+    "already",
+    "recently",
+    "currently",
+    "usually",
+    "often",
+    "sometimes",
+    "now",
 ];
-pub(super) const STOPWORDS: [&str; 78] = [
+pub(super) const STOPWORDS: [&str; 82] = [
     "a", "an", "the", "of", "to", "in", "on", "at", "by", "for", "with", "from", "as", "and", "or",
     "that", "this", "these", "those", "is", "are", "was", "were", "be", "been", "being", "am",
     "will", "would", "shall", "should", "must", "can", "could", "may", "might", "do", "does",
     "did", "has", "have", "had", "it", "its", "he", "she", "they", "them", "his", "her", "their",
     "him", "i", "we", "me", "us", "my", "our", "you", "your", "so", "very", "also", "just", "than",
     "then", "there", "here", "about", "into", "over", "said", "says", "say", "ever", "again",
-    "longer", "any",
+    "longer", "any", "anyone", "anybody", "anything", "anywhere",
 ];
 /// `(positive, negative)` quantifiers.
 pub(super) const QUANTIFIERS: [(&str, &str); 12] = [
@@ -227,6 +290,58 @@ pub(super) const IRREGULAR: [(&str, &str); 34] = [
     ("held", "hold"),
     ("saw", "see"),
 ];
+/// Days of the week and seasons: dates when they say when something happened.
+pub(super) const DAYS: [&str; 11] = [
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+    "spring",
+    "summer",
+    "autumn",
+    "winter",
+];
+/// Words that only say when ("that night", "months before"), left out of the topic.
+pub(super) const TIME_WORDS: [&str; 12] = [
+    "night",
+    "morning",
+    "evening",
+    "afternoon",
+    "ago",
+    "yesterday",
+    "today",
+    "tomorrow",
+    "tonight",
+    "month",
+    "week",
+    "day",
+];
+/// Groups a speaker speaks for: "our company" is the speaker's "we", "our partners" is not.
+pub(super) const COLLECTIVES: [&str; 20] = [
+    "company",
+    "firm",
+    "business",
+    "party",
+    "campaign",
+    "team",
+    "government",
+    "administration",
+    "organisation",
+    "organization",
+    "group",
+    "store",
+    "shop",
+    "club",
+    "charity",
+    "school",
+    "hospital",
+    "council",
+    "department",
+    "agency",
+];
 /// Units of relative time ("last year", "next week").
 pub(super) const TIME_UNITS: [&str; 12] = [
     "year", "month", "week", "day", "quarter", "season", "summer", "winter", "spring", "autumn",
@@ -262,6 +377,14 @@ pub(super) fn stem(word: &str) -> String {
         if suffix == "s" && (w.ends_with("us") || w.ends_with("is")) {
             continue;
         }
+        // "taxes" -> "tax", but "houses" -> "house": "es" is an ending only after a sibilant.
+        if suffix == "es"
+            && !["s", "x", "z", "ch", "sh", "o"]
+                .iter()
+                .any(|end| w[..w.len() - 2].ends_with(end))
+        {
+            continue;
+        }
         if let Some(root) = w.strip_suffix(suffix)
             && root.len() >= 3
         {
@@ -270,7 +393,8 @@ pub(super) fn stem(word: &str) -> String {
                 // "raised" -> "rais" + e; keep the e so it matches "raise".
                 "ed" | "es" if is_stem_word(&format!("{root}e")) => format!("{root}e"),
                 "ing" if is_stem_word(&format!("{root}e")) => format!("{root}e"),
-                // "scrapped" -> "scrap", "stopping" -> "stop".
+                // "added" -> "add", a word itself; "scrapped" -> "scrap", "stopping" -> "stop".
+                "ed" | "ing" if is_stem_word(root) => root.to_owned(),
                 "ed" | "ing" if doubled(root) => root[..root.len() - 1].to_owned(),
                 // "voted" -> "vote": a three-letter consonant-vowel-consonant root lost its e.
                 "ed" | "es" | "ing" if short_cvc(root) => format!("{root}e"),

@@ -40,11 +40,14 @@ use serde::{Deserialize, Serialize};
 
 mod antonym;
 mod lexicon;
+mod modality;
+mod quantifier;
 
 use lexicon::{
-    CLAUSE_BREAKS, FIRST_PERSON, GENERIC_VERBS, IRREGULAR, MONTHS, NEGATIONS, POLICY_NEGATIVE,
-    POLICY_POSITIVE, QUANTIFIERS, SMALL_NUMBERS, STOPWORDS, THIRD_PERSON, TIME_UNITS,
-    VALUE_NEGATIVE, VALUE_POSITIVE, VERB_MARKERS, is_in, is_stance_word, stem,
+    ADMISSIONS, CLAUSE_BREAKS, COLLECTIVES, DAYS, FAILURES, FIRST_PERSON, GENERIC_VERBS, IRREGULAR,
+    MONTHS, NEGATIONS, POLICY_NEGATIVE, POLICY_POSITIVE, QUANTIFIERS, STOPWORDS, THIRD_PERSON,
+    TIME_UNITS, TIME_WORDS, VALUE_NEGATIVE, VALUE_POSITIVE, VERB_MARKERS, is_in, is_stance_word,
+    stem,
 };
 
 /// How two statements conflict, as the hypocrisy tracker classifies it.
@@ -385,9 +388,15 @@ impl Statement {
             "his" | "her" | "their" | "other" | "its" => Some("other"),
             _ => None,
         });
+        // A time word after the subject only says when ("that night"); in the subject it names
+        // the thing ("the morning train").
+        let when = |i: usize, s: &str| i >= subject_end && is_in(&TIME_WORDS, s);
         let content = stems
             .iter()
             .zip(&words)
+            .enumerate()
+            .filter(|(i, (s, _))| !when(*i, s))
+            .map(|(_, pair)| pair)
             .filter(|(s, w)| {
                 *w != ","
                     && !is_in(&STOPWORDS, w)
@@ -396,8 +405,11 @@ impl Statement {
                     && !is_in(&THIRD_PERSON, w)
                     && !is_in(&CLAUSE_BREAKS, w)
                     && !is_in(&MONTHS, w)
-                    && !is_in(&SMALL_NUMBERS, w)
+                    && !is_in(&DAYS, w)
+                    && !is_in(&ADMISSIONS, s)
+                    && quantifier::number_word(w).is_none()
                     && !QUANTIFIERS.iter().any(|(a, b)| a == s || b == s)
+                    && !quantifier::is_quantity_word(w)
                     && !w.starts_with(|c: char| c.is_ascii_digit())
                     && !s.ends_with("ly")
             })
@@ -407,7 +419,7 @@ impl Statement {
             .iter()
             .zip(&words)
             .enumerate()
-            .filter(|(i, _)| *i >= subject_end || subject != "speaker")
+            .filter(|(i, (s, _))| (*i >= subject_end || subject != "speaker") && !when(*i, s))
             .map(|(_, pair)| pair)
             .filter(|(s, w)| is_content(s, w))
             .map(|(s, _)| s.clone())
@@ -520,8 +532,11 @@ fn is_content(stem: &str, word: &str) -> bool {
         && !is_cue_word(stem)
         && !is_in(&CLAUSE_BREAKS, word)
         && !word.starts_with(|c: char| c.is_ascii_digit())
-        && !is_in(&SMALL_NUMBERS, word)
+        && quantifier::number_word(word).is_none()
+        && !quantifier::is_quantity_word(word)
         && !is_in(&MONTHS, word)
+        && !is_in(&DAYS, word)
+        && !is_in(&ADMISSIONS, stem)
         && !word.ends_with("ly")
         && !matches!(
             word,
@@ -550,7 +565,8 @@ fn words(text: &str) -> Vec<String> {
             {
                 j += 1;
             }
-            out.push(chars[i..j].iter().filter(|c| **c != ',').collect());
+            // The comma stays: "1,200" is a count, never a year.
+            out.push(chars[i..j].iter().collect());
             i = j;
         } else if c.is_alphanumeric() {
             let mut j = i;
@@ -574,6 +590,12 @@ fn words(text: &str) -> Vec<String> {
                 _ => {}
             }
             i += 1;
+        }
+    }
+    // "failed to qualify", "refused to answer": the verb after is negated.
+    for i in 0..out.len().saturating_sub(1) {
+        if is_in(&FAILURES, &out[i]) && out[i + 1] == "to" {
+            out[i] = "not".into();
         }
     }
     out
@@ -638,7 +660,9 @@ fn is_determiner(w: &str) -> bool {
     ) || QUANTIFIERS.iter().any(|(a, b)| *a == w || *b == w)
         || is_in(&FIRST_PERSON, w)
         || is_in(&NEGATIONS, w)
-        || w == "one"
+        || quantifier::number_word(w).is_some()
+        || w.starts_with(|c: char| c.is_ascii_digit())
+        || matches!(w, "many" | "most" | "few" | "least" | "at")
 }
 
 /// The subject's head and where the subject span ends.
@@ -655,6 +679,7 @@ fn subject_of(words: &[String]) -> (String, usize) {
                     &words[i - 1],
                 )
                 || is_stance_word(&stem(w))
+                || antonym::base_form(w).is_some()
                 || IRREGULAR.iter().any(|(form, _)| *form == w)
                 || w == ","
                 || ((w.ends_with("ed") || (w.ends_with('s') && !w.ends_with("ss")))
@@ -721,6 +746,10 @@ fn numbers(words: &[String]) -> (Vec<i64>, Vec<String>, Vec<Quantity>) {
     for (i, w) in words.iter().enumerate() {
         let next = words.get(i + 1).map(String::as_str).unwrap_or("");
         let prev = if i > 0 { words[i - 1].as_str() } else { "" };
+        if is_in(&DAYS, w) {
+            dates.push(w.clone());
+            continue;
+        }
         if is_in(&MONTHS, w) {
             // "may" is a month only next to a number.
             let day = [prev, next]
@@ -731,9 +760,9 @@ fn numbers(words: &[String]) -> (Vec<i64>, Vec<String>, Vec<Quantity>) {
             }
             continue;
         }
-        let value = match SMALL_NUMBERS.iter().position(|n| n == w) {
-            Some(n) => n as f64,
-            None => match w.parse::<f64>() {
+        let value = match quantifier::number_word(w) {
+            Some(n) => n,
+            None => match w.replace(',', "").parse::<f64>() {
                 Ok(v) => v,
                 Err(_) => continue,
             },
@@ -742,7 +771,7 @@ fn numbers(words: &[String]) -> (Vec<i64>, Vec<String>, Vec<Quantity>) {
             // A day of a month, counted with its month.
             continue;
         }
-        if !w.contains('.')
+        if !w.contains(['.', ','])
             && (1000.0..=2100.0).contains(&value)
             && w.len() == 4
             && !matches!(next, "%" | "percent" | "million" | "billion" | "thousand")
@@ -787,6 +816,32 @@ fn same_subject(a: &Statement, b: &Statement) -> bool {
         return false;
     }
     if a.subject == b.subject {
+        return true;
+    }
+    // "Our company" is the speaker's "we"; "my wife" and "our partners" are other people.
+    let ours = |s: &Statement| {
+        s.subject == "speaker" || s.owner == Some("speaker") && is_in(&COLLECTIVES, &s.subject)
+    };
+    if ours(a) && ours(b) {
+        return true;
+    }
+    // "Nobody from our campaign" and "our campaign manager": a none-type subject covers any
+    // member of the group it names.
+    let nobody = |none: &Statement, other: &Statement| {
+        none.subject_stems
+            .iter()
+            .all(|s| quantifier::is_quantity_word(s))
+            && none.words[..none.subject_end]
+                .iter()
+                .any(|w| is_in(&["nobody", "none", "nothing", "no"], w))
+            && other.subject != "speaker"
+            || none
+                .words
+                .first()
+                .is_some_and(|w| w == "nobody" || w == "none")
+                && other.subject_stems.iter().any(|s| none.content.contains(s))
+    };
+    if nobody(a, b) || nobody(b, a) {
         return true;
     }
     let third = |s: &Statement| s.subject != "speaker" && !s.subject.is_empty();
@@ -848,7 +903,10 @@ fn shared_topic(a: &BTreeSet<String>, b: &BTreeSet<String>) -> (BTreeSet<String>
 }
 
 fn judge_parsed(a: &Statement, b: &Statement, text_a: &str, text_b: &str) -> Option<Finding> {
-    if !same_subject(a, b) || subjects_opposed(a, b) {
+    if !same_subject(a, b) || subjects_opposed(a, b) || different_references(a, b) {
+        return None;
+    }
+    if modality::plan_against_fact(a, b) {
         return None;
     }
     // The words of an antonym pair are the cue, not the topic: "prices rose" and "prices
@@ -904,6 +962,8 @@ fn judge_parsed(a: &Statement, b: &Statement, text_a: &str, text_b: &str) -> Opt
 /// A word of `a`'s predicate and a word of `b`'s that are antonyms, each missing from the
 /// other statement. Pairs of stance words are left to the stance cue.
 fn antonym_pair(a: &Statement, b: &Statement) -> Option<(String, String)> {
+    // Each candidate as (stem, word): "polluted" is an adjective of its own, not only a form
+    // of "pollute".
     let predicate = |s: &'_ Statement| {
         let from = if s.subject == "speaker" {
             0
@@ -914,18 +974,23 @@ fn antonym_pair(a: &Statement, b: &Statement) -> Option<(String, String)> {
             .iter()
             .zip(&s.words)
             .skip(from)
-            .filter(|(st, w)| is_content(st, w) || is_stance_word(st))
-            .map(|(st, _)| st.clone())
-            .collect::<Vec<String>>()
+            .filter(|(st, w)| {
+                is_content(st, w) || is_stance_word(st) || w.ends_with("ly") && w.len() > 4
+            })
+            .map(|(st, w)| (st.clone(), w.clone()))
+            .collect::<Vec<(String, String)>>()
     };
     let (pa, pb) = (predicate(a), predicate(b));
     pa.iter()
         .flat_map(|x| pb.iter().map(move |y| (x, y)))
-        .find(|(x, y)| {
+        .find(|((x, xw), (y, yw))| {
             let both_stances = is_stance_word(x) && is_stance_word(y);
-            x != y && !b.has(x) && !a.has(y) && !both_stances && antonym::are_antonyms(x, y)
+            let opposed = [x, xw]
+                .iter()
+                .any(|x| [y, yw].iter().any(|y| antonym::are_antonyms(x, y)));
+            x != y && !b.has(x) && !a.has(y) && !both_stances && opposed
         })
-        .map(|(x, y)| (x.clone(), y.clone()))
+        .map(|((x, _), (y, _))| (x.clone(), y.clone()))
 }
 
 /// Whether the antonyms modify the same noun ("small firms" against "large firms"), so the
@@ -965,8 +1030,9 @@ fn find_cue(
 ) -> Option<(Cue, ContradictionType, String)> {
     let (stance_a, policy_a) = a.stance();
     let (stance_b, policy_b) = b.stance();
-    // Quantifiers: "always" against "never" with the same stance.
-    for (all, none) in QUANTIFIERS {
+    // Quantifiers: "always" against "never" with the same stance. With an antonym pair as
+    // well, "never stale" and "always fresh" agree: the antonym step below decides.
+    for (all, none) in QUANTIFIERS.iter().filter(|_| antonyms.is_none()) {
         let flipped = (a.has(all) && b.has(none)) || (a.has(none) && b.has(all));
         if flipped
             && a.negation_parity(shared, true) == b.negation_parity(shared, true)
@@ -981,6 +1047,22 @@ fn find_cue(
     }
     let neg_a = a.negation_parity(shared, false);
     let neg_b = b.negation_parity(shared, false);
+    // A count against a none-type quantifier: "three employees" against "no employees".
+    for (none_side, count_side) in [(a, b), (b, a)] {
+        let none = quantifier::none_word(none_side);
+        let count = quantifier::count_word(count_side);
+        if let (Some(none), Some(count)) = (none, count)
+            && quantifier::none_word(count_side).is_none()
+            && !count_side.negation_parity(shared, true)
+            && antonyms.is_none()
+        {
+            return Some((
+                Cue::Quantifier,
+                ContradictionType::Direct,
+                format!("count against none: \"{count}\" against \"{none}\""),
+            ));
+        }
+    }
     if let Some((x, y)) = antonyms {
         // "not raise" and "cut" agree.
         return (neg_a == neg_b).then(|| {
@@ -1088,6 +1170,22 @@ fn numeric_conflict(a: &Statement, b: &Statement) -> Option<(Cue, ContradictionT
         ));
     }
     None
+}
+
+/// Whether both statements compare with something ("higher than in 2016"), and with different
+/// things: then they are about different comparisons.
+fn different_references(a: &Statement, b: &Statement) -> bool {
+    let reference = |s: &Statement| {
+        let at = s.words.iter().position(|w| w == "than")?;
+        Some(
+            s.words[at + 1..]
+                .iter()
+                .take_while(|w| *w != ",")
+                .cloned()
+                .collect::<Vec<_>>(),
+        )
+    };
+    matches!((reference(a), reference(b)), (Some(x), Some(y)) if x != y)
 }
 
 /// Whether both statements say when, and never the same time: years, or "last year" against

@@ -248,3 +248,59 @@ fn the_antonym_table_is_embedded() {
     assert!(!antonym::are_antonyms("take", "give"));
     assert_eq!(antonym::base_form("sank"), Some("sink"));
 }
+
+#[test]
+fn denial_contradicts_admission() {
+    for (a, b) in [
+        ("I never met the ambassador.", "I met the ambassador twice."),
+        (
+            "He denied meeting the ambassador.",
+            "He admitted meeting the ambassador.",
+        ),
+        ("She denied taking the money.", "She took the money."),
+        (
+            "I have never met the ambassador.",
+            "I admit that I met the ambassador.",
+        ),
+    ] {
+        assert!(cue(a, b).is_some(), "{a} / {b}");
+    }
+}
+
+#[test]
+fn counts_contradict_none() {
+    for (a, b) in [
+        (
+            "Three employees were injured.",
+            "No employees were injured.",
+        ),
+        (
+            "Nobody was injured in the fire.",
+            "Two people were injured in the fire.",
+        ),
+        ("None of the workers were paid.", "Some workers were paid."),
+    ] {
+        assert_eq!(cue(a, b), Some(Cue::Quantifier), "{a} / {b}");
+    }
+}
+
+#[test]
+fn a_hope_or_plan_does_not_contradict_a_past_fact() {
+    for (a, b) in [
+        (
+            "We hope to open the store next year.",
+            "The store did not open last year.",
+        ),
+        ("We plan to hire more staff.", "We did not hire more staff."),
+        (
+            "The company expects profits to rise.",
+            "The company's profits fell.",
+        ),
+        (
+            "The mine closed in 2019.",
+            "The mine will not close in 2025.",
+        ),
+    ] {
+        assert_eq!(cue(a, b), None, "{a} / {b}");
+    }
+}

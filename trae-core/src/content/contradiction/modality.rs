@@ -1,0 +1,34 @@
+//! Modality: whether a statement asserts a fact or a hope, plan, intention or prediction. A
+//! plan set against a past fact is no contradiction ("we hope to open next year" against "it
+//! did not open last year"): plans are not yet facts.
+
+use super::Statement;
+use super::lexicon::is_in;
+
+/// Words that put what follows them in the future or the wished-for, not the factual.
+const IRREALIS: [&str; 16] = [
+    "hope", "plan", "intend", "aim", "expect", "predict", "forecast", "wish", "want", "promise",
+    "pledge", "vow", "aspire", "seek", "goal", "target",
+];
+
+/// Words that mark a statement as about the future.
+const FUTURE: [&str; 4] = ["will", "shall", "going", "tomorrow"];
+
+/// Whether the statement states a hope, plan, intention or prediction.
+pub(super) fn is_irrealis(s: &Statement) -> bool {
+    s.stems.iter().any(|st| is_in(&IRREALIS, st))
+        || s.words.windows(2).any(|w| w[0] == "going" && w[1] == "to")
+}
+
+/// Whether the statement is about the future.
+pub(super) fn is_future(s: &Statement) -> bool {
+    s.words.iter().any(|w| is_in(&FUTURE, w))
+}
+
+/// Whether one statement is a hope or plan and the other a fact about the past or present:
+/// the plan may still come true, so they do not conflict.
+pub(super) fn plan_against_fact(a: &Statement, b: &Statement) -> bool {
+    let plan_and_fact =
+        |p: &Statement, f: &Statement| is_irrealis(p) && !is_irrealis(f) && !is_future(f);
+    plan_and_fact(a, b) || plan_and_fact(b, a)
+}
