@@ -122,7 +122,7 @@ pub(super) const POLICY_POSITIVE: [&str; 19] = [
     "embrace", "welcome", "promote", "want", "for", "accept", "legalise", "legalize", "commit",
     "keep",
 ];
-pub(super) const POLICY_NEGATIVE: [&str; 21] = [
+pub(super) const POLICY_NEGATIVE: [&str; 25] = [
     "oppose",
     "reject",
     "against",
@@ -144,9 +144,13 @@ pub(super) const POLICY_NEGATIVE: [&str; 21] = [
     "phase",
     "outlaw",
     "boycott",
+    "dispute",
+    "defeat",
+    "object",
+    "decry",
 ];
 /// Stances taken through evaluations.
-pub(super) const VALUE_POSITIVE: [&str; 30] = [
+pub(super) const VALUE_POSITIVE: [&str; 42] = [
     "good",
     "great",
     "right",
@@ -177,8 +181,20 @@ pub(super) const VALUE_POSITIVE: [&str; 30] = [
     "fair",
     "benefit",
     "improve",
+    "pleased",
+    "please",
+    "happy",
+    "delighted",
+    "satisfied",
+    "celebrate",
+    "applaud",
+    "hail",
+    "commend",
+    "thrilled",
+    "excited",
+    "impressed",
 ];
-pub(super) const VALUE_NEGATIVE: [&str; 36] = [
+pub(super) const VALUE_NEGATIVE: [&str; 48] = [
     "bad",
     "wrong",
     "harmful",
@@ -215,6 +231,18 @@ pub(super) const VALUE_NEGATIVE: [&str; 36] = [
     "enemy",
     "fraud",
     "reckless",
+    "disappointed",
+    "disappoint",
+    "unhappy",
+    "dissatisfied",
+    "ashamed",
+    "deplore",
+    "regret",
+    "lament",
+    "dismayed",
+    "upset",
+    "angry",
+    "embarrassed",
 ];
 pub(super) const SMALL_NUMBERS: [&str; 21] = [
     "zero",
@@ -254,7 +282,8 @@ pub(super) const MONTHS: [&str; 12] = [
     "december",
 ];
 /// Irregular verb forms and their base, so "knew" meets "know" and "rose" meets "rise".
-pub(super) const IRREGULAR: [(&str, &str); 34] = [
+pub(super) const IRREGULAR: [(&str, &str); 35] = [
+    ("fought", "fight"),
     ("knew", "know"),
     ("known", "know"),
     ("rose", "rise"),
@@ -377,13 +406,19 @@ pub(super) fn stem(word: &str) -> String {
         if suffix == "s" && (w.ends_with("us") || w.ends_with("is")) {
             continue;
         }
-        // "taxes" -> "tax", but "houses" -> "house": "es" is an ending only after a sibilant.
-        if suffix == "es"
-            && !["s", "x", "z", "ch", "sh", "o"]
+        // "taxes" -> "tax", "houses" -> "house", "hopes" -> "hope": "es" is an ending only
+        // after a sibilant, and after a single s the e belongs to the word.
+        if suffix == "es" && w.len() > 5 {
+            let root = &w[..w.len() - 2];
+            if root.ends_with('s') && !root.ends_with("ss") {
+                return format!("{root}e");
+            }
+            if !["ss", "x", "z", "ch", "sh", "o"]
                 .iter()
-                .any(|end| w[..w.len() - 2].ends_with(end))
-        {
-            continue;
+                .any(|end| root.ends_with(end))
+            {
+                continue;
+            }
         }
         if let Some(root) = w.strip_suffix(suffix)
             && root.len() >= 3

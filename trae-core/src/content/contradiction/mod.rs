@@ -478,16 +478,19 @@ impl Statement {
             .stems
             .iter()
             .any(|s| s != "for" && is_in(&POLICY_POSITIVE, s) || is_in(&POLICY_NEGATIVE, s));
-        for s in self.stems.iter().filter(|s| !verb || *s != "for") {
-            if is_in(&POLICY_POSITIVE, s) {
+        // The word as written counts too: "ashamed" stems to no lexicon word.
+        let words = self.stems.iter().zip(&self.words);
+        for (s, w) in words.filter(|(s, _)| !verb || *s != "for") {
+            let has = |list: &[&str]| is_in(list, s) || is_in(list, w);
+            if has(&POLICY_POSITIVE) {
                 sign = 1;
                 policy = true;
-            } else if is_in(&POLICY_NEGATIVE, s) {
+            } else if has(&POLICY_NEGATIVE) {
                 sign = -1;
                 policy = true;
-            } else if is_in(&VALUE_POSITIVE, s) && sign == 0 {
+            } else if has(&VALUE_POSITIVE) && sign == 0 {
                 sign = 1;
-            } else if is_in(&VALUE_NEGATIVE, s) && sign == 0 {
+            } else if has(&VALUE_NEGATIVE) && sign == 0 {
                 sign = -1;
             }
         }
@@ -530,6 +533,7 @@ fn is_content(stem: &str, word: &str) -> bool {
         && !is_in(&FIRST_PERSON, word)
         && !is_in(&THIRD_PERSON, word)
         && !is_cue_word(stem)
+        && !is_stance_word(word)
         && !is_in(&CLAUSE_BREAKS, word)
         && !word.starts_with(|c: char| c.is_ascii_digit())
         && quantifier::number_word(word).is_none()
@@ -913,32 +917,35 @@ fn judge_parsed(a: &Statement, b: &Statement, text_a: &str, text_b: &str) -> Opt
     // fell" share their whole topic, "prices".
     // Stance words stay in the topic then too ("acquitted of fraud" against "convicted of
     // fraud" is about fraud).
-    let antonyms = antonym_pair(a, b);
-    if antonyms
-        .as_ref()
-        .is_some_and(|pair| modifies_same_noun(a, b, pair))
-    {
+    let antonyms = antonym_pairs(a, b);
+    if antonyms.iter().any(|pair| modifies_same_noun(a, b, pair)) {
         return None;
     }
-    let (topic_a, topic_b) = match &antonyms {
-        None => (a.topic.clone(), b.topic.clone()),
-        Some((x, y)) => {
-            let without = |s: &Statement| -> BTreeSet<String> {
-                let subject = |t: &String| s.subject == "speaker" && s.subject_stems.contains(t);
-                s.content
-                    .iter()
-                    .filter(|t| *t != x && *t != y && !subject(t))
-                    .cloned()
-                    .collect()
-            };
-            (without(a), without(b))
-        }
+    let (topic_a, topic_b) = if antonyms.is_empty() {
+        (a.topic.clone(), b.topic.clone())
+    } else {
+        // Every opposed word goes: "speeding up" against "slowing down" is one opposition.
+        let cue_word = |t: &String| antonyms.iter().any(|o| &o.stems.0 == t || &o.stems.1 == t);
+        let without = |s: &Statement| -> BTreeSet<String> {
+            let subject = |t: &String| s.subject == "speaker" && s.subject_stems.contains(t);
+            s.content
+                .iter()
+                .filter(|t| !cue_word(t) && !subject(t))
+                .cloned()
+                .collect()
+        };
+        (without(a), without(b))
     };
     let (shared, overlap) = shared_topic(&topic_a, &topic_b);
     if shared.is_empty() || overlap < 0.5 {
         return None;
     }
-    let (cue, kind, explanation) = find_cue(a, b, &shared, antonyms.as_ref())?;
+    let (cue, kind, explanation) = find_cue(a, b, &shared, antonyms.first())?;
+    // A comparison ("higher than our competitors' prices") is no opposite of a change ("we
+    // reduced our prices").
+    if cue == Cue::Antonym && has_reference(a) != has_reference(b) {
+        return None;
+    }
     if !same_specifics(a, b, (&topic_a, &topic_b), &shared, cue) {
         return None;
     }
@@ -959,9 +966,18 @@ fn judge_parsed(a: &Statement, b: &Statement, text_a: &str, text_b: &str) -> Opt
     })
 }
 
-/// A word of `a`'s predicate and a word of `b`'s that are antonyms, each missing from the
-/// other statement. Pairs of stance words are left to the stance cue.
-fn antonym_pair(a: &Statement, b: &Statement) -> Option<(String, String)> {
+/// Two words that are antonyms, one from each statement.
+#[derive(Debug, Clone, PartialEq)]
+struct Opposition {
+    /// Their stems, as the topic holds them.
+    stems: (String, String),
+    /// The forms that are antonyms, for the explanation.
+    shown: (String, String),
+}
+
+/// The words of `a`'s predicate and of `b`'s that are antonyms, each missing from the other
+/// statement. Pairs of stance words are left to the stance cue.
+fn antonym_pairs(a: &Statement, b: &Statement) -> Vec<Opposition> {
     // Each candidate as (stem, word): "polluted" is an adjective of its own, not only a form
     // of "pollute".
     let predicate = |s: &'_ Statement| {
@@ -981,30 +997,42 @@ fn antonym_pair(a: &Statement, b: &Statement) -> Option<(String, String)> {
             .collect::<Vec<(String, String)>>()
     };
     let (pa, pb) = (predicate(a), predicate(b));
-    pa.iter()
-        .flat_map(|x| pb.iter().map(move |y| (x, y)))
-        .find(|((x, xw), (y, yw))| {
-            let both_stances = is_stance_word(x) && is_stance_word(y);
-            let opposed = [x, xw]
-                .iter()
-                .any(|x| [y, yw].iter().any(|y| antonym::are_antonyms(x, y)));
-            x != y && !b.has(x) && !a.has(y) && !both_stances && opposed
-        })
-        .map(|((x, _), (y, _))| (x.clone(), y.clone()))
+    let mut out = Vec::new();
+    for (x, xw) in &pa {
+        for (y, yw) in &pb {
+            if x == y || b.has(x) || a.has(y) || is_stance_word(x) && is_stance_word(y) {
+                continue;
+            }
+            let shown = [x, xw]
+                .into_iter()
+                .flat_map(|x| [y, yw].into_iter().map(move |y| (x, y)))
+                .find(|(x, y)| antonym::are_antonyms(x, y));
+            if let Some((sx, sy)) = shown {
+                out.push(Opposition {
+                    stems: (x.clone(), y.clone()),
+                    shown: (sx.clone(), sy.clone()),
+                });
+            }
+        }
+    }
+    out
 }
 
 /// Whether the antonyms modify the same noun ("small firms" against "large firms"), so the
 /// statements are about two kinds of a thing rather than one thing.
-fn modifies_same_noun(a: &Statement, b: &Statement, (x, y): &(String, String)) -> bool {
+fn modifies_same_noun(a: &Statement, b: &Statement, o: &Opposition) -> bool {
     let after = |s: &Statement, word: &str| {
         let i = s.stems.iter().position(|t| t == word)?;
         let before = s.words.get(i.checked_sub(1)?)?;
-        let in_noun_phrase =
-            is_determiner(before) || before.starts_with(|c: char| c.is_ascii_digit());
+        // "for small firms", "the old town", "40 new homes"; not "we enabled two-factor".
+        let in_noun_phrase = is_determiner(before)
+            && !is_in(&["i", "we", "me", "us"], before)
+            && !is_in(&NEGATIONS, before)
+            || before.starts_with(|c: char| c.is_ascii_digit());
         let (next_word, next_stem) = (s.words.get(i + 1)?, s.stems.get(i + 1)?);
         (in_noun_phrase && is_content(next_stem, next_word)).then(|| next_stem.clone())
     };
-    after(a, x).is_some_and(|n| after(b, y) == Some(n))
+    after(a, &o.stems.0).is_some_and(|n| after(b, &o.stems.1) == Some(n))
 }
 
 /// Whether the subjects are opposite kinds of one thing ("young voters" against "older
@@ -1026,7 +1054,7 @@ fn find_cue(
     a: &Statement,
     b: &Statement,
     shared: &BTreeSet<String>,
-    antonyms: Option<&(String, String)>,
+    antonyms: Option<&Opposition>,
 ) -> Option<(Cue, ContradictionType, String)> {
     let (stance_a, policy_a) = a.stance();
     let (stance_b, policy_b) = b.stance();
@@ -1063,7 +1091,7 @@ fn find_cue(
             ));
         }
     }
-    if let Some((x, y)) = antonyms {
+    if let Some(Opposition { shown: (x, y), .. }) = antonyms {
         // "not raise" and "cut" agree.
         return (neg_a == neg_b).then(|| {
             (
@@ -1175,17 +1203,23 @@ fn numeric_conflict(a: &Statement, b: &Statement) -> Option<(Cue, ContradictionT
 /// Whether both statements compare with something ("higher than in 2016"), and with different
 /// things: then they are about different comparisons.
 fn different_references(a: &Statement, b: &Statement) -> bool {
-    let reference = |s: &Statement| {
-        let at = s.words.iter().position(|w| w == "than")?;
-        Some(
-            s.words[at + 1..]
-                .iter()
-                .take_while(|w| *w != ",")
-                .cloned()
-                .collect::<Vec<_>>(),
-        )
-    };
     matches!((reference(a), reference(b)), (Some(x), Some(y)) if x != y)
+}
+
+/// What a statement compares with: the words after "than".
+fn reference(s: &Statement) -> Option<Vec<String>> {
+    let at = s.words.iter().position(|w| w == "than")?;
+    Some(
+        s.words[at + 1..]
+            .iter()
+            .take_while(|w| *w != ",")
+            .cloned()
+            .collect(),
+    )
+}
+
+fn has_reference(s: &Statement) -> bool {
+    reference(s).is_some()
 }
 
 /// Whether both statements say when, and never the same time: years, or "last year" against

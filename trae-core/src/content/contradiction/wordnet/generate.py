@@ -18,7 +18,9 @@ The model is WordNet's own, indirect antonymy. WordNet links antonyms (`!`) betw
 synsets, the poles ("wet"/"dry", "increase"/"decrease"); other words reach a pole through a
 relation, and two words are antonyms when they reach opposite poles. A word reaches:
 
-1. a pole synset it belongs to ("diminish" is in the synset of "decrease");
+1. a pole synset it belongs to ("diminish" is in the synset of "decrease"), and the two words
+   an antonym pointer links always reach their poles, in however rare a sense
+   ("appreciate"/"depreciate" of a currency);
 2. for an adjective, the head it is similar to (`&`: "huge" -> "large") and the heads it sees
    also (`^`: "healthy" -> "well", whose antonym "ill" holds "sick");
 3. for a verb, the verbs it is a way of doing (`@`: "soar" -> "rise").
@@ -123,19 +125,28 @@ def main():
 
     # Poles: the synsets that stand in an antonym relation (point 1 of the docstring).
     opposite = set()
-    for (offset, pos), (lexfile, _, pointers) in synsets.items():
+    # The two words an antonym pointer links stand for their poles in any sense, however rare:
+    # the pointer is WordNet's word that they are opposites ("appreciate"/"depreciate").
+    word_poles = {}
+    for (offset, pos), (lexfile, words, pointers) in synsets.items():
         if not kept(pos, lexfile):
             continue
-        for symbol, target, target_pos, _ in pointers:
-            if symbol == "!" and kept(target_pos, synsets[(target, target_pos)][0]):
+        for symbol, target, target_pos, source_target in pointers:
+            target_file, target_words, _ = synsets[(target, target_pos)]
+            if symbol == "!" and kept(target_pos, target_file):
                 a, b = f"{pos}{offset}", f"{target_pos}{target}"
                 opposite.add((min(a, b), max(a, b)))
+                for word, pole in [
+                    (words[int(source_target[:2], 16) - 1], a),
+                    (target_words[int(source_target[2:], 16) - 1], b),
+                ]:
+                    if usable(word):
+                        word_poles.setdefault(word, set()).add(pole)
     poles = {p for pair in opposite for p in pair}
 
     # Each word's poles: the pole synsets it belongs to, the adjective heads its satellites
     # are similar to, the heads its adjective sees also, the verbs it is a way of doing.
     reach = {"a": {"&", "^"}, "v": {"@"}}
-    word_poles = {}
     for (offset, pos), (lexfile, words, pointers) in synsets.items():
         if not kept(pos, lexfile):
             continue
