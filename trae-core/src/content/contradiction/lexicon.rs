@@ -408,7 +408,7 @@ pub(super) fn stem(word: &str) -> String {
         }
         // "taxes" -> "tax", "houses" -> "house", "hopes" -> "hope": "es" is an ending only
         // after a sibilant, and after a single s the e belongs to the word.
-        if suffix == "es" && w.len() > 5 {
+        if suffix == "es" && w.len() > 4 {
             let root = &w[..w.len() - 2];
             if root.ends_with('s') && !root.ends_with("ss") {
                 return format!("{root}e");
@@ -425,11 +425,12 @@ pub(super) fn stem(word: &str) -> String {
         {
             return match suffix {
                 "ied" | "ies" => format!("{root}y"),
+                // "passed" -> "pass", "added" -> "add": a word itself, not "passe".
+                "ed" | "ing" if ends_doubled(root) && is_stem_word(root) => root.to_owned(),
                 // "raised" -> "rais" + e; keep the e so it matches "raise".
                 "ed" | "es" if is_stem_word(&format!("{root}e")) => format!("{root}e"),
                 "ing" if is_stem_word(&format!("{root}e")) => format!("{root}e"),
-                // "added" -> "add", a word itself; "scrapped" -> "scrap", "stopping" -> "stop".
-                "ed" | "ing" if is_stem_word(root) => root.to_owned(),
+                // "scrapped" -> "scrap", "stopping" -> "stop".
                 "ed" | "ing" if doubled(root) => root[..root.len() - 1].to_owned(),
                 // "voted" -> "vote": a three-letter consonant-vowel-consonant root lost its e.
                 "ed" | "es" | "ing" if short_cvc(root) => format!("{root}e"),
@@ -449,6 +450,12 @@ fn short_cvc(root: &str) -> bool {
         && vowel(b[1])
         && !vowel(b[2])
         && !matches!(b[2], b'w' | b'x' | b'y')
+}
+
+/// Whether `root` ends in a doubled letter ("pass", "add", "stopp").
+fn ends_doubled(root: &str) -> bool {
+    let b = root.as_bytes();
+    b.len() >= 2 && b[b.len() - 1] == b[b.len() - 2]
 }
 
 /// Whether `root` ends in a doubled consonant ("scrapp", "stopp").

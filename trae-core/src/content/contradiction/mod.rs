@@ -503,7 +503,11 @@ impl Statement {
         for (i, w) in self.words.iter().enumerate() {
             let next = self.words.get(i + 1).map(String::as_str).unwrap_or("");
             match w.as_str() {
-                "yesterday" | "today" | "tomorrow" | "tonight" | "now" | "currently" => {
+                "now" | "currently" => {
+                    out.insert(w.clone());
+                }
+                // "at night" against "every morning", "on Monday" against "on Sunday".
+                _ if i >= self.subject_end && (is_in(&TIME_WORDS, w) || is_in(&DAYS, w)) => {
                     out.insert(w.clone());
                 }
                 "last" | "next" | "this" | "previous" | "coming"
@@ -910,7 +914,7 @@ fn judge_parsed(a: &Statement, b: &Statement, text_a: &str, text_b: &str) -> Opt
     if !same_subject(a, b) || subjects_opposed(a, b) || different_references(a, b) {
         return None;
     }
-    if modality::plan_against_fact(a, b) {
+    if modality::plan_against_fact(a, b) || quantifier::both_partial(a, b) {
         return None;
     }
     // The words of an antonym pair are the cue, not the topic: "prices rose" and "prices

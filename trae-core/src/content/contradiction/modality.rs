@@ -2,8 +2,8 @@
 //! plan set against a past fact is no contradiction ("we hope to open next year" against "it
 //! did not open last year"): plans are not yet facts.
 
-use super::Statement;
 use super::lexicon::is_in;
+use super::{Statement, is_determiner};
 
 /// Words that put what follows them in the future or the wished-for, not the factual.
 const IRREALIS: [&str; 16] = [
@@ -14,10 +14,20 @@ const IRREALIS: [&str; 16] = [
 /// Words that mark a statement as about the future.
 const FUTURE: [&str; 4] = ["will", "shall", "going", "tomorrow"];
 
-/// Whether the statement states a hope, plan, intention or prediction.
+/// Whether the statement states a hope, plan, intention or prediction: an irrealis word used
+/// as a verb ("plans to", "is planning a tour", "forecasts that") or naming what is to come
+/// ("our aim is to"), not as a thing ("I know the plan").
 pub(super) fn is_irrealis(s: &Statement) -> bool {
-    s.stems.iter().any(|st| is_in(&IRREALIS, st))
-        || s.words.windows(2).any(|w| w[0] == "going" && w[1] == "to")
+    let word = |i: usize| s.words.get(i).map(String::as_str).unwrap_or("");
+    (0..s.words.len()).any(|i| {
+        if !is_in(&IRREALIS, &s.stems[i]) {
+            return false;
+        }
+        let looks_ahead = matches!(word(i + 1), "to" | "that")
+            || matches!(word(i + 1), "is" | "was") && word(i + 2) == "to";
+        let inflected = s.words[i] != s.stems[i] && i > 0 && !is_determiner(word(i - 1));
+        looks_ahead || inflected
+    }) || s.words.windows(2).any(|w| w[0] == "going" && w[1] == "to")
 }
 
 /// Whether the statement is about the future.

@@ -304,3 +304,70 @@ fn a_hope_or_plan_does_not_contradict_a_past_fact() {
         assert_eq!(cue(a, b), None, "{a} / {b}");
     }
 }
+
+#[test]
+fn different_times_of_day_groups_or_comparisons_are_not_contradictions() {
+    for (a, b) in [
+        (
+            "The water was cold in the morning.",
+            "The water was warm in the afternoon.",
+        ),
+        (
+            "She never drinks coffee at night.",
+            "She drinks coffee every morning.",
+        ),
+        (
+            "Most residents support the new park.",
+            "A few residents oppose the new park.",
+        ),
+        (
+            "Turnout was higher than in 2016.",
+            "Turnout was lower than in 2008.",
+        ),
+        (
+            "We reduced our prices in January.",
+            "Our prices are higher than our rivals' prices.",
+        ),
+        ("I speak Spanish.", "My wife doesn't speak Spanish."),
+        (
+            "The tax rate for small firms is 19%.",
+            "The tax rate for large firms is 25%.",
+        ),
+    ] {
+        assert_eq!(cue(a, b), None, "{a} / {b}");
+    }
+}
+
+#[test]
+fn failures_counts_and_speakers_groups_are_read() {
+    for (a, b, expected) in [
+        (
+            "The team qualified for the final.",
+            "The team failed to qualify for the final.",
+            Cue::Negation,
+        ),
+        (
+            "Our company has never sold customer data.",
+            "We sold customer data in 2020.",
+            Cue::Negation,
+        ),
+        (
+            "The fire destroyed 300 acres of forest.",
+            "The fire destroyed 1,200 acres of forest.",
+            Cue::Numeric,
+        ),
+        (
+            "Forty-two people attended the meeting.",
+            "Ninety people attended the meeting.",
+            Cue::Numeric,
+        ),
+        ("The motion passed.", "The motion failed.", Cue::Antonym),
+        (
+            "The coach was pleased with the result.",
+            "The coach was disappointed with the result.",
+            Cue::Stance,
+        ),
+    ] {
+        assert_eq!(cue(a, b), Some(expected), "{a} / {b}");
+    }
+}
