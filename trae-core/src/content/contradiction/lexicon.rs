@@ -4,9 +4,10 @@
 
 use super::antonym;
 
-pub(super) const NEGATIONS: [&str; 17] = [
+pub(super) const NEGATIONS: [&str; 20] = [
     "not", "no", "never", "none", "nobody", "nothing", "neither", "nor", "nowhere", "without",
-    "cannot", "refuse", "decline", "deny", "denies", "denied", "denying",
+    "cannot", "refuse", "decline", "deny", "denies", "denied", "denying", "hardly", "barely",
+    "scarcely",
 ];
 /// Verbs that admit what follows them: "I admit that I met him" asserts "I met him".
 pub(super) const ADMISSIONS: [&str; 5] = ["admit", "acknowledge", "confess", "concede", "confirm"];

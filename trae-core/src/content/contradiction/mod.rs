@@ -6,26 +6,42 @@
 //!
 //! 1. Both statements are split into words at word boundaries (contractions expanded:
 //!    "don't" is "do not", "can't" and "cannot" are "can not"), so "know" never matches "no".
+//!    "Failed to", "refused to" and "declined to" read as "not"; "deny" is a negation; "admit",
+//!    "acknowledge", "confess", "concede" and "confirm" assert what follows them.
 //! 2. **Same subject**: the subject's head word must agree. A speaker's "I" and "we" are one
-//!    subject; "he", "she", "they" and "it" agree with any third-person subject; a statement
-//!    about the topic itself ("nuclear power is a mistake") agrees with a speaker talking about
-//!    that topic ("I support nuclear power").
-//! 3. **Same topic**: the content words left once subjects, function words and the cue words
+//!    subject, and so is the speaker's group ("our company"), but not "my wife"; "he", "she",
+//!    "they" and "it" agree with any third-person subject; a statement about the topic itself
+//!    ("nuclear power is a mistake") agrees with a speaker talking about that topic ("I
+//!    support nuclear power"); a none-type subject ("nobody from our campaign") agrees with a
+//!    member of its group ("our campaign manager").
+//! 3. **Same objects**: subjects that are antonyms of each other ("young voters", "old
+//!    voters"), antonyms that modify one noun ("small firms", "large firms"), two parts of a
+//!    group ("most residents", "a few residents") and comparisons with different things
+//!    ("higher than in 2016", "lower than in 2008") are about different objects: no finding.
+//! 4. **Facts, not plans**: a hope, plan, intention or prediction ("we hope to open next
+//!    year") set against a statement of past or present fact ("it did not open last year")
+//!    is no contradiction; two plans, or a plan and a future, can be.
+//! 5. **Same topic**: the content words left once subjects, function words and the cue words
 //!    are removed must share at least half of the smaller set.
-//! 4. **Cues**, first match wins:
+//! 6. **Cues**, first match wins:
 //!
 //! | cue | fires when | contradiction type |
 //! |---|---|---|
-//! | `quantifier` | one says always/all/every/everyone/everything, the other never/none/no/nobody/nothing | direct |
-//! | `antonym` | the statements use the two words of an antonym pair (raise/cut, increase/decrease, legal/illegal…) with the same negation parity | direct |
-//! | `negation` | a negation (not, no, never, nor, neither, without, no longer…) scopes over the shared topic in one statement only | direct |
-//! | `stance` | one statement takes a positive stance on the topic, the other a negative one (support/oppose, good/mistake…), negations counted | policy_shift (policy verbs) or value (evaluations) |
-//! | `numeric` | the same quantity (same unit) has different values, in the same year if any | direct |
-//! | `date` | the only numbers are years, and they differ | temporal |
+//! | `quantifier` | one says always/all/every/everyone/everything, the other never/none/no/nobody/nothing; or one gives a count ("three", "40", "several", "many") and the other a none-type quantifier ("no", "none", "nobody", "zero") | direct |
+//! | `antonym` | the statements use two words that are antonyms in WordNet 3.0 (module `antonym`: rise/fall, increase/decrease, safe/dangerous, huge/tiny, edible/inedible…) with the same negation parity | direct |
+//! | `negation` | a negation (not, no, never, nor, neither, without, deny, failed to, no longer…) scopes over the shared topic in one statement only | direct |
+//! | `stance` | one statement takes a positive stance on the topic, the other a negative one (support/oppose, good/mistake, pleased/disappointed…), negations counted | policy_shift (policy verbs) or value (evaluations) |
+//! | `numeric` | the same quantity (same unit) has different values, in the same year if any ("forty-two" and "1,200" are counts) | direct |
+//! | `date` | the only numbers are years, dates or weekdays, and they differ | temporal |
 //!
 //! A negation and an antonym together cancel ("I do not oppose the bill" agrees with "I support
-//! the bill"). A negation's scope runs from it to the end of its clause (a comma, semicolon or
-//! "but", "although", "while", "whereas", "however").
+//! the bill", "the results are not bad" with "the results are good", "the bread is never
+//! stale" with "the bread is always fresh"). A negation's scope runs from it to the end of its
+//! clause (a comma, semicolon or "but", "although", "while", "whereas", "however"). A change of
+//! state (negation, antonym or quantifier) between two different times ("closed in 2016",
+//! "reopened in 2019"; "last year", "this year"; "at night", "every morning") is no
+//! contradiction; a change of stance between two times is, and the hypocrisy tracker looks
+//! for exactly that.
 //!
 //! # Scores
 //!
@@ -38,9 +54,13 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+/// Antonyms from WordNet 3.0, embedded.
 mod antonym;
+/// The word lists and the stemmer.
 mod lexicon;
+/// Facts against hopes, plans and predictions.
 mod modality;
+/// Counts, none-type quantifiers and number words.
 mod quantifier;
 
 use lexicon::{
@@ -497,6 +517,20 @@ impl Statement {
         (sign, policy)
     }
 
+    /// Whether a negation is followed by a word with a negative prefix whose root is its
+    /// antonym ("not uncommon", "not unlikely", "not insignificant").
+    fn litotes(&self) -> bool {
+        self.words.windows(2).any(|w| {
+            is_in(&NEGATIONS, &w[0])
+                && ["un", "in", "im", "il", "ir", "dis", "non"]
+                    .iter()
+                    .any(|p| {
+                        w[1].strip_prefix(p)
+                            .is_some_and(|root| antonym::are_antonyms(root, &w[1]))
+                    })
+        })
+    }
+
     /// The times a statement names: its years and relative times ("last year", "today").
     fn times(&self) -> BTreeSet<String> {
         let mut out: BTreeSet<String> = self.years.iter().map(i64::to_string).collect();
@@ -892,6 +926,11 @@ fn same_specifics(
                 a.subject == b.subject && (a.subject_stems.contains(s) || s == &a.subject);
             !subject_word && !is_in(&GENERIC_VERBS, s)
         }),
+        // "Opens at nine" and "closes at five" are about two times of day.
+        Cue::Antonym if !a.quantities.is_empty() && !b.quantities.is_empty() => {
+            a.quantities == b.quantities
+                && (topics.0.is_subset(topics.1) || topics.1.is_subset(topics.0))
+        }
         Cue::Negation | Cue::Antonym | Cue::Quantifier => {
             topics.0.is_subset(topics.1) || topics.1.is_subset(topics.0)
         }
@@ -922,7 +961,10 @@ fn judge_parsed(a: &Statement, b: &Statement, text_a: &str, text_b: &str) -> Opt
     // Stance words stay in the topic then too ("acquitted of fraud" against "convicted of
     // fraud" is about fraud).
     let antonyms = antonym_pairs(a, b);
-    if antonyms.iter().any(|pair| modifies_same_noun(a, b, pair)) {
+    if antonyms
+        .iter()
+        .any(|o| modifies_same_noun(a, b, o) || places_apart(a, b, o))
+    {
         return None;
     }
     let (topic_a, topic_b) = if antonyms.is_empty() {
@@ -1039,6 +1081,24 @@ fn modifies_same_noun(a: &Statement, b: &Statement, o: &Opposition) -> bool {
     after(a, &o.stems.0).is_some_and(|n| after(b, &o.stems.1) == Some(n))
 }
 
+/// Whether both antonyms sit in a prepositional phrase ("in the north", "in the south"): then
+/// they say where or which, so the statements are about two places or things.
+fn places_apart(a: &Statement, b: &Statement, o: &Opposition) -> bool {
+    // Not "to": "voted to open" is a verb.
+    const PREPOSITIONS: [&str; 11] = [
+        "in", "at", "on", "from", "for", "of", "near", "with", "by", "across", "into",
+    ];
+    let in_phrase = |s: &Statement, word: &str| {
+        let Some(i) = s.stems.iter().position(|t| t == word) else {
+            return false;
+        };
+        let before = |k: usize| i.checked_sub(k).map_or("", |j| s.words[j].as_str());
+        is_in(&PREPOSITIONS, before(1))
+            || is_determiner(before(1)) && is_in(&PREPOSITIONS, before(2))
+    };
+    in_phrase(a, &o.stems.0) && in_phrase(b, &o.stems.1)
+}
+
 /// Whether the subjects are opposite kinds of one thing ("young voters" against "older
 /// voters"): then the statements are about different objects.
 fn subjects_opposed(a: &Statement, b: &Statement) -> bool {
@@ -1112,6 +1172,10 @@ fn find_cue(
     if polarity(stance_a, neg_a) != polarity(stance_b, neg_b) {
         if neg_a != neg_b && (stance_a == stance_b || stance_a == 0 || stance_b == 0) {
             let (negating, text) = if neg_a { ("first", a) } else { ("second", b) };
+            // "Not uncommon" says "common": a negated negative word affirms.
+            if text.litotes() {
+                return None;
+            }
             let scope = negated_span(text);
             return Some((
                 Cue::Negation,

@@ -18,9 +18,9 @@ The model is WordNet's own, indirect antonymy. WordNet links antonyms (`!`) betw
 synsets, the poles ("wet"/"dry", "increase"/"decrease"); other words reach a pole through a
 relation, and two words are antonyms when they reach opposite poles. A word reaches:
 
-1. a pole synset it belongs to ("diminish" is in the synset of "decrease"), and the two words
-   an antonym pointer links always reach their poles, in however rare a sense
-   ("appreciate"/"depreciate" of a currency);
+1. a pole synset it belongs to ("diminish" is in the synset of "decrease"); the words of the
+   two synsets an antonym pointer links reach their poles in however rare a sense
+   ("appreciate"/"depreciate" of a currency, "single" as "unmarried");
 2. for an adjective, the head it is similar to (`&`: "huge" -> "large") and the heads it sees
    also (`^`: "healthy" -> "well", whose antonym "ill" holds "sick");
 3. for a verb, the verbs it is a way of doing (`@`: "soar" -> "rise").
@@ -125,8 +125,9 @@ def main():
 
     # Poles: the synsets that stand in an antonym relation (point 1 of the docstring).
     opposite = set()
-    # The two words an antonym pointer links stand for their poles in any sense, however rare:
-    # the pointer is WordNet's word that they are opposites ("appreciate"/"depreciate").
+    # The words of two synsets an antonym pointer links stand for their poles in any sense,
+    # however rare: the pointer is WordNet's word that they are opposites
+    # ("appreciate"/"depreciate" of a currency).
     word_poles = {}
     for (offset, pos), (lexfile, words, pointers) in synsets.items():
         if not kept(pos, lexfile):
@@ -136,10 +137,7 @@ def main():
             if symbol == "!" and kept(target_pos, target_file):
                 a, b = f"{pos}{offset}", f"{target_pos}{target}"
                 opposite.add((min(a, b), max(a, b)))
-                for word, pole in [
-                    (words[int(source_target[:2], 16) - 1], a),
-                    (target_words[int(source_target[2:], 16) - 1], b),
-                ]:
+                for word, pole in [(w, a) for w in words] + [(w, b) for w in target_words]:
                     if usable(word):
                         word_poles.setdefault(word, set()).add(pole)
     poles = {p for pair in opposite for p in pair}
