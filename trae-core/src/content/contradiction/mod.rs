@@ -517,6 +517,20 @@ impl Statement {
         (sign, policy)
     }
 
+    /// The topic words of the first clause.
+    fn main_clause_topic(&self) -> BTreeSet<String> {
+        let end = self
+            .words
+            .iter()
+            .position(|w| w == ",")
+            .unwrap_or(self.words.len());
+        self.stems[..end]
+            .iter()
+            .filter(|s| self.topic.contains(*s))
+            .cloned()
+            .collect()
+    }
+
     /// Whether a negation is followed by a word with a negative prefix whose root is its
     /// antonym ("not uncommon", "not unlikely", "not insignificant").
     fn litotes(&self) -> bool {
@@ -634,9 +648,10 @@ fn words(text: &str) -> Vec<String> {
             i += 1;
         }
     }
-    // "failed to qualify", "refused to answer": the verb after is negated.
+    // "failed to qualify", "refused to answer", "has yet to release": the verb after is
+    // negated.
     for i in 0..out.len().saturating_sub(1) {
-        if is_in(&FAILURES, &out[i]) && out[i + 1] == "to" {
+        if (is_in(&FAILURES, &out[i]) || out[i] == "yet") && out[i + 1] == "to" {
             out[i] = "not".into();
         }
     }
@@ -932,9 +947,17 @@ fn same_specifics(
                 && (topics.0.is_subset(topics.1) || topics.1.is_subset(topics.0))
         }
         Cue::Negation | Cue::Antonym | Cue::Quantifier => {
-            topics.0.is_subset(topics.1) || topics.1.is_subset(topics.0)
+            nested(topics.0, topics.1)
+                // "Was nowhere near the warehouse" and "was at the warehouse, but left
+                // early": the main clauses are about one thing, the aside adds to it.
+                || cue == Cue::Negation && nested(&a.main_clause_topic(), &b.main_clause_topic())
         }
     }
+}
+
+/// Whether one topic holds the other and they share a word.
+fn nested(a: &BTreeSet<String>, b: &BTreeSet<String>) -> bool {
+    (a.is_subset(b) || b.is_subset(a)) && !a.is_disjoint(b)
 }
 
 /// The shared topic stems and the share of the smaller topic they cover.

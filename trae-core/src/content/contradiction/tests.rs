@@ -226,6 +226,12 @@ fn agreement_phrased_with_a_negation_is_not_a_contradiction() {
         ("We do not oppose the merger.", "We support the merger."),
         ("The bridge is not unsafe.", "The bridge is safe."),
         ("Prices did not rise.", "Prices fell."),
+        (
+            "It is not uncommon for trains to be late.",
+            "Trains are often late.",
+        ),
+        ("The bread is never stale.", "The bread is always fresh."),
+        ("The product is hardly new.", "The product is old."),
     ] {
         assert_eq!(cue(a, b), None, "{a} / {b}");
     }
@@ -362,6 +368,16 @@ fn failures_counts_and_speakers_groups_are_read() {
             Cue::Numeric,
         ),
         ("The motion passed.", "The motion failed.", Cue::Antonym),
+        (
+            "The company has yet to release the report.",
+            "The company released the report.",
+            Cue::Negation,
+        ),
+        (
+            "My client was nowhere near the warehouse that night.",
+            "My client was at the warehouse that night but left early.",
+            Cue::Negation,
+        ),
         (
             "The coach was pleased with the result.",
             "The coach was disappointed with the result.",
