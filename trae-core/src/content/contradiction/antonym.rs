@@ -84,7 +84,6 @@ const NOT_OPPOSED: [&str; 35] = [
 struct Table {
     poles: HashMap<&'static str, Vec<u32>>,
     opposite_poles: HashSet<(u32, u32)>,
-    news: HashSet<(&'static str, &'static str)>,
     inflections: HashMap<&'static str, &'static str>,
 }
 
@@ -98,7 +97,7 @@ static TABLE: LazyLock<Table> = LazyLock::new(|| {
     // reach a user; skipping it keeps the parse total.
     let numbers =
         |text: &str| -> Vec<u32> { text.split(' ').filter_map(|n| n.parse().ok()).collect() };
-    let poles = rows(WORDNET_POLES)
+    let mut poles: HashMap<&'static str, Vec<u32>> = rows(WORDNET_POLES)
         .filter(|(word, _)| !is_not_opposed(word))
         .map(|(word, ids)| (word, numbers(ids)))
         .collect();
@@ -109,13 +108,18 @@ static TABLE: LazyLock<Table> = LazyLock::new(|| {
             opposite_poles.insert((b, a));
         }
     }
+    // Each news pair is two poles of its own, numbered after WordNet's.
+    let first = opposite_poles.iter().map(|(a, _)| a + 1).max().unwrap_or(0);
+    for (i, (a, b)) in (0u32..).zip(NEWS_ANTONYMS) {
+        let (pa, pb) = (first + 2 * i, first + 2 * i + 1);
+        poles.entry(a).or_default().push(pa);
+        poles.entry(b).or_default().push(pb);
+        opposite_poles.insert((pa, pb));
+        opposite_poles.insert((pb, pa));
+    }
     Table {
         poles,
         opposite_poles,
-        news: NEWS_ANTONYMS
-            .iter()
-            .flat_map(|&(a, b)| [(a, b), (b, a)])
-            .collect(),
         inflections: rows(WORDNET_INFLECTIONS).collect(),
     }
 });
@@ -126,19 +130,7 @@ fn is_not_opposed(word: &str) -> bool {
 
 /// Whether `word` (a base form) has an antonym.
 pub(super) fn has_antonym(word: &str) -> bool {
-    TABLE.poles.contains_key(word) || TABLE.news.iter().any(|(a, _)| *a == word)
-}
-
-/// Whether two base forms are antonyms: a news pair, or words standing for opposite poles.
-fn opposed(a: &str, b: &str) -> bool {
-    if TABLE.news.contains(&(a, b)) {
-        return true;
-    }
-    let (Some(pa), Some(pb)) = (TABLE.poles.get(a), TABLE.poles.get(b)) else {
-        return false;
-    };
-    pa.iter()
-        .any(|x| pb.iter().any(|y| TABLE.opposite_poles.contains(&(*x, *y))))
+    TABLE.poles.contains_key(word)
 }
 
 /// The base form of an irregular inflection WordNet lists ("rose" -> "rise", "worse" ->
@@ -147,25 +139,31 @@ pub(super) fn base_form(word: &str) -> Option<&'static str> {
     TABLE.inflections.get(word).copied()
 }
 
-/// Whether the stems `a` and `b` are antonyms, reading a comparative, a superlative or an
-/// adverb ("higher", "safest", "quickly") as its adjective when it has no antonym of its own.
+/// The poles `word` stands for, reading a comparative, a superlative or an adverb ("higher",
+/// "safest", "quickly") as its adjective when it has no antonym of its own.
+pub(super) fn poles(word: &str) -> Vec<u32> {
+    let mut out = TABLE.poles.get(word).cloned().unwrap_or_default();
+    let base = ["est", "er", "ly"].iter().find_map(|suffix| {
+        let root = word.strip_suffix(suffix)?;
+        let doubled =
+            root.len() > 3 && root.as_bytes()[root.len() - 1] == root.as_bytes()[root.len() - 2];
+        [root.to_owned(), format!("{root}e")]
+            .into_iter()
+            .chain(root.strip_suffix('i').map(|r| format!("{r}y")))
+            .chain(doubled.then(|| root[..root.len() - 1].to_owned()))
+            .find_map(|r| TABLE.poles.get(r.as_str()))
+    });
+    out.extend(base.into_iter().flatten());
+    out
+}
+
+/// Whether a word standing for poles `a` and one standing for poles `b` are antonyms.
+pub(super) fn opposite(a: &[u32], b: &[u32]) -> bool {
+    a.iter()
+        .any(|x| b.iter().any(|y| TABLE.opposite_poles.contains(&(*x, *y))))
+}
+
+/// Whether the words `a` and `b` are antonyms (see [`poles`]).
 pub(super) fn are_antonyms(a: &str, b: &str) -> bool {
-    let forms = |w: &str| {
-        let base = ["est", "er", "ly"].iter().find_map(|suffix| {
-            let root = w.strip_suffix(suffix)?;
-            [root.to_owned(), format!("{root}e")]
-                .into_iter()
-                .chain(root.strip_suffix('i').map(|r| format!("{r}y")))
-                .chain(
-                    (root.len() > 3
-                        && root.as_bytes()[root.len() - 1] == root.as_bytes()[root.len() - 2])
-                        .then(|| root[..root.len() - 1].to_owned()),
-                )
-                .find(|r| has_antonym(r))
-        });
-        let own = has_antonym(w).then(|| w.to_owned());
-        [own, base].into_iter().flatten().collect::<Vec<String>>()
-    };
-    let (fa, fb) = (forms(a), forms(b));
-    fa.iter().any(|x| fb.iter().any(|y| opposed(x, y)))
+    opposite(&poles(a), &poles(b))
 }

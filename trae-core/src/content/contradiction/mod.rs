@@ -385,6 +385,8 @@ struct Statement {
     topic: BTreeSet<String>,
     /// For each word, whether a negation scopes over it.
     negated: Vec<bool>,
+    /// The predicate's words that have antonyms.
+    opposable: Vec<Opposable>,
     /// Years mentioned.
     years: Vec<i64>,
     /// Other numbers with their units.
@@ -444,11 +446,28 @@ impl Statement {
             .filter(|(s, w)| is_content(s, w))
             .map(|(s, _)| s.clone())
             .collect();
+        let from = if subject == "speaker" { 0 } else { subject_end };
+        let opposable = stems
+            .iter()
+            .zip(&words)
+            .skip(from)
+            .filter(|(st, w)| {
+                is_content(st, w) || is_stance_word(st) || w.ends_with("ly") && w.len() > 4
+            })
+            .map(|(st, w)| Opposable {
+                stem: st.clone(),
+                word: w.clone(),
+                stem_poles: antonym::poles(st),
+                word_poles: antonym::poles(w),
+            })
+            .filter(|o| !o.stem_poles.is_empty() || !o.word_poles.is_empty())
+            .collect();
         Self {
             words,
             stems,
             subject,
             subject_end,
+            opposable,
             subject_stems,
             owner,
             content,
@@ -1035,6 +1054,16 @@ fn judge_parsed(a: &Statement, b: &Statement, text_a: &str, text_b: &str) -> Opt
     })
 }
 
+/// A word of a statement's predicate that may have an antonym in the other statement, with
+/// the poles its stem and its written form stand for (looked up once per statement).
+#[derive(Debug, Clone, Default)]
+struct Opposable {
+    stem: String,
+    word: String,
+    stem_poles: Vec<u32>,
+    word_poles: Vec<u32>,
+}
+
 /// Two words that are antonyms, one from each statement.
 #[derive(Debug, Clone, PartialEq)]
 struct Opposition {
@@ -1047,38 +1076,25 @@ struct Opposition {
 /// The words of `a`'s predicate and of `b`'s that are antonyms, each missing from the other
 /// statement. Pairs of stance words are left to the stance cue.
 fn antonym_pairs(a: &Statement, b: &Statement) -> Vec<Opposition> {
-    // Each candidate as (stem, word): "polluted" is an adjective of its own, not only a form
-    // of "pollute".
-    let predicate = |s: &'_ Statement| {
-        let from = if s.subject == "speaker" {
-            0
-        } else {
-            s.subject_end
-        };
-        s.stems
-            .iter()
-            .zip(&s.words)
-            .skip(from)
-            .filter(|(st, w)| {
-                is_content(st, w) || is_stance_word(st) || w.ends_with("ly") && w.len() > 4
-            })
-            .map(|(st, w)| (st.clone(), w.clone()))
-            .collect::<Vec<(String, String)>>()
-    };
-    let (pa, pb) = (predicate(a), predicate(b));
     let mut out = Vec::new();
-    for (x, xw) in &pa {
-        for (y, yw) in &pb {
-            if x == y || b.has(x) || a.has(y) || is_stance_word(x) && is_stance_word(y) {
+    for x in &a.opposable {
+        for y in &b.opposable {
+            let both_stances = is_stance_word(&x.stem) && is_stance_word(&y.stem);
+            if x.stem == y.stem || b.has(&x.stem) || a.has(&y.stem) || both_stances {
                 continue;
             }
-            let shown = [x, xw]
+            // "Polluted" is an adjective of its own, not only a form of "pollute".
+            let shown = [(&x.stem, &x.stem_poles), (&x.word, &x.word_poles)]
                 .into_iter()
-                .flat_map(|x| [y, yw].into_iter().map(move |y| (x, y)))
-                .find(|(x, y)| antonym::are_antonyms(x, y));
-            if let Some((sx, sy)) = shown {
+                .flat_map(|x| {
+                    [(&y.stem, &y.stem_poles), (&y.word, &y.word_poles)]
+                        .into_iter()
+                        .map(move |y| (x, y))
+                })
+                .find(|((_, px), (_, py))| antonym::opposite(px, py));
+            if let Some(((sx, _), (sy, _))) = shown {
                 out.push(Opposition {
-                    stems: (x.clone(), y.clone()),
+                    stems: (x.stem.clone(), y.stem.clone()),
                     shown: (sx.clone(), sy.clone()),
                 });
             }
