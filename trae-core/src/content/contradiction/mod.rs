@@ -567,14 +567,26 @@ impl Statement {
     /// The times a statement names: its years and relative times ("last year", "today").
     fn times(&self) -> BTreeSet<String> {
         let mut out: BTreeSet<String> = self.years.iter().map(i64::to_string).collect();
+        // Weekdays and seasons are read with the word before them, below.
+        out.extend(self.dates.iter().filter(|d| !is_in(&DAYS, d)).cloned());
+        const RELATIVE: [&str; 5] = ["last", "next", "this", "previous", "coming"];
         for (i, w) in self.words.iter().enumerate() {
             let next = self.words.get(i + 1).map(String::as_str).unwrap_or("");
+            let prev = if i > 0 {
+                self.words[i - 1].as_str()
+            } else {
+                ""
+            };
             match w.as_str() {
                 "now" | "currently" => {
                     out.insert(w.clone());
                 }
-                // "at night" against "every morning", "on Monday" against "on Sunday".
-                _ if i >= self.subject_end && (is_in(&TIME_WORDS, w) || is_in(&DAYS, w)) => {
+                // "at night" against "every morning", "on Monday" against "on Sunday"; "last
+                // spring" is counted whole below.
+                _ if i >= self.subject_end
+                    && (is_in(&TIME_WORDS, w) || is_in(&DAYS, w))
+                    && !is_in(&RELATIVE, prev) =>
+                {
                     out.insert(w.clone());
                 }
                 "last" | "next" | "this" | "previous" | "coming"
@@ -1333,7 +1345,25 @@ fn has_reference(s: &Statement) -> bool {
 /// "next year", "yesterday" against "today".
 fn different_times(a: &Statement, b: &Statement) -> bool {
     let (ta, tb) = (a.times(), b.times());
-    !ta.is_empty() && !tb.is_empty() && ta.is_disjoint(&tb)
+    !ta.is_empty() && !tb.is_empty() && ta.is_disjoint(&tb) || changed_since(a, b)
+}
+
+/// Whether one statement is in the past tense and the other says the present differs from it
+/// ("he was a member" against "he is no longer a member", "the road is open again").
+fn changed_since(a: &Statement, b: &Statement) -> bool {
+    let past = |s: &Statement| {
+        s.words
+            .iter()
+            .any(|w| is_in(&["was", "were", "had", "did"], w))
+    };
+    let changed_now = |s: &Statement| {
+        !past(s)
+            && s.words.iter().enumerate().any(|(i, w)| {
+                let next = s.words.get(i + 1).map(String::as_str).unwrap_or("");
+                matches!(w.as_str(), "again" | "anymore") || w == "no" && next == "longer"
+            })
+    };
+    past(a) && changed_now(b) || past(b) && changed_now(a)
 }
 
 fn close(x: f64, y: f64) -> bool {

@@ -336,6 +336,22 @@ fn different_times_of_day_groups_or_comparisons_are_not_contradictions() {
         ),
         ("I speak Spanish.", "My wife doesn't speak Spanish."),
         (
+            "The river flooded last spring.",
+            "The river did not flood this spring.",
+        ),
+        (
+            "The lake was frozen in January.",
+            "The lake was not frozen in July.",
+        ),
+        (
+            "He was a member of the party.",
+            "He is no longer a member of the party.",
+        ),
+        (
+            "The road was closed for repairs.",
+            "The road is open again.",
+        ),
+        (
             "The tax rate for small firms is 19%.",
             "The tax rate for large firms is 25%.",
         ),
