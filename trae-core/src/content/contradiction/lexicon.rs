@@ -151,7 +151,7 @@ pub(super) const POLICY_NEGATIVE: [&str; 25] = [
     "decry",
 ];
 /// Stances taken through evaluations.
-pub(super) const VALUE_POSITIVE: [&str; 42] = [
+pub(super) const VALUE_POSITIVE: [&str; 49] = [
     "good",
     "great",
     "right",
@@ -194,8 +194,15 @@ pub(super) const VALUE_POSITIVE: [&str; 42] = [
     "thrilled",
     "excited",
     "impressed",
+    "brilliant",
+    "superb",
+    "triumph",
+    "outstanding",
+    "wonderful",
+    "enthusiastic",
+    "effective",
 ];
-pub(super) const VALUE_NEGATIVE: [&str; 48] = [
+pub(super) const VALUE_NEGATIVE: [&str; 54] = [
     "bad",
     "wrong",
     "harmful",
@@ -244,6 +251,12 @@ pub(super) const VALUE_NEGATIVE: [&str; 48] = [
     "upset",
     "angry",
     "embarrassed",
+    "awful",
+    "dreadful",
+    "hostile",
+    "disastrous",
+    "ineffective",
+    "pan",
 ];
 pub(super) const SMALL_NUMBERS: [&str; 21] = [
     "zero",

@@ -967,11 +967,18 @@ fn same_specifics(
         Cue::Numeric => a.content == b.content && a.years == b.years && a.dates == b.dates,
         Cue::Date => a.content == b.content,
         // When both statements name the same subject, their shared words must go beyond it.
-        Cue::Stance => shared.iter().any(|s| {
-            let subject_word =
-                a.subject == b.subject && (a.subject_stems.contains(s) || s == &a.subject);
-            !subject_word && !is_in(&GENERIC_VERBS, s)
-        }),
+        Cue::Stance => {
+            let subject_word = |s: &String| {
+                a.subject == b.subject && (a.subject_stems.contains(s) || s == &a.subject)
+            };
+            // Two pure evaluations of one subject ("the scheme has been a great success",
+            // "a costly failure") are about that subject.
+            let only_subject = |t: &BTreeSet<String>| t.iter().all(subject_word);
+            shared
+                .iter()
+                .any(|s| !subject_word(s) && !is_in(&GENERIC_VERBS, s))
+                || a.subject == b.subject && only_subject(topics.0) && only_subject(topics.1)
+        }
         // "Opens at nine" and "closes at five" are about two times of day.
         Cue::Antonym if !a.quantities.is_empty() && !b.quantities.is_empty() => {
             a.quantities == b.quantities

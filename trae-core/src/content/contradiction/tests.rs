@@ -336,6 +336,14 @@ fn different_times_of_day_groups_or_comparisons_are_not_contradictions() {
         ),
         ("I speak Spanish.", "My wife doesn't speak Spanish."),
         (
+            "The first half was brilliant.",
+            "The second half was awful.",
+        ),
+        (
+            "The plan is good for farmers.",
+            "The plan is bad for consumers.",
+        ),
+        (
             "The river flooded last spring.",
             "The river did not flood this spring.",
         ),
@@ -397,6 +405,11 @@ fn failures_counts_and_speakers_groups_are_read() {
         (
             "The coach was pleased with the result.",
             "The coach was disappointed with the result.",
+            Cue::Stance,
+        ),
+        (
+            "The scheme has been a great success.",
+            "The scheme has been a costly failure.",
             Cue::Stance,
         ),
     ] {
