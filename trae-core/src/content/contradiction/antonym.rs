@@ -8,7 +8,7 @@
 //! ("soar" is a way to "rise"). Two words are antonyms here when one of the heads ("poles")
 //! each stands for is the antonym of one of the other's: WordNet's indirect antonymy.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 /// `word<TAB>pole pole...` (WordNet 3.0; licence in `wordnet/`).
@@ -83,7 +83,8 @@ const NOT_OPPOSED: [&str; 35] = [
 
 struct Table {
     poles: HashMap<&'static str, Vec<u32>>,
-    opposite_poles: HashSet<(u32, u32)>,
+    /// Each pole's opposite poles.
+    opposite_poles: HashMap<u32, Vec<u32>>,
     inflections: HashMap<&'static str, &'static str>,
 }
 
@@ -101,21 +102,24 @@ static TABLE: LazyLock<Table> = LazyLock::new(|| {
         .filter(|(word, _)| !is_not_opposed(word))
         .map(|(word, ids)| (word, numbers(ids)))
         .collect();
-    let mut opposite_poles = HashSet::new();
+    let mut opposite_poles: HashMap<u32, Vec<u32>> = HashMap::new();
+    let mut oppose = |a: u32, b: u32| {
+        opposite_poles.entry(a).or_default().push(b);
+        opposite_poles.entry(b).or_default().push(a);
+    };
+    let mut first = 0;
     for (a, b) in rows(WORDNET_OPPOSITE_POLES) {
-        if let (Ok(a), Ok(b)) = (a.parse(), b.parse()) {
-            opposite_poles.insert((a, b));
-            opposite_poles.insert((b, a));
+        if let (Ok(a), Ok(b)) = (a.parse::<u32>(), b.parse::<u32>()) {
+            oppose(a, b);
+            first = first.max(a + 1).max(b + 1);
         }
     }
     // Each news pair is two poles of its own, numbered after WordNet's.
-    let first = opposite_poles.iter().map(|(a, _)| a + 1).max().unwrap_or(0);
     for (i, (a, b)) in (0u32..).zip(NEWS_ANTONYMS) {
         let (pa, pb) = (first + 2 * i, first + 2 * i + 1);
         poles.entry(a).or_default().push(pa);
         poles.entry(b).or_default().push(pb);
-        opposite_poles.insert((pa, pb));
-        opposite_poles.insert((pb, pa));
+        oppose(pa, pb);
     }
     Table {
         poles,
@@ -139,8 +143,8 @@ pub(super) fn base_form(word: &str) -> Option<&'static str> {
     TABLE.inflections.get(word).copied()
 }
 
-/// The poles `word` stands for, reading a comparative, a superlative or an adverb ("higher",
-/// "safest", "quickly") as its adjective when it has no antonym of its own.
+/// The poles `word` stands for (sorted), reading a comparative, a superlative or an adverb
+/// ("higher", "safest", "quickly") as its adjective when it has no antonym of its own.
 pub(super) fn poles(word: &str) -> Vec<u32> {
     let mut out = TABLE.poles.get(word).cloned().unwrap_or_default();
     let base = ["est", "er", "ly"].iter().find_map(|suffix| {
@@ -154,16 +158,38 @@ pub(super) fn poles(word: &str) -> Vec<u32> {
             .find_map(|r| TABLE.poles.get(r.as_str()))
     });
     out.extend(base.into_iter().flatten());
+    out.sort_unstable();
+    out.dedup();
     out
 }
 
-/// Whether a word standing for poles `a` and one standing for poles `b` are antonyms.
-pub(super) fn opposite(a: &[u32], b: &[u32]) -> bool {
-    a.iter()
-        .any(|x| b.iter().any(|y| TABLE.opposite_poles.contains(&(*x, *y))))
+/// The poles opposite to any of `poles` (sorted): a word reaching one of them is an antonym.
+pub(super) fn opposites(poles: &[u32]) -> Vec<u32> {
+    let mut out: Vec<u32> = poles
+        .iter()
+        .filter_map(|p| TABLE.opposite_poles.get(p))
+        .flatten()
+        .copied()
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Whether two sorted pole lists share a pole.
+pub(super) fn meet(a: &[u32], b: &[u32]) -> bool {
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => return true,
+        }
+    }
+    false
 }
 
 /// Whether the words `a` and `b` are antonyms (see [`poles`]).
 pub(super) fn are_antonyms(a: &str, b: &str) -> bool {
-    opposite(&poles(a), &poles(b))
+    meet(&opposites(&poles(a)), &poles(b))
 }

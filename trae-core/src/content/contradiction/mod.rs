@@ -387,6 +387,16 @@ struct Statement {
     negated: Vec<bool>,
     /// The predicate's words that have antonyms.
     opposable: Vec<Opposable>,
+    /// The poles of the subject's words that have antonyms, with their opposites.
+    subject_poles: Vec<(Vec<u32>, Vec<u32>)>,
+    /// What the statement compares with: the words after "than".
+    reference: Option<Vec<String>>,
+    /// Whether it states a hope, plan, intention or prediction.
+    irrealis: bool,
+    /// Whether it is about the future.
+    future: bool,
+    /// Whether its subject is part of a group ("most residents").
+    partial: bool,
     /// Years mentioned.
     years: Vec<i64>,
     /// Other numbers with their units.
@@ -454,20 +464,51 @@ impl Statement {
             .filter(|(st, w)| {
                 is_content(st, w) || is_stance_word(st) || w.ends_with("ly") && w.len() > 4
             })
-            .map(|(st, w)| Opposable {
-                stem: st.clone(),
-                word: w.clone(),
-                stem_poles: antonym::poles(st),
-                word_poles: antonym::poles(w),
+            .map(|(st, w)| {
+                let (stem_poles, word_poles) = (antonym::poles(st), antonym::poles(w));
+                Opposable {
+                    stem: st.clone(),
+                    word: w.clone(),
+                    stance: is_stance_word(st),
+                    stem_opposites: antonym::opposites(&stem_poles),
+                    word_opposites: antonym::opposites(&word_poles),
+                    stem_poles,
+                    word_poles,
+                }
             })
             .filter(|o| !o.stem_poles.is_empty() || !o.word_poles.is_empty())
             .collect();
+        let subject_poles = if subject == "speaker" {
+            Vec::new()
+        } else {
+            stems[..subject_end]
+                .iter()
+                .map(|s| antonym::poles(s))
+                .filter(|p| !p.is_empty())
+                .map(|p| (antonym::opposites(&p), p))
+                .collect()
+        };
+        let reference = words.iter().position(|w| w == "than").map(|at| {
+            words[at + 1..]
+                .iter()
+                .take_while(|w| *w != ",")
+                .cloned()
+                .collect()
+        });
+        let irrealis = modality::is_irrealis(&words, &stems);
+        let future = modality::is_future(&words);
+        let partial = quantifier::is_partial(&words[..subject_end]);
         Self {
             words,
             stems,
             subject,
             subject_end,
             opposable,
+            subject_poles,
+            reference,
+            irrealis,
+            future,
+            partial,
             subject_stems,
             owner,
             content,
@@ -1014,7 +1055,7 @@ fn judge_parsed(a: &Statement, b: &Statement, text_a: &str, text_b: &str) -> Opt
     if !same_subject(a, b) || subjects_opposed(a, b) || different_references(a, b) {
         return None;
     }
-    if modality::plan_against_fact(a, b) || quantifier::both_partial(a, b) {
+    if modality::plan_against_fact(a, b) || a.partial && b.partial {
         return None;
     }
     // The words of an antonym pair are the cue, not the topic: "prices rose" and "prices
@@ -1050,7 +1091,7 @@ fn judge_parsed(a: &Statement, b: &Statement, text_a: &str, text_b: &str) -> Opt
     let (cue, kind, explanation) = find_cue(a, b, &shared, antonyms.first())?;
     // A comparison ("higher than our competitors' prices") is no opposite of a change ("we
     // reduced our prices").
-    if cue == Cue::Antonym && has_reference(a) != has_reference(b) {
+    if cue == Cue::Antonym && a.reference.is_some() != b.reference.is_some() {
         return None;
     }
     if !same_specifics(a, b, (&topic_a, &topic_b), &shared, cue) {
@@ -1079,8 +1120,12 @@ fn judge_parsed(a: &Statement, b: &Statement, text_a: &str, text_b: &str) -> Opt
 struct Opposable {
     stem: String,
     word: String,
+    stance: bool,
     stem_poles: Vec<u32>,
     word_poles: Vec<u32>,
+    /// The poles opposite to the stem's and to the word's.
+    stem_opposites: Vec<u32>,
+    word_opposites: Vec<u32>,
 }
 
 /// Two words that are antonyms, one from each statement.
@@ -1098,19 +1143,18 @@ fn antonym_pairs(a: &Statement, b: &Statement) -> Vec<Opposition> {
     let mut out = Vec::new();
     for x in &a.opposable {
         for y in &b.opposable {
-            let both_stances = is_stance_word(&x.stem) && is_stance_word(&y.stem);
-            if x.stem == y.stem || b.has(&x.stem) || a.has(&y.stem) || both_stances {
+            if x.stem == y.stem || x.stance && y.stance || b.has(&x.stem) || a.has(&y.stem) {
                 continue;
             }
             // "Polluted" is an adjective of its own, not only a form of "pollute".
-            let shown = [(&x.stem, &x.stem_poles), (&x.word, &x.word_poles)]
+            let shown = [(&x.stem, &x.stem_opposites), (&x.word, &x.word_opposites)]
                 .into_iter()
                 .flat_map(|x| {
                     [(&y.stem, &y.stem_poles), (&y.word, &y.word_poles)]
                         .into_iter()
                         .map(move |y| (x, y))
                 })
-                .find(|((_, px), (_, py))| antonym::opposite(px, py));
+                .find(|((_, opposite), (_, poles))| antonym::meet(opposite, poles));
             if let Some(((sx, _), (sy, _))) = shown {
                 out.push(Opposition {
                     stems: (x.stem.clone(), y.stem.clone()),
@@ -1160,16 +1204,11 @@ fn places_apart(a: &Statement, b: &Statement, o: &Opposition) -> bool {
 /// Whether the subjects are opposite kinds of one thing ("young voters" against "older
 /// voters"): then the statements are about different objects.
 fn subjects_opposed(a: &Statement, b: &Statement) -> bool {
-    let span = |s: &Statement| {
-        if s.subject == "speaker" {
-            Vec::new()
-        } else {
-            s.stems[..s.subject_end].to_vec()
-        }
-    };
-    let (sa, sb) = (span(a), span(b));
-    sa.iter()
-        .any(|x| sb.iter().any(|y| x != y && antonym::are_antonyms(x, y)))
+    a.subject_poles.iter().any(|(opposite, _)| {
+        b.subject_poles
+            .iter()
+            .any(|(_, poles)| antonym::meet(opposite, poles))
+    })
 }
 
 fn find_cue(
@@ -1329,23 +1368,7 @@ fn numeric_conflict(a: &Statement, b: &Statement) -> Option<(Cue, ContradictionT
 /// Whether both statements compare with something ("higher than in 2016"), and with different
 /// things: then they are about different comparisons.
 fn different_references(a: &Statement, b: &Statement) -> bool {
-    matches!((reference(a), reference(b)), (Some(x), Some(y)) if x != y)
-}
-
-/// What a statement compares with: the words after "than".
-fn reference(s: &Statement) -> Option<Vec<String>> {
-    let at = s.words.iter().position(|w| w == "than")?;
-    Some(
-        s.words[at + 1..]
-            .iter()
-            .take_while(|w| *w != ",")
-            .cloned()
-            .collect(),
-    )
-}
-
-fn has_reference(s: &Statement) -> bool {
-    reference(s).is_some()
+    matches!((&a.reference, &b.reference), (Some(x), Some(y)) if x != y)
 }
 
 /// Whether both statements say when, and never the same time: years, or "last year" against

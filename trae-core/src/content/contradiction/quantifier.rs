@@ -32,15 +32,12 @@ pub(super) fn is_quantity_word(word: &str) -> bool {
     is_in(&SOME_WORDS, word) || is_in(&NONE_WORDS, word)
 }
 
-/// Whether both subjects are parts of a group ("most residents", "a few residents"): two
-/// parts can hold different views without contradiction.
-pub(super) fn both_partial(a: &Statement, b: &Statement) -> bool {
-    let partial = |s: &Statement| {
-        s.words[..s.subject_end]
-            .iter()
-            .any(|w| is_in(&SOME_WORDS, w) && w != "someone")
-    };
-    partial(a) && partial(b)
+/// Whether a subject is part of a group ("most residents", "a few residents"): two parts can
+/// hold different views without contradiction.
+pub(super) fn is_partial(subject: &[String]) -> bool {
+    subject
+        .iter()
+        .any(|w| is_in(&SOME_WORDS, w) && w != "someone")
 }
 
 /// The value of a number written as a word: "seven", "forty", "forty-two".
