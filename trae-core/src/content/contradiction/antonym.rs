@@ -193,3 +193,39 @@ pub(super) fn meet(a: &[u32], b: &[u32]) -> bool {
 pub(super) fn are_antonyms(a: &str, b: &str) -> bool {
     meet(&opposites(&poles(a)), &poles(b))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_tables_are_well_formed() {
+        // The parse above skips a malformed number instead of failing; this makes sure there
+        // is none, so a regenerated table cannot lose entries silently.
+        fn rows(text: &str) -> Vec<Vec<&str>> {
+            text.lines()
+                .filter(|l| !l.starts_with('#'))
+                .map(|l| l.split('\t').collect())
+                .collect()
+        }
+        let poles = rows(WORDNET_POLES);
+        assert!(poles.len() > 10_000, "{} words", poles.len());
+        for row in &poles {
+            assert_eq!(row.len(), 2, "{row:?}");
+            assert!(
+                row[1].split(' ').all(|n| n.parse::<u32>().is_ok()),
+                "{row:?}"
+            );
+        }
+        for row in rows(WORDNET_OPPOSITE_POLES) {
+            assert!(
+                row.len() == 2 && row.iter().all(|n| n.parse::<u32>().is_ok()),
+                "{row:?}"
+            );
+        }
+        let words: std::collections::HashSet<&str> = poles.iter().map(|row| row[0]).collect();
+        for row in rows(WORDNET_INFLECTIONS) {
+            assert!(row.len() == 2 && words.contains(row[1]), "{row:?}");
+        }
+    }
+}

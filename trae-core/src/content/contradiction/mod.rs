@@ -60,14 +60,20 @@ mod antonym;
 mod lexicon;
 /// Facts against hopes, plans and predictions.
 mod modality;
+/// Antonyms between two statements, and when they mean different objects.
+mod opposition;
 /// Counts, none-type quantifiers and number words.
 mod quantifier;
+/// The times statements name, and changes since.
+mod time;
 
 use lexicon::{
     ADMISSIONS, CLAUSE_BREAKS, COLLECTIVES, DAYS, FAILURES, FIRST_PERSON, GENERIC_VERBS, IRREGULAR,
     MONTHS, NEGATIONS, POLICY_NEGATIVE, POLICY_POSITIVE, QUANTIFIERS, STOPWORDS, THIRD_PERSON,
-    TIME_UNITS, TIME_WORDS, VALUE_NEGATIVE, VALUE_POSITIVE, VERB_MARKERS, is_in, is_stance_word,
-    stem,
+    TIME_WORDS, VALUE_NEGATIVE, VALUE_POSITIVE, VERB_MARKERS, is_in, is_stance_word, stem,
+};
+use opposition::{
+    Opposable, Opposition, antonym_pairs, modifies_same_noun, places_apart, subjects_opposed,
 };
 
 /// How two statements conflict, as the hypocrisy tracker classifies it.
@@ -464,19 +470,8 @@ impl Statement {
             .filter(|(st, w)| {
                 is_content(st, w) || is_stance_word(st) || w.ends_with("ly") && w.len() > 4
             })
-            .map(|(st, w)| {
-                let (stem_poles, word_poles) = (antonym::poles(st), antonym::poles(w));
-                Opposable {
-                    stem: st.clone(),
-                    word: w.clone(),
-                    stance: is_stance_word(st),
-                    stem_opposites: antonym::opposites(&stem_poles),
-                    word_opposites: antonym::opposites(&word_poles),
-                    stem_poles,
-                    word_poles,
-                }
-            })
-            .filter(|o| !o.stem_poles.is_empty() || !o.word_poles.is_empty())
+            .map(|(st, w)| Opposable::new(st, w))
+            .filter(Opposable::has_antonym)
             .collect();
         let subject_poles = if subject == "speaker" {
             Vec::new()
@@ -603,42 +598,6 @@ impl Statement {
                             .is_some_and(|root| antonym::are_antonyms(root, &w[1]))
                     })
         })
-    }
-
-    /// The times a statement names: its years and relative times ("last year", "today").
-    fn times(&self) -> BTreeSet<String> {
-        let mut out: BTreeSet<String> = self.years.iter().map(i64::to_string).collect();
-        // Weekdays and seasons are read with the word before them, below.
-        out.extend(self.dates.iter().filter(|d| !is_in(&DAYS, d)).cloned());
-        const RELATIVE: [&str; 5] = ["last", "next", "this", "previous", "coming"];
-        for (i, w) in self.words.iter().enumerate() {
-            let next = self.words.get(i + 1).map(String::as_str).unwrap_or("");
-            let prev = if i > 0 {
-                self.words[i - 1].as_str()
-            } else {
-                ""
-            };
-            match w.as_str() {
-                "now" | "currently" => {
-                    out.insert(w.clone());
-                }
-                // "at night" against "every morning", "on Monday" against "on Sunday"; "last
-                // spring" is counted whole below.
-                _ if i >= self.subject_end
-                    && (is_in(&TIME_WORDS, w) || is_in(&DAYS, w))
-                    && !is_in(&RELATIVE, prev) =>
-                {
-                    out.insert(w.clone());
-                }
-                "last" | "next" | "this" | "previous" | "coming"
-                    if is_in(&TIME_UNITS, next) || is_in(&MONTHS, next) =>
-                {
-                    out.insert(format!("{w} {next}"));
-                }
-                _ => {}
-            }
-        }
-        out
     }
 
     fn has(&self, word: &str) -> bool {
@@ -1099,7 +1058,8 @@ fn judge_parsed(a: &Statement, b: &Statement, text_a: &str, text_b: &str) -> Opt
     }
     // A state or an event can change between two times ("the factory closed in 2016", "it
     // reopened in 2019"); a stance that changes is what the hypocrisy tracker looks for.
-    if matches!(cue, Cue::Negation | Cue::Antonym | Cue::Quantifier) && different_times(a, b) {
+    if matches!(cue, Cue::Negation | Cue::Antonym | Cue::Quantifier) && time::different_times(a, b)
+    {
         return None;
     }
     let confidence = (cue.base_confidence() * (0.6 + 0.4 * overlap) * 1000.0).round() / 1000.0;
@@ -1111,103 +1071,6 @@ fn judge_parsed(a: &Statement, b: &Statement, text_a: &str, text_b: &str) -> Opt
         cue,
         confidence,
         explanation: format!("{explanation} (shared topic: {})", topic.join(", ")),
-    })
-}
-
-/// A word of a statement's predicate that may have an antonym in the other statement, with
-/// the poles its stem and its written form stand for (looked up once per statement).
-#[derive(Debug, Clone, Default)]
-struct Opposable {
-    stem: String,
-    word: String,
-    stance: bool,
-    stem_poles: Vec<u32>,
-    word_poles: Vec<u32>,
-    /// The poles opposite to the stem's and to the word's.
-    stem_opposites: Vec<u32>,
-    word_opposites: Vec<u32>,
-}
-
-/// Two words that are antonyms, one from each statement.
-#[derive(Debug, Clone, PartialEq)]
-struct Opposition {
-    /// Their stems, as the topic holds them.
-    stems: (String, String),
-    /// The forms that are antonyms, for the explanation.
-    shown: (String, String),
-}
-
-/// The words of `a`'s predicate and of `b`'s that are antonyms, each missing from the other
-/// statement. Pairs of stance words are left to the stance cue.
-fn antonym_pairs(a: &Statement, b: &Statement) -> Vec<Opposition> {
-    let mut out = Vec::new();
-    for x in &a.opposable {
-        for y in &b.opposable {
-            if x.stem == y.stem || x.stance && y.stance || b.has(&x.stem) || a.has(&y.stem) {
-                continue;
-            }
-            // "Polluted" is an adjective of its own, not only a form of "pollute".
-            let shown = [(&x.stem, &x.stem_opposites), (&x.word, &x.word_opposites)]
-                .into_iter()
-                .flat_map(|x| {
-                    [(&y.stem, &y.stem_poles), (&y.word, &y.word_poles)]
-                        .into_iter()
-                        .map(move |y| (x, y))
-                })
-                .find(|((_, opposite), (_, poles))| antonym::meet(opposite, poles));
-            if let Some(((sx, _), (sy, _))) = shown {
-                out.push(Opposition {
-                    stems: (x.stem.clone(), y.stem.clone()),
-                    shown: (sx.clone(), sy.clone()),
-                });
-            }
-        }
-    }
-    out
-}
-
-/// Whether the antonyms modify the same noun ("small firms" against "large firms"), so the
-/// statements are about two kinds of a thing rather than one thing.
-fn modifies_same_noun(a: &Statement, b: &Statement, o: &Opposition) -> bool {
-    let after = |s: &Statement, word: &str| {
-        let i = s.stems.iter().position(|t| t == word)?;
-        let before = s.words.get(i.checked_sub(1)?)?;
-        // "for small firms", "the old town", "40 new homes"; not "we enabled two-factor".
-        let in_noun_phrase = is_determiner(before)
-            && !is_in(&["i", "we", "me", "us"], before)
-            && !is_in(&NEGATIONS, before)
-            || before.starts_with(|c: char| c.is_ascii_digit());
-        let (next_word, next_stem) = (s.words.get(i + 1)?, s.stems.get(i + 1)?);
-        (in_noun_phrase && is_content(next_stem, next_word)).then(|| next_stem.clone())
-    };
-    after(a, &o.stems.0).is_some_and(|n| after(b, &o.stems.1) == Some(n))
-}
-
-/// Whether both antonyms sit in a prepositional phrase ("in the north", "in the south"): then
-/// they say where or which, so the statements are about two places or things.
-fn places_apart(a: &Statement, b: &Statement, o: &Opposition) -> bool {
-    // Not "to": "voted to open" is a verb.
-    const PREPOSITIONS: [&str; 11] = [
-        "in", "at", "on", "from", "for", "of", "near", "with", "by", "across", "into",
-    ];
-    let in_phrase = |s: &Statement, word: &str| {
-        let Some(i) = s.stems.iter().position(|t| t == word) else {
-            return false;
-        };
-        let before = |k: usize| i.checked_sub(k).map_or("", |j| s.words[j].as_str());
-        is_in(&PREPOSITIONS, before(1))
-            || is_determiner(before(1)) && is_in(&PREPOSITIONS, before(2))
-    };
-    in_phrase(a, &o.stems.0) && in_phrase(b, &o.stems.1)
-}
-
-/// Whether the subjects are opposite kinds of one thing ("young voters" against "older
-/// voters"): then the statements are about different objects.
-fn subjects_opposed(a: &Statement, b: &Statement) -> bool {
-    a.subject_poles.iter().any(|(opposite, _)| {
-        b.subject_poles
-            .iter()
-            .any(|(_, poles)| antonym::meet(opposite, poles))
     })
 }
 
@@ -1369,31 +1232,6 @@ fn numeric_conflict(a: &Statement, b: &Statement) -> Option<(Cue, ContradictionT
 /// things: then they are about different comparisons.
 fn different_references(a: &Statement, b: &Statement) -> bool {
     matches!((&a.reference, &b.reference), (Some(x), Some(y)) if x != y)
-}
-
-/// Whether both statements say when, and never the same time: years, or "last year" against
-/// "next year", "yesterday" against "today".
-fn different_times(a: &Statement, b: &Statement) -> bool {
-    let (ta, tb) = (a.times(), b.times());
-    !ta.is_empty() && !tb.is_empty() && ta.is_disjoint(&tb) || changed_since(a, b)
-}
-
-/// Whether one statement is in the past tense and the other says the present differs from it
-/// ("he was a member" against "he is no longer a member", "the road is open again").
-fn changed_since(a: &Statement, b: &Statement) -> bool {
-    let past = |s: &Statement| {
-        s.words
-            .iter()
-            .any(|w| is_in(&["was", "were", "had", "did"], w))
-    };
-    let changed_now = |s: &Statement| {
-        !past(s)
-            && s.words.iter().enumerate().any(|(i, w)| {
-                let next = s.words.get(i + 1).map(String::as_str).unwrap_or("");
-                matches!(w.as_str(), "again" | "anymore") || w == "no" && next == "longer"
-            })
-    };
-    past(a) && changed_now(b) || past(b) && changed_now(a)
 }
 
 fn close(x: f64, y: f64) -> bool {
