@@ -680,9 +680,11 @@ fn words(text: &str) -> Vec<String> {
         }
     }
     // "failed to qualify", "refused to answer", "has yet to release": the verb after is
-    // negated.
-    for i in 0..out.len().saturating_sub(1) {
-        if (is_in(&FAILURES, &out[i]) || out[i] == "yet") && out[i + 1] == "to" {
+    // negated; "declined to 5%" is a fall, not a refusal.
+    for i in 0..out.len().saturating_sub(2) {
+        let verb_follows = out[i + 2].starts_with(|c: char| c.is_alphabetic())
+            && quantifier::number_word(&out[i + 2]).is_none();
+        if (is_in(&FAILURES, &out[i]) || out[i] == "yet") && out[i + 1] == "to" && verb_follows {
             out[i] = "not".into();
         }
     }

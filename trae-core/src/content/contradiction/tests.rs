@@ -336,6 +336,10 @@ fn different_times_of_day_groups_or_comparisons_are_not_contradictions() {
         ),
         ("I speak Spanish.", "My wife doesn't speak Spanish."),
         (
+            "Sales declined to 5 million units.",
+            "Sales reached 5 million units.",
+        ),
+        (
             "The first half was brilliant.",
             "The second half was awful.",
         ),
