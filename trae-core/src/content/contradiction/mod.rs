@@ -717,6 +717,12 @@ fn push_word(out: &mut Vec<String>, word: &str) {
     if is_in(&CLAUSE_BREAKS, root) && out.last().is_some_and(|w| w != ",") {
         out.push(",".into());
     }
+    // "I'll" says the future as "I will" does.
+    if word.ends_with("'ll") {
+        out.push(root.to_owned());
+        out.push("will".into());
+        return;
+    }
     // "no longer" and "no one" read as one negation.
     if root == "one" && out.last().is_some_and(|w| w == "no") {
         out.pop();
@@ -1062,6 +1068,11 @@ fn judge_parsed(a: &Statement, b: &Statement, text_a: &str, text_b: &str) -> Opt
     // reopened in 2019"); a stance that changes is what the hypocrisy tracker looks for.
     if matches!(cue, Cue::Negation | Cue::Antonym | Cue::Quantifier) && time::different_times(a, b)
     {
+        return None;
+    }
+    // What will happen and what did happen are two times too ("we will raise taxes", "we did
+    // not raise taxes"; "the bridge will cost $5 billion", "the old one cost $2 billion").
+    if cue != Cue::Stance && time::future_against_past(a, b) {
         return None;
     }
     let confidence = (cue.base_confidence() * (0.6 + 0.4 * overlap) * 1000.0).round() / 1000.0;

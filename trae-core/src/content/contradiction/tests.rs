@@ -306,6 +306,14 @@ fn a_hope_or_plan_does_not_contradict_a_past_fact() {
             "The mine closed in 2019.",
             "The mine will not close in 2025.",
         ),
+        (
+            "We will raise taxes on the wealthy.",
+            "We did not raise taxes on the wealthy.",
+        ),
+        (
+            "The government will build 100,000 homes.",
+            "The government built 20,000 homes last year.",
+        ),
     ] {
         assert_eq!(cue(a, b), None, "{a} / {b}");
     }

@@ -5,13 +5,32 @@
 use std::collections::BTreeSet;
 
 use super::Statement;
-use super::lexicon::{DAYS, MONTHS, TIME_UNITS, TIME_WORDS, is_in};
+use super::lexicon::{DAYS, IRREGULAR, MONTHS, TIME_UNITS, TIME_WORDS, is_in};
 
 /// Whether both statements say when, and never the same time: years, or "last year" against
 /// "next year", "yesterday" against "today".
 pub(super) fn different_times(a: &Statement, b: &Statement) -> bool {
     let (ta, tb) = (times(a), times(b));
     !ta.is_empty() && !tb.is_empty() && ta.is_disjoint(&tb) || changed_since(a, b)
+}
+
+/// Whether one statement is about the future and the other about the past.
+pub(super) fn future_against_past(a: &Statement, b: &Statement) -> bool {
+    a.future && !b.future && is_past(b) || b.future && !a.future && is_past(a)
+}
+
+/// Whether a statement is in the past tense: a past auxiliary, or a main verb in -ed or an
+/// irregular past form right after the subject ("the store closed", "prices rose").
+fn is_past(s: &Statement) -> bool {
+    let auxiliary = s
+        .words
+        .iter()
+        .any(|w| is_in(&["was", "were", "had", "did"], w));
+    let verb = s
+        .words
+        .get(s.subject_end)
+        .is_some_and(|w| w.ends_with("ed") || IRREGULAR.iter().any(|(form, _)| form == w));
+    auxiliary || verb
 }
 
 /// Whether one statement is in the past tense and the other says the present differs from it
