@@ -20,7 +20,8 @@
 //!    ("higher than in 2016", "lower than in 2008") are about different objects: no finding.
 //! 4. **Facts, not plans**: a hope, plan, intention or prediction ("we hope to open next
 //!    year") set against a statement of past or present fact ("it did not open last year")
-//!    is no contradiction; two plans, or a plan and a future, can be.
+//!    is no contradiction; two plans, or a plan and a future, can be. Nor is what will happen
+//!    against what did ("we will raise taxes", "we did not raise taxes"), except for a stance.
 //! 5. **Same topic**: the content words left once subjects, function words and the cue words
 //!    are removed must share at least half of the smaller set.
 //! 6. **Cues**, first match wins:
