@@ -1055,3 +1055,99 @@ fn auth_cli_rotates_the_signing_key_and_refuses_a_configured_secret() {
     ));
     assert!(refused.contains("TRAE_JWT_SECRET"), "{refused}");
 }
+
+#[test]
+fn sigterm_checkpoints_so_the_database_file_alone_is_a_cold_copy() {
+    let mut server = Server::start(&[("TRAE_REQUEST_HISTORY_PERCENT", "100")]);
+    let admin = server.admin();
+    for n in 0..20 {
+        let reply = server.request(
+            "POST",
+            "/api/pets",
+            &[("Authorization", &admin)],
+            Some(&json!({"name": format!("pet {n}"), "species": "cat", "age": 2})),
+        );
+        assert_eq!(reply.status, 201, "{}", reply.body);
+    }
+    let pid = server.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "trae did not stop after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit status {status}");
+    let log = server.log();
+    assert!(
+        !log.contains("batch write failed"),
+        "history was dropped:\n{log}"
+    );
+    let wal = server.data_dir().join("trae.db-wal");
+    assert!(
+        !wal.exists() || std::fs::metadata(&wal).unwrap().len() == 0,
+        "committed data left in the -wal file after a clean stop"
+    );
+    // Only the .db file, copied cold, into a directory of its own.
+    let copy_dir = tempfile::tempdir().unwrap();
+    let copy = copy_dir.path().join("trae.db");
+    std::fs::copy(server.data_dir().join("trae.db"), &copy).unwrap();
+    let rows = count_rows(&copy, "pets");
+    assert_eq!(rows, 20, "every pet is in the copied file");
+    let history = count_rows(&copy, "request_history");
+    assert!(
+        history >= 21,
+        "the request history was written before the close: {history}"
+    );
+}
+
+/// Rows of `table` in the SQLite file at `path`, read with a plain connection.
+fn count_rows(path: &Path, table: &str) -> i64 {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            use sqlx::Connection;
+            let options = sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(path)
+                .read_only(true);
+            let mut conn = sqlx::SqliteConnection::connect_with(&options)
+                .await
+                .unwrap();
+            let n: i64 =
+                sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+                    .fetch_one(&mut conn)
+                    .await
+                    .unwrap();
+            n
+        })
+}
+
+#[test]
+fn a_data_directory_without_its_parent_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("unmounted-volume").join("trae");
+    let out = run(
+        dir.path(),
+        &[("TRAE_DATA_DIR", missing.to_str().unwrap())],
+        &["serve"],
+    );
+    assert!(!out.status.success(), "started on a missing volume");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("does not exist"), "{stderr}");
+    assert!(stderr.contains("unmounted-volume"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        !dir.path().join("unmounted-volume").exists(),
+        "nothing was made"
+    );
+}

@@ -108,11 +108,8 @@ impl Identity {
         params: PasswordParams,
         clock: Arc<dyn Clock>,
     ) -> Result<Self> {
-        let concurrency = match config.password_concurrency {
-            0 => std::thread::available_parallelism().map_or(2, usize::from),
-            n => n as usize,
-        };
-        let hasher = PasswordHasher::new(params, concurrency)?;
+        // 0 lets the hasher choose: cores - 1, so a login storm leaves a core to the rest.
+        let hasher = PasswordHasher::new(params, config.password_concurrency as usize)?;
         let cache_ttl = StdDuration::from_secs(u64::from(config.session_cache_secs));
         let sessions = Sessions::new(
             repos.sessions.clone(),

@@ -370,9 +370,20 @@ impl Users {
             return Ok(None);
         }
         let roles = vec![trae_core::identity::permission::ADMIN_ROLE.to_owned()];
-        self.create(&Principal::System, input, roles, meta)
-            .await
-            .map(Some)
+        match self.create(&Principal::System, input, roles, meta).await {
+            Ok(user) => Ok(Some(user)),
+            // Nodes starting together on a fresh database race here: the one that lost finds
+            // the winner's admin and goes on (a name taken by someone who is not an admin
+            // stays an error).
+            Err(Error::Conflict(m)) => {
+                if self.users.count_active_admins().await? > 0 {
+                    Ok(None)
+                } else {
+                    Err(Error::Conflict(m))
+                }
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Every permission `principal` holds, for display.

@@ -15,6 +15,13 @@ use crate::App;
 /// How long in-flight requests may take to finish after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
+/// How long the worker and the scheduled jobs may take to stop once requests have drained:
+/// the worker's grace for running handlers plus as long again for writing their outcomes.
+pub const STOP_BACKGROUND_WITHIN: Duration = Duration::from_secs(25);
+
+/// How long the last writes and the database's close may take.
+pub const CLOSE_WITHIN: Duration = Duration::from_secs(10);
+
 /// Binds the configured address and serves until a shutdown signal arrives.
 pub async fn serve(trae: Trae) -> std::io::Result<()> {
     serve_with_worker(trae, None).await
@@ -78,24 +85,46 @@ pub async fn serve_with_worker(trae: Trae, worker: Option<Worker>) -> std::io::R
     });
     let served = serve_http(&trae, app).await;
     stop_worker.cancel();
-    let _ = sampling.await;
-    let _ = checks.await;
-    let _ = component_checks.await;
-    let _ = backups.await;
-    if let Some(worker) = worker {
-        match worker.await {
-            Ok(Ok(summary)) => tracing::info!(
-                completed = summary.completed,
-                failed = summary.failed,
-                "task worker stopped"
-            ),
-            Ok(Err(e)) => tracing::error!(error = %e, "task worker failed"),
-            Err(e) => tracing::error!(error = %e, "task worker panicked"),
+    let background = async {
+        let _ = sampling.await;
+        let _ = checks.await;
+        let _ = component_checks.await;
+        let _ = backups.await;
+        if let Some(worker) = worker {
+            match worker.await {
+                Ok(Ok(summary)) => tracing::info!(
+                    completed = summary.completed,
+                    failed = summary.failed,
+                    "task worker stopped"
+                ),
+                Ok(Err(e)) => tracing::error!(error = %e, "task worker failed"),
+                Err(e) => tracing::error!(error = %e, "task worker panicked"),
+            }
         }
+    };
+    // Whatever the database does (a full disk, a lost PostgreSQL), a stop signal ends the
+    // process in bounded time: committed work is safe in the database either way, and an
+    // unacknowledged task runs again when its lease expires.
+    if tokio::time::timeout(STOP_BACKGROUND_WITHIN, background)
+        .await
+        .is_err()
+    {
+        tracing::error!(
+            seconds = STOP_BACKGROUND_WITHIN.as_secs(),
+            "background work did not stop in time; exiting without it"
+        );
     }
     // Attempts still queued for the log (and the day limits it restores) are written,
     // unspent shared rate-limit allowances go back, and the database closes.
-    trae.close().await;
+    if tokio::time::timeout(CLOSE_WITHIN, trae.close())
+        .await
+        .is_err()
+    {
+        tracing::error!(
+            seconds = CLOSE_WITHIN.as_secs(),
+            "closing the database did not finish in time; exiting"
+        );
+    }
     served
 }
 

@@ -610,6 +610,8 @@ storage_test!(
                 "TRAE_MASTER_KEY".to_owned(),
                 "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTMyYgo=".to_owned(),
             ),
+            // Every request, not the default sample.
+            ("TRAE_REQUEST_HISTORY_PERCENT".to_owned(), "100".to_owned()),
         ]
         .into();
         let config = Config::from_sources(|k| env.get(k).cloned()).unwrap();

@@ -196,6 +196,15 @@ storage_test!(sign_in_refresh_reuse_and_logout, |url: String| async move {
     let refresh = login["refresh_token"].as_str().unwrap();
     let me = json_of(h.get("/api/auth/me", access).await).await;
     assert_eq!(me["username"], "ada");
+    // The profile route answers GET too (it was PATCH only: 405).
+    let profile = json_of(h.get("/api/users/me", access).await).await;
+    assert_eq!(profile, me);
+    expect_error(
+        h.get("/api/users/me", "not-a-token").await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
 
     // Login by email works too.
     assert_eq!(

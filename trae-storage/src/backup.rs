@@ -161,6 +161,9 @@ pub struct RestoreReport {
     pub database: PathBuf,
     /// Where the previous database file was kept, if there was one.
     pub previous: Option<PathBuf>,
+    /// Tasks that were running when the backup was taken, whose leases were released so the
+    /// next worker runs them again at once instead of after their old lease.
+    pub released_leases: u64,
 }
 
 /// The manifest path of a backup file: `<file>.manifest.json`.
@@ -267,8 +270,8 @@ impl DatabaseLock {
 
 fn open_lock_file(path: &Path) -> Result<File> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .map_err(io(format!("cannot create {}", parent.display())))?;
+        // The database's own directory: made only inside an existing one (see database_dir).
+        crate::database_dir::prepare(parent).map_err(|e| Error::Unsupported(e.to_string()))?;
     }
     OpenOptions::new()
         .create(true)
@@ -565,6 +568,13 @@ pub async fn restore(backup: &Path, database_url: &str) -> Result<RestoreReport>
         let _ = std::fs::remove_file(&incoming);
         return Err(e);
     }
+    let released_leases = match release_leases(&incoming).await {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = std::fs::remove_file(&incoming);
+            return Err(e);
+        }
+    };
 
     let wal = with_suffix(&db, "-wal");
     let shm = with_suffix(&db, "-shm");
@@ -601,7 +611,31 @@ pub async fn restore(backup: &Path, database_url: &str) -> Result<RestoreReport>
         manifest,
         database: db,
         previous,
+        released_leases,
     })
+}
+
+/// Expires the leases of the tasks a backup holds as running: the workers that held them are
+/// gone (or hold them in the database being replaced), so the first worker to look rescues
+/// them at once.
+async fn release_leases(file: &Path) -> Result<u64> {
+    let options = SqliteConnectOptions::new()
+        .filename(file)
+        .busy_timeout(Duration::from_secs(30));
+    let mut conn = SqliteConnection::connect_with(&options)
+        .await
+        .map_err(db_err)?;
+    let released = sqlx::query(
+        "UPDATE tasks SET lease_expires_at = ? WHERE state = 'running' \
+         AND lease_expires_at IS NOT NULL",
+    )
+    .bind(chrono::DateTime::<Utc>::UNIX_EPOCH)
+    .execute(&mut conn)
+    .await
+    .map_err(db_err)?
+    .rows_affected();
+    conn.close().await.map_err(db_err)?;
+    Ok(released)
 }
 
 /// Whether `program` is an executable file on `PATH`.

@@ -3,7 +3,7 @@
 //!
 //! | component | required | fails when |
 //! |---|---|---|
-//! | `database` | yes | a ping is not answered (critical at once: nothing works without it) |
+//! | `database` | yes | a ping is not answered, a write probe fails, or a full-disk, I/O or corruption fault was reported since the last check (critical at once: nothing works without it); a file found damaged while running refuses writes |
 //! | `task_queue` | yes | its statistics cannot be read |
 //! | `workers` | no | a due task of an unpaused queue has waited more than [`WORKER_STALL`] for a worker |
 //! | `disk` | no | the data directory's disk is under 5 % free (critical under 1 %) |
@@ -24,6 +24,7 @@ use trae_core::{
 };
 
 use crate::Store;
+use crate::database_fault::FaultTally;
 
 /// How often `trae serve` checks every built-in component.
 pub const CHECK_INTERVAL: Duration = Duration::from_secs(30);
@@ -31,23 +32,69 @@ pub const CHECK_INTERVAL: Duration = Duration::from_secs(30);
 /// How long a due task may wait for a worker before the `workers` component fails.
 pub const WORKER_STALL: Duration = Duration::from_secs(300);
 
-/// The database answers a ping.
-#[derive(Debug, Clone)]
-pub struct DatabaseCheck(pub Store);
+/// The database answers a ping and takes a write; no full-disk, I/O or corruption fault was
+/// reported since the last check; a file found damaged while running refuses writes.
+#[derive(Debug)]
+pub struct DatabaseCheck {
+    store: Store,
+    /// The fault tally at the previous check.
+    seen: std::sync::Mutex<FaultTally>,
+}
+
+impl DatabaseCheck {
+    /// A check of `store`, counting faults from now on.
+    pub fn new(store: Store) -> Self {
+        Self {
+            store,
+            seen: std::sync::Mutex::new(FaultTally::now()),
+        }
+    }
+}
 
 #[async_trait]
 impl HealthCheck for DatabaseCheck {
     async fn check(&self) -> CheckOutcome {
-        match self.0.ping().await {
-            Ok(()) => CheckOutcome::Ok,
-            Err(e) => {
-                tracing::warn!(error = %e, "database health check failed");
-                CheckOutcome::Failed {
-                    error: "the database does not answer".into(),
-                    critical: true,
-                }
-            }
+        let critical = |error: String| CheckOutcome::Failed {
+            error,
+            critical: true,
+        };
+        if let Some(reason) = self.store.writes_refused() {
+            return critical(format!("writes are refused: {reason}"));
         }
+        if let Err(e) = self.store.ping().await {
+            tracing::warn!(error = %e, "database health check failed");
+            return critical("the database does not answer".into());
+        }
+        let now = FaultTally::now();
+        let new = {
+            let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+            std::mem::replace(&mut *seen, now.clone())
+        };
+        let new = now.since(&new);
+        // Corruption reported while running: confirm on this store's file, then stop writing
+        // into it, so the damage does not spread and the last good backup stays the fix.
+        if new.corrupt > 0
+            && let Err(e @ crate::Error::Damaged(_)) = self.store.check_integrity().await
+        {
+            let reason = e.to_string();
+            self.store.refuse_writes(&reason).await;
+            return critical(format!("writes are refused: {reason}"));
+        }
+        if let Err(e) = self.store.probe_write().await {
+            tracing::warn!(error = %e, "database write probe failed");
+            return critical(format!("the database does not take writes: {e}"));
+        }
+        let faults = new.total();
+        if faults > 0 {
+            let (kind, message) = new
+                .last
+                .map(|(k, m)| (k.describe(), m))
+                .unwrap_or(("a database fault", String::new()));
+            return critical(format!(
+                "{faults} writes or reads failed since the last check ({kind}: {message})"
+            ));
+        }
+        CheckOutcome::Ok
     }
 }
 
@@ -176,7 +223,7 @@ pub fn builtin_components(store: &Store, data_dir: PathBuf) -> Vec<Component> {
         Component {
             name: "database",
             required: true,
-            check: Arc::new(DatabaseCheck(store.clone())),
+            check: Arc::new(DatabaseCheck::new(store.clone())),
         },
         Component {
             name: "task_queue",

@@ -21,6 +21,12 @@ pub enum Error {
     /// A query failed.
     #[error("database error: {0}")]
     Query(#[from] DbErr),
+    /// The data directory is missing and cannot be made safely.
+    #[error("{0}")]
+    MissingDirectory(String),
+    /// The database file failed its integrity check.
+    #[error("{0}")]
+    Damaged(String),
 }
 
 impl From<Error> for trae_core::Error {
@@ -30,13 +36,26 @@ impl From<Error> for trae_core::Error {
             Error::Connect(m) => Self::Unavailable(m),
             Error::Migration(m) => Self::Storage(format!("migration failed: {m}")),
             Error::Query(e) => db_error(e),
+            Error::MissingDirectory(m) => Self::Config(m),
+            Error::Damaged(m) => Self::Unavailable(m),
         }
     }
 }
 
+/// What a caller is told when the store's connections are closed.
+const CLOSED: &str = "the database is closed: trae is stopping, or it refuses writes after \
+                      finding the database file damaged (see the `database` health component)";
+
 /// Maps a database error onto the core error a service returns.
 pub(crate) fn db_error(err: DbErr) -> trae_core::Error {
-    use sea_orm::SqlErr;
+    use sea_orm::{RuntimeErr, SqlErr};
+    if let DbErr::Exec(RuntimeErr::SqlxError(e))
+    | DbErr::Query(RuntimeErr::SqlxError(e))
+    | DbErr::Conn(RuntimeErr::SqlxError(e)) = &err
+        && let Some(fault) = crate::database_fault::observe(e)
+    {
+        return fault;
+    }
     match err.sql_err() {
         Some(SqlErr::UniqueConstraintViolation(m)) => {
             trae_core::Error::Conflict(format!("already exists: {m}"))
@@ -45,6 +64,9 @@ pub(crate) fn db_error(err: DbErr) -> trae_core::Error {
             trae_core::Error::Conflict(format!("references a missing record: {m}"))
         }
         _ => match err {
+            DbErr::ConnectionAcquire(sea_orm::error::ConnAcquireErr::ConnectionClosed) => {
+                trae_core::Error::Unavailable(CLOSED.into())
+            }
             DbErr::ConnectionAcquire(e) => trae_core::Error::Unavailable(e.to_string()),
             DbErr::Conn(e) => trae_core::Error::Unavailable(e.to_string()),
             other => trae_core::Error::Storage(other.to_string()),
@@ -56,6 +78,9 @@ pub(crate) fn db_error(err: DbErr) -> trae_core::Error {
 /// error on `record` (e.g. "task").
 pub(crate) fn sqlx_error(err: &sqlx::Error, record: &str) -> trae_core::Error {
     use sqlx::error::ErrorKind;
+    if let Some(fault) = crate::database_fault::observe(err) {
+        return fault;
+    }
     match err {
         sqlx::Error::Database(db) => match db.kind() {
             ErrorKind::UniqueViolation => {
@@ -75,10 +100,10 @@ pub(crate) fn sqlx_error(err: &sqlx::Error, record: &str) -> trae_core::Error {
             }
             _ => trae_core::Error::Storage(err.to_string()),
         },
-        sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_) => trae_core::Error::Unavailable(err.to_string()),
+        sqlx::Error::PoolClosed => trae_core::Error::Unavailable(CLOSED.into()),
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => {
+            trae_core::Error::Unavailable(err.to_string())
+        }
         _ => trae_core::Error::Storage(err.to_string()),
     }
 }

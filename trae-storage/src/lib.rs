@@ -17,6 +17,8 @@ pub mod backup_catalog;
 pub mod channel_repository;
 pub mod component_checks;
 pub mod contradiction_repository;
+pub mod database_dir;
+pub mod database_fault;
 #[allow(unreachable_pub, missing_docs)]
 mod entity;
 pub mod error;

@@ -10,6 +10,7 @@ use trae_core::monitoring::request_history::{
     RequestFilter, RequestHistoryRepository, RequestRecord,
 };
 use trae_core::{Error, Page, PageRequest, Result};
+use uuid::Uuid;
 
 /// Rows per INSERT (8 parameters each, under SQLite's and PostgreSQL's limits).
 const CHUNK: usize = 500;
@@ -95,15 +96,10 @@ fn where_clause(filter: &RequestFilter) -> (String, Vec<String>, Vec<DateTime<Ut
     (sql, texts, times, status)
 }
 
-per_engine! {
-    // SQLite needs a LIMIT before an OFFSET; -1 means none.
-    sqlite {
-        const EVERYTHING: &str = "LIMIT -1";
-    }
-    postgres {
-        const EVERYTHING: &str = "LIMIT ALL";
-    }
+/// The most rows one trimming statement deletes.
+const TRIM_BATCH: i64 = 5_000;
 
+per_engine! {
     pub(super) async fn append(pool: &Pool, batch: &[RequestRecord]) -> Result<()> {
         let mut tx = pool.begin().await.map_err(sql_err)?;
         for chunk in batch.chunks(CHUNK) {
@@ -186,25 +182,41 @@ per_engine! {
     }
 
     pub(super) async fn trim(pool: &Pool, before: DateTime<Utc>, max_rows: u64) -> Result<u64> {
-        let mut tx = pool.begin().await.map_err(sql_err)?;
-        let old = sqlx::query("DELETE FROM request_history WHERE at < $1")
-            .bind(before)
-            .execute(&mut *tx)
+        // The newest record beyond the row cap, found once; it and everything older go.
+        let keep = i64::try_from(max_rows).unwrap_or(i64::MAX);
+        let cutoff: Option<(DateTime<Utc>, Uuid)> = sqlx::query_as(
+            "SELECT at, id FROM request_history ORDER BY at DESC, id DESC LIMIT 1 OFFSET $1",
+        )
+        .bind(keep)
+        .fetch_optional(pool)
+        .await
+        .map_err(sql_err)?;
+        let (cut_at, cut_id) = match cutoff {
+            Some((at, id)) if at >= before => (at, id),
+            // The age limit alone reaches further (or the cap is not reached).
+            _ => (before, Uuid::nil()),
+        };
+        // Short transactions of at most TRIM_BATCH rows each, so a big backlog never holds
+        // the writer for long and other writes go in between.
+        let mut deleted = 0;
+        loop {
+            let n = sqlx::query(
+                "DELETE FROM request_history WHERE id IN (SELECT id FROM request_history \
+                 WHERE at < $1 OR (at = $1 AND id <= $2) ORDER BY at, id LIMIT $3)",
+            )
+            .bind(cut_at)
+            .bind(cut_id)
+            .bind(TRIM_BATCH)
+            .execute(pool)
             .await
             .map_err(sql_err)?
             .rows_affected();
-        let keep = i64::try_from(max_rows).unwrap_or(i64::MAX);
-        let over = sqlx::query(AssertSqlSafe(format!(
-            "DELETE FROM request_history WHERE id IN (SELECT id FROM request_history \
-             ORDER BY at DESC, id DESC {EVERYTHING} OFFSET $1)"
-        )))
-        .bind(keep)
-        .execute(&mut *tx)
-        .await
-        .map_err(sql_err)?
-        .rows_affected();
-        tx.commit().await.map_err(sql_err)?;
-        Ok(old + over)
+            deleted += n;
+            if n < TRIM_BATCH as u64 {
+                return Ok(deleted);
+            }
+            tokio::task::yield_now().await;
+        }
     }
 }
 

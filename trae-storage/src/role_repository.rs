@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, TransactionTrait,
+    QueryFilter, QueryOrder,
 };
 use trae_core::identity::permission::{Role, RoleRepository};
 use trae_core::{Error, Permission, Result};
@@ -121,7 +121,9 @@ impl RoleRepository for SqlRoleRepository {
     }
 
     async fn create(&self, r: &Role) -> Result<()> {
-        let txn = self.writer.begin().await.map_err(db_error)?;
+        let txn = crate::sql_pools::begin_write(&self.writer)
+            .await
+            .map_err(db_error)?;
         role::Entity::insert(role::ActiveModel {
             name: ActiveValue::Set(r.name.clone()),
             description: ActiveValue::Set(r.description.clone()),
@@ -143,7 +145,9 @@ impl RoleRepository for SqlRoleRepository {
         description: Option<&str>,
         permissions: Option<&BTreeSet<Permission>>,
     ) -> Result<Role> {
-        let txn = self.writer.begin().await.map_err(db_error)?;
+        let txn = crate::sql_pools::begin_write(&self.writer)
+            .await
+            .map_err(db_error)?;
         let result = role::Entity::update_many()
             .col_expr(
                 role::Column::Description,
@@ -175,7 +179,9 @@ impl RoleRepository for SqlRoleRepository {
     }
 
     async fn delete(&self, name: &str) -> Result<()> {
-        let txn = self.writer.begin().await.map_err(db_error)?;
+        let txn = crate::sql_pools::begin_write(&self.writer)
+            .await
+            .map_err(db_error)?;
         let holders = user_role::Entity::find()
             .filter(user_role::Column::Role.eq(name))
             .count(&txn)

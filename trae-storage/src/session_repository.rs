@@ -3,9 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveValue, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait,
-};
+use sea_orm::{ActiveValue, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use trae_core::{RefreshTokenRecord, Result, Rotation, Session, SessionRepository};
 use uuid::Uuid;
 
@@ -52,7 +50,9 @@ fn token_row(t: &RefreshTokenRecord) -> refresh_token::ActiveModel {
 #[async_trait]
 impl SessionRepository for SqlSessionRepository {
     async fn create(&self, s: &Session, first: &RefreshTokenRecord) -> Result<()> {
-        let txn = self.writer.begin().await.map_err(db_error)?;
+        let txn = crate::sql_pools::begin_write(&self.writer)
+            .await
+            .map_err(db_error)?;
         session::Entity::insert(session::ActiveModel {
             id: ActiveValue::Set(s.id),
             user_id: ActiveValue::Set(s.user_id),
@@ -110,7 +110,9 @@ impl SessionRepository for SqlSessionRepository {
         next: &RefreshTokenRecord,
         now: DateTime<Utc>,
     ) -> Result<Rotation> {
-        let txn = self.writer.begin().await.map_err(db_error)?;
+        let txn = crate::sql_pools::begin_write(&self.writer)
+            .await
+            .map_err(db_error)?;
         // The conditional update is the guard: of two concurrent exchanges only one marks the
         // token used.
         let marked = refresh_token::Entity::update_many()

@@ -107,3 +107,18 @@ macro_rules! on_engine {
     };
 }
 pub(crate) use on_engine;
+
+/// Starts a write transaction on sea-orm's `writer`: `BEGIN IMMEDIATE` on SQLite, so one
+/// that reads before it writes takes the write lock first (waiting out the busy timeout)
+/// instead of failing with "database is locked" when another process wrote in between.
+pub(crate) async fn begin_write(
+    writer: &DatabaseConnection,
+) -> Result<sea_orm::DatabaseTransaction, sea_orm::DbErr> {
+    use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
+    writer
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        })
+        .await
+}

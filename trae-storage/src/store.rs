@@ -30,6 +30,9 @@ pub struct StoreOptions {
     pub busy_timeout: Duration,
     /// How long to wait for a pooled connection before failing.
     pub acquire_timeout: Duration,
+    /// How long a SQLite file's `quick_check` may take on open before it is cut short (the
+    /// file is then used unchecked, with a warning); `None` skips the check.
+    pub integrity_check: Option<Duration>,
     /// The clock services stamp times with.
     pub clock: Arc<dyn Clock>,
     /// The bus services publish events on.
@@ -46,6 +49,7 @@ impl std::fmt::Debug for StoreOptions {
             .field("max_connections", &self.max_connections)
             .field("busy_timeout", &self.busy_timeout)
             .field("acquire_timeout", &self.acquire_timeout)
+            .field("integrity_check", &self.integrity_check)
             .field("group_enqueues", &self.group_enqueues)
             .finish_non_exhaustive()
     }
@@ -60,6 +64,7 @@ impl Default for StoreOptions {
             max_connections: (cores * 2).clamp(4, 16),
             busy_timeout: Duration::from_secs(5),
             acquire_timeout: Duration::from_secs(5),
+            integrity_check: Some(Duration::from_secs(10)),
             events: Arc::new(BroadcastBus::new(Arc::clone(&clock), 1024)),
             clock,
             group_enqueues: true,
@@ -83,6 +88,8 @@ struct Inner {
     options: StoreOptions,
     /// The task repository, made on first use and shared so its wake-ups reach every caller.
     tasks: OnceLock<Arc<SqlTaskRepository>>,
+    /// Why writes are refused, once the file was found damaged while running.
+    refused: OnceLock<String>,
 }
 
 impl std::fmt::Debug for Store {
@@ -120,6 +127,7 @@ impl Store {
                 url: url.to_owned(),
                 options,
                 tasks: OnceLock::new(),
+                refused: OnceLock::new(),
             }),
         };
         if store.inner.options.migrate {
@@ -382,8 +390,84 @@ impl Store {
         }
     }
 
-    /// Closes every connection; later calls fail.
+    /// Writes and commits a probe row through the writer: fails while the database cannot
+    /// take writes (a full disk, a damaged file, writes refused).
+    pub async fn probe_write(&self) -> Result<()> {
+        if let Some(reason) = self.inner.refused.get() {
+            return Err(Error::Damaged(reason.clone()));
+        }
+        let sql = match self.inner.backend {
+            DatabaseBackend::Sqlite => {
+                "INSERT INTO shared_settings (key, value) VALUES ('health.write_probe', \
+                 strftime('%Y-%m-%dT%H:%M:%fZ', 'now')) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+            }
+            DatabaseBackend::Postgres => {
+                "INSERT INTO shared_settings (key, value) VALUES ('health.write_probe', \
+                 now()::text) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+            }
+        };
+        self.inner
+            .writer
+            .execute_unprepared(sql)
+            .await
+            .map(|_| ())
+            .map_err(Error::Query)
+    }
+
+    /// Runs SQLite's `quick_check` on the file (for at most the store's integrity-check time,
+    /// 10 s when that is off; `Ok` when cut short); `Err(Error::Damaged)` names the file and
+    /// what to do. PostgreSQL checks its own pages, so there this is a no-op.
+    pub async fn check_integrity(&self) -> Result<()> {
+        let budget = self
+            .inner
+            .options
+            .integrity_check
+            .unwrap_or(Duration::from_secs(10));
+        match (&self.inner.backend, sqlite_file(&self.inner.url)) {
+            (DatabaseBackend::Sqlite, Some(path)) => {
+                quick_check(&self.inner.url, &path, budget).await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Refuses every later write (they fail at once with "unavailable"), keeping reads: used
+    /// when the file turns out to be damaged while running, so nothing more is written into it.
+    pub async fn refuse_writes(&self, reason: &str) {
+        if self.inner.refused.set(reason.to_owned()).is_ok() {
+            tracing::error!(
+                reason,
+                "the database refuses writes until trae is restarted"
+            );
+            if self.inner.backend == DatabaseBackend::Sqlite && !is_in_memory(&self.inner.url) {
+                let _ = self.inner.writer.clone().close().await;
+            }
+        }
+    }
+
+    /// Why writes are refused, if they are.
+    pub fn writes_refused(&self) -> Option<&str> {
+        self.inner.refused.get().map(String::as_str)
+    }
+
+    /// Closes every connection; later calls fail. A SQLite file is checkpointed first, so that
+    /// after a clean stop everything committed is in the database file itself (a copy of that
+    /// one file is a complete cold backup) and the `-wal` file is empty.
     pub async fn close(&self) {
+        if self.inner.backend == DatabaseBackend::Sqlite && !is_in_memory(&self.inner.url) {
+            // Readers first: a checkpoint cannot truncate the log past an open read snapshot.
+            let _ = self.inner.reader.clone().close().await;
+            if self.inner.refused.get().is_none()
+                && let Err(e) = self
+                    .inner
+                    .writer
+                    .execute_unprepared("PRAGMA wal_checkpoint(TRUNCATE)")
+                    .await
+            {
+                tracing::warn!(error = %e, "checkpointing the database on close failed");
+            }
+        }
         let _ = self.inner.writer.clone().close().await;
         let _ = self.inner.reader.clone().close().await;
     }
@@ -399,15 +483,42 @@ async fn open_sqlite(
         .foreign_keys(true)
         .busy_timeout(options.busy_timeout)
         .synchronous(SqliteSynchronous::Normal);
-    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+    let in_memory = is_in_memory(url);
     if !in_memory {
+        if let Some(dir) = sqlite_file(url)
+            .as_deref()
+            .and_then(std::path::Path::parent)
+        {
+            crate::database_dir::prepare(dir)?;
+        }
         enable_wal(&connect, options.busy_timeout).await?;
+        if let (Some(budget), Some(path)) = (options.integrity_check, sqlite_file(url)) {
+            quick_check(url, &path, budget).await?;
+        }
     }
     let writer = SqlitePoolOptions::new()
         .max_connections(1)
         .min_connections(1)
         .acquire_timeout(options.acquire_timeout)
         .test_before_acquire(false)
+        // A failed COMMIT (a full disk) can leave sqlx counting a transaction SQLite already
+        // rolled back, and every later `BEGIN` on the one writer would fail until a restart.
+        // Such a connection is replaced by a fresh one instead.
+        .before_acquire(|conn, _meta| {
+            Box::pin(async move {
+                use sqlx::Connection;
+                if !conn.is_in_transaction() {
+                    return Ok(true);
+                }
+                // A rollback queued when the transaction was dropped may not have run yet.
+                conn.ping().await?;
+                if conn.is_in_transaction() {
+                    tracing::warn!("replacing the SQLite writer connection left in a transaction");
+                    return Ok(false);
+                }
+                Ok(true)
+            })
+        })
         // The one writer connection lives as long as the store: no idle reaping.
         .idle_timeout(None)
         .max_lifetime(None)
@@ -467,6 +578,80 @@ async fn enable_wal(connect: &SqliteConnectOptions, patience: Duration) -> Resul
     }
 }
 
+fn is_in_memory(url: &str) -> bool {
+    url.contains(":memory:") || url.contains("mode=memory")
+}
+
+/// The file a SQLite URL names, if it names one.
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    if is_in_memory(url) {
+        return None;
+    }
+    let options = SqliteConnectOptions::from_str(url).ok()?;
+    Some(options.get_filename().to_path_buf())
+}
+
+/// SQLite's `quick_check` on its own read-only connection, interrupted after `budget` (then
+/// the file is used unchecked, with a warning: a start must not wait minutes on a big file).
+async fn quick_check(url: &str, path: &std::path::Path, budget: Duration) -> Result<()> {
+    use sqlx::{Connection, Row};
+    if !path.exists() {
+        return Ok(());
+    }
+    let connect = SqliteConnectOptions::from_str(url)
+        .map_err(|e| Error::InvalidUrl(e.to_string()))?
+        .read_only(true);
+    let damaged = |detail: String| {
+        Error::Damaged(format!(
+            "the database file {} is damaged ({detail}); stop every trae process using it and \
+             restore the last good backup with `trae backup restore <backup file>` (see \
+             docs/operations.md), or move the file away to start with an empty database",
+            path.display()
+        ))
+    };
+    let mut conn = match sqlx::SqliteConnection::connect_with(&connect).await {
+        Ok(conn) => conn,
+        Err(e) if crate::database_fault::observe(&e).is_some() => {
+            return Err(damaged(e.to_string()));
+        }
+        Err(e) => return Err(Error::Connect(e.to_string())),
+    };
+    let started = std::time::Instant::now();
+    let deadline = started + budget;
+    conn.lock_handle()
+        .await
+        .map_err(|e| Error::Connect(e.to_string()))?
+        .set_progress_handler(10_000, move || std::time::Instant::now() < deadline);
+    let rows = sqlx::query("PRAGMA quick_check(5)")
+        .fetch_all(&mut conn)
+        .await;
+    let _ = conn.close().await;
+    match rows {
+        Ok(rows) => {
+            let lines: Vec<String> = rows
+                .iter()
+                .filter_map(|r| r.try_get::<String, _>(0).ok())
+                .collect();
+            if lines.len() == 1 && lines[0] == "ok" {
+                tracing::debug!(ms = started.elapsed().as_millis() as u64, "quick_check ok");
+                Ok(())
+            } else {
+                Err(damaged(lines.join("; ")))
+            }
+        }
+        Err(sqlx::Error::Database(db)) if db.code().is_some_and(|c| c == "9") => {
+            tracing::warn!(
+                path = %path.display(),
+                seconds = budget.as_secs_f64(),
+                "the database's integrity check was cut short; starting unchecked"
+            );
+            Ok(())
+        }
+        Err(e) if crate::database_fault::observe(&e).is_some() => Err(damaged(e.to_string())),
+        Err(e) => Err(Error::Connect(e.to_string())),
+    }
+}
+
 fn is_busy(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.code().is_some_and(|c| c == "5" || c == "6"))
 }
@@ -476,12 +661,39 @@ async fn open_postgres(
     options: &StoreOptions,
     max_connections: u32,
 ) -> Result<DatabaseConnection> {
+    use sqlx::Connection;
     let connect = PgConnectOptions::from_str(url).map_err(|e| Error::InvalidUrl(e.to_string()))?;
+    // One direct attempt first: the pool retries until its timeout and then reports only
+    // "pool timed out", hiding a refused connection or a bad password.
+    let where_ = format!(
+        "PostgreSQL at {}:{}",
+        connect.get_host(),
+        connect.get_port()
+    );
+    match tokio::time::timeout(
+        options.acquire_timeout,
+        sqlx::PgConnection::connect_with(&connect),
+    )
+    .await
+    {
+        Ok(Ok(conn)) => {
+            let _ = conn.close().await;
+        }
+        Ok(Err(e)) => {
+            return Err(Error::Connect(format!("cannot connect to {where_}: {e}")));
+        }
+        Err(_) => {
+            return Err(Error::Connect(format!(
+                "cannot connect to {where_}: no answer within {:.0} s",
+                options.acquire_timeout.as_secs_f64()
+            )));
+        }
+    }
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(options.acquire_timeout)
         .connect_with(connect)
         .await
-        .map_err(|e| Error::Connect(e.to_string()))?;
+        .map_err(|e| Error::Connect(format!("cannot connect to {where_}: {e}")))?;
     Ok(SqlxPostgresConnector::from_sqlx_postgres_pool(pool))
 }

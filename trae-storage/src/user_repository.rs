@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr, Query};
 use sea_orm::{
     ActiveValue, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, TransactionTrait, UpdateMany,
+    PaginatorTrait, QueryFilter, QueryOrder, UpdateMany,
 };
 use trae_core::identity::lockout::LoginState;
 use trae_core::identity::permission::ADMIN_ROLE;
@@ -223,7 +223,9 @@ fn taken(err: Error) -> Error {
 #[async_trait]
 impl UserRepository for SqlUserRepository {
     async fn insert(&self, u: &User, password_hash: &str) -> Result<()> {
-        let txn = self.writer.begin().await.map_err(db_error)?;
+        let txn = crate::sql_pools::begin_write(&self.writer)
+            .await
+            .map_err(db_error)?;
         check_roles_exist(&txn, &u.roles).await?;
         let row = user::ActiveModel {
             id: ActiveValue::Set(u.id),
@@ -394,7 +396,9 @@ impl UserRepository for SqlUserRepository {
     }
 
     async fn update(&self, id: Uuid, change: &UserChange, at: DateTime<Utc>) -> Result<User> {
-        let txn = self.writer.begin().await.map_err(db_error)?;
+        let txn = crate::sql_pools::begin_write(&self.writer)
+            .await
+            .map_err(db_error)?;
         lock_admins(&txn).await?;
         let current = with_roles(
             &txn,
@@ -444,7 +448,9 @@ impl UserRepository for SqlUserRepository {
     }
 
     async fn delete(&self, id: Uuid) -> Result<()> {
-        let txn = self.writer.begin().await.map_err(db_error)?;
+        let txn = crate::sql_pools::begin_write(&self.writer)
+            .await
+            .map_err(db_error)?;
         lock_admins(&txn).await?;
         let current = with_roles(
             &txn,

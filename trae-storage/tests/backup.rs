@@ -361,3 +361,54 @@ async fn unusable_targets_get_clear_errors() {
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn restore_releases_the_leases_of_tasks_that_were_running() {
+    use trae_core::{ClaimRequest, NewTask, Principal, TaskState};
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("live.db");
+    let store = Store::connect(&url_of(&source)).await.unwrap();
+    let queue = store.tasks();
+    queue
+        .enqueue(
+            &Principal::System,
+            NewTask::new("noop", serde_json::json!({})),
+        )
+        .await
+        .unwrap();
+    let now = chrono::Utc::now();
+    let claimed = store
+        .task_repository()
+        .claim(&ClaimRequest {
+            worker_id: "gone-worker".into(),
+            queues: vec!["default".into()],
+            kinds: vec!["noop".into()],
+            limit: 1,
+            now,
+            // A worker with a long lease, which the restore outlives.
+            lease_until: now + chrono::Duration::hours(1),
+        })
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    let out = dir.path().join("backups").join("b.db");
+    backup::create(&url_of(&source), &out, |_, _| {})
+        .await
+        .unwrap();
+    store.close().await;
+
+    let target = dir.path().join("restored.db");
+    let report = backup::restore(&out, &url_of(&target)).await.unwrap();
+    assert_eq!(report.released_leases, 1);
+    let restored = Store::connect(&url_of(&target)).await.unwrap();
+    // The first worker to look rescues it now, not an hour from now.
+    let rescued = restored
+        .task_repository()
+        .rescue_expired(chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(rescued.len(), 1);
+    assert_eq!(rescued[0].id, claimed[0].id);
+    assert_eq!(rescued[0].state, TaskState::Retryable);
+    restored.close().await;
+}

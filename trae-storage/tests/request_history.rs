@@ -150,13 +150,59 @@ storage_test!(
         for m in 10..20 {
             none.record(record(m, "/api/pets", 200));
         }
+        // Server errors are kept whatever the sampling.
+        none.record(record(21, "/api/pets", 500));
         none.flush().await;
         assert_eq!(
             none.list(&Principal::System, &RequestFilter::default(), all())
                 .await
                 .unwrap()
                 .total,
-            5
+            6
         );
+    }
+);
+
+storage_test!(
+    a_big_backlog_is_trimmed_in_batches_to_the_newest_rows,
+    |url: String| async move {
+        let store = Store::connect(&url).await.unwrap();
+        let repo = store.request_history_repository();
+        // 12,000 records a few milliseconds apart, more than two trimming batches over the cap.
+        let records: Vec<RequestRecord> = (0..12_000i64)
+            .map(|n| RequestRecord {
+                at: hour() + chrono::Duration::milliseconds(n * 5),
+                request_id: Some(format!("req-{n}")),
+                ..record(0, "/api/pets", 200)
+            })
+            .collect();
+        for chunk in records.chunks(2_000) {
+            repo.append(chunk).await.unwrap();
+        }
+        let gone = repo.trim(hour(), 1_000).await.unwrap();
+        assert_eq!(gone, 11_000);
+        let left = repo
+            .list(
+                &RequestFilter::default(),
+                PageRequest::new(Some(1), None).unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(left.total, 1_000);
+        assert_eq!(left.items[0].request_id.as_deref(), Some("req-11999"));
+        let oldest = repo
+            .list(
+                &RequestFilter::default(),
+                PageRequest::new(Some(1), Some(999)).unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(oldest.items[0].request_id.as_deref(), Some("req-11000"));
+        // By age too: of the 1,000 left, the 500 older than record 11,500 go.
+        let gone = repo
+            .trim(hour() + chrono::Duration::milliseconds(11_500 * 5), 100_000)
+            .await
+            .unwrap();
+        assert_eq!(gone, 500);
     }
 );

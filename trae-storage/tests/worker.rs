@@ -528,3 +528,155 @@ storage_test!(
         );
     }
 );
+
+/// The real repository, except that outcomes cannot be written (as on a full disk).
+struct AcksFail(Arc<dyn trae_core::TaskRepository>);
+
+#[async_trait]
+impl trae_core::TaskRepository for AcksFail {
+    async fn enqueue(
+        &self,
+        tasks: &[trae_core::TaskRecord],
+    ) -> trae_core::Result<Vec<trae_core::Enqueued>> {
+        self.0.enqueue(tasks).await
+    }
+    async fn get(&self, id: uuid::Uuid) -> trae_core::Result<Option<trae_core::Task>> {
+        self.0.get(id).await
+    }
+    async fn list(
+        &self,
+        filter: &TaskFilter,
+        page: PageRequest,
+    ) -> trae_core::Result<trae_core::TaskPage> {
+        self.0.list(filter, page).await
+    }
+    async fn claim(
+        &self,
+        request: &trae_core::ClaimRequest,
+    ) -> trae_core::Result<Vec<trae_core::Task>> {
+        self.0.claim(request).await
+    }
+    async fn renew(
+        &self,
+        leases: &[trae_core::Lease],
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> trae_core::Result<Vec<uuid::Uuid>> {
+        self.0.renew(leases, until).await
+    }
+    async fn finish(&self, _batch: &[trae_core::Finish]) -> trae_core::Result<Vec<bool>> {
+        Err(trae_core::Error::Unavailable(
+            "the database's disk is full".into(),
+        ))
+    }
+    async fn rescue_expired(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> trae_core::Result<Vec<trae_core::Task>> {
+        self.0.rescue_expired(now).await
+    }
+    async fn cancel(
+        &self,
+        id: uuid::Uuid,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> trae_core::Result<trae_core::Task> {
+        self.0.cancel(id, now).await
+    }
+    async fn retry_now(
+        &self,
+        id: uuid::Uuid,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> trae_core::Result<trae_core::Task> {
+        self.0.retry_now(id, now).await
+    }
+    async fn report_progress(
+        &self,
+        lease: &trae_core::Lease,
+        progress: &serde_json::Value,
+    ) -> trae_core::Result<bool> {
+        self.0.report_progress(lease, progress).await
+    }
+    async fn configure_queue(&self, settings: &trae_core::QueueSettings) -> trae_core::Result<()> {
+        self.0.configure_queue(settings).await
+    }
+    async fn queue_settings(&self, queue: &str) -> trae_core::Result<trae_core::QueueSettings> {
+        self.0.queue_settings(queue).await
+    }
+    async fn stats(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> trae_core::Result<trae_core::TaskStats> {
+        self.0.stats(now).await
+    }
+    async fn backlog(
+        &self,
+        queues: &[String],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> trae_core::Result<std::collections::BTreeMap<String, trae_core::QueueBacklog>> {
+        self.0.backlog(queues, now).await
+    }
+    async fn compact_stats(&self, now: chrono::DateTime<chrono::Utc>) -> trae_core::Result<()> {
+        self.0.compact_stats(now).await
+    }
+    async fn prune(&self, before: chrono::DateTime<chrono::Utc>) -> trae_core::Result<u64> {
+        self.0.prune(before).await
+    }
+    async fn enqueue_tick(
+        &self,
+        schedule: &str,
+        tick: chrono::DateTime<chrono::Utc>,
+        task: &trae_core::TaskRecord,
+    ) -> trae_core::Result<Option<trae_core::Task>> {
+        self.0.enqueue_tick(schedule, tick, task).await
+    }
+    async fn wait_for_tasks(&self, timeout: Duration) {
+        self.0.wait_for_tasks(timeout).await;
+    }
+}
+
+storage_test!(
+    shutdown_ends_in_bounded_time_when_outcomes_cannot_be_written,
+    |url: String| async move {
+        let store = Store::connect(&url).await.unwrap();
+        let tasks = TaskQueue::new(
+            Arc::new(AcksFail(store.task_repository())),
+            store.clock(),
+            store.events(),
+        );
+        let batch: Vec<NewTask> = (0..8)
+            .map(|n| task("quick", serde_json::json!({ "n": n })))
+            .collect();
+        tasks.enqueue_many(&Principal::System, batch).await.unwrap();
+        let ran = Arc::new(AtomicUsize::new(0));
+        let mut worker = Worker::new(tasks.clone(), options()).unwrap();
+        worker
+            .register("quick", {
+                let ran = Arc::clone(&ran);
+                handler_fn(move |_ctx| {
+                    let ran = Arc::clone(&ran);
+                    async move {
+                        ran.fetch_add(1, Ordering::SeqCst);
+                        Ok(None)
+                    }
+                })
+            })
+            .unwrap();
+        let stop = CancellationToken::new();
+        let run = tokio::spawn(worker.run(stop.clone()));
+        for _ in 0..200 {
+            if ran.load(Ordering::SeqCst) >= 4 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(ran.load(Ordering::SeqCst) >= 4, "tasks ran");
+        stop.cancel();
+        // Before the fix the worker retried its acknowledgements forever and never returned.
+        let summary = tokio::time::timeout(Duration::from_secs(10), run)
+            .await
+            .expect("the worker stops although its outcomes cannot be written")
+            .unwrap()
+            .unwrap();
+        assert_eq!(summary.completed, 0, "nothing was acknowledged");
+        store.close().await;
+    }
+);

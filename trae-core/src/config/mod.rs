@@ -34,7 +34,7 @@
 //! | `TRAE_OUTBOUND_ALLOW_LOOPBACK` (`true` or `false`) | `outbound_allow_loopback` | `false` |
 //! | `TRAE_OUTBOUND_TIMEOUT_MS` (the longest any outbound call may take) | `outbound_timeout_ms` | `30000` |
 //! | — | `[[schedules]]` (recurring tasks, see [`ScheduleConfig`]) | none |
-//! | `TRAE_REQUEST_HISTORY_PERCENT` (share of requests recorded, 0 turns history off) | `request_history_percent` | `100` |
+//! | `TRAE_REQUEST_HISTORY_PERCENT` (share of requests recorded, 0 turns history off) | `request_history_percent` | `10` (server errors always) |
 //! | `TRAE_REQUEST_HISTORY_DAYS` | `request_history_days` | `7` |
 //! | `TRAE_REQUEST_HISTORY_MAX_ROWS` | `request_history_max_rows` | `100000` |
 //! | `TRAE_CORS_ORIGINS` (origins such as `https://app.example.com`, comma-separated) | `cors_origins` | none |

@@ -176,9 +176,10 @@ impl RequestRecorder {
         self
     }
 
-    /// Queues a record unless its route is excluded or sampling skips it; never waits.
+    /// Queues a record unless its route is excluded or sampling skips it (server errors are
+    /// never skipped: they are what an operator looks for); never waits.
     pub fn record(&self, record: RequestRecord) {
-        if excluded(&record.route) || !self.sampled(&record.id) {
+        if excluded(&record.route) || !(record.status >= 500 || self.sampled(&record.id)) {
             return;
         }
         self.writer.send(record);

@@ -358,7 +358,12 @@ impl Worker {
             }
         }
         let (ack_tx, ack_rx) = mpsc::unbounded_channel::<Ack>();
-        let acker = tokio::spawn(acknowledge(Arc::clone(&shared), ack_rx));
+        let give_up_acks = CancellationToken::new();
+        let mut acker = tokio::spawn(acknowledge(
+            Arc::clone(&shared),
+            ack_rx,
+            give_up_acks.clone(),
+        ));
         let stop_background = CancellationToken::new();
         let heartbeat = tokio::spawn(heartbeat(Arc::clone(&shared), stop_background.clone()));
         let permits = Arc::new(Semaphore::new(shared.options.concurrency));
@@ -468,7 +473,21 @@ impl Worker {
             }
         }
         drop(ack_tx);
-        let _ = acker.await;
+        // Outcomes get one more grace period to be written; a database that cannot take them
+        // (a full disk) must not hold the shutdown: their leases expire and the tasks run
+        // again elsewhere (at least once, as always).
+        if tokio::time::timeout(shared.options.shutdown_grace, &mut acker)
+            .await
+            .is_err()
+        {
+            give_up_acks.cancel();
+            if tokio::time::timeout(Duration::from_secs(1), &mut acker)
+                .await
+                .is_err()
+            {
+                acker.abort();
+            }
+        }
         stop_background.cancel();
         let _ = heartbeat.await;
         outcome?;
@@ -589,7 +608,11 @@ fn panic_message(e: tokio::task::JoinError) -> String {
 
 /// Acknowledges outcomes in batches: whatever has queued up while the previous batch was
 /// being written goes in the next transaction.
-async fn acknowledge(shared: Arc<Shared>, mut acks: mpsc::UnboundedReceiver<Ack>) {
+async fn acknowledge(
+    shared: Arc<Shared>,
+    mut acks: mpsc::UnboundedReceiver<Ack>,
+    give_up: CancellationToken,
+) {
     let mut batch: Vec<Ack> = Vec::new();
     while let Some(first) = acks.recv().await {
         batch.push(first);
@@ -608,7 +631,17 @@ async fn acknowledge(shared: Arc<Shared>, mut acks: mpsc::UnboundedReceiver<Ack>
                     // Keep the batch: the leases protect the tasks meanwhile, and a lease
                     // that expires makes these outcomes (rightly) refused.
                     tracing::warn!(error = %e, "acknowledging tasks failed; retrying");
-                    tokio::time::sleep(delay).await;
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => {}
+                        () = give_up.cancelled() => {
+                            tracing::error!(
+                                outcomes = batch.len(),
+                                "shutting down with outcomes unwritten: their tasks run again \
+                                 when their leases expire"
+                            );
+                            return;
+                        }
+                    }
                     delay = (delay * 2).min(Duration::from_secs(5));
                 }
             }

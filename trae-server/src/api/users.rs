@@ -110,6 +110,14 @@ impl UsersApi {
 
 #[OpenApi(tag = "ApiTags::Users")]
 impl UsersApi {
+    /// Your profile
+    ///
+    /// The signed-in user, as `GET /api/auth/me` answers it.
+    #[oai(path = "/api/users/me", method = "get", operation_id = "get_me")]
+    async fn get_me(&self, auth: Auth) -> Result<Json<UserBody>, ApiError> {
+        Ok(Json(self.identity.users.me(auth.principal()).await?.into()))
+    }
+
     /// Change your profile
     ///
     /// Email and display name only; a `roles` or `is_active` field is refused (422).

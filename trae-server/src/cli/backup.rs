@@ -101,6 +101,10 @@ pub(crate) async fn backup(config: &Config, action: BackupAction) -> anyhow::Res
             if let Some(previous) = report.previous {
                 text.push_str(&format!("previous   {}\n", previous.display()));
             }
+            text.push_str(&format!(
+                "released   {} running task lease(s): they run again at the next worker\n",
+                report.released_leases
+            ));
             write_stdout(&text)?;
         }
     }

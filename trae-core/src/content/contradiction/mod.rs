@@ -6,26 +6,43 @@
 //!
 //! 1. Both statements are split into words at word boundaries (contractions expanded:
 //!    "don't" is "do not", "can't" and "cannot" are "can not"), so "know" never matches "no".
+//!    "Failed to", "refused to" and "declined to" read as "not"; "deny" is a negation; "admit",
+//!    "acknowledge", "confess", "concede" and "confirm" assert what follows them.
 //! 2. **Same subject**: the subject's head word must agree. A speaker's "I" and "we" are one
-//!    subject; "he", "she", "they" and "it" agree with any third-person subject; a statement
-//!    about the topic itself ("nuclear power is a mistake") agrees with a speaker talking about
-//!    that topic ("I support nuclear power").
-//! 3. **Same topic**: the content words left once subjects, function words and the cue words
+//!    subject, and so is the speaker's group ("our company"), but not "my wife"; "he", "she",
+//!    "they" and "it" agree with any third-person subject; a statement about the topic itself
+//!    ("nuclear power is a mistake") agrees with a speaker talking about that topic ("I
+//!    support nuclear power"); a none-type subject ("nobody from our campaign") agrees with a
+//!    member of its group ("our campaign manager").
+//! 3. **Same objects**: subjects that are antonyms of each other ("young voters", "old
+//!    voters"), antonyms that modify one noun ("small firms", "large firms"), two parts of a
+//!    group ("most residents", "a few residents") and comparisons with different things
+//!    ("higher than in 2016", "lower than in 2008") are about different objects: no finding.
+//! 4. **Facts, not plans**: a hope, plan, intention or prediction ("we hope to open next
+//!    year") set against a statement of past or present fact ("it did not open last year")
+//!    is no contradiction; two plans, or a plan and a future, can be. Nor is what will happen
+//!    against what did ("we will raise taxes", "we did not raise taxes"), except for a stance.
+//! 5. **Same topic**: the content words left once subjects, function words and the cue words
 //!    are removed must share at least half of the smaller set.
-//! 4. **Cues**, first match wins:
+//! 6. **Cues**, first match wins:
 //!
 //! | cue | fires when | contradiction type |
 //! |---|---|---|
-//! | `quantifier` | one says always/all/every/everyone/everything, the other never/none/no/nobody/nothing | direct |
-//! | `antonym` | the statements use the two words of an antonym pair (raise/cut, increase/decrease, legal/illegal…) with the same negation parity | direct |
-//! | `negation` | a negation (not, no, never, nor, neither, without, no longer…) scopes over the shared topic in one statement only | direct |
-//! | `stance` | one statement takes a positive stance on the topic, the other a negative one (support/oppose, good/mistake…), negations counted | policy_shift (policy verbs) or value (evaluations) |
-//! | `numeric` | the same quantity (same unit) has different values, in the same year if any | direct |
-//! | `date` | the only numbers are years, and they differ | temporal |
+//! | `quantifier` | one says always/all/every/everyone/everything, the other never/none/no/nobody/nothing; or one gives a count ("three", "40", "several", "many") and the other a none-type quantifier ("no", "none", "nobody", "zero") | direct |
+//! | `antonym` | the statements use two words that are antonyms in WordNet 3.0 (module `antonym`: rise/fall, increase/decrease, safe/dangerous, huge/tiny, edible/inedible…) with the same negation parity | direct |
+//! | `negation` | a negation (not, no, never, nor, neither, without, deny, failed to, no longer…) scopes over the shared topic in one statement only | direct |
+//! | `stance` | one statement takes a positive stance on the topic, the other a negative one (support/oppose, good/mistake, pleased/disappointed…), negations counted | policy_shift (policy verbs) or value (evaluations) |
+//! | `numeric` | the same quantity (same unit) has different values, in the same year if any ("forty-two" and "1,200" are counts) | direct |
+//! | `date` | the only numbers are years, dates or weekdays, and they differ | temporal |
 //!
 //! A negation and an antonym together cancel ("I do not oppose the bill" agrees with "I support
-//! the bill"). A negation's scope runs from it to the end of its clause (a comma, semicolon or
-//! "but", "although", "while", "whereas", "however").
+//! the bill", "the results are not bad" with "the results are good", "the bread is never
+//! stale" with "the bread is always fresh"). A negation's scope runs from it to the end of its
+//! clause (a comma, semicolon or "but", "although", "while", "whereas", "however"). A change of
+//! state (negation, antonym or quantifier) between two different times ("closed in 2016",
+//! "reopened in 2019"; "last year", "this year"; "at night", "every morning") is no
+//! contradiction; a change of stance between two times is, and the hypocrisy tracker looks
+//! for exactly that.
 //!
 //! # Scores
 //!
@@ -38,12 +55,26 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+/// Antonyms from WordNet 3.0, embedded.
+mod antonym;
+/// The word lists and the stemmer.
 mod lexicon;
+/// Facts against hopes, plans and predictions.
+mod modality;
+/// Antonyms between two statements, and when they mean different objects.
+mod opposition;
+/// Counts, none-type quantifiers and number words.
+mod quantifier;
+/// The times statements name, and changes since.
+mod time;
 
 use lexicon::{
-    ANTONYMS, CLAUSE_BREAKS, FIRST_PERSON, GENERIC_VERBS, IRREGULAR, MONTHS, NEGATIONS,
-    POLICY_NEGATIVE, POLICY_POSITIVE, QUANTIFIERS, SMALL_NUMBERS, STOPWORDS, THIRD_PERSON,
-    VALUE_NEGATIVE, VALUE_POSITIVE, VERB_MARKERS, is_in, is_stem_word, stem,
+    ADMISSIONS, CLAUSE_BREAKS, COLLECTIVES, DAYS, FAILURES, FIRST_PERSON, GENERIC_VERBS, IRREGULAR,
+    MONTHS, NEGATIONS, POLICY_NEGATIVE, POLICY_POSITIVE, QUANTIFIERS, STOPWORDS, THIRD_PERSON,
+    TIME_WORDS, VALUE_NEGATIVE, VALUE_POSITIVE, VERB_MARKERS, is_in, is_stance_word, stem,
+};
+use opposition::{
+    Opposable, Opposition, antonym_pairs, modifies_same_noun, places_apart, subjects_opposed,
 };
 
 /// How two statements conflict, as the hypocrisy tracker classifies it.
@@ -346,6 +377,8 @@ struct Statement {
     stems: Vec<String>,
     /// The subject's head: "speaker", a third-person pronoun class "pronoun", or a word.
     subject: String,
+    /// Where the subject span ends (the index of its first word after it).
+    subject_end: usize,
     /// The stems of the subject span (for "the statement is about the topic").
     subject_stems: BTreeSet<String>,
     /// Whose the subject is, when a possessive says: "speaker" (my, our) or "other" (his,
@@ -359,6 +392,18 @@ struct Statement {
     topic: BTreeSet<String>,
     /// For each word, whether a negation scopes over it.
     negated: Vec<bool>,
+    /// The predicate's words that have antonyms.
+    opposable: Vec<Opposable>,
+    /// The poles of the subject's words that have antonyms, with their opposites.
+    subject_poles: Vec<(Vec<u32>, Vec<u32>)>,
+    /// What the statement compares with: the words after "than".
+    reference: Option<Vec<String>>,
+    /// Whether it states a hope, plan, intention or prediction.
+    irrealis: bool,
+    /// Whether it is about the future.
+    future: bool,
+    /// Whether its subject is part of a group ("most residents").
+    partial: bool,
     /// Years mentioned.
     years: Vec<i64>,
     /// Other numbers with their units.
@@ -382,9 +427,15 @@ impl Statement {
             "his" | "her" | "their" | "other" | "its" => Some("other"),
             _ => None,
         });
+        // A time word after the subject only says when ("that night"); in the subject it names
+        // the thing ("the morning train").
+        let when = |i: usize, s: &str| i >= subject_end && is_in(&TIME_WORDS, s);
         let content = stems
             .iter()
             .zip(&words)
+            .enumerate()
+            .filter(|(i, (s, _))| !when(*i, s))
+            .map(|(_, pair)| pair)
             .filter(|(s, w)| {
                 *w != ","
                     && !is_in(&STOPWORDS, w)
@@ -393,8 +444,11 @@ impl Statement {
                     && !is_in(&THIRD_PERSON, w)
                     && !is_in(&CLAUSE_BREAKS, w)
                     && !is_in(&MONTHS, w)
-                    && !is_in(&SMALL_NUMBERS, w)
+                    && !is_in(&DAYS, w)
+                    && !is_in(&ADMISSIONS, s)
+                    && quantifier::number_word(w).is_none()
                     && !QUANTIFIERS.iter().any(|(a, b)| a == s || b == s)
+                    && !quantifier::is_quantity_word(w)
                     && !w.starts_with(|c: char| c.is_ascii_digit())
                     && !s.ends_with("ly")
             })
@@ -404,15 +458,53 @@ impl Statement {
             .iter()
             .zip(&words)
             .enumerate()
-            .filter(|(i, _)| *i >= subject_end || subject != "speaker")
+            .filter(|(i, (s, _))| (*i >= subject_end || subject != "speaker") && !when(*i, s))
             .map(|(_, pair)| pair)
             .filter(|(s, w)| is_content(s, w))
             .map(|(s, _)| s.clone())
             .collect();
+        let from = if subject == "speaker" { 0 } else { subject_end };
+        let opposable = stems
+            .iter()
+            .zip(&words)
+            .skip(from)
+            .filter(|(st, w)| {
+                is_content(st, w) || is_stance_word(st) || w.ends_with("ly") && w.len() > 4
+            })
+            .map(|(st, w)| Opposable::new(st, w))
+            .filter(Opposable::has_antonym)
+            .collect();
+        let subject_poles = if subject == "speaker" {
+            Vec::new()
+        } else {
+            stems[..subject_end]
+                .iter()
+                .map(|s| antonym::poles(s))
+                .filter(|p| !p.is_empty())
+                .map(|p| (antonym::opposites(&p), p))
+                .collect()
+        };
+        let reference = words.iter().position(|w| w == "than").map(|at| {
+            words[at + 1..]
+                .iter()
+                .take_while(|w| *w != ",")
+                .cloned()
+                .collect()
+        });
+        let irrealis = modality::is_irrealis(&words, &stems);
+        let future = modality::is_future(&words);
+        let partial = quantifier::is_partial(&words[..subject_end]);
         Self {
             words,
             stems,
             subject,
+            subject_end,
+            opposable,
+            subject_poles,
+            reference,
+            irrealis,
+            future,
+            partial,
             subject_stems,
             owner,
             content,
@@ -457,20 +549,56 @@ impl Statement {
     fn stance(&self) -> (i32, bool) {
         let mut sign = 0;
         let mut policy = false;
-        for s in &self.stems {
-            if is_in(&POLICY_POSITIVE, s) {
+        // "for" takes a stance only when no policy verb does: "banned cannabis for adults".
+        let verb = self
+            .stems
+            .iter()
+            .any(|s| s != "for" && is_in(&POLICY_POSITIVE, s) || is_in(&POLICY_NEGATIVE, s));
+        // The word as written counts too: "ashamed" stems to no lexicon word.
+        let words = self.stems.iter().zip(&self.words);
+        for (s, w) in words.filter(|(s, _)| !verb || *s != "for") {
+            let has = |list: &[&str]| is_in(list, s) || is_in(list, w);
+            if has(&POLICY_POSITIVE) {
                 sign = 1;
                 policy = true;
-            } else if is_in(&POLICY_NEGATIVE, s) {
+            } else if has(&POLICY_NEGATIVE) {
                 sign = -1;
                 policy = true;
-            } else if is_in(&VALUE_POSITIVE, s) && sign == 0 {
+            } else if has(&VALUE_POSITIVE) && sign == 0 {
                 sign = 1;
-            } else if is_in(&VALUE_NEGATIVE, s) && sign == 0 {
+            } else if has(&VALUE_NEGATIVE) && sign == 0 {
                 sign = -1;
             }
         }
         (sign, policy)
+    }
+
+    /// The topic words of the first clause.
+    fn main_clause_topic(&self) -> BTreeSet<String> {
+        let end = self
+            .words
+            .iter()
+            .position(|w| w == ",")
+            .unwrap_or(self.words.len());
+        self.stems[..end]
+            .iter()
+            .filter(|s| self.topic.contains(*s))
+            .cloned()
+            .collect()
+    }
+
+    /// Whether a negation is followed by a word with a negative prefix whose root is its
+    /// antonym ("not uncommon", "not unlikely", "not insignificant").
+    fn litotes(&self) -> bool {
+        self.words.windows(2).any(|w| {
+            is_in(&NEGATIONS, &w[0])
+                && ["un", "in", "im", "il", "ir", "dis", "non"]
+                    .iter()
+                    .any(|p| {
+                        w[1].strip_prefix(p)
+                            .is_some_and(|root| antonym::are_antonyms(root, &w[1]))
+                    })
+        })
     }
 
     fn has(&self, word: &str) -> bool {
@@ -479,7 +607,7 @@ impl Statement {
 }
 
 fn is_cue_word(stem: &str) -> bool {
-    is_stem_word(stem) || QUANTIFIERS.iter().any(|(a, b)| *a == stem || *b == stem)
+    is_stance_word(stem) || QUANTIFIERS.iter().any(|(a, b)| *a == stem || *b == stem)
 }
 
 fn is_content(stem: &str, word: &str) -> bool {
@@ -489,10 +617,14 @@ fn is_content(stem: &str, word: &str) -> bool {
         && !is_in(&FIRST_PERSON, word)
         && !is_in(&THIRD_PERSON, word)
         && !is_cue_word(stem)
+        && !is_stance_word(word)
         && !is_in(&CLAUSE_BREAKS, word)
         && !word.starts_with(|c: char| c.is_ascii_digit())
-        && !is_in(&SMALL_NUMBERS, word)
+        && quantifier::number_word(word).is_none()
+        && !quantifier::is_quantity_word(word)
         && !is_in(&MONTHS, word)
+        && !is_in(&DAYS, word)
+        && !is_in(&ADMISSIONS, stem)
         && !word.ends_with("ly")
         && !matches!(
             word,
@@ -521,7 +653,8 @@ fn words(text: &str) -> Vec<String> {
             {
                 j += 1;
             }
-            out.push(chars[i..j].iter().filter(|c| **c != ',').collect());
+            // The comma stays: "1,200" is a count, never a year.
+            out.push(chars[i..j].iter().collect());
             i = j;
         } else if c.is_alphanumeric() {
             let mut j = i;
@@ -545,6 +678,15 @@ fn words(text: &str) -> Vec<String> {
                 _ => {}
             }
             i += 1;
+        }
+    }
+    // "failed to qualify", "refused to answer", "has yet to release": the verb after is
+    // negated; "declined to 5%" is a fall, not a refusal.
+    for i in 0..out.len().saturating_sub(2) {
+        let verb_follows = out[i + 2].starts_with(|c: char| c.is_alphabetic())
+            && quantifier::number_word(&out[i + 2]).is_none();
+        if (is_in(&FAILURES, &out[i]) || out[i] == "yet") && out[i + 1] == "to" && verb_follows {
+            out[i] = "not".into();
         }
     }
     out
@@ -576,6 +718,12 @@ fn push_word(out: &mut Vec<String>, word: &str) {
     if is_in(&CLAUSE_BREAKS, root) && out.last().is_some_and(|w| w != ",") {
         out.push(",".into());
     }
+    // "I'll" says the future as "I will" does.
+    if word.ends_with("'ll") {
+        out.push(root.to_owned());
+        out.push("will".into());
+        return;
+    }
     // "no longer" and "no one" read as one negation.
     if root == "one" && out.last().is_some_and(|w| w == "no") {
         out.pop();
@@ -585,44 +733,54 @@ fn push_word(out: &mut Vec<String>, word: &str) {
     out.push(root.to_owned());
 }
 
+/// Whether `w` opens or links a noun phrase (an article, a possessive, a quantifier, a
+/// preposition that heads a modifier: "the", "our", "every", "for").
+fn is_determiner(w: &str) -> bool {
+    matches!(
+        w,
+        "the"
+            | "a"
+            | "an"
+            | "my"
+            | "our"
+            | "his"
+            | "her"
+            | "their"
+            | "its"
+            | "this"
+            | "these"
+            | "those"
+            | "of"
+            | "in"
+            | "for"
+            | "from"
+    ) || QUANTIFIERS.iter().any(|(a, b)| *a == w || *b == w)
+        || is_in(&FIRST_PERSON, w)
+        || is_in(&NEGATIONS, w)
+        || quantifier::number_word(w).is_some()
+        || w.starts_with(|c: char| c.is_ascii_digit())
+        || matches!(w, "many" | "most" | "few" | "least" | "at")
+}
+
 /// The subject's head and where the subject span ends.
 ///
 /// The span ends at the first auxiliary, modal, negation or lexicon verb after the first word,
 /// or at a word ending in -s or -ed that follows a noun; failing both, at the first word
 /// that follows a content word.
 fn subject_of(words: &[String]) -> (String, usize) {
-    let determiner = |w: &str| {
-        matches!(
-            w,
-            "the"
-                | "a"
-                | "an"
-                | "my"
-                | "our"
-                | "his"
-                | "her"
-                | "their"
-                | "its"
-                | "this"
-                | "these"
-                | "those"
-                | "of"
-                | "in"
-                | "for"
-                | "from"
-        ) || QUANTIFIERS.iter().any(|(a, b)| *a == w || *b == w)
-            || is_in(&FIRST_PERSON, w)
-            || is_in(&NEGATIONS, w)
-            || w == "one"
-    };
     let marker = |i: usize, w: &str| {
         i >= 1
             && (is_in(&VERB_MARKERS, w)
-                || is_stem_word(&stem(w))
+                || is_in(
+                    &["i", "we", "he", "she", "they", "it", "you"],
+                    &words[i - 1],
+                )
+                || is_stance_word(&stem(w))
+                || antonym::base_form(w).is_some()
                 || IRREGULAR.iter().any(|(form, _)| *form == w)
                 || w == ","
                 || ((w.ends_with("ed") || (w.ends_with('s') && !w.ends_with("ss")))
-                    && !determiner(&words[i - 1])))
+                    && !is_determiner(&words[i - 1])))
     };
     let end = words
         .iter()
@@ -630,7 +788,7 @@ fn subject_of(words: &[String]) -> (String, usize) {
         .position(|(i, w)| marker(i, w))
         .or_else(|| {
             (1..words.len()).find(|&i| {
-                !determiner(&words[i - 1])
+                !is_determiner(&words[i - 1])
                     && !is_in(&STOPWORDS, &words[i - 1])
                     && !is_in(&STOPWORDS, &words[i])
             })
@@ -645,7 +803,7 @@ fn subject_of(words: &[String]) -> (String, usize) {
         .rev()
         .find(|w| {
             (!is_in(&STOPWORDS, w) || is_in(&THIRD_PERSON, w))
-                && !determiner(w)
+                && !is_determiner(w)
                 && !w.ends_with("ly")
         })
         .map(String::as_str)
@@ -685,6 +843,10 @@ fn numbers(words: &[String]) -> (Vec<i64>, Vec<String>, Vec<Quantity>) {
     for (i, w) in words.iter().enumerate() {
         let next = words.get(i + 1).map(String::as_str).unwrap_or("");
         let prev = if i > 0 { words[i - 1].as_str() } else { "" };
+        if is_in(&DAYS, w) {
+            dates.push(w.clone());
+            continue;
+        }
         if is_in(&MONTHS, w) {
             // "may" is a month only next to a number.
             let day = [prev, next]
@@ -695,9 +857,9 @@ fn numbers(words: &[String]) -> (Vec<i64>, Vec<String>, Vec<Quantity>) {
             }
             continue;
         }
-        let value = match SMALL_NUMBERS.iter().position(|n| n == w) {
-            Some(n) => n as f64,
-            None => match w.parse::<f64>() {
+        let value = match quantifier::number_word(w) {
+            Some(n) => n,
+            None => match w.replace(',', "").parse::<f64>() {
                 Ok(v) => v,
                 Err(_) => continue,
             },
@@ -706,7 +868,7 @@ fn numbers(words: &[String]) -> (Vec<i64>, Vec<String>, Vec<Quantity>) {
             // A day of a month, counted with its month.
             continue;
         }
-        if !w.contains('.')
+        if !w.contains(['.', ','])
             && (1000.0..=2100.0).contains(&value)
             && w.len() == 4
             && !matches!(next, "%" | "percent" | "million" | "billion" | "thousand")
@@ -753,6 +915,32 @@ fn same_subject(a: &Statement, b: &Statement) -> bool {
     if a.subject == b.subject {
         return true;
     }
+    // "Our company" is the speaker's "we"; "my wife" and "our partners" are other people.
+    let ours = |s: &Statement| {
+        s.subject == "speaker" || s.owner == Some("speaker") && is_in(&COLLECTIVES, &s.subject)
+    };
+    if ours(a) && ours(b) {
+        return true;
+    }
+    // "Nobody from our campaign" and "our campaign manager": a none-type subject covers any
+    // member of the group it names.
+    let nobody = |none: &Statement, other: &Statement| {
+        none.subject_stems
+            .iter()
+            .all(|s| quantifier::is_quantity_word(s))
+            && none.words[..none.subject_end]
+                .iter()
+                .any(|w| is_in(&["nobody", "none", "nothing", "no"], w))
+            && other.subject != "speaker"
+            || none
+                .words
+                .first()
+                .is_some_and(|w| w == "nobody" || w == "none")
+                && other.subject_stems.iter().any(|s| none.content.contains(s))
+    };
+    if nobody(a, b) || nobody(b, a) {
+        return true;
+    }
     let third = |s: &Statement| s.subject != "speaker" && !s.subject.is_empty();
     if (a.subject == "pronoun" && third(b)) || (b.subject == "pronoun" && third(a)) {
         return true;
@@ -777,26 +965,52 @@ fn same_subject(a: &Statement, b: &Statement) -> bool {
 /// - a stance conflicts only on a shared object, beyond the subject and verbs such as "vote";
 /// - otherwise, when each statement has a content word the other lacks ("in schools" against
 ///   "in restaurants"), they are about different things.
-fn same_specifics(a: &Statement, b: &Statement, shared: &BTreeSet<String>, cue: Cue) -> bool {
+fn same_specifics(
+    a: &Statement,
+    b: &Statement,
+    topics: (&BTreeSet<String>, &BTreeSet<String>),
+    shared: &BTreeSet<String>,
+    cue: Cue,
+) -> bool {
     match cue {
         Cue::Numeric => a.content == b.content && a.years == b.years && a.dates == b.dates,
         Cue::Date => a.content == b.content,
         // When both statements name the same subject, their shared words must go beyond it.
-        Cue::Stance => shared.iter().any(|s| {
-            let subject_word =
-                a.subject == b.subject && (a.subject_stems.contains(s) || s == &a.subject);
-            !subject_word && !is_in(&GENERIC_VERBS, s)
-        }),
+        Cue::Stance => {
+            let subject_word = |s: &String| {
+                a.subject == b.subject && (a.subject_stems.contains(s) || s == &a.subject)
+            };
+            // Two pure evaluations of one subject ("the scheme has been a great success",
+            // "a costly failure") are about that subject.
+            let only_subject = |t: &BTreeSet<String>| t.iter().all(subject_word);
+            shared
+                .iter()
+                .any(|s| !subject_word(s) && !is_in(&GENERIC_VERBS, s))
+                || a.subject == b.subject && only_subject(topics.0) && only_subject(topics.1)
+        }
+        // "Opens at nine" and "closes at five" are about two times of day.
+        Cue::Antonym if !a.quantities.is_empty() && !b.quantities.is_empty() => {
+            a.quantities == b.quantities
+                && (topics.0.is_subset(topics.1) || topics.1.is_subset(topics.0))
+        }
         Cue::Negation | Cue::Antonym | Cue::Quantifier => {
-            a.topic.is_subset(&b.topic) || b.topic.is_subset(&a.topic)
+            nested(topics.0, topics.1)
+                // "Was nowhere near the warehouse" and "was at the warehouse, but left
+                // early": the main clauses are about one thing, the aside adds to it.
+                || cue == Cue::Negation && nested(&a.main_clause_topic(), &b.main_clause_topic())
         }
     }
 }
 
+/// Whether one topic holds the other and they share a word.
+fn nested(a: &BTreeSet<String>, b: &BTreeSet<String>) -> bool {
+    (a.is_subset(b) || b.is_subset(a)) && !a.is_disjoint(b)
+}
+
 /// The shared topic stems and the share of the smaller topic they cover.
-fn shared_topic(a: &Statement, b: &Statement) -> (BTreeSet<String>, f64) {
-    let shared: BTreeSet<String> = a.topic.intersection(&b.topic).cloned().collect();
-    let smaller = a.topic.len().min(b.topic.len());
+fn shared_topic(a: &BTreeSet<String>, b: &BTreeSet<String>) -> (BTreeSet<String>, f64) {
+    let shared: BTreeSet<String> = a.intersection(b).cloned().collect();
+    let smaller = a.len().min(b.len());
     let overlap = if smaller == 0 {
         0.0
     } else {
@@ -806,15 +1020,60 @@ fn shared_topic(a: &Statement, b: &Statement) -> (BTreeSet<String>, f64) {
 }
 
 fn judge_parsed(a: &Statement, b: &Statement, text_a: &str, text_b: &str) -> Option<Finding> {
-    if !same_subject(a, b) {
+    if !same_subject(a, b) || subjects_opposed(a, b) || different_references(a, b) {
         return None;
     }
-    let (shared, overlap) = shared_topic(a, b);
+    if modality::plan_against_fact(a, b) || a.partial && b.partial {
+        return None;
+    }
+    // The words of an antonym pair are the cue, not the topic: "prices rose" and "prices
+    // fell" share their whole topic, "prices".
+    // Stance words stay in the topic then too ("acquitted of fraud" against "convicted of
+    // fraud" is about fraud).
+    let antonyms = antonym_pairs(a, b);
+    if antonyms
+        .iter()
+        .any(|o| modifies_same_noun(a, b, o) || places_apart(a, b, o))
+    {
+        return None;
+    }
+    let (topic_a, topic_b) = if antonyms.is_empty() {
+        (a.topic.clone(), b.topic.clone())
+    } else {
+        // Every opposed word goes: "speeding up" against "slowing down" is one opposition.
+        let cue_word = |t: &String| antonyms.iter().any(|o| &o.stems.0 == t || &o.stems.1 == t);
+        let without = |s: &Statement| -> BTreeSet<String> {
+            let subject = |t: &String| s.subject == "speaker" && s.subject_stems.contains(t);
+            s.content
+                .iter()
+                .filter(|t| !cue_word(t) && !subject(t))
+                .cloned()
+                .collect()
+        };
+        (without(a), without(b))
+    };
+    let (shared, overlap) = shared_topic(&topic_a, &topic_b);
     if shared.is_empty() || overlap < 0.5 {
         return None;
     }
-    let (cue, kind, explanation) = find_cue(a, b, &shared)?;
-    if !same_specifics(a, b, &shared, cue) {
+    let (cue, kind, explanation) = find_cue(a, b, &shared, antonyms.first())?;
+    // A comparison ("higher than our competitors' prices") is no opposite of a change ("we
+    // reduced our prices").
+    if cue == Cue::Antonym && a.reference.is_some() != b.reference.is_some() {
+        return None;
+    }
+    if !same_specifics(a, b, (&topic_a, &topic_b), &shared, cue) {
+        return None;
+    }
+    // A state or an event can change between two times ("the factory closed in 2016", "it
+    // reopened in 2019"); a stance that changes is what the hypocrisy tracker looks for.
+    if matches!(cue, Cue::Negation | Cue::Antonym | Cue::Quantifier) && time::different_times(a, b)
+    {
+        return None;
+    }
+    // What will happen and what did happen are two times too ("we will raise taxes", "we did
+    // not raise taxes"; "the bridge will cost $5 billion", "the old one cost $2 billion").
+    if cue != Cue::Stance && time::future_against_past(a, b) {
         return None;
     }
     let confidence = (cue.base_confidence() * (0.6 + 0.4 * overlap) * 1000.0).round() / 1000.0;
@@ -833,11 +1092,13 @@ fn find_cue(
     a: &Statement,
     b: &Statement,
     shared: &BTreeSet<String>,
+    antonyms: Option<&Opposition>,
 ) -> Option<(Cue, ContradictionType, String)> {
     let (stance_a, policy_a) = a.stance();
     let (stance_b, policy_b) = b.stance();
-    // Quantifiers: "always" against "never" with the same stance.
-    for (all, none) in QUANTIFIERS {
+    // Quantifiers: "always" against "never" with the same stance. With an antonym pair as
+    // well, "never stale" and "always fresh" agree: the antonym step below decides.
+    for (all, none) in QUANTIFIERS.iter().filter(|_| antonyms.is_none()) {
         let flipped = (a.has(all) && b.has(none)) || (a.has(none) && b.has(all));
         if flipped
             && a.negation_parity(shared, true) == b.negation_parity(shared, true)
@@ -852,18 +1113,31 @@ fn find_cue(
     }
     let neg_a = a.negation_parity(shared, false);
     let neg_b = b.negation_parity(shared, false);
-    for (x, y) in ANTONYMS {
-        let opposed = (a.has(x) && b.has(y) && !b.has(x)) || (a.has(y) && b.has(x) && !a.has(y));
-        if opposed {
-            // "not raise" and "cut" agree.
-            return (neg_a == neg_b).then(|| {
-                (
-                    Cue::Antonym,
-                    ContradictionType::Direct,
-                    format!("antonym pair: \"{x}\" against \"{y}\""),
-                )
-            });
+    // A count against a none-type quantifier: "three employees" against "no employees".
+    for (none_side, count_side) in [(a, b), (b, a)] {
+        let none = quantifier::none_word(none_side);
+        let count = quantifier::count_word(count_side);
+        if let (Some(none), Some(count)) = (none, count)
+            && quantifier::none_word(count_side).is_none()
+            && !count_side.negation_parity(shared, true)
+            && antonyms.is_none()
+        {
+            return Some((
+                Cue::Quantifier,
+                ContradictionType::Direct,
+                format!("count against none: \"{count}\" against \"{none}\""),
+            ));
         }
+    }
+    if let Some(Opposition { shown: (x, y), .. }) = antonyms {
+        // "not raise" and "cut" agree.
+        return (neg_a == neg_b).then(|| {
+            (
+                Cue::Antonym,
+                ContradictionType::Direct,
+                format!("antonym pair: \"{x}\" against \"{y}\""),
+            )
+        });
     }
     let polarity = |stance: i32, negated: bool| {
         let s = if stance == 0 { 1 } else { stance };
@@ -872,6 +1146,10 @@ fn find_cue(
     if polarity(stance_a, neg_a) != polarity(stance_b, neg_b) {
         if neg_a != neg_b && (stance_a == stance_b || stance_a == 0 || stance_b == 0) {
             let (negating, text) = if neg_a { ("first", a) } else { ("second", b) };
+            // "Not uncommon" says "common": a negated negative word affirms.
+            if text.litotes() {
+                return None;
+            }
             let scope = negated_span(text);
             return Some((
                 Cue::Negation,
@@ -962,6 +1240,12 @@ fn numeric_conflict(a: &Statement, b: &Statement) -> Option<(Cue, ContradictionT
         ));
     }
     None
+}
+
+/// Whether both statements compare with something ("higher than in 2016"), and with different
+/// things: then they are about different comparisons.
+fn different_references(a: &Statement, b: &Statement) -> bool {
+    matches!((&a.reference, &b.reference), (Some(x), Some(y)) if x != y)
 }
 
 fn close(x: f64, y: f64) -> bool {

@@ -171,3 +171,260 @@ fn sentences_split_at_terminators_not_abbreviations_or_decimals() {
     assert_eq!(analyze("").score, 0);
     assert_eq!(analyze("").label, "none");
 }
+
+#[test]
+fn wordnet_antonyms_of_change_and_state_contradict() {
+    for (a, b) in [
+        ("Prices rose in March.", "Prices fell in March."),
+        (
+            "Sales increased last quarter.",
+            "Sales decreased last quarter.",
+        ),
+        ("The bridge is safe.", "The bridge is dangerous."),
+        (
+            "The museum is open on Sundays.",
+            "The museum is closed on Sundays.",
+        ),
+        ("The crowd was huge.", "The crowd was small."),
+        ("Our team won the final.", "Our team lost the final."),
+        (
+            "The company's profits grew.",
+            "The company's profits shrank.",
+        ),
+    ] {
+        assert_eq!(cue(a, b), Some(Cue::Antonym), "{a} / {b}");
+    }
+    let f = &compare_statements("Prices rose.", "Prices fell.").contradictions[0];
+    assert!(
+        f.explanation.contains("\"rise\" against \"fall\""),
+        "{}",
+        f.explanation
+    );
+}
+
+#[test]
+fn antonyms_about_different_objects_agree() {
+    for (a, b) in [
+        ("Gas prices rose.", "Bread prices fell."),
+        (
+            "Young voters support the plan.",
+            "Old voters oppose the plan.",
+        ),
+        (
+            "Exports to Canada increased.",
+            "Exports to Mexico decreased.",
+        ),
+    ] {
+        assert_eq!(cue(a, b), None, "{a} / {b}");
+    }
+}
+
+#[test]
+fn agreement_phrased_with_a_negation_is_not_a_contradiction() {
+    for (a, b) in [
+        ("The results are not bad.", "The results are good."),
+        ("We do not oppose the merger.", "We support the merger."),
+        ("The bridge is not unsafe.", "The bridge is safe."),
+        ("Prices did not rise.", "Prices fell."),
+        (
+            "It is not uncommon for trains to be late.",
+            "Trains are often late.",
+        ),
+        ("The bread is never stale.", "The bread is always fresh."),
+        ("The product is hardly new.", "The product is old."),
+    ] {
+        assert_eq!(cue(a, b), None, "{a} / {b}");
+    }
+}
+
+#[test]
+fn the_antonym_table_is_embedded() {
+    // The engine reads no files: these come from the tables compiled in.
+    assert!(antonym::are_antonyms("increase", "decrease"));
+    assert!(antonym::are_antonyms("decrease", "increase"));
+    assert!(antonym::are_antonyms("higher", "low"));
+    assert!(
+        antonym::are_antonyms("huge", "tiny"),
+        "satellites reach their heads"
+    );
+    assert!(
+        antonym::are_antonyms("soar", "plunge"),
+        "troponyms reach theirs"
+    );
+    assert!(!antonym::are_antonyms("take", "give"));
+    assert_eq!(antonym::base_form("sank"), Some("sink"));
+}
+
+#[test]
+fn denial_contradicts_admission() {
+    for (a, b) in [
+        ("I never met the ambassador.", "I met the ambassador twice."),
+        (
+            "He denied meeting the ambassador.",
+            "He admitted meeting the ambassador.",
+        ),
+        ("She denied taking the money.", "She took the money."),
+        (
+            "I have never met the ambassador.",
+            "I admit that I met the ambassador.",
+        ),
+    ] {
+        assert!(cue(a, b).is_some(), "{a} / {b}");
+    }
+}
+
+#[test]
+fn counts_contradict_none() {
+    for (a, b) in [
+        (
+            "Three employees were injured.",
+            "No employees were injured.",
+        ),
+        (
+            "Nobody was injured in the fire.",
+            "Two people were injured in the fire.",
+        ),
+        ("None of the workers were paid.", "Some workers were paid."),
+    ] {
+        assert_eq!(cue(a, b), Some(Cue::Quantifier), "{a} / {b}");
+    }
+}
+
+#[test]
+fn a_hope_or_plan_does_not_contradict_a_past_fact() {
+    for (a, b) in [
+        (
+            "We hope to open the store next year.",
+            "The store did not open last year.",
+        ),
+        ("We plan to hire more staff.", "We did not hire more staff."),
+        (
+            "The company expects profits to rise.",
+            "The company's profits fell.",
+        ),
+        (
+            "The mine closed in 2019.",
+            "The mine will not close in 2025.",
+        ),
+        (
+            "We will raise taxes on the wealthy.",
+            "We did not raise taxes on the wealthy.",
+        ),
+        (
+            "The government will build 100,000 homes.",
+            "The government built 20,000 homes last year.",
+        ),
+    ] {
+        assert_eq!(cue(a, b), None, "{a} / {b}");
+    }
+}
+
+#[test]
+fn different_times_of_day_groups_or_comparisons_are_not_contradictions() {
+    for (a, b) in [
+        (
+            "The water was cold in the morning.",
+            "The water was warm in the afternoon.",
+        ),
+        (
+            "She never drinks coffee at night.",
+            "She drinks coffee every morning.",
+        ),
+        (
+            "Most residents support the new park.",
+            "A few residents oppose the new park.",
+        ),
+        (
+            "Turnout was higher than in 2016.",
+            "Turnout was lower than in 2008.",
+        ),
+        (
+            "We reduced our prices in January.",
+            "Our prices are higher than our rivals' prices.",
+        ),
+        ("I speak Spanish.", "My wife doesn't speak Spanish."),
+        (
+            "Sales declined to 5 million units.",
+            "Sales reached 5 million units.",
+        ),
+        (
+            "The first half was brilliant.",
+            "The second half was awful.",
+        ),
+        (
+            "The plan is good for farmers.",
+            "The plan is bad for consumers.",
+        ),
+        (
+            "The river flooded last spring.",
+            "The river did not flood this spring.",
+        ),
+        (
+            "The lake was frozen in January.",
+            "The lake was not frozen in July.",
+        ),
+        (
+            "He was a member of the party.",
+            "He is no longer a member of the party.",
+        ),
+        (
+            "The road was closed for repairs.",
+            "The road is open again.",
+        ),
+        (
+            "The tax rate for small firms is 19%.",
+            "The tax rate for large firms is 25%.",
+        ),
+    ] {
+        assert_eq!(cue(a, b), None, "{a} / {b}");
+    }
+}
+
+#[test]
+fn failures_counts_and_speakers_groups_are_read() {
+    for (a, b, expected) in [
+        (
+            "The team qualified for the final.",
+            "The team failed to qualify for the final.",
+            Cue::Negation,
+        ),
+        (
+            "Our company has never sold customer data.",
+            "We sold customer data in 2020.",
+            Cue::Negation,
+        ),
+        (
+            "The fire destroyed 300 acres of forest.",
+            "The fire destroyed 1,200 acres of forest.",
+            Cue::Numeric,
+        ),
+        (
+            "Forty-two people attended the meeting.",
+            "Ninety people attended the meeting.",
+            Cue::Numeric,
+        ),
+        ("The motion passed.", "The motion failed.", Cue::Antonym),
+        (
+            "The company has yet to release the report.",
+            "The company released the report.",
+            Cue::Negation,
+        ),
+        (
+            "My client was nowhere near the warehouse that night.",
+            "My client was at the warehouse that night but left early.",
+            Cue::Negation,
+        ),
+        (
+            "The coach was pleased with the result.",
+            "The coach was disappointed with the result.",
+            Cue::Stance,
+        ),
+        (
+            "The scheme has been a great success.",
+            "The scheme has been a costly failure.",
+            Cue::Stance,
+        ),
+    ] {
+        assert_eq!(cue(a, b), Some(expected), "{a} / {b}");
+    }
+}
