@@ -67,6 +67,27 @@ impl Server {
         }
     }
 
+    /// Sends SIGTERM and waits up to `within` for a successful exit.
+    fn stop_with_sigterm(&mut self, within: Duration) {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let deadline = Instant::now() + within;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "trae did not stop after SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(status.success(), "exit status {status}");
+    }
+
     fn data_dir(&self) -> &Path {
         self._dir.path()
     }
@@ -299,23 +320,7 @@ fn sigterm_drains_and_exits_cleanly() {
         server.request("GET", "/api/health/live", &[], None).status,
         200
     );
-    let pid = server.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(status) = server.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "trae did not stop after SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(status.success(), "exit status {status}");
+    server.stop_with_sigterm(Duration::from_secs(15));
     let log = server.log();
     assert!(
         log.contains("SIGTERM received") && log.contains("trae stopped"),
@@ -1069,23 +1074,7 @@ fn sigterm_checkpoints_so_the_database_file_alone_is_a_cold_copy() {
         );
         assert_eq!(reply.status, 201, "{}", reply.body);
     }
-    let pid = server.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = server.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "trae did not stop after SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(status.success(), "exit status {status}");
+    server.stop_with_sigterm(Duration::from_secs(30));
     let log = server.log();
     assert!(
         !log.contains("batch write failed"),

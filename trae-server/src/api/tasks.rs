@@ -268,18 +268,29 @@ pub struct TaskBatch {
     pub tasks: Vec<TaskBody>,
 }
 
+/// What a 201 holds: the task, or the batch.
+#[derive(Debug, Clone, Union)]
+#[oai(rename = "EnqueuedBody", one_of)]
+pub enum EnqueuedBody {
+    /// One task enqueued.
+    Task(TaskBody),
+    /// A batch enqueued.
+    Batch(TaskBatch),
+}
+
 /// What enqueueing did.
 #[derive(Debug, ApiResponse)]
 pub enum Enqueued {
-    /// The task was enqueued.
+    /// The task (with `Location`) or the batch was enqueued. One variant: two 201 variants
+    /// would leave only one of their schemas in the spec.
     #[oai(status = 201)]
-    Created(Json<TaskBody>, #[oai(header = "Location")] String),
+    Created(
+        Json<EnqueuedBody>,
+        #[oai(header = "Location")] Option<String>,
+    ),
     /// An unfinished task already holds the unique key; this is it.
     #[oai(status = 200)]
     Existing(Json<TaskBody>),
-    /// The batch was enqueued.
-    #[oai(status = 201)]
-    Batch(Json<TaskBatch>),
 }
 
 /// A queue's counts.
@@ -374,7 +385,7 @@ impl TasksApi {
                 let e = self.tasks.enqueue(principal, task.into()).await?;
                 let location = format!("/api/tasks/{}", e.task.id);
                 Ok(if e.inserted {
-                    Enqueued::Created(Json(e.task.into()), location)
+                    Enqueued::Created(Json(EnqueuedBody::Task(e.task.into())), Some(location))
                 } else {
                     Enqueued::Existing(Json(e.task.into()))
                 })
@@ -382,9 +393,12 @@ impl TasksApi {
             EnqueueBody::Batch(batch) => {
                 let tasks = batch.tasks.into_iter().map(Into::into).collect();
                 let all = self.tasks.enqueue_many(principal, tasks).await?;
-                Ok(Enqueued::Batch(Json(TaskBatch {
-                    tasks: all.into_iter().map(|e| e.task.into()).collect(),
-                })))
+                Ok(Enqueued::Created(
+                    Json(EnqueuedBody::Batch(TaskBatch {
+                        tasks: all.into_iter().map(|e| e.task.into()).collect(),
+                    })),
+                    None,
+                ))
             }
         }
     }
