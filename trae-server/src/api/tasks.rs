@@ -273,7 +273,7 @@ pub struct TaskBatch {
 #[oai(rename = "EnqueuedBody", one_of)]
 pub enum EnqueuedBody {
     /// One task enqueued.
-    Task(TaskBody),
+    Task(Box<TaskBody>),
     /// A batch enqueued.
     Batch(TaskBatch),
 }
@@ -290,7 +290,7 @@ pub enum Enqueued {
     ),
     /// An unfinished task already holds the unique key; this is it.
     #[oai(status = 200)]
-    Existing(Json<TaskBody>),
+    Existing(Json<Box<TaskBody>>),
 }
 
 /// A queue's counts.
@@ -385,9 +385,12 @@ impl TasksApi {
                 let e = self.tasks.enqueue(principal, task.into()).await?;
                 let location = format!("/api/tasks/{}", e.task.id);
                 Ok(if e.inserted {
-                    Enqueued::Created(Json(EnqueuedBody::Task(e.task.into())), Some(location))
+                    Enqueued::Created(
+                        Json(EnqueuedBody::Task(Box::new(e.task.into()))),
+                        Some(location),
+                    )
                 } else {
-                    Enqueued::Existing(Json(e.task.into()))
+                    Enqueued::Existing(Json(Box::new(e.task.into())))
                 })
             }
             EnqueueBody::Batch(batch) => {
