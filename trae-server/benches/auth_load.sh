@@ -55,12 +55,9 @@ LOGIN_CONNECTIONS=${LOGIN_CONNECTIONS:-8}
 PROBE_CONNECTIONS=${PROBE_CONNECTIONS:-8}
 PROBE_DELAY_MS=${PROBE_DELAY_MS:-5}
 CONTROLS=${CONTROLS:-1}
-HOST=127.0.0.1
 
 ADMIN_USER=root
 ADMIN_PASSWORD='correct horse battery'
-BENCH_USER=loadbench
-BENCH_PASSWORD='correct horse battery'
 
 # Targets from issue 3.
 TARGET_ME_SHARE=50      # GET /api/auth/me req/s >= 50 % of GET /api/health/live's
@@ -73,109 +70,20 @@ done
 BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
 [[ $DURATION =~ ^[0-9]+$ ]] || { echo "auth_load.sh: DURATION is whole seconds, e.g. 10" >&2; exit 2; }
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/trae-auth-load.XXXXXX")
-declare -a PIDS=()
-
-stop_pid() {
-    local pid=$1
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 1 150); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-}
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-now_ns() { date +%s%N; }
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-
-# Server CPU time (user+system) in clock ticks, from /proc/PID/stat.
-cpu_ticks() {
-    local stat
-    stat=$(<"/proc/$1/stat")
-    stat=${stat##*) }
-    # shellcheck disable=SC2086
-    set -- $stat
-    echo $(( ${12} + ${13} ))
-}
-CLK_TCK=$(getconf CLK_TCK)
-
-# Context switches (voluntary + involuntary) of all the server's live threads.
-ctx_switches() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {s += $2} END {print s + 0}'; }
+SCRIPT=auth_load.sh
+# shellcheck source=server_harness.sh
+source "$(dirname "$0")/server_harness.sh"
 
 # --- the server ------------------------------------------------------------------------------
-DATA=$WORK/data
-mkdir -p "$DATA"
-PORT=$(free_port)
-BASE="http://$HOST:$PORT"
-t0=$(now_ns)
-env TRAE_DATA_DIR="$DATA" TRAE_BIND="$HOST:$PORT" TRAE_LOG=warn \
+start_server "$WORK/data" warn "$WORK/serve.log" \
     TRAE_ADMIN_USERNAME="$ADMIN_USER" TRAE_ADMIN_PASSWORD="$ADMIN_PASSWORD" \
-    ${PASSWORD_CONCURRENCY:+TRAE_PASSWORD_CONCURRENCY=$PASSWORD_CONCURRENCY} \
-    TRAE_RATE_LIMIT_PER_MINUTE="${RATE_LIMIT:-1000000000}" \
-    TRAE_RATE_LIMIT_LOGIN_PER_MINUTE="${RATE_LIMIT:-1000000000}" \
-    "$BIN" serve 2>"$WORK/serve.log" >/dev/null &
-PID=$!
-PIDS+=("$PID")
-deadline=$(( t0 + 30 * 1000000000 ))
-while :; do
-    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$BASE/api/health/ready" || true)
-    [[ $code == 200 ]] && break
-    if ! kill -0 "$PID" 2>/dev/null; then
-        echo "auth_load.sh: trae exited before it was ready; its log:" >&2
-        cat "$WORK/serve.log" >&2
-        exit 1
-    fi
-    if (( $(now_ns) > deadline )); then
-        echo "auth_load.sh: trae not ready after 30 s" >&2
-        exit 1
-    fi
-done
-READY_MS=$(( ($(now_ns) - t0) / 1000000 ))
-
-json_field() { python3 -c "import json, sys; print(json.load(sys.stdin)[\"$1\"])"; }
-
-# login USER PASSWORD -> access token
-login() {
-    local body
-    body=$(python3 -c 'import json, sys; print(json.dumps({"username": sys.argv[1], "password": sys.argv[2]}))' "$1" "$2")
-    curl -sf -H 'content-type: application/json' -d "$body" "$BASE/api/auth/login" \
-        | json_field access_token
-}
+    ${PASSWORD_CONCURRENCY:+TRAE_PASSWORD_CONCURRENCY=$PASSWORD_CONCURRENCY}
 
 # The admin the server bootstrapped must be able to sign in.
 login "$ADMIN_USER" "$ADMIN_PASSWORD" >/dev/null \
     || { echo "auth_load.sh: the bootstrapped admin cannot sign in" >&2; exit 1; }
 
-code=$(curl -s -o "$WORK/register.json" -w '%{http_code}' -H 'content-type: application/json' \
-    -d "{\"username\":\"$BENCH_USER\",\"email\":\"$BENCH_USER@example.com\",\"password\":\"$BENCH_PASSWORD\"}" \
-    "$BASE/api/auth/register")
-[[ $code == 201 ]] || { echo "auth_load.sh: register answered $code: $(cat "$WORK/register.json")" >&2; exit 1; }
-TOKEN=$(login "$BENCH_USER" "$BENCH_PASSWORD")
-
-# Seed through the API, one curl process reusing its connection across all requests.
-CFG=$WORK/seed.curl
-for i in $(seq 1 "$SEED"); do
-    printf 'url = "%s/api/pets"\nheader = "content-type: application/json"\nheader = "authorization: Bearer %s"\ndata = "{\\"name\\":\\"pet %d\\",\\"species\\":\\"dog\\",\\"age\\":3,\\"tags\\":[\\"t1\\"]}"\noutput = "/dev/null"\nwrite-out = "%%{http_code}\\n"\nnext\n' \
-        "$BASE" "$TOKEN" "$i"
-done | sed '$d' >"$CFG"
-created=$(curl -s -K "$CFG" | grep -c '^201$' || true)
-(( created == SEED )) || { echo "auth_load.sh: only $created of $SEED pets were created" >&2; exit 1; }
-PET_ID=$(curl -sf -H "authorization: Bearer $TOKEN" "$BASE/api/pets?limit=1&offset=$((SEED / 2))" \
-    | python3 -c 'import json, sys; print(json.load(sys.stdin)["items"][0]["id"])')
+seed_pets "$SEED"
 for path in /api/auth/me "/api/pets/$PET_ID"; do
     code=$(curl -s -o /dev/null -w '%{http_code}' -H "authorization: Bearer $TOKEN" "$BASE$path")
     [[ $code == 200 ]] || { echo "auth_load.sh: GET $path answered $code" >&2; exit 1; }

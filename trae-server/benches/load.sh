@@ -45,7 +45,6 @@ SEED=${SEED:-1000}
 ROUNDS=${ROUNDS:-3}
 START_RUNS=${START_RUNS:-5}
 INFO_RUN=${INFO_RUN:-1}
-HOST=127.0.0.1
 
 # Targets from the issue.
 TARGET_LIVE_RPS=40000
@@ -59,80 +58,9 @@ done
 [[ -x $BIN ]] || { echo "load.sh: no executable trae binary at $BIN" >&2; exit 2; }
 BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/trae-load.XXXXXX")
-declare -a PIDS=()
-
-stop_pid() {
-    local pid=$1
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 1 150); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-}
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-now_ns() { date +%s%N; }
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-
-rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
-
-# Server CPU time (user+system) in clock ticks, from /proc/PID/stat.
-cpu_ticks() {
-    local stat
-    stat=$(<"/proc/$1/stat")
-    stat=${stat##*) }
-    # shellcheck disable=SC2086
-    set -- $stat
-    echo $(( ${12} + ${13} ))
-}
-CLK_TCK=$(getconf CLK_TCK)
-
-# Context switches (voluntary + involuntary) of all the server's live threads.
-ctx_switches() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {s += $2} END {print s + 0}'; }
-
-# start_server DATA_DIR LOG_LEVEL LOG_FILE -> sets PID, BASE, READY_MS
-start_server() {
-    local data=$1 level=$2 log=$3 t0 code deadline port
-    port=$(free_port)
-    BASE="http://$HOST:$port"
-    mkdir -p "$data"
-    t0=$(now_ns)
-    TRAE_DATA_DIR=$data TRAE_BIND=$HOST:$port TRAE_LOG=$level \
-        TRAE_RATE_LIMIT_PER_MINUTE=${RATE_LIMIT:-1000000000} \
-        TRAE_RATE_LIMIT_LOGIN_PER_MINUTE=${RATE_LIMIT:-1000000000} \
-        "$BIN" serve 2>"$log" >/dev/null &
-    PID=$!
-    PIDS+=("$PID")
-    deadline=$(( t0 + 20 * 1000000000 ))
-    while :; do
-        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$BASE/api/health/ready" || true)
-        [[ $code == 200 ]] && break
-        if ! kill -0 "$PID" 2>/dev/null; then
-            echo "load.sh: trae exited before it was ready; its log:" >&2
-            cat "$log" >&2
-            exit 1
-        fi
-        if (( $(now_ns) > deadline )); then
-            echo "load.sh: trae not ready after 20 s" >&2
-            exit 1
-        fi
-    done
-    READY_MS=$(( ($(now_ns) - t0) / 1000000 ))
-}
+SCRIPT=load.sh
+# shellcheck source=server_harness.sh
+source "$(dirname "$0")/server_harness.sh"
 
 # wrk latency "1.23ms" / "456.00us" / "1.02s" -> milliseconds with 2 decimals
 to_ms() {
@@ -210,37 +138,8 @@ sleep 1
 IDLE_RSS_KB=$(rss_kb "$A_PID")
 echo "  ready in ${READY_FIRST} ms (fresh data dir); idle RSS $((IDLE_RSS_KB / 1024)) MB"
 
-# A user to seed and read pets as (registration is open by default), and its access token
-# (15 minutes: longer than the runs).
-BENCH_USER=loadbench
-BENCH_PASSWORD='correct horse battery'
-code=$(curl -s -o "$WORK/register.json" -w '%{http_code}' -H 'content-type: application/json' \
-    -d "{\"username\":\"$BENCH_USER\",\"email\":\"$BENCH_USER@example.com\",\"password\":\"$BENCH_PASSWORD\"}" \
-    "$A_BASE/api/auth/register")
-[[ $code == 201 ]] || { echo "load.sh: register answered $code: $(cat "$WORK/register.json")" >&2; exit 1; }
-TOKEN=$(curl -sf -H 'content-type: application/json' \
-    -d "{\"username\":\"$BENCH_USER\",\"password\":\"$BENCH_PASSWORD\"}" "$A_BASE/api/auth/login" \
-    | python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')
+seed_pets "$SEED"
 AUTH=(-H "Authorization: Bearer $TOKEN")
-
-# Seed through the API, one curl process reusing its connection across all requests.
-CFG=$WORK/seed.curl
-for i in $(seq 1 "$SEED"); do
-    printf 'url = "%s/api/pets"\nheader = "content-type: application/json"\nheader = "authorization: Bearer %s"\ndata = "{\\"name\\":\\"pet %d\\",\\"species\\":\\"dog\\",\\"age\\":3,\\"tags\\":[\\"t1\\"]}"\noutput = "/dev/null"\nwrite-out = "%%{http_code}\\n"\nnext\n' \
-        "$A_BASE" "$TOKEN" "$i"
-done | sed '$d' >"$CFG"
-t0=$(now_ns)
-created=$(curl -s -K "$CFG" | grep -c '^201$' || true)
-SEED_MS=$(( ($(now_ns) - t0) / 1000000 ))
-if (( created != SEED )); then
-    echo "load.sh: only $created of $SEED pets were created" >&2
-    exit 1
-fi
-# Pick one pet from the middle of the table.
-PET_ID=$(curl -sf "${AUTH[@]}" "$A_BASE/api/pets?limit=1&offset=$((SEED / 2))" \
-    | python3 -c 'import json, sys; print(json.load(sys.stdin)["items"][0]["id"])')
-code=$(curl -s -o /dev/null -w '%{http_code}' "${AUTH[@]}" "$A_BASE/api/pets/$PET_ID")
-[[ $code == 200 ]] || { echo "load.sh: GET /api/pets/$PET_ID answered $code" >&2; exit 1; }
 echo "  seeded $SEED pets in $SEED_MS ms; pet id $PET_ID"
 
 # --- 2. the runs ----------------------------------------------------------------------------

@@ -1,0 +1,168 @@
+//! What trae's HTTP stack costs per request (issue 20): `GET /api/health/live` served through
+//! the whole app (poem-openapi, request context with its id, span, metrics and history,
+//! gateway limit, header and body limits, CORS, allowed methods, security headers) against a
+//! bare poem route answering the same JSON, in one process, measured by `wrk` in alternating
+//! windows so both see the same machine.
+//!
+//! The app runs with its default settings but for the gateway's per-client limit, raised to
+//! 10^9 a minute: `wrk` is one client, and the default 600 would refuse nearly everything
+//! (the limiter still runs on every request). Figures per window: requests per second and the
+//! process's CPU time per request (both servers live in this process; only the one under load
+//! works), and per round the app's share of the bare route's rate (target: at least 75 %).
+//!
+//! Run: `cargo bench -p trae-server --bench stack_overhead` (needs `wrk`; knobs
+//! `TRAE_BENCH_SECS` (default 10), `TRAE_BENCH_ROUNDS` (3), `TRAE_BENCH_CONNECTIONS` (64)).
+
+#![allow(clippy::print_stdout)]
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use poem::listener::{Acceptor, Listener, TcpListener};
+use poem::web::Json;
+use poem::{EndpointExt, Route, get, handler};
+use trae_agents::Trae;
+use trae_core::Config;
+use trae_server::App;
+
+fn knob(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .map(|v| {
+            v.parse()
+                .unwrap_or_else(|_| panic!("{name} must be a whole number"))
+        })
+        .unwrap_or(default)
+}
+
+#[handler]
+fn live() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+fn main() {
+    if Command::new("wrk").arg("--version").output().is_err() {
+        println!("stack_overhead: SKIPPED, wrk is not installed (apt-get install wrk)");
+        return;
+    }
+    let secs = knob("TRAE_BENCH_SECS", 10);
+    let rounds = knob("TRAE_BENCH_ROUNDS", 3);
+    let connections = knob("TRAE_BENCH_CONNECTIONS", 64);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = tempfile::tempdir().expect("temporary directory");
+    // The services live as long as the run.
+    let (bare, app, _trae) = runtime.block_on(async {
+        let env = |k: &str| match k {
+            "TRAE_DATA_DIR" => Some(dir.path().display().to_string()),
+            "TRAE_RATE_LIMIT_PER_MINUTE" => Some("1000000000".to_owned()),
+            _ => None,
+        };
+        let config = Config::from_sources(env).expect("config");
+        let trae = Trae::open(config).await.expect("services");
+        let bare = serve(Route::new().at("/api/health/live", get(live)).boxed()).await;
+        let app = serve(App::new(&trae).await.expect("app").into_endpoint().boxed()).await;
+        (bare, app, trae)
+    });
+    println!(
+        "stack overhead: GET /api/health/live, wrk -t2 -c{connections} -d{secs}s, {rounds} rounds, \
+         {} cores, loadavg {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .split(' ')
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    println!(
+        "{:<6} {:>12} {:>12} {:>10} {:>12} {:>12}",
+        "round", "bare req/s", "trae req/s", "share", "bare µs cpu", "trae µs cpu"
+    );
+    let mut shares = Vec::new();
+    for round in 1..=rounds {
+        // Alternate which goes first, so neither always gets the warmer machine.
+        let (b, t) = if round % 2 == 1 {
+            let b = window(&bare, secs, connections);
+            (b, window(&app, secs, connections))
+        } else {
+            let t = window(&app, secs, connections);
+            (window(&bare, secs, connections), t)
+        };
+        let share = t.0 / b.0;
+        shares.push(share);
+        println!(
+            "{round:<6} {:>12.0} {:>12.0} {:>9.0}% {:>12.1} {:>12.1}",
+            b.0,
+            t.0,
+            100.0 * share,
+            b.1,
+            t.1
+        );
+    }
+    shares.sort_by(f64::total_cmp);
+    let median = shares[shares.len() / 2];
+    println!(
+        "median share {:.0}% (target at least 75%): {}",
+        100.0 * median,
+        if median >= 0.75 { "met" } else { "NOT met" }
+    );
+}
+
+async fn serve(endpoint: poem::endpoint::BoxEndpoint<'static>) -> String {
+    let acceptor = TcpListener::bind("127.0.0.1:0")
+        .into_acceptor()
+        .await
+        .expect("bind");
+    let addr = acceptor
+        .local_addr()
+        .into_iter()
+        .find_map(|a| a.as_socket_addr().copied())
+        .expect("address");
+    tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(endpoint));
+    format!("http://{addr}/api/health/live")
+}
+
+/// One wrk window against `url`: requests per second, and this process's CPU time per request
+/// in microseconds.
+fn window(url: &str, secs: u64, connections: u64) -> (f64, f64) {
+    let cpu0 = cpu_time();
+    let started = Instant::now();
+    let out = Command::new("wrk")
+        .args([
+            "-t2",
+            &format!("-c{connections}"),
+            &format!("-d{secs}s"),
+            url,
+        ])
+        .output()
+        .expect("wrk runs");
+    let elapsed = started.elapsed();
+    let cpu = cpu_time() - cpu0;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !text.contains("Non-2xx") && !text.contains("Socket errors"),
+        "wrk saw errors against {url}:\n{text}"
+    );
+    let rps: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no rate in wrk's output:\n{text}"));
+    let requests = rps * elapsed.as_secs_f64();
+    (rps, cpu.as_secs_f64() * 1e6 / requests)
+}
+
+/// This process's user and system CPU time so far.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+    let fields: Vec<&str> = stat
+        .rsplit_once(") ")
+        .map_or(vec![], |(_, rest)| rest.split(' ').collect());
+    let ticks: u64 =
+        fields[11].parse::<u64>().unwrap_or(0) + fields[12].parse::<u64>().unwrap_or(0);
+    // Linux reports in USER_HZ, 100 a second on every platform Rust targets.
+    Duration::from_millis(ticks * 10)
+}
