@@ -20,6 +20,11 @@
 //! The worker's rate is its completed tasks (from the queue's counters) over the window; HTTP
 //! figures are requests per second and latency percentiles per kind of request.
 //!
+//! `TRAE_BENCH_RATE` (default 0: closed loop) offers that many requests a second across the
+//! connections instead, as a soak at a set rate does (the operator's soak enqueued 660 tasks a
+//! second: 1,320 requests a second in this mix); `TRAE_BENCH_CONCURRENCY` sets the worker's concurrency
+//! (default: cores, as `trae serve`).
+//!
 //! Run: `cargo bench -p trae-server --bench queue_soak` (smoke: `TRAE_BENCH_SECS=3`).
 
 #![allow(clippy::print_stdout)]
@@ -54,15 +59,22 @@ fn main() {
     let rounds = knob("TRAE_BENCH_ROUNDS", 2);
     let connections = knob("TRAE_BENCH_CONNECTIONS", 64);
     let backlog = knob("TRAE_BENCH_BACKLOG", 100_000);
+    let rate = knob("TRAE_BENCH_RATE", 0);
     let modes = std::env::var("TRAE_BENCH_MODES").unwrap_or_else(|_| "ungrouped,grouped".into());
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let concurrency = knob("TRAE_BENCH_CONCURRENCY", cores as u64) as usize;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
+    let offered = if rate == 0 {
+        "as fast as they go".to_owned()
+    } else {
+        format!("{rate} req/s offered")
+    };
     println!(
-        "queue soak: {cores} cores, windows of {secs} s, {rounds} rounds, {connections} connections, \
-         backlog topped up to {backlog}"
+        "queue soak: {cores} cores, windows of {secs} s, {rounds} rounds, {connections} connections \
+         ({offered}), backlog topped up to {backlog}, worker concurrency {concurrency}"
     );
     for mode in modes.split(',').map(str::trim).filter(|m| !m.is_empty()) {
         let grouped = match mode {
@@ -75,9 +87,9 @@ fn main() {
             grouped,
             Duration::from_secs(secs),
             rounds,
-            connections,
+            Load { connections, rate },
             backlog,
-            cores,
+            concurrency,
         ));
     }
 }
@@ -96,9 +108,9 @@ async fn soak(
     grouped: bool,
     window: Duration,
     rounds: u64,
-    connections: u64,
+    load_shape: Load,
     backlog: u64,
-    cores: usize,
+    concurrency: usize,
 ) {
     let dir = tempfile::tempdir().expect("temporary directory");
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("trae.db").display());
@@ -138,7 +150,9 @@ async fn soak(
     let queue = trae.tasks();
     top_up(&trae, backlog).await;
     let stop_worker = CancellationToken::new();
-    let worker = trae.worker(vec!["default".into()], cores).expect("worker");
+    let worker = trae
+        .worker(vec!["default".into()], concurrency)
+        .expect("worker");
     let worker = tokio::spawn(worker.run(stop_worker.clone()));
     tokio::time::sleep(Duration::from_secs(2)).await;
 
@@ -149,7 +163,7 @@ async fn soak(
             let before = completed(&trae).await;
             let started = Instant::now();
             let requests = if loaded {
-                load(&addr, &token, connections, window).await
+                load(&addr, &token, load_shape, window).await
             } else {
                 tokio::time::sleep(window).await;
                 Vec::new()
@@ -283,24 +297,51 @@ async fn login(addr: &str) -> String {
 
 const KINDS: [&str; 4] = ["enqueue", "list", "get", "stats"];
 
-/// Runs `connections` request loops for `window`; returns each kind's latencies (ms).
+/// The HTTP load of a loaded window.
+#[derive(Debug, Clone, Copy)]
+struct Load {
+    /// Keep-alive connections, each sending one request at a time.
+    connections: u64,
+    /// Requests per second offered across them; 0: each sends its next as soon as it has
+    /// an answer (closed loop).
+    rate: u64,
+}
+
+/// Runs the request loops of `shape` for `window`; returns each kind's latencies (ms).
 async fn load(
     addr: &str,
     token: &str,
-    connections: u64,
+    shape: Load,
     window: Duration,
 ) -> Vec<(&'static str, Vec<f64>)> {
     let stop = Arc::new(AtomicBool::new(false));
     let mut loops = tokio::task::JoinSet::new();
-    for c in 0..connections {
+    // At a set rate each connection sends on its own clock, the connections staggered; a
+    // late answer skips the ticks it missed rather than bursting to catch up.
+    let period = (shape.rate > 0)
+        .then(|| Duration::from_secs_f64(shape.connections as f64 / shape.rate as f64));
+    for c in 0..shape.connections {
         let (addr, token, stop) = (addr.to_owned(), token.to_owned(), Arc::clone(&stop));
         loops.spawn(async move {
             let mut conn = Conn::open(&addr).await;
+            let mut ticks = period.map(|period| {
+                let offset = period.mul_f64(c as f64 / shape.connections as f64);
+                let mut ticks =
+                    tokio::time::interval_at(tokio::time::Instant::now() + offset, period);
+                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+                ticks
+            });
             let mut latencies: [Vec<f64>; 4] = Default::default();
             let mut last_id = String::new();
             // Each connection starts at another point of the mix.
             let mut i = c as usize;
             while !stop.load(Ordering::Relaxed) {
+                if let Some(ticks) = &mut ticks {
+                    ticks.tick().await;
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                }
                 let step = i % 10;
                 i += 1;
                 let kind = match step {

@@ -1,8 +1,9 @@
 //! What trae's HTTP stack costs per request (issue 20): `GET /api/health/live` served through
 //! the whole app (poem-openapi, request context with its id, span, metrics and history,
 //! gateway limit, header and body limits, CORS, allowed methods, security headers) against a
-//! bare poem route answering the same JSON, in one process, measured by `wrk` in alternating
-//! windows so both see the same machine.
+//! bare poem route answering the same JSON, in one process (with jemalloc, as `trae serve`),
+//! measured by `wrk` in alternating windows so both see the same machine. It also prints the
+//! size of the app's request future, which every layer moves.
 //!
 //! The app runs with its default settings but for the gateway's per-client limit, raised to
 //! 10^9 a minute: `wrk` is one client, and the default 600 would refuse nearly everything
@@ -15,12 +16,16 @@
 
 #![allow(clippy::print_stdout)]
 
+/// The allocator `trae serve` runs with (see its `main.rs`), for both servers.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::web::Json;
-use poem::{EndpointExt, Route, get, handler};
+use poem::{Endpoint, EndpointExt, Route, get, handler};
 use trae_agents::Trae;
 use trae_core::Config;
 use trae_server::App;
@@ -54,7 +59,7 @@ fn main() {
         .expect("runtime");
     let dir = tempfile::tempdir().expect("temporary directory");
     // The services live as long as the run.
-    let (bare, app, _trae) = runtime.block_on(async {
+    let (bare, app, _trae, future_bytes) = runtime.block_on(async {
         let env = |k: &str| match k {
             "TRAE_DATA_DIR" => Some(dir.path().display().to_string()),
             "TRAE_RATE_LIMIT_PER_MINUTE" => Some("1000000000".to_owned()),
@@ -63,8 +68,14 @@ fn main() {
         let config = Config::from_sources(env).expect("config");
         let trae = Trae::open(config).await.expect("services");
         let bare = serve(Route::new().at("/api/health/live", get(live)).boxed()).await;
-        let app = serve(App::new(&trae).await.expect("app").into_endpoint().boxed()).await;
-        (bare, app, trae)
+        let app = App::new(&trae).await.expect("app").into_endpoint();
+        // What every request moves through the layers: the size of the app's call future.
+        let request = poem::Request::builder()
+            .uri(poem::http::Uri::from_static("/api/health/live"))
+            .finish();
+        let future_bytes = std::mem::size_of_val(&app.call(request));
+        let app = serve(app.boxed()).await;
+        (bare, app, trae, future_bytes)
     });
     println!(
         "stack overhead: GET /api/health/live, wrk -t2 -c{connections} -d{secs}s, {rounds} rounds, \
@@ -77,6 +88,7 @@ fn main() {
             .collect::<Vec<_>>()
             .join(" ")
     );
+    println!("the app's request future: {future_bytes} bytes");
     println!(
         "{:<6} {:>12} {:>12} {:>10} {:>12} {:>12}",
         "round", "bare req/s", "trae req/s", "share", "bare µs cpu", "trae µs cpu"

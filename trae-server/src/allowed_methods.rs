@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use futures_util::FutureExt;
 use poem::http::{HeaderValue, StatusCode, header};
 use poem::{Endpoint, IntoResponse, Middleware, PathPattern, Request, Response, Result};
 
@@ -87,26 +88,30 @@ pub struct AllowedMethodsEndpoint<E> {
 impl<E: Endpoint> Endpoint for AllowedMethodsEndpoint<E> {
     type Output = Response;
 
-    async fn call(&self, req: Request) -> Result<Self::Output> {
+    // Not an `async fn`: the inner future with a closure mapping its answer adds only the
+    // URI to the request's future.
+    fn call(&self, req: Request) -> impl Future<Output = Result<Self::Output>> + Send {
         // The URI is reference-counted: keeping it costs no copy of the path.
         let uri = req.uri().clone();
-        let mut response = match self.inner.call(req).await {
-            Ok(output) => output.into_response(),
-            Err(err) if err.status() == StatusCode::METHOD_NOT_ALLOWED => {
-                let mut response = crate::error::render(&err);
-                // The route label of the request's metrics and log line comes with it.
-                if let Some(pattern) = err.data::<PathPattern>() {
-                    response.set_data(pattern.clone());
+        self.inner.call(req).map(move |result| {
+            let mut response = match result {
+                Ok(output) => output.into_response(),
+                Err(err) if err.status() == StatusCode::METHOD_NOT_ALLOWED => {
+                    let mut response = crate::error::render(&err);
+                    // The route label of the request's metrics and log line comes with it.
+                    if let Some(pattern) = err.data::<PathPattern>() {
+                        response.set_data(pattern.clone());
+                    }
+                    response
                 }
-                response
+                Err(err) => return Err(err),
+            };
+            if response.status() == StatusCode::METHOD_NOT_ALLOWED
+                && let Some(allow) = self.methods.allow(uri.path())
+            {
+                response.headers_mut().insert(header::ALLOW, allow);
             }
-            Err(err) => return Err(err),
-        };
-        if response.status() == StatusCode::METHOD_NOT_ALLOWED
-            && let Some(allow) = self.methods.allow(uri.path())
-        {
-            response.headers_mut().insert(header::ALLOW, allow);
-        }
-        Ok(response)
+            Ok(response)
+        })
     }
 }

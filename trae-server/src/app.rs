@@ -3,8 +3,7 @@
 use std::sync::Arc;
 
 use poem::endpoint::make_sync;
-use poem::http::header;
-use poem::middleware::{Cors, SetHeader};
+use poem::middleware::Cors;
 use poem::web::{Html, Redirect};
 use poem::{Endpoint, EndpointExt, IntoEndpoint, Response, Route};
 use poem_openapi::OpenApiService;
@@ -35,8 +34,9 @@ use crate::api::users::UsersApi;
 use crate::body_limit::BodyLimit;
 use crate::cross_origin::CrossOrigin;
 use crate::gateway_limit::GatewayLimit;
-use crate::header_limit::HeaderLimit;
 use crate::request_context::RequestContext;
+use crate::request_data::RequestData;
+use crate::site::Site;
 
 type Apis = (
     HealthApi,
@@ -70,6 +70,16 @@ impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("App").finish_non_exhaustive()
     }
+}
+
+/// The Swagger UI page showing `spec`, built on each visit rather than kept: it carries
+/// Swagger UI's 1.6 MB of script and style, which a server held from its start (twice that in
+/// memory touched) whether anyone opened the page or not (issue 20, idle memory).
+fn docs_page(spec: &str) -> String {
+    // Swagger UI embeds the document it shows: an empty service's page, with the served
+    // document in place of the empty one.
+    let empty = OpenApiService::new((), "trae", env!("CARGO_PKG_VERSION"));
+    empty.swagger_ui_html().replacen(&empty.spec(), spec, 1)
 }
 
 impl App {
@@ -136,70 +146,68 @@ impl App {
 
     /// The endpoint serving the API, Swagger UI at `/docs` and the spec at `/openapi.json`.
     pub fn into_endpoint(self) -> impl Endpoint<Output = Response> {
-        // Swagger UI embeds the document it shows: the served one replaces poem-openapi's.
-        let docs = self
-            .service
-            .swagger_ui_html()
-            .replacen(&self.service.spec(), &self.spec, 1);
-        let docs = Route::new().at("/", make_sync(move |_| Html(docs.clone())));
         let allowed = serde_json::from_str(&self.spec)
             .map(|spec| AllowedMethods::from_spec(&spec))
             .unwrap_or_else(|_| AllowedMethods::from_spec(&serde_json::Value::Null));
-        let spec = self.spec;
+        let spec: Arc<str> = Arc::from(self.spec);
+        let docs = Route::new().at(
+            "/",
+            make_sync({
+                let spec = Arc::clone(&spec);
+                move |_| Html(docs_page(&spec))
+            }),
+        );
         let spec = make_sync(move |_| {
             Response::builder()
                 .content_type("application/json")
-                .body(spec.clone())
+                .body(spec.to_string())
         });
         let max_body_bytes = self.max_body_bytes;
         // Shared, not cloned per request: `Identity` holds every service by value.
         let identity = Arc::new(self.identity);
         // One API endpoint serves `/api/*` and `/metrics` (where scrapers expect it).
-        let api = Arc::new(self.service.into_endpoint());
-        Route::new()
-            .nest_no_strip("/api", Arc::clone(&api))
-            .at("/metrics", api)
+        let api = self.service.into_endpoint();
+        let cors = (!self.cors_origins.is_empty()).then(|| {
+            Cors::new()
+                .allow_origins(self.cors_origins.iter().map(String::as_str))
+                .allow_credentials(false)
+                .allow_headers(["authorization", "content-type", "x-api-key"])
+                .expose_headers([
+                    "x-request-id",
+                    "retry-after",
+                    "location",
+                    "ratelimit-limit",
+                    "ratelimit-remaining",
+                    "ratelimit-reset",
+                    "ratelimit-policy",
+                ])
+                .max_age(600)
+        });
+        // trae's layers are not `async fn`s: each passes the inner future on (mapped at
+        // most), so the stack adds little to a request's future. Async layers each held
+        // copies of the request, and the nested whole (10 KiB) was copied at every box;
+        // that was a third of the stack's CPU (issue 20, `stack_overhead` bench). For the
+        // same reason the API is not nested in poem's router (see `site`).
+        let rest = Route::new()
             .nest("/docs", docs)
             .at("/openapi.json", spec)
             // Until the dashboard lands, the root leads to the API docs.
-            .at("/", make_sync(|_| Redirect::temporary("/docs")))
-            .data(Arc::clone(&identity))
+            .at("/", make_sync(|_| Redirect::temporary("/docs")));
+        Site::new(api, rest)
+            .with(RequestData::new(Arc::clone(&identity)))
             .with(allowed)
             .with(BodyLimit::new(max_body_bytes))
             // Outside the body limit (a refused body is never read), inside CORS and the
             // request context (a refusal gets CORS headers, a request id and a log line).
             .with(GatewayLimit::new(self.gateway, identity))
             // Inside the request context, so a refused origin gets the JSON error shape.
-            .with_if(
-                !self.cors_origins.is_empty(),
-                Cors::new()
-                    .allow_origins(self.cors_origins.iter().map(String::as_str))
-                    .allow_credentials(false)
-                    .allow_headers(["authorization", "content-type", "x-api-key"])
-                    .expose_headers([
-                        "x-request-id",
-                        "retry-after",
-                        "location",
-                        "ratelimit-limit",
-                        "ratelimit-remaining",
-                        "ratelimit-reset",
-                        "ratelimit-policy",
-                    ])
-                    .max_age(600),
-            )
-            .with(CrossOrigin::new(!self.cors_origins.is_empty()))
-            // Before anything reads a header: credentials, rate-limit keys, CORS.
-            .with(HeaderLimit)
+            .with(CrossOrigin::new(cors))
+            // Also limits the header size and sets the security headers, folded in here
+            // rather than two more layers.
             .with(
                 RequestContext::new(&self.trusted_proxies)
                     .with_history(self.history)
                     .with_stats(self.request_stats),
-            )
-            .with(
-                SetHeader::new()
-                    .overriding(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
-                    .overriding(header::X_FRAME_OPTIONS, "DENY")
-                    .overriding(header::REFERRER_POLICY, "no-referrer"),
             )
     }
 }

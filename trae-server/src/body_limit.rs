@@ -1,5 +1,6 @@
 //! Rejects request bodies over the configured size with 413, chunked bodies included.
 
+use futures_util::future::Either;
 use poem::http::{Method, StatusCode, header};
 use poem::web::headers::HeaderMapExt;
 use poem::{Body, Endpoint, Middleware, Request, Result};
@@ -49,14 +50,17 @@ fn too_large() -> poem::Error {
 impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
     type Output = E::Output;
 
-    async fn call(&self, mut req: Request) -> Result<Self::Output> {
+    // Not an `async fn`: on the usual paths the inner future is returned as it is, adding
+    // nothing to the request's future; only a body without a declared length is read here,
+    // in a future of its own.
+    fn call(&self, mut req: Request) -> impl Future<Output = Result<Self::Output>> + Send {
         if let Some(length) = req
             .headers()
             .typed_get::<poem::web::headers::ContentLength>()
         {
             // hyper enforces that the body matches its declared length.
             if length.0 > self.max_bytes {
-                return Err(too_large());
+                return Either::Left(Either::Right(std::future::ready(Err(too_large()))));
             }
         } else if req.headers().contains_key(header::TRANSFER_ENCODING)
             || !matches!(*req.method(), Method::GET | Method::HEAD)
@@ -64,16 +68,19 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
             // No declared length (chunked, HTTP/2, or in-process): read at most the limit,
             // then hand the buffered body on. Bodyless GETs skip this on the hot path.
             let limit = usize::try_from(self.max_bytes).unwrap_or(usize::MAX);
-            let bytes = req
-                .take_body()
-                .into_bytes_limit(limit)
-                .await
-                .map_err(|e| match e {
-                    poem::error::ReadBodyError::PayloadTooLarge => too_large(),
-                    other => poem::Error::from(other),
-                })?;
-            req.set_body(Body::from_bytes(bytes));
+            return Either::Right(Box::pin(async move {
+                let bytes = req
+                    .take_body()
+                    .into_bytes_limit(limit)
+                    .await
+                    .map_err(|e| match e {
+                        poem::error::ReadBodyError::PayloadTooLarge => too_large(),
+                        other => poem::Error::from(other),
+                    })?;
+                req.set_body(Body::from_bytes(bytes));
+                self.inner.call(req).await
+            }));
         }
-        self.inner.call(req).await
+        Either::Left(Either::Left(self.inner.call(req)))
     }
 }

@@ -1,28 +1,41 @@
 //! Which cross-origin requests reach the API: the server's own origin and requests without an
 //! `Origin` always do; another origin only when `TRAE_CORS_ORIGINS` lists it (poem's CORS
-//! middleware, inside this one, then adds the CORS headers or refuses it); with no origins
+//! middleware, held here, then adds the CORS headers or refuses it); with no origins
 //! configured, any other origin gets 403.
 //!
 //! Without this, a server with no origins configured would serve a foreign page's requests
 //! and rely on the browser alone to hide the answers; a refusal also stops the side effects
 //! of "simple" cross-origin POSTs, which browsers send without a preflight.
 
+use std::sync::Arc;
+
+use futures_util::FutureExt;
+use futures_util::future::Either;
 use poem::http::{StatusCode, header};
-use poem::{Endpoint, Middleware, Request, Result};
+use poem::middleware::{Cors, CorsEndpoint};
+use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
 
 use crate::ApiError;
 
-/// Middleware admitting same-origin requests and, when `configured`, leaving other origins to
-/// the CORS middleware it wraps.
-#[derive(Debug, Clone, Copy)]
+/// Middleware admitting same-origin requests and handing other origins to `cors` when the
+/// server lists allowed origins.
 pub struct CrossOrigin {
-    configured: bool,
+    cors: Option<Cors>,
+}
+
+impl std::fmt::Debug for CrossOrigin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CrossOrigin")
+            .field("cors", &self.cors.is_some())
+            .finish()
+    }
 }
 
 impl CrossOrigin {
-    /// A guard for a server with (`configured`) or without allowed origins.
-    pub fn new(configured: bool) -> Self {
-        Self { configured }
+    /// A guard for a server with (`Some`, the CORS policy for the listed origins) or without
+    /// allowed origins.
+    pub fn new(cors: Option<Cors>) -> Self {
+        Self { cors }
     }
 }
 
@@ -30,18 +43,31 @@ impl<E: Endpoint> Middleware<E> for CrossOrigin {
     type Output = CrossOriginEndpoint<E>;
 
     fn transform(&self, inner: E) -> Self::Output {
+        let inner = Arc::new(inner);
         CrossOriginEndpoint {
+            cors: self
+                .cors
+                .as_ref()
+                .map(|cors| cors.transform(Arc::clone(&inner))),
             inner,
-            configured: self.configured,
         }
     }
 }
 
 /// The endpoint [`CrossOrigin`] wraps.
-#[derive(Debug)]
 pub struct CrossOriginEndpoint<E> {
-    inner: E,
-    configured: bool,
+    inner: Arc<E>,
+    /// The CORS middleware over the same inner endpoint, for origins that are not the
+    /// server's own when some are allowed.
+    cors: Option<CorsEndpoint<Arc<E>>>,
+}
+
+impl<E> std::fmt::Debug for CrossOriginEndpoint<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CrossOriginEndpoint")
+            .field("cors", &self.cors.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Whether `req` comes from the origin it is addressed to: its `Origin`, without the scheme,
@@ -58,19 +84,27 @@ fn same_origin(req: &Request, origin: &str) -> bool {
         .is_some_and(|host| !host.is_empty() && host.eq_ignore_ascii_case(authority))
 }
 
-impl<E: Endpoint> Endpoint for CrossOriginEndpoint<E> {
-    type Output = E::Output;
+/// Where a request goes.
+enum Admission {
+    /// Straight to the inner endpoint: no `Origin`, or the server's own.
+    Inner,
+    /// Through CORS, which allows the listed origins and refuses the rest.
+    Cors,
+}
 
-    async fn call(&self, mut req: Request) -> Result<Self::Output> {
+impl<E> CrossOriginEndpoint<E> {
+    /// Admits `req` (dropping an `Origin` that is its own) or refuses it.
+    fn admit(&self, req: &mut Request) -> Result<Admission> {
         let Some(origin) = req.headers().get(header::ORIGIN) else {
-            return self.inner.call(req).await;
+            return Ok(Admission::Inner);
         };
-        let same = origin.to_str().is_ok_and(|o| same_origin(&req, o));
-        if same {
+        if origin.to_str().is_ok_and(|o| same_origin(req, o)) {
             // Not a cross-origin request: the CORS middleware, which would refuse an origin
             // it does not list, is not asked.
             req.headers_mut().remove(header::ORIGIN);
-        } else if !self.configured {
+            return Ok(Admission::Inner);
+        }
+        if self.cors.is_none() {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "forbidden",
@@ -78,6 +112,24 @@ impl<E: Endpoint> Endpoint for CrossOriginEndpoint<E> {
             )
             .into());
         }
-        self.inner.call(req).await
+        Ok(Admission::Cors)
+    }
+}
+
+impl<E: Endpoint> Endpoint for CrossOriginEndpoint<E> {
+    type Output = Response;
+
+    // Not an `async fn`: an `async fn` layer holds copies of the request (about 1 KB) in a
+    // future that is copied whole when boxed; passing the inner future on adds nothing.
+    fn call(&self, mut req: Request) -> impl Future<Output = Result<Self::Output>> + Send {
+        match (self.admit(&mut req), &self.cors) {
+            (Ok(Admission::Cors), Some(cors)) => Either::Left(cors.call(req)),
+            (Ok(_), _) => Either::Right(Either::Left(
+                self.inner
+                    .call(req)
+                    .map(|result| result.map(IntoResponse::into_response)),
+            )),
+            (Err(refusal), _) => Either::Right(Either::Right(std::future::ready(Err(refusal)))),
+        }
     }
 }

@@ -28,6 +28,8 @@
 use std::net::IpAddr;
 use std::sync::{Arc, Weak};
 
+use futures_util::FutureExt;
+use futures_util::future::Either;
 use poem::http::header::HeaderName;
 use poem::http::{HeaderValue, StatusCode};
 use poem::{Endpoint, IntoResponse, Middleware, PathPattern, Request, Response, Result};
@@ -151,6 +153,30 @@ impl Shared {
         ip
     }
 
+    /// Who `req` is charged to when that needs no database read: always on the login group,
+    /// and for requests without an API key (an access token verifies by its signature).
+    /// `None` when an API key must be looked up ([`Self::client_of`]).
+    fn client_now(&self, req: &Request, group: RouteGroup) -> Option<ClientKey> {
+        let ip = || {
+            ClientKey::of_ip(
+                req.data::<RequestMeta>()
+                    .and_then(|m| m.ip.as_deref())
+                    .and_then(|ip| ip.parse::<IpAddr>().ok()),
+            )
+        };
+        if group == RouteGroup::Login {
+            return Some(ip());
+        }
+        if header(req, "x-api-key").is_some() {
+            return None;
+        }
+        match header(req, "authorization").and_then(bearer) {
+            Some(token) if token.starts_with(API_KEY_PREFIX) => None,
+            Some(token) => Some(self.access_token(token).unwrap_or_else(ip)),
+            None => Some(ip()),
+        }
+    }
+
     fn access_token(&self, token: &str) -> Option<ClientKey> {
         let memo = self.limiter.credentials();
         let fingerprint = memo.fingerprint(token);
@@ -219,25 +245,23 @@ fn refusal(retry_after_secs: u64) -> Response {
     .into_response()
 }
 
-impl<E: Endpoint> Endpoint for GatewayLimitEndpoint<E> {
-    type Output = Response;
-
-    async fn call(&self, req: Request) -> Result<Self::Output> {
-        let shared = &*self.shared;
-        let group = RouteGroup::of(req.uri().path());
-        if !shared.limiter.limits(group) {
-            return self.inner.call(req).await.map(IntoResponse::into_response);
-        }
-        let client = shared.client_of(&req, group).await;
-        let decision = shared.limiter.check(group, &client);
-        let mut response = match decision {
+impl<E: Endpoint> GatewayLimitEndpoint<E> {
+    /// Charges `client` and passes `req` on, or refuses it; either way with the headers.
+    fn admit(
+        &self,
+        group: RouteGroup,
+        client: ClientKey,
+        req: Request,
+    ) -> impl Future<Output = Result<Response>> + Send + '_ {
+        let decision = self.shared.limiter.check(group, &client);
+        let answer = match decision {
             GatewayDecision::Limited {
                 retry_after_secs, ..
             } => {
                 metrics::counter!(GATEWAY_LIMITED, "group" => group.as_str()).increment(1);
-                refusal(retry_after_secs)
+                Either::Left(std::future::ready(refusal(retry_after_secs)))
             }
-            _ => match self.inner.call(req).await {
+            _ => Either::Right(self.inner.call(req).map(|result| match result {
                 Ok(output) => output.into_response(),
                 // Rendered here (as the request context would) so the headers can be added.
                 Err(err) => {
@@ -247,15 +271,43 @@ impl<E: Endpoint> Endpoint for GatewayLimitEndpoint<E> {
                     }
                     response
                 }
-            },
+            })),
         };
-        let headers = response.headers_mut();
-        for (name, value) in decision.headers() {
-            headers.insert(HeaderName::from_static(name), HeaderValue::from(value));
+        answer.map(move |mut response| {
+            let headers = response.headers_mut();
+            for (name, value) in decision.headers() {
+                headers.insert(HeaderName::from_static(name), HeaderValue::from(value));
+            }
+            if let Some(policy) = self.shared.policy_header(group) {
+                headers.insert(HeaderName::from_static(RATELIMIT_POLICY), policy.clone());
+            }
+            Ok(response)
+        })
+    }
+}
+
+impl<E: Endpoint> Endpoint for GatewayLimitEndpoint<E> {
+    type Output = Response;
+
+    // Not an `async fn`: without an API key to look up, the inner future is passed on with
+    // a closure adding the headers, so this layer adds almost nothing to the request's
+    // future; the lookup (a database read) gets a future of its own.
+    fn call(&self, req: Request) -> impl Future<Output = Result<Self::Output>> + Send {
+        let shared = &*self.shared;
+        let group = RouteGroup::of(req.uri().path());
+        if !shared.limiter.limits(group) {
+            let unlimited = self
+                .inner
+                .call(req)
+                .map(|result| result.map(IntoResponse::into_response));
+            return Either::Left(Either::Left(unlimited));
         }
-        if let Some(policy) = shared.policy_header(group) {
-            headers.insert(HeaderName::from_static(RATELIMIT_POLICY), policy.clone());
+        match shared.client_now(&req, group) {
+            Some(client) => Either::Left(Either::Right(self.admit(group, client, req))),
+            None => Either::Right(Box::pin(async move {
+                let client = shared.client_of(&req, group).await;
+                self.admit(group, client, req).await
+            })),
         }
-        Ok(response)
     }
 }

@@ -6,7 +6,7 @@
 //! credential check, log line and rate-limit key works on small headers only.
 
 use poem::http::StatusCode;
-use poem::{Endpoint, Middleware, Request, Result};
+use poem::{Request, Result};
 
 use crate::ApiError;
 
@@ -14,24 +14,6 @@ use crate::ApiError;
 /// bytes of `: ` and CRLF it takes on the wire. 16 KiB fits tokens, cookies and proxy
 /// headers with room to spare (nginx's default large-header buffers are 4 × 8 KiB).
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
-
-/// Middleware limiting the total size of a request's headers.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct HeaderLimit;
-
-impl<E: Endpoint> Middleware<E> for HeaderLimit {
-    type Output = HeaderLimitEndpoint<E>;
-
-    fn transform(&self, inner: E) -> Self::Output {
-        HeaderLimitEndpoint { inner }
-    }
-}
-
-/// The endpoint [`HeaderLimit`] wraps.
-#[derive(Debug)]
-pub struct HeaderLimitEndpoint<E> {
-    inner: E,
-}
 
 /// The size of `req`'s headers as sent on the wire.
 fn header_bytes(req: &Request) -> usize {
@@ -41,18 +23,16 @@ fn header_bytes(req: &Request) -> usize {
         .sum()
 }
 
-impl<E: Endpoint> Endpoint for HeaderLimitEndpoint<E> {
-    type Output = E::Output;
-
-    async fn call(&self, req: Request) -> Result<Self::Output> {
-        if header_bytes(&req) > MAX_HEADER_BYTES {
-            return Err(ApiError::new(
-                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                "headers_too_large",
-                format!("the request headers exceed {MAX_HEADER_BYTES} bytes in total"),
-            )
-            .into());
-        }
-        self.inner.call(req).await
+/// Refuses `req` with 431 when its headers exceed [`MAX_HEADER_BYTES`]. The request context
+/// runs it before anything reads a header (credentials, rate-limit keys, CORS).
+pub fn check(req: &Request) -> Result<()> {
+    if header_bytes(req) > MAX_HEADER_BYTES {
+        return Err(ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            format!("the request headers exceed {MAX_HEADER_BYTES} bytes in total"),
+        )
+        .into());
     }
+    Ok(())
 }

@@ -17,7 +17,10 @@ pub mod header_limit;
 pub mod logging;
 pub mod prometheus;
 pub mod request_context;
+pub mod request_data;
+pub mod security_headers;
 pub mod serve;
+pub mod site;
 pub mod spec;
 
 pub use app::App;

@@ -1,14 +1,17 @@
 //! Per-request context: the request id (taken from `X-Request-Id` or generated), the client
 //! IP (the socket peer, or `X-Forwarded-For` from a trusted proxy), a tracing span carrying
 //! the id (and, once credentials resolve, the principal) so every log line of the request
-//! names them, an access log line, and the HTTP metrics. Handlers read the id and IP as
-//! [`RequestMeta`] request data.
+//! names them, an access log line, and the HTTP metrics; it also refuses oversized headers
+//! ([`crate::header_limit`]) and sets the [`crate::security_headers`]. Handlers read the id
+//! and IP as [`RequestMeta`] request data.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt;
+use futures_util::future::Either;
 use metrics::{Counter, Histogram};
 use poem::http::{HeaderName, HeaderValue, Method, header};
 use poem::{Endpoint, IntoResponse, Middleware, PathPattern, Request, Response, Result};
@@ -212,12 +215,25 @@ fn request_id(req: &Request) -> (String, Option<HeaderValue>) {
     (id.to_owned(), HeaderValue::from_str(id).ok())
 }
 
-impl<E: Endpoint> Endpoint for RequestContextEndpoint<E> {
-    type Output = Response;
+/// What the context keeps of a request while the inner layers answer it.
+struct Begun {
+    started: Instant,
+    method: Method,
+    span: tracing::Span,
+    /// Whether a credential checker named the principal (only when credentials came).
+    named: Option<Arc<AtomicBool>>,
+    /// The `X-Request-Id` to echo.
+    id_header: Option<HeaderValue>,
+    /// The client and request id, when there is a history to record them in.
+    for_history: Option<(String, String)>,
+}
 
-    async fn call(&self, mut req: Request) -> Result<Self::Output> {
+impl<E> RequestContextEndpoint<E> {
+    /// Names the request (id, client IP, span) and puts [`RequestId`], [`RequestMeta`] and,
+    /// when credentials came, [`PrincipalField`] into its data.
+    fn begin(&self, req: &mut Request) -> Begun {
         let started = Instant::now();
-        let (id, id_header) = request_id(&req);
+        let (id, id_header) = request_id(req);
         let method = req.method().clone();
         // Without credential headers no checker runs, so the request is anonymous from the
         // start; naming it up front also spares JSON logs re-serialising the span's fields,
@@ -261,8 +277,26 @@ impl<E: Endpoint> Endpoint for RequestContextEndpoint<E> {
             ip,
             request_id: Some(id),
         });
+        Begun {
+            started,
+            method,
+            span,
+            named,
+            id_header,
+            for_history,
+        }
+    }
 
-        let result = self.inner.call(req).instrument(span.clone()).await;
+    /// Renders the inner layers' answer, logs it, counts it, and sets the response headers.
+    fn finish<T: IntoResponse>(&self, begun: Begun, result: Result<T>) -> Response {
+        let Begun {
+            started,
+            method,
+            span,
+            named,
+            id_header,
+            for_history,
+        } = begun;
         // In the span still: rendering an error may log.
         let (mut response, route) = span.in_scope(|| match result {
             Ok(output) => {
@@ -295,8 +329,8 @@ impl<E: Endpoint> Endpoint for RequestContextEndpoint<E> {
             stats.record(&route, status, elapsed);
         }
         if let (Some(history), Some((client, request_id))) = (&self.history, for_history) {
-            history.record(RequestRecord {
-                id: uuid::Uuid::now_v7(),
+            history.record_with(&route, status, |id| RequestRecord {
+                id,
                 at: chrono::Utc::now(),
                 method: method.to_string(),
                 route: route.to_string(),
@@ -306,10 +340,31 @@ impl<E: Endpoint> Endpoint for RequestContextEndpoint<E> {
                 request_id: Some(request_id),
             });
         }
+        let headers = response.headers_mut();
         if let Some(value) = id_header {
-            response.headers_mut().insert(X_REQUEST_ID, value);
+            headers.insert(X_REQUEST_ID, value);
         }
-        Ok(response)
+        crate::security_headers::apply(headers);
+        response
+    }
+}
+
+impl<E: Endpoint> Endpoint for RequestContextEndpoint<E> {
+    type Output = Response;
+
+    // Not an `async fn`: the work before and after is synchronous, so the future is the
+    // inner one in the request's span plus what `finish` needs. As an `async fn` it held
+    // copies of the request (2.3 KB in all), copied whole wherever the future was boxed.
+    fn call(&self, mut req: Request) -> impl Future<Output = Result<Self::Output>> + Send {
+        let begun = self.begin(&mut req);
+        // Before anything reads a header: credentials, rate-limit keys, CORS.
+        let inner = match crate::header_limit::check(&req) {
+            Ok(()) => Either::Left(self.inner.call(req)),
+            Err(refusal) => Either::Right(std::future::ready(Err(refusal))),
+        };
+        inner
+            .instrument(begun.span.clone())
+            .map(move |result| Ok(self.finish(begun, result)))
     }
 }
 

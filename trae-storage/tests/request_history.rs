@@ -152,13 +152,28 @@ storage_test!(
         }
         // Server errors are kept whatever the sampling.
         none.record(record(21, "/api/pets", 500));
+        // `record_with` builds a record only when it is kept, with the id it drew.
+        let built = std::sync::atomic::AtomicUsize::new(0);
+        let build = |id, route: &str, status| {
+            built.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            RequestRecord {
+                id,
+                ..record(22, route, status)
+            }
+        };
+        none.record_with("/api/pets", 200, |id| build(id, "/api/pets", 200));
+        none.record_with("/api/health/live", 500, |id| {
+            build(id, "/api/health/live", 500)
+        });
+        none.record_with("/api/pets", 503, |id| build(id, "/api/pets", 503));
+        assert_eq!(built.load(std::sync::atomic::Ordering::Relaxed), 1);
         none.flush().await;
         assert_eq!(
             none.list(&Principal::System, &RequestFilter::default(), all())
                 .await
                 .unwrap()
                 .total,
-            6
+            7
         );
     }
 );

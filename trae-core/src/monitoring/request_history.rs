@@ -185,6 +185,19 @@ impl RequestRecorder {
         self.writer.send(record);
     }
 
+    /// As [`Self::record`], but builds the record (with the id it draws) only when it is
+    /// kept: most requests are sampled out or excluded, and a record costs a clock read, an id
+    /// and several strings.
+    pub fn record_with(&self, route: &str, status: u16, build: impl FnOnce(Uuid) -> RequestRecord) {
+        if excluded(route) {
+            return;
+        }
+        let id = Uuid::now_v7();
+        if status >= 500 || self.sampled(&id) {
+            self.writer.send(build(id));
+        }
+    }
+
     /// Writes everything queued so far (for tests and orderly shutdown).
     pub async fn flush(&self) {
         self.writer.flush().await;
