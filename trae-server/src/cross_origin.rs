@@ -125,9 +125,8 @@ impl<E: Endpoint> Endpoint for CrossOriginEndpoint<E> {
         match (self.admit(&mut req), &self.cors) {
             (Ok(Admission::Cors), Some(cors)) => Either::Left(cors.call(req)),
             (Ok(_), _) => Either::Right(Either::Left(
-                self.inner
-                    .call(req)
-                    .map(|result| result.map(IntoResponse::into_response)),
+                // `E`'s own future: poem's impl for `Arc` is an `async fn` wrapper.
+                E::call(&self.inner, req).map(|result| result.map(IntoResponse::into_response)),
             )),
             (Err(refusal), _) => Either::Right(Either::Right(std::future::ready(Err(refusal)))),
         }
