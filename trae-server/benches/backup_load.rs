@@ -25,6 +25,10 @@
 
 #![allow(clippy::print_stdout)]
 
+#[path = "shared/bench_env.rs"]
+mod bench_env;
+use bench_env::knob;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
@@ -33,7 +37,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use poem::listener::{Acceptor, Listener, TcpListener};
 use sqlx::{Connection, SqliteConnection};
 use trae_agents::Trae;
 use trae_core::Config;
@@ -43,16 +46,6 @@ use trae_storage::Store;
 const TRAE: &str = env!("CARGO_BIN_EXE_trae");
 const ROW_BYTES: u64 = 1000;
 const CHUNK_BYTES: u64 = 16 << 20;
-
-fn knob(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .map(|v| {
-            v.parse()
-                .unwrap_or_else(|_| panic!("{name} must be a whole number"))
-        })
-        .unwrap_or(default)
-}
 
 fn main() {
     // `cargo bench` passes `--bench`; this binary takes no arguments of its own.
@@ -223,18 +216,8 @@ async fn serve_in_process(dir: &Path, url: &str) -> String {
     let config = Config::from_sources(env).expect("config");
     let store = Store::connect(url).await.expect("store");
     let state = Trae::with_store(config, store).await.expect("state");
-    let acceptor = TcpListener::bind("127.0.0.1:0")
-        .into_acceptor()
-        .await
-        .expect("bind");
-    let addr = acceptor
-        .local_addr()
-        .into_iter()
-        .find_map(|a| a.as_socket_addr().copied())
-        .expect("address");
     let app = App::new(&state).await.unwrap().into_endpoint();
-    tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(app));
-    addr.to_string()
+    bench_env::serve(app).await.0
 }
 
 /// One probe: when it was due and how long after that its response ended.

@@ -29,11 +29,14 @@
 
 #![allow(clippy::print_stdout)]
 
+#[path = "shared/bench_env.rs"]
+mod bench_env;
+use bench_env::knob;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use poem::listener::{Acceptor, Listener, TcpListener};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
@@ -43,16 +46,6 @@ use trae_server::App;
 use trae_storage::{Store, StoreOptions};
 
 const PASSWORD: &str = "correct horse battery staple";
-
-fn knob(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .map(|v| {
-            v.parse()
-                .unwrap_or_else(|_| panic!("{name} must be a whole number"))
-        })
-        .unwrap_or(default)
-}
 
 fn main() {
     let secs = knob("TRAE_BENCH_SECS", 15);
@@ -133,18 +126,8 @@ async fn soak(
     let store = Store::connect_with(&url, options).await.expect("store");
     let trae = Trae::with_store(config, store).await.expect("services");
     trae.bootstrap_admin().await.expect("admin");
-    let acceptor = TcpListener::bind("127.0.0.1:0")
-        .into_acceptor()
-        .await
-        .expect("bind");
-    let addr = acceptor
-        .local_addr()
-        .into_iter()
-        .find_map(|a| a.as_socket_addr().copied())
-        .expect("address")
-        .to_string();
     let app = App::new(&trae).await.expect("app").into_endpoint();
-    let server = tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(app));
+    let (addr, server) = bench_env::serve(app).await;
     let token = login(&addr).await;
 
     let queue = trae.tasks();

@@ -20,25 +20,18 @@
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+#[path = "shared/bench_env.rs"]
+mod bench_env;
+use bench_env::knob;
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::web::Json;
 use poem::{Endpoint, EndpointExt, Route, get, handler};
 use trae_agents::Trae;
 use trae_core::Config;
 use trae_server::App;
-
-fn knob(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .map(|v| {
-            v.parse()
-                .unwrap_or_else(|_| panic!("{name} must be a whole number"))
-        })
-        .unwrap_or(default)
-}
 
 #[handler]
 fn live() -> Json<serde_json::Value> {
@@ -123,18 +116,12 @@ fn main() {
     );
 }
 
+/// Serves `endpoint` on a free port; returns the URL of its `health/live`.
 async fn serve(endpoint: poem::endpoint::BoxEndpoint<'static>) -> String {
-    let acceptor = TcpListener::bind("127.0.0.1:0")
-        .into_acceptor()
-        .await
-        .expect("bind");
-    let addr = acceptor
-        .local_addr()
-        .into_iter()
-        .find_map(|a| a.as_socket_addr().copied())
-        .expect("address");
-    tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(endpoint));
-    format!("http://{addr}/api/health/live")
+    format!(
+        "http://{}/api/health/live",
+        bench_env::serve(endpoint).await.0
+    )
 }
 
 /// One wrk window against `url`: requests per second, and this process's CPU time per request

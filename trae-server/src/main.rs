@@ -2,13 +2,6 @@
 
 mod cli;
 
-/// jemalloc rather than glibc's malloc: glibc kept what the server freed (a login's 19 MiB of
-/// argon2 memory, the buffers of a burst of connections) resident in its per-thread arenas, so
-/// a server that had served traffic never shrank back (issue 20). jemalloc's background
-/// threads hand freed pages back to the system within seconds, busy or idle.
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use trae_agents::Trae;
@@ -17,6 +10,13 @@ use trae_core::tasks::queue_bench::QueueBenchOptions;
 use trae_core::{Config, Principal};
 use trae_server::{App, logging, serve};
 use trae_storage::{Store, StoreOptions};
+
+/// jemalloc rather than glibc's malloc: glibc kept what the server freed (a login's 19 MiB of
+/// argon2 memory, the buffers of a burst of connections) resident in its per-thread arenas, so
+/// a server that had served traffic never shrank back (issue 20). jemalloc's background
+/// threads hand freed pages back to the system within seconds, busy or idle.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// trae: an AI-powered production backend.
 #[derive(Debug, Parser)]

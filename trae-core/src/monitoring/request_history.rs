@@ -179,23 +179,29 @@ impl RequestRecorder {
     /// Queues a record unless its route is excluded or sampling skips it (server errors are
     /// never skipped: they are what an operator looks for); never waits.
     pub fn record(&self, record: RequestRecord) {
-        if excluded(&record.route) || !(record.status >= 500 || self.sampled(&record.id)) {
-            return;
+        if self.keeps(&record.route, record.status, &record.id) {
+            self.writer.send(record);
         }
-        self.writer.send(record);
     }
 
     /// As [`Self::record`], but builds the record (with the id it draws) only when it is
     /// kept: most requests are sampled out or excluded, and a record costs a clock read, an id
     /// and several strings.
     pub fn record_with(&self, route: &str, status: u16, build: impl FnOnce(Uuid) -> RequestRecord) {
+        // The route is checked before drawing an id: most excluded requests are probes.
         if excluded(route) {
             return;
         }
         let id = Uuid::now_v7();
-        if status >= 500 || self.sampled(&id) {
+        if self.keeps(route, status, &id) {
             self.writer.send(build(id));
         }
+    }
+
+    /// Whether a request is kept: its route is not excluded, and it is a server error or
+    /// sampling picks its id.
+    fn keeps(&self, route: &str, status: u16, id: &Uuid) -> bool {
+        !excluded(route) && (status >= 500 || self.sampled(id))
     }
 
     /// Writes everything queued so far (for tests and orderly shutdown).

@@ -23,6 +23,7 @@ mod m20261206_000015_task_owners;
 mod m20261206_000016_session_expiry;
 mod m20261206_000017_login_failures_by_address;
 mod m20261206_000018_task_counts;
+mod m20261207_000019_task_count_join;
 
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
@@ -56,6 +57,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000016_session_expiry::Migration),
             Box::new(m20261206_000017_login_failures_by_address::Migration),
             Box::new(m20261206_000018_task_counts::Migration),
+            Box::new(m20261207_000019_task_count_join::Migration),
         ]
     }
 }
