@@ -13,6 +13,8 @@ pub mod config;
 pub mod content;
 pub mod error;
 pub mod event;
+pub mod event_log;
+pub mod event_stream;
 pub mod identity;
 pub mod monitoring;
 pub mod page;
@@ -41,6 +43,11 @@ pub use config::{
 };
 pub use error::{Error, Result};
 pub use event::{BroadcastBus, Event, EventBus, EventSubscription, RecvError};
+pub use event_log::{EventRepository, NewEvent, StoredEvent, StreamPosition};
+pub use event_stream::{
+    EventPage, EventStream, EventStreamOptions, HistoryLost, Read, Resume, Subscription, Topic,
+    Visibility,
+};
 pub use identity::api_key::{ApiKey, ApiKeyRepository};
 pub use identity::audit::{
     ActorKind, ActorRef, AuditEntry, AuditFilter, AuditLog, AuditRepository, NewAuditEntry,

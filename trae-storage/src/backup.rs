@@ -568,7 +568,7 @@ pub async fn restore(backup: &Path, database_url: &str) -> Result<RestoreReport>
         let _ = std::fs::remove_file(&incoming);
         return Err(e);
     }
-    let released_leases = match release_leases(&incoming).await {
+    let released_leases = match prepare_restored(&incoming).await {
         Ok(n) => n,
         Err(e) => {
             let _ = std::fs::remove_file(&incoming);
@@ -615,10 +615,12 @@ pub async fn restore(backup: &Path, database_url: &str) -> Result<RestoreReport>
     })
 }
 
-/// Expires the leases of the tasks a backup holds as running: the workers that held them are
-/// gone (or hold them in the database being replaced), so the first worker to look rescues
-/// them at once.
-async fn release_leases(file: &Path) -> Result<u64> {
+/// Readies a restored file before it replaces the database: expires the leases of the tasks
+/// it holds as running (the workers that held them are gone, or hold them in the database
+/// being replaced, so the first worker to look rescues them at once) and gives its event log
+/// a new epoch (the `seq`s clients hold name events of the database being replaced). Returns
+/// the leases released.
+async fn prepare_restored(file: &Path) -> Result<u64> {
     let options = SqliteConnectOptions::new()
         .filename(file)
         .busy_timeout(Duration::from_secs(30));
@@ -634,6 +636,21 @@ async fn release_leases(file: &Path) -> Result<u64> {
     .await
     .map_err(db_err)?
     .rows_affected();
+    // A backup from before the event log has no `event_stream`: its migration makes one,
+    // with a new epoch, when the restored database is next opened.
+    let has_log: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'event_stream'",
+    )
+    .fetch_optional(&mut conn)
+    .await
+    .map_err(db_err)?;
+    if has_log.is_some() {
+        sqlx::query("UPDATE event_stream SET epoch = ?")
+            .bind(uuid::Uuid::new_v4().simple().to_string())
+            .execute(&mut conn)
+            .await
+            .map_err(db_err)?;
+    }
     conn.close().await.map_err(db_err)?;
     Ok(released)
 }

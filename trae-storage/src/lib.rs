@@ -22,6 +22,7 @@ pub mod database_fault;
 #[allow(unreachable_pub, missing_docs)]
 mod entity;
 pub mod error;
+pub mod event_repository;
 pub mod evidence_repository;
 mod fetch;
 pub mod health_repository;
@@ -52,6 +53,7 @@ pub use channel_repository::SqlChannelRepository;
 pub use component_checks::HealthMonitor;
 pub use contradiction_repository::SqlContradictionRepository;
 pub use error::{Error, Result};
+pub use event_repository::SqlEventRepository;
 pub use evidence_repository::SqlEvidenceRepository;
 pub use health_repository::SqlHealthHistory;
 pub use metric_repository::SqlMetricRepository;

@@ -1,7 +1,7 @@
 //! [`RequestHistoryRepository`] on SQLite and PostgreSQL, in raw SQL through sqlx: batched
 //! appends, filtered listing, and trimming by age and row count.
 
-use crate::sql_pools::{Pools, on_engine, per_engine};
+use crate::sql_pools::{Pools, on_engine, per_engine, values_rows};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
@@ -35,25 +35,9 @@ fn sql_err(err: sqlx::Error) -> Error {
 }
 
 fn insert_sql(rows: usize) -> String {
-    let values: Vec<String> = (0..rows)
-        .map(|r| {
-            let b = r * 8;
-            format!(
-                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5,
-                b + 6,
-                b + 7,
-                b + 8
-            )
-        })
-        .collect();
     format!(
         "INSERT INTO request_history (id, at, method, route, status, latency_us, client, request_id) VALUES {}",
-        values.join(", ")
+        values_rows(rows, 8)
     )
 }
 

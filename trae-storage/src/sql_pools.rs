@@ -122,3 +122,36 @@ pub(crate) async fn begin_write(
         })
         .await
 }
+
+/// `($1, $2, …), ($k+1, …), …`: the `VALUES` rows of a multi-row `INSERT` of `rows` rows of
+/// `columns` parameters each, numbered in row order.
+pub(crate) fn values_rows(rows: usize, columns: usize) -> String {
+    let mut out = String::with_capacity(rows * columns * 5);
+    for r in 0..rows {
+        if r > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        for c in 0..columns {
+            if c > 0 {
+                out.push_str(", ");
+            }
+            out.push('$');
+            out.push_str(&(r * columns + c + 1).to_string());
+        }
+        out.push(')');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::values_rows;
+
+    #[test]
+    fn values_rows_numbers_parameters_row_by_row() {
+        assert_eq!(values_rows(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(values_rows(1, 1), "($1)");
+        assert_eq!(values_rows(0, 4), "");
+    }
+}

@@ -284,6 +284,14 @@ impl Store {
         ))
     }
 
+    /// The event log on this database.
+    pub fn event_repository(&self) -> Arc<dyn trae_core::EventRepository> {
+        Arc::new(crate::SqlEventRepository::new(
+            &self.inner.writer,
+            &self.inner.reader,
+        ))
+    }
+
     /// The request history repository on this database.
     pub fn request_history_repository(
         &self,

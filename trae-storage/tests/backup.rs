@@ -412,3 +412,44 @@ async fn restore_releases_the_leases_of_tasks_that_were_running() {
     assert_eq!(rescued[0].state, TaskState::Retryable);
     restored.close().await;
 }
+
+#[tokio::test]
+async fn a_restore_gives_the_event_log_a_new_epoch_and_keeps_its_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("live.db");
+    let store = Store::connect(&url_of(&source)).await.unwrap();
+    let log = store.event_repository();
+    let event = trae_core::NewEvent {
+        id: uuid::Uuid::now_v7(),
+        ts: chrono::Utc::now(),
+        topic: "tasks".into(),
+        source: "tasks".into(),
+        kind: "task.completed".into(),
+        owner_id: None,
+        payload: serde_json::json!({"n": 1}),
+    };
+    log.append(std::slice::from_ref(&event)).await.unwrap();
+    let before = log.position().await.unwrap();
+    let out = dir.path().join("backups").join("b.db");
+    backup::create(&url_of(&source), &out, |_, _| {})
+        .await
+        .unwrap();
+    store.close().await;
+
+    let target = dir.path().join("restored.db");
+    backup::restore(&out, &url_of(&target)).await.unwrap();
+    let restored = Store::connect(&url_of(&target)).await.unwrap();
+    let after = restored.event_repository().position().await.unwrap();
+    // A client holding seq 1 of the old epoch must be told its history is another one.
+    assert_ne!(after.epoch, before.epoch);
+    assert_eq!(after.epoch.len(), 32);
+    assert_eq!((after.last_seq, after.oldest_seq), (1, Some(1)));
+    let kept = restored
+        .event_repository()
+        .since(0, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].id, event.id);
+    restored.close().await;
+}

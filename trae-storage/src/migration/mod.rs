@@ -24,6 +24,7 @@ mod m20261206_000016_session_expiry;
 mod m20261206_000017_login_failures_by_address;
 mod m20261206_000018_task_counts;
 mod m20261207_000019_task_count_join;
+mod m20261207_000020_create_events;
 
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
@@ -58,6 +59,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000017_login_failures_by_address::Migration),
             Box::new(m20261206_000018_task_counts::Migration),
             Box::new(m20261207_000019_task_count_join::Migration),
+            Box::new(m20261207_000020_create_events::Migration),
         ]
     }
 }
