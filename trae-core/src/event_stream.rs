@@ -352,7 +352,7 @@ impl EventStream {
     }
 
     /// What `principal` may see of `topics` (all it may read when empty); `Forbidden` names
-    /// a topic asked for that it may not read.
+    /// a topic asked for that it may not read, or says it may read none.
     pub async fn visibility(&self, principal: &Principal, topics: &[Topic]) -> Result<Visibility> {
         let gate = &self.inner.gate;
         let mut visible = BTreeSet::new();
@@ -361,6 +361,12 @@ impl EventStream {
                 if gate.holds(principal, topic.permission()).await? {
                     visible.insert(topic);
                 }
+            }
+            // Following a stream it can see nothing of would wait forever for nothing.
+            if visible.is_empty() {
+                return Err(Error::Forbidden(
+                    "no topic of the event stream is readable with these permissions".into(),
+                ));
             }
         } else {
             for &topic in topics {

@@ -280,6 +280,15 @@ storage_test!(
                 Err(Error::Forbidden(_))
             ));
         }
+        // Asking for everything with no topic readable is refused too, not an empty wait.
+        assert!(matches!(
+            events.page(&nobody, &[], &from_start, 50).await,
+            Err(Error::Forbidden(_))
+        ));
+        assert!(matches!(
+            events.subscribe(&nobody, &[], &from_start).await,
+            Err(Error::Forbidden(_))
+        ));
         // A live subscriber of the viewer never sees the other user's task events.
         let Read::Continued(mut sub) = events
             .subscribe(&viewer, &[Topic::Tasks], &from_start)
