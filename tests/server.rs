@@ -1140,3 +1140,107 @@ fn a_data_directory_without_its_parent_is_refused() {
         "nothing was made"
     );
 }
+
+#[test]
+fn events_tail_follows_the_server_from_another_process() {
+    let server = Server::start(&[]);
+    let admin = server.admin();
+    let auth = [("Authorization", admin.as_str())];
+    let start = server
+        .request("GET", "/api/events?topics=pets", &auth, None)
+        .json();
+    let pet = |name: &str| {
+        let created = server.request(
+            "POST",
+            "/api/pets",
+            &auth,
+            Some(&json!({"name": name, "species": "dog", "age": 1})),
+        );
+        assert_eq!(created.status, 201, "{}", created.body);
+    };
+    pet("Rex");
+    let since = start["next"].to_string();
+    let epoch = start["epoch"].as_str().unwrap().to_owned();
+    let mut tail = trae(server.data_dir(), &[])
+        .args(["events", "tail", "--json", "--topics", "pets"])
+        .args(["--since", &since, "--epoch", &epoch])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (lines, read) = std::sync::mpsc::channel();
+    let stdout = tail.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let next = || -> Value {
+        let line = read
+            .recv_timeout(Duration::from_secs(20))
+            .expect("no line from trae events tail");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"))
+    };
+    // The replay, then what the server publishes while the tail runs (found by polling the
+    // SQLite file from this other process).
+    let replayed = next();
+    assert_eq!(
+        (
+            replayed["kind"].as_str(),
+            replayed["payload"]["name"].as_str()
+        ),
+        (Some("pet.created"), Some("Rex"))
+    );
+    pet("Tom");
+    let live = next();
+    assert_eq!(live["payload"]["name"], "Tom");
+    assert_eq!(
+        live["seq"].as_u64().unwrap(),
+        replayed["seq"].as_u64().unwrap() + 1
+    );
+    let pid = tail.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = tail.wait().unwrap();
+    assert!(status.success(), "{status}");
+
+    // Readable lines; lost history is reported and the tail goes on from the end.
+    let mut readable = trae(server.data_dir(), &[("TRAE_LOG", "warn")])
+        .args([
+            "events", "tail", "--topics", "pets", "--since", "1", "--epoch",
+        ])
+        .arg("0123456789abcdef0123456789abcdef")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = readable.stderr.take().unwrap();
+    let mut err_lines = BufReader::new(stderr).lines();
+    let first = err_lines.next().unwrap().unwrap();
+    assert!(first.starts_with("history lost: epoch"), "{first}");
+    let following = err_lines.next().unwrap().unwrap();
+    assert!(following.starts_with("following epoch"), "{following}");
+    pet("Zed");
+    let stdout = readable.stdout.take().unwrap();
+    let line = BufReader::new(stdout).lines().next().unwrap().unwrap();
+    assert!(line.contains("  pets     pet.created"), "{line}");
+    assert!(line.contains("\"Zed\""), "{line}");
+    readable.kill().unwrap();
+    let _ = readable.wait();
+
+    let refused = run(
+        server.data_dir(),
+        &[],
+        &["events", "tail", "--topics", "nope"],
+    );
+    let message = failed(refused);
+    assert!(message.contains("unknown topic \"nope\""), "{message}");
+}

@@ -24,9 +24,9 @@ use trae_core::apis::shared_quota::SharedQuota;
 use trae_core::content::{Channels, Contradictions, EvidenceLibrary, Personas};
 use trae_core::monitoring::request_history::{RequestHistoryOptions, RequestRecorder};
 use trae_core::{
-    Alerts, ApiRegistry, Config, Error, GatewayLimiter, MetricSeries, NoopHandler, Pets,
-    RateLimiter, RegistryOptions, RequestStats, Result, SecretReader, SecretString, TaskQueue,
-    User, Worker, WorkerOptions,
+    Alerts, ApiRegistry, Config, Error, EventStream, EventStreamOptions, GatewayLimiter,
+    MetricSeries, NoopHandler, Pets, RateLimiter, RegistryOptions, RequestStats, Result,
+    SecretReader, SecretString, TaskQueue, User, Worker, WorkerOptions,
 };
 use trae_storage::{Backups, HealthMonitor, ProcessMetrics, Store, StoreOptions};
 
@@ -59,6 +59,7 @@ struct Inner {
     alerts: Alerts,
     history: Option<RequestRecorder>,
     gateway: Arc<GatewayLimiter>,
+    events: Option<EventStream>,
 }
 
 /// The content services: channels, author personas, evidence and contradictions, each
@@ -87,12 +88,19 @@ impl Trae {
     /// Opens the database `config` names (creating a SQLite file and applying migrations as
     /// needed) and builds every service over it.
     pub async fn open(config: Config) -> Result<Self> {
-        let store = Store::connect(&config.database_url).await?;
-        Self::with_store(config, store).await
+        Self::open_with(config, StoreOptions::default()).await
     }
 
-    /// [`Trae::open`] with store options (a clock for tests, or no migrations).
-    pub async fn open_with(config: Config, options: StoreOptions) -> Result<Self> {
+    /// [`Trae::open`] with store options (a clock for tests, or no migrations); the event
+    /// log is kept as `config` says.
+    pub async fn open_with(config: Config, mut options: StoreOptions) -> Result<Self> {
+        options.event_stream = EventStreamOptions {
+            flush_every: options.event_stream.flush_every,
+            poll_every: options.event_stream.poll_every,
+            buffer: options.event_stream.buffer,
+            fan_out: options.event_stream.fan_out,
+            ..EventStreamOptions::kept_as(&config.events)
+        };
         let store = Store::connect_with(&config.database_url, options).await?;
         Self::with_store(config, store).await
     }
@@ -184,6 +192,9 @@ impl Trae {
             Some(store.tasks()),
         )
         .with_authorizer(Arc::clone(&rbac));
+        let events = store
+            .event_stream()
+            .map(|stream| stream.with_authorizer(Arc::clone(&rbac)));
         let content = Content {
             channels: store.channels().with_authorizer(Arc::clone(&rbac)),
             personas: store.personas().with_authorizer(Arc::clone(&rbac)),
@@ -213,6 +224,7 @@ impl Trae {
                 alerts,
                 history,
                 gateway,
+                events,
             }),
         })
     }
@@ -288,6 +300,17 @@ impl Trae {
     /// Where served requests are recorded (`None` when `TRAE_REQUEST_HISTORY_PERCENT` is 0).
     pub fn history(&self) -> Option<&RequestRecorder> {
         self.inner.history.as_ref()
+    }
+
+    /// The event stream: every service's events from the event log, as pages or followed
+    /// live, each topic under its permission. Unavailable on a database without the event
+    /// log (opened without migrations).
+    pub fn events(&self) -> Result<&EventStream> {
+        self.inner.events.as_ref().ok_or_else(|| {
+            Error::Unavailable(
+                "this database has no event log yet: apply the migrations (trae migrate up)".into(),
+            )
+        })
     }
 
     /// Per-client limits on incoming requests (`TRAE_RATE_LIMIT*`).

@@ -299,7 +299,10 @@ impl Identity {
         page: PageRequest,
     ) -> Result<Page<AuditEntry>> {
         self.rbac
-            .authorize(principal, &Permission::from_static("audit:read"))
+            .authorize(
+                principal,
+                &Permission::from_static(trae_core::identity::permission::AUDIT_READ),
+            )
             .await?;
         if let (Some(since), Some(until)) = (filter.since, filter.until)
             && since > until

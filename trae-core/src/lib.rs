@@ -12,9 +12,7 @@ pub mod clock;
 pub mod config;
 pub mod content;
 pub mod error;
-pub mod event;
-pub mod event_log;
-pub mod event_stream;
+pub mod events;
 pub mod identity;
 pub mod monitoring;
 pub mod page;
@@ -37,17 +35,18 @@ pub use apis::rate_limit::{
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
-    AuthConfig, BackupConfig, Config, ConfigOverrides, ConfigSummary, DatabaseBackend,
+    AuthConfig, BackupConfig, Config, ConfigOverrides, ConfigSummary, DatabaseBackend, EventConfig,
     GatewayLimitConfig, LogFormat, MetricsConfig, OutboundConfig, RequestHistoryConfig,
     ScheduleConfig, SecretString, TaskConfig,
 };
 pub use error::{Error, Result};
-pub use event::{BroadcastBus, Event, EventBus, EventSubscription, RecvError};
-pub use event_log::{EventRepository, NewEvent, StoredEvent, StreamPosition};
-pub use event_stream::{
-    EventPage, EventStream, EventStreamOptions, HistoryLost, Read, Resume, Subscription, Topic,
-    Visibility,
+pub use events::envelope::{BroadcastBus, Event, EventBus, EventSubscription, RecvError};
+pub use events::log::{EventRepository, NewEvent, StoredEvent, StreamPosition};
+pub use events::stored_bus::StoredEventBus;
+pub use events::stream::{
+    EventPage, EventStream, EventStreamOptions, HistoryLost, Read, Resume, Subscription, Visibility,
 };
+pub use events::topic::Topic;
 pub use identity::api_key::{ApiKey, ApiKeyRepository};
 pub use identity::audit::{
     ActorKind, ActorRef, AuditEntry, AuditFilter, AuditLog, AuditRepository, NewAuditEntry,

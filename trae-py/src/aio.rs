@@ -14,6 +14,7 @@ use crate::args;
 use crate::content::{
     AsyncChannels, AsyncContradictions, AsyncEvidence, AsyncObjects, AsyncPersonas,
 };
+use crate::events::AsyncEvents;
 use crate::handle::{Handle, Nothing, awaitable};
 use crate::health::AsyncHealth;
 use crate::metrics::AsyncMetrics;
@@ -76,6 +77,12 @@ impl<'py> IntoPyObject<'py> for Opened {
                 handle: Arc::clone(&self.0),
             },
         )?;
+        let events = Py::new(
+            py,
+            AsyncEvents {
+                handle: Arc::clone(&self.0),
+            },
+        )?;
         let content = AsyncObjects::new(py, &self.0)?;
         Bound::new(
             py,
@@ -89,6 +96,7 @@ impl<'py> IntoPyObject<'py> for Opened {
                 orchestrator,
                 health,
                 metrics,
+                events,
                 content,
             },
         )
@@ -108,6 +116,7 @@ pub(crate) struct AsyncStore {
     orchestrator: Py<AsyncOrchestrator>,
     health: Py<AsyncHealth>,
     metrics: Py<AsyncMetrics>,
+    events: Py<AsyncEvents>,
     content: AsyncObjects,
 }
 
@@ -211,6 +220,12 @@ impl AsyncStore {
     #[getter]
     fn metrics(&self, py: Python<'_>) -> Py<AsyncMetrics> {
         self.metrics.clone_ref(py)
+    }
+
+    /// The event stream: pages and live subscriptions (see `trae.aio.Events`).
+    #[getter]
+    fn events(&self, py: Python<'_>) -> Py<AsyncEvents> {
+        self.events.clone_ref(py)
     }
 
     /// The channels content is published on (see `trae.aio.Channels`).

@@ -228,6 +228,18 @@ pub(crate) fn config_overrides(
     }
 }
 
+/// A wait in seconds as a `Duration` (`None`: no limit); negative or not finite is a
+/// validation error on `timeout`.
+pub(crate) fn timeout(seconds: Option<f64>) -> trae_core::Result<Option<std::time::Duration>> {
+    seconds
+        .map(|s| {
+            std::time::Duration::try_from_secs_f64(s).map_err(|_| {
+                trae_core::Error::validation("timeout", "must be a number of seconds, 0 or more")
+            })
+        })
+        .transpose()
+}
+
 #[cfg(test)]
 mod tests {
     use super::serde_field;

@@ -95,11 +95,21 @@ create_exception!(
      outbound policy refused it (code `upstream_failed`); the message lists the attempts."
 );
 
+create_exception!(
+    trae,
+    HistoryLost,
+    TraeError,
+    "The event history asked for is gone (code `history_lost`): `epoch` is not the log's (it \
+     was restored from a backup), the events after `since` were pruned, or `since` is past the \
+     end. `reason` says which; `epoch`, `last_seq` and `oldest_seq` are where the log stands \
+     now: subscribe again from there."
+);
+
 /// Adds the exception classes to the module, each with its `code` as a class attribute so that
 /// instances raised from Python code carry one too.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
-    let classes: [(Bound<'_, PyType>, &str); 12] = [
+    let classes: [(Bound<'_, PyType>, &str); 13] = [
         (py.get_type::<TraeError>(), "internal"),
         (py.get_type::<NotFound>(), "not_found"),
         (py.get_type::<ValidationError>(), "validation_failed"),
@@ -112,6 +122,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         (py.get_type::<Overloaded>(), "overloaded"),
         (py.get_type::<RateLimitedError>(), "rate_limited"),
         (py.get_type::<UpstreamError>(), "upstream_failed"),
+        (py.get_type::<HistoryLost>(), "history_lost"),
     ];
     for (class, code) in classes {
         class.setattr("code", code)?;
@@ -122,6 +133,11 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     py.get_type::<Overloaded>().setattr("retry_after", 0)?;
     py.get_type::<RateLimitedError>()
         .setattr("retry_after", 0.0)?;
+    let lost = py.get_type::<HistoryLost>();
+    lost.setattr("reason", "")?;
+    lost.setattr("epoch", "")?;
+    lost.setattr("last_seq", 0)?;
+    lost.setattr("oldest_seq", 0)?;
     Ok(())
 }
 

@@ -147,6 +147,13 @@ impl Handle {
         Ok(self.opened.trae.content())
     }
 
+    /// The event stream of this database; `Unavailable` once closed (or without an event
+    /// log).
+    pub(crate) fn events(&self) -> trae_core::Result<&trae_core::EventStream> {
+        self.open()?;
+        self.opened.trae.events()
+    }
+
     /// The backup service of this database; `Unavailable` once closed.
     pub(crate) fn backups(&self) -> trae_core::Result<&trae_storage::Backups> {
         self.open()?;

@@ -24,6 +24,7 @@ mod content;
 mod contradiction;
 mod convert;
 mod errors;
+mod events;
 mod handle;
 mod health;
 mod identity;
@@ -101,6 +102,8 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<metrics::MetricSeries>()?;
     m.add_class::<metrics::AlertRule>()?;
     m.add_class::<metrics::Alert>()?;
+    m.add_class::<events::Events>()?;
+    m.add_class::<events::EventSubscription>()?;
     m.add_class::<tasks::Tasks>()?;
     m.add_class::<tasks::Task>()?;
     m.add_class::<tasks::QueueSettings>()?;
@@ -128,6 +131,11 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("AsyncApis", py.get_type::<apis::AsyncApis>())?;
     m.add("AsyncHealth", py.get_type::<health::AsyncHealth>())?;
     m.add("AsyncMetrics", py.get_type::<metrics::AsyncMetrics>())?;
+    m.add("AsyncEvents", py.get_type::<events::AsyncEvents>())?;
+    m.add(
+        "AsyncEventSubscription",
+        py.get_type::<events::AsyncEventSubscription>(),
+    )?;
     m.add("AsyncChannels", py.get_type::<content::AsyncChannels>())?;
     m.add("AsyncPersonas", py.get_type::<content::AsyncPersonas>())?;
     m.add("AsyncEvidence", py.get_type::<content::AsyncEvidence>())?;

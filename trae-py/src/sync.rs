@@ -12,6 +12,7 @@ use pyo3::types::{PyInt, PyType};
 use crate::apis::{Apis, Orchestrator};
 use crate::args;
 use crate::content::{Channels, Contradictions, Evidence, Personas, SyncObjects};
+use crate::events::Events;
 use crate::handle::{Handle, block_on};
 use crate::health::Health;
 use crate::metrics::Metrics;
@@ -46,6 +47,7 @@ pub(crate) struct Store {
     orchestrator: Py<Orchestrator>,
     health: Py<Health>,
     metrics: Py<Metrics>,
+    events: Py<Events>,
     content: SyncObjects,
 }
 
@@ -95,6 +97,12 @@ impl Store {
                 handle: Arc::clone(&handle),
             },
         )?;
+        let events = Py::new(
+            py,
+            Events {
+                handle: Arc::clone(&handle),
+            },
+        )?;
         let content = SyncObjects::new(py, &handle)?;
         Ok(Self {
             handle,
@@ -106,6 +114,7 @@ impl Store {
             orchestrator,
             health,
             metrics,
+            events,
             content,
         })
     }
@@ -213,6 +222,12 @@ impl Store {
     #[getter]
     fn metrics(&self, py: Python<'_>) -> Py<Metrics> {
         self.metrics.clone_ref(py)
+    }
+
+    /// The event stream: pages and live subscriptions (see `trae.Events`).
+    #[getter]
+    fn events(&self, py: Python<'_>) -> Py<Events> {
+        self.events.clone_ref(py)
     }
 
     /// The channels content is published on (see `trae.Channels`).

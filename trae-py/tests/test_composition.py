@@ -3,24 +3,14 @@ and acts with a user's exact permissions through `store.as_user(...)`."""
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import shutil
-import socket
-import subprocess
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 import trae
+from served import ADMIN_PASSWORD, request, server
 
 PASSWORD = "correct horse battery"
-ADMIN_PASSWORD = "admin password 123"
 
 
 def _user_token(store: trae.Store, username: str, role: str) -> str:
@@ -180,77 +170,16 @@ def test_trae_toml_beside_the_database_is_read(tmp_path: Path) -> None:
             store.auth.login("ada", PASSWORD)
 
 
-def _trae_binary() -> str | None:
-    explicit = os.environ.get("TRAE_BIN")
-    if explicit:
-        return explicit
-    root = Path(__file__).resolve().parents[2]
-    target = Path(os.environ.get("CARGO_TARGET_DIR") or root / "target")
-    for profile in ("debug", "release"):
-        candidate = target / profile / "trae"
-        if candidate.is_file():
-            return str(candidate)
-    return shutil.which("trae")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _request(base: str, method: str, path: str, body: object = None, token: str | None = None) -> dict:
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(base + path, data=data, method=method)
-    req.add_header("content-type", "application/json")
-    if token:
-        req.add_header("authorization", f"Bearer {token}")
-    with urllib.request.urlopen(req, timeout=10) as resp:
-        return json.loads(resp.read() or b"{}")
-
-
-@contextlib.contextmanager
-def _server(data_dir: Path) -> Iterator[str]:
-    binary = _trae_binary()
-    if binary is None:
-        pytest.skip("the trae binary is not built; set TRAE_BIN or run cargo build -p trae-server")
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRAE_")}
-    env.update(
-        TRAE_DATA_DIR=str(data_dir),
-        TRAE_BIND=f"127.0.0.1:{port}",
-        TRAE_ADMIN_USERNAME="root",
-        TRAE_ADMIN_PASSWORD=ADMIN_PASSWORD,
-        TRAE_LOG="warn",
-    )
-    proc = subprocess.Popen([binary, "serve", "--workers", "0"], env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                _request(base, "GET", "/api/health/live")
-                break
-            except (urllib.error.URLError, ConnectionError):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("trae serve did not start") from None
-                time.sleep(0.1)
-        yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-
-
 def test_python_reads_a_secret_the_server_wrote_in_its_data_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for name in ("TRAE_MASTER_KEY", "TRAE_DATA_DIR", "TRAE_DATABASE_URL"):
         monkeypatch.delenv(name, raising=False)
-    with _server(tmp_path) as base:
-        token = _request(
+    with server(tmp_path) as base:
+        token = request(
             base, "POST", "/api/auth/login", {"username": "root", "password": ADMIN_PASSWORD}
         )["access_token"]
-        _request(base, "PUT", "/api/secrets/UPSTREAM", {"value": "s3cret"}, token)
+        request(base, "PUT", "/api/secrets/UPSTREAM", {"value": "s3cret"}, token)
         # While the server runs, and on its data directory alone: the same database, the same
         # master key file, the same signing key.
         with trae.Store(data_dir=tmp_path) as store:

@@ -3,7 +3,8 @@
 //! SQLite file, in one process, as `trae serve` runs them.
 //!
 //! For each mode (`TRAE_BENCH_MODES`, default `ungrouped,grouped`: enqueues in a transaction
-//! each, as before issue 20, then grouped into shared transactions, the default since), on a
+//! each, as before issue 20, then grouped into shared transactions, the default since;
+//! `no-event-log` is `grouped` with events kept in-process only, as before issue 21), on a
 //! fresh database in a temporary directory:
 //!
 //! 1. the app is served on 127.0.0.1 on this process's runtime (as many workers as cores), with
@@ -31,14 +32,12 @@
 
 #[path = "shared/bench_env.rs"]
 mod bench_env;
-use bench_env::knob;
+use bench_env::{Conn, knob};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 use trae_agents::Trae;
 use trae_core::{Config, NewTask, Principal, TaskState};
@@ -70,14 +69,16 @@ fn main() {
          ({offered}), backlog topped up to {backlog}, worker concurrency {concurrency}"
     );
     for mode in modes.split(',').map(str::trim).filter(|m| !m.is_empty()) {
-        let grouped = match mode {
-            "grouped" => true,
-            "ungrouped" => false,
-            other => panic!("unknown mode {other:?}: grouped or ungrouped"),
+        let (grouped, event_log) = match mode {
+            "grouped" => (true, true),
+            "ungrouped" => (false, true),
+            "no-event-log" => (true, false),
+            other => panic!("unknown mode {other:?}: grouped, ungrouped or no-event-log"),
         };
         runtime.block_on(soak(
             mode,
             grouped,
+            event_log,
             Duration::from_secs(secs),
             rounds,
             Load { connections, rate },
@@ -91,6 +92,8 @@ fn main() {
 struct Window {
     loaded: bool,
     worker_per_sec: f64,
+    /// Events appended to the event log per second (0 without it).
+    events_per_sec: f64,
     requests: Vec<(&'static str, Vec<f64>)>,
     secs: f64,
 }
@@ -99,6 +102,7 @@ struct Window {
 async fn soak(
     mode: &str,
     grouped: bool,
+    event_log: bool,
     window: Duration,
     rounds: u64,
     load_shape: Load,
@@ -121,6 +125,7 @@ async fn soak(
     let config = Config::from_sources(env).expect("config");
     let options = StoreOptions {
         group_enqueues: grouped,
+        event_log,
         ..StoreOptions::default()
     };
     let store = Store::connect_with(&url, options).await.expect("store");
@@ -128,7 +133,7 @@ async fn soak(
     trae.bootstrap_admin().await.expect("admin");
     let app = App::new(&trae).await.expect("app").into_endpoint();
     let (addr, server) = bench_env::serve(app).await;
-    let token = login(&addr).await;
+    let token = bench_env::login(&addr, "root", PASSWORD).await;
 
     let queue = trae.tasks();
     top_up(&trae, backlog).await;
@@ -144,6 +149,7 @@ async fn soak(
         for loaded in [false, true] {
             top_up(&trae, backlog).await;
             let before = completed(&trae).await;
+            let logged_before = logged(&trae).await;
             let started = Instant::now();
             let requests = if loaded {
                 load(&addr, &token, load_shape, window).await
@@ -153,9 +159,11 @@ async fn soak(
             };
             let secs = started.elapsed().as_secs_f64();
             let done = completed(&trae).await - before;
+            let stored = logged(&trae).await - logged_before;
             let w = Window {
                 loaded,
                 worker_per_sec: done as f64 / secs,
+                events_per_sec: stored as f64 / secs,
                 requests,
                 secs,
             };
@@ -194,11 +202,19 @@ async fn soak(
     trae.store().close().await;
 }
 
+/// The event log's last `seq` (0 without an event log).
+async fn logged(trae: &Trae) -> u64 {
+    match trae.events() {
+        Ok(events) => events.position().await.map_or(0, |p| p.last_seq),
+        Err(_) => 0,
+    }
+}
+
 fn report(mode: &str, w: &Window) {
     let label = if w.loaded { "loaded" } else { "unloaded" };
     let mut line = format!(
-        "{mode:>9}  {label:>8}  worker {:>6.0} tasks/s",
-        w.worker_per_sec
+        "{mode:>9}  {label:>8}  worker {:>6.0} tasks/s, events stored {:>6.0}/s",
+        w.worker_per_sec, w.events_per_sec
     );
     let total: usize = w.requests.iter().map(|(_, l)| l.len()).sum();
     if total > 0 {
@@ -264,20 +280,6 @@ async fn top_up(trae: &Trae, backlog: u64) {
 }
 
 /// Signs the admin in over HTTP; returns the access token.
-async fn login(addr: &str) -> String {
-    let mut conn = Conn::open(addr).await;
-    let body = serde_json::json!({"username": "root", "password": PASSWORD}).to_string();
-    let (status, body) = conn
-        .send("POST", "/api/auth/login", None, Some(&body))
-        .await;
-    assert_eq!(status, 200, "login: {body}");
-    let json: serde_json::Value = serde_json::from_str(&body).expect("login JSON");
-    json["access_token"]
-        .as_str()
-        .expect("an access token")
-        .to_owned()
-}
-
 const KINDS: [&str; 4] = ["enqueue", "list", "get", "stats"];
 
 /// The HTTP load of a loaded window.
@@ -381,92 +383,4 @@ async fn load(
         }
     }
     KINDS.into_iter().zip(all).collect()
-}
-
-/// One keep-alive HTTP/1.1 connection.
-struct Conn {
-    stream: BufReader<TcpStream>,
-    addr: String,
-}
-
-impl Conn {
-    async fn open(addr: &str) -> Self {
-        let stream = TcpStream::connect(addr).await.expect("connect");
-        stream.set_nodelay(true).expect("nodelay");
-        Self {
-            stream: BufReader::new(stream),
-            addr: addr.to_owned(),
-        }
-    }
-
-    /// Sends one request and reads the whole answer: (status, body).
-    async fn send(
-        &mut self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Option<&str>,
-    ) -> (u16, String) {
-        let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\n", self.addr);
-        if let Some(token) = token {
-            request.push_str(&format!("Authorization: Bearer {token}\r\n"));
-        }
-        let body = body.unwrap_or("");
-        if method == "POST" {
-            request.push_str(&format!(
-                "Content-Type: application/json\r\nContent-Length: {}\r\n",
-                body.len()
-            ));
-        }
-        request.push_str("\r\n");
-        request.push_str(body);
-        self.stream
-            .get_mut()
-            .write_all(request.as_bytes())
-            .await
-            .expect("write");
-        let mut line = String::new();
-        self.stream.read_line(&mut line).await.expect("status line");
-        let status: u16 = line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("a status line, got {line:?}"));
-        let mut length = None;
-        let mut chunked = false;
-        loop {
-            line.clear();
-            self.stream.read_line(&mut line).await.expect("header");
-            let header = line.trim_end();
-            if header.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = header.split_once(':') {
-                let (name, value) = (name.trim().to_ascii_lowercase(), value.trim());
-                if name == "content-length" {
-                    length = value.parse::<usize>().ok();
-                } else if name == "transfer-encoding" && value.eq_ignore_ascii_case("chunked") {
-                    chunked = true;
-                }
-            }
-        }
-        let mut out = Vec::new();
-        if chunked {
-            loop {
-                line.clear();
-                self.stream.read_line(&mut line).await.expect("chunk size");
-                let size = usize::from_str_radix(line.trim(), 16).expect("a chunk size");
-                let mut chunk = vec![0; size + 2];
-                self.stream.read_exact(&mut chunk).await.expect("chunk");
-                if size == 0 {
-                    break;
-                }
-                out.extend_from_slice(&chunk[..size]);
-            }
-        } else if let Some(n) = length {
-            out.resize(n, 0);
-            self.stream.read_exact(&mut out).await.expect("body");
-        }
-        (status, String::from_utf8_lossy(&out).into_owned())
-    }
 }

@@ -7,6 +7,7 @@ use poem::middleware::Cors;
 use poem::web::{Html, Redirect};
 use poem::{Endpoint, EndpointExt, IntoEndpoint, Response, Route};
 use poem_openapi::OpenApiService;
+use tokio_util::sync::CancellationToken;
 use trae_agents::Trae;
 use trae_auth::Identity;
 use trae_core::monitoring::request_history::RequestRecorder;
@@ -21,6 +22,7 @@ use crate::api::backups::BackupsApi;
 use crate::api::channels::ChannelsApi;
 use crate::api::contradictions::ContradictionsApi;
 use crate::api::discovery::DiscoveryApi;
+use crate::api::events::EventsApi;
 use crate::api::evidence::EvidenceApi;
 use crate::api::health::HealthApi;
 use crate::api::metrics::MetricsApi;
@@ -33,6 +35,7 @@ use crate::api::tasks::TasksApi;
 use crate::api::users::UsersApi;
 use crate::body_limit::BodyLimit;
 use crate::cross_origin::CrossOrigin;
+use crate::event_socket::{EventSocket, SocketOptions, events_socket};
 use crate::gateway_limit::GatewayLimit;
 use crate::request_context::RequestContext;
 use crate::request_data::RequestData;
@@ -44,7 +47,7 @@ type Apis = (
     DiscoveryApi,
     PetsApi,
     (AuthApi, UsersApi, AdminApi, PolicyApi, AuditApi),
-    TasksApi,
+    (TasksApi, EventsApi),
     MetricsApi,
     ApisApi,
     SecretsApi,
@@ -64,6 +67,9 @@ pub struct App {
     history: Option<RequestRecorder>,
     request_stats: RequestStats,
     gateway: Arc<GatewayLimiter>,
+    events: Option<trae_core::EventStream>,
+    socket_options: SocketOptions,
+    shutdown: CancellationToken,
 }
 
 impl std::fmt::Debug for App {
@@ -104,7 +110,10 @@ impl App {
                 PolicyApi::new(identity.clone()),
                 AuditApi::new(identity.clone()),
             ),
-            TasksApi::new(trae.tasks()),
+            (
+                TasksApi::new(trae.tasks()),
+                EventsApi::new(trae.events().ok().cloned()),
+            ),
             MetricsApi::new(
                 trae.history().cloned(),
                 trae.metrics().clone(),
@@ -136,7 +145,15 @@ impl App {
             history: trae.history().cloned(),
             request_stats: trae.request_stats().clone(),
             gateway: Arc::clone(trae.gateway()),
+            events: trae.events().ok().cloned(),
+            socket_options: SocketOptions::for_session_cache(config.auth.session_cache_secs),
+            shutdown: CancellationToken::new(),
         })
+    }
+
+    /// Cancelled to close every event socket (with 1001) when the server stops.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
     }
 
     /// The OpenAPI document, as JSON.
@@ -188,8 +205,15 @@ impl App {
         // copies of the request, and the nested whole (10 KiB) was copied at every box;
         // that was a third of the stack's CPU (issue 20, `stack_overhead` bench). For the
         // same reason the API is not nested in poem's router (see `site`).
+        let socket = EventSocket::new(
+            self.events,
+            Arc::clone(&identity),
+            self.socket_options,
+            self.shutdown,
+        );
         let rest = Route::new()
             .nest("/docs", docs)
+            .at("/ws/events", poem::get(events_socket.data(socket)))
             .at("/openapi.json", spec)
             // Until the dashboard lands, the root leads to the API docs.
             .at("/", make_sync(|_| Redirect::temporary("/docs")));

@@ -12,6 +12,7 @@ pub mod body_limit;
 pub mod credentials;
 pub mod cross_origin;
 pub mod error;
+pub mod event_socket;
 pub mod gateway_limit;
 pub mod header_limit;
 pub mod logging;

@@ -77,6 +77,32 @@ enum Command {
         #[command(subcommand)]
         action: AuthAction,
     },
+    /// The event stream: what every service publishes.
+    Events {
+        #[command(subcommand)]
+        action: EventsAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum EventsAction {
+    /// Follow events live (as the operator: every topic, every user's), one line each, until
+    /// Ctrl-C.
+    Tail {
+        /// Topics, comma-separated (tasks, health, alerts, apis, audit, content, backups,
+        /// pets, bench, system); all when left out.
+        #[arg(long)]
+        topics: Option<String>,
+        /// Replay from after this seq first (from now when left out).
+        #[arg(long)]
+        since: Option<i64>,
+        /// The epoch --since belongs to (history of another epoch is reported lost).
+        #[arg(long)]
+        epoch: Option<String>,
+        /// One JSON object per line, as the HTTP API shows events.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -410,6 +436,26 @@ async fn run(
         }
         Command::Backup { action } => cli::backup::backup(&config, action).await?,
         Command::Auth { action } => cli::auth::auth(&config, action).await?,
+        Command::Events {
+            action:
+                EventsAction::Tail {
+                    topics,
+                    since,
+                    epoch,
+                    json,
+                },
+        } => {
+            cli::events::tail(
+                &config,
+                cli::events::Tail {
+                    topics,
+                    since,
+                    epoch,
+                    json,
+                },
+            )
+            .await?;
+        }
     }
     Ok(())
 }

@@ -153,6 +153,7 @@ async fn serve_http(trae: &Trae, app: App) -> std::io::Result<()> {
         .into_iter()
         .find_map(|a| a.as_socket_addr().copied())
         .unwrap_or(bind);
+    let sockets = app.shutdown_token();
     let app = app.into_endpoint();
     tracing::info!(
         address = %local,
@@ -161,7 +162,15 @@ async fn serve_http(trae: &Trae, app: App) -> std::io::Result<()> {
         "trae is serving; API docs at /docs"
     );
     Server::new_with_acceptor(acceptor)
-        .run_with_graceful_shutdown(app, shutdown_signal(), Some(SHUTDOWN_GRACE))
+        .run_with_graceful_shutdown(
+            app,
+            async move {
+                shutdown_signal().await;
+                // Open sockets would hold the drain for its whole grace period.
+                sockets.cancel();
+            },
+            Some(SHUTDOWN_GRACE),
+        )
         .await?;
     tracing::info!("trae stopped");
     Ok(())

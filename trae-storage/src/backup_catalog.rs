@@ -245,7 +245,7 @@ struct Inner {
 }
 
 /// Taking and listing backups: a backup holds every row of the database.
-pub const BACKUPS_ADMIN: &str = "backups:admin";
+pub const BACKUPS_ADMIN: &str = trae_core::identity::permission::BACKUPS_ADMIN;
 
 /// Backups of one database into its backup directory: taking them (audited, with progress
 /// events), listing them, and the scheduled run with retention. Cheap to clone.

@@ -7,12 +7,16 @@
 //! re-reads). Appends are therefore numbered in the order they commit, on one node or many,
 //! and a reader never sees a `seq` before every smaller one.
 
+use std::sync::{Arc, OnceLock};
+
+use crate::pg_listener::ListenerTask;
 use crate::sql_pools::{Pools, on_engine, per_engine, values_rows};
 use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::DatabaseConnection;
 use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, Row};
+use tokio::sync::Notify;
 use trae_core::{Error, EventRepository, NewEvent, Result, StoredEvent, StreamPosition};
 use uuid::Uuid;
 
@@ -22,11 +26,20 @@ const CHUNK: usize = 200;
 const PRUNE_BATCH: i64 = 5_000;
 /// The advisory lock PostgreSQL nodes prune under ("trae-evp" as bytes).
 const PRUNE_LOCK: i64 = 0x7472_6165_2d65_7670;
+/// The PostgreSQL channel an append notifies at commit.
+pub const NOTIFY_CHANNEL: &str = "trae_events";
 
 /// The event log in the `events` and `event_stream` tables.
-#[derive(Debug, Clone)]
 pub struct SqlEventRepository {
     pools: Pools,
+    /// The `LISTEN` connection on PostgreSQL, once someone watches.
+    listener: OnceLock<ListenerTask>,
+}
+
+impl std::fmt::Debug for SqlEventRepository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlEventRepository").finish_non_exhaustive()
+    }
 }
 
 impl SqlEventRepository {
@@ -34,6 +47,7 @@ impl SqlEventRepository {
     pub fn new(writer: &DatabaseConnection, reader: &DatabaseConnection) -> Self {
         Self {
             pools: Pools::new(writer, reader),
+            listener: OnceLock::new(),
         }
     }
 }
@@ -64,6 +78,11 @@ per_engine! {
             pool.begin_with("BEGIN IMMEDIATE").await.map_err(sql_err)
         }
 
+        /// Another process sharing the file finds appends by polling.
+        async fn announce(_tx: &mut sqlx::Transaction<'static, Db>) -> Result<()> {
+            Ok(())
+        }
+
         /// SQLite's write lock already lets one process prune at a time.
         async fn may_prune(_tx: &mut sqlx::Transaction<'static, Db>) -> Result<bool> {
             Ok(true)
@@ -72,6 +91,16 @@ per_engine! {
     postgres {
         async fn begin(pool: &Pool) -> Result<sqlx::Transaction<'static, Db>> {
             pool.begin().await.map_err(sql_err)
+        }
+
+        /// Wakes the followers of every node at commit.
+        async fn announce(tx: &mut sqlx::Transaction<'static, Db>) -> Result<()> {
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(NOTIFY_CHANNEL)
+                .execute(&mut **tx)
+                .await
+                .map_err(sql_err)?;
+            Ok(())
         }
 
         /// One node prunes at a time: a batch goes ahead only under a transaction-scoped
@@ -116,6 +145,7 @@ per_engine! {
             }
             q.execute(&mut *tx).await.map_err(sql_err)?;
         }
+        announce(&mut tx).await?;
         tx.commit().await.map_err(sql_err)?;
         Ok((first..=last).map(to_seq).collect())
     }
@@ -265,5 +295,13 @@ impl EventRepository for SqlEventRepository {
 
     async fn renew_epoch(&self) -> Result<String> {
         on_engine!(self.pools, writer, renew_epoch())
+    }
+
+    fn watch(&self, wake: Arc<Notify>) {
+        if let Pools::Postgres(pool) = &self.pools {
+            self.listener.get_or_init(|| {
+                ListenerTask::spawn(pool.clone(), NOTIFY_CHANNEL, move || wake.notify_one())
+            });
+        }
     }
 }

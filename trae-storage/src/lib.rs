@@ -30,6 +30,7 @@ pub mod metric_repository;
 pub mod migration;
 pub mod persona_repository;
 pub mod pet_repository;
+mod pg_listener;
 pub mod process_metrics;
 pub mod quota_repository;
 pub mod request_history_repository;

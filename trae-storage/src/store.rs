@@ -8,8 +8,8 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, SqlxPostgresConnector, SqlxSq
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions, SqliteSynchronous};
 use trae_core::{
-    AuditLog, BroadcastBus, Clock, DatabaseBackend, EventBus, Pets, SessionRepository, SystemClock,
-    UserRepository,
+    AuditLog, BroadcastBus, Clock, DatabaseBackend, EventBus, EventStream, EventStreamOptions,
+    Pets, SessionRepository, StoredEventBus, SystemClock, UserRepository,
 };
 
 use crate::migration::{self, Direction, MigrationState};
@@ -18,6 +18,9 @@ use crate::{
     SqlSecretRepository, SqlSessionRepository, SqlSharedSettings, SqlTaskRepository,
     SqlUserRepository,
 };
+
+/// The source (and topic) migration progress is published under.
+pub const MIGRATION_EVENTS: &str = "system";
 
 /// How to open a [`Store`].
 #[derive(Clone)]
@@ -35,8 +38,14 @@ pub struct StoreOptions {
     pub integrity_check: Option<Duration>,
     /// The clock services stamp times with.
     pub clock: Arc<dyn Clock>,
-    /// The bus services publish events on.
+    /// The in-process bus services publish events on; the store also keeps each event in
+    /// its event log.
     pub events: Arc<dyn EventBus>,
+    /// How the event log is written, kept and followed.
+    pub event_stream: EventStreamOptions,
+    /// Whether published events are kept in the event log (default true); off, they stay
+    /// in-process and [`Store::event_stream`] is `None`.
+    pub event_log: bool,
     /// Whether concurrent enqueues on SQLite share a transaction (default true; see
     /// [`SqlTaskRepository::with_grouped_enqueues`]).
     pub group_enqueues: bool,
@@ -51,6 +60,8 @@ impl std::fmt::Debug for StoreOptions {
             .field("acquire_timeout", &self.acquire_timeout)
             .field("integrity_check", &self.integrity_check)
             .field("group_enqueues", &self.group_enqueues)
+            .field("event_stream", &self.event_stream)
+            .field("event_log", &self.event_log)
             .finish_non_exhaustive()
     }
 }
@@ -66,6 +77,8 @@ impl Default for StoreOptions {
             acquire_timeout: Duration::from_secs(5),
             integrity_check: Some(Duration::from_secs(10)),
             events: Arc::new(BroadcastBus::new(Arc::clone(&clock), 1024)),
+            event_stream: EventStreamOptions::default(),
+            event_log: true,
             clock,
             group_enqueues: true,
         }
@@ -86,6 +99,8 @@ struct Inner {
     reader: DatabaseConnection,
     url: String,
     options: StoreOptions,
+    /// What services publish on: the in-process bus, and the event log once it is there.
+    bus: Arc<StoredEventBus>,
     /// The task repository, made on first use and shared so its wake-ups reach every caller.
     tasks: OnceLock<Arc<SqlTaskRepository>>,
     /// Why writes are refused, once the file was found damaged while running.
@@ -119,21 +134,47 @@ impl Store {
                 (pool.clone(), pool)
             }
         };
+        let bus = Arc::new(StoredEventBus::new(Arc::clone(&options.events)));
         let store = Self {
             inner: Arc::new(Inner {
                 backend,
                 writer,
                 reader,
                 url: url.to_owned(),
+                bus,
                 options,
                 tasks: OnceLock::new(),
                 refused: OnceLock::new(),
             }),
         };
+        // Attached before migrating when the log exists already, so the migrations applied
+        // now are on the stream for any node that follows it.
+        if store.inner.options.event_log {
+            store.attach_event_stream().await;
+        }
         if store.inner.options.migrate {
             store.migrate_up().await?;
         }
+        if store.inner.options.event_log && store.event_stream().is_none() {
+            store.attach_event_stream().await;
+        }
         Ok(store)
+    }
+
+    /// Starts keeping published events in the event log, when the schema has one (a store
+    /// opened without migrations on an old database publishes in-process only).
+    async fn attach_event_stream(&self) {
+        let repo = self.event_repository();
+        if let Err(e) = repo.position().await {
+            tracing::debug!(error = %e, "no event log: events stay in-process");
+            return;
+        }
+        match EventStream::start(repo, self.clock(), self.inner.options.event_stream).await {
+            Ok(stream) => {
+                self.inner.bus.attach(stream);
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot start the event stream"),
+        }
     }
 
     /// The database engine behind this store.
@@ -146,9 +187,15 @@ impl Store {
         Arc::clone(&self.inner.options.clock)
     }
 
-    /// The event bus services of this store publish on.
+    /// The event bus services of this store publish on: in-process, and into the event log.
     pub fn events(&self) -> Arc<dyn EventBus> {
-        Arc::clone(&self.inner.options.events)
+        Arc::clone(&self.inner.bus) as Arc<dyn EventBus>
+    }
+
+    /// The event stream over this database's event log (`None` when the schema has none).
+    /// Only the system principal may read it until `with_authorizer` names a role authority.
+    pub fn event_stream(&self) -> Option<EventStream> {
+        self.inner.bus.stream().cloned()
     }
 
     /// The pets service on this database.
@@ -163,7 +210,7 @@ impl Store {
         )
     }
 
-    /// The audit log on this database.
+    /// The audit log on this database, publishing each entry on the event stream.
     pub fn audit(&self) -> AuditLog {
         AuditLog::new(
             Arc::new(SqlAuditRepository::new(
@@ -172,6 +219,7 @@ impl Store {
             )),
             self.clock(),
         )
+        .with_events(self.events())
     }
 
     /// The user repository on this database, for the identity service of trae-auth.
@@ -370,7 +418,8 @@ impl Store {
             .map_err(|e| Error::Connect(e.to_string()))
     }
 
-    /// Applies every pending migration.
+    /// Applies every pending migration, publishing `migration.applied` (topic `system`) for
+    /// each.
     pub async fn migrate_up(&self) -> Result<()> {
         self.with_migration_connection(Direction::Up(None)).await
     }
@@ -386,12 +435,27 @@ impl Store {
     }
 
     async fn with_migration_connection(&self, direction: Direction) -> Result<()> {
+        let events = self.events();
+        let applied = move |m: migration::AppliedMigration| {
+            events.publish(
+                MIGRATION_EVENTS,
+                "migration.applied",
+                serde_json::json!({
+                    "name": m.name,
+                    "done": m.done,
+                    "total": m.total,
+                    "millis": m.millis,
+                }),
+            );
+        };
         match self.inner.backend {
             // The SQLite writer pool holds exactly one connection already.
-            DatabaseBackend::Sqlite => migration::run_locked(&self.inner.writer, direction).await,
+            DatabaseBackend::Sqlite => {
+                migration::run_locked(&self.inner.writer, direction, applied).await
+            }
             DatabaseBackend::Postgres => {
                 let conn = open_postgres(&self.inner.url, &self.inner.options, 1).await?;
-                let result = migration::run_locked(&conn, direction).await;
+                let result = migration::run_locked(&conn, direction, applied).await;
                 let _ = conn.close().await;
                 result
             }
@@ -463,6 +527,10 @@ impl Store {
     /// after a clean stop everything committed is in the database file itself (a copy of that
     /// one file is a complete cold backup) and the `-wal` file is empty.
     pub async fn close(&self) {
+        if let Some(stream) = self.inner.bus.stream() {
+            stream.flush().await;
+            stream.close();
+        }
         if self.inner.backend == DatabaseBackend::Sqlite && !is_in_memory(&self.inner.url) {
             // Readers first: a checkpoint cannot truncate the log past an open read snapshot.
             let _ = self.inner.reader.clone().close().await;

@@ -57,12 +57,12 @@ async fn stream(store: &Store) -> EventStream {
     ));
     EventStream::start(
         store.event_repository(),
-        Arc::new(Roles),
         clock,
         EventStreamOptions::default(),
     )
     .await
     .unwrap()
+    .with_authorizer(Arc::new(Roles))
 }
 
 async fn next(sub: &mut trae_core::Subscription) -> Arc<trae_core::StoredEvent> {
@@ -146,7 +146,7 @@ storage_test!(
             epoch: Some("0123456789abcdef0123456789abcdef".into()),
         };
         match events
-            .page(&Principal::System, &[], &stale, 50)
+            .page(&Principal::System, &[], &stale, Some(50))
             .await
             .unwrap()
         {
@@ -163,7 +163,7 @@ storage_test!(
         };
         assert!(matches!(
             events
-                .page(&Principal::System, &[], &future, 50)
+                .page(&Principal::System, &[], &future, Some(50))
                 .await
                 .unwrap(),
             Read::Lost(_)
@@ -191,7 +191,7 @@ storage_test!(
             epoch: Some(epoch),
         };
         match events
-            .page(&Principal::System, &[], &at_edge, 50)
+            .page(&Principal::System, &[], &at_edge, Some(50))
             .await
             .unwrap()
         {
@@ -257,10 +257,20 @@ storage_test!(
         };
 
         // A viewer asking for everything sees its own task events only.
-        let seen = kinds(events.page(&viewer, &[], &from_start, 50).await.unwrap());
+        let seen = kinds(
+            events
+                .page(&viewer, &[], &from_start, Some(50))
+                .await
+                .unwrap(),
+        );
         assert_eq!(seen, vec![("tasks".to_owned(), Some(viewer_id))]);
         // An operator sees every task and health, not the audit log.
-        let seen = kinds(events.page(&operator, &[], &from_start, 50).await.unwrap());
+        let seen = kinds(
+            events
+                .page(&operator, &[], &from_start, Some(50))
+                .await
+                .unwrap(),
+        );
         assert_eq!(seen.len(), 3);
         assert!(seen.iter().all(|(topic, _)| topic != "audit"));
         // Asking for a topic it may not read is refused, naming the permission.
@@ -269,7 +279,10 @@ storage_test!(
             (&operator, Topic::Audit),
             (&nobody, Topic::Tasks),
         ] {
-            match events.page(principal, &[topic], &from_start, 50).await {
+            match events
+                .page(principal, &[topic], &from_start, Some(50))
+                .await
+            {
                 Err(Error::Forbidden(message)) => {
                     assert!(message.contains(topic.permission()), "{message}")
                 }
@@ -282,7 +295,7 @@ storage_test!(
         }
         // Asking for everything with no topic readable is refused too, not an empty wait.
         assert!(matches!(
-            events.page(&nobody, &[], &from_start, 50).await,
+            events.page(&nobody, &[], &from_start, Some(50)).await,
             Err(Error::Forbidden(_))
         ));
         assert!(matches!(

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, SubsecRound, TimeZone, Utc};
 use serde_json::json;
 use trae_core::{EventRepository, NewEvent};
 use trae_storage::{Store, storage_test};
@@ -232,6 +232,74 @@ storage_test!(
         );
         let position = log.position().await.unwrap();
         assert_eq!((position.last_seq, position.oldest_seq), (11, None));
+        store.close().await;
+    }
+);
+
+storage_test!(
+    services_publish_into_the_log_and_migrations_report_progress,
+    |url: String| async move {
+        let local = Arc::new(trae_core::BroadcastBus::new(
+            Arc::new(trae_core::SystemClock),
+            4096,
+        ));
+        let mut heard = trae_core::EventBus::subscribe(local.as_ref());
+        let options = trae_storage::StoreOptions {
+            events: local.clone(),
+            ..trae_storage::StoreOptions::default()
+        };
+        let store = Store::connect_with(&url, options).await.unwrap();
+        // Each migration of a fresh database, as it was applied, numbered.
+        let mut applied = Vec::new();
+        while let Ok(Ok(event)) =
+            tokio::time::timeout(std::time::Duration::from_millis(100), heard.recv()).await
+        {
+            if event.kind == "migration.applied" {
+                assert_eq!(event.source, "system");
+                applied.push(event.payload.clone());
+            }
+        }
+        let status = store.migration_status().await.unwrap();
+        assert_eq!(applied.len(), status.len(), "one event per migration");
+        for (i, (event, state)) in applied.iter().zip(&status).enumerate() {
+            assert_eq!(event["name"], json!(state.name));
+            assert_eq!(event["done"], json!(i + 1));
+            assert_eq!(event["total"], json!(status.len()));
+        }
+
+        // A service's event reaches the log through the store's bus, with its owner; a source
+        // that is no topic stays in-process.
+        let stream = store.event_stream().expect("the log is attached");
+        let before = stream.position().await.unwrap().last_seq;
+        let owner = Uuid::now_v7();
+        let bus = store.events();
+        let published = bus.publish_owned("tasks", "task.completed", Some(owner), json!({"n": 1}));
+        bus.publish("my_app", "custom.thing", json!({}));
+        stream.flush().await;
+        let stored = store
+            .event_repository()
+            .since(before, None, 10)
+            .await
+            .unwrap();
+        assert_eq!(stored.len(), 1, "{stored:?}");
+        assert_eq!(stored[0].id, published.id);
+        assert_eq!(stored[0].ts, published.ts.trunc_subsecs(6));
+        assert_eq!(stored[0].owner_id, Some(owner));
+        assert_eq!(stored[0].topic, "tasks");
+
+        // Without the log, events stay in-process.
+        let dir = tempfile::tempdir().unwrap();
+        let off = Store::connect_with(
+            &format!("sqlite://{}?mode=rwc", dir.path().join("off.db").display()),
+            trae_storage::StoreOptions {
+                event_log: false,
+                ..trae_storage::StoreOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+        assert!(off.event_stream().is_none());
+        off.close().await;
         store.close().await;
     }
 );

@@ -37,6 +37,8 @@
 //! | `TRAE_REQUEST_HISTORY_PERCENT` (share of requests recorded, 0 turns history off) | `request_history_percent` | `10` (server errors always) |
 //! | `TRAE_REQUEST_HISTORY_DAYS` | `request_history_days` | `7` |
 //! | `TRAE_REQUEST_HISTORY_MAX_ROWS` | `request_history_max_rows` | `100000` |
+//! | `TRAE_EVENT_RETENTION_HOURS` (how long the event stream keeps events) | `event_retention_hours` | `72` |
+//! | `TRAE_EVENT_MAX_ROWS` (the most events kept) | `event_max_rows` | `1000000` |
 //! | `TRAE_CORS_ORIGINS` (origins such as `https://app.example.com`, comma-separated) | `cors_origins` | none |
 //! | `TRAE_RATE_LIMIT` (`on` or `off`; limits on incoming requests, see [`GatewayLimitConfig`]) | `rate_limit` (`true`/`false`) | `on` |
 //! | `TRAE_RATE_LIMIT_LOGIN_PER_MINUTE` (per client on login, register, refresh) | `rate_limit_login_per_minute` | `30` |
@@ -63,7 +65,7 @@ use crate::{Error, HealthRules, Result};
 mod sections;
 
 pub use sections::{
-    AuthConfig, BackupConfig, GatewayLimitConfig, MetricsConfig, OutboundConfig,
+    AuthConfig, BackupConfig, EventConfig, GatewayLimitConfig, MetricsConfig, OutboundConfig,
     RequestHistoryConfig, ScheduleConfig, TaskConfig,
 };
 
@@ -143,6 +145,8 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     /// How request history is kept.
     pub request_history: RequestHistoryConfig,
+    /// How the event stream keeps events.
+    pub events: EventConfig,
     /// Rate limits on incoming requests.
     pub rate_limit: GatewayLimitConfig,
     /// Scheduled backups.
@@ -196,6 +200,8 @@ struct FileConfig {
     request_history_percent: Option<u32>,
     request_history_days: Option<u32>,
     request_history_max_rows: Option<u32>,
+    event_retention_hours: Option<u32>,
+    event_max_rows: Option<u32>,
     rate_limit: Option<bool>,
     rate_limit_login_per_minute: Option<u32>,
     rate_limit_login_per_hour: Option<u32>,
@@ -490,6 +496,22 @@ impl Config {
                     file.request_history_max_rows,
                     RequestHistoryConfig::default().max_rows,
                     100..=100_000_000,
+                )?,
+            },
+            events: EventConfig {
+                retention_hours: number(
+                    &env,
+                    "TRAE_EVENT_RETENTION_HOURS",
+                    file.event_retention_hours,
+                    EventConfig::default().retention_hours,
+                    1..=87_600,
+                )?,
+                max_rows: number(
+                    &env,
+                    "TRAE_EVENT_MAX_ROWS",
+                    file.event_max_rows,
+                    EventConfig::default().max_rows,
+                    1_000..=1_000_000_000,
                 )?,
             },
             cors_origins: match env("TRAE_CORS_ORIGINS").or(file.cors_origins) {

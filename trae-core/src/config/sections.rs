@@ -137,6 +137,24 @@ impl Default for RequestHistoryConfig {
     }
 }
 
+/// How the event stream keeps events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventConfig {
+    /// Hours an event is kept.
+    pub retention_hours: u32,
+    /// Events kept at most.
+    pub max_rows: u32,
+}
+
+impl Default for EventConfig {
+    fn default() -> Self {
+        Self {
+            retention_hours: 72,
+            max_rows: 1_000_000,
+        }
+    }
+}
+
 /// Task queue settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TaskConfig {

@@ -613,6 +613,9 @@ impl Contradictions {
         c.updated_at = self.clock.now_micros().max(c.created_at);
         self.store(&c, old.verification_status, audit.as_ref())
             .await?;
+        if let Some(entry) = &audit {
+            self.audit.announce(entry);
+        }
         self.publish("contradiction.updated", &c);
         Ok(c)
     }
@@ -667,6 +670,7 @@ impl Contradictions {
         ))?;
         self.store(&c, old.verification_status, Some(&audit))
             .await?;
+        self.audit.announce(&audit);
         self.publish("contradiction.verified", &c);
         Ok(c)
     }

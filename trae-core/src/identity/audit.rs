@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{Clock, Error, Page, PageRequest, Result};
+use crate::{Clock, Error, EventBus, Page, PageRequest, Result};
 
 /// What kind of principal acted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -250,7 +250,11 @@ fn check_action(action: &str) -> Result<()> {
 pub struct AuditLog {
     repo: Arc<dyn AuditRepository>,
     clock: Arc<dyn Clock>,
+    events: Option<Arc<dyn EventBus>>,
 }
+
+/// Where the audit log publishes each entry it records (topic `audit`).
+pub const EVENT_SOURCE: &str = "audit";
 
 impl fmt::Debug for AuditLog {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -261,14 +265,35 @@ impl fmt::Debug for AuditLog {
 impl AuditLog {
     /// An audit log over `repo`, stamping times from `clock`.
     pub fn new(repo: Arc<dyn AuditRepository>, clock: Arc<dyn Clock>) -> Self {
-        Self { repo, clock }
+        Self {
+            repo,
+            clock,
+            events: None,
+        }
     }
 
-    /// Appends an entry (details redacted) and returns it as stored.
+    /// This log, publishing every entry it records on `events` as `audit.recorded`.
+    #[must_use]
+    pub fn with_events(mut self, events: Arc<dyn EventBus>) -> Self {
+        self.events = Some(events);
+        self
+    }
+
+    /// Appends an entry (details redacted), publishes it and returns it as stored.
     pub async fn record(&self, entry: NewAuditEntry) -> Result<AuditEntry> {
         let stored = self.prepare(entry)?;
         self.repo.append(&stored).await?;
+        self.announce(&stored);
         Ok(stored)
+    }
+
+    /// Publishes an entry that a repository stored with the change it records (see
+    /// [`AuditLog::prepare`]); call it after that commit.
+    pub fn announce(&self, entry: &AuditEntry) {
+        if let Some(events) = &self.events {
+            let payload = serde_json::to_value(entry).unwrap_or(serde_json::Value::Null);
+            events.publish(EVENT_SOURCE, "audit.recorded", payload);
+        }
     }
 
     /// The entry as it would be stored (id, time, details redacted), for a repository that

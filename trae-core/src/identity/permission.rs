@@ -110,6 +110,12 @@ pub const CATALOGUE: &[&str] = &[
     "alerts:admin",
 ];
 
+/// Reads the audit log (and its topic on the event stream).
+pub const AUDIT_READ: &str = "audit:read";
+
+/// Takes, lists and restores backups: a backup holds every row of the database.
+pub const BACKUPS_ADMIN: &str = "backups:admin";
+
 /// The names of the built-in roles, least privileged first.
 pub const BUILT_IN_ROLES: [&str; 4] = ["viewer", "user", "developer", "admin"];
 

@@ -31,7 +31,7 @@ use crate::{Clock, ConfigSummary, Error, Principal, Result};
 /// The permission that shows where this server keeps its data (the data directory and the
 /// database URL in `/api/runtime`). Whoever holds it may copy the whole database through a
 /// backup already, so the location tells them nothing more; everyone else sees neither.
-pub const HOST_DETAILS: &str = "backups:admin";
+pub const HOST_DETAILS: &str = crate::identity::permission::BACKUPS_ADMIN;
 
 /// How often sources are sampled.
 pub const SAMPLE_INTERVAL: Duration = Duration::from_secs(10);

@@ -400,6 +400,7 @@ pub fn publish_transition(events: &dyn EventBus, task: &Task) {
         events,
         &task.queue,
         task.state,
+        task.owner_id,
         serde_json::json!({
             "id": task.id,
             "queue": task.queue,
@@ -421,11 +422,13 @@ pub fn publish_finish(
     kind: &str,
     attempt: i32,
     state: TaskState,
+    owner: Option<Uuid>,
 ) {
     publish(
         events,
         queue,
         state,
+        owner,
         serde_json::json!({
             "id": id,
             "queue": queue,
@@ -437,14 +440,20 @@ pub fn publish_finish(
 }
 
 /// Counts a transition and publishes it as `task.<state>`.
-fn publish(events: &dyn EventBus, queue: &str, state: TaskState, payload: serde_json::Value) {
+fn publish(
+    events: &dyn EventBus,
+    queue: &str,
+    state: TaskState,
+    owner: Option<Uuid>,
+    payload: serde_json::Value,
+) {
     metrics::counter!(
         TASK_TRANSITIONS,
         "queue" => queue.to_owned(),
         "state" => state.as_str()
     )
     .increment(1);
-    events.publish(EVENT_SOURCE, &format!("task.{state}"), payload);
+    events.publish_owned(EVENT_SOURCE, &format!("task.{state}"), owner, payload);
 }
 
 /// Metric: tasks available to run (due, unclaimed), labelled by `queue`.

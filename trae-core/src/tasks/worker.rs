@@ -95,9 +95,10 @@ impl TaskContext {
         };
         let held = self.repo.report_progress(&lease, &progress).await?;
         if held {
-            self.queue.events().publish(
+            self.queue.events().publish_owned(
                 crate::tasks::task_queue::EVENT_SOURCE,
                 "task.progress",
+                self.task.owner_id,
                 serde_json::json!({
                     "id": self.task.id,
                     "queue": self.task.queue,
@@ -243,6 +244,7 @@ struct Ack {
     finish: Finish,
     queue: String,
     kind: String,
+    owner: Option<Uuid>,
 }
 
 #[derive(Default)]
@@ -591,6 +593,7 @@ async fn execute(
         },
         queue: task.queue,
         kind: task.kind,
+        owner: task.owner_id,
     };
     if acks.send(ack).is_err() {
         shared.settle_one();
@@ -665,6 +668,7 @@ async fn acknowledge(
                     &ack.kind,
                     ack.finish.lease.attempt,
                     state,
+                    ack.owner,
                 );
             } else {
                 shared.counters.lost.fetch_add(1, Ordering::Relaxed);

@@ -53,9 +53,12 @@ __all__ = [
     "CreatedApiKey",
     "Evidence",
     "EvidenceRecord",
+    "Events",
+    "EventSubscription",
     "Health",
     "HealthReport",
     "HealthTransition",
+    "HistoryLost",
     "Locked",
     "Metrics",
     "MetricSeries",
@@ -160,6 +163,18 @@ class ConfigError(TraeError):
 
 class Unavailable(TraeError):
     """The database cannot be reached, or the store is closed (code `unavailable`)."""
+
+class HistoryLost(TraeError):
+    """The event history asked for is gone (code `history_lost`): `epoch` is not the log's
+    (it was restored from a backup), the events after `since` were pruned, or `since` is past
+    the end. `reason` says which; `epoch`, `last_seq` and `oldest_seq` are where the log
+    stands now: subscribe again from there.
+    """
+
+    reason: str
+    epoch: str
+    last_seq: int
+    oldest_seq: int | None
 
 class Overloaded(Unavailable):
     """Too much work is waiting: a task queue's backlog is at its limit
@@ -800,6 +815,9 @@ class Store:
     @property
     def metrics(self) -> Metrics:
         """Metric series and alert rules (see `Metrics`)."""
+    @property
+    def events(self) -> Events:
+        """The event stream: pages and live subscriptions (see `Events`)."""
     @property
     def channels(self) -> Channels:
         """The channels content is published on (see `Channels`)."""
@@ -1957,6 +1975,88 @@ class Metrics:
         offset: int = 0,
     ) -> Page[Alert]:
         """One page of alerts, newest first, filtered by `state` and `rule_id`."""
+
+_Topic: TypeAlias = Literal[
+    "tasks", "health", "alerts", "apis", "audit", "content", "backups", "pets", "bench", "system"
+]
+
+class Event(TypedDict):
+    """One event of the stream, as the HTTP API shows it."""
+
+    seq: int
+    id: uuid.UUID
+    ts: datetime.datetime
+    topic: str
+    source: str
+    kind: str
+    owner_id: uuid.UUID | None
+    payload: Any
+
+class EventPage(TypedDict):
+    """A page of events: `next` is the `since` of the next page."""
+
+    epoch: str
+    events: list[Event]
+    next: int
+
+class StreamPosition(TypedDict):
+    """Where the event log stands."""
+
+    epoch: str
+    last_seq: int
+    oldest_seq: int | None
+
+@final
+class Events:
+    """The event stream of a store (`store.events`): every service's events, kept in the
+    database for `TRAE_EVENT_RETENTION_HOURS`.
+
+    `topics` names topics; left out, every topic the store's principal may read. A topic it
+    may not read raises `PermissionDenied`; without `tasks:read_all` only its own tasks'
+    events show. `since` resumes after that `seq` of `epoch`; history that is gone raises
+    `HistoryLost`.
+    """
+
+    def page(
+        self,
+        *,
+        since: int | None = None,
+        topics: list[_Topic] | None = None,
+        epoch: str | None = None,
+        limit: int | None = None,
+    ) -> EventPage:
+        """Events after `since`, oldest first (at most `limit`, default 100, at most 500).
+        Without `since` the page is empty and `next` is the end of the log."""
+    def subscribe(
+        self,
+        *,
+        topics: list[_Topic] | None = None,
+        since: int | None = None,
+        epoch: str | None = None,
+    ) -> EventSubscription:
+        """Follows the stream: what came after `since` (from now when left out), then every
+        new event."""
+    def position(self) -> StreamPosition:
+        """The log's epoch, last `seq` and oldest kept `seq`."""
+
+@final
+class EventSubscription:
+    """A blocking iterator of `Event` dicts; `with` closes it."""
+
+    @property
+    def epoch(self) -> str:
+        """The log's epoch."""
+    @property
+    def last_seq(self) -> int:
+        """The last `seq` covered: resume after it."""
+    def next(self, timeout: float | None = None) -> Event | None:
+        """The next event, or `None` when `timeout` seconds pass without one."""
+    def close(self) -> None:
+        """Ends the subscription."""
+    def __iter__(self) -> EventSubscription: ...
+    def __next__(self) -> Event: ...
+    def __enter__(self) -> EventSubscription: ...
+    def __exit__(self, *args: object) -> None: ...
 
 class ContradictionFinding(TypedDict):
     """One contradicting pair of statements."""

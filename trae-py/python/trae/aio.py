@@ -33,6 +33,8 @@ from ._native import AsyncAudit as Audit
 from ._native import AsyncAuth as Auth
 from ._native import AsyncChannels as Channels
 from ._native import AsyncContradictions as Contradictions
+from ._native import AsyncEvents as Events
+from ._native import AsyncEventSubscription as EventSubscription
 from ._native import AsyncEvidence as Evidence
 from ._native import AsyncHealth as Health
 from ._native import AsyncMetrics as Metrics
@@ -55,6 +57,8 @@ __all__ = [
     "Auth",
     "Channels",
     "Contradictions",
+    "Events",
+    "EventSubscription",
     "Evidence",
     "Health",
     "Metrics",

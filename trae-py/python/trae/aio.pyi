@@ -35,6 +35,10 @@ from . import (
     ApiUsage,
     AuditEntry,
     CreatedApiKey,
+    Event,
+    EventPage,
+    StreamPosition,
+    _Topic,
     NewTask,
     Page,
     Pet,
@@ -59,6 +63,8 @@ __all__ = [
     "Auth",
     "Channels",
     "Contradictions",
+    "Events",
+    "EventSubscription",
     "Evidence",
     "Health",
     "Metrics",
@@ -319,6 +325,9 @@ class Store:
     def metrics(self) -> Metrics:
         """Metric series and alert rules (see `trae.Metrics`)."""
     @property
+    def events(self) -> Events:
+        """The event stream: pages and live subscriptions (see `trae.Events`)."""
+    @property
     def channels(self) -> Channels:
         """The channels content is published on (see `trae.aio.Channels`)."""
     @property
@@ -552,6 +561,47 @@ class Health:
         """Awaits to the component `name`'s status; `NotFound` when there is none."""
     def history(self, name: str) -> Awaitable[builtins.list[HealthTransition]]:
         """Awaits to the component's status changes over the last 7 days, newest first."""
+
+@final
+class Events:
+    """The event stream of a `trae.aio.Store` (`store.events`); the methods of
+    `trae.Events`, each returning an awaitable."""
+
+    def page(
+        self,
+        *,
+        since: int | None = None,
+        topics: builtins.list[_Topic] | None = None,
+        epoch: str | None = None,
+        limit: int | None = None,
+    ) -> Awaitable[EventPage]:
+        """Awaits to the events after `since`, oldest first."""
+    def subscribe(
+        self,
+        *,
+        topics: builtins.list[_Topic] | None = None,
+        since: int | None = None,
+        epoch: str | None = None,
+    ) -> Awaitable[EventSubscription]:
+        """Awaits to an async iterator of the events after `since`, then every new one."""
+    def position(self) -> Awaitable[StreamPosition]:
+        """Awaits to the log's epoch, last `seq` and oldest kept `seq`."""
+
+@final
+class EventSubscription:
+    """An async iterator of `trae.Event` dicts: `async for event in sub:`."""
+
+    @property
+    def epoch(self) -> str:
+        """The log's epoch."""
+    def last_seq(self) -> Awaitable[int]:
+        """Awaits to the last `seq` covered: resume after it."""
+    def next(self, timeout: float | None = None) -> Awaitable[Event | None]:
+        """Awaits to the next event, or `None` when `timeout` seconds pass without one."""
+    def close(self) -> None:
+        """Ends the subscription."""
+    def __aiter__(self) -> EventSubscription: ...
+    def __anext__(self) -> Awaitable[Event]: ...
 
 @final
 class Metrics:

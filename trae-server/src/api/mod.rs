@@ -9,6 +9,7 @@ pub mod channels;
 mod content_wire;
 pub mod contradictions;
 pub mod discovery;
+pub mod events;
 pub mod evidence;
 pub mod health;
 pub mod json_body;
@@ -57,4 +58,6 @@ pub enum ApiTags {
     Backups,
     /// Content: channels, personas, evidence and contradictions.
     Content,
+    /// The event stream: pages, server-sent events (and the WebSocket at `/ws/events`).
+    Events,
 }

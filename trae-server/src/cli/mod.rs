@@ -3,4 +3,5 @@
 pub(crate) mod auth;
 pub(crate) mod backup;
 pub(crate) mod bench;
+pub(crate) mod events;
 pub(crate) mod secrets;

@@ -99,7 +99,11 @@ pub(crate) enum Direction {
 
 /// Runs migrations on `conn`, which must be a pool of exactly one connection so the lock and
 /// the statements share a session.
-pub(crate) async fn run_locked(conn: &DatabaseConnection, direction: Direction) -> Result<()> {
+pub(crate) async fn run_locked(
+    conn: &DatabaseConnection,
+    direction: Direction,
+    mut applied: impl FnMut(AppliedMigration) + Send,
+) -> Result<()> {
     let backend = conn.get_database_backend();
     let (lock, unlock_ok, unlock_err) = match backend {
         DatabaseBackend::Postgres => (
@@ -117,7 +121,7 @@ pub(crate) async fn run_locked(conn: &DatabaseConnection, direction: Direction) 
         .await
         .map_err(|e| Error::Migration(format!("cannot take the migration lock: {e}")))?;
     let outcome = match direction {
-        Direction::Up(steps) => Migrator::up(conn, steps).await,
+        Direction::Up(steps) => up_one_by_one(conn, steps, &mut applied).await,
         Direction::Down(steps) => Migrator::down(conn, Some(steps)).await,
     };
     let release = if outcome.is_ok() {
@@ -128,6 +132,41 @@ pub(crate) async fn run_locked(conn: &DatabaseConnection, direction: Direction) 
     let released = conn.execute_unprepared(&release).await;
     outcome.map_err(|e| Error::Migration(e.to_string()))?;
     released.map_err(|e| Error::Migration(format!("cannot release the migration lock: {e}")))?;
+    Ok(())
+}
+
+/// A migration applied, as progress: the `done`th of `total` pending ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppliedMigration {
+    /// The migration's name.
+    pub name: String,
+    /// How many of this run's migrations are applied, this one included.
+    pub done: u32,
+    /// How many this run applies.
+    pub total: u32,
+    /// How long this one took.
+    pub millis: u64,
+}
+
+/// Applies the pending migrations (at most `steps`) one at a time, reporting each.
+async fn up_one_by_one(
+    conn: &DatabaseConnection,
+    steps: Option<u32>,
+    applied: &mut (impl FnMut(AppliedMigration) + Send),
+) -> std::result::Result<(), sea_orm::DbErr> {
+    let pending = Migrator::get_pending_migrations(conn).await?;
+    let total = steps.map_or(pending.len(), |s| pending.len().min(s as usize));
+    let total = u32::try_from(total).unwrap_or(u32::MAX);
+    for (done, migration) in (1..=total).zip(pending) {
+        let started = std::time::Instant::now();
+        Migrator::up(conn, Some(1)).await?;
+        applied(AppliedMigration {
+            name: migration.name().to_owned(),
+            done,
+            total,
+            millis: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        });
+    }
     Ok(())
 }
 

@@ -13,6 +13,7 @@
 //! and matched by substring. Every state-changing `UPDATE` restricts `state` to
 //! [`TaskState::sources_of`] its target, spelled as literals so the partial indexes apply.
 
+use crate::pg_listener::ListenerTask;
 use crate::sql_pools::{Pools, on_engine, per_engine};
 
 mod group_commit;
@@ -29,8 +30,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::DatabaseConnection;
 use serde_json::Value;
+use sqlx::AssertSqlSafe;
 use sqlx::types::Json;
-use sqlx::{AssertSqlSafe, PgPool};
 use tokio::sync::Notify;
 use trae_core::tasks::task::{
     ClaimRequest, Enqueued, Finish, KindStats, Lease, Outcome, QueueBacklog, QueueSettings,
@@ -450,15 +451,6 @@ fn kind_entry(queue: &mut QueueStats, kind: String) -> &mut KindStats {
     &mut queue.kinds[at]
 }
 
-/// Aborts the PostgreSQL listener when the repository goes.
-struct ListenerTask(tokio::task::JoinHandle<()>);
-
-impl Drop for ListenerTask {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 /// Tasks in the `tasks`, `task_errors`, `task_queues` and `task_schedule_ticks` tables.
 ///
 /// Keep one per database handle ([`crate::Store::task_repository`] does): its wake-ups (and
@@ -560,46 +552,10 @@ impl SqlTaskRepository {
     fn ensure_listener(&self) {
         if let Pools::Postgres(pool) = &self.pools {
             self.listener.get_or_init(|| {
-                ListenerTask(tokio::spawn(listen(pool.clone(), Arc::clone(&self.notify))))
+                let notify = Arc::clone(&self.notify);
+                ListenerTask::spawn(pool.clone(), NOTIFY_CHANNEL, move || wake(&notify))
             });
         }
-    }
-}
-
-/// Turns notifications from every node into wake-ups, reconnecting after errors. Every
-/// (re)connection wakes the waiters too: notifications may have been missed meanwhile.
-async fn listen(pool: PgPool, notify: Arc<Notify>) {
-    let mut delay = Duration::from_millis(100);
-    loop {
-        match sqlx::postgres::PgListener::connect_with(&pool).await {
-            Ok(mut listener) => match listener.listen(NOTIFY_CHANNEL).await {
-                Ok(()) => {
-                    delay = Duration::from_millis(100);
-                    wake(&notify);
-                    loop {
-                        match listener.try_recv().await {
-                            Ok(Some(_)) => {
-                                while listener.next_buffered().is_some() {}
-                                wake(&notify);
-                            }
-                            // The connection dropped and came back.
-                            Ok(None) => wake(&notify),
-                            Err(sqlx::Error::PoolClosed) => return,
-                            Err(e) => {
-                                tracing::warn!(error = %e, "task notifications lost; reconnecting");
-                                break;
-                            }
-                        }
-                    }
-                }
-                Err(sqlx::Error::PoolClosed) => return,
-                Err(e) => tracing::warn!(error = %e, "cannot LISTEN for task notifications"),
-            },
-            Err(sqlx::Error::PoolClosed) => return,
-            Err(e) => tracing::warn!(error = %e, "cannot connect to LISTEN for task notifications"),
-        }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(5));
     }
 }
 

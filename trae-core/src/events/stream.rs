@@ -16,102 +16,36 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+
 use tokio::sync::{Notify, broadcast};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::batch_writer::{BatchSink, BatchWriter};
-use crate::event_log::{EventRepository, NewEvent, StoredEvent, StreamPosition};
+use crate::events::envelope::Event;
+use crate::events::log::{EventRepository, NewEvent, StoredEvent, StreamPosition};
+use crate::events::topic::Topic;
 use crate::identity::permission::{Authorizer, Gate};
 use crate::{Clock, Error, Principal, Result};
 
 /// Counter of events that could not be stored (queue full or a failed batch).
 pub const EVENTS_DROPPED: &str = "trae_events_dropped_total";
 
-/// The most events one read of the log returns.
-const READ_BATCH: u32 = 500;
+/// The most events one read of the log returns, and the largest page.
+pub const READ_BATCH: u32 = 500;
+/// The page size when a reader names none.
+pub const DEFAULT_PAGE: u32 = 100;
+/// The longest epoch a reader may name (the log's are 32 characters).
+const MAX_EPOCH_LEN: usize = 64;
 
-/// What events are about; each topic is read under its own permission.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Topic {
-    /// Task transitions; a user sees their own tasks' events, `tasks:read_all` everyone's.
-    Tasks,
-    /// Component health transitions.
-    Health,
-    /// Alerts firing and resolving.
-    Alerts,
-    /// The external API registry.
-    Apis,
-    /// The audit log.
-    Audit,
-    /// Channels, personas, evidence and contradictions.
-    Content,
-    /// Backups taken and restored.
-    Backups,
-    /// The example pets API.
-    Pets,
-    /// Progress of `trae bench` runs.
-    Bench,
-}
-
-impl Topic {
-    /// Every topic.
-    pub const ALL: [Self; 9] = [
-        Self::Tasks,
-        Self::Health,
-        Self::Alerts,
-        Self::Apis,
-        Self::Audit,
-        Self::Content,
-        Self::Backups,
-        Self::Pets,
-        Self::Bench,
-    ];
-
-    /// The topic's name, as stored and as clients name it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Tasks => "tasks",
-            Self::Health => "health",
-            Self::Alerts => "alerts",
-            Self::Apis => "apis",
-            Self::Audit => "audit",
-            Self::Content => "content",
-            Self::Backups => "backups",
-            Self::Pets => "pets",
-            Self::Bench => "bench",
-        }
-    }
-
-    /// The topic named `name`, or a validation error listing the topics.
-    pub fn parse(name: &str) -> Result<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|t| t.as_str() == name)
-            .ok_or_else(|| {
-                let names: Vec<&str> = Self::ALL.iter().map(|t| t.as_str()).collect();
-                Error::validation(
-                    "topics",
-                    format!("unknown topic {name:?}; topics are {}", names.join(", ")),
-                )
-            })
-    }
-
-    /// The permission that reads the topic (for tasks: a user's own tasks' events).
-    pub fn permission(self) -> &'static str {
-        match self {
-            Self::Tasks => crate::tasks::task_queue::TASKS_READ,
-            Self::Health | Self::Alerts => crate::monitoring::alert::METRICS_READ,
-            Self::Apis => crate::apis::api_registry::APIS_READ,
-            Self::Audit => "audit:read",
-            Self::Content => crate::content::CONTENT_READ,
-            Self::Backups => "backups:admin",
-            Self::Pets => crate::pet::PETS_READ,
-            Self::Bench => crate::tasks::task_queue::TASKS_ADMIN,
-        }
-    }
+/// What the follower fans out.
+#[derive(Debug, Clone)]
+enum Fanned {
+    /// The next event of the log.
+    Event(Arc<StoredEvent>),
+    /// The follower skipped the log up to this `seq` (it had no subscribers): a subscriber
+    /// behind it reads the log.
+    Skipped(u64),
 }
 
 /// What a principal may see of the stream: topics, and whose task events.
@@ -130,7 +64,7 @@ impl Visibility {
 
     /// Whether `event` is visible.
     pub fn shows(&self, event: &StoredEvent) -> bool {
-        let Ok(topic) = Topic::parse(&event.topic) else {
+        let Some(topic) = Topic::named(&event.topic) else {
             return false;
         };
         if !self.topics.contains(&topic) {
@@ -155,6 +89,46 @@ pub struct Resume {
     pub since: Option<u64>,
     /// The epoch that `seq` belongs to.
     pub epoch: Option<String>,
+}
+
+impl Resume {
+    /// A resume point from a client's `since` and `epoch`; a negative `since` or an
+    /// overlong epoch is a validation error.
+    pub fn parse(since: Option<i64>, epoch: Option<String>) -> Result<Self> {
+        let since = since
+            .map(|n| u64::try_from(n).map_err(|_| Error::validation("since", "must be 0 or more")))
+            .transpose()?;
+        let epoch = epoch.map(|e| e.trim().to_owned()).filter(|e| !e.is_empty());
+        if epoch.as_ref().is_some_and(|e| e.len() > MAX_EPOCH_LEN) {
+            return Err(Error::validation(
+                "epoch",
+                format!("must be at most {MAX_EPOCH_LEN} characters"),
+            ));
+        }
+        Ok(Self { since, epoch })
+    }
+
+    /// A resume point from an SSE `Last-Event-ID`: `<epoch>-<seq>` as [`Resume::event_id`]
+    /// writes it, or a bare `seq`.
+    pub fn from_event_id(id: &str) -> Result<Self> {
+        let id = id.trim();
+        let (epoch, seq) = match id.rsplit_once('-') {
+            Some((epoch, seq)) => (Some(epoch.to_owned()), seq),
+            None => (None, id),
+        };
+        let since = seq.parse::<i64>().map_err(|_| {
+            Error::validation(
+                "Last-Event-ID",
+                format!("must be <epoch>-<seq> or <seq>, got {id:?}"),
+            )
+        })?;
+        Self::parse(Some(since), epoch)
+    }
+
+    /// The SSE event id of the event `seq` under `epoch`.
+    pub fn event_id(epoch: &str, seq: u64) -> String {
+        format!("{epoch}-{seq}")
+    }
 }
 
 /// One page of the stream for a reader.
@@ -205,6 +179,17 @@ pub struct EventStreamOptions {
     pub fan_out: usize,
 }
 
+impl EventStreamOptions {
+    /// The defaults, keeping events as `config` says.
+    pub fn kept_as(config: &crate::EventConfig) -> Self {
+        Self {
+            retention: chrono::Duration::hours(i64::from(config.retention_hours)),
+            max_rows: u64::from(config.max_rows),
+            ..Self::default()
+        }
+    }
+}
+
 impl Default for EventStreamOptions {
     fn default() -> Self {
         Self {
@@ -218,20 +203,27 @@ impl Default for EventStreamOptions {
     }
 }
 
-/// The event stream of one process. Cheap to clone; [`EventStream::close`] stops its tasks.
+/// The event stream of one process. Cheap to clone; [`EventStream::close`] (or dropping the
+/// last clone) stops its tasks.
 #[derive(Clone)]
 pub struct EventStream {
     inner: Arc<Inner>,
+    gate: Gate,
 }
 
 struct Inner {
     repo: Arc<dyn EventRepository>,
-    gate: Gate,
     clock: Arc<dyn Clock>,
     writer: BatchWriter<NewEvent>,
-    fan_out: broadcast::Sender<Arc<StoredEvent>>,
+    fan_out: broadcast::Sender<Fanned>,
     wake: Arc<Notify>,
     stop: CancellationToken,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
 }
 
 impl std::fmt::Debug for EventStream {
@@ -264,11 +256,10 @@ impl BatchSink<NewEvent> for LogSink {
 }
 
 impl EventStream {
-    /// Starts the writer and the follower on the current tokio runtime; reads are decided by
-    /// `authorizer`.
+    /// Starts the writer and the follower on the current tokio runtime. Only the system
+    /// principal may read until [`EventStream::with_authorizer`] names a role authority.
     pub async fn start(
         repo: Arc<dyn EventRepository>,
-        authorizer: Arc<dyn Authorizer>,
         clock: Arc<dyn Clock>,
         options: EventStreamOptions,
     ) -> Result<Self> {
@@ -286,6 +277,7 @@ impl EventStream {
             options.buffer,
             EVENTS_DROPPED,
         );
+        repo.watch(Arc::clone(&wake));
         let (fan_out, _) = broadcast::channel(options.fan_out.max(1));
         let stop = CancellationToken::new();
         // The follower starts at the end of the log: subscribers replay the past themselves.
@@ -299,9 +291,9 @@ impl EventStream {
             start,
         ));
         Ok(Self {
+            gate: Gate::default(),
             inner: Arc::new(Inner {
                 repo,
-                gate: Gate::new(authorizer),
                 clock,
                 writer,
                 fan_out,
@@ -309,6 +301,32 @@ impl EventStream {
                 stop,
             }),
         })
+    }
+
+    /// This stream, deciding who reads which topic through `authorizer`.
+    #[must_use]
+    pub fn with_authorizer(mut self, authorizer: Arc<dyn Authorizer>) -> Self {
+        self.gate = Gate::new(authorizer);
+        self
+    }
+
+    /// Queues `event` (already published in-process) for the log under the topic its source
+    /// names, owned by `owner`; never waits. An event whose source is no topic stays
+    /// in-process only; false then.
+    pub fn store(&self, event: &Event, owner: Option<Uuid>) -> bool {
+        let Some(topic) = Topic::named(&event.source) else {
+            return false;
+        };
+        self.inner.writer.send(NewEvent {
+            id: event.id,
+            ts: event.ts,
+            topic: topic.as_str().to_owned(),
+            source: event.source.clone(),
+            kind: event.kind.clone(),
+            owner_id: owner,
+            payload: event.payload.clone(),
+        });
+        true
     }
 
     /// Queues an event on `topic`, owned by `owner` where it belongs to a user; never waits.
@@ -354,7 +372,7 @@ impl EventStream {
     /// What `principal` may see of `topics` (all it may read when empty); `Forbidden` names
     /// a topic asked for that it may not read, or says it may read none.
     pub async fn visibility(&self, principal: &Principal, topics: &[Topic]) -> Result<Visibility> {
-        let gate = &self.inner.gate;
+        let gate = &self.gate;
         let mut visible = BTreeSet::new();
         if topics.is_empty() {
             for topic in Topic::ALL {
@@ -431,20 +449,30 @@ impl EventStream {
         Ok(Read::Continued((position, since)))
     }
 
-    /// Up to `limit` events after `resume` that `principal` may see of `topics`.
+    /// Up to `limit` events ([`DEFAULT_PAGE`] when `None`, at most [`READ_BATCH`]) after
+    /// `resume` that `principal` may see of `topics`. The page covers up to `limit` events
+    /// of the log, so it may hold fewer visible ones; `next` is where to go on.
     pub async fn page(
         &self,
         principal: &Principal,
         topics: &[Topic],
         resume: &Resume,
-        limit: u32,
+        limit: Option<i64>,
     ) -> Result<Read<EventPage>> {
+        let limit = match limit {
+            None => DEFAULT_PAGE,
+            Some(n) => u32::try_from(n)
+                .ok()
+                .filter(|n| (1..=READ_BATCH).contains(n))
+                .ok_or_else(|| {
+                    Error::validation("limit", format!("must be between 1 and {READ_BATCH}"))
+                })?,
+        };
         let visibility = self.visibility(principal, topics).await?;
         let (position, since) = match self.resume_at(resume).await? {
             Read::Continued(at) => at,
             Read::Lost(lost) => return Ok(Read::Lost(lost)),
         };
-        let limit = limit.clamp(1, READ_BATCH);
         let names = visibility.names();
         let rows = self.inner.repo.since(since, Some(&names), limit).await?;
         // A short page reached the end of what had committed when the position was read.
@@ -498,7 +526,7 @@ pub struct Subscription {
     backlog: VecDeque<StoredEvent>,
     /// Reading the log rather than the fan-out (at the start, and after falling behind).
     catching_up: bool,
-    live: broadcast::Receiver<Arc<StoredEvent>>,
+    live: broadcast::Receiver<Fanned>,
 }
 
 impl std::fmt::Debug for Subscription {
@@ -519,6 +547,11 @@ impl Subscription {
     /// The last `seq` this subscription has covered: resume after it.
     pub fn last_seq(&self) -> u64 {
         self.last
+    }
+
+    /// Shows only what `visibility` allows from now on (the reader's permissions changed).
+    pub fn restrict(&mut self, visibility: Visibility) {
+        self.visibility = visibility;
     }
 
     /// The next visible event; `Unavailable` when the stream closed.
@@ -543,15 +576,17 @@ impl Subscription {
                 continue;
             }
             match self.live.recv().await {
-                Ok(event) if event.seq <= self.last => {}
-                Ok(event) if event.seq == self.last + 1 => {
+                Ok(Fanned::Event(event)) if event.seq <= self.last => {}
+                Ok(Fanned::Event(event)) if event.seq == self.last + 1 => {
                     self.last = event.seq;
                     if self.visibility.shows(&event) {
                         return Ok(event);
                     }
                 }
+                Ok(Fanned::Skipped(upto)) if upto <= self.last => {}
                 // Ahead of what this subscription has: the log has what lies between.
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => self.catching_up = true,
+                Ok(Fanned::Event(_) | Fanned::Skipped(_))
+                | Err(broadcast::error::RecvError::Lagged(_)) => self.catching_up = true,
                 Err(broadcast::error::RecvError::Closed) => {
                     return Err(Error::Unavailable("the event stream closed".into()));
                 }
@@ -563,17 +598,38 @@ impl Subscription {
 /// Reads what the log gains and fans it out, in `seq` order, until `stop`.
 async fn follow(
     repo: Arc<dyn EventRepository>,
-    fan_out: broadcast::Sender<Arc<StoredEvent>>,
+    fan_out: broadcast::Sender<Fanned>,
     wake: Arc<Notify>,
     stop: CancellationToken,
     poll_every: Duration,
     mut last: u64,
 ) {
+    // Without subscribers the log is not read; `last` is then stale, and the first read after
+    // one arrives starts from the end of the log, telling subscribers what it skipped (one
+    // that is behind catches up from the log itself).
+    let mut stale = false;
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
             () = wake.notified() => {}
             () = tokio::time::sleep(poll_every) => {}
+        }
+        if fan_out.receiver_count() == 0 {
+            stale = true;
+            continue;
+        }
+        if stale {
+            match repo.position().await {
+                Ok(position) => {
+                    last = position.last_seq;
+                    stale = false;
+                    let _ = fan_out.send(Fanned::Skipped(last));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading the event log's position failed; retrying");
+                    continue;
+                }
+            }
         }
         loop {
             match repo.since(last, None, READ_BATCH).await {
@@ -582,7 +638,7 @@ async fn follow(
                     for event in events {
                         last = event.seq;
                         // No subscribers is not an error.
-                        let _ = fan_out.send(Arc::new(event));
+                        let _ = fan_out.send(Fanned::Event(Arc::new(event)));
                     }
                     if !full {
                         break;

@@ -61,6 +61,18 @@ impl EventSubscription {
 pub trait EventBus: Send + Sync + 'static {
     /// Publishes an event and returns it as subscribers will see it.
     fn publish(&self, source: &str, kind: &str, payload: serde_json::Value) -> Arc<Event>;
+    /// Publishes an event that belongs to the user `owner` (a task they enqueued): a stored
+    /// stream shows it to that user without wider read rights. In-process buses ignore it.
+    fn publish_owned(
+        &self,
+        source: &str,
+        kind: &str,
+        owner: Option<Uuid>,
+        payload: serde_json::Value,
+    ) -> Arc<Event> {
+        let _ = owner;
+        self.publish(source, kind, payload)
+    }
     /// Subscribes to events published from now on.
     fn subscribe(&self) -> EventSubscription;
     /// The retained events with `seq` greater than `after`, oldest first.

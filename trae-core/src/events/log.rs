@@ -8,9 +8,12 @@
 //! later with a smaller number. (PostgreSQL sequences do not give that: they are handed out
 //! before commit, and concurrent transactions commit out of order.)
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::Result;
@@ -94,4 +97,10 @@ pub trait EventRepository: Send + Sync {
     /// Gives the log a new epoch (after a restore: `seq`s a client holds from before may now
     /// name other events); returns it.
     async fn renew_epoch(&self) -> Result<String>;
+
+    /// Wakes `wake` whenever another process may have appended, where the database can say
+    /// so (PostgreSQL's `NOTIFY`); elsewhere readers poll.
+    fn watch(&self, wake: Arc<Notify>) {
+        let _ = wake;
+    }
 }

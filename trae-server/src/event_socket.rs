@@ -1,0 +1,553 @@
+//! `GET /ws/events`: the event stream over a WebSocket.
+//!
+//! The token never travels in the URL (URLs end up in logs): the first frame must be
+//! `{"type":"auth","token":"…"}` (an access token or an API key) within 5 s. Then
+//! `{"type":"subscribe","topics":[…],"since":N,"epoch":"…"}` replays from the log and follows
+//! live; a later `subscribe` replaces it, a later `auth` refreshes the credential. The server
+//! sends `event`, `subscribed`, `history_lost`, `error` and, every 20 s, `ping` frames. The
+//! library decides who reads which topic; this module speaks the protocol. Close codes are in
+//! [`close`] and docs/events.md.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use poem::web::websocket::{CloseCode, Message, WebSocket, WebSocketStream};
+use poem::web::{Data, RemoteAddr};
+use poem::{IntoResponse, handler};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use trae_auth::{Credential, Identity};
+use trae_core::{
+    Error, EventStream, HistoryLost, Principal, Read, Resume, StoredEvent, StreamPosition,
+    Subscription, Topic,
+};
+
+/// The close codes of `/ws/events` (besides 1001, server going away, and 1011, the stream
+/// failed).
+pub mod close {
+    /// A frame that is not JSON, or not a frame this protocol knows.
+    pub const MALFORMED: u16 = 4400;
+    /// Not authenticated: the first frame was not `auth`, the credential is invalid or
+    /// expired, or the session ended (logout, deactivation, key revoked).
+    pub const UNAUTHENTICATED: u16 = 4401;
+    /// No `auth` frame within the time allowed.
+    pub const AUTH_TIMEOUT: u16 = 4408;
+    /// The client fell behind its buffer; the reason says `resume after seq N`.
+    pub const SLOW_CONSUMER: u16 = 4409;
+}
+
+/// Settings of the socket endpoint.
+#[derive(Debug, Clone, Copy)]
+pub struct SocketOptions {
+    /// How long a new socket has to send its `auth` frame.
+    pub auth_within: Duration,
+    /// How often the server sends `{"type":"ping"}`.
+    pub ping_every: Duration,
+    /// How often the credential is checked again (a revoked session closes the socket).
+    pub recheck_every: Duration,
+    /// Frames waiting for a slow client before it is closed with [`close::SLOW_CONSUMER`].
+    pub buffer: usize,
+}
+
+impl SocketOptions {
+    /// The defaults, rechecking credentials at half the session cache's lifetime (between
+    /// 1 and 30 s), so a session revoked on this node closes its sockets within
+    /// `TRAE_SESSION_CACHE_SECS`.
+    pub fn for_session_cache(session_cache_secs: u32) -> Self {
+        Self {
+            auth_within: Duration::from_secs(5),
+            ping_every: Duration::from_secs(20),
+            recheck_every: Duration::from_millis(u64::from(session_cache_secs) * 500)
+                .clamp(Duration::from_secs(1), Duration::from_secs(30)),
+            buffer: 1024,
+        }
+    }
+}
+
+/// What the socket endpoint needs: the stream, identity for credentials, and the server's
+/// shutdown.
+#[derive(Clone)]
+pub struct EventSocket {
+    events: Option<EventStream>,
+    identity: Arc<Identity>,
+    options: SocketOptions,
+    shutdown: CancellationToken,
+}
+
+impl std::fmt::Debug for EventSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventSocket")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EventSocket {
+    /// The endpoint's state; sockets close with 1001 when `shutdown` is cancelled.
+    pub fn new(
+        events: Option<EventStream>,
+        identity: Arc<Identity>,
+        options: SocketOptions,
+        shutdown: CancellationToken,
+    ) -> Self {
+        Self {
+            events,
+            identity,
+            options,
+            shutdown,
+        }
+    }
+}
+
+/// Upgrades `GET /ws/events` and serves the socket.
+#[handler]
+pub(crate) fn events_socket(
+    ws: WebSocket,
+    Data(socket): Data<&EventSocket>,
+    remote: &RemoteAddr,
+) -> impl IntoResponse {
+    let socket = socket.clone();
+    let remote = remote.to_string();
+    ws.on_upgrade(move |stream| async move {
+        tracing::debug!(remote, "event socket opened");
+        serve(stream, socket).await;
+        tracing::debug!(remote, "event socket closed");
+    })
+}
+
+/// A frame from the client.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum ClientFrame {
+    Auth {
+        token: String,
+    },
+    Subscribe {
+        #[serde(default)]
+        topics: Vec<String>,
+        #[serde(default)]
+        since: Option<i64>,
+        #[serde(default)]
+        epoch: Option<String>,
+    },
+    Unsubscribe,
+    Pong,
+}
+
+/// A frame to the client.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ServerFrame<'a> {
+    Authenticated {
+        user_id: Option<uuid::Uuid>,
+    },
+    Subscribed {
+        epoch: &'a str,
+        since: u64,
+        topics: Vec<&'static str>,
+    },
+    Event(&'a StoredEvent),
+    HistoryLost {
+        reason: &'a str,
+        position: &'a StreamPosition,
+    },
+    Error {
+        code: &'a str,
+        message: &'a str,
+    },
+    Ping,
+}
+
+impl ServerFrame<'_> {
+    fn text(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| r#"{"type":"ping"}"#.to_owned())
+    }
+}
+
+/// What goes to the writer, in order.
+enum Out {
+    Frame(String),
+    Close(u16, String),
+}
+
+/// Why the socket ends.
+struct Closing {
+    code: u16,
+    reason: String,
+}
+
+impl Closing {
+    fn new(code: u16, reason: impl Into<String>) -> Self {
+        Self {
+            code,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The most frames written before a flush.
+const WRITE_BATCH: usize = 64;
+
+/// How long the goodbye (queued frames, then the close frame) may take.
+const CLOSE_WITHIN: Duration = Duration::from_secs(5);
+
+async fn serve(stream: WebSocketStream, socket: EventSocket) {
+    let (mut sink, mut incoming) = stream.split();
+    let (tx, mut rx) = mpsc::channel::<Out>(socket.options.buffer.max(1));
+    let writer = tokio::spawn(async move {
+        // Frames that queued meanwhile go out with one flush (one write where they fit).
+        'frames: while let Some(first) = rx.recv().await {
+            let mut out = Some(first);
+            let mut batched = 0;
+            while let Some(next) = out.take() {
+                let message = match next {
+                    Out::Frame(text) => Message::Text(text),
+                    Out::Close(code, reason) => {
+                        let _ = sink
+                            .send(Message::Close(Some((CloseCode::from(code), reason))))
+                            .await;
+                        break 'frames;
+                    }
+                };
+                if sink.feed(message).await.is_err() {
+                    break 'frames;
+                }
+                batched += 1;
+                if batched < WRITE_BATCH {
+                    out = rx.try_recv().ok();
+                }
+            }
+            if sink.flush().await.is_err() {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+    let mut session = Session {
+        socket: &socket,
+        tx: &tx,
+        principal: None,
+        token: None,
+        subscription: None,
+        topics: Vec::new(),
+        delivered: 0,
+    };
+    let closing = session.run(&mut incoming).await;
+    drop(session);
+    let goodbye = async {
+        if let Some(closing) = closing {
+            let _ = tx.send(Out::Close(closing.code, closing.reason)).await;
+        }
+        drop(tx);
+        let _ = writer.await;
+    };
+    // A client that reads nothing never takes its goodbye; it is dropped after the wait.
+    let _ = tokio::time::timeout(CLOSE_WITHIN, goodbye).await;
+}
+
+struct Session<'a> {
+    socket: &'a EventSocket,
+    tx: &'a mpsc::Sender<Out>,
+    principal: Option<Principal>,
+    token: Option<String>,
+    subscription: Option<Subscription>,
+    topics: Vec<Topic>,
+    /// The `seq` of the last event queued to the client (or where its subscription began).
+    delivered: u64,
+}
+
+impl Session<'_> {
+    /// Serves frames until the socket should close; `None` when the client went away.
+    async fn run(
+        &mut self,
+        incoming: &mut futures_util::stream::SplitStream<WebSocketStream>,
+    ) -> Option<Closing> {
+        let options = self.socket.options;
+        // The first frame: `auth`, in time.
+        let first = tokio::select! {
+            () = self.socket.shutdown.cancelled() => {
+                return Some(Closing::new(1001, "the server is shutting down"));
+            }
+            next = tokio::time::timeout(options.auth_within, incoming.next()) => next,
+        };
+        let frame = match first {
+            Err(_) => {
+                return Some(Closing::new(
+                    close::AUTH_TIMEOUT,
+                    "no auth frame in time: send {\"type\":\"auth\",\"token\":...} first",
+                ));
+            }
+            Ok(None | Some(Err(_))) => return None,
+            Ok(Some(Ok(message))) => message,
+        };
+        match parse(frame) {
+            Ok(Some(ClientFrame::Auth { token })) => {
+                if let Err(closing) = self.authenticate(token).await {
+                    return Some(closing);
+                }
+            }
+            Ok(Some(_)) => {
+                return Some(Closing::new(
+                    close::UNAUTHENTICATED,
+                    "the first frame must be {\"type\":\"auth\",\"token\":...}",
+                ));
+            }
+            Ok(None) => return None,
+            Err(closing) => return Some(closing),
+        }
+        let mut ping = tokio::time::interval(options.ping_every);
+        ping.reset();
+        let mut recheck = tokio::time::interval(options.recheck_every);
+        recheck.reset();
+        loop {
+            tokio::select! {
+                () = self.socket.shutdown.cancelled() => {
+                    return Some(Closing::new(1001, "the server is shutting down"));
+                }
+                message = incoming.next() => {
+                    let Some(Ok(message)) = message else { return None };
+                    match parse(message) {
+                        Ok(Some(frame)) => {
+                            if let Err(closing) = self.handle(frame).await {
+                                return Some(closing);
+                            }
+                        }
+                        Ok(None) => return None,
+                        Err(closing) => return Some(closing),
+                    }
+                }
+                event = next_event(self.subscription.as_mut()) => {
+                    match event {
+                        Ok(event) => {
+                            if let Err(closing) = self.send_event(&event) {
+                                return Some(closing);
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "an event socket's stream failed");
+                            return Some(Closing::new(1011, "the event stream failed; resume later"));
+                        }
+                    }
+                }
+                _ = ping.tick() => {
+                    if let Err(closing) = self.send(&ServerFrame::Ping) {
+                        return Some(closing);
+                    }
+                }
+                _ = recheck.tick() => {
+                    if let Err(closing) = self.recheck().await {
+                        return Some(closing);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Queues a frame; `Err` with the slow-consumer close when the buffer is full.
+    fn send(&self, frame: &ServerFrame<'_>) -> Result<(), Closing> {
+        self.queue(frame.text())
+    }
+
+    fn queue(&self, text: String) -> Result<(), Closing> {
+        match self.tx.try_send(Out::Frame(text)) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(_)) => Err(Closing::new(
+                close::SLOW_CONSUMER,
+                format!("slow consumer; resume after seq {}", self.delivered),
+            )),
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                Err(Closing::new(1001, "the connection is closing"))
+            }
+        }
+    }
+
+    fn send_event(&mut self, event: &StoredEvent) -> Result<(), Closing> {
+        self.queue(ServerFrame::Event(event).text())?;
+        self.delivered = event.seq;
+        Ok(())
+    }
+
+    async fn handle(&mut self, frame: ClientFrame) -> Result<(), Closing> {
+        match frame {
+            ClientFrame::Auth { token } => self.authenticate(token).await,
+            ClientFrame::Subscribe {
+                topics,
+                since,
+                epoch,
+            } => self.subscribe(&topics, since, epoch).await,
+            ClientFrame::Unsubscribe => {
+                self.subscription = None;
+                Ok(())
+            }
+            ClientFrame::Pong => Ok(()),
+        }
+    }
+
+    async fn authenticate(&mut self, token: String) -> Result<(), Closing> {
+        match self
+            .socket
+            .identity
+            .authenticate(Credential::Bearer(&token))
+            .await
+        {
+            Ok(principal) => {
+                self.send(&ServerFrame::Authenticated {
+                    user_id: principal.user_id(),
+                })?;
+                // A fresh credential may be another user's: what is followed narrows now.
+                self.narrow(&principal).await?;
+                self.principal = Some(principal);
+                self.token = Some(token);
+                Ok(())
+            }
+            Err(e @ Error::Unauthenticated(_)) => {
+                Err(Closing::new(close::UNAUTHENTICATED, short(&e.to_string())))
+            }
+            Err(e) => {
+                self.error(e.code(), &e.to_string())?;
+                if self.principal.is_none() {
+                    return Err(Closing::new(1011, "cannot check credentials now"));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Checks the credential again and narrows (or ends) the subscription to what the
+    /// principal may now read.
+    async fn recheck(&mut self) -> Result<(), Closing> {
+        let Some(token) = self.token.clone() else {
+            return Ok(());
+        };
+        let principal = match self
+            .socket
+            .identity
+            .authenticate(Credential::Bearer(&token))
+            .await
+        {
+            Ok(principal) => principal,
+            Err(Error::Unauthenticated(_)) => {
+                return Err(Closing::new(
+                    close::UNAUTHENTICATED,
+                    "the session ended or the credential expired",
+                ));
+            }
+            // The database is away: keep serving what was allowed until it answers.
+            Err(_) => return Ok(()),
+        };
+        self.narrow(&principal).await?;
+        self.principal = Some(principal);
+        Ok(())
+    }
+
+    /// Shows the subscription only what `principal` may read now; ends it with an `error`
+    /// frame when that is nothing of what it asked for.
+    async fn narrow(&mut self, principal: &Principal) -> Result<(), Closing> {
+        let (Some(stream), true) = (&self.socket.events, self.subscription.is_some()) else {
+            return Ok(());
+        };
+        match stream.visibility(principal, &self.topics).await {
+            Ok(visibility) => {
+                if let Some(sub) = self.subscription.as_mut() {
+                    sub.restrict(visibility);
+                }
+                Ok(())
+            }
+            Err(e @ Error::Forbidden(_)) => {
+                self.subscription = None;
+                self.error(e.code(), &e.to_string())
+            }
+            // The database is away: keep serving what was allowed until it answers.
+            Err(_) => Ok(()),
+        }
+    }
+
+    async fn subscribe(
+        &mut self,
+        topics: &[String],
+        since: Option<i64>,
+        epoch: Option<String>,
+    ) -> Result<(), Closing> {
+        let Some(principal) = self.principal.clone() else {
+            return Err(Closing::new(close::UNAUTHENTICATED, "authenticate first"));
+        };
+        let Some(stream) = self.socket.events.clone() else {
+            return self.error("unavailable", "this database has no event log yet");
+        };
+        let request = Topic::parse_names(topics)
+            .and_then(|topics| Ok((topics, Resume::parse(since, epoch)?)));
+        let (topics, resume) = match request {
+            Ok(parsed) => parsed,
+            Err(e) => return self.error(e.code(), &e.to_string()),
+        };
+        self.subscription = None;
+        match stream.subscribe(&principal, &topics, &resume).await {
+            Ok(Read::Continued(sub)) => {
+                let visible = stream
+                    .visibility(&principal, &topics)
+                    .await
+                    .map(|v| v.topics().map(Topic::as_str).collect())
+                    .unwrap_or_default();
+                self.send(&ServerFrame::Subscribed {
+                    epoch: sub.epoch(),
+                    since: sub.last_seq(),
+                    topics: visible,
+                })?;
+                self.topics = topics;
+                self.delivered = sub.last_seq();
+                self.subscription = Some(sub);
+                Ok(())
+            }
+            Ok(Read::Lost(HistoryLost { position, reason })) => {
+                self.send(&ServerFrame::HistoryLost {
+                    reason: &reason,
+                    position: &position,
+                })
+            }
+            Err(e) => self.error(e.code(), &e.to_string()),
+        }
+    }
+
+    fn error(&self, code: &str, message: &str) -> Result<(), Closing> {
+        self.send(&ServerFrame::Error { code, message })
+    }
+}
+
+/// The next event of `subscription`; pending forever without one.
+async fn next_event(
+    subscription: Option<&mut Subscription>,
+) -> trae_core::Result<Arc<StoredEvent>> {
+    match subscription {
+        Some(sub) => sub.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A client frame, `Ok(None)` when the client closed, or the close for a malformed one.
+fn parse(message: Message) -> Result<Option<ClientFrame>, Closing> {
+    let text = match message {
+        Message::Text(text) => text,
+        Message::Close(_) => return Ok(None),
+        // Control frames are answered by the WebSocket layer.
+        Message::Ping(_) | Message::Pong(_) => {
+            return Ok(Some(ClientFrame::Pong));
+        }
+        Message::Binary(_) => {
+            return Err(Closing::new(close::MALFORMED, "frames are JSON text"));
+        }
+    };
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| Closing::new(close::MALFORMED, short(&format!("malformed frame: {e}"))))
+}
+
+/// A close reason fits in 123 bytes.
+fn short(reason: &str) -> String {
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    reason[..end].to_owned()
+}
