@@ -16,7 +16,8 @@
 //!    server: two `trae serve` on one fresh database; pets created on one node, followed by
 //!    sockets on the other.
 //!
-//! Knobs: `TRAE_BENCH_SUBSCRIBERS` (1000), `TRAE_BENCH_RATE` (1000 events/s),
+//! Knobs: `TRAE_BENCH_SUBSCRIBERS` (1000), `TRAE_BENCH_RATES` (`100,1000` events/s, one round
+//! each),
 //! `TRAE_BENCH_SECS` (10), `TRAE_BENCH_EVENTS` (200000 for phase 1).
 //! Run: `cargo bench -p trae-server --bench event_stream`.
 
@@ -44,7 +45,11 @@ const MASTER_KEY: &str = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTMyYgo=";
 
 fn main() {
     let subscribers = knob("TRAE_BENCH_SUBSCRIBERS", 1000) as usize;
-    let rate = knob("TRAE_BENCH_RATE", 1000);
+    let rates: Vec<u64> = std::env::var("TRAE_BENCH_RATES")
+        .unwrap_or_else(|_| "100,1000".into())
+        .split(',')
+        .map(|r| r.trim().parse().expect("TRAE_BENCH_RATES: whole numbers"))
+        .collect();
     let secs = knob("TRAE_BENCH_SECS", 10);
     let events = knob("TRAE_BENCH_EVENTS", 200_000);
     let pg = std::env::var("TRAE_BENCH_DATABASE_URL")
@@ -66,9 +71,9 @@ fn main() {
             db.drop().await;
         }
         publish_overhead(&sqlite).await;
-        fan_out(subscribers, rate, secs).await;
+        fan_out(subscribers, &rates, secs).await;
         match &pg {
-            Some(admin) => across_nodes(admin, rate.min(200), secs).await,
+            Some(admin) => across_nodes(admin, 200, secs).await,
             None => println!("\nacross nodes: skipped (set TRAE_BENCH_DATABASE_URL)"),
         }
     });
@@ -221,6 +226,22 @@ impl Server {
             assert!(Instant::now() < deadline, "trae serve did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// CPU time used so far (user + system), in seconds.
+    fn cpu_secs(&self) -> f64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).expect("stat");
+        // After the command name (in parentheses): fields 14 and 15 are utime and stime.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .expect("stat")
+            .1
+            .split_whitespace()
+            .collect();
+        let ticks: f64 =
+            fields[11].parse::<f64>().expect("utime") + fields[12].parse::<f64>().expect("stime");
+        ticks / 100.0
     }
 
     /// Resident memory in KiB.
@@ -384,8 +405,10 @@ async fn deliver(
         .map(|ws| tokio::spawn(receive(ws, Arc::clone(&sent), base, n, deadline)))
         .collect();
     let started = Instant::now();
+    let cpu_before = follow.cpu_secs();
     publish_pets(&publish.addr, &token_p, n, rate, Arc::clone(&sent), base).await;
     let offered = n as f64 / started.elapsed().as_secs_f64();
+    let server_cores = (follow.cpu_secs() - cpu_before) / started.elapsed().as_secs_f64();
     let mut all = Vec::with_capacity(n * readers.len());
     let mut short = 0usize;
     for r in readers {
@@ -399,19 +422,34 @@ async fn deliver(
     let expected = n * subscribers;
     println!(
         "  {label}: {subscribers} subscribers, {n} events at {offered:.0}/s: {} of {expected} deliveries \
-         ({} dropped, {short} sockets short); latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+         ({} dropped, {short} sockets short); latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; \
+         following server busy {server_cores:.2} of {} cores",
         all.len(),
         expected - all.len(),
         percentile(&all, 0.50),
         percentile(&all, 0.99),
         percentile(&all, 1.0),
+        std::thread::available_parallelism().map_or(2, |n| n.get()),
     );
 }
 
-async fn fan_out(subscribers: usize, rate: u64, secs: u64) {
+async fn fan_out(subscribers: usize, rates: &[u64], secs: u64) {
     println!("\nfan-out over WebSockets (trae serve, SQLite):");
     let server = Server::start(None);
-    deliver("same node", &server, &server, subscribers, rate, secs, true).await;
+    for (i, &rate) in rates.iter().enumerate() {
+        deliver(
+            "same node",
+            &server,
+            &server,
+            subscribers,
+            rate,
+            secs,
+            i == 0,
+        )
+        .await;
+        // The sockets of the last round close; let the server settle.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use poem::web::websocket::{CloseCode, Message, WebSocket, WebSocketStream};
+use poem::web::websocket::{CloseCode, Message, WebSocket, WebSocketConfig, WebSocketStream};
 use poem::web::{Data, RemoteAddr};
 use poem::{IntoResponse, handler};
 use serde::{Deserialize, Serialize};
@@ -66,14 +66,54 @@ impl SocketOptions {
     }
 }
 
-/// What the socket endpoint needs: the stream, identity for credentials, and the server's
-/// shutdown.
+/// What the socket endpoint needs: the stream, identity for credentials, the server's
+/// shutdown, and the frames of recent events.
 #[derive(Clone)]
 pub struct EventSocket {
     events: Option<EventStream>,
     identity: Arc<Identity>,
     options: SocketOptions,
     shutdown: CancellationToken,
+    frames: Arc<FrameCache>,
+}
+
+/// Recent events' frames, so an event followed by many sockets is encoded once (every
+/// socket gets the same bytes: nothing in a frame depends on who reads it).
+struct FrameCache {
+    slots: Vec<std::sync::Mutex<Option<CachedFrame>>>,
+}
+
+/// An event's `seq` and `id` (a restored log reuses `seq`s), and its frame.
+type CachedFrame = (u64, uuid::Uuid, Arc<str>);
+
+impl FrameCache {
+    /// Frames kept: more than the events one fan-out burst holds in flight.
+    const SLOTS: u64 = 1024;
+
+    fn new() -> Self {
+        Self {
+            slots: (0..Self::SLOTS)
+                .map(|_| std::sync::Mutex::new(None))
+                .collect(),
+        }
+    }
+
+    /// The `event` frame of `event`, encoded on first use.
+    fn frame(&self, event: &StoredEvent) -> Arc<str> {
+        let slot = &self.slots[usize::try_from(event.seq % Self::SLOTS).unwrap_or(0)];
+        let mut slot = slot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((seq, id, text)) = slot.as_ref()
+            && *seq == event.seq
+            && *id == event.id
+        {
+            return Arc::clone(text);
+        }
+        let text: Arc<str> = ServerFrame::Event(event).text().into();
+        *slot = Some((event.seq, event.id, Arc::clone(&text)));
+        text
+    }
 }
 
 impl std::fmt::Debug for EventSocket {
@@ -97,6 +137,7 @@ impl EventSocket {
             identity,
             options,
             shutdown,
+            frames: Arc::new(FrameCache::new()),
         }
     }
 }
@@ -110,7 +151,15 @@ pub(crate) fn events_socket(
 ) -> impl IntoResponse {
     let socket = socket.clone();
     let remote = remote.to_string();
-    ws.on_upgrade(move |stream| async move {
+    // Small buffers: an idle socket holds what it is sent, not 128 KiB each way, and a
+    // client's frames (auth, subscribe) are tiny.
+    let config = WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(16 * 1024)
+        .max_write_buffer_size(1024 * 1024)
+        .max_message_size(Some(64 * 1024))
+        .max_frame_size(Some(64 * 1024));
+    ws.config(config).on_upgrade(move |stream| async move {
         tracing::debug!(remote, "event socket opened");
         serve(stream, socket).await;
         tracing::debug!(remote, "event socket closed");
@@ -168,7 +217,7 @@ impl ServerFrame<'_> {
 
 /// What goes to the writer, in order.
 enum Out {
-    Frame(String),
+    Frame(Arc<str>),
     Close(u16, String),
 }
 
@@ -187,6 +236,9 @@ impl Closing {
     }
 }
 
+/// How long a replay may wait for a client to read before it counts as a slow consumer.
+const REPLAY_STALL: Duration = Duration::from_secs(10);
+
 /// The most frames written before a flush.
 const WRITE_BATCH: usize = 64;
 
@@ -203,7 +255,7 @@ async fn serve(stream: WebSocketStream, socket: EventSocket) {
             let mut batched = 0;
             while let Some(next) = out.take() {
                 let message = match next {
-                    Out::Frame(text) => Message::Text(text),
+                    Out::Frame(text) => Message::Text(text.to_string()),
                     Out::Close(code, reason) => {
                         let _ = sink
                             .send(Message::Close(Some((CloseCode::from(code), reason))))
@@ -321,7 +373,7 @@ impl Session<'_> {
                 event = next_event(self.subscription.as_mut()) => {
                     match event {
                         Ok(event) => {
-                            if let Err(closing) = self.send_event(&event) {
+                            if let Err(closing) = self.send_event(&event).await {
                                 return Some(closing);
                             }
                         }
@@ -347,10 +399,10 @@ impl Session<'_> {
 
     /// Queues a frame; `Err` with the slow-consumer close when the buffer is full.
     fn send(&self, frame: &ServerFrame<'_>) -> Result<(), Closing> {
-        self.queue(frame.text())
+        self.queue(frame.text().into())
     }
 
-    fn queue(&self, text: String) -> Result<(), Closing> {
+    fn queue(&self, text: Arc<str>) -> Result<(), Closing> {
         match self.tx.try_send(Out::Frame(text)) {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(_)) => Err(Closing::new(
@@ -363,8 +415,31 @@ impl Session<'_> {
         }
     }
 
-    fn send_event(&mut self, event: &StoredEvent) -> Result<(), Closing> {
-        self.queue(ServerFrame::Event(event).text())?;
+    /// Queues an event: while the subscription replays history, waiting for room (the
+    /// client reads a backlog at its own pace, within [`REPLAY_STALL`]); once live, closing a
+    /// client whose buffer is full.
+    async fn send_event(&mut self, event: &StoredEvent) -> Result<(), Closing> {
+        let text = self.socket.frames.frame(event);
+        if self
+            .subscription
+            .as_ref()
+            .is_some_and(Subscription::replaying)
+        {
+            match self.tx.send_timeout(Out::Frame(text), REPLAY_STALL).await {
+                Ok(()) => {}
+                Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
+                    return Err(Closing::new(
+                        close::SLOW_CONSUMER,
+                        format!("slow consumer; resume after seq {}", self.delivered),
+                    ));
+                }
+                Err(mpsc::error::SendTimeoutError::Closed(_)) => {
+                    return Err(Closing::new(1001, "the connection is closing"));
+                }
+            }
+        } else {
+            self.queue(text)?;
+        }
         self.delivered = event.seq;
         Ok(())
     }

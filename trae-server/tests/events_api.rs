@@ -682,6 +682,18 @@ storage_test!(
         assert_eq!(recv(&mut again).await.json()["type"], "subscribed");
         let next = events(&mut again, 1).await;
         assert_eq!(next[0]["seq"], json!(last + 1));
+
+        // A replay of all of it to a client that reads is never cut short: history goes at
+        // the client's pace.
+        let mut reader = node.signed_in_socket(&admin).await;
+        send(
+            &mut reader,
+            json!({"type": "subscribe", "topics": ["pets"], "since": start.last_seq, "epoch": start.epoch}),
+        )
+        .await;
+        assert_eq!(recv(&mut reader).await.json()["type"], "subscribed");
+        let replayed = events(&mut reader, 12_000).await;
+        assert_eq!(replayed[11_999]["payload"]["n"], 11_999);
     }
 );
 

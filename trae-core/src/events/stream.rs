@@ -510,6 +510,7 @@ impl EventStream {
             last: since,
             backlog: VecDeque::new(),
             catching_up: true,
+            replaying: true,
             live,
         }))
     }
@@ -526,6 +527,8 @@ pub struct Subscription {
     backlog: VecDeque<StoredEvent>,
     /// Reading the log rather than the fan-out (at the start, and after falling behind).
     catching_up: bool,
+    /// Still replaying the history it resumed from (until the log is first exhausted).
+    replaying: bool,
     live: broadcast::Receiver<Fanned>,
 }
 
@@ -549,6 +552,12 @@ impl Subscription {
         self.last
     }
 
+    /// Whether it is still replaying the history it resumed from (a reader may take that at
+    /// its own pace; once live, it has to keep up).
+    pub fn replaying(&self) -> bool {
+        self.replaying
+    }
+
     /// Shows only what `visibility` allows from now on (the reader's permissions changed).
     pub fn restrict(&mut self, visibility: Visibility) {
         self.visibility = visibility;
@@ -570,6 +579,7 @@ impl Subscription {
                 let page = self.repo.since(self.last, None, READ_BATCH).await?;
                 if page.is_empty() {
                     self.catching_up = false;
+                    self.replaying = false;
                 } else {
                     self.backlog.extend(page);
                 }
