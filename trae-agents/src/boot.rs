@@ -24,9 +24,9 @@ use trae_core::apis::shared_quota::SharedQuota;
 use trae_core::content::{Channels, Contradictions, EvidenceLibrary, Personas};
 use trae_core::monitoring::request_history::{RequestHistoryOptions, RequestRecorder};
 use trae_core::{
-    Alerts, ApiRegistry, Config, Error, EventStream, EventStreamOptions, GatewayLimiter,
-    MetricSeries, NoopHandler, Pets, RateLimiter, RegistryOptions, RequestStats, Result,
-    SecretReader, SecretString, TaskQueue, User, Worker, WorkerOptions,
+    Alerts, ApiRegistry, Config, Error, EventStream, GatewayLimiter, MetricSeries, NoopHandler,
+    Pets, RateLimiter, RegistryOptions, RequestStats, Result, SecretReader, SecretString,
+    TaskQueue, User, Worker, WorkerOptions,
 };
 use trae_storage::{Backups, HealthMonitor, ProcessMetrics, Store, StoreOptions};
 
@@ -94,13 +94,7 @@ impl Trae {
     /// [`Trae::open`] with store options (a clock for tests, or no migrations); the event
     /// log is kept as `config` says.
     pub async fn open_with(config: Config, mut options: StoreOptions) -> Result<Self> {
-        options.event_stream = EventStreamOptions {
-            flush_every: options.event_stream.flush_every,
-            poll_every: options.event_stream.poll_every,
-            buffer: options.event_stream.buffer,
-            fan_out: options.event_stream.fan_out,
-            ..EventStreamOptions::kept_as(&config.events)
-        };
+        options.event_stream = options.event_stream.keeping(&config.events);
         let store = Store::connect_with(&config.database_url, options).await?;
         Self::with_store(config, store).await
     }

@@ -560,15 +560,10 @@ impl Session<'_> {
         self.subscription = None;
         match stream.subscribe(&principal, &topics, &resume).await {
             Ok(Read::Continued(sub)) => {
-                let visible = stream
-                    .visibility(&principal, &topics)
-                    .await
-                    .map(|v| v.topics().map(Topic::as_str).collect())
-                    .unwrap_or_default();
                 self.send(&ServerFrame::Subscribed {
                     epoch: sub.epoch(),
                     since: sub.last_seq(),
-                    topics: visible,
+                    topics: sub.topics().map(Topic::as_str).collect(),
                 })?;
                 self.topics = topics;
                 self.delivered = sub.last_seq();

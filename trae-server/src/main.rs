@@ -327,6 +327,9 @@ async fn run(
         Command::Migrate { action } => {
             let options = StoreOptions {
                 migrate: false,
+                // On SQLite a migration holds its transaction open on the one writer
+                // connection; nothing else may write while it runs.
+                event_log: false,
                 ..StoreOptions::default()
             };
             let store = Store::connect_with(&config.database_url, options)

@@ -36,7 +36,19 @@ async fn listen(pool: PgPool, channel: &'static str, wake: impl Fn() + Send + Sy
                     delay = Duration::from_millis(100);
                     wake();
                     loop {
-                        match listener.try_recv().await {
+                        // sqlx's listener notices a closing pool only while it waits, so a
+                        // pool closed between two waits (right after a notification) would
+                        // leave it waiting forever on its connection, and `Pool::close` with
+                        // it. The event is taken before the check, so no close slips between.
+                        let closed = pool.close_event();
+                        if pool.is_closed() {
+                            return;
+                        }
+                        let received = tokio::select! {
+                            () = closed => return,
+                            received = listener.try_recv() => received,
+                        };
+                        match received {
                             Ok(Some(_)) => {
                                 while listener.next_buffered().is_some() {}
                                 wake();

@@ -147,17 +147,17 @@ impl Store {
                 refused: OnceLock::new(),
             }),
         };
-        // Attached before migrating when the log exists already, so the migrations applied
-        // now are on the stream for any node that follows it.
+        let applied = if store.inner.options.migrate {
+            store.run_migrations(Direction::Up(None)).await?
+        } else {
+            Vec::new()
+        };
+        // After migrating: on SQLite the migration's transaction is open on the one writer
+        // connection between its statements, and the log's writer must not write in it.
         if store.inner.options.event_log {
             store.attach_event_stream().await;
         }
-        if store.inner.options.migrate {
-            store.migrate_up().await?;
-        }
-        if store.inner.options.event_log && store.event_stream().is_none() {
-            store.attach_event_stream().await;
-        }
+        store.announce_migrations(&applied);
         Ok(store)
     }
 
@@ -418,25 +418,23 @@ impl Store {
             .map_err(|e| Error::Connect(e.to_string()))
     }
 
-    /// Applies every pending migration, publishing `migration.applied` (topic `system`) for
-    /// each.
+    /// Applies every pending migration, then publishes `migration.applied` (topic `system`)
+    /// for each.
     pub async fn migrate_up(&self) -> Result<()> {
-        self.with_migration_connection(Direction::Up(None)).await
+        let applied = self.run_migrations(Direction::Up(None)).await?;
+        self.announce_migrations(&applied);
+        Ok(())
     }
 
     /// Reverts the `steps` most recent migrations.
     pub async fn migrate_down(&self, steps: u32) -> Result<()> {
-        self.with_migration_connection(Direction::Down(steps)).await
+        self.run_migrations(Direction::Down(steps)).await.map(drop)
     }
 
-    /// Every known migration and whether it is applied.
-    pub async fn migration_status(&self) -> Result<Vec<MigrationState>> {
-        migration::status(&self.inner.writer).await
-    }
-
-    async fn with_migration_connection(&self, direction: Direction) -> Result<()> {
+    /// Publishes what a migration run applied, once it has committed.
+    fn announce_migrations(&self, applied: &[migration::AppliedMigration]) {
         let events = self.events();
-        let applied = move |m: migration::AppliedMigration| {
+        for m in applied {
             events.publish(
                 MIGRATION_EVENTS,
                 "migration.applied",
@@ -447,19 +445,34 @@ impl Store {
                     "millis": m.millis,
                 }),
             );
-        };
+        }
+    }
+
+    /// Every known migration and whether it is applied.
+    pub async fn migration_status(&self) -> Result<Vec<MigrationState>> {
+        migration::status(&self.inner.writer).await
+    }
+
+    /// Moves the schema; returns the migrations applied (none going down).
+    async fn run_migrations(
+        &self,
+        direction: Direction,
+    ) -> Result<Vec<migration::AppliedMigration>> {
+        let mut applied = Vec::new();
+        let record = |m| applied.push(m);
         match self.inner.backend {
             // The SQLite writer pool holds exactly one connection already.
             DatabaseBackend::Sqlite => {
-                migration::run_locked(&self.inner.writer, direction, applied).await
+                migration::run_locked(&self.inner.writer, direction, record).await?;
             }
             DatabaseBackend::Postgres => {
                 let conn = open_postgres(&self.inner.url, &self.inner.options, 1).await?;
-                let result = migration::run_locked(&conn, direction, applied).await;
+                let result = migration::run_locked(&conn, direction, record).await;
                 let _ = conn.close().await;
-                result
+                result?;
             }
         }
+        Ok(applied)
     }
 
     /// Writes and commits a probe row through the writer: fails while the database cannot

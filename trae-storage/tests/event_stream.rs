@@ -65,6 +65,15 @@ async fn stream(store: &Store) -> EventStream {
     .with_authorizer(Arc::new(Roles))
 }
 
+/// A store whose own bus keeps nothing in the log, so each test's stream is the only writer.
+async fn own_log(url: &str) -> Store {
+    let options = trae_storage::StoreOptions {
+        event_log: false,
+        ..trae_storage::StoreOptions::default()
+    };
+    Store::connect_with(url, options).await.unwrap()
+}
+
 async fn next(sub: &mut trae_core::Subscription) -> Arc<trae_core::StoredEvent> {
     tokio::time::timeout(Duration::from_secs(10), sub.next())
         .await
@@ -75,7 +84,7 @@ async fn next(sub: &mut trae_core::Subscription) -> Arc<trae_core::StoredEvent> 
 storage_test!(
     a_subscriber_replays_then_follows_without_gap_or_repeat,
     |url: String| async move {
-        let store = Store::connect(&url).await.unwrap();
+        let store = own_log(&url).await;
         let events = stream(&store).await;
         for n in 1..=5 {
             events.publish(
@@ -127,7 +136,7 @@ storage_test!(
 storage_test!(
     a_resume_from_another_epoch_or_pruned_history_is_told_it_is_lost,
     |url: String| async move {
-        let store = Store::connect(&url).await.unwrap();
+        let store = own_log(&url).await;
         let events = stream(&store).await;
         for _ in 0..4 {
             events.publish(
@@ -188,7 +197,7 @@ storage_test!(
         ));
         let at_edge = Resume {
             since: Some(3),
-            epoch: Some(epoch),
+            epoch: Some(epoch.clone()),
         };
         match events
             .page(&Principal::System, &[], &at_edge, Some(50))
@@ -204,6 +213,35 @@ storage_test!(
             }
             Read::Lost(lost) => panic!("seq 4 is kept: {}", lost.reason),
         }
+        // A follower that goes on regardless is told what was lost and starts at the end.
+        let (lost, mut following) = events
+            .follow(&Principal::System, &[Topic::Health], &stale)
+            .await
+            .unwrap();
+        assert_eq!(lost.map(|l| l.position.last_seq), Some(4));
+        assert_eq!(
+            (following.epoch(), following.last_seq()),
+            (epoch.as_str(), 4)
+        );
+        assert_eq!(following.topics().collect::<Vec<_>>(), [Topic::Health]);
+        events.publish(
+            Topic::Health,
+            "health",
+            "health.transition",
+            None,
+            json!({"n": 5}),
+        );
+        events.flush().await;
+        let next = tokio::time::timeout(Duration::from_secs(10), following.next())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(next.seq, 5);
+        let (none_lost, _) = events
+            .follow(&Principal::System, &[], &Resume::default())
+            .await
+            .unwrap();
+        assert!(none_lost.is_none());
         events.close();
         store.close().await;
     }
@@ -212,7 +250,7 @@ storage_test!(
 storage_test!(
     each_topic_is_read_under_its_permission,
     |url: String| async move {
-        let store = Store::connect(&url).await.unwrap();
+        let store = own_log(&url).await;
         let events = stream(&store).await;
         let (viewer_id, viewer) = user("viewer");
         let (other_id, _) = user("viewer");

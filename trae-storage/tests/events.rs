@@ -28,10 +28,19 @@ fn event(minute: i64, topic: &str, kind: &str, owner: Option<Uuid>) -> NewEvent 
     }
 }
 
+/// A store whose services keep their events in-process, so each test writes the only rows.
+async fn log_only(url: &str) -> Store {
+    let options = trae_storage::StoreOptions {
+        event_log: false,
+        ..trae_storage::StoreOptions::default()
+    };
+    Store::connect_with(url, options).await.unwrap()
+}
+
 storage_test!(
     appended_events_come_back_in_order_with_every_field,
     |url: String| async move {
-        let store = Store::connect(&url).await.unwrap();
+        let store = log_only(&url).await;
         let log = store.event_repository();
         let owner = Uuid::now_v7();
         let batch = vec![
@@ -90,8 +99,8 @@ storage_test!(
     concurrent_appends_from_two_nodes_never_show_a_reader_a_gap,
     |url: String| async move {
         // Two stores on one database are two nodes: separate pools, separate connections.
-        let node_a = Store::connect(&url).await.unwrap();
-        let node_b = Store::connect(&url).await.unwrap();
+        let node_a = log_only(&url).await;
+        let node_b = log_only(&url).await;
         let logs: [Arc<dyn EventRepository>; 2] =
             [node_a.event_repository(), node_b.event_repository()];
         const PUBLISHERS: usize = 6;
@@ -159,7 +168,7 @@ storage_test!(
 storage_test!(
     the_epoch_is_made_with_the_log_and_renewed_on_demand,
     |url: String| async move {
-        let store = Store::connect(&url).await.unwrap();
+        let store = log_only(&url).await;
         let log = store.event_repository();
         let fresh = log.position().await.unwrap();
         assert_eq!(fresh.epoch.len(), 32);
@@ -170,7 +179,7 @@ storage_test!(
             .unwrap();
         store.close().await;
 
-        let again = Store::connect(&url).await.unwrap();
+        let again = log_only(&url).await;
         let log = again.event_repository();
         let reopened = log.position().await.unwrap();
         assert_eq!(reopened.epoch, fresh.epoch, "an epoch outlives restarts");
@@ -185,7 +194,7 @@ storage_test!(
 storage_test!(
     pruning_drops_the_old_and_the_surplus_and_numbering_goes_on,
     |url: String| async move {
-        let store = Store::connect(&url).await.unwrap();
+        let store = log_only(&url).await;
         let log = store.event_repository();
         let batch: Vec<NewEvent> = (0..10)
             .map(|m| event(m, "tasks", "task.tick", None))
@@ -270,6 +279,19 @@ storage_test!(
         // A service's event reaches the log through the store's bus, with its owner; a source
         // that is no topic stays in-process.
         let stream = store.event_stream().expect("the log is attached");
+        stream.flush().await;
+        // The same migrations are in the log, on topic system, once they committed.
+        let logged: Vec<_> = store
+            .event_repository()
+            .since(0, None, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.kind == "migration.applied")
+            .collect();
+        assert_eq!(logged.len(), status.len(), "{logged:?}");
+        assert!(logged.iter().all(|e| e.topic == "system"));
+        assert_eq!(logged.last().unwrap().payload["done"], json!(status.len()));
         let before = stream.position().await.unwrap().last_seq;
         let owner = Uuid::now_v7();
         let bus = store.events();
@@ -301,5 +323,22 @@ storage_test!(
         assert!(off.event_stream().is_none());
         off.close().await;
         store.close().await;
+    }
+);
+
+storage_test!(
+    a_store_closes_right_after_an_append_notifies,
+    |url: String| async move {
+        // On PostgreSQL the append's NOTIFY wakes the listener just as the pool closes: the
+        // close must not wait on the listener's connection.
+        for n in 0..20 {
+            let store = Store::connect(&url).await.unwrap();
+            store
+                .events()
+                .publish("pets", "pet.created", json!({ "n": n }));
+            tokio::time::timeout(std::time::Duration::from_secs(20), store.close())
+                .await
+                .unwrap_or_else(|_| panic!("close {n} hung"));
+        }
     }
 );

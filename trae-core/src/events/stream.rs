@@ -16,7 +16,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-
 use tokio::sync::{Notify, broadcast};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -180,12 +179,13 @@ pub struct EventStreamOptions {
 }
 
 impl EventStreamOptions {
-    /// The defaults, keeping events as `config` says.
-    pub fn kept_as(config: &crate::EventConfig) -> Self {
+    /// These options, keeping events as long and as many as `config` says.
+    #[must_use]
+    pub fn keeping(self, config: &crate::EventConfig) -> Self {
         Self {
             retention: chrono::Duration::hours(i64::from(config.retention_hours)),
             max_rows: u64::from(config.max_rows),
-            ..Self::default()
+            ..self
         }
     }
 }
@@ -514,6 +514,28 @@ impl EventStream {
             live,
         }))
     }
+
+    /// [`EventStream::subscribe`] for a reader that goes on whatever happened: when the
+    /// history it asked for is gone, it follows from the end of the log, and is told what was
+    /// lost.
+    pub async fn follow(
+        &self,
+        principal: &Principal,
+        topics: &[Topic],
+        resume: &Resume,
+    ) -> Result<(Option<HistoryLost>, Subscription)> {
+        match self.subscribe(principal, topics, resume).await? {
+            Read::Continued(sub) => Ok((None, sub)),
+            Read::Lost(lost) => match self
+                .subscribe(principal, topics, &Resume::default())
+                .await?
+            {
+                Read::Continued(sub) => Ok((Some(lost), sub)),
+                // Without `since` there is no history to lose.
+                Read::Lost(again) => Err(Error::Unavailable(again.reason)),
+            },
+        }
+    }
 }
 
 /// A reader following the stream: [`Subscription::next`] yields each visible event once, in
@@ -550,6 +572,11 @@ impl Subscription {
     /// The last `seq` this subscription has covered: resume after it.
     pub fn last_seq(&self) -> u64 {
         self.last
+    }
+
+    /// The topics it shows.
+    pub fn topics(&self) -> impl Iterator<Item = Topic> + '_ {
+        self.visibility.topics()
     }
 
     /// Whether it is still replaying the history it resumed from (a reader may take that at

@@ -220,18 +220,10 @@ impl EventsApi {
             Some(id) if !id.trim().is_empty() => Resume::from_event_id(id)?,
             _ => Resume::parse(since.0, epoch.0)?,
         };
-        let stream = self.stream()?;
-        let principal = auth.principal();
-        let (lost, subscription) = match stream.subscribe(principal, &topics, &resume).await? {
-            Read::Continued(sub) => (None, sub),
-            Read::Lost(lost) => match stream
-                .subscribe(principal, &topics, &Resume::default())
-                .await?
-            {
-                Read::Continued(sub) => (Some(lost), sub),
-                Read::Lost(again) => return Err(trae_core::Error::Unavailable(again.reason).into()),
-            },
-        };
+        let (lost, subscription) = self
+            .stream()?
+            .follow(auth.principal(), &topics, &resume)
+            .await?;
         let epoch = subscription.epoch().to_owned();
         let events = futures_util::stream::unfold(subscription, |mut sub| async move {
             // A failed read ends the response; the client reconnects with Last-Event-ID.

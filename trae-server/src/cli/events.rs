@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use trae_agents::Trae;
-use trae_core::{Config, Principal, Read, Resume, StoredEvent, Topic};
+use trae_core::{Config, Principal, Resume, StoredEvent, Topic};
 
 use crate::write_stdout;
 
@@ -33,25 +33,13 @@ async fn follow(trae: &Trae, tail: Tail) -> anyhow::Result<()> {
     let stream = trae.events()?;
     let topics = Topic::parse_list(tail.topics.as_deref())?;
     let resume = Resume::parse(tail.since, tail.epoch)?;
-    let mut subscription = match stream
-        .subscribe(&Principal::System, &topics, &resume)
-        .await?
-    {
-        Read::Continued(sub) => sub,
-        Read::Lost(lost) => {
-            eprintln!(
-                "history lost: {}; following from seq {} of epoch {}",
-                lost.reason, lost.position.last_seq, lost.position.epoch
-            );
-            match stream
-                .subscribe(&Principal::System, &topics, &Resume::default())
-                .await?
-            {
-                Read::Continued(sub) => sub,
-                Read::Lost(again) => anyhow::bail!("cannot follow the stream: {}", again.reason),
-            }
-        }
-    };
+    let (lost, mut subscription) = stream.follow(&Principal::System, &topics, &resume).await?;
+    if let Some(lost) = lost {
+        eprintln!(
+            "history lost: {}; following from seq {} of epoch {}",
+            lost.reason, lost.position.last_seq, lost.position.epoch
+        );
+    }
     if !tail.json {
         eprintln!(
             "following epoch {} after seq {} (Ctrl-C stops)",
