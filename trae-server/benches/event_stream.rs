@@ -18,7 +18,9 @@
 //!
 //! Knobs: `TRAE_BENCH_SUBSCRIBERS` (1000), `TRAE_BENCH_RATES` (`100,1000` events/s, one round
 //! each),
-//! `TRAE_BENCH_SECS` (10), `TRAE_BENCH_EVENTS` (200000 for phase 1).
+//! `TRAE_BENCH_SECS` (10), `TRAE_BENCH_EVENTS` (200000 for phase 1), `TRAE_BENCH_PARTS`
+//! (`stored,overhead,fanout,nodes`: the parts to run), `TRAE_BENCH_TRAE` (the `trae` binary
+//! the server parts run; this build's by default).
 //! Run: `cargo bench -p trae-server --bench event_stream`.
 
 #![allow(clippy::print_stdout)]
@@ -61,19 +63,29 @@ fn main() {
         .expect("runtime");
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     println!("event stream bench: {cores} cores");
+    let parts =
+        std::env::var("TRAE_BENCH_PARTS").unwrap_or_else(|_| "stored,overhead,fanout,nodes".into());
+    let part = |name: &str| parts.split(',').any(|p| p.trim() == name);
     runtime.block_on(async {
         let dir = tempfile::tempdir().expect("temporary directory");
         let sqlite = format!("sqlite://{}?mode=rwc", dir.path().join("lib.db").display());
-        stored_rate("sqlite", &sqlite, events).await;
-        if let Some(admin) = &pg {
-            let db = PgDatabase::create(admin, "lib").await;
-            stored_rate("postgres", &db.url, events).await;
-            db.drop().await;
+        if part("stored") {
+            stored_rate("sqlite", &sqlite, events).await;
+            if let Some(admin) = &pg {
+                let db = PgDatabase::create(admin, "lib").await;
+                stored_rate("postgres", &db.url, events).await;
+                db.drop().await;
+            }
         }
-        publish_overhead(&sqlite).await;
-        fan_out(subscribers, &rates, secs).await;
+        if part("overhead") {
+            publish_overhead(&sqlite).await;
+        }
+        if part("fanout") {
+            fan_out(subscribers, &rates, secs).await;
+        }
         match &pg {
-            Some(admin) => across_nodes(admin, 200, secs).await,
+            Some(admin) if part("nodes") => across_nodes(admin, 200, secs).await,
+            Some(_) => {}
             None => println!("\nacross nodes: skipped (set TRAE_BENCH_DATABASE_URL)"),
         }
     });
@@ -183,7 +195,9 @@ impl Server {
     fn start(database_url: Option<&str>) -> Self {
         let dir = tempfile::tempdir().expect("data dir");
         let log = dir.path().join("server.log");
-        let mut command = Command::new(TRAE);
+        // Another build (say, the commit before a change) can be measured the same way.
+        let trae = std::env::var("TRAE_BENCH_TRAE").unwrap_or_else(|_| TRAE.to_owned());
+        let mut command = Command::new(trae);
         command
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -230,18 +244,7 @@ impl Server {
 
     /// CPU time used so far (user + system), in seconds.
     fn cpu_secs(&self) -> f64 {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).expect("stat");
-        // After the command name (in parentheses): fields 14 and 15 are utime and stime.
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .expect("stat")
-            .1
-            .split_whitespace()
-            .collect();
-        let ticks: f64 =
-            fields[11].parse::<f64>().expect("utime") + fields[12].parse::<f64>().expect("stime");
-        ticks / 100.0
+        cpu_secs(&self.child.id().to_string())
     }
 
     /// Resident memory in KiB.
@@ -254,6 +257,21 @@ impl Server {
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
             .expect("VmRSS")
     }
+}
+
+/// CPU time process `pid` (or `self`) used so far (user + system), in seconds.
+fn cpu_secs(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    // After the command name (in parentheses): fields 14 and 15 are utime and stime.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .expect("stat")
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks: f64 =
+        fields[11].parse::<f64>().expect("utime") + fields[12].parse::<f64>().expect("stime");
+    ticks / 100.0
 }
 
 impl Drop for Server {
@@ -331,7 +349,8 @@ async fn publish_pets(
     sent: Arc<Vec<AtomicU64>>,
     base: Instant,
 ) {
-    let lanes = 4usize;
+    // Enough connections that a slow answer does not hold back the rate (25 a second each).
+    let lanes = usize::try_from(rate / 25).unwrap_or(64).clamp(4, 64);
     let mut tasks = Vec::new();
     for lane in 0..lanes {
         let (addr, token, sent) = (addr.to_owned(), token.to_owned(), Arc::clone(&sent));
@@ -405,10 +424,24 @@ async fn deliver(
         .map(|ws| tokio::spawn(receive(ws, Arc::clone(&sent), base, n, deadline)))
         .collect();
     let started = Instant::now();
-    let cpu_before = follow.cpu_secs();
-    publish_pets(&publish.addr, &token_p, n, rate, Arc::clone(&sent), base).await;
-    let offered = n as f64 / started.elapsed().as_secs_f64();
-    let server_cores = (follow.cpu_secs() - cpu_before) / started.elapsed().as_secs_f64();
+    let cpu_before = (follow.cpu_secs(), cpu_secs("self"));
+    // The publisher has a thread and runtime of its own, so the 1,000 readers on this
+    // runtime cannot hold back the rate it offers.
+    let (addr, token) = (publish.addr.clone(), token_p.clone());
+    let publisher = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("publisher runtime")
+            .block_on(publish_pets(&addr, &token, n, rate, sent, base));
+    });
+    tokio::task::spawn_blocking(move || publisher.join().expect("publisher"))
+        .await
+        .expect("publisher");
+    let elapsed = started.elapsed().as_secs_f64();
+    let offered = n as f64 / elapsed;
+    let server_cores = (follow.cpu_secs() - cpu_before.0) / elapsed;
+    let bench_cores = (cpu_secs("self") - cpu_before.1) / elapsed;
     let mut all = Vec::with_capacity(n * readers.len());
     let mut short = 0usize;
     for r in readers {
@@ -423,7 +456,7 @@ async fn deliver(
     println!(
         "  {label}: {subscribers} subscribers, {n} events at {offered:.0}/s: {} of {expected} deliveries \
          ({} dropped, {short} sockets short); latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; \
-         following server busy {server_cores:.2} of {} cores",
+         following server busy {server_cores:.2} of {} cores, this process (clients, publisher) {bench_cores:.2}",
         all.len(),
         expected - all.len(),
         percentile(&all, 0.50),

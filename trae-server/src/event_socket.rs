@@ -16,7 +16,7 @@ use poem::web::websocket::{CloseCode, Message, WebSocket, WebSocketConfig, WebSo
 use poem::web::{Data, RemoteAddr};
 use poem::{IntoResponse, handler};
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use trae_auth::{Credential, Identity};
 use trae_core::{
@@ -217,7 +217,9 @@ impl ServerFrame<'_> {
 
 /// What goes to the writer, in order.
 enum Out {
-    Frame(Arc<str>),
+    /// Frames written together (one write where they fit), each holding a permit of the
+    /// socket's buffer until it is written.
+    Frames(Vec<Arc<str>>),
     Close(u16, String),
 }
 
@@ -239,39 +241,49 @@ impl Closing {
 /// How long a replay may wait for a client to read before it counts as a slow consumer.
 const REPLAY_STALL: Duration = Duration::from_secs(10);
 
+/// The most events sent to the writer at once.
+const EVENT_BATCH: usize = 64;
+
 /// The most frames written before a flush.
-const WRITE_BATCH: usize = 64;
+const WRITE_BATCH: usize = 256;
 
 /// How long the goodbye (queued frames, then the close frame) may take.
 const CLOSE_WITHIN: Duration = Duration::from_secs(5);
 
 async fn serve(stream: WebSocketStream, socket: EventSocket) {
     let (mut sink, mut incoming) = stream.split();
-    let (tx, mut rx) = mpsc::channel::<Out>(socket.options.buffer.max(1));
+    // The buffer is counted in frames: each queued frame holds a permit until it is written.
+    let room = Arc::new(Semaphore::new(socket.options.buffer.max(1)));
+    let (tx, mut rx) = mpsc::unbounded_channel::<Out>();
+    let freed = Arc::clone(&room);
     let writer = tokio::spawn(async move {
-        // Frames that queued meanwhile go out with one flush (one write where they fit).
-        'frames: while let Some(first) = rx.recv().await {
-            let mut out = Some(first);
-            let mut batched = 0;
-            while let Some(next) = out.take() {
-                let message = match next {
-                    Out::Frame(text) => Message::Text(text.to_string()),
-                    Out::Close(code, reason) => {
-                        let _ = sink
-                            .send(Message::Close(Some((CloseCode::from(code), reason))))
-                            .await;
-                        break 'frames;
+        'out: while let Some(first) = rx.recv().await {
+            // What queued meanwhile goes out with the same flush (one write where it fits).
+            let (mut next, mut written, mut close) = (Some(first), 0usize, None);
+            while let Some(out) = next.take() {
+                match out {
+                    Out::Frames(frames) => {
+                        for text in frames {
+                            if sink.feed(Message::Text(text.to_string())).await.is_err() {
+                                break 'out;
+                            }
+                            written += 1;
+                        }
                     }
-                };
-                if sink.feed(message).await.is_err() {
-                    break 'frames;
+                    Out::Close(code, reason) => close = Some((code, reason)),
                 }
-                batched += 1;
-                if batched < WRITE_BATCH {
-                    out = rx.try_recv().ok();
+                if close.is_none() && written < WRITE_BATCH {
+                    next = rx.try_recv().ok();
                 }
             }
             if sink.flush().await.is_err() {
+                break;
+            }
+            freed.add_permits(written);
+            if let Some((code, reason)) = close {
+                let _ = sink
+                    .send(Message::Close(Some((CloseCode::from(code), reason))))
+                    .await;
                 break;
             }
         }
@@ -280,6 +292,7 @@ async fn serve(stream: WebSocketStream, socket: EventSocket) {
     let mut session = Session {
         socket: &socket,
         tx: &tx,
+        room: &room,
         principal: None,
         token: None,
         subscription: None,
@@ -290,7 +303,7 @@ async fn serve(stream: WebSocketStream, socket: EventSocket) {
     drop(session);
     let goodbye = async {
         if let Some(closing) = closing {
-            let _ = tx.send(Out::Close(closing.code, closing.reason)).await;
+            let _ = tx.send(Out::Close(closing.code, closing.reason));
         }
         drop(tx);
         let _ = writer.await;
@@ -301,7 +314,8 @@ async fn serve(stream: WebSocketStream, socket: EventSocket) {
 
 struct Session<'a> {
     socket: &'a EventSocket,
-    tx: &'a mpsc::Sender<Out>,
+    tx: &'a mpsc::UnboundedSender<Out>,
+    room: &'a Semaphore,
     principal: Option<Principal>,
     token: Option<String>,
     subscription: Option<Subscription>,
@@ -370,10 +384,10 @@ impl Session<'_> {
                         Err(closing) => return Some(closing),
                     }
                 }
-                event = next_event(self.subscription.as_mut()) => {
-                    match event {
-                        Ok(event) => {
-                            if let Err(closing) = self.send_event(&event).await {
+                events = next_events(self.subscription.as_mut(), EVENT_BATCH.min(options.buffer.max(1))) => {
+                    match events {
+                        Ok(events) => {
+                            if let Err(closing) = self.send_events(&events).await {
                                 return Some(closing);
                             }
                         }
@@ -399,48 +413,53 @@ impl Session<'_> {
 
     /// Queues a frame; `Err` with the slow-consumer close when the buffer is full.
     fn send(&self, frame: &ServerFrame<'_>) -> Result<(), Closing> {
-        self.queue(frame.text().into())
+        self.queue(vec![frame.text().into()])
     }
 
-    fn queue(&self, text: Arc<str>) -> Result<(), Closing> {
-        match self.tx.try_send(Out::Frame(text)) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(_)) => Err(Closing::new(
-                close::SLOW_CONSUMER,
-                format!("slow consumer; resume after seq {}", self.delivered),
-            )),
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                Err(Closing::new(1001, "the connection is closing"))
-            }
+    /// Queues `frames` if the buffer has room for them all.
+    fn queue(&self, frames: Vec<Arc<str>>) -> Result<(), Closing> {
+        match self.room.try_acquire_many(permits(&frames)) {
+            Ok(permits) => permits.forget(),
+            Err(_) => return Err(self.slow_consumer()),
         }
+        self.tx
+            .send(Out::Frames(frames))
+            .map_err(|_| Closing::new(1001, "the connection is closing"))
     }
 
-    /// Queues an event: while the subscription replays history, waiting for room (the
-    /// client reads a backlog at its own pace, within [`REPLAY_STALL`]); once live, closing a
-    /// client whose buffer is full.
-    async fn send_event(&mut self, event: &StoredEvent) -> Result<(), Closing> {
-        let text = self.socket.frames.frame(event);
+    fn slow_consumer(&self) -> Closing {
+        Closing::new(
+            close::SLOW_CONSUMER,
+            format!("slow consumer; resume after seq {}", self.delivered),
+        )
+    }
+
+    /// Queues events: while the subscription replays history, waiting for room (the client
+    /// reads a backlog at its own pace, within [`REPLAY_STALL`]); once live, closing a client
+    /// whose buffer is full.
+    async fn send_events(&mut self, events: &[Arc<StoredEvent>]) -> Result<(), Closing> {
+        let Some(last) = events.last().map(|e| e.seq) else {
+            return Ok(());
+        };
+        let frames: Vec<Arc<str>> = events.iter().map(|e| self.socket.frames.frame(e)).collect();
         if self
             .subscription
             .as_ref()
             .is_some_and(Subscription::replaying)
         {
-            match self.tx.send_timeout(Out::Frame(text), REPLAY_STALL).await {
-                Ok(()) => {}
-                Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
-                    return Err(Closing::new(
-                        close::SLOW_CONSUMER,
-                        format!("slow consumer; resume after seq {}", self.delivered),
-                    ));
-                }
-                Err(mpsc::error::SendTimeoutError::Closed(_)) => {
-                    return Err(Closing::new(1001, "the connection is closing"));
-                }
+            match tokio::time::timeout(REPLAY_STALL, self.room.acquire_many(permits(&frames))).await
+            {
+                Ok(Ok(permits)) => permits.forget(),
+                Ok(Err(_)) => return Err(Closing::new(1001, "the connection is closing")),
+                Err(_) => return Err(self.slow_consumer()),
             }
+            self.tx
+                .send(Out::Frames(frames))
+                .map_err(|_| Closing::new(1001, "the connection is closing"))?;
         } else {
-            self.queue(text)?;
+            self.queue(frames)?;
         }
-        self.delivered = event.seq;
+        self.delivered = last;
         Ok(())
     }
 
@@ -585,14 +604,21 @@ impl Session<'_> {
     }
 }
 
-/// The next event of `subscription`; pending forever without one.
-async fn next_event(
+/// The next events of `subscription`, as many as are at hand (never more than the buffer
+/// holds); pending forever without a subscription.
+async fn next_events(
     subscription: Option<&mut Subscription>,
-) -> trae_core::Result<Arc<StoredEvent>> {
+    max: usize,
+) -> trae_core::Result<Vec<Arc<StoredEvent>>> {
     match subscription {
-        Some(sub) => sub.next().await,
+        Some(sub) => sub.next_batch(max).await,
         None => std::future::pending().await,
     }
+}
+
+/// The buffer permits `frames` take.
+fn permits(frames: &[Arc<str>]) -> u32 {
+    u32::try_from(frames.len()).unwrap_or(u32::MAX)
 }
 
 /// A client frame, `Ok(None)` when the client closed, or the close for a malformed one.

@@ -370,3 +370,78 @@ storage_test!(
         store.close().await;
     }
 );
+
+storage_test!(
+    a_subscriber_takes_the_events_at_hand_together,
+    |url: String| async move {
+        let store = own_log(&url).await;
+        let events = stream(&store).await;
+        let (me, viewer) = user("viewer");
+        let Read::Continued(mut sub) = events
+            .subscribe(&viewer, &[Topic::Tasks], &Resume::default())
+            .await
+            .unwrap()
+        else {
+            panic!("a live subscription loses nothing");
+        };
+        // One append: mine, someone else's, another topic's, interleaved.
+        for n in 1..=9u64 {
+            let (topic, owner) = match n % 3 {
+                0 => (Topic::Tasks, Some(me)),
+                1 => (Topic::Tasks, Some(Uuid::now_v7())),
+                _ => (Topic::Health, None),
+            };
+            events.publish(
+                topic,
+                topic.as_str(),
+                "thing.happened",
+                owner,
+                json!({"n": n}),
+            );
+        }
+        events.flush().await;
+
+        let first = tokio::time::timeout(Duration::from_secs(10), sub.next_batch(2))
+            .await
+            .unwrap()
+            .unwrap();
+        let ns = |batch: &[Arc<trae_core::StoredEvent>]| -> Vec<u64> {
+            batch
+                .iter()
+                .map(|e| e.payload["n"].as_u64().unwrap())
+                .collect()
+        };
+        assert_eq!(
+            ns(&first),
+            [3, 6],
+            "no more than asked, only what the viewer sees"
+        );
+        assert_eq!(
+            sub.last_seq(),
+            6,
+            "hidden events before them are passed over"
+        );
+        let rest = tokio::time::timeout(Duration::from_secs(10), sub.next_batch(100))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(ns(&rest), [9], "the rest of what was at hand");
+        assert_eq!(sub.last_seq(), 9);
+
+        // A batch ends where nothing more is at hand, and later events come in the next.
+        events.publish(
+            Topic::Tasks,
+            "tasks",
+            "thing.happened",
+            Some(me),
+            json!({"n": 10}),
+        );
+        let later = tokio::time::timeout(Duration::from_secs(10), sub.next_batch(100))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(ns(&later), [10]);
+        events.close();
+        store.close().await;
+    }
+);

@@ -40,8 +40,9 @@ const MAX_EPOCH_LEN: usize = 64;
 /// What the follower fans out.
 #[derive(Debug, Clone)]
 enum Fanned {
-    /// The next event of the log.
-    Event(Arc<StoredEvent>),
+    /// The next events of the log, in `seq` order: one read's worth, so a subscriber wakes
+    /// once per read rather than once per event.
+    Events(Arc<[Arc<StoredEvent>]>),
     /// The follower skipped the log up to this `seq` (it had no subscribers): a subscriber
     /// behind it reads the log.
     Skipped(u64),
@@ -174,7 +175,8 @@ pub struct EventStreamOptions {
     /// How often the follower looks at the log when nothing woke it (another process's
     /// appends on SQLite are found this way).
     pub poll_every: Duration,
-    /// Events the fan-out holds for a slow subscriber before it must go back to the log.
+    /// Reads of the log the fan-out holds for a slow subscriber before it must go back to
+    /// the log.
     pub fan_out: usize,
 }
 
@@ -508,7 +510,7 @@ impl EventStream {
             visibility,
             epoch: position.epoch,
             last: since,
-            backlog: VecDeque::new(),
+            pending: VecDeque::new(),
             catching_up: true,
             replaying: true,
             live,
@@ -546,7 +548,8 @@ pub struct Subscription {
     epoch: String,
     /// The last `seq` covered, hidden events included.
     last: u64,
-    backlog: VecDeque<StoredEvent>,
+    /// Events read or received and not yet taken, in `seq` order, hidden ones included.
+    pending: VecDeque<Arc<StoredEvent>>,
     /// Reading the log rather than the fan-out (at the start, and after falling behind).
     catching_up: bool,
     /// Still replaying the history it resumed from (until the log is first exhausted).
@@ -593,39 +596,96 @@ impl Subscription {
     /// The next visible event; `Unavailable` when the stream closed.
     pub async fn next(&mut self) -> Result<Arc<StoredEvent>> {
         loop {
-            if let Some(event) = self.backlog.pop_front() {
-                self.last = event.seq;
-                if self.visibility.shows(&event) {
-                    return Ok(Arc::new(event));
-                }
+            if let Some(event) = self.take_visible() {
+                return Ok(event);
+            }
+            self.fill().await?;
+        }
+    }
+
+    /// The next visible events, at least one and at most `max` (`max` 0 counts as 1): all
+    /// that are at hand once the first is, so a reader can send them together.
+    pub async fn next_batch(&mut self, max: usize) -> Result<Vec<Arc<StoredEvent>>> {
+        let first = self.next().await?;
+        let mut batch = vec![first];
+        while batch.len() < max {
+            if let Some(event) = self.take_visible() {
+                batch.push(event);
                 continue;
             }
-            if self.catching_up {
-                // Every topic, so `last` advances over hidden events too and the fan-out
-                // continues right after it.
-                let page = self.repo.since(self.last, None, READ_BATCH).await?;
-                if page.is_empty() {
-                    self.catching_up = false;
-                    self.replaying = false;
-                } else {
-                    self.backlog.extend(page);
-                }
-                continue;
+            // What the fan-out holds already, without waiting for more.
+            match self.live.try_recv() {
+                Ok(fanned) => self.accept(fanned),
+                Err(broadcast::error::TryRecvError::Lagged(_)) => self.catching_up = true,
+                Err(_) => break,
             }
-            match self.live.recv().await {
-                Ok(Fanned::Event(event)) if event.seq <= self.last => {}
-                Ok(Fanned::Event(event)) if event.seq == self.last + 1 => {
-                    self.last = event.seq;
-                    if self.visibility.shows(&event) {
-                        return Ok(event);
+            if self.catching_up && self.pending.is_empty() {
+                break;
+            }
+        }
+        Ok(batch)
+    }
+
+    /// The first visible event of `pending`, moving `last` over the hidden ones before it.
+    fn take_visible(&mut self) -> Option<Arc<StoredEvent>> {
+        while let Some(event) = self.pending.pop_front() {
+            self.last = event.seq;
+            if self.visibility.shows(&event) {
+                return Some(event);
+            }
+        }
+        None
+    }
+
+    /// The last `seq` read or received: the log continues after it.
+    fn tail(&self) -> u64 {
+        self.pending.back().map_or(self.last, |e| e.seq)
+    }
+
+    /// Adds to `pending`: a page of the log while catching up, else what the fan-out sends.
+    async fn fill(&mut self) -> Result<()> {
+        if self.catching_up {
+            // Every topic, so the position advances over hidden events too and the fan-out
+            // continues right after it.
+            let page = self.repo.since(self.tail(), None, READ_BATCH).await?;
+            if page.is_empty() {
+                self.catching_up = false;
+                self.replaying = false;
+            } else {
+                self.pending.extend(page.into_iter().map(Arc::new));
+            }
+            return Ok(());
+        }
+        match self.live.recv().await {
+            Ok(fanned) => self.accept(fanned),
+            Err(broadcast::error::RecvError::Lagged(_)) => self.catching_up = true,
+            Err(broadcast::error::RecvError::Closed) => {
+                return Err(Error::Unavailable("the event stream closed".into()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes what the fan-out sent: the events that continue `pending` without a gap; on a
+    /// gap (events this subscription has not seen, or a skip past it), the log is read.
+    fn accept(&mut self, fanned: Fanned) {
+        match fanned {
+            Fanned::Events(events) => {
+                for event in events.iter() {
+                    let tail = self.tail();
+                    if event.seq <= tail {
+                        continue;
                     }
+                    if event.seq != tail + 1 {
+                        self.catching_up = true;
+                        return;
+                    }
+                    self.pending.push_back(Arc::clone(event));
                 }
-                Ok(Fanned::Skipped(upto)) if upto <= self.last => {}
-                // Ahead of what this subscription has: the log has what lies between.
-                Ok(Fanned::Event(_) | Fanned::Skipped(_))
-                | Err(broadcast::error::RecvError::Lagged(_)) => self.catching_up = true,
-                Err(broadcast::error::RecvError::Closed) => {
-                    return Err(Error::Unavailable("the event stream closed".into()));
+            }
+            Fanned::Skipped(upto) => {
+                if upto > self.tail() {
+                    self.catching_up = true;
                 }
             }
         }
@@ -672,11 +732,13 @@ async fn follow(
             match repo.since(last, None, READ_BATCH).await {
                 Ok(events) => {
                     let full = events.len() == READ_BATCH as usize;
-                    for event in events {
-                        last = event.seq;
-                        // No subscribers is not an error.
-                        let _ = fan_out.send(Fanned::Event(Arc::new(event)));
-                    }
+                    let Some(end) = events.last().map(|e| e.seq) else {
+                        break;
+                    };
+                    last = end;
+                    // No subscribers is not an error.
+                    let _ =
+                        fan_out.send(Fanned::Events(events.into_iter().map(Arc::new).collect()));
                     if !full {
                         break;
                     }
