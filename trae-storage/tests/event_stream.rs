@@ -445,3 +445,70 @@ storage_test!(
         store.close().await;
     }
 );
+
+storage_test!(
+    under_load_the_fan_out_sends_what_was_appended_meanwhile_together,
+    |url: String| async move {
+        let store = own_log(&url).await;
+        let options = EventStreamOptions {
+            fan_out_every: Duration::from_secs(1),
+            ..EventStreamOptions::default()
+        };
+        let clock = Arc::new(trae_core::SystemClock);
+        let events = EventStream::start(store.event_repository(), clock, options)
+            .await
+            .unwrap();
+        let Read::Continued(mut sub) = events
+            .subscribe(&Principal::System, &[Topic::Health], &Resume::default())
+            .await
+            .unwrap()
+        else {
+            panic!("a live subscription loses nothing");
+        };
+        let publish = |n: u64| {
+            events.publish(
+                Topic::Health,
+                "health",
+                "health.transition",
+                None,
+                json!({ "n": n }),
+            );
+        };
+        let ns = |batch: Vec<Arc<trae_core::StoredEvent>>| -> Vec<u64> {
+            batch
+                .iter()
+                .map(|e| e.payload["n"].as_u64().unwrap())
+                .collect()
+        };
+        // Live: the log holds nothing to replay, and the follower, which polls every 250 ms,
+        // has seen the subscriber (else event 1 would reach it through the log).
+        let nothing = tokio::time::timeout(Duration::from_millis(600), sub.next_batch(100)).await;
+        assert!(nothing.is_err(), "{nothing:?}");
+        assert!(!sub.replaying());
+        // After a quiet spell an event goes out on its own.
+        publish(1);
+        events.flush().await;
+        let first = tokio::time::timeout(Duration::from_secs(10), sub.next_batch(100))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(ns(first), [1]);
+        // Right after a fan-out, appends wait for the next one and arrive together.
+        publish(2);
+        events.flush().await;
+        let early = tokio::time::timeout(Duration::from_millis(200), sub.next_batch(100)).await;
+        assert!(
+            early.is_err(),
+            "held until a second after the last fan-out: {early:?}"
+        );
+        publish(3);
+        events.flush().await;
+        let together = tokio::time::timeout(Duration::from_secs(10), sub.next_batch(100))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(ns(together), [2, 3]);
+        events.close();
+        store.close().await;
+    }
+);

@@ -178,6 +178,10 @@ pub struct EventStreamOptions {
     /// Reads of the log the fan-out holds for a slow subscriber before it must go back to
     /// the log.
     pub fan_out: usize,
+    /// The shortest time between two reads of the log for the fan-out: under load, what
+    /// was appended meanwhile goes to every subscriber together (one wake-up and one write
+    /// per subscriber instead of several); after a quiet spell an event goes at once.
+    pub fan_out_every: Duration,
 }
 
 impl EventStreamOptions {
@@ -201,6 +205,9 @@ impl Default for EventStreamOptions {
             max_rows: 1_000_000,
             poll_every: Duration::from_millis(250),
             fan_out: 4_096,
+            // Fewer wake-ups and writes per subscriber under load; measured in
+            // docs/benchmarks.md.
+            fan_out_every: Duration::from_millis(25),
         }
     }
 }
@@ -290,6 +297,7 @@ impl EventStream {
             Arc::clone(&wake),
             stop.clone(),
             options.poll_every,
+            options.fan_out_every,
             start,
         ));
         Ok(Self {
@@ -699,8 +707,10 @@ async fn follow(
     wake: Arc<Notify>,
     stop: CancellationToken,
     poll_every: Duration,
+    fan_out_every: Duration,
     mut last: u64,
 ) {
+    let mut fanned_at: Option<tokio::time::Instant> = None;
     // Without subscribers the log is not read; `last` is then stale, and the first read after
     // one arrives starts from the end of the log, telling subscribers what it skipped (one
     // that is behind catches up from the log itself).
@@ -714,6 +724,12 @@ async fn follow(
         if fan_out.receiver_count() == 0 {
             stale = true;
             continue;
+        }
+        if let Some(at) = fanned_at {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep_until(at + fan_out_every) => {}
+            }
         }
         if stale {
             match repo.position().await {
@@ -736,6 +752,7 @@ async fn follow(
                         break;
                     };
                     last = end;
+                    fanned_at = Some(tokio::time::Instant::now());
                     // No subscribers is not an error.
                     let _ =
                         fan_out.send(Fanned::Events(events.into_iter().map(Arc::new).collect()));
