@@ -54,6 +54,14 @@ pub enum Error {
         /// Seconds after which a retry may succeed (an estimate from the recent drain rate).
         retry_after_secs: u64,
     },
+    /// A run's budget cannot pay for a call; nothing was sent.
+    #[error("budget exceeded ({limit}): {message}")]
+    BudgetExceeded {
+        /// The limit: `tokens`, `cost` or `wall_time`.
+        limit: &'static str,
+        /// What the call needed and what was left, for a human.
+        message: String,
+    },
     /// The storage layer failed in an unexpected way.
     #[error("storage: {0}")]
     Storage(String),
@@ -88,6 +96,7 @@ impl Error {
             Self::Config(_) => "invalid_configuration",
             Self::Unavailable(_) => "unavailable",
             Self::Overloaded { .. } => "overloaded",
+            Self::BudgetExceeded { .. } => "budget_exceeded",
             Self::Storage(_) => "internal",
         }
     }

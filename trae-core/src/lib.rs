@@ -14,6 +14,7 @@ pub mod content;
 pub mod error;
 pub mod events;
 pub mod identity;
+pub mod llm;
 pub mod monitoring;
 pub mod page;
 pub mod pet;
@@ -60,6 +61,11 @@ pub use identity::secret::{
 };
 pub use identity::session::{RefreshTokenRecord, Rotation, Session, SessionRepository};
 pub use identity::user::{StoredUser, User, UserChange, UserFilter, UserRepository};
+pub use llm::budget::{Admission, BudgetLimits, CallEstimate, RunBudget, Spent};
+pub use llm::chat::{
+    AnswerAssembler, ChatChunk, ChatMessage, ChatModel, ChatRequest, ChatResponse, ChatStream,
+    FinishReason, ModelPrice, ResponseFormat, Role, ToolCall, ToolSpec, Usage, estimate_tokens,
+};
 pub use monitoring::alert::{
     ALERTS_ADMIN, Alert, AlertFilter, AlertRepository, AlertRule, AlertRuleSpec, AlertState,
     Alerts, Comparison, METRICS_READ, Severity,

@@ -81,7 +81,8 @@ impl From<trae_core::Error> for ApiError {
         use trae_core::Error as E;
         let status = match &err {
             E::NotFound { .. } => StatusCode::NOT_FOUND,
-            E::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            // The request is sound; the budget it was given cannot pay for it.
+            E::Validation { .. } | E::BudgetExceeded { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             E::Conflict(_) => StatusCode::CONFLICT,
             E::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             E::Forbidden(_) => StatusCode::FORBIDDEN,
