@@ -31,7 +31,8 @@ use trae_core::{
 use trae_storage::{Backups, HealthMonitor, ProcessMetrics, Store, StoreOptions};
 
 use crate::{
-    HttpRequestHandler, Orchestrator, OrchestratorOptions, OutboundClient, OutboundPolicy,
+    GatewayOptions, HttpRequestHandler, ModelGateway, Orchestrator, OrchestratorOptions,
+    OutboundClient, OutboundPolicy,
 };
 
 /// Every trae service over one database, built from one configuration. Cheap to clone.
@@ -47,6 +48,7 @@ struct Inner {
     identity: Identity,
     vault: Arc<VaultSlot>,
     apis: Orchestrator,
+    models: ModelGateway,
     /// The outbound client of the orchestrator, shared with the worker's `http.request`.
     outbound: OutboundClient,
     health: OnceCell<HealthMonitor>,
@@ -195,8 +197,16 @@ impl Trae {
             evidence: store.evidence().with_authorizer(Arc::clone(&rbac)),
             contradictions: store.contradictions().with_authorizer(Arc::clone(&rbac)),
         };
+        let models = ModelGateway::new(
+            apis.clone(),
+            GatewayOptions {
+                log_content: config.llm_log_content,
+            },
+        )
+        .with_personas(content.personas.clone());
         Ok(Self {
             inner: Arc::new(Inner {
+                models,
                 pets: store.pets().with_authorizer(Arc::clone(&rbac)),
                 tasks: store
                     .tasks()
@@ -254,6 +264,12 @@ impl Trae {
     /// ([`Orchestrator::registry`]). Credentials come from the vault when a call needs them.
     pub fn apis(&self) -> &Orchestrator {
         &self.inner.apis
+    }
+
+    /// The model gateway: chats with language models through the `llm.chat` endpoints of
+    /// the API registry.
+    pub fn models(&self) -> &ModelGateway {
+        &self.inner.models
     }
 
     /// The task queue, deciding permissions through identity's RBAC.

@@ -223,6 +223,7 @@ impl TaskHandler for HttpRequestHandler {
                     body: call.body,
                     strategy: None,
                     request_id: Some(format!("task:{}", ctx.task().id)),
+                    ..ApiCall::default()
                 };
                 // The worker runs the task as the system: whoever enqueued it needed
                 // tasks:write, and tasks record no owner yet (issue 19).

@@ -9,11 +9,18 @@ pub mod boot;
 pub mod error;
 pub mod http_task;
 pub mod json_body;
+pub mod llm;
 pub mod orchestrator;
 pub mod outbound;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use boot::{Content, Trae};
 pub use error::{AgentError, Result};
 pub use http_task::HttpRequestHandler;
-pub use orchestrator::{ApiCall, ApiResponse, AttemptSummary, Orchestrator, OrchestratorOptions};
+pub use llm::gateway::{GatewayOptions, ModelEndpoint, ModelGateway, ModelStream};
+pub use orchestrator::{
+    ApiCall, ApiResponse, AttemptSummary, CallUsage, EndpointBody, OpenCall, Orchestrator,
+    OrchestratorOptions,
+};
 pub use outbound::{OutboundClient, OutboundPolicy, OutboundResponse};

@@ -48,7 +48,7 @@ use trae_core::{
 };
 use url::Url;
 
-use crate::outbound::{OutboundClient, OutboundResponse};
+use crate::outbound::{MAX_RESPONSE_BYTES, OutboundClient, OutboundResponse};
 use crate::{AgentError, Result};
 
 /// How long a credential read from the vault is reused.
@@ -100,6 +100,108 @@ pub struct ApiCall {
     pub strategy: Option<RoutingStrategy>,
     /// The request id to log with each attempt.
     pub request_id: Option<String>,
+    /// The body for each endpoint in place of `body`, or `None` from it to pass the endpoint
+    /// over (it cannot take this call, e.g. a model it does not serve).
+    pub body_for: Option<EndpointBody>,
+    /// Whether the call may be sent again once it reached an endpoint although its method is
+    /// not idempotent: true for a call whose only effect is its cost, like a chat completion.
+    pub replayable: bool,
+}
+
+/// Builds a call's body for one endpoint; `None` passes the endpoint over.
+#[derive(Clone)]
+pub struct EndpointBody(pub Arc<BodyFn>);
+
+/// The function inside an [`EndpointBody`].
+pub type BodyFn = dyn Fn(&ApiEndpoint) -> Option<Vec<u8>> + Send + Sync;
+
+impl std::fmt::Debug for EndpointBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EndpointBody(..)")
+    }
+}
+
+/// What a streamed call used, recorded in the request log when it ends.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CallUsage {
+    /// The model asked for.
+    pub model: Option<String>,
+    /// Tokens of the request.
+    pub prompt_tokens: Option<u32>,
+    /// Tokens of the answer.
+    pub completion_tokens: Option<u32>,
+    /// What it cost; the endpoint's `cost_per_request` when `None`.
+    pub cost: Option<f64>,
+    /// Why the stream ended badly, if it did.
+    pub error: Option<String>,
+}
+
+/// A call whose answer (2xx) is still arriving: read it with [`OpenCall::chunk`], then
+/// [`OpenCall::finish`] it with what it used. Dropping it closes the connection to the
+/// endpoint and logs the attempt with what is known.
+#[derive(Debug)]
+pub struct OpenCall {
+    /// The upstream's status.
+    pub status: u16,
+    /// Its headers (lowercase names).
+    pub headers: Vec<(String, String)>,
+    /// The endpoint that answered.
+    pub endpoint: ApiEndpoint,
+    /// Every attempt the call made, the answering one last.
+    pub attempts: Vec<AttemptSummary>,
+    body: OutboundBody,
+    registry: ApiRegistry,
+    record: Option<ApiAttempt>,
+    started: Instant,
+}
+
+type OutboundBody = crate::outbound::OpenResponse;
+
+impl OpenCall {
+    /// The next piece of the answer; `None` at its end.
+    pub async fn chunk(&mut self) -> Result<Option<bytes::Bytes>> {
+        let chunk = self.body.chunk().await?;
+        if let (Some(c), Some(record)) = (&chunk, self.record.as_mut()) {
+            record.response_bytes += c.len() as u64;
+        }
+        Ok(chunk)
+    }
+
+    /// Logs the attempt with what the call used.
+    pub fn finish(mut self, usage: CallUsage) {
+        self.log(usage);
+    }
+
+    fn log(&mut self, usage: CallUsage) {
+        let Some(mut record) = self.record.take() else {
+            return;
+        };
+        record.latency_ms = millis(self.started.elapsed());
+        record.at = self.registry.clock().now_micros();
+        record.model = usage.model;
+        record.prompt_tokens = usage.prompt_tokens;
+        record.completion_tokens = usage.completion_tokens;
+        if let Some(cost) = usage.cost {
+            record.cost = cost;
+        }
+        if usage.error.is_some() {
+            record.error = usage.error;
+            record.success = false;
+        }
+        self.registry.record_attempt(record);
+    }
+}
+
+impl Drop for OpenCall {
+    fn drop(&mut self) {
+        self.log(CallUsage::default());
+    }
+}
+
+/// A call's answer: whole, or (for [`Orchestrator::open`]) still arriving.
+enum Reply {
+    Whole(ApiResponse),
+    Open(Box<OpenCall>),
 }
 
 /// One attempt, as a call's result reports it.
@@ -171,6 +273,8 @@ impl std::fmt::Debug for Orchestrator {
 enum Outcome {
     /// An answer to return (any status but 408, 429 and 5xx).
     Answered(OutboundResponse),
+    /// A 2xx answer still arriving, with its attempt to log when it ends.
+    Opened(Box<(OutboundBody, ApiAttempt, Instant)>),
     /// An answer that counts as a failure (408, 429, 5xx).
     FailedAnswer(OutboundResponse),
     /// No answer; `sent` says whether the request may have reached the server.
@@ -318,6 +422,33 @@ impl Orchestrator {
         call: ApiCall,
     ) -> Result<ApiResponse> {
         self.inner.registry.require(principal, APIS_CALL).await?;
+        match self.run(capability, call, false).await? {
+            Reply::Whole(response) => Ok(response),
+            Reply::Open(_) => Err(AgentError::Upstream(
+                "an answer arrived as a stream where a whole one was asked for".into(),
+            )),
+        }
+    }
+
+    /// Calls `capability` like [`Orchestrator::call`], for `principal`, who needs
+    /// `permission`, returning as soon as a 2xx answer's headers are in: the answer is read
+    /// as it arrives, and nothing is retried or failed over after that. Any other answer
+    /// comes back whole, as [`Err`] of an [`ApiResponse`] inside `Ok`.
+    pub async fn open(
+        &self,
+        principal: &Principal,
+        permission: &'static str,
+        capability: &str,
+        call: ApiCall,
+    ) -> Result<std::result::Result<OpenCall, ApiResponse>> {
+        self.inner.registry.require(principal, permission).await?;
+        Ok(match self.run(capability, call, true).await? {
+            Reply::Open(open) => Ok(*open),
+            Reply::Whole(response) => Err(response),
+        })
+    }
+
+    async fn run(&self, capability: &str, call: ApiCall, streaming: bool) -> Result<Reply> {
         let method = parse_method(&call.method)?;
         check_relative_path(&call.path).map_err(|e| AgentError::invalid("path", e.to_string()))?;
         let headers = check_headers(&call.headers)?;
@@ -361,11 +492,20 @@ impl Orchestrator {
         }
         let strategy = call.strategy.unwrap_or(self.inner.options.strategy);
         self.inner.loads.order(&mut callable, strategy);
-        let idempotent = is_idempotent(&method);
+        let idempotent = is_idempotent(&method) || call.replayable;
         let mut attempts: Vec<AttemptSummary> = Vec::new();
         let mut soonest: Option<Duration> = None;
         let mut any_tried = false;
+        let mut any_taker = false;
         for endpoint in &callable {
+            let body = match &call.body_for {
+                Some(body_for) => match (body_for.0)(endpoint) {
+                    Some(body) => Some(body),
+                    None => continue,
+                },
+                None => call.body.clone(),
+            };
+            any_taker = true;
             let policy = endpoint.spec.limits.policy()?;
             self.restore_once(endpoint, &policy).await;
             let credentials = match self.credentials(endpoint).await {
@@ -411,32 +551,53 @@ impl Orchestrator {
                 }
                 any_tried = true;
                 let (outcome, summary) = self
-                    .attempt(endpoint, &method, &call, &headers, &credentials)
+                    .attempt(
+                        endpoint,
+                        &method,
+                        &call,
+                        body.clone(),
+                        &headers,
+                        &credentials,
+                        streaming,
+                    )
                     .await;
                 attempts.push(summary);
                 let wait = match outcome {
+                    Outcome::Opened(opened) => {
+                        let (response, record, started) = *opened;
+                        return Ok(Reply::Open(Box::new(OpenCall {
+                            status: response.status,
+                            headers: response.headers.clone(),
+                            endpoint: endpoint.clone(),
+                            attempts,
+                            body: response,
+                            registry: self.inner.registry.clone(),
+                            record: Some(record),
+                            started,
+                        })));
+                    }
                     Outcome::Answered(response) => {
-                        return Ok(ApiResponse {
+                        return Ok(Reply::Whole(ApiResponse {
                             status: response.status,
                             headers: response.headers,
                             body: response.body,
                             truncated: response.truncated,
                             endpoint: endpoint.name().to_owned(),
                             attempts,
-                        });
+                        }));
                     }
                     Outcome::FailedAnswer(response) => {
                         if !idempotent {
                             // It reached the server: hand back its answer rather than risk
                             // doing the work twice.
-                            return Ok(ApiResponse {
+                            return Ok(Reply::Whole(ApiResponse {
                                 status: response.status,
                                 headers: response.headers,
                                 body: response.body,
                                 truncated: response.truncated,
                                 endpoint: endpoint.name().to_owned(),
                                 attempts,
-                            });
+                            }));
                         }
                         match retry_after(&response) {
                             Some(wait) if wait > self.inner.options.retry_after_cap => {
@@ -472,6 +633,11 @@ impl Orchestrator {
                     tokio::time::sleep(wait).await;
                 }
             }
+        }
+        if !any_taker {
+            return Err(AgentError::NotFound(format!(
+                "no endpoint of {capability} can take this call"
+            )));
         }
         if !any_tried && let Some(retry_after) = soonest {
             return Err(AgentError::Limited {
@@ -513,16 +679,30 @@ impl Orchestrator {
                 error: format!("credentials unavailable: {e}"),
             },
             Ok(credentials) => {
-                let call = ApiCall {
-                    method: "GET".into(),
-                    path: endpoint.spec.health_check.path.clone(),
-                    ..ApiCall::default()
-                };
                 let started = Instant::now();
-                match self
-                    .send(&endpoint, &reqwest::Method::GET, &call, &[], &credentials)
+                let timeout = Duration::from_millis(u64::from(endpoint.spec.timeout_ms));
+                let exchange = async {
+                    self.open_once(
+                        &endpoint,
+                        &reqwest::Method::GET,
+                        &endpoint.spec.health_check.path,
+                        None,
+                        &[],
+                        &credentials,
+                    )
+                    .await?
+                    .read_to_end(MAX_RESPONSE_BYTES)
                     .await
-                {
+                };
+                let answer = tokio::time::timeout(timeout, exchange)
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(AgentError::Timeout(format!(
+                            "no answer within {} ms",
+                            timeout.as_millis()
+                        )))
+                    });
+                match answer {
                     Ok(r) if r.status < 400 => Observation::Success {
                         latency_ms: millis(started.elapsed()),
                     },
@@ -607,28 +787,59 @@ impl Orchestrator {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn attempt(
         &self,
         endpoint: &ApiEndpoint,
         method: &reqwest::Method,
         call: &ApiCall,
+        body: Option<Vec<u8>>,
         headers: &[(String, String)],
         credentials: &Credentials,
+        streaming: bool,
     ) -> (Outcome, AttemptSummary) {
         let started = Instant::now();
+        let request_bytes = body.as_ref().map_or(0, |b| b.len() as u64);
         let result = {
             let _in_flight = self.inner.loads.start(endpoint.name());
-            self.send(endpoint, method, call, headers, credentials)
+            let timeout = Duration::from_millis(u64::from(endpoint.spec.timeout_ms));
+            let exchange = async {
+                let open = self
+                    .open_once(endpoint, method, &call.path, body, headers, credentials)
+                    .await?;
+                if streaming && (200..300).contains(&open.status) {
+                    return Ok(Err(open));
+                }
+                open.read_to_end(MAX_RESPONSE_BYTES).await.map(Ok)
+            };
+            tokio::time::timeout(timeout, exchange)
                 .await
+                .unwrap_or_else(|_| {
+                    Err(AgentError::Timeout(format!(
+                        "no answer within {} ms",
+                        timeout.as_millis()
+                    )))
+                })
         };
         let latency = started.elapsed();
         let latency_ms = millis(latency);
         self.inner
             .loads
             .observe_latency(endpoint.name(), latency.as_secs_f64() * 1000.0);
+        let mut opened = None;
         let outcome = match result {
-            Ok(r) if matches!(r.status, 408 | 429 | 500..=599) => Outcome::FailedAnswer(r),
-            Ok(r) => Outcome::Answered(r),
+            Ok(Err(open)) => {
+                let status = open.status;
+                opened = Some(open);
+                Outcome::Answered(OutboundResponse {
+                    status,
+                    headers: Vec::new(),
+                    body: Vec::new(),
+                    truncated: false,
+                })
+            }
+            Ok(Ok(r)) if matches!(r.status, 408 | 429 | 500..=599) => Outcome::FailedAnswer(r),
+            Ok(Ok(r)) => Outcome::Answered(r),
             Err(error) => {
                 let sent = !matches!(
                     error,
@@ -649,6 +860,7 @@ impl Orchestrator {
                 false,
             ),
             Outcome::Failed { error, .. } => (None, 0, Some(error.to_string()), false),
+            Outcome::Opened(opened) => (Some(opened.0.status), 0, None, true),
         };
         // 429 is the endpoint protecting itself, not a sign of ill health.
         let health = match &outcome {
@@ -661,39 +873,51 @@ impl Orchestrator {
         if let Some(observation) = health {
             self.inner.registry.observe(endpoint, observation).await;
         }
-        self.inner.registry.record_attempt(ApiAttempt {
+        let record = ApiAttempt {
             id: uuid::Uuid::now_v7(),
             endpoint: endpoint.name().to_owned(),
             method: method.to_string(),
             path: call.path.split('?').next().unwrap_or_default().to_owned(),
             status,
             latency_ms,
-            request_bytes: call.body.as_ref().map_or(0, |b| b.len() as u64),
+            request_bytes,
             response_bytes,
             error: error.clone(),
             success,
             cost: endpoint.spec.cost_per_request,
             request_id: call.request_id.clone(),
             at: self.inner.registry.clock().now_micros(),
-        });
+            model: None,
+            prompt_tokens: None,
+            completion_tokens: None,
+        };
         let summary = AttemptSummary {
             endpoint: endpoint.name().to_owned(),
             status,
             latency_ms,
             error,
         };
-        (outcome, summary)
+        match opened {
+            // Logged when the answer has arrived, with what it used.
+            Some(open) => (Outcome::Opened(Box::new((open, record, started))), summary),
+            None => {
+                self.inner.registry.record_attempt(record);
+                (outcome, summary)
+            }
+        }
     }
 
-    async fn send(
+    /// Sends one request to `endpoint` with its credentials, returning at its headers.
+    async fn open_once(
         &self,
         endpoint: &ApiEndpoint,
         method: &reqwest::Method,
-        call: &ApiCall,
+        path: &str,
+        body: Option<Vec<u8>>,
         headers: &[(String, String)],
         credentials: &Credentials,
-    ) -> Result<OutboundResponse> {
-        let mut url = Url::parse(&format!("{}{}", endpoint.spec.base_url, call.path))
+    ) -> Result<OutboundBody> {
+        let mut url = Url::parse(&format!("{}{}", endpoint.spec.base_url, path))
             .map_err(|e| AgentError::invalid("path", e.to_string()))?;
         if let Some((name, value)) = &credentials.query {
             let kept: Vec<(String, String)> = url
@@ -715,11 +939,11 @@ impl Orchestrator {
         }
         self.inner
             .client
-            .send(
+            .open(
                 method.clone(),
                 &url,
                 &all,
-                call.body.clone(),
+                body,
                 Some(Duration::from_millis(u64::from(endpoint.spec.timeout_ms))),
             )
             .await

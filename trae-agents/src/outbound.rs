@@ -192,7 +192,6 @@ impl OutboundClient {
         let policy = Arc::new(policy);
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .timeout(policy.timeout)
             .connect_timeout(policy.timeout.min(Duration::from_secs(10)))
             .dns_resolver(Arc::new(CheckedResolver(Arc::clone(&policy))))
             .user_agent(concat!("trae/", env!("CARGO_PKG_VERSION")))
@@ -211,7 +210,8 @@ impl OutboundClient {
         &self.policy
     }
 
-    /// Sends a request, within `timeout` if shorter than the policy's.
+    /// Sends a request, within `timeout` if shorter than the policy's, and reads the whole
+    /// answer (cut at [`MAX_RESPONSE_BYTES`]).
     pub async fn send(
         &self,
         method: reqwest::Method,
@@ -220,7 +220,33 @@ impl OutboundClient {
         body: Option<Vec<u8>>,
         timeout: Option<Duration>,
     ) -> Result<OutboundResponse> {
+        let limit = timeout.map_or(self.policy.timeout, |t| t.min(self.policy.timeout));
+        let read = async {
+            let open = self.open(method, url, headers, body, None).await?;
+            open.read_to_end(MAX_RESPONSE_BYTES).await
+        };
+        tokio::time::timeout(limit, read).await.unwrap_or_else(|_| {
+            Err(AgentError::Timeout(format!(
+                "no whole answer within {} ms",
+                limit.as_millis()
+            )))
+        })
+    }
+
+    /// Sends a request and returns once the answer's headers are in, leaving the body to be
+    /// read piece by piece (a stream). `timeout`, when shorter than the policy's, bounds the
+    /// wait for the headers and then each wait for the next piece; the stream as a whole has
+    /// no deadline. Dropping the answer closes the connection.
+    pub async fn open(
+        &self,
+        method: reqwest::Method,
+        url: &Url,
+        headers: &[(String, String)],
+        body: Option<Vec<u8>>,
+        timeout: Option<Duration>,
+    ) -> Result<OpenResponse> {
         self.policy.check_url(url)?;
+        let idle = timeout.map_or(self.policy.timeout, |t| t.min(self.policy.timeout));
         let mut request = self.client.request(method, url.clone());
         for (name, value) in headers {
             request = request.header(name.as_str(), value.as_str());
@@ -228,10 +254,10 @@ impl OutboundClient {
         if let Some(body) = body {
             request = request.body(body);
         }
-        if let Some(t) = timeout {
-            request = request.timeout(t.min(self.policy.timeout));
-        }
-        let mut response = request.send().await.map_err(transport_error)?;
+        let response = tokio::time::timeout(idle, request.send())
+            .await
+            .map_err(|_| AgentError::Timeout(format!("no answer within {} ms", idle.as_millis())))?
+            .map_err(transport_error)?;
         let status = response.status().as_u16();
         let mut joined: Vec<(String, String)> = Vec::new();
         for (name, value) in response.headers() {
@@ -244,10 +270,48 @@ impl OutboundClient {
                 None => joined.push((name.as_str().to_owned(), value)),
             }
         }
+        Ok(OpenResponse {
+            status,
+            headers: joined,
+            response,
+            idle,
+        })
+    }
+}
+
+/// An answer whose body is still to be read.
+#[derive(Debug)]
+pub struct OpenResponse {
+    /// The status code.
+    pub status: u16,
+    /// Response headers (lowercase names; repeated headers joined with ", ").
+    pub headers: Vec<(String, String)>,
+    response: reqwest::Response,
+    idle: Duration,
+}
+
+impl OpenResponse {
+    /// The next piece of the body; `None` at its end. Waiting longer than the call's timeout
+    /// for it is an error.
+    pub async fn chunk(&mut self) -> Result<Option<bytes::Bytes>> {
+        tokio::time::timeout(self.idle, self.response.chunk())
+            .await
+            .map_err(|_| {
+                AgentError::Timeout(format!(
+                    "nothing more arrived within {} ms",
+                    self.idle.as_millis()
+                ))
+            })?
+            .map_err(transport_error)
+    }
+
+    /// Reads the rest of the body, keeping at most `cap` bytes (the answer says whether it
+    /// was cut; reading stops there).
+    pub async fn read_to_end(mut self, cap: usize) -> Result<OutboundResponse> {
         let mut body = Vec::new();
         let mut truncated = false;
-        while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
-            let room = MAX_RESPONSE_BYTES - body.len();
+        while let Some(chunk) = self.chunk().await? {
+            let room = cap - body.len();
             if chunk.len() > room {
                 body.extend_from_slice(&chunk[..room]);
                 truncated = true;
@@ -256,8 +320,8 @@ impl OutboundClient {
             body.extend_from_slice(&chunk);
         }
         Ok(OutboundResponse {
-            status,
-            headers: joined,
+            status: self.status,
+            headers: self.headers,
             body,
             truncated,
         })

@@ -62,6 +62,25 @@ pub enum Error {
         /// What the call needed and what was left, for a human.
         message: String,
     },
+    /// An external service (a model provider) failed or could not be reached.
+    #[error("upstream failed: {0}")]
+    Upstream(String),
+    /// Every provider that could take the call is at a rate limit; nothing was sent.
+    #[error("{message}")]
+    RateLimited {
+        /// What is limited, for a human.
+        message: String,
+        /// Milliseconds until a call is next allowed.
+        retry_after_ms: u64,
+    },
+    /// A model's answer did not have the shape asked for, even after a repair round.
+    #[error("the model's answer is invalid at {path}: {message}")]
+    InvalidAnswer {
+        /// The JSON pointer into the answer that failed (`/` for the whole of it).
+        path: String,
+        /// What is wrong there.
+        message: String,
+    },
     /// The storage layer failed in an unexpected way.
     #[error("storage: {0}")]
     Storage(String),
@@ -97,6 +116,9 @@ impl Error {
             Self::Unavailable(_) => "unavailable",
             Self::Overloaded { .. } => "overloaded",
             Self::BudgetExceeded { .. } => "budget_exceeded",
+            Self::Upstream(_) => "upstream_failed",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::InvalidAnswer { .. } => "invalid_answer",
             Self::Storage(_) => "internal",
         }
     }

@@ -66,6 +66,7 @@ pub use llm::chat::{
     AnswerAssembler, ChatChunk, ChatMessage, ChatModel, ChatRequest, ChatResponse, ChatStream,
     FinishReason, ModelPrice, ResponseFormat, Role, ToolCall, ToolSpec, Usage, estimate_tokens,
 };
+pub use llm::provider::{LLM_CHAT, LLM_USE, ProviderSettings};
 pub use monitoring::alert::{
     ALERTS_ADMIN, Alert, AlertFilter, AlertRepository, AlertRule, AlertRuleSpec, AlertState,
     Alerts, Comparison, METRICS_READ, Severity,

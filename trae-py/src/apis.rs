@@ -461,6 +461,24 @@ impl ApiAttempt {
         self.0.at
     }
 
+    /// For a language-model call: the model asked for; otherwise `None`.
+    #[getter]
+    fn model(&self) -> Option<&str> {
+        self.0.model.as_deref()
+    }
+
+    /// For a language-model call: the tokens of the request; otherwise `None`.
+    #[getter]
+    fn prompt_tokens(&self) -> Option<u32> {
+        self.0.prompt_tokens
+    }
+
+    /// For a language-model call: the tokens of the answer; otherwise `None`.
+    #[getter]
+    fn completion_tokens(&self) -> Option<u32> {
+        self.0.completion_tokens
+    }
+
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         let a = &self.0;
         Ok(format!(
@@ -645,7 +663,7 @@ fn call_arg(
         headers,
         body,
         strategy,
-        request_id: None,
+        ..ApiCall::default()
     }))
 }
 

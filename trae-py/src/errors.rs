@@ -97,6 +97,22 @@ create_exception!(
 
 create_exception!(
     trae,
+    InvalidAnswer,
+    UpstreamError,
+    "A model's answer did not have the shape asked for, even after a repair round (code \
+     `invalid_answer`).\n\n`path` is the JSON pointer into the answer that failed (`/` for \
+     the whole of it)."
+);
+create_exception!(
+    trae,
+    BudgetExceeded,
+    TraeError,
+    "A run's budget cannot pay for a model call, so nothing was sent (code \
+     `budget_exceeded`).\n\n`limit` names the limit: `tokens`, `cost` or `wall_time`."
+);
+
+create_exception!(
+    trae,
     HistoryLost,
     TraeError,
     "The event history asked for is gone (code `history_lost`): `epoch` is not the log's (it \
@@ -109,7 +125,7 @@ create_exception!(
 /// instances raised from Python code carry one too.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
-    let classes: [(Bound<'_, PyType>, &str); 13] = [
+    let classes: [(Bound<'_, PyType>, &str); 15] = [
         (py.get_type::<TraeError>(), "internal"),
         (py.get_type::<NotFound>(), "not_found"),
         (py.get_type::<ValidationError>(), "validation_failed"),
@@ -122,6 +138,8 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         (py.get_type::<Overloaded>(), "overloaded"),
         (py.get_type::<RateLimitedError>(), "rate_limited"),
         (py.get_type::<UpstreamError>(), "upstream_failed"),
+        (py.get_type::<InvalidAnswer>(), "invalid_answer"),
+        (py.get_type::<BudgetExceeded>(), "budget_exceeded"),
         (py.get_type::<HistoryLost>(), "history_lost"),
     ];
     for (class, code) in classes {
@@ -133,6 +151,8 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     py.get_type::<Overloaded>().setattr("retry_after", 0)?;
     py.get_type::<RateLimitedError>()
         .setattr("retry_after", 0.0)?;
+    py.get_type::<InvalidAnswer>().setattr("path", "")?;
+    py.get_type::<BudgetExceeded>().setattr("limit", "")?;
     let lost = py.get_type::<HistoryLost>();
     lost.setattr("reason", "")?;
     lost.setattr("epoch", "")?;
@@ -151,6 +171,7 @@ pub(crate) fn to_py_err(py: Python<'_>, err: trae_core::Error) -> PyErr {
     let message = err.to_string();
     let mut field = None;
     let mut retry_after = None;
+    let mut extra: Option<(&str, Py<PyAny>)> = None;
     let exception = match err {
         Error::NotFound { .. } => NotFound::new_err(message),
         Error::Validation { field: f, .. } => {
@@ -172,6 +193,19 @@ pub(crate) fn to_py_err(py: Python<'_>, err: trae_core::Error) -> PyErr {
             retry_after = Some(retry_after_secs);
             Overloaded::new_err(message)
         }
+        Error::Upstream(_) => UpstreamError::new_err(message),
+        Error::RateLimited { retry_after_ms, .. } => {
+            extra = float_attr(py, "retry_after", retry_after_ms as f64 / 1000.0);
+            RateLimitedError::new_err(message)
+        }
+        Error::InvalidAnswer { path, .. } => {
+            extra = str_attr(py, "path", &path);
+            InvalidAnswer::new_err(message)
+        }
+        Error::BudgetExceeded { limit, .. } => {
+            extra = str_attr(py, "limit", limit);
+            BudgetExceeded::new_err(message)
+        }
         // Storage failures, and any variant trae-core adds later.
         _ => TraeError::new_err(message),
     };
@@ -179,11 +213,26 @@ pub(crate) fn to_py_err(py: Python<'_>, err: trae_core::Error) -> PyErr {
     let annotated = value
         .setattr("code", code)
         .and_then(|()| field.map_or(Ok(()), |field| value.setattr("field", field)))
-        .and_then(|()| retry_after.map_or(Ok(()), |secs| value.setattr("retry_after", secs)));
+        .and_then(|()| retry_after.map_or(Ok(()), |secs| value.setattr("retry_after", secs)))
+        .and_then(|()| extra.map_or(Ok(()), |(name, v)| value.setattr(name, v)));
     match annotated {
         Ok(()) => exception,
         Err(e) => e,
     }
+}
+
+fn float_attr<'a>(py: Python<'_>, name: &'a str, value: f64) -> Option<(&'a str, Py<PyAny>)> {
+    Some((
+        name,
+        pyo3::types::PyFloat::new(py, value).into_any().unbind(),
+    ))
+}
+
+fn str_attr<'a>(py: Python<'_>, name: &'a str, value: &str) -> Option<(&'a str, Py<PyAny>)> {
+    Some((
+        name,
+        pyo3::types::PyString::new(py, value).into_any().unbind(),
+    ))
 }
 
 /// Turns an orchestrator error into the matching Python exception: invalid input is a

@@ -88,11 +88,16 @@ impl From<trae_core::Error> for ApiError {
             E::Forbidden(_) => StatusCode::FORBIDDEN,
             E::Locked { .. } => StatusCode::TOO_MANY_REQUESTS,
             E::Unavailable(_) | E::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            E::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            E::Upstream(_) | E::InvalidAnswer { .. } => StatusCode::BAD_GATEWAY,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let message = if let E::Overloaded { message, .. } = &err {
             // Says what is full and that waiting helps; no internals in it.
             message.clone()
+        } else if status == StatusCode::BAD_GATEWAY {
+            // What the provider did wrong is the caller's to know; it holds no internals.
+            err.to_string()
         } else if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
             // Internal details go to the log, not to the client.
             tracing::error!(error = %err, "request failed");
@@ -108,6 +113,7 @@ impl From<trae_core::Error> for ApiError {
             | E::Overloaded {
                 retry_after_secs, ..
             } => Some(retry_after_secs),
+            E::RateLimited { retry_after_ms, .. } => Some(retry_after_ms.div_ceil(1000).max(1)),
             _ => None,
         };
         Self {

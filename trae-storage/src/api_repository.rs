@@ -65,20 +65,25 @@ fn binding_json(binding: Option<&SecretBinding>) -> Result<Option<String>> {
 fn insert_attempts_sql(rows: usize) -> String {
     let values: Vec<String> = (0..rows)
         .map(|r| {
-            let b = r * 13;
-            let params: Vec<String> = (1..=13).map(|i| format!("${}", b + i)).collect();
+            let b = r * 16;
+            let params: Vec<String> = (1..=16).map(|i| format!("${}", b + i)).collect();
             format!("({})", params.join(", "))
         })
         .collect();
     format!(
         "INSERT INTO api_attempts (id, endpoint, method, path, status, latency_ms, \
-         request_bytes, response_bytes, error, success, cost, request_id, at) VALUES {}",
+         request_bytes, response_bytes, error, success, cost, request_id, at, model, \
+         prompt_tokens, completion_tokens) VALUES {}",
         values.join(", ")
     )
 }
 
 fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn tokens(v: Option<i64>) -> Option<u32> {
+    v.map(|n| u32::try_from(n).unwrap_or(u32::MAX))
 }
 
 fn to_u64(v: i64) -> u64 {
@@ -143,6 +148,9 @@ per_engine! {
             cost: row.try_get("cost")?,
             request_id: row.try_get("request_id")?,
             at: row.try_get("at")?,
+            model: row.try_get("model")?,
+            prompt_tokens: tokens(row.try_get("prompt_tokens")?),
+            completion_tokens: tokens(row.try_get("completion_tokens")?),
         })
     }
 
@@ -348,7 +356,10 @@ per_engine! {
                     .bind(a.success)
                     .bind(a.cost)
                     .bind(a.request_id.as_deref())
-                    .bind(a.at);
+                    .bind(a.at)
+                    .bind(a.model.as_deref())
+                    .bind(a.prompt_tokens.map(i64::from))
+                    .bind(a.completion_tokens.map(i64::from));
             }
             q.execute(&mut *tx).await.map_err(sql_err)?;
         }
@@ -392,7 +403,8 @@ per_engine! {
             .map_err(sql_err)?;
         let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT id, endpoint, method, path, status, latency_ms, request_bytes, \
-             response_bytes, error, success, cost, request_id, at FROM api_attempts \
+             response_bytes, error, success, cost, request_id, at, model, prompt_tokens, \
+             completion_tokens FROM api_attempts \
              WHERE endpoint = $1 ORDER BY at DESC, id DESC LIMIT {} OFFSET {}",
             page.limit(),
             page.offset()

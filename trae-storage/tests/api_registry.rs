@@ -48,6 +48,9 @@ fn attempt(endpoint: &str, success: bool, at: chrono::DateTime<chrono::Utc>) -> 
         cost: 0.25,
         request_id: Some("req-1".into()),
         at,
+        model: success.then(|| "smollm2".to_owned()),
+        prompt_tokens: success.then_some(21),
+        completion_tokens: success.then_some(u32::MAX),
     }
 }
 
@@ -240,6 +243,17 @@ storage_test!(attempts_usage_and_day_history, |url: String| async move {
     let failed = logs.items.iter().find(|a| !a.success).unwrap();
     assert_eq!(failed.status, Some(503));
     assert_eq!(failed.error.as_deref(), Some("503"));
+    assert_eq!(
+        (failed.model.as_deref(), failed.prompt_tokens),
+        (None, None)
+    );
+    let answered = logs.items.iter().find(|a| a.success).unwrap();
+    assert_eq!(answered.model.as_deref(), Some("smollm2"));
+    assert_eq!(
+        (answered.prompt_tokens, answered.completion_tokens),
+        (Some(21), Some(u32::MAX)),
+        "token counts survive the round trip, the largest too"
+    );
 
     let day = apis
         .recent_attempt_times("alpha", Duration::from_secs(86_400))

@@ -277,6 +277,9 @@ impl ApiEndpointSpec {
         if self.metadata.to_string().len() > 16 * 1024 {
             return Err(Error::validation("metadata", "must be at most 16 KiB"));
         }
+        if self.capability == crate::llm::provider::LLM_CHAT {
+            crate::llm::provider::ProviderSettings::from_metadata(&self.metadata)?;
+        }
         Ok(self)
     }
 }
@@ -480,6 +483,12 @@ pub struct ApiAttempt {
     pub request_id: Option<String>,
     /// When it finished.
     pub at: DateTime<Utc>,
+    /// For a language-model call: the model asked for.
+    pub model: Option<String>,
+    /// For a language-model call: the tokens of the request.
+    pub prompt_tokens: Option<u32>,
+    /// For a language-model call: the tokens of the answer.
+    pub completion_tokens: Option<u32>,
 }
 
 /// An endpoint's attempts over a recent window.
@@ -823,6 +832,9 @@ mod tests {
             cost: 0.5,
             request_id: None,
             at,
+            model: None,
+            prompt_tokens: None,
+            completion_tokens: None,
         };
         let batch = [
             attempt("a", true, 10),

@@ -53,6 +53,7 @@
 //! | `TRAE_HEALTH_DEGRADED_AFTER` (failed checks in a row that make a component degraded) | `health_degraded_after` | `1` |
 //! | `TRAE_HEALTH_FAILING_AFTER` (… failing; at least the degraded count) | `health_failing_after` | `3` |
 //! | `TRAE_HEALTH_CRITICAL_AFTER` (… critical; at least the failing count) | `health_critical_after` | `10` |
+//! | `TRAE_LLM_LOG_CONTENT` (`true` logs prompts and answers of model calls at debug level) | `llm_log_content` | `false` |
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -155,6 +156,9 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// When failed checks change a component's status.
     pub health: HealthRules,
+    /// Whether prompts and answers of model calls are logged (at debug level); off, only
+    /// their sizes are.
+    pub llm_log_content: bool,
 }
 
 impl fmt::Debug for Config {
@@ -215,6 +219,7 @@ struct FileConfig {
     health_degraded_after: Option<u32>,
     health_failing_after: Option<u32>,
     health_critical_after: Option<u32>,
+    llm_log_content: Option<bool>,
 }
 
 /// The database engine a URL names.
@@ -522,6 +527,16 @@ impl Config {
             backup,
             metrics,
             health,
+            llm_log_content: match env("TRAE_LLM_LOG_CONTENT").as_deref() {
+                None => file.llm_log_content.unwrap_or(false),
+                Some("true" | "1" | "yes") => true,
+                Some("false" | "0" | "no") => false,
+                Some(other) => {
+                    return Err(Error::Config(format!(
+                        "TRAE_LLM_LOG_CONTENT must be true or false, got {other:?}"
+                    )));
+                }
+            },
         })
     }
 

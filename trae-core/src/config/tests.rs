@@ -296,9 +296,15 @@ fn task_and_outbound_settings_load_and_refuse_nonsense() {
             ),
             ("TRAE_OUTBOUND_ALLOW_LOOPBACK", "true"),
             ("TRAE_OUTBOUND_TIMEOUT_MS", "2500"),
+            ("TRAE_LLM_LOG_CONTENT", "true"),
         ],
     )
     .unwrap();
+    assert!(c.llm_log_content);
+    assert!(
+        !defaults.llm_log_content,
+        "prompts stay out of logs by default"
+    );
     assert_eq!((c.tasks.lease_secs, c.tasks.retention_hours), (60, 0));
     assert_eq!(defaults.tasks.max_backlog, 100_000);
     assert_eq!(c.tasks.max_backlog, 0, "0 turns the backlog limit off");
@@ -313,6 +319,7 @@ fn task_and_outbound_settings_load_and_refuse_nonsense() {
         ("TRAE_QUEUE_MAX_BACKLOG", "-1"),
         ("TRAE_OUTBOUND_ALLOW_LOOPBACK", "maybe"),
         ("TRAE_OUTBOUND_TIMEOUT_MS", "0"),
+        ("TRAE_LLM_LOG_CONTENT", "sometimes"),
     ] {
         let err = load(dir.path(), &[(var, value)]).unwrap_err().to_string();
         assert!(err.contains(var), "{var}={value}: {err}");

@@ -108,6 +108,7 @@ pub const CATALOGUE: &[&str] = &[
     "audit:read",
     "backups:admin",
     "alerts:admin",
+    "llm:use",
 ];
 
 /// Reads the audit log (and its topic on the event stream).
@@ -132,7 +133,13 @@ fn grants_of(role: &str) -> &'static [&'static str] {
             "metrics:read",
             "content:read",
         ],
-        "user" => &["pets:write", "tasks:write", "apis:call", "content:write"],
+        "user" => &[
+            "pets:write",
+            "tasks:write",
+            "apis:call",
+            "content:write",
+            "llm:use",
+        ],
         "developer" => &[
             "apis:admin",
             "secrets:read",

@@ -369,6 +369,12 @@ pub struct ChatResponse {
     pub cost: f64,
     /// From the request to the end of the answer.
     pub latency: Duration,
+    /// The request offered tools and the model called none (reported, never retried).
+    pub tools_ignored: bool,
+    /// The answer as JSON, when the request asked for a JSON schema (checked against it).
+    pub json: Option<Value>,
+    /// How many repair rounds the answer took to fit its schema (0 or 1).
+    pub repairs: u32,
 }
 
 /// A piece of a streamed answer.

@@ -3,3 +3,4 @@
 
 pub mod budget;
 pub mod chat;
+pub mod provider;

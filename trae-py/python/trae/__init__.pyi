@@ -1129,6 +1129,15 @@ class ApiAttempt:
     def __eq__(self, value: object, /) -> bool: ...
     def __ne__(self, value: object, /) -> bool: ...
     def __hash__(self) -> int: ...
+    @property
+    def model(self) -> str | None:
+        """For a language-model call: the model asked for; otherwise `None`."""
+    @property
+    def prompt_tokens(self) -> int | None:
+        """For a language-model call: the tokens of the request; otherwise `None`."""
+    @property
+    def completion_tokens(self) -> int | None:
+        """For a language-model call: the tokens of the answer; otherwise `None`."""
 
 @final
 class ApiCallAttempt:

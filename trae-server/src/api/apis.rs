@@ -364,6 +364,12 @@ pub struct AttemptBody {
     pub request_id: Option<String>,
     /// When it finished.
     pub at: DateTime<Utc>,
+    /// For a language-model call: the model asked for.
+    pub model: Option<String>,
+    /// For a language-model call: the tokens of the request.
+    pub prompt_tokens: Option<u32>,
+    /// For a language-model call: the tokens of the answer.
+    pub completion_tokens: Option<u32>,
 }
 
 impl From<ApiAttempt> for AttemptBody {
@@ -382,6 +388,9 @@ impl From<ApiAttempt> for AttemptBody {
             cost: a.cost,
             request_id: a.request_id,
             at: a.at,
+            model: a.model,
+            prompt_tokens: a.prompt_tokens,
+            completion_tokens: a.completion_tokens,
         }
     }
 }
@@ -544,6 +553,7 @@ impl ApisApi {
                     body: payload,
                     strategy: body.strategy.map(Into::into),
                     request_id: meta.0.request_id.clone(),
+                    ..ApiCall::default()
                 },
             )
             .await?;

@@ -25,6 +25,7 @@ mod m20261206_000017_login_failures_by_address;
 mod m20261206_000018_task_counts;
 mod m20261207_000019_task_count_join;
 mod m20261207_000020_create_events;
+mod m20261207_000021_llm_usage;
 
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
@@ -60,6 +61,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000018_task_counts::Migration),
             Box::new(m20261207_000019_task_count_join::Migration),
             Box::new(m20261207_000020_create_events::Migration),
+            Box::new(m20261207_000021_llm_usage::Migration),
         ]
     }
 }
