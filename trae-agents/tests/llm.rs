@@ -414,10 +414,16 @@ async fn models_pinned_to_endpoints_go_only_there() {
     assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
     assert!(err.to_string().contains("claude"), "{err}");
 
-    let listed = h.trae.models().models(&Principal::System).await.unwrap();
-    let names: Vec<&str> = listed.iter().map(|m| m.endpoint.as_str()).collect();
+    let listed = h
+        .trae
+        .models()
+        .models(&Principal::System, PageRequest::default())
+        .await
+        .unwrap();
+    let names: Vec<&str> = listed.items.iter().map(|m| m.endpoint.as_str()).collect();
     assert_eq!(names, ["openai", "local"]);
-    assert_eq!(listed[0].context_window, Some(128_000));
+    assert_eq!(listed.total, 2);
+    assert_eq!(listed.items[0].context_window, Some(128_000));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -751,7 +757,10 @@ async fn only_principals_with_llm_use_may_call_models() {
     assert!(err.to_string().contains("llm:use"), "{err}");
     assert!(models.stream(&viewer, ask("hi"), &budget).await.is_err());
     assert!(matches!(
-        models.models(&viewer).await.unwrap_err(),
+        models
+            .models(&viewer, PageRequest::default())
+            .await
+            .unwrap_err(),
         Error::Forbidden(_)
     ));
     assert!(server.requests().is_empty());

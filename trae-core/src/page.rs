@@ -73,6 +73,22 @@ pub struct Page<T> {
 }
 
 impl<T> Page<T> {
+    /// The page `request` asks for of `all`, a whole list already in its order.
+    pub fn of(all: Vec<T>, request: PageRequest) -> Self {
+        let total = all.len() as u64;
+        let items = all
+            .into_iter()
+            .skip(usize::try_from(request.offset()).unwrap_or(usize::MAX))
+            .take(request.limit() as usize)
+            .collect();
+        Page {
+            items,
+            total,
+            limit: request.limit(),
+            offset: request.offset(),
+        }
+    }
+
     /// Maps every item, keeping the counts.
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
         Page {
@@ -87,6 +103,18 @@ impl<T> Page<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_page_of_a_whole_list_keeps_its_total() {
+        let page = Page::of(
+            (0..7).collect(),
+            PageRequest::new(Some(3), Some(5)).unwrap(),
+        );
+        assert_eq!(
+            (page.items, page.total, page.limit, page.offset),
+            (vec![5, 6], 7, 3, 5)
+        );
+    }
 
     #[test]
     fn defaults_to_fifty_from_zero() {

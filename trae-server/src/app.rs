@@ -25,6 +25,7 @@ use crate::api::discovery::DiscoveryApi;
 use crate::api::events::EventsApi;
 use crate::api::evidence::EvidenceApi;
 use crate::api::health::HealthApi;
+use crate::api::llm::LlmApi;
 use crate::api::metrics::MetricsApi;
 use crate::api::personas::PersonasApi;
 use crate::api::pets::PetsApi;
@@ -49,7 +50,7 @@ type Apis = (
     (AuthApi, UsersApi, AdminApi, PolicyApi, AuditApi),
     (TasksApi, EventsApi),
     MetricsApi,
-    ApisApi,
+    (ApisApi, LlmApi),
     SecretsApi,
     BackupsApi,
     (ChannelsApi, PersonasApi, EvidenceApi, ContradictionsApi),
@@ -120,7 +121,10 @@ impl App {
                 trae.alerts().clone(),
                 config.metrics.open_to.clone(),
             ),
-            ApisApi::new(trae.apis().clone()),
+            (
+                ApisApi::new(trae.apis().clone()),
+                LlmApi::new(trae.models().clone(), trae.store().clock()),
+            ),
             SecretsApi::new(trae.vault().await?.clone()),
             BackupsApi::new(trae.backups().clone()),
             (

@@ -59,10 +59,15 @@ impl ApiError {
         self.code
     }
 
-    fn to_response(&self) -> Response {
-        let json = serde_json::json!({
+    /// The body every error answers with: `{"error": {"code", "message"}}`.
+    pub fn body_json(&self) -> serde_json::Value {
+        serde_json::json!({
             "error": { "code": self.code, "message": self.message }
-        });
+        })
+    }
+
+    fn to_response(&self) -> Response {
+        let json = self.body_json();
         let mut builder = Response::builder()
             .status(self.status)
             .content_type("application/json; charset=utf-8");

@@ -31,8 +31,8 @@ use trae_core::content::Personas;
 use trae_core::{
     Admission, AnswerAssembler, ApiEndpoint, CallEstimate, ChatChunk, ChatMessage, ChatModel,
     ChatRequest, ChatResponse, ChatStream, Error, FinishReason, HealthStatus, LLM_CHAT, LLM_USE,
-    ModelPrice, Principal, ProviderSettings, ResponseFormat, Result, RunBudget, Usage,
-    estimate_tokens,
+    ModelPrice, Page, PageRequest, Principal, ProviderSettings, ResponseFormat, Result, RunBudget,
+    Usage, estimate_tokens,
 };
 
 use super::openai;
@@ -143,12 +143,17 @@ impl ModelGateway {
         })
     }
 
-    /// Every `llm.chat` endpoint with what its metadata says, for `principal` (`llm:use`).
-    pub async fn models(&self, principal: &Principal) -> Result<Vec<ModelEndpoint>> {
+    /// The `llm.chat` endpoints with what their metadata says, by priority then name, for
+    /// `principal` (`llm:use`).
+    pub async fn models(
+        &self,
+        principal: &Principal,
+        page: PageRequest,
+    ) -> Result<Page<ModelEndpoint>> {
         let registry = self.orchestrator.registry();
         registry.require(principal, LLM_USE).await?;
         let endpoints = registry.endpoints_for(LLM_CHAT).await?;
-        Ok(endpoints
+        let all = endpoints
             .into_iter()
             .map(|e| {
                 // Metadata is checked when an endpoint is saved; one saved before that reads
@@ -165,7 +170,8 @@ impl ModelGateway {
                     health: e.health,
                 }
             })
-            .collect())
+            .collect();
+        Ok(Page::of(all, page))
     }
 
     /// The whole answer to `request` for `principal` (`llm:use`), under `budget`.

@@ -13,6 +13,7 @@ pub mod events;
 pub mod evidence;
 pub mod health;
 pub mod json_body;
+pub mod llm;
 pub mod metrics;
 pub mod page;
 pub mod personas;
@@ -60,4 +61,6 @@ pub enum ApiTags {
     Content,
     /// The event stream: pages, server-sent events (and the WebSocket at `/ws/events`).
     Events,
+    /// Language models: chat (OpenAI-compatible, whole or streamed) and model endpoints.
+    Llm,
 }
