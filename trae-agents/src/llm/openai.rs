@@ -309,6 +309,244 @@ pub fn parse_delta(data: &str) -> Result<Option<Delta>, String> {
     Ok(Some(delta))
 }
 
+/// A chat request from its OpenAI JSON shape (as Python callers and the CLI give it):
+/// `messages` (each `role`, `content`, `tool_calls` of `{id, type, function: {name,
+/// arguments}}`, `tool_call_id`), `model`, `temperature`, `max_tokens`, `stop` (a string or
+/// a list), `seed`, `response_format` (`{"type": "json_schema", "json_schema": {"name",
+/// "schema"}}`, `json_object` or `text`), `tools` (`{type: "function", function: {name,
+/// description, parameters}}`) and trae's `persona_id`. Other keys, wrong types and broken
+/// rules are validation errors naming the field.
+pub fn request_from_wire(value: &Value) -> trae_core::Result<ChatRequest> {
+    use trae_core::Error;
+    let fields = value
+        .as_object()
+        .ok_or_else(|| Error::validation("request", "must be a JSON object"))?;
+    const KNOWN: [&str; 9] = [
+        "model",
+        "messages",
+        "temperature",
+        "max_tokens",
+        "stop",
+        "seed",
+        "response_format",
+        "tools",
+        "persona_id",
+    ];
+    if let Some(unknown) = fields.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+        return Err(Error::validation(
+            unknown.clone(),
+            "is not a chat request field",
+        ));
+    }
+    let text = |v: &Value, field: &str| -> trae_core::Result<String> {
+        v.as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| Error::validation(field, "must be a string"))
+    };
+    let optional_text = |v: Option<&Value>, field: &str| -> trae_core::Result<Option<String>> {
+        match v {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => text(v, field).map(Some),
+        }
+    };
+    let messages = match fields.get("messages") {
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, m)| message_from_wire(m, i))
+            .collect::<trae_core::Result<Vec<_>>>()?,
+        Some(_) => return Err(Error::validation("messages", "must be a list of messages")),
+        None => return Err(Error::validation("messages", "is required")),
+    };
+    let temperature = match fields.get("temperature") {
+        None | Some(Value::Null) => None,
+        Some(v) => {
+            let t = v
+                .as_f64()
+                .ok_or_else(|| Error::validation("temperature", "must be a number"))?;
+            #[allow(clippy::cast_possible_truncation)]
+            Some(t as f32)
+        }
+    };
+    let max_tokens = match fields.get("max_tokens") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            v.as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| Error::validation("max_tokens", "must be a whole number"))?,
+        ),
+    };
+    let stop = match fields.get("stop") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, s)| text(s, &format!("stop[{i}]")))
+            .collect::<trae_core::Result<_>>()?,
+        Some(_) => return Err(Error::validation("stop", "must be a string or a list")),
+    };
+    let seed = match fields.get("seed") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            v.as_u64()
+                .ok_or_else(|| Error::validation("seed", "must be a whole number"))?,
+        ),
+    };
+    let response_format = match fields.get("response_format") {
+        None | Some(Value::Null) => None,
+        Some(f) => Some(format_from_wire(f)?),
+    };
+    let tools = match fields.get("tools") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let field = |name: &str| format!("tools[{i}].{name}");
+                let function = t
+                    .get("function")
+                    .filter(|f| f.is_object())
+                    .ok_or_else(|| Error::validation(field("function"), "is required"))?;
+                Ok(trae_core::ToolSpec {
+                    name: text(
+                        function.get("name").unwrap_or(&Value::Null),
+                        &field("function.name"),
+                    )?,
+                    description: optional_text(
+                        function.get("description"),
+                        &field("function.description"),
+                    )?,
+                    parameters: function
+                        .get("parameters")
+                        .cloned()
+                        .unwrap_or_else(|| json!({"type": "object"})),
+                })
+            })
+            .collect::<trae_core::Result<_>>()?,
+        Some(_) => return Err(Error::validation("tools", "must be a list of tools")),
+    };
+    let persona = match optional_text(fields.get("persona_id"), "persona_id")? {
+        None => None,
+        Some(id) => Some(
+            id.parse::<uuid::Uuid>()
+                .map_err(|_| Error::validation("persona_id", "must be a UUID"))?,
+        ),
+    };
+    Ok(ChatRequest {
+        model: optional_text(fields.get("model"), "model")?,
+        messages,
+        temperature,
+        max_tokens,
+        stop,
+        seed,
+        response_format,
+        tools,
+        persona,
+    })
+}
+
+fn message_from_wire(m: &Value, i: usize) -> trae_core::Result<ChatMessage> {
+    use trae_core::Error;
+    let field = |name: &str| format!("messages[{i}].{name}");
+    let Some(fields) = m.as_object() else {
+        return Err(Error::validation(
+            format!("messages[{i}]"),
+            "must be an object with a role",
+        ));
+    };
+    if let Some(unknown) = fields
+        .keys()
+        .find(|k| !["role", "content", "tool_calls", "tool_call_id", "name"].contains(&k.as_str()))
+    {
+        return Err(Error::validation(field(unknown), "is not a message field"));
+    }
+    let role = match fields.get("role").and_then(Value::as_str) {
+        Some("system") => Role::System,
+        Some("user") => Role::User,
+        Some("assistant") => Role::Assistant,
+        Some("tool") => Role::Tool,
+        _ => {
+            return Err(Error::validation(
+                field("role"),
+                "must be system, user, assistant or tool",
+            ));
+        }
+    };
+    let content = match fields.get("content") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => return Err(Error::validation(field("content"), "must be a string")),
+    };
+    let tool_calls = match fields.get("tool_calls") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(calls)) => calls
+            .iter()
+            .enumerate()
+            .map(|(j, c)| {
+                let at = |name: &str| format!("messages[{i}].tool_calls[{j}].{name}");
+                let get = |v: Option<&Value>, name: &str| {
+                    v.and_then(Value::as_str)
+                        .map(str::to_owned)
+                        .ok_or_else(|| Error::validation(at(name), "must be a string"))
+                };
+                let function = c.get("function");
+                Ok(ToolCall {
+                    id: get(c.get("id"), "id")?,
+                    name: get(function.and_then(|f| f.get("name")), "function.name")?,
+                    arguments: get(
+                        function.and_then(|f| f.get("arguments")),
+                        "function.arguments",
+                    )?,
+                })
+            })
+            .collect::<trae_core::Result<_>>()?,
+        Some(_) => return Err(Error::validation(field("tool_calls"), "must be a list")),
+    };
+    let tool_call_id = match fields.get("tool_call_id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => return Err(Error::validation(field("tool_call_id"), "must be a string")),
+    };
+    Ok(ChatMessage {
+        role,
+        content,
+        tool_calls,
+        tool_call_id,
+    })
+}
+
+fn format_from_wire(f: &Value) -> trae_core::Result<ResponseFormat> {
+    use trae_core::Error;
+    match f.get("type").and_then(Value::as_str) {
+        Some("text") => Ok(ResponseFormat::Text),
+        Some("json_object") => Ok(ResponseFormat::JsonObject),
+        Some("json_schema") => {
+            let schema = f
+                .get("json_schema")
+                .filter(|s| s.is_object())
+                .ok_or_else(|| {
+                    Error::validation(
+                        "response_format.json_schema",
+                        "gives the schema the answer must satisfy",
+                    )
+                })?;
+            Ok(ResponseFormat::JsonSchema {
+                name: schema
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("answer")
+                    .to_owned(),
+                schema: schema.get("schema").cloned().unwrap_or(Value::Null),
+            })
+        }
+        _ => Err(Error::validation(
+            "response_format.type",
+            "must be text, json_object or json_schema",
+        )),
+    }
+}
+
 /// One piece of a streamed answer in the OpenAI `chat.completion.chunk` shape, for clients
 /// of trae's own API: text and tool calls as deltas; the end as the finishing chunk with
 /// `usage`, plus a `trae` object (endpoint, cost, whether usage was reported or estimated,
@@ -471,6 +709,64 @@ mod tests {
         let e = parse_delta(r#"{"error":{"message":"overloaded"}}"#).unwrap_err();
         assert!(e.contains("overloaded"), "{e}");
         assert!(parse_delta("{\"choices\": 3}").is_err());
+    }
+
+    #[test]
+    fn a_request_reads_from_its_openai_shape_naming_each_bad_field() {
+        let r = request_from_wire(&json!({
+            "model": "m", "temperature": 0.5, "max_tokens": 9, "stop": "END", "seed": 2,
+            "messages": [
+                {"role": "system", "content": "s"},
+                {"role": "assistant", "content": null, "tool_calls": [{"id": "c", "type":
+                  "function", "function": {"name": "f", "arguments": "{}"}}]},
+                {"role": "tool", "content": "1", "tool_call_id": "c"}],
+            "response_format": {"type": "json_schema", "json_schema": {"name": "p",
+                                "schema": {"type": "object"}}},
+            "tools": [{"type": "function", "function": {"name": "f"}}],
+            "persona_id": "0190f5c2-1111-7000-8000-000000000000"
+        }))
+        .unwrap();
+        assert_eq!(r.stop, ["END"]);
+        assert_eq!(r.messages[1].tool_calls[0].name, "f");
+        assert_eq!(r.messages[2].tool_call_id.as_deref(), Some("c"));
+        assert_eq!(r.tools[0].parameters, json!({"type": "object"}));
+        assert!(r.persona.is_some());
+        let field = |v: Value| match request_from_wire(&v).unwrap_err() {
+            trae_core::Error::Validation { field, .. } => field,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(field(json!({"messages": "hi"})), "messages");
+        assert_eq!(field(json!({})), "messages");
+        assert_eq!(field(json!({"messages": [], "n": 2})), "n");
+        assert_eq!(
+            field(json!({"messages": [{"role": "bot"}]})),
+            "messages[0].role"
+        );
+        assert_eq!(
+            field(json!({"messages": [{"role": "user", "content": 3}]})),
+            "messages[0].content"
+        );
+        assert_eq!(
+            field(json!({"messages": [], "temperature": "hot"})),
+            "temperature"
+        );
+        assert_eq!(
+            field(json!({"messages": [], "max_tokens": -1})),
+            "max_tokens"
+        );
+        assert_eq!(field(json!({"messages": [], "stop": [1]})), "stop[0]");
+        assert_eq!(
+            field(json!({"messages": [], "response_format": {"type": "json_schema"}})),
+            "response_format.json_schema"
+        );
+        assert_eq!(
+            field(json!({"messages": [], "tools": [{}]})),
+            "tools[0].function"
+        );
+        assert_eq!(
+            field(json!({"messages": [], "persona_id": "x"})),
+            "persona_id"
+        );
     }
 
     #[test]
