@@ -1244,3 +1244,88 @@ fn events_tail_follows_the_server_from_another_process() {
     let message = failed(refused);
     assert!(message.contains("unknown topic \"nope\""), "{message}");
 }
+
+#[test]
+fn llm_cli_streams_an_answer_prints_json_and_lists_models() {
+    use trae_agents::testing::{Reply as LlmReply, ScriptedLlm};
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let llm = runtime.block_on(ScriptedLlm::start()).unwrap();
+    let loopback = [("TRAE_OUTBOUND_ALLOW_LOOPBACK", "true")];
+    let server = Server::start(&loopback);
+    let auth = server.admin();
+    let created = server.request(
+        "POST",
+        "/api/apis",
+        &[("Authorization", &auth)],
+        Some(
+            &json!({"name": "local", "capability": "llm.chat", "base_url": llm.base_url(),
+                     "metadata": {"models": ["smollm2"], "context_window": 2048}}),
+        ),
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+
+    llm.push(LlmReply::text("Hello from the script"));
+    let out = run(
+        server.data_dir(),
+        &loopback,
+        &[
+            "llm",
+            "chat",
+            "hi there",
+            "--system",
+            "be brief",
+            "--max-tokens",
+            "50",
+        ],
+    );
+    let summary = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(succeeded(out), "Hello from the script\n");
+    assert!(summary.contains("on local: 10 + 6 tokens"), "{summary}");
+    let sent = &llm.requests()[0];
+    assert_eq!(sent["stream"], true);
+    assert_eq!(sent["model"], "smollm2");
+    assert_eq!(sent["max_tokens"], 50);
+    assert_eq!(sent["messages"][0]["content"], "be brief");
+
+    llm.push(LlmReply::text("from stdin"));
+    let out = run_with_stdin(
+        server.data_dir(),
+        &loopback,
+        &["llm", "chat", "--json"],
+        b"a prompt on stdin",
+    );
+    let answer: Value = serde_json::from_str(&succeeded(out)).unwrap();
+    assert_eq!(answer["content"], "from stdin");
+    assert_eq!(answer["endpoint"], "local");
+    assert_eq!(
+        llm.requests()[1]["messages"][0]["content"],
+        "a prompt on stdin"
+    );
+
+    let listed = succeeded(run(server.data_dir(), &loopback, &["llm", "models"]));
+    assert!(
+        listed.starts_with("local  default=-  serves=smollm2  window=2048"),
+        "{listed}"
+    );
+    let listed: Value = serde_json::from_str(&succeeded(run(
+        server.data_dir(),
+        &loopback,
+        &["llm", "models", "--json"],
+    )))
+    .unwrap();
+    assert_eq!(listed[0]["models"], json!(["smollm2"]));
+
+    let refused = failed(run(
+        server.data_dir(),
+        &loopback,
+        &["llm", "chat", "hi", "--model", "gpt-9"],
+    ));
+    assert!(refused.contains("gpt-9"), "{refused}");
+    let refused = failed(run(
+        server.data_dir(),
+        &loopback,
+        &["llm", "chat", "hi", "--temperature", "7"],
+    ));
+    assert!(refused.contains("temperature"), "{refused}");
+    assert_eq!(llm.requests().len(), 2, "refused calls send nothing");
+}

@@ -82,6 +82,45 @@ enum Command {
         #[command(subcommand)]
         action: EventsAction,
     },
+    /// Language models, through the `llm.chat` endpoints of the API registry.
+    Llm {
+        #[command(subcommand)]
+        action: LlmAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum LlmAction {
+    /// Ask a model once, as the operator; the answer is printed as it is written, and a
+    /// summary (model, endpoint, tokens, cost, time) goes to stderr.
+    Chat {
+        /// The prompt; read from stdin when left out or `-`.
+        prompt: Option<String>,
+        /// A system message put first.
+        #[arg(long)]
+        system: Option<String>,
+        /// The model (the first endpoint's default when left out).
+        #[arg(long)]
+        model: Option<String>,
+        /// The most tokens of the answer.
+        #[arg(long)]
+        max_tokens: Option<u32>,
+        /// Sampling temperature, 0 to 2.
+        #[arg(long)]
+        temperature: Option<f64>,
+        /// A JSON Schema file the answer must satisfy (checked, with one repair round).
+        #[arg(long)]
+        schema: Option<std::path::PathBuf>,
+        /// Print the whole answer as one JSON object instead of streaming its text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the model endpoints: default model, models served, context window, health.
+    Models {
+        /// One JSON array instead of readable lines.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -459,6 +498,35 @@ async fn run(
             )
             .await?;
         }
+        Command::Llm {
+            action:
+                LlmAction::Chat {
+                    prompt,
+                    system,
+                    model,
+                    max_tokens,
+                    temperature,
+                    schema,
+                    json,
+                },
+        } => {
+            cli::llm::chat(
+                &config,
+                cli::llm::Chat {
+                    prompt,
+                    system,
+                    model,
+                    max_tokens,
+                    temperature,
+                    schema,
+                    json,
+                },
+            )
+            .await?;
+        }
+        Command::Llm {
+            action: LlmAction::Models { json },
+        } => cli::llm::models(&config, json).await?,
     }
     Ok(())
 }

@@ -4,4 +4,5 @@ pub(crate) mod auth;
 pub(crate) mod backup;
 pub(crate) mod bench;
 pub(crate) mod events;
+pub(crate) mod llm;
 pub(crate) mod secrets;
