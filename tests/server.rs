@@ -1327,5 +1327,33 @@ fn llm_cli_streams_an_answer_prints_json_and_lists_models() {
         &["llm", "chat", "hi", "--temperature", "7"],
     ));
     assert!(refused.contains("temperature"), "{refused}");
+    let refused = failed(run(
+        server.data_dir(),
+        &loopback,
+        &["llm", "chat", "hi", "--persona", "nobody"],
+    ));
+    assert!(refused.contains("persona_id"), "{refused}");
     assert_eq!(llm.requests().len(), 2, "refused calls send nothing");
+
+    let persona = server.request(
+        "POST",
+        "/api/personas",
+        &[("Authorization", &auth)],
+        Some(&json!({"name": "Grace", "description": "A rear admiral of compilers"})),
+    );
+    assert_eq!(persona.status, 201, "{}", persona.body);
+    let id = persona.json()["id"].as_str().unwrap().to_owned();
+    llm.push(LlmReply::text("Aye."));
+    let out = run(
+        server.data_dir(),
+        &loopback,
+        &["llm", "chat", "report", "--persona", &id],
+    );
+    assert_eq!(succeeded(out), "Aye.\n");
+    let system = llm.requests()[2]["messages"][0].clone();
+    assert_eq!(system["role"], "system");
+    assert!(
+        system["content"].as_str().unwrap().contains("Grace"),
+        "{system}"
+    );
 }

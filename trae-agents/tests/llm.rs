@@ -810,3 +810,59 @@ async fn bad_requests_and_bad_endpoint_metadata_are_refused_clearly() {
     );
     assert!(server.requests().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_come_from_the_vault_and_a_stalled_stream_times_out() {
+    let h = sqlite().await;
+    let server = ScriptedLlm::start().await.unwrap();
+    h.trae
+        .vault()
+        .await
+        .unwrap()
+        .set(
+            &Principal::System,
+            "OPENAI_KEY",
+            trae_auth::SetSecret::value("sk-test-5e6f7a8b9c"),
+            &RequestMeta::default(),
+        )
+        .await
+        .unwrap();
+    let mut spec = ApiEndpointSpec::new("cloud", "llm.chat", server.base_url());
+    spec.auth = trae_core::ApiAuth::Bearer {
+        secret: "OPENAI_KEY".into(),
+    };
+    spec.timeout_ms = 300;
+    spec.metadata = json!({"default_model": "m"});
+    h.trae
+        .apis()
+        .registry()
+        .create(&Principal::System, spec, &RequestMeta::default())
+        .await
+        .unwrap();
+    server.push(Reply::text("ok"));
+    h.chat(ask("hi")).await.unwrap();
+    let auth = server.headers()[0]
+        .iter()
+        .find(|(n, _)| n == "authorization")
+        .map(|(_, v)| v.clone());
+    assert_eq!(auth.as_deref(), Some("Bearer sk-test-5e6f7a8b9c"));
+
+    // Pieces 1 s apart against a 300 ms timeout: the first piece is late already.
+    server.push(Reply::Answer {
+        content: Some("slow".into()),
+        tool_calls: Vec::new(),
+        finish_reason: "stop".into(),
+        usage: None,
+        piece: 1,
+        delay: Duration::from_secs(1),
+    });
+    let started = Instant::now();
+    let mut stream = h.stream(ask("hi")).await.unwrap();
+    let (chunks, end) = drain(&mut stream).await;
+    let err = end.unwrap_err();
+    assert!(chunks.is_empty(), "{chunks:?}");
+    assert!(matches!(err, Error::Upstream(_)), "{err:?}");
+    assert!(err.to_string().contains("within 300 ms"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(server.requests().len(), 2, "a stream is never retried");
+}

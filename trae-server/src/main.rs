@@ -111,6 +111,9 @@ enum LlmAction {
         /// A JSON Schema file the answer must satisfy (checked, with one repair round).
         #[arg(long)]
         schema: Option<std::path::PathBuf>,
+        /// An author persona's id: its rendered prompt becomes the system message.
+        #[arg(long)]
+        persona: Option<String>,
         /// Print the whole answer as one JSON object instead of streaming its text.
         #[arg(long)]
         json: bool,
@@ -507,6 +510,7 @@ async fn run(
                     max_tokens,
                     temperature,
                     schema,
+                    persona,
                     json,
                 },
         } => {
@@ -519,6 +523,7 @@ async fn run(
                     max_tokens,
                     temperature,
                     schema,
+                    persona,
                     json,
                 },
             )

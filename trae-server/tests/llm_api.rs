@@ -201,6 +201,14 @@ storage_test!(
         assert_eq!(log["prompt_tokens"], 20);
         assert_eq!(log["completion_tokens"], 5);
 
+        let usage = json_of(h.get("/api/apis/local/usage", &h.admin).await).await;
+        assert_eq!(usage["total"], 1, "{usage}");
+        assert!(
+            (usage["cost"].as_f64().unwrap() - body["trae"]["cost"].as_f64().unwrap()).abs()
+                < 1e-12,
+            "{usage}"
+        );
+
         let models = json_of(h.get("/api/llm/models", &h.admin).await).await;
         assert_eq!(models["total"], 1);
         let m = &models["items"][0];

@@ -25,6 +25,8 @@ pub(crate) struct Chat {
     pub temperature: Option<f64>,
     /// A JSON Schema file the answer must satisfy.
     pub schema: Option<std::path::PathBuf>,
+    /// An author persona (its id) whose rendered prompt becomes the system message.
+    pub persona: Option<String>,
     /// Print the whole answer as JSON at the end instead of streaming its text.
     pub json: bool,
 }
@@ -106,6 +108,9 @@ fn request(chat: &Chat) -> anyhow::Result<trae_core::ChatRequest> {
     }
     if let Some(t) = chat.temperature {
         wire["temperature"] = json!(t);
+    }
+    if let Some(persona) = &chat.persona {
+        wire["persona_id"] = json!(persona);
     }
     if let Some(path) = &chat.schema {
         let text = std::fs::read_to_string(path)
