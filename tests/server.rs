@@ -1281,6 +1281,19 @@ fn llm_cli_streams_an_answer_prints_json_and_lists_models() {
     let summary = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(succeeded(out), "Hello from the script\n");
     assert!(summary.contains("on local: 10 + 6 tokens"), "{summary}");
+    let logged = summary
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|l| l["fields"]["message"] == "model call")
+        .unwrap_or_else(|| panic!("no model call logged: {summary}"));
+    assert_eq!(logged["fields"]["model"], "smollm2");
+    assert_eq!(logged["fields"]["endpoint"], "local");
+    assert_eq!(logged["fields"]["completion_tokens"], 6);
+    assert!(logged["fields"]["latency_ms"].is_u64());
+    assert!(
+        !summary.contains("hi there") && !summary.contains("Hello from"),
+        "prompts and answers stay out of the log: {summary}"
+    );
     let sent = &llm.requests()[0];
     assert_eq!(sent["stream"], true);
     assert_eq!(sent["model"], "smollm2");

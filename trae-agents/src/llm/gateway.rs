@@ -481,6 +481,17 @@ impl CallInfo {
 
     fn settle(&mut self, open: OpenCall, usage: Usage, error: Option<String>) -> f64 {
         let cost = self.cost(&usage);
+        // What a call used, never what it said (that is TRAE_LLM_LOG_CONTENT's, at debug).
+        tracing::info!(
+            model = %self.model,
+            endpoint = %self.endpoint,
+            prompt_tokens = usage.prompt_tokens,
+            completion_tokens = usage.completion_tokens,
+            cost,
+            latency_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            error = error.as_deref(),
+            "model call"
+        );
         open.finish(CallUsage {
             model: Some(self.model.clone()),
             prompt_tokens: Some(usage.prompt_tokens),
