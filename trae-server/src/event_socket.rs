@@ -287,6 +287,9 @@ async fn serve(stream: WebSocketStream, socket: EventSocket) {
                 break;
             }
         }
+        // Nothing will free room any more: a replay waiting for it ends now (1001) instead
+        // of holding the session for REPLAY_STALL after the client is gone.
+        freed.close();
         let _ = sink.close().await;
     });
     let mut session = Session {
