@@ -208,6 +208,10 @@ async fn a_stream_delivers_pieces_then_the_whole_answer_with_usage() {
         "the text arrives in pieces"
     );
     let answer = done(&chunks);
+    assert_eq!(
+        answer.model, "scripted",
+        "the model the provider's chunks name"
+    );
     assert_eq!(answer.content.as_deref(), Some("The answer is forty-two."));
     assert_eq!(answer.tool_calls[0].name, "lookup");
     assert_eq!(answer.tool_calls[0].arguments, r#"{"q":"life"}"#);

@@ -17,6 +17,7 @@ use crate::content::{
 use crate::events::AsyncEvents;
 use crate::handle::{Handle, Nothing, awaitable};
 use crate::health::AsyncHealth;
+use crate::llm::AsyncLlm;
 use crate::metrics::AsyncMetrics;
 use crate::secrets::AsyncSecrets;
 use crate::services::{
@@ -65,6 +66,12 @@ impl<'py> IntoPyObject<'py> for Opened {
                 handle: Arc::clone(&self.0),
             },
         )?;
+        let llm = Py::new(
+            py,
+            AsyncLlm {
+                handle: Arc::clone(&self.0),
+            },
+        )?;
         let health = Py::new(
             py,
             AsyncHealth {
@@ -94,6 +101,7 @@ impl<'py> IntoPyObject<'py> for Opened {
                 secrets,
                 apis,
                 orchestrator,
+                llm,
                 health,
                 metrics,
                 events,
@@ -114,6 +122,7 @@ pub(crate) struct AsyncStore {
     secrets: Py<AsyncSecrets>,
     apis: Py<AsyncApis>,
     orchestrator: Py<AsyncOrchestrator>,
+    llm: Py<AsyncLlm>,
     health: Py<AsyncHealth>,
     metrics: Py<AsyncMetrics>,
     events: Py<AsyncEvents>,
@@ -208,6 +217,12 @@ impl AsyncStore {
     #[getter]
     fn orchestrator(&self, py: Python<'_>) -> Py<AsyncOrchestrator> {
         self.orchestrator.clone_ref(py)
+    }
+
+    /// Language models through the API registry (see `trae.aio.Llm`).
+    #[getter]
+    fn llm(&self, py: Python<'_>) -> Py<AsyncLlm> {
+        self.llm.clone_ref(py)
     }
 
     /// Component health (opened on first use; see `trae.aio.Health`).

@@ -147,6 +147,20 @@ impl Handle {
         Ok(self.opened.trae.content())
     }
 
+    /// The model gateway: chats with the models of the `llm.chat` endpoints;
+    /// `Unavailable` once closed.
+    pub(crate) fn models(&self) -> trae_core::Result<&trae_agents::ModelGateway> {
+        self.open()?;
+        Ok(self.opened.trae.models())
+    }
+
+    /// The clock of this database's services, which times budgets' wall-time limits;
+    /// `Unavailable` once closed.
+    pub(crate) fn clock(&self) -> trae_core::Result<Arc<dyn trae_core::Clock>> {
+        self.open()?;
+        Ok(self.opened.trae.store().clock())
+    }
+
     /// The event stream of this database; `Unavailable` once closed (or without an event
     /// log).
     pub(crate) fn events(&self) -> trae_core::Result<&trae_core::EventStream> {

@@ -28,6 +28,7 @@ mod events;
 mod handle;
 mod health;
 mod identity;
+mod llm;
 mod metrics;
 mod rate_limit;
 mod secrets;
@@ -94,6 +95,11 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<apis::ApiAttempt>()?;
     m.add_class::<apis::ApiCallResult>()?;
     m.add_class::<apis::ApiCallAttempt>()?;
+    m.add_class::<llm::Llm>()?;
+    m.add_class::<llm::ChatResponse>()?;
+    m.add_class::<llm::ChatStream>()?;
+    m.add_class::<llm::ModelEndpoint>()?;
+    m.add_class::<llm::Budget>()?;
     m.add_class::<health::Health>()?;
     m.add_class::<health::HealthReport>()?;
     m.add_class::<health::ComponentStatus>()?;
@@ -129,6 +135,8 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("AsyncTasks", py.get_type::<tasks::AsyncTasks>())?;
     m.add("AsyncSecrets", py.get_type::<secrets::AsyncSecrets>())?;
     m.add("AsyncApis", py.get_type::<apis::AsyncApis>())?;
+    m.add("AsyncLlm", py.get_type::<llm::AsyncLlm>())?;
+    m.add("AsyncChatStream", py.get_type::<llm::AsyncChatStream>())?;
     m.add("AsyncHealth", py.get_type::<health::AsyncHealth>())?;
     m.add("AsyncMetrics", py.get_type::<metrics::AsyncMetrics>())?;
     m.add("AsyncEvents", py.get_type::<events::AsyncEvents>())?;

@@ -15,6 +15,7 @@ use crate::content::{Channels, Contradictions, Evidence, Personas, SyncObjects};
 use crate::events::Events;
 use crate::handle::{Handle, block_on};
 use crate::health::Health;
+use crate::llm::Llm;
 use crate::metrics::Metrics;
 use crate::secrets::Secrets;
 use crate::services::{ApiKeys, Audit, Auth, Policy, SyncServices, Users};
@@ -45,6 +46,7 @@ pub(crate) struct Store {
     secrets: Py<Secrets>,
     apis: Py<Apis>,
     orchestrator: Py<Orchestrator>,
+    llm: Py<Llm>,
     health: Py<Health>,
     metrics: Py<Metrics>,
     events: Py<Events>,
@@ -85,6 +87,12 @@ impl Store {
                 handle: Arc::clone(&handle),
             },
         )?;
+        let llm = Py::new(
+            py,
+            Llm {
+                handle: Arc::clone(&handle),
+            },
+        )?;
         let health = Py::new(
             py,
             Health {
@@ -112,6 +120,7 @@ impl Store {
             secrets,
             apis,
             orchestrator,
+            llm,
             health,
             metrics,
             events,
@@ -209,6 +218,13 @@ impl Store {
     #[getter]
     fn orchestrator(&self, py: Python<'_>) -> Py<Orchestrator> {
         self.orchestrator.clone_ref(py)
+    }
+
+    /// Language models through the API registry: chats, streams, model endpoints and
+    /// budgets (see `trae.Llm`).
+    #[getter]
+    fn llm(&self, py: Python<'_>) -> Py<Llm> {
+        self.llm.clone_ref(py)
     }
 
     /// Component health: the built-in components' status, uptime and history (opened on

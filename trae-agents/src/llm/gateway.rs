@@ -241,6 +241,7 @@ impl ModelGateway {
             call,
             schema: prepared.schema,
             tools_offered: !prepared.request.tools.is_empty(),
+            answering: None,
             received: false,
             finished: false,
         })
@@ -566,6 +567,8 @@ pub struct ModelStream {
     call: CallInfo,
     schema: Option<Arc<AnswerSchema>>,
     tools_offered: bool,
+    /// The model the provider says is answering (its chunks name it).
+    answering: Option<String>,
     received: bool,
     finished: bool,
 }
@@ -580,7 +583,7 @@ impl std::fmt::Debug for ModelStream {
 }
 
 impl ModelStream {
-    /// The model asked for.
+    /// The model asked for (the finished answer names the one the provider says answered).
     pub fn model(&self) -> &str {
         &self.call.model
     }
@@ -607,6 +610,9 @@ impl ModelStream {
                 None => done = true,
                 Some(delta) => {
                     self.received = true;
+                    if delta.model.is_some() {
+                        self.answering = delta.model;
+                    }
                     for chunk in delta.chunks {
                         self.assembler.add(&chunk);
                         self.pending.push_back(chunk);
@@ -632,7 +638,7 @@ impl ModelStream {
         let (content, tool_calls) = assembler.finish();
         let mut response = self.call.answer(
             open,
-            None,
+            self.answering.take(),
             content,
             tool_calls,
             self.finish_reason.clone().unwrap_or(FinishReason::Unknown),

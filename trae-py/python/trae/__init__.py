@@ -19,6 +19,14 @@ Open a store, then work with its services::
         store.apis.create(name="search-a", capability="search", base_url="https://a.example")
         answer = store.orchestrator.call("search", "/q?text=trae")   # a trae.ApiCallResult
 
+        # an OpenAI-compatible server (loopback needs TRAE_OUTBOUND_ALLOW_LOOPBACK=true)
+        store.apis.create(name="local", capability="llm.chat", base_url="http://127.0.0.1:8080/v1",
+                          metadata={"default_model": "smollm2"})
+        reply = store.llm.chat("Say hello.", budget=store.llm.budget(tokens=2000))
+        reply.content, reply.usage, reply.cost             # a trae.ChatResponse
+        for piece in store.llm.stream("Tell me more."):   # {"content": "…"}, as it is written
+            print(piece.get("content", ""), end="")
+
         store.health.check().status                       # "healthy", … (a trae.HealthReport)
         store.metrics.create_rule(name="backlog", metric="trae_queue_depth",
                                   comparison=">", value=100, severity="high")
@@ -72,7 +80,11 @@ from ._native import (
     AuditEntry,
     Auth,
     AuthError,
+    Budget,
+    BudgetExceeded,
     Channels,
+    ChatResponse,
+    ChatStream,
     ConfigError,
     ComponentStatus,
     Conflict,
@@ -85,9 +97,12 @@ from ._native import (
     HealthReport,
     HealthTransition,
     HistoryLost,
+    InvalidAnswer,
+    Llm,
     Locked,
     MetricSeries,
     Metrics,
+    ModelEndpoint,
     NotFound,
     Orchestrator,
     Overloaded,
@@ -327,6 +342,48 @@ class AnalyzedContradiction(TypedDict):
     analysis: Dict[str, Any]
 
 
+class ChatToolCall(TypedDict):
+    """A tool call of a model's answer, as `ChatResponse.tool_calls` lists it: `arguments` is
+    the JSON text the model wrote."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+class ToolCallPiece(TypedDict):
+    """Part of tool call number `index` of a streamed answer: `id` and `name` come in its first
+    piece (else `None`), `arguments` in pieces."""
+
+    index: int
+    id: Optional[str]
+    name: Optional[str]
+    arguments: str
+
+
+class ChatPiece(TypedDict, total=False):
+    """A piece of a streamed answer: `{"content": str}` or `{"tool_call": ToolCallPiece}`."""
+
+    content: str
+    tool_call: ToolCallPiece
+
+
+class ChatUsage(TypedDict):
+    """Tokens a model call used (`ChatResponse.usage`)."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class BudgetSpent(TypedDict):
+    """What a budget's settled calls spent (`Budget.spent`); `cost` in dollars."""
+
+    tokens: int
+    cost: float
+    calls: int
+
+
 __all__ = [
     "Alert",
     "AlertRule",
@@ -343,8 +400,16 @@ __all__ = [
     "AuditEntry",
     "Auth",
     "AuthError",
+    "Budget",
+    "BudgetExceeded",
+    "BudgetSpent",
     "Channel",
     "Channels",
+    "ChatPiece",
+    "ChatResponse",
+    "ChatStream",
+    "ChatToolCall",
+    "ChatUsage",
     "ComponentStatus",
     "ConfigError",
     "Conflict",
@@ -359,10 +424,13 @@ __all__ = [
     "HealthReport",
     "HealthTransition",
     "HistoryLost",
+    "InvalidAnswer",
+    "Llm",
     "Locked",
     "NewTask",
     "MetricSeries",
     "Metrics",
+    "ModelEndpoint",
     "NotFound",
     "Opportunity",
     "Orchestrator",
@@ -398,6 +466,7 @@ __all__ = [
     "TaskStats",
     "Tasks",
     "TokenPair",
+    "ToolCallPiece",
     "TraeError",
     "Unavailable",
     "UpstreamError",

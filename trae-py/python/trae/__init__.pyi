@@ -41,9 +41,17 @@ __all__ = [
     "AuditEntry",
     "Auth",
     "AuthError",
+    "Budget",
+    "BudgetExceeded",
+    "BudgetSpent",
     "backup",
     "Channel",
     "Channels",
+    "ChatPiece",
+    "ChatResponse",
+    "ChatStream",
+    "ChatToolCall",
+    "ChatUsage",
     "compare_statements",
     "ComponentStatus",
     "ConfigError",
@@ -59,9 +67,12 @@ __all__ = [
     "HealthReport",
     "HealthTransition",
     "HistoryLost",
+    "InvalidAnswer",
+    "Llm",
     "Locked",
     "Metrics",
     "MetricSeries",
+    "ModelEndpoint",
     "NewTask",
     "NotFound",
     "Opportunity",
@@ -98,6 +109,7 @@ __all__ = [
     "TaskState",
     "TaskStats",
     "TokenPair",
+    "ToolCallPiece",
     "TraeError",
     "Unavailable",
     "UpstreamError",
@@ -197,6 +209,24 @@ class RateLimitedError(TraeError):
 class UpstreamError(TraeError):
     """An external API call failed: every attempt failed, no endpoint could take it, or the
     outbound policy refused it (code `upstream_failed`); the message lists the attempts."""
+
+class InvalidAnswer(UpstreamError):
+    """A model's answer did not have the shape asked for, even after a repair round (code
+    `invalid_answer`).
+
+    `path` is the JSON pointer into the answer that failed (`/` for the whole of it).
+    """
+
+    path: str
+
+class BudgetExceeded(TraeError):
+    """A run's budget cannot pay for a model call, so nothing was sent (code
+    `budget_exceeded`).
+
+    `limit` names the limit: `tokens`, `cost` or `wall_time`.
+    """
+
+    limit: str
 
 @final
 class Pet:
@@ -810,6 +840,10 @@ class Store:
     def orchestrator(self) -> Orchestrator:
         """Calls to external APIs by capability, wired on first use (see `Orchestrator`)."""
     @property
+    def llm(self) -> Llm:
+        """Language models through the API registry: chats, streams, model endpoints and
+        budgets (see `Llm`)."""
+    @property
     def health(self) -> Health:
         """Component health: status, uptime and history, opened on first use (see `Health`)."""
     @property
@@ -1276,6 +1310,258 @@ class Orchestrator:
         failed or none can take calls, `ValidationError` for a bad method, path, header or
         body.
         """
+
+class ChatToolCall(TypedDict):
+    """A tool call of a model's answer: `arguments` is the JSON text the model wrote."""
+
+    id: str
+    name: str
+    arguments: str
+
+class ToolCallPiece(TypedDict):
+    """Part of tool call number `index` of a streamed answer: `id` and `name` come in its
+    first piece (else `None`), `arguments` in pieces."""
+
+    index: int
+    id: str | None
+    name: str | None
+    arguments: str
+
+class ChatPiece(TypedDict, total=False):
+    """A piece of a streamed answer: `{"content": str}` or `{"tool_call": ToolCallPiece}`."""
+
+    content: str
+    tool_call: ToolCallPiece
+
+class ChatUsage(TypedDict):
+    """Tokens a model call used."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+class BudgetSpent(TypedDict):
+    """What a budget's settled calls spent; `cost` in dollars."""
+
+    tokens: int
+    cost: float
+    calls: int
+
+_Messages: TypeAlias = str | Sequence[Mapping[str, Any]]
+_FinishReason: TypeAlias = Literal["stop", "length", "tool_calls", "content_filter", "unknown"]
+
+@final
+class Budget:
+    """What a run may spend on model calls: tokens, dollars and wall time, shared by every
+    call given it (`store.llm.budget(...)`).
+
+    A call it cannot pay raises `BudgetExceeded` before anything is sent; one it admits is
+    capped to what is left.
+    """
+
+    @property
+    def spent(self) -> BudgetSpent:
+        """What settled calls spent (a new dict on each access)."""
+    @property
+    def limits(self) -> dict[str, int | float | None]:
+        """The limits: `{"tokens", "cost", "wall_time", "call_tokens"}` (`wall_time` in
+        seconds), `None` where there is none."""
+    @property
+    def time_left(self) -> float | None:
+        """Seconds left of the wall time, or `None` without a wall-time limit."""
+
+@final
+class ChatResponse:
+    """A model's whole answer. Read-only."""
+
+    @property
+    def content(self) -> str | None:
+        """The text, or `None` when the model wrote none (e.g. it only called tools)."""
+    @property
+    def tool_calls(self) -> list[ChatToolCall]:
+        """The tools called (a new list on each access)."""
+    @property
+    def finish_reason(self) -> _FinishReason:
+        """Why it ended."""
+    @property
+    def usage(self) -> ChatUsage:
+        """Tokens used."""
+    @property
+    def usage_reported(self) -> bool:
+        """Whether the provider reported the usage (else it is estimated from the text)."""
+    @property
+    def cost(self) -> float:
+        """What it cost in dollars, at the endpoint's price (0 without one)."""
+    @property
+    def endpoint(self) -> str:
+        """The registry endpoint that answered."""
+    @property
+    def model(self) -> str:
+        """The model that answered."""
+    @property
+    def latency(self) -> float:
+        """Seconds from the request to the end of the answer."""
+    @property
+    def tools_ignored(self) -> bool:
+        """Whether the request offered tools and the model called none."""
+    @property
+    def json(self) -> Any:
+        """The answer parsed as JSON and checked against the request's JSON schema, or
+        `None` when it asked for none."""
+    @property
+    def repairs(self) -> int:
+        """How many repair rounds the answer took to fit its schema (0 or 1)."""
+
+@final
+class ChatStream:
+    """A model's answer as it is written: a blocking iterator of `ChatPiece` dicts; `with`
+    closes it.
+
+    After the last piece `response` is the whole answer. `close()` stops reading and closes
+    the connection to the provider (what was used so far is charged); an error mid-answer
+    raises from the iteration.
+    """
+
+    @property
+    def model(self) -> str:
+        """The model asked for."""
+    @property
+    def endpoint(self) -> str:
+        """The endpoint answering."""
+    @property
+    def response(self) -> ChatResponse | None:
+        """The whole answer once the last piece was read, else `None`."""
+    def close(self) -> None:
+        """Stops reading and closes the connection to the provider; iteration ends."""
+    def __iter__(self) -> ChatStream: ...
+    def __next__(self) -> ChatPiece: ...
+    def __enter__(self) -> ChatStream: ...
+    def __exit__(self, *args: object) -> None: ...
+
+@final
+class ModelEndpoint:
+    """A model endpoint: an API-registry endpoint of capability `llm.chat` with what its
+    metadata says. Read-only."""
+
+    @property
+    def endpoint(self) -> str:
+        """The registry endpoint's name."""
+    @property
+    def default_model(self) -> str | None:
+        """The model a request that names none gets there."""
+    @property
+    def models(self) -> list[str]:
+        """The models pinned to it; empty when it takes any."""
+    @property
+    def context_window(self) -> int | None:
+        """Its context window in tokens, when known."""
+    @property
+    def input_price_per_million(self) -> float | None:
+        """Dollars per million request tokens, or `None` without a price."""
+    @property
+    def output_price_per_million(self) -> float | None:
+        """Dollars per million answer tokens, or `None` without a price."""
+    @property
+    def json_schema(self) -> bool:
+        """Whether it takes JSON-schema response formats natively."""
+    @property
+    def is_active(self) -> bool:
+        """Whether calls may pick it."""
+    @property
+    def health(self) -> _HealthName:
+        """Its health."""
+
+@final
+class Llm:
+    """Language models through the API registry (`store.llm`).
+
+    Chats go to endpoints of capability `llm.chat` (base URL ending in `/v1`, an
+    OpenAI-compatible chat-completions API) under the store's principal, which needs
+    `llm:use`: the registry's routing, limits, failover, vault credentials and request log
+    apply. An endpoint's `metadata` says what it serves: `default_model`, `models`,
+    `context_window`, `input_price_per_million`, `output_price_per_million`, `json_schema`.
+    """
+
+    @overload
+    def chat(
+        self,
+        messages: _Messages,
+        *,
+        model: str | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        stop: str | Sequence[str] | None = None,
+        seed: int | None = None,
+        response_format: Mapping[str, Any] | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        persona_id: uuid.UUID | str | None = None,
+        budget: Budget | None = None,
+        stream: Literal[False] = False,
+    ) -> ChatResponse:
+        """The whole answer to `messages`.
+
+        `messages`: OpenAI-shaped dicts (`role`, `content`, an assistant's `tool_calls`, a
+        tool's `tool_call_id`), or a `str` meaning one user message. `model` (the endpoint's
+        default when left out), `temperature` (0–2), `max_tokens`, `stop`, `seed`,
+        `response_format` (`{"type": "json_schema", "json_schema": {"name", "schema"}}`
+        checks the answer, with one repair round, into `response.json`), `tools` (OpenAI
+        function tools) and `persona_id` (its prompt becomes the first system message) as in
+        the OpenAI API. `budget`: the `Budget` the call is charged to (unlimited when left
+        out).
+
+        Raises `ValidationError` (with `field`, e.g. `messages[0].role`), `PermissionDenied`
+        without `llm:use`, `NotFound` when no endpoint serves the model, `BudgetExceeded`
+        (nothing is sent), `RateLimitedError`, `UpstreamError` when the provider fails or
+        refuses, `InvalidAnswer` when the answer misses its schema twice.
+        """
+    @overload
+    def chat(
+        self,
+        messages: _Messages,
+        *,
+        model: str | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        stop: str | Sequence[str] | None = None,
+        seed: int | None = None,
+        response_format: Mapping[str, Any] | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        persona_id: uuid.UUID | str | None = None,
+        budget: Budget | None = None,
+        stream: Literal[True],
+    ) -> ChatStream: ...
+    def stream(
+        self,
+        messages: _Messages,
+        *,
+        model: str | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        stop: str | Sequence[str] | None = None,
+        seed: int | None = None,
+        response_format: Mapping[str, Any] | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        persona_id: uuid.UUID | str | None = None,
+        budget: Budget | None = None,
+    ) -> ChatStream:
+        """The answer to `messages` as it is written; the arguments of `chat` apply.
+
+        Errors before anything is sent raise here; errors mid-answer raise from the
+        iteration. A JSON-schema answer is checked when it ends (no repair round).
+        """
+    def models(self, *, limit: int = 50, offset: int = 0) -> Page[ModelEndpoint]:
+        """One `Page` of the model endpoints, by priority then name. Needs `llm:use`."""
+    def budget(
+        self,
+        *,
+        tokens: int | None = None,
+        cost: float | None = None,
+        wall_time: float | None = None,
+        call_tokens: int | None = None,
+    ) -> Budget:
+        """A new `Budget` for calls to share, timed on the store's clock: `tokens` (requests
+        and answers together), `cost` (dollars), `wall_time` (seconds from now) and
+        `call_tokens` (a cap on each answer); `None` is no limit."""
 
 TaskState: TypeAlias = Literal[
     "scheduled", "available", "running", "retryable", "completed", "failed", "cancelled"

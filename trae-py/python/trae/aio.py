@@ -11,6 +11,9 @@
         me = await store.users.me(alice)
         task = await store.tasks.enqueue("email.send", {"to": "bob@example.com"})
         news = await store.channels.create(name="News", platform="youtube")
+        reply = await store.llm.chat("Say hello.")          # a trae.ChatResponse
+        async for piece in await store.llm.stream("More."):  # {"content": "…"}, as written
+            print(piece.get("content", ""), end="")
 
         worker = trae.aio.Worker(store)   # trae.Worker, under this name too
 
@@ -31,12 +34,14 @@ from ._native import AsyncApiKeys as ApiKeys
 from ._native import AsyncApis as Apis
 from ._native import AsyncAudit as Audit
 from ._native import AsyncAuth as Auth
+from ._native import AsyncChatStream as ChatStream
 from ._native import AsyncChannels as Channels
 from ._native import AsyncContradictions as Contradictions
 from ._native import AsyncEvents as Events
 from ._native import AsyncEventSubscription as EventSubscription
 from ._native import AsyncEvidence as Evidence
 from ._native import AsyncHealth as Health
+from ._native import AsyncLlm as Llm
 from ._native import AsyncMetrics as Metrics
 from ._native import AsyncOrchestrator as Orchestrator
 from ._native import AsyncPersonas as Personas
@@ -56,11 +61,13 @@ __all__ = [
     "Audit",
     "Auth",
     "Channels",
+    "ChatStream",
     "Contradictions",
     "Events",
     "EventSubscription",
     "Evidence",
     "Health",
+    "Llm",
     "Metrics",
     "Orchestrator",
     "Personas",

@@ -4,9 +4,9 @@ import builtins
 import datetime
 import os
 import uuid
-from collections.abc import Awaitable, Generator, Iterable, Mapping
+from collections.abc import Awaitable, Generator, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Literal, final
+from typing import Any, Literal, final, overload
 
 from . import (
     _ContradictionType,
@@ -34,7 +34,12 @@ from . import (
     ApiKey,
     ApiUsage,
     AuditEntry,
+    Budget,
+    ChatPiece,
+    ChatResponse,
     CreatedApiKey,
+    ModelEndpoint,
+    _Messages,
     Event,
     EventPage,
     StreamPosition,
@@ -62,11 +67,13 @@ __all__ = [
     "Audit",
     "Auth",
     "Channels",
+    "ChatStream",
     "Contradictions",
     "Events",
     "EventSubscription",
     "Evidence",
     "Health",
+    "Llm",
     "Metrics",
     "Orchestrator",
     "Personas",
@@ -318,6 +325,9 @@ class Store:
     def orchestrator(self) -> Orchestrator:
         """Calls to external APIs by capability, wired on first use (see
         `trae.Orchestrator`)."""
+    @property
+    def llm(self) -> Llm:
+        """Language models through the API registry (see `trae.aio.Llm`)."""
     @property
     def health(self) -> Health:
         """Component health, opened on first use (see `trae.Health`)."""
@@ -772,3 +782,93 @@ class Contradictions:
         """Awaits to one page of content opportunities, best first."""
     def analyze(self, id: uuid.UUID | str) -> Awaitable[AnalyzedContradiction]:
         """Runs the contradiction engine over the record's statements; awaits to the result."""
+
+@final
+class Llm:
+    """Language models through the API registry of a `trae.aio.Store` (`store.llm`); the
+    methods of `trae.Llm`, `chat`, `stream` and `models` returning awaitables."""
+
+    @overload
+    def chat(
+        self,
+        messages: _Messages,
+        *,
+        model: str | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        stop: str | Sequence[str] | None = None,
+        seed: int | None = None,
+        response_format: Mapping[str, Any] | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        persona_id: uuid.UUID | str | None = None,
+        budget: Budget | None = None,
+        stream: Literal[False] = False,
+    ) -> Awaitable[ChatResponse]:
+        """Awaits to the whole answer to `messages`; the rules of `trae.Llm.chat` apply."""
+    @overload
+    def chat(
+        self,
+        messages: _Messages,
+        *,
+        model: str | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        stop: str | Sequence[str] | None = None,
+        seed: int | None = None,
+        response_format: Mapping[str, Any] | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        persona_id: uuid.UUID | str | None = None,
+        budget: Budget | None = None,
+        stream: Literal[True],
+    ) -> Awaitable[ChatStream]: ...
+    def stream(
+        self,
+        messages: _Messages,
+        *,
+        model: str | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        stop: str | Sequence[str] | None = None,
+        seed: int | None = None,
+        response_format: Mapping[str, Any] | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        persona_id: uuid.UUID | str | None = None,
+        budget: Budget | None = None,
+    ) -> Awaitable[ChatStream]:
+        """Awaits to an async iterator of the answer's pieces as it is written; errors before
+        anything is sent raise when awaited."""
+    def models(
+        self, *, limit: int = 50, offset: int = 0
+    ) -> Awaitable[Page[ModelEndpoint]]:
+        """Awaits to one `Page` of the model endpoints, by priority then name."""
+    def budget(
+        self,
+        *,
+        tokens: int | None = None,
+        cost: float | None = None,
+        wall_time: float | None = None,
+        call_tokens: int | None = None,
+    ) -> Budget:
+        """A new `trae.Budget` (at once: nothing to await); the rules of `trae.Llm.budget`
+        apply."""
+
+@final
+class ChatStream:
+    """A model's answer as it is written: an async iterator of `trae.ChatPiece` dicts
+    (`async for piece in stream:`); `async with` closes it."""
+
+    @property
+    def model(self) -> str:
+        """The model asked for."""
+    @property
+    def endpoint(self) -> str:
+        """The endpoint answering."""
+    @property
+    def response(self) -> ChatResponse | None:
+        """The whole answer once the last piece was read, else `None`."""
+    def close(self) -> None:
+        """Stops reading and closes the connection to the provider; iteration ends."""
+    def __aiter__(self) -> ChatStream: ...
+    def __anext__(self) -> Awaitable[ChatPiece]: ...
+    def __aenter__(self) -> Awaitable[ChatStream]: ...
+    def __aexit__(self, *args: object) -> Awaitable[Literal[False]]: ...
