@@ -12,6 +12,7 @@ pub mod json_body;
 pub mod llm;
 pub mod orchestrator;
 pub mod outbound;
+pub mod tdd;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -20,6 +20,7 @@ pub mod page;
 pub mod pet;
 pub mod shared_setting;
 pub mod tasks;
+pub mod tdd;
 
 pub use apis::api_endpoint::{
     ApiActivity, ApiAttempt, ApiAuth, ApiEndpoint, ApiEndpointFilter, ApiEndpointSpec, ApiLimits,
