@@ -30,6 +30,9 @@ use trae_core::{
 };
 use trae_storage::{Backups, HealthMonitor, ProcessMetrics, Store, StoreOptions};
 
+use crate::tdd::agent::{AgentSettings, TddAgent};
+use crate::tdd::runs::TddRuns;
+use crate::tdd::task::TddRunHandler;
 use crate::{
     GatewayOptions, HttpRequestHandler, ModelGateway, Orchestrator, OrchestratorOptions,
     OutboundClient, OutboundPolicy,
@@ -62,6 +65,8 @@ struct Inner {
     history: Option<RequestRecorder>,
     gateway: Arc<GatewayLimiter>,
     events: Option<EventStream>,
+    tdd: TddRuns,
+    tdd_agent: TddAgent,
 }
 
 /// The content services: channels, author personas, evidence and contradictions, each
@@ -204,15 +209,32 @@ impl Trae {
             },
         )
         .with_personas(content.personas.clone());
+        let tasks = store
+            .tasks()
+            .with_authorizer(Arc::clone(&rbac))
+            .with_kind_permission(crate::http_task::KIND, trae_core::APIS_CALL)
+            .with_kind_permission(crate::tdd::runs::TASK_KIND, trae_core::AGENTS_RUN)
+            .with_max_backlog(Some(u64::from(config.tasks.max_backlog)));
+        let tdd = TddRuns::new(
+            store.tdd_repository(),
+            tasks.clone(),
+            trae_core::identity::permission::Gate::new(Arc::clone(&rbac)),
+            store.clock(),
+            config.agent_workspaces.clone(),
+        );
+        let tdd_agent = TddAgent::new(
+            store.tdd_repository(),
+            store.events(),
+            store.clock(),
+            AgentSettings::default(),
+        );
         Ok(Self {
             inner: Arc::new(Inner {
                 models,
                 pets: store.pets().with_authorizer(Arc::clone(&rbac)),
-                tasks: store
-                    .tasks()
-                    .with_authorizer(rbac)
-                    .with_kind_permission(crate::http_task::KIND, trae_core::APIS_CALL)
-                    .with_max_backlog(Some(u64::from(config.tasks.max_backlog))),
+                tasks,
+                tdd,
+                tdd_agent,
                 content,
                 config,
                 store,
@@ -231,6 +253,31 @@ impl Trae {
                 events,
             }),
         })
+    }
+
+    /// TDD agent runs: create, list, get, diff, cancel, accept.
+    pub fn tdd(&self) -> &TddRuns {
+        &self.inner.tdd
+    }
+
+    /// The TDD agent that executes runs (the worker's `tdd.run` handler uses it; the CLI runs
+    /// it in-process).
+    pub fn tdd_agent(&self) -> &TddAgent {
+        &self.inner.tdd_agent
+    }
+
+    /// Creates a TDD run and executes it here, acting for `principal`, to its end (the CLI's
+    /// `trae tdd run` and Python's `store.tdd.run`; the server queues runs for a worker
+    /// instead). `cancel` stops it.
+    pub async fn run_tdd(
+        &self,
+        principal: &trae_core::Principal,
+        new: crate::NewRun,
+        cancel: tokio_util::sync::CancellationToken,
+    ) -> std::result::Result<trae_core::TddRun, crate::AgentError> {
+        let run = self.inner.tdd.prepare(principal, new).await?;
+        let model = self.inner.models.acting_for(principal.clone());
+        self.inner.tdd_agent.execute(run.id, model, cancel).await
     }
 
     /// The configuration the services were built from.
@@ -377,6 +424,14 @@ impl Trae {
             crate::http_task::KIND,
             HttpRequestHandler::new(self.inner.outbound.clone())
                 .with_orchestrator(self.inner.apis.clone()),
+        )?;
+        worker.register(
+            crate::tdd::runs::TASK_KIND,
+            TddRunHandler::new(
+                self.inner.tdd_agent.clone(),
+                self.inner.models.clone(),
+                self.inner.store.identity_repos().users,
+            ),
         )?;
         Ok(worker)
     }

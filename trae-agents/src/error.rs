@@ -40,6 +40,9 @@ pub enum AgentError {
     /// A core service failed (storage, validation).
     #[error(transparent)]
     Core(#[from] trae_core::Error),
+    /// A working copy or a sandboxed command could not be set up or run.
+    #[error("sandbox: {0}")]
+    Sandbox(String),
     /// The configuration is unusable.
     #[error("configuration: {0}")]
     Config(String),

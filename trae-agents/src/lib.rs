@@ -1,6 +1,6 @@
 //! The agents of trae and the I/O they need: the outbound HTTP client every call to another
 //! service goes through, the task handlers built on it, and (with the agents issues) LLM
-//! providers, test runners, and the TDD and SOLO agents.
+//! providers, test runners, the sandbox commands run in, and the TDD and SOLO agents.
 //!
 //! It also holds the composition root, [`Trae`]: the one place every service is built from
 //! the configuration, used by `trae serve`, the CLI, Python and Rust applications alike.
@@ -12,6 +12,7 @@ pub mod json_body;
 pub mod llm;
 pub mod orchestrator;
 pub mod outbound;
+pub mod sandbox;
 pub mod tdd;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -25,3 +26,5 @@ pub use orchestrator::{
     OrchestratorOptions,
 };
 pub use outbound::{OutboundClient, OutboundPolicy, OutboundResponse};
+pub use tdd::agent::{AgentSettings, Replay, TddAgent};
+pub use tdd::runs::{NewRun, RunDetail, RunDiff, TddRuns};

@@ -96,3 +96,8 @@ pub use tasks::worker::{
     HandlerResult, NoopHandler, TaskContext, TaskFailure, TaskHandler, Worker, WorkerOptions,
     WorkerSummary, handler_fn,
 };
+pub use tdd::edit::{EditBlock, EditOutcome, EditResult, Placement, Refusal};
+pub use tdd::run::{
+    AGENTS_ADMIN, AGENTS_RUN, RunEnd, RunFilter, RunSpec, RunStatus, TddRepository, TddRun, TddStep,
+};
+pub use tdd::test_report::{FailureKind, TestFailure, TestReport};

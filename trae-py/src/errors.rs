@@ -267,6 +267,10 @@ pub(crate) fn agent_to_py_err(py: Python<'_>, err: trae_agents::AgentError) -> P
             ConfigError::new_err(format!("configuration: {message}")),
             "invalid_configuration",
         ),
+        E::Sandbox(message) => (
+            TraeError::new_err(format!("sandbox: {message}")),
+            "sandbox_failed",
+        ),
         other @ (E::Upstream(_)
         | E::Refused(_)
         | E::Timeout(_)

@@ -33,6 +33,7 @@ use crate::api::policy::PolicyApi;
 use crate::api::runtime::RuntimeApi;
 use crate::api::secrets::SecretsApi;
 use crate::api::tasks::TasksApi;
+use crate::api::tdd::TddApi;
 use crate::api::users::UsersApi;
 use crate::body_limit::BodyLimit;
 use crate::cross_origin::CrossOrigin;
@@ -50,7 +51,7 @@ type Apis = (
     (AuthApi, UsersApi, AdminApi, PolicyApi, AuditApi),
     (TasksApi, EventsApi),
     MetricsApi,
-    (ApisApi, LlmApi),
+    (ApisApi, LlmApi, TddApi),
     SecretsApi,
     BackupsApi,
     (ChannelsApi, PersonasApi, EvidenceApi, ContradictionsApi),
@@ -124,6 +125,7 @@ impl App {
             (
                 ApisApi::new(trae.apis().clone()),
                 LlmApi::new(trae.models().clone(), trae.store().clock()),
+                TddApi::new(trae.tdd().clone()),
             ),
             SecretsApi::new(trae.vault().await?.clone()),
             BackupsApi::new(trae.backups().clone()),

@@ -278,6 +278,10 @@ impl From<trae_agents::AgentError> for ApiError {
                 retry_after_secs: Some(retry_after.as_secs_f64().ceil().max(1.0) as u64),
                 ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
             },
+            E::Sandbox(message) => {
+                tracing::error!(%message, "sandbox failure");
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "sandbox_failed", message)
+            }
             other @ (E::Upstream(_)
             | E::Refused(_)
             | E::Timeout(_)

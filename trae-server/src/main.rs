@@ -87,6 +87,47 @@ enum Command {
         #[command(subcommand)]
         action: LlmAction,
     },
+    /// The TDD agent: make a project's failing tests pass with a model, in a working copy.
+    Tdd {
+        #[command(subcommand)]
+        action: TddAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TddAction {
+    /// Run the tests of a project in a working copy and have a model fix what fails, until
+    /// they pass; prints the diff, and writes it into the project with `--apply`.
+    Run {
+        /// The project directory.
+        #[arg(long)]
+        path: std::path::PathBuf,
+        /// The test command, e.g. "pytest -q" or "cargo test" (split like a shell, never run
+        /// by one).
+        #[arg(long)]
+        test: String,
+        /// Model rounds at most (default 5).
+        #[arg(long)]
+        max_iterations: Option<u32>,
+        /// The model to ask (each endpoint's default when left out).
+        #[arg(long)]
+        model: Option<String>,
+        /// Tokens the run may spend on models.
+        #[arg(long)]
+        max_tokens: Option<u64>,
+        /// Dollars the run may spend on models.
+        #[arg(long)]
+        max_cost: Option<f64>,
+        /// Write the changes into the project when the tests pass.
+        #[arg(long)]
+        apply: bool,
+    },
+    /// Re-apply a run's recorded edits to a fresh working copy and re-run its tests, without
+    /// a model; fails unless it reaches the recorded result.
+    Replay {
+        /// The run's id.
+        run: uuid::Uuid,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -532,6 +573,35 @@ async fn run(
         Command::Llm {
             action: LlmAction::Models { json },
         } => cli::llm::models(&config, json).await?,
+        Command::Tdd {
+            action:
+                TddAction::Run {
+                    path,
+                    test,
+                    max_iterations,
+                    model,
+                    max_tokens,
+                    max_cost,
+                    apply,
+                },
+        } => {
+            cli::tdd::run(
+                &config,
+                cli::tdd::Run {
+                    path,
+                    test,
+                    max_iterations,
+                    model,
+                    max_tokens,
+                    max_cost,
+                    apply,
+                },
+            )
+            .await?;
+        }
+        Command::Tdd {
+            action: TddAction::Replay { run },
+        } => cli::tdd::replay(&config, run).await?,
     }
     Ok(())
 }

@@ -41,6 +41,7 @@ pub mod shared_settings;
 mod sql_pools;
 pub mod store;
 pub mod task_repository;
+pub mod tdd_repository;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod user_repository;
@@ -70,4 +71,5 @@ pub use session_repository::SqlSessionRepository;
 pub use shared_settings::SqlSharedSettings;
 pub use store::{Store, StoreOptions};
 pub use task_repository::SqlTaskRepository;
+pub use tdd_repository::SqlTddRepository;
 pub use user_repository::SqlUserRepository;

@@ -284,6 +284,14 @@ impl Store {
         trae_core::TaskQueue::new(self.task_repository(), self.clock(), self.events())
     }
 
+    /// TDD agent runs and their steps on this database, for trae-agents.
+    pub fn tdd_repository(&self) -> Arc<dyn trae_core::TddRepository> {
+        Arc::new(crate::SqlTddRepository::new(
+            &self.inner.writer,
+            &self.inner.reader,
+        ))
+    }
+
     /// Every repository the identity services need.
     pub fn identity_repos(&self) -> trae_core::identity::IdentityRepos {
         trae_core::identity::IdentityRepos {

@@ -30,9 +30,18 @@ pub fn parse(output: &str, exit_code: Option<i32>) -> TestReport {
         if let Some(rest) = line.strip_prefix("test ")
             && let Some((name, verdict)) = rest.rsplit_once(" ... ")
         {
-            if verdict.trim() == "FAILED" {
+            if verdict.trim() == "FAILED" && !failed_tests.iter().any(|n| n == name) {
                 failed_tests.push(name.to_owned());
             }
+            continue;
+        }
+        // `cargo test --quiet` (libtest's terse format) prints `NAME --- FAILED` instead.
+        if let Some(name) = line.strip_suffix(" --- FAILED")
+            && !name.is_empty()
+            && !name.starts_with(char::is_whitespace)
+            && !failed_tests.iter().any(|n| n == name)
+        {
+            failed_tests.push(name.to_owned());
             continue;
         }
         if let Some(totals) = line.strip_prefix("test result: ") {
@@ -167,6 +176,25 @@ fn panic_message(section: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_the_terse_format_of_cargo_test_quiet() {
+        let output = "\nrunning 3 tests\n.. 2/3\ntests::rejects --- FAILED\n\nfailures:\n\n---- tests::rejects stdout ----\n\nthread 'tests::rejects' (7) panicked at src/lib.rs:44:9:\nassertion `left == right` failed\n  left: A\n right: B\n\n\nfailures:\n    tests::rejects\n\ntest result: FAILED. 2 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.12s\n";
+        let report = parse(output, Some(101));
+        assert_eq!((report.passed, report.failed), (2, 1));
+        assert_eq!(report.failures.len(), 1);
+        let failure = &report.failures[0];
+        assert_eq!(failure.test_id, "tests::rejects");
+        assert_eq!(
+            (failure.file.as_deref(), failure.line),
+            (Some("src/lib.rs"), Some(44))
+        );
+        assert!(
+            failure.message.contains("left == right"),
+            "{}",
+            failure.message
+        );
+    }
 
     const TESTS: &str = r#"{"reason":"compiler-artifact","package_id":"calc 0.1.0","target":{"name":"calc"}}
 {"reason":"compiler-message","package_id":"calc","target":{"name":"calc"},"message":{"level":"warning","message":"unused variable: `x`","spans":[],"rendered":"warning: unused"}}

@@ -1,13 +1,21 @@
-//! The TDD agent (issue 23). So far: reading what test runners report. pytest's JUnit XML
-//! ([`junit`]) or, without it, its `-rA` summary ([`pytest_summary`]); cargo's JSON compiler
-//! messages and libtest's output ([`cargo_output`]); any other command by its exit code and
-//! the tail of its output ([`command_output`]). Each failure becomes a
-//! [`TestFailure`](trae_core::tdd::test_report::TestFailure).
+//! The TDD agent (issue 23): [`agent`] runs the loop (test, show the model the failures,
+//! apply its edits, test again) in a working copy, storing and publishing every step. It
+//! reads what test runners report through [`test_runner`]: pytest's JUnit XML ([`junit`]) or,
+//! without it, its `-rA` summary ([`pytest_summary`]); cargo's JSON compiler messages and
+//! libtest's output ([`cargo_output`]); any other command by its exit code and the tail of
+//! its output ([`command_output`]). [`context`] builds what the model is shown and [`edits`]
+//! applies what it answers.
 
+pub mod agent;
 pub mod cargo_output;
 pub mod command_output;
+pub mod context;
+pub mod edits;
 pub mod junit;
 pub mod pytest_summary;
+pub mod runs;
+pub mod task;
+pub mod test_runner;
 
 /// Where a traceback or a panic says it failed: the innermost Python frame (`path.py:LINE:`)
 /// or the first Rust panic location (`panicked at path.rs:LINE:COL`).

@@ -54,6 +54,7 @@
 //! | `TRAE_HEALTH_FAILING_AFTER` (… failing; at least the degraded count) | `health_failing_after` | `3` |
 //! | `TRAE_HEALTH_CRITICAL_AFTER` (… critical; at least the failing count) | `health_critical_after` | `10` |
 //! | `TRAE_LLM_LOG_CONTENT` (`true` logs prompts and answers of model calls at debug level) | `llm_log_content` | `false` |
+//! | `TRAE_AGENT_WORKSPACES` (directories, `:`-separated, under which agents may work on projects) | `agent_workspaces` | none: no project |
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -159,6 +160,9 @@ pub struct Config {
     /// Whether prompts and answers of model calls are logged (at debug level); off, only
     /// their sizes are.
     pub llm_log_content: bool,
+    /// Directories under which the agents may work on projects (absolute; none: no project
+    /// is allowed through the server).
+    pub agent_workspaces: Vec<PathBuf>,
 }
 
 impl fmt::Debug for Config {
@@ -220,6 +224,25 @@ struct FileConfig {
     health_failing_after: Option<u32>,
     health_critical_after: Option<u32>,
     llm_log_content: Option<bool>,
+    agent_workspaces: Option<String>,
+}
+
+/// `TRAE_AGENT_WORKSPACES`: absolute directories separated by `:`; blanks skipped.
+fn parse_workspaces(raw: &str) -> Result<Vec<PathBuf>> {
+    raw.split(':')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let path = PathBuf::from(p);
+            if path.is_absolute() {
+                Ok(path)
+            } else {
+                Err(Error::Config(format!(
+                    "TRAE_AGENT_WORKSPACES entries must be absolute paths, got {p:?}"
+                )))
+            }
+        })
+        .collect()
 }
 
 /// The database engine a URL names.
@@ -536,6 +559,10 @@ impl Config {
                         "TRAE_LLM_LOG_CONTENT must be true or false, got {other:?}"
                     )));
                 }
+            },
+            agent_workspaces: match env("TRAE_AGENT_WORKSPACES").or(file.agent_workspaces) {
+                Some(raw) => parse_workspaces(&raw)?,
+                None => Vec::new(),
             },
         })
     }

@@ -297,10 +297,24 @@ fn task_and_outbound_settings_load_and_refuse_nonsense() {
             ("TRAE_OUTBOUND_ALLOW_LOOPBACK", "true"),
             ("TRAE_OUTBOUND_TIMEOUT_MS", "2500"),
             ("TRAE_LLM_LOG_CONTENT", "true"),
+            ("TRAE_AGENT_WORKSPACES", "/srv/projects: /home/dev/code:"),
         ],
     )
     .unwrap();
     assert!(c.llm_log_content);
+    assert!(
+        defaults.agent_workspaces.is_empty(),
+        "no project is allowed by default"
+    );
+    assert_eq!(
+        c.agent_workspaces,
+        vec![
+            PathBuf::from("/srv/projects"),
+            PathBuf::from("/home/dev/code")
+        ]
+    );
+    let relative = load(dir.path(), &[("TRAE_AGENT_WORKSPACES", "projects")]);
+    assert!(matches!(relative, Err(Error::Config(m)) if m.contains("absolute")));
     assert!(
         !defaults.llm_log_content,
         "prompts stay out of logs by default"

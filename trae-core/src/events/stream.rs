@@ -48,12 +48,15 @@ enum Fanned {
     Skipped(u64),
 }
 
-/// What a principal may see of the stream: topics, and whose task events.
+/// What a principal may see of the stream: topics, and on the topics of owned things (tasks,
+/// TDD runs), whose events.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Visibility {
     topics: BTreeSet<Topic>,
-    /// `Some(user)` when only that user's task events are visible; `None` when all are.
-    own_tasks: Option<Option<Uuid>>,
+    /// Topics of which only the principal's own events are visible.
+    own_only: BTreeSet<Topic>,
+    /// The principal's user id (`None`: not a user, so owning nothing).
+    user: Option<Uuid>,
 }
 
 impl Visibility {
@@ -70,10 +73,7 @@ impl Visibility {
         if !self.topics.contains(&topic) {
             return false;
         }
-        match (topic, self.own_tasks) {
-            (Topic::Tasks, Some(user)) => user.is_some() && event.owner_id == user,
-            _ => true,
-        }
+        !self.own_only.contains(&topic) || (self.user.is_some() && event.owner_id == self.user)
     }
 
     fn names(&self) -> Vec<String> {
@@ -402,18 +402,19 @@ impl EventStream {
                 visible.insert(topic);
             }
         }
-        let own_tasks = if visible.contains(&Topic::Tasks)
-            && !gate
-                .holds(principal, crate::tasks::task_queue::TASKS_READ_ALL)
-                .await?
-        {
-            Some(principal.user_id())
-        } else {
-            None
-        };
+        let mut own_only = BTreeSet::new();
+        for (topic, read_all) in [
+            (Topic::Tasks, crate::tasks::task_queue::TASKS_READ_ALL),
+            (Topic::Tdd, crate::tdd::run::AGENTS_ADMIN),
+        ] {
+            if visible.contains(&topic) && !gate.holds(principal, read_all).await? {
+                own_only.insert(topic);
+            }
+        }
         Ok(Visibility {
             topics: visible,
-            own_tasks,
+            own_only,
+            user: principal.user_id(),
         })
     }
 

@@ -28,11 +28,14 @@ pub enum Topic {
     Bench,
     /// The database schema: migrations applied.
     System,
+    /// TDD agent runs, step by step; a user sees their own runs' events, `agents:admin`
+    /// everyone's.
+    Tdd,
 }
 
 impl Topic {
     /// Every topic.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 11] = [
         Self::Tasks,
         Self::Health,
         Self::Alerts,
@@ -43,6 +46,7 @@ impl Topic {
         Self::Pets,
         Self::Bench,
         Self::System,
+        Self::Tdd,
     ];
 
     /// The topic's name, as stored and as clients name it.
@@ -58,6 +62,7 @@ impl Topic {
             Self::Pets => "pets",
             Self::Bench => "bench",
             Self::System => "system",
+            Self::Tdd => "tdd",
         }
     }
 
@@ -112,6 +117,7 @@ impl Topic {
             Self::Pets => crate::pet::PETS_READ,
             Self::Bench => crate::tasks::task_queue::TASKS_ADMIN,
             Self::System => crate::monitoring::alert::METRICS_READ,
+            Self::Tdd => crate::tdd::run::AGENTS_RUN,
         }
     }
 }

@@ -109,6 +109,8 @@ pub const CATALOGUE: &[&str] = &[
     "backups:admin",
     "alerts:admin",
     "llm:use",
+    "agents:run",
+    "agents:admin",
 ];
 
 /// Reads the audit log (and its topic on the event stream).
@@ -145,6 +147,7 @@ fn grants_of(role: &str) -> &'static [&'static str] {
             "secrets:read",
             "secrets:write",
             "content:review",
+            "agents:run",
         ],
         _ => &[],
     }

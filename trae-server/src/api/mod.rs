@@ -22,6 +22,7 @@ pub mod policy;
 pub mod runtime;
 pub mod secrets;
 pub mod tasks;
+pub mod tdd;
 pub mod users;
 
 use poem_openapi::Tags;
@@ -63,4 +64,6 @@ pub enum ApiTags {
     Events,
     /// Language models: chat (OpenAI-compatible, whole or streamed) and model endpoints.
     Llm,
+    /// The agents: TDD runs (and, later, SOLO).
+    Agents,
 }

@@ -6,3 +6,4 @@ pub(crate) mod bench;
 pub(crate) mod events;
 pub(crate) mod llm;
 pub(crate) mod secrets;
+pub(crate) mod tdd;

@@ -26,6 +26,7 @@ mod m20261206_000018_task_counts;
 mod m20261207_000019_task_count_join;
 mod m20261207_000020_create_events;
 mod m20261207_000021_llm_usage;
+mod m20261208_000022_create_tdd_runs;
 
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
@@ -62,6 +63,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000019_task_count_join::Migration),
             Box::new(m20261207_000020_create_events::Migration),
             Box::new(m20261207_000021_llm_usage::Migration),
+            Box::new(m20261208_000022_create_tdd_runs::Migration),
         ]
     }
 }

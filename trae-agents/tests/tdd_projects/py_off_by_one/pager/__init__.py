@@ -1,0 +1,3 @@
+from .paginate import page_count, paginate
+
+__all__ = ["page_count", "paginate"]
