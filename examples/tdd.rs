@@ -45,7 +45,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let model = ScriptedLlm::start().await?;
     let mut spec = ApiEndpointSpec::new("local", "llm.chat", model.base_url());
-    spec.metadata = json!({"input_price_per_million": 0.1, "output_price_per_million": 0.4});
+    spec.metadata = json!({"default_model": "scripted", "input_price_per_million": 0.1, "output_price_per_million": 0.4});
     trae.apis()
         .registry()
         .create(&Principal::System, spec, &RequestMeta::default())

@@ -134,6 +134,7 @@ fn loop_overhead(c: &mut Criterion) {
         cost: 0.0,
         final_report: None,
         files: Default::default(),
+        originals: Default::default(),
         created_at: clock.now(),
         started_at: None,
         finished_at: None,

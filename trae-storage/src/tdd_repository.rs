@@ -42,8 +42,8 @@ fn sql_err(err: sqlx::Error) -> Error {
 const ENTITY: &str = "tdd run";
 
 const RUN_COLUMNS: &str = "id, owner_id, project, test_command, max_iterations, model, budget, \
-    status, reason, project_digest, iterations, tokens, cost, final_report, files, created_at, \
-    started_at, finished_at, accepted_at";
+    status, reason, project_digest, iterations, tokens, cost, final_report, files, originals, \
+    created_at, started_at, finished_at, accepted_at";
 
 const STEP_COLUMNS: &str =
     "run_id, step_index, prompt_summary, answer, edits, report, tokens, cost, elapsed_ms, at";
@@ -83,6 +83,7 @@ per_engine! {
         let status: String = row.try_get("status").map_err(sql_err)?;
         let final_report: Option<String> = row.try_get("final_report").map_err(sql_err)?;
         let files: String = row.try_get("files").map_err(sql_err)?;
+        let originals: String = row.try_get("originals").map_err(sql_err)?;
         let max_iterations: i32 = row.try_get("max_iterations").map_err(sql_err)?;
         let iterations: i32 = row.try_get("iterations").map_err(sql_err)?;
         let tokens: i64 = row.try_get("tokens").map_err(sql_err)?;
@@ -106,6 +107,7 @@ per_engine! {
                 .map(|r| from_json("final_report", &r))
                 .transpose()?,
             files: from_json("files", &files)?,
+            originals: from_json("originals", &originals)?,
             created_at: row.try_get("created_at").map_err(sql_err)?,
             started_at: row.try_get("started_at").map_err(sql_err)?,
             finished_at: row.try_get("finished_at").map_err(sql_err)?,
@@ -148,7 +150,7 @@ per_engine! {
         let spec = &run.spec;
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO tdd_runs ({RUN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
-             $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+             $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
         )))
         .bind(run.id)
         .bind(run.owner)
@@ -165,6 +167,7 @@ per_engine! {
         .bind(run.cost)
         .bind(run.final_report.as_ref().map(|r| to_json("final_report", r)).transpose()?)
         .bind(to_json("files", &run.files)?)
+        .bind(to_json("originals", &run.originals)?)
         .bind(run.created_at)
         .bind(run.started_at)
         .bind(run.finished_at)
@@ -274,7 +277,7 @@ per_engine! {
             .transpose()?;
         let ended = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE tdd_runs SET status = $2, reason = $3, final_report = $4, files = $5, \
-             finished_at = $6 WHERE id = $1 AND status IN {NOT_FINAL}"
+             finished_at = $6, originals = $7 WHERE id = $1 AND status IN {NOT_FINAL}"
         )))
         .bind(id)
         .bind(end.status.as_str())
@@ -282,6 +285,7 @@ per_engine! {
         .bind(final_report)
         .bind(to_json("files", &end.files)?)
         .bind(at)
+        .bind(to_json("originals", &end.originals)?)
         .execute(pool)
         .await
         .map_err(sql_err)?

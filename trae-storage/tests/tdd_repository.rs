@@ -43,6 +43,7 @@ fn queued(created_at: DateTime<Utc>) -> TddRun {
         cost: 0.0,
         final_report: None,
         files: BTreeMap::new(),
+        originals: BTreeMap::new(),
         created_at,
         started_at: None,
         finished_at: None,
@@ -163,6 +164,7 @@ fn end(status: RunStatus) -> RunEnd {
         reason: format!("ended as {}", status.as_str()),
         final_report: None,
         files: BTreeMap::new(),
+        originals: BTreeMap::new(),
     }
 }
 
@@ -229,6 +231,13 @@ storage_test!(a_run_round_trips_every_field, |url: String| async move {
         reason: "the tests pass after 1 round".to_owned(),
         final_report: Some(green_report()),
         files: files.clone(),
+        originals: BTreeMap::from([
+            (
+                "calc.py".to_owned(),
+                Some("def add(a, b):\n    return a - b\n".to_owned()),
+            ),
+            ("new_helper.py".to_owned(), None),
+        ]),
     };
     assert!(runs.finish(run.id, &ended, at(3_000)).await.unwrap());
     runs.mark_accepted(run.id, at(4_000)).await.unwrap();
@@ -242,6 +251,7 @@ storage_test!(a_run_round_trips_every_field, |url: String| async move {
         cost: 0.125,
         final_report: Some(green_report()),
         files,
+        originals: ended.originals.clone(),
         started_at: Some(at(500)),
         finished_at: Some(at(3_000)),
         accepted_at: Some(at(4_000)),
@@ -386,6 +396,7 @@ storage_test!(finish_ends_a_run_only_once, |url: String| async move {
         reason: "out of iterations".to_owned(),
         final_report: Some(failing_report()),
         files: BTreeMap::from([("calc.py".to_owned(), Some("x = 1\n".to_owned()))]),
+        originals: BTreeMap::new(),
     };
     assert!(runs.finish(run.id, &first, at(20)).await.unwrap());
     let ended = runs.get(run.id).await.unwrap();
@@ -400,6 +411,7 @@ storage_test!(finish_ends_a_run_only_once, |url: String| async move {
         reason: "cancelled by its owner".to_owned(),
         final_report: None,
         files: BTreeMap::new(),
+        originals: BTreeMap::new(),
     };
     assert!(!runs.finish(run.id, &second, at(30)).await.unwrap());
     assert_eq!(runs.get(run.id).await.unwrap(), ended, "nothing changed");

@@ -169,6 +169,34 @@ impl WorkingCopy {
             .collect()
     }
 
+    /// What the files of [`WorkingCopy::changed_files`] held before the agent's first write
+    /// (`None`: they did not exist).
+    pub fn original_files(&self) -> BTreeMap<String, Option<String>> {
+        let changed = self.changed_files();
+        let originals = self.originals.lock().expect("originals lock");
+        originals
+            .iter()
+            .filter(|(path, _)| changed.contains_key(*path))
+            .map(|(path, before)| (path.clone(), before.clone()))
+            .collect()
+    }
+
+    /// Removes a file of the working copy (a missing one is fine); refuses paths as
+    /// [`WorkingCopy::write`] does.
+    pub fn remove(&self, path: &str) -> Result<()> {
+        let normal = project_path(path).ok_or_else(|| {
+            AgentError::invalid("path", format!("{path:?} is not inside the project"))
+        })?;
+        let full = confined(&self.root, &normal)?;
+        match std::fs::remove_file(full) {
+            Ok(()) => Ok(()),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(error) => Err(AgentError::Sandbox(format!(
+                "a file of the working copy: {error}"
+            ))),
+        }
+    }
+
     /// The unified diff of every file the agent changed.
     pub fn diff(&self) -> Vec<FileDiff> {
         let originals = self.originals.lock().expect("originals lock").clone();

@@ -141,6 +141,7 @@ impl TddAgent {
             reason: reason.to_owned(),
             final_report: None,
             files: BTreeMap::new(),
+            originals: BTreeMap::new(),
         };
         self.repo.finish(id, &end, self.clock.now()).await?;
         Ok(())
@@ -195,6 +196,7 @@ impl TddAgent {
             reason: ending.reason,
             final_report: ending.report,
             files: copy.changed_files(),
+            originals: copy.original_files(),
         };
         self.repo.finish(id, &end, self.clock.now()).await?;
         let stored = self.repo.get(id).await?;
@@ -207,8 +209,9 @@ impl TddAgent {
     }
 
     /// Re-applies a run's recorded edits, step by step, to a fresh working copy of its
-    /// project and re-runs the tests after each, without a model: a trajectory is replayable
-    /// when every step comes out as recorded.
+    /// project (the files the run changed put back as they were when it began, so an accepted
+    /// run replays too) and re-runs the tests after each, without a model: a trajectory is
+    /// replayable when every step comes out as recorded.
     pub async fn replay(&self, id: Uuid, cancel: &CancellationToken) -> Result<Replay> {
         let run = self.repo.get(id).await?;
         let steps = self.repo.steps(id).await?;
@@ -218,6 +221,12 @@ impl TddAgent {
             tokio::task::spawn_blocking(move || WorkingCopy::create(&project, scratch.as_deref()))
                 .await
                 .map_err(|e| AgentError::Sandbox(format!("making the working copy: {e}")))??;
+        for (path, original) in &run.originals {
+            match original {
+                Some(content) => copy.write(path, content)?,
+                None => copy.remove(path)?,
+            }
+        }
         let mut green = Vec::new();
         let mut matches = true;
         let mut last = None;

@@ -116,6 +116,7 @@ impl TddRuns {
                 reason: format!("could not be queued: {error}"),
                 final_report: None,
                 files: Default::default(),
+                originals: Default::default(),
             };
             self.repo.finish(run.id, &end, self.clock.now()).await?;
             return Err(error.into());
@@ -151,6 +152,7 @@ impl TddRuns {
             cost: 0.0,
             final_report: None,
             files: Default::default(),
+            originals: Default::default(),
             created_at: self.clock.now(),
             started_at: None,
             finished_at: None,
@@ -224,6 +226,7 @@ impl TddRuns {
             reason: "cancelled".into(),
             final_report: run.final_report.clone(),
             files: run.files.clone(),
+            originals: run.originals.clone(),
         };
         if !self.repo.finish(id, &end, self.clock.now()).await? {
             return Err(Error::Conflict(format!(

@@ -151,6 +151,9 @@ pub struct TddRun {
     pub final_report: Option<TestReport>,
     /// The files the run changed, with their final content (`None`: deleted).
     pub files: BTreeMap<String, Option<String>>,
+    /// The same files as they were when the run began (`None`: absent), so a replay starts
+    /// from there even after an accept.
+    pub originals: BTreeMap<String, Option<String>>,
     /// When it was created.
     pub created_at: DateTime<Utc>,
     /// When it began.
@@ -198,6 +201,8 @@ pub struct RunEnd {
     pub final_report: Option<TestReport>,
     /// The files changed, with their final content.
     pub files: BTreeMap<String, Option<String>>,
+    /// The same files as they were when the run began.
+    pub originals: BTreeMap<String, Option<String>>,
 }
 
 /// Which runs to list.
