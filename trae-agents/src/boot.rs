@@ -226,7 +226,10 @@ impl Trae {
             store.tdd_repository(),
             store.events(),
             store.clock(),
-            AgentSettings::default(),
+            AgentSettings {
+                writable: config.agent_writable.clone(),
+                ..AgentSettings::default()
+            },
         );
         Ok(Self {
             inner: Arc::new(Inner {

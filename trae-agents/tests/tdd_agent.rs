@@ -564,8 +564,37 @@ async fn the_worker_executes_queued_runs_and_refuses_a_vanished_owner() {
         .create(&ghost, h.new_run(&project, test))
         .await
         .unwrap();
+    // A task enqueued by someone else with another user's run id executes nothing.
+    let (alice, mallory) = (user("developer"), user("developer"));
+    let alices = h
+        .trae
+        .tdd()
+        .prepare(&alice, h.new_run(&project, vec!["true".into()]))
+        .await
+        .unwrap();
+    let task = trae_core::NewTask::new("tdd.run", json!({"run_id": alices.id}));
+    let hijack = h.trae.tasks().enqueue(&mallory, task).await.unwrap().task;
     let worker = h.trae.worker(vec!["default".into()], 1).unwrap();
     worker.run_until_idle().await.unwrap();
+    let alices = h
+        .trae
+        .tdd()
+        .get(&Principal::System, alices.id)
+        .await
+        .unwrap()
+        .run;
+    assert_eq!(
+        alices.status,
+        RunStatus::Queued,
+        "not executed as alice by mallory's task"
+    );
+    let hijack = h
+        .trae
+        .tasks()
+        .get(&Principal::System, hijack.id)
+        .await
+        .unwrap();
+    assert_eq!(hijack.state, trae_core::TaskState::Failed);
 
     let done = h
         .trae

@@ -71,6 +71,13 @@ impl TaskHandler for TddRunHandler {
             .get(run_id)
             .await
             .map_err(|e| TaskFailure::Fatal(e.to_string()))?;
+        // Only the task its creation queued may execute a run: a task someone enqueued
+        // through /api/tasks with another user's run id would act as that user.
+        if ctx.task().owner_id != run.owner {
+            return Err(TaskFailure::Fatal(
+                "the task and the run belong to different owners".into(),
+            ));
+        }
         let principal = match self.principal(run.owner).await {
             Ok(principal) => principal,
             Err(reason) => {

@@ -55,6 +55,7 @@
 //! | `TRAE_HEALTH_CRITICAL_AFTER` (… critical; at least the failing count) | `health_critical_after` | `10` |
 //! | `TRAE_LLM_LOG_CONTENT` (`true` logs prompts and answers of model calls at debug level) | `llm_log_content` | `false` |
 //! | `TRAE_AGENT_WORKSPACES` (directories, `:`-separated, under which agents may work on projects) | `agent_workspaces` | none: no project |
+//! | `TRAE_AGENT_WRITABLE` (directories, `:`-separated, agents' commands may write besides their working copy) | `agent_writable` | none |
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -163,6 +164,9 @@ pub struct Config {
     /// Directories under which the agents may work on projects (absolute; none: no project
     /// is allowed through the server).
     pub agent_workspaces: Vec<PathBuf>,
+    /// Directories the agents' commands may write to besides their working copy (a cargo
+    /// home for a project's dependencies, say; none by default).
+    pub agent_writable: Vec<PathBuf>,
 }
 
 impl fmt::Debug for Config {
@@ -225,10 +229,12 @@ struct FileConfig {
     health_critical_after: Option<u32>,
     llm_log_content: Option<bool>,
     agent_workspaces: Option<String>,
+    agent_writable: Option<String>,
 }
 
-/// `TRAE_AGENT_WORKSPACES`: absolute directories separated by `:`; blanks skipped.
-fn parse_workspaces(raw: &str) -> Result<Vec<PathBuf>> {
+/// Absolute directories separated by `:` (`TRAE_AGENT_WORKSPACES`, `TRAE_AGENT_WRITABLE`);
+/// blanks skipped.
+fn parse_directories(name: &str, raw: &str) -> Result<Vec<PathBuf>> {
     raw.split(':')
         .map(str::trim)
         .filter(|p| !p.is_empty())
@@ -238,7 +244,7 @@ fn parse_workspaces(raw: &str) -> Result<Vec<PathBuf>> {
                 Ok(path)
             } else {
                 Err(Error::Config(format!(
-                    "TRAE_AGENT_WORKSPACES entries must be absolute paths, got {p:?}"
+                    "{name} entries must be absolute paths, got {p:?}"
                 )))
             }
         })
@@ -561,7 +567,11 @@ impl Config {
                 }
             },
             agent_workspaces: match env("TRAE_AGENT_WORKSPACES").or(file.agent_workspaces) {
-                Some(raw) => parse_workspaces(&raw)?,
+                Some(raw) => parse_directories("TRAE_AGENT_WORKSPACES", &raw)?,
+                None => Vec::new(),
+            },
+            agent_writable: match env("TRAE_AGENT_WRITABLE").or(file.agent_writable) {
+                Some(raw) => parse_directories("TRAE_AGENT_WRITABLE", &raw)?,
                 None => Vec::new(),
             },
         })

@@ -298,6 +298,7 @@ fn task_and_outbound_settings_load_and_refuse_nonsense() {
             ("TRAE_OUTBOUND_TIMEOUT_MS", "2500"),
             ("TRAE_LLM_LOG_CONTENT", "true"),
             ("TRAE_AGENT_WORKSPACES", "/srv/projects: /home/dev/code:"),
+            ("TRAE_AGENT_WRITABLE", "/home/dev/.cargo"),
         ],
     )
     .unwrap();
@@ -313,6 +314,10 @@ fn task_and_outbound_settings_load_and_refuse_nonsense() {
             PathBuf::from("/home/dev/code")
         ]
     );
+    assert_eq!(c.agent_writable, vec![PathBuf::from("/home/dev/.cargo")]);
+    assert!(defaults.agent_writable.is_empty());
+    let relative = load(dir.path(), &[("TRAE_AGENT_WRITABLE", "cargo")]);
+    assert!(matches!(relative, Err(Error::Config(m)) if m.contains("TRAE_AGENT_WRITABLE")));
     let relative = load(dir.path(), &[("TRAE_AGENT_WORKSPACES", "projects")]);
     assert!(matches!(relative, Err(Error::Config(m)) if m.contains("absolute")));
     assert!(
