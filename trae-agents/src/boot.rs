@@ -283,6 +283,17 @@ impl Trae {
         self.inner.tdd_agent.execute(run.id, model, cancel).await
     }
 
+    /// Replays a run the principal may see (see [`crate::TddAgent::replay`]).
+    pub async fn replay_tdd(
+        &self,
+        principal: &trae_core::Principal,
+        id: uuid::Uuid,
+        cancel: &tokio_util::sync::CancellationToken,
+    ) -> std::result::Result<crate::Replay, crate::AgentError> {
+        self.inner.tdd.get(principal, id).await?;
+        self.inner.tdd_agent.replay(id, cancel).await
+    }
+
     /// The configuration the services were built from.
     pub fn config(&self) -> &Config {
         &self.inner.config

@@ -700,3 +700,32 @@ async fn only_agents_run_may_start_runs_and_only_owners_or_admins_see_them() {
         Err(AgentError::Core(Error::Validation { .. }))
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_cannot_begin_ends_in_error_instead_of_staying_queued() {
+    let h = harness(None).await;
+    let (project, test) = h.project("rs_missing_case").unwrap();
+    let created = h
+        .trae
+        .tdd()
+        .prepare(&Principal::System, h.new_run(&project, test))
+        .await
+        .unwrap();
+    std::fs::remove_dir_all(&project).unwrap();
+    let model = h.trae.models().acting_for(Principal::System);
+    let failed = h
+        .agent
+        .execute(created.id, model, CancellationToken::new())
+        .await;
+    assert!(failed.is_err());
+    let run = h
+        .trae
+        .tdd()
+        .get(&Principal::System, created.id)
+        .await
+        .unwrap()
+        .run;
+    assert_eq!(run.status, RunStatus::Error);
+    assert!(run.reason.is_some());
+    assert!(h.llm.requests().is_empty());
+}

@@ -24,6 +24,7 @@ use crate::services::{
     AsyncApiKeys, AsyncAudit, AsyncAuth, AsyncPolicy, AsyncServices, AsyncUsers,
 };
 use crate::tasks::AsyncTasks;
+use crate::tdd::AsyncTdd;
 use crate::types::{PageOut, Pet};
 
 /// An open store as it reaches Python: becomes a `trae.aio.Store`.
@@ -72,6 +73,12 @@ impl<'py> IntoPyObject<'py> for Opened {
                 handle: Arc::clone(&self.0),
             },
         )?;
+        let tdd = Py::new(
+            py,
+            AsyncTdd {
+                handle: Arc::clone(&self.0),
+            },
+        )?;
         let health = Py::new(
             py,
             AsyncHealth {
@@ -102,6 +109,7 @@ impl<'py> IntoPyObject<'py> for Opened {
                 apis,
                 orchestrator,
                 llm,
+                tdd,
                 health,
                 metrics,
                 events,
@@ -123,6 +131,7 @@ pub(crate) struct AsyncStore {
     apis: Py<AsyncApis>,
     orchestrator: Py<AsyncOrchestrator>,
     llm: Py<AsyncLlm>,
+    tdd: Py<AsyncTdd>,
     health: Py<AsyncHealth>,
     metrics: Py<AsyncMetrics>,
     events: Py<AsyncEvents>,
@@ -223,6 +232,12 @@ impl AsyncStore {
     #[getter]
     fn llm(&self, py: Python<'_>) -> Py<AsyncLlm> {
         self.llm.clone_ref(py)
+    }
+
+    /// The TDD agent (see `trae.aio.Tdd`).
+    #[getter]
+    fn tdd(&self, py: Python<'_>) -> Py<AsyncTdd> {
+        self.tdd.clone_ref(py)
     }
 
     /// Component health (opened on first use; see `trae.aio.Health`).

@@ -154,6 +154,14 @@ impl Handle {
         Ok(self.opened.trae.models())
     }
 
+    /// The composition root itself, for the TDD agent: its runs service (`tdd()`), the agent
+    /// (`tdd_agent()`) and in-process runs (`run_tdd`) span several services. `Unavailable`
+    /// once closed.
+    pub(crate) fn trae(&self) -> trae_core::Result<&Trae> {
+        self.open()?;
+        Ok(&self.opened.trae)
+    }
+
     /// The clock of this database's services, which times budgets' wall-time limits;
     /// `Unavailable` once closed.
     pub(crate) fn clock(&self) -> trae_core::Result<Arc<dyn trae_core::Clock>> {

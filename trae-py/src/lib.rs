@@ -35,6 +35,7 @@ mod secrets;
 mod services;
 mod sync;
 mod tasks;
+mod tdd;
 mod types;
 mod worker;
 
@@ -118,6 +119,15 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<worker::Worker>()?;
     m.add_class::<worker::WorkerSummary>()?;
     m.add_class::<worker::TaskContext>()?;
+    m.add_class::<tdd::Tdd>()?;
+    m.add_class::<tdd::TddRun>()?;
+    m.add_class::<tdd::TddStep>()?;
+    m.add_class::<tdd::TddEdit>()?;
+    m.add_class::<tdd::TestReport>()?;
+    m.add_class::<tdd::TestFailure>()?;
+    m.add_class::<tdd::TddFileDiff>()?;
+    m.add_class::<tdd::TddRunDiff>()?;
+    m.add_class::<tdd::TddReplay>()?;
     m.add_class::<content::Channels>()?;
     m.add_class::<content::Personas>()?;
     m.add_class::<content::Evidence>()?;
@@ -137,6 +147,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("AsyncApis", py.get_type::<apis::AsyncApis>())?;
     m.add("AsyncLlm", py.get_type::<llm::AsyncLlm>())?;
     m.add("AsyncChatStream", py.get_type::<llm::AsyncChatStream>())?;
+    m.add("AsyncTdd", py.get_type::<tdd::AsyncTdd>())?;
     m.add("AsyncHealth", py.get_type::<health::AsyncHealth>())?;
     m.add("AsyncMetrics", py.get_type::<metrics::AsyncMetrics>())?;
     m.add("AsyncEvents", py.get_type::<events::AsyncEvents>())?;

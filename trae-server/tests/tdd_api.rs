@@ -282,6 +282,10 @@ storage_test!(
                 json!({"path": path, "test": "cargo test", "max_iterations": 51}),
                 "max_iterations",
             ),
+            (
+                json!({"path": path, "test": "cargo test", "budget": {"cost": -1.0}}),
+                "budget.cost",
+            ),
         ] {
             let body_text = body.to_string();
             let error = expect_error(

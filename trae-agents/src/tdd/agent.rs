@@ -159,13 +159,22 @@ impl TddAgent {
         let run = self.repo.get(id).await?;
         let project = PathBuf::from(&run.spec.project);
         let scratch = self.settings.scratch.clone();
-        let (copy, digest) = tokio::task::spawn_blocking(move || {
+        let prepared = tokio::task::spawn_blocking(move || {
             let digest = project_digest(&project)?;
             let copy = WorkingCopy::create(&project, scratch.as_deref())?;
             Ok::<_, AgentError>((copy, digest))
         })
         .await
-        .map_err(|e| AgentError::Sandbox(format!("making the working copy: {e}")))??;
+        .map_err(|e| AgentError::Sandbox(format!("making the working copy: {e}")))
+        .and_then(|made| made);
+        let (copy, digest) = match prepared {
+            Ok(prepared) => prepared,
+            Err(error) => {
+                // A run that cannot begin ends now rather than staying queued.
+                self.abandon(id, &error.to_string()).await?;
+                return Err(error);
+            }
+        };
         self.repo.start(id, &digest, self.clock.now()).await?;
         self.publish(
             &run,

@@ -104,7 +104,8 @@ pub const DEFAULT_MAX_ITERATIONS: u32 = 5;
 pub const MAX_ITERATIONS_LIMIT: u32 = 50;
 
 impl RunSpec {
-    /// Checks the parts that need no filesystem: a test command and a sane iteration count.
+    /// Checks the parts that need no filesystem: a test command, a sane iteration count and a
+    /// budget that can be spent.
     pub fn validate(&self) -> Result<()> {
         if self.project.trim().is_empty() {
             return Err(Error::validation("path", "the project path is empty"));
@@ -115,6 +116,12 @@ impl RunSpec {
             .is_none_or(|p| p.trim().is_empty())
         {
             return Err(Error::validation("test", "the test command is empty"));
+        }
+        if self.budget.cost.is_some_and(|c| !c.is_finite() || c < 0.0) {
+            return Err(Error::validation(
+                "budget.cost",
+                "must be a number of dollars, 0 or more",
+            ));
         }
         if !(1..=MAX_ITERATIONS_LIMIT).contains(&self.max_iterations) {
             return Err(Error::validation(

@@ -27,6 +27,12 @@ Open a store, then work with its services::
         for piece in store.llm.stream("Tell me more."):   # {"content": "…"}, as it is written
             print(piece.get("content", ""), end="")
 
+        # a project under TRAE_AGENT_WORKSPACES, its tests made to pass by the model
+        run = store.tdd.run("/srv/projects/app", "cargo test", max_iterations=3,
+                            budget=store.llm.budget(tokens=50_000))
+        run.status, store.tdd.diff(run.id).files           # "passed", [trae.TddFileDiff, …]
+        store.tdd.accept(run.id)                          # writes the changes into the project
+
         store.health.check().status                       # "healthy", … (a trae.HealthReport)
         store.metrics.create_rule(name="backlog", metric="trae_queue_depth",
                                   comparison=">", value=100, severity="high")
@@ -130,6 +136,15 @@ from ._native import (
     Tasks,
     TaskSnooze,
     TaskStats,
+    Tdd,
+    TddEdit,
+    TddFileDiff,
+    TddReplay,
+    TddRun,
+    TddRunDiff,
+    TddStep,
+    TestFailure,
+    TestReport,
     TokenPair,
     TraeError,
     Unavailable,
@@ -465,6 +480,15 @@ __all__ = [
     "TaskState",
     "TaskStats",
     "Tasks",
+    "Tdd",
+    "TddEdit",
+    "TddFileDiff",
+    "TddReplay",
+    "TddRun",
+    "TddRunDiff",
+    "TddStep",
+    "TestFailure",
+    "TestReport",
     "TokenPair",
     "ToolCallPiece",
     "TraeError",

@@ -108,6 +108,15 @@ __all__ = [
     "TaskSnooze",
     "TaskState",
     "TaskStats",
+    "Tdd",
+    "TddEdit",
+    "TddFileDiff",
+    "TddReplay",
+    "TddRun",
+    "TddRunDiff",
+    "TddStep",
+    "TestFailure",
+    "TestReport",
     "TokenPair",
     "ToolCallPiece",
     "TraeError",
@@ -844,6 +853,10 @@ class Store:
         """Language models through the API registry: chats, streams, model endpoints and
         budgets (see `Llm`)."""
     @property
+    def tdd(self) -> Tdd:
+        """The TDD agent: runs executed here, their trajectories and diffs, cancel, accept
+        and replay (see `Tdd`)."""
+    @property
     def health(self) -> Health:
         """Component health: status, uptime and history, opened on first use (see `Health`)."""
     @property
@@ -1562,6 +1575,299 @@ class Llm:
         """A new `Budget` for calls to share, timed on the store's clock: `tokens` (requests
         and answers together), `cost` (dollars), `wall_time` (seconds from now) and
         `call_tokens` (a cap on each answer); `None` is no limit."""
+
+_TddRunStatus: TypeAlias = Literal[
+    "queued", "running", "passed", "failed", "budget_exhausted", "stuck", "cancelled", "error"
+]
+_FailureKind: TypeAlias = Literal["failed", "error", "collection", "compile", "command"]
+_Placement: TypeAlias = Literal[
+    "exact", "indentation", "blank_lines", "elision", "whitespace", "new_file", "whole_file"
+]
+_Refusal: TypeAlias = Literal[
+    "unsafe_path",
+    "missing_file",
+    "too_short",
+    "ambiguous",
+    "not_found",
+    "elision_mismatch",
+    "whole_file_refused",
+    "malformed",
+]
+_BudgetArg: TypeAlias = Budget | Mapping[str, int | float | None]
+
+@final
+class TestFailure:
+    """One failing test of a `TestReport`. Read-only."""
+
+    @property
+    def test_id(self) -> str:
+        """The test as its runner names it (for a compile or collection failure, the file)."""
+    @property
+    def file(self) -> str | None:
+        """The file it failed in, relative to the project, or `None` when unknown."""
+    @property
+    def line(self) -> int | None:
+        """The line it failed at, or `None` when unknown."""
+    @property
+    def message(self) -> str:
+        """Why, in one line."""
+    @property
+    def excerpt(self) -> str:
+        """The runner's output about it (traceback, panic, compiler diagnostic), both ends
+        kept."""
+    @property
+    def kind(self) -> _FailureKind:
+        """What kind of failure it is."""
+
+@final
+class TestReport:
+    """What one test run came to. Read-only."""
+
+    @property
+    def green(self) -> bool:
+        """Whether it was green: the command succeeded and nothing failed."""
+    @property
+    def passed(self) -> int:
+        """Tests that passed."""
+    @property
+    def failed(self) -> int:
+        """Tests that failed (assertions)."""
+    @property
+    def errors(self) -> int:
+        """Tests that errored, collection and compile failures included."""
+    @property
+    def skipped(self) -> int:
+        """Tests skipped."""
+    @property
+    def exit_code(self) -> int | None:
+        """The command's exit code, or `None` when it was killed."""
+    @property
+    def failures(self) -> list[TestFailure]:
+        """Every failure, in the runner's order (a new list on each access)."""
+
+@final
+class TddEdit:
+    """One edit block of a model's answer and what became of it. Read-only."""
+
+    @property
+    def path(self) -> str:
+        """The file, as the model named it."""
+    @property
+    def search(self) -> str:
+        """The text to find; empty for a new file."""
+    @property
+    def replace(self) -> str:
+        """The text put in its place."""
+    @property
+    def whole_file(self) -> bool:
+        """Whether the block gave the whole new content of a small file."""
+    @property
+    def applied(self) -> bool:
+        """Whether it was applied."""
+    @property
+    def placement(self) -> _Placement | None:
+        """How an applied block's search text was placed, else `None`."""
+    @property
+    def refusal(self) -> _Refusal | None:
+        """Why a refused block was refused, else `None`."""
+    @property
+    def hint(self) -> str | None:
+        """The lines of the file a refused block most likely meant, when any are."""
+
+@final
+class TddStep:
+    """One step of a run: step 0 runs the tests as they were; each later step is a model
+    round (the prompt, the answer, the edits) and the test run after its edits. Read-only."""
+
+    @property
+    def index(self) -> int:
+        """0 for the first test run, then 1, 2, … per model round."""
+    @property
+    def prompt_summary(self) -> str | None:
+        """What the model was shown, summarised; `None` for step 0."""
+    @property
+    def answer(self) -> str | None:
+        """The model's answer, whole; `None` for step 0."""
+    @property
+    def edits(self) -> list[TddEdit]:
+        """Every edit block of the answer and what became of it (a new list on each access)."""
+    @property
+    def report(self) -> TestReport | None:
+        """The test run after the edits."""
+    @property
+    def tokens(self) -> int:
+        """Tokens of the model round."""
+    @property
+    def cost(self) -> float:
+        """Dollars of the model round."""
+    @property
+    def elapsed_ms(self) -> int:
+        """How long the step took, model and tests included, in milliseconds."""
+    @property
+    def at(self) -> datetime.datetime:
+        """When the step ended (timezone-aware, UTC)."""
+
+@final
+class TddRun:
+    """A TDD run. Read-only; `steps` is filled when it was read with `Tdd.get`."""
+
+    @property
+    def id(self) -> uuid.UUID:
+        """The run's identifier."""
+    @property
+    def owner_id(self) -> uuid.UUID | None:
+        """The user it runs for; `None` for the system."""
+    @property
+    def project(self) -> str:
+        """The project directory (canonical)."""
+    @property
+    def test(self) -> list[str]:
+        """The test command as argv (a new list on each access)."""
+    @property
+    def max_iterations(self) -> int:
+        """Model rounds at most."""
+    @property
+    def model(self) -> str | None:
+        """The model asked; `None` for each provider's default."""
+    @property
+    def status(self) -> _TddRunStatus:
+        """Where it stands; every status but "queued" and "running" is final."""
+    @property
+    def reason(self) -> str | None:
+        """Why it ended as it did, in a sentence; `None` before it ends."""
+    @property
+    def iterations(self) -> int:
+        """Model rounds made."""
+    @property
+    def tokens(self) -> int:
+        """Tokens spent."""
+    @property
+    def cost(self) -> float:
+        """Dollars spent."""
+    @property
+    def final_report(self) -> TestReport | None:
+        """The last test run's report, or `None` before there was one."""
+    @property
+    def changed_files(self) -> list[str]:
+        """The files the run changed, relative to the project (a new list on each access)."""
+    @property
+    def created_at(self) -> datetime.datetime:
+        """When it was created (timezone-aware, UTC)."""
+    @property
+    def started_at(self) -> datetime.datetime | None:
+        """When it began, or `None`."""
+    @property
+    def finished_at(self) -> datetime.datetime | None:
+        """When it ended, or `None`."""
+    @property
+    def accepted_at(self) -> datetime.datetime | None:
+        """When its changes were accepted into the project, or `None`."""
+    @property
+    def steps(self) -> list[TddStep] | None:
+        """Its steps in order when read with `get` (a new list on each access), else `None`."""
+
+@final
+class TddFileDiff:
+    """One file's change in a `TddRunDiff`. Read-only."""
+
+    @property
+    def path(self) -> str:
+        """The file, relative to the project."""
+    @property
+    def diff(self) -> str:
+        """The unified diff (`--- a/path`, `+++ b/path`, hunks)."""
+
+@final
+class TddRunDiff:
+    """A run's changes. Read-only."""
+
+    @property
+    def files(self) -> list[TddFileDiff]:
+        """One diff per changed file, against the project as it is now (a new list on each
+        access)."""
+    @property
+    def project_changed(self) -> bool:
+        """Whether the project changed since the run began (then `accept` refuses)."""
+
+@final
+class TddReplay:
+    """What replaying a run reached, beside what it recorded. Read-only."""
+
+    @property
+    def recorded(self) -> _TddRunStatus:
+        """The recorded run's status."""
+    @property
+    def green(self) -> list[bool]:
+        """Whether each replayed step's tests were green, by step index."""
+    @property
+    def matches(self) -> bool:
+        """Whether every replayed step's test run came out as recorded (green or not, and the
+        same failing tests)."""
+    @property
+    def final_report(self) -> TestReport:
+        """The last test run of the replay."""
+
+@final
+class Tdd:
+    """The TDD agent (`store.tdd`).
+
+    A run tests a project in a working copy, shows a model (an API-registry endpoint of
+    capability `llm.chat`) the failures, applies the edits it answers with and tests again,
+    until the tests pass or the iterations, the budget or the patience run out; the project
+    itself changes only on `accept`. Projects must lie inside `TRAE_AGENT_WORKSPACES`. Calls
+    act as the store's principal: `agents:run` runs and reads one's own runs, `agents:admin`
+    everyone's; a run of someone else's is `NotFound`.
+    """
+
+    def run(
+        self,
+        path: str | os.PathLike[str],
+        test: str | Sequence[str],
+        *,
+        max_iterations: int | None = None,
+        model: str | None = None,
+        budget: _BudgetArg | None = None,
+    ) -> TddRun:
+        """Creates a run and executes it here to its end; the finished run (read its steps
+        with `get`).
+
+        `path`: the project directory, inside `TRAE_AGENT_WORKSPACES`. `test`: the test
+        command as one line (split as a shell splits words, never run by one) or as argv.
+        `max_iterations`: model rounds at most, 1–50 (default 5). `model`: the model to ask
+        (default: the endpoint's own). `budget`: what the run may spend on models, a
+        `Budget` (its limits, counted from the run's start) or a dict of limits as
+        `Budget.limits` gives them.
+
+        How the run ended is its `status`, not an exception. Raises `ValidationError` (with
+        `field`: `path`, `test`, `max_iterations`, `budget…`) for bad input,
+        `PermissionDenied` without `agents:run`. Ctrl-C stops the run, which is stored as
+        cancelled, and raises `KeyboardInterrupt`.
+        """
+    def get(self, id: uuid.UUID | str) -> TddRun:
+        """The run with this id, with its `steps`. Raises `NotFound` for a run that does not
+        exist or is not the caller's."""
+    def list(
+        self,
+        *,
+        status: _TddRunStatus | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page[TddRun]:
+        """One `Page` of runs, newest first: the caller's own, or everyone's with
+        `agents:admin`. `status` filters; `limit` (1–500) and `offset` choose the page."""
+    def diff(self, id: uuid.UUID | str) -> TddRunDiff:
+        """The run's changes, one unified diff per file against the project as it is now."""
+    def cancel(self, id: uuid.UUID | str) -> TddRun:
+        """Cancels a run that has not ended (a running one stops at its next step, its test
+        command killed) and returns it. Raises `Conflict` when it has ended."""
+    def accept(self, id: uuid.UUID | str) -> TddRun:
+        """Writes a passed run's changes into the project and returns the run. Raises
+        `Conflict` when the run did not pass, was accepted already, or the project changed
+        since the run began."""
+    def replay(self, id: uuid.UUID | str) -> TddReplay:
+        """Re-applies a run's recorded edits, step by step, to a fresh working copy of its
+        project and re-runs the tests after each, without a model. Needs what `get` needs;
+        Ctrl-C stops it."""
 
 TaskState: TypeAlias = Literal[
     "scheduled", "available", "running", "retryable", "completed", "failed", "cancelled"

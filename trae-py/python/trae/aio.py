@@ -11,6 +11,7 @@
         me = await store.users.me(alice)
         task = await store.tasks.enqueue("email.send", {"to": "bob@example.com"})
         news = await store.channels.create(name="News", platform="youtube")
+        run = await store.tdd.run("/srv/projects/app", "pytest -q")   # a trae.TddRun
         reply = await store.llm.chat("Say hello.")          # a trae.ChatResponse
         async for piece in await store.llm.stream("More."):  # {"content": "…"}, as written
             print(piece.get("content", ""), end="")
@@ -51,6 +52,7 @@ from ._native import AsyncSecrets as Secrets
 from ._native import AsyncStore as Store
 from ._native import AsyncTaskContext as TaskContext
 from ._native import AsyncTasks as Tasks
+from ._native import AsyncTdd as Tdd
 from ._native import AsyncUsers as Users
 from ._native import Worker
 from ._native import StoreOpener
@@ -78,6 +80,7 @@ __all__ = [
     "StoreOpener",
     "TaskContext",
     "Tasks",
+    "Tdd",
     "Users",
     "Worker",
 ]

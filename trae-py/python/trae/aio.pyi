@@ -35,6 +35,11 @@ from . import (
     ApiUsage,
     AuditEntry,
     Budget,
+    TddReplay,
+    TddRun,
+    TddRunDiff,
+    _BudgetArg,
+    _TddRunStatus,
     ChatPiece,
     ChatResponse,
     CreatedApiKey,
@@ -84,6 +89,7 @@ __all__ = [
     "StoreOpener",
     "TaskContext",
     "Tasks",
+    "Tdd",
     "Users",
     "Worker",
 ]
@@ -328,6 +334,9 @@ class Store:
     @property
     def llm(self) -> Llm:
         """Language models through the API registry (see `trae.aio.Llm`)."""
+    @property
+    def tdd(self) -> Tdd:
+        """The TDD agent (see `trae.aio.Tdd`)."""
     @property
     def health(self) -> Health:
         """Component health, opened on first use (see `trae.Health`)."""
@@ -872,3 +881,39 @@ class ChatStream:
     def __anext__(self) -> Awaitable[ChatPiece]: ...
     def __aenter__(self) -> Awaitable[ChatStream]: ...
     def __aexit__(self, *args: object) -> Awaitable[Literal[False]]: ...
+
+@final
+class Tdd:
+    """The TDD agent of a `trae.aio.Store` (`store.tdd`); the methods of `trae.Tdd`
+    returning awaitables. Cancelling the task awaiting `run` (or `replay`) stops it; the run
+    is stored as cancelled."""
+
+    def run(
+        self,
+        path: str | os.PathLike[str],
+        test: str | Sequence[str],
+        *,
+        max_iterations: int | None = None,
+        model: str | None = None,
+        budget: _BudgetArg | None = None,
+    ) -> Awaitable[TddRun]:
+        """Creates a run and executes it to its end; awaits to the finished run. The rules of
+        `trae.Tdd.run` apply."""
+    def get(self, id: uuid.UUID | str) -> Awaitable[TddRun]:
+        """Awaits to the run with this id, with its `steps`."""
+    def list(
+        self,
+        *,
+        status: _TddRunStatus | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Awaitable[Page[TddRun]]:
+        """Awaits to one `Page` of runs, newest first."""
+    def diff(self, id: uuid.UUID | str) -> Awaitable[TddRunDiff]:
+        """Awaits to the run's changes, one unified diff per file."""
+    def cancel(self, id: uuid.UUID | str) -> Awaitable[TddRun]:
+        """Cancels a run that has not ended; awaits to it."""
+    def accept(self, id: uuid.UUID | str) -> Awaitable[TddRun]:
+        """Writes a passed run's changes into the project; awaits to the run."""
+    def replay(self, id: uuid.UUID | str) -> Awaitable[TddReplay]:
+        """Replays the run's recorded edits without a model; awaits to a `trae.TddReplay`."""

@@ -165,7 +165,9 @@ pub(crate) async fn replay(config: &Config, id: Uuid) -> anyhow::Result<()> {
     let trae = Trae::open(config.clone())
         .await
         .context("cannot open the database")?;
-    let replayed = trae.tdd_agent().replay(id, &CancellationToken::new()).await;
+    let replayed = trae
+        .replay_tdd(&Principal::System, id, &CancellationToken::new())
+        .await;
     trae.close().await;
     let replay = replayed?;
     for (index, green) in replay.green.iter().enumerate() {
