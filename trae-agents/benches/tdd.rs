@@ -60,7 +60,7 @@ fn apply_chain(c: &mut Criterion) {
         (
             "whitespace",
             answer(
-                "def handler_57( request):\n    value =  request.get(\"k57\")\n",
+                "def  handler_57(request):  \n    value =  request.get(\"k57\")\n",
                 "def handler_57(request):\n    value = request.get(\"key57\")\n",
             ),
         ),

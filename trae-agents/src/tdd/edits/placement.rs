@@ -47,7 +47,7 @@ pub fn place(content: &str, search: &str, replace: &str) -> Result<(String, Plac
             _ => (search.clone(), replace.clone()),
         };
         match finder.find(&file.lines, &s, &r)? {
-            Some(lines) => return Ok((file.with(&lines), placement)),
+            Some((at, lines)) => return Ok((file.splice(at, s.len(), &lines), placement)),
             None => continue,
         }
     }
@@ -56,8 +56,8 @@ pub fn place(content: &str, search: &str, replace: &str) -> Result<(String, Plac
             .map(|lines| (file.with(&lines), Placement::Elision));
     }
     for (s, r) in std::iter::once((search.clone(), replace)).chain(trimmed) {
-        if let Some(lines) = Finder::Spacing.find(&file.lines, &s, &r)? {
-            return Ok((file.with(&lines), Placement::Whitespace));
+        if let Some((at, lines)) = Finder::Spacing.find(&file.lines, &s, &r)? {
+            return Ok((file.splice(at, s.len(), &lines), Placement::Whitespace));
         }
     }
     Err(Miss {
@@ -99,6 +99,31 @@ impl<'a> Text<'a> {
     fn with(&self, lines: &[String]) -> String {
         let mut out = lines.join(self.eol);
         if self.final_newline && !lines.is_empty() {
+            out.push_str(self.eol);
+        }
+        out
+    }
+
+    /// The text with `len` lines from `at` replaced by `lines`, built in one string.
+    fn splice(&self, at: usize, len: usize, lines: &[String]) -> String {
+        let kept = self.lines[..at].iter().chain(&self.lines[at + len..]);
+        let size: usize = kept.map(|l| l.len() + 2).sum::<usize>()
+            + lines.iter().map(|l| l.len() + 2).sum::<usize>();
+        let mut out = String::with_capacity(size);
+        let all = self.lines[..at]
+            .iter()
+            .copied()
+            .chain(lines.iter().map(String::as_str))
+            .chain(self.lines[at + len..].iter().copied());
+        let mut any = false;
+        for (i, line) in all.enumerate() {
+            if i > 0 {
+                out.push_str(self.eol);
+            }
+            out.push_str(line);
+            any = true;
+        }
+        if self.final_newline && any {
             out.push_str(self.eol);
         }
         out
@@ -157,14 +182,14 @@ enum Finder {
 }
 
 impl Finder {
-    /// The file's lines with the one match replaced, `None` without a match, a miss when the
-    /// search text matches more than one place.
+    /// Where the one match starts and what replaces it, `None` without a match, a miss when
+    /// the search text matches more than one place.
     fn find(
         self,
         file: &[&str],
         search: &[String],
         replace: &[String],
-    ) -> Result<Option<Vec<String>>, Miss> {
+    ) -> Result<Option<(usize, Vec<String>)>, Miss> {
         if search.is_empty() || search.len() > file.len() {
             return Ok(None);
         }
@@ -184,14 +209,7 @@ impl Finder {
         }
         match found.len() {
             0 => Ok(None),
-            1 => {
-                let (at, lines) = found.pop().expect("one");
-                let mut out: Vec<String> = Vec::with_capacity(file.len() + lines.len());
-                out.extend(file[..at].iter().map(|l| (*l).to_owned()));
-                out.extend(lines);
-                out.extend(file[at + search.len()..].iter().map(|l| (*l).to_owned()));
-                Ok(Some(out))
-            }
+            1 => Ok(found.pop()),
             _ => Err(ambiguous(&starts)),
         }
     }
@@ -271,13 +289,18 @@ fn squeezed(line: &str) -> String {
     line.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// Whether two lines are equal but for spaces and tabs (without allocating).
+fn same_but_spacing(a: &str, b: &str) -> bool {
+    a.split_whitespace().eq(b.split_whitespace())
+}
+
 /// The window equals the search text but for spaces and tabs: the replacement, with each
 /// indentation the search text used swapped for the file's.
 fn spaced(window: &[&str], search: &[String], replace: &[String]) -> Option<Vec<String>> {
     if !window
         .iter()
         .zip(search)
-        .all(|(f, s)| squeezed(f) == squeezed(s))
+        .all(|(f, s)| same_but_spacing(f, s))
     {
         return None;
     }
@@ -374,18 +397,19 @@ fn closest(file: &[&str], search: &[String]) -> Option<String> {
     }
     let span = search.len().min(file.len());
     let searched: Vec<String> = search.iter().map(|l| squeezed(l)).collect();
+    // Each line of the file squeezed once, not once per window it falls in.
+    let lines: Vec<String> = file.iter().map(|l| squeezed(l)).collect();
     let mut best = (0, 0, 0);
     for at in 0..=file.len() - span {
-        let window = &file[at..at + span];
+        let window = &lines[at..at + span];
         let equal = window
             .iter()
-            .filter(|line| !is_blank(line) && wanted.contains(&squeezed(line)))
+            .filter(|line| !line.is_empty() && wanted.contains(line))
             .count();
         let alike: usize = window
             .iter()
             .zip(&searched)
             .map(|(line, wanted)| {
-                let line = squeezed(line);
                 line.bytes()
                     .zip(wanted.bytes())
                     .take_while(|(a, b)| a == b)
