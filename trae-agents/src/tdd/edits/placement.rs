@@ -193,13 +193,22 @@ impl Finder {
         if search.is_empty() || search.len() > file.len() {
             return Ok(None);
         }
+        let shape = match self {
+            Self::Indented => match shape_of(search) {
+                Some(shape) => Some(shape),
+                None => return Ok(None),
+            },
+            _ => None,
+        };
         let mut found: Vec<(usize, Vec<String>)> = Vec::new();
         let mut starts = Vec::new();
         for at in 0..=file.len() - search.len() {
             let window = &file[at..at + search.len()];
             let placed = match self {
                 Self::Exact => exact(window, search).then(|| replace.to_vec()),
-                Self::Indented => indented(window, search, replace),
+                Self::Indented => shape
+                    .as_ref()
+                    .and_then(|shape| indented(window, search, replace, shape)),
                 Self::Spacing => spaced(window, search, replace),
             };
             if let Some(lines) = placed {
@@ -233,18 +242,13 @@ fn indent_of(line: &str) -> &str {
 
 /// The window is the search text indented uniformly by another amount: the replacement,
 /// re-indented by the same change.
-fn indented(window: &[&str], search: &[String], replace: &[String]) -> Option<Vec<String>> {
-    // The search text's own least indentation, which every non-blank line must start with.
-    let base = search
-        .iter()
-        .filter(|l| !is_blank(l))
-        .map(|l| indent_of(l))
-        .min_by_key(|indent| indent.len())?;
-    if search.iter().any(|l| !is_blank(l) && !l.starts_with(base)) {
-        return None;
-    }
-    let first = search.iter().position(|l| !is_blank(l))?;
-    let body = &search[first][base.len()..];
+fn indented(
+    window: &[&str],
+    search: &[String],
+    replace: &[String],
+    shape: &Shape<'_>,
+) -> Option<Vec<String>> {
+    let Shape { base, first, body } = *shape;
     let target = window[first].strip_suffix(body)?;
     if !is_blank(target) || target == base {
         return None;
@@ -262,6 +266,34 @@ fn indented(window: &[&str], search: &[String], replace: &[String]) -> Option<Ve
         .iter()
         .map(|line| reindent(line, base, target))
         .collect()
+}
+
+/// What every window is compared with for an indentation offset, worked out once per search.
+#[derive(Clone, Copy)]
+struct Shape<'a> {
+    /// The search text's own least indentation, which every non-blank line starts with.
+    base: &'a str,
+    /// Its first non-blank line.
+    first: usize,
+    /// That line without `base`.
+    body: &'a str,
+}
+
+fn shape_of(search: &[String]) -> Option<Shape<'_>> {
+    let base = search
+        .iter()
+        .filter(|l| !is_blank(l))
+        .map(|l| indent_of(l))
+        .min_by_key(|indent| indent.len())?;
+    if search.iter().any(|l| !is_blank(l) && !l.starts_with(base)) {
+        return None;
+    }
+    let first = search.iter().position(|l| !is_blank(l))?;
+    Some(Shape {
+        base,
+        first,
+        body: &search[first][base.len()..],
+    })
 }
 
 /// `line` moved from under `base` to under `target`; `None` when that cannot be said (a line
