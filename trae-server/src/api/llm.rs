@@ -181,6 +181,17 @@ pub struct BudgetBody {
     pub wall_time_secs: Option<u32>,
 }
 
+impl From<BudgetBody> for BudgetLimits {
+    fn from(b: BudgetBody) -> Self {
+        Self {
+            tokens: b.tokens,
+            cost: b.cost,
+            wall_time: b.wall_time_secs.map(|s| Duration::from_secs(u64::from(s))),
+            call_tokens: None,
+        }
+    }
+}
+
 /// A chat request: the OpenAI chat-completions body, with trae's `persona_id` and `budget`.
 #[derive(Debug, Clone, Object)]
 #[oai(rename = "ChatCompletionRequest", deny_unknown_fields)]
@@ -277,14 +288,7 @@ impl ChatBody {
                 .collect(),
             persona: self.persona_id,
         };
-        let limits = self
-            .budget
-            .map_or_else(BudgetLimits::default, |b| BudgetLimits {
-                tokens: b.tokens,
-                cost: b.cost,
-                wall_time: b.wall_time_secs.map(|s| Duration::from_secs(u64::from(s))),
-                call_tokens: None,
-            });
+        let limits = self.budget.map_or_else(BudgetLimits::default, Into::into);
         Ok((request, limits, self.stream.unwrap_or(false)))
     }
 }

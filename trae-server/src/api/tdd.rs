@@ -2,8 +2,6 @@
 //! executes; a run is read with its steps, its changes as unified diffs, and accepted into
 //! the project (or cancelled) by its owner or an `agents:admin`.
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
@@ -485,14 +483,7 @@ impl NewRunBody {
                 .into());
             }
         };
-        let budget = self
-            .budget
-            .map_or_else(BudgetLimits::default, |b| BudgetLimits {
-                tokens: b.tokens,
-                cost: b.cost,
-                wall_time: b.wall_time_secs.map(|s| Duration::from_secs(u64::from(s))),
-                call_tokens: None,
-            });
+        let budget = self.budget.map_or_else(BudgetLimits::default, Into::into);
         Ok(NewRun {
             path: self.path,
             test,
