@@ -1,6 +1,7 @@
 //! The TDD agent on a small Rust crate with a seeded bug: the tests fail, a model answers
 //! with a SEARCH/REPLACE edit, the agent applies it in a working copy, the tests pass, and the
-//! change is accepted into the project. The model is a scripted OpenAI-compatible server on
+//! change is accepted into the project. Then the model writes tests for `is_square`, and only
+//! those that a mutant of `is_square` makes fail are kept. The model is a scripted OpenAI-compatible server on
 //! 127.0.0.1 (trae's test double), so this needs no network and no key:
 //!
 //! ```sh
@@ -18,13 +19,17 @@ use std::collections::HashMap;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use trae_agents::testing::{Reply, ScriptedLlm};
-use trae_agents::{NewRun, Trae};
-use trae_core::{ApiEndpointSpec, BudgetLimits, Config, EditOutcome, Principal, RequestMeta};
+use trae_agents::{NewGeneration, NewRun, Trae};
+use trae_core::{
+    ApiEndpointSpec, BudgetLimits, Config, EditOutcome, Principal, RequestMeta, TestVerdict,
+};
 
 const CARGO_TOML: &str =
     "[package]\nname = \"shapes\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n";
-const LIB_RS: &str = "/// The area of a rectangle.\npub fn area(width: u32, height: u32) -> u32 {\n    width + height\n}\n\n#[cfg(test)]\nmod tests {\n    #[test]\n    fn area_multiplies() {\n        assert_eq!(super::area(3, 4), 12);\n    }\n}\n";
+const LIB_RS: &str = "/// The area of a rectangle.\npub fn area(width: u32, height: u32) -> u32 {\n    width + height\n}\n\n/// Whether a rectangle is a square.\npub fn is_square(width: u32, height: u32) -> bool {\n    width == height\n}\n\n#[cfg(test)]\nmod tests {\n    #[test]\n    fn area_multiplies() {\n        assert_eq!(super::area(3, 4), 12);\n    }\n}\n";
 const FIX: &str = "The area multiplies the sides.\n\nsrc/lib.rs\n```rust\n<<<<<<< SEARCH\npub fn area(width: u32, height: u32) -> u32 {\n    width + height\n}\n=======\npub fn area(width: u32, height: u32) -> u32 {\n    width * height\n}\n>>>>>>> REPLACE\n```\n";
+
+const TESTS: &str = "```rust\n#[test]\nfn equal_sides_make_a_square() {\n    assert!(is_square(4, 4));\n    assert!(!is_square(4, 5));\n}\n\n#[test]\nfn is_square_answers() {\n    let _ = is_square(1, 2);\n}\n```\n";
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -101,6 +106,36 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let fixed = std::fs::read_to_string(project.join("src/lib.rs"))?;
     assert!(fixed.contains("width * height"));
     println!("accepted into {}", project.display());
+
+    // Test generation: the first test fails when `==` becomes `!=`; the second never fails.
+    model.push(Reply::text(TESTS));
+    let generation = trae
+        .generate_tests(
+            &Principal::System,
+            NewGeneration {
+                path: project.display().to_string(),
+                target: "src/lib.rs:is_square".into(),
+                ..NewGeneration::default()
+            },
+            &CancellationToken::new(),
+        )
+        .await?;
+    for test in &generation.tests {
+        println!("  {}: {:?}", test.name, test.verdict);
+    }
+    println!(
+        "mutation score {:?} over {} mutants",
+        generation.mutation_score(),
+        generation.viable_mutants()
+    );
+    assert!(matches!(
+        generation.tests[1].verdict,
+        TestVerdict::CannotFail
+    ));
+    trae.test_generator()
+        .apply(&Principal::System, &generation)
+        .await?;
+    println!("kept tests written to {}", generation.test_file);
     trae.close().await;
     Ok(())
 }

@@ -31,6 +31,7 @@ use trae_core::{
 use trae_storage::{Backups, HealthMonitor, ProcessMetrics, Store, StoreOptions};
 
 use crate::tdd::agent::{AgentSettings, TddAgent};
+use crate::tdd::generation::{NewGeneration, TestGenerator};
 use crate::tdd::runs::TddRuns;
 use crate::tdd::task::TddRunHandler;
 use crate::{
@@ -67,6 +68,7 @@ struct Inner {
     events: Option<EventStream>,
     tdd: TddRuns,
     tdd_agent: TddAgent,
+    test_generator: TestGenerator,
 }
 
 /// The content services: channels, author personas, evidence and contradictions, each
@@ -222,14 +224,22 @@ impl Trae {
             store.clock(),
             config.agent_workspaces.clone(),
         );
+        let agent_settings = AgentSettings {
+            writable: config.agent_writable.clone(),
+            ..AgentSettings::default()
+        };
+        let test_generator = TestGenerator::new(
+            trae_core::identity::permission::Gate::new(Arc::clone(&rbac)),
+            config.agent_workspaces.clone(),
+            store.events(),
+            store.clock(),
+            agent_settings.clone(),
+        );
         let tdd_agent = TddAgent::new(
             store.tdd_repository(),
             store.events(),
             store.clock(),
-            AgentSettings {
-                writable: config.agent_writable.clone(),
-                ..AgentSettings::default()
-            },
+            agent_settings,
         );
         Ok(Self {
             inner: Arc::new(Inner {
@@ -238,6 +248,7 @@ impl Trae {
                 tasks,
                 tdd,
                 tdd_agent,
+                test_generator,
                 content,
                 config,
                 store,
@@ -281,6 +292,26 @@ impl Trae {
         let run = self.inner.tdd.prepare(principal, new).await?;
         let model = self.inner.models.acting_for(principal.clone());
         self.inner.tdd_agent.execute(run.id, model, cancel).await
+    }
+
+    /// The test generator (see [`TestGenerator::apply`] to write what it kept).
+    pub fn test_generator(&self) -> &TestGenerator {
+        &self.inner.test_generator
+    }
+
+    /// Generates tests acting for `principal`, with the models it may use (see
+    /// [`TestGenerator::generate`]).
+    pub async fn generate_tests(
+        &self,
+        principal: &trae_core::Principal,
+        new: NewGeneration,
+        cancel: &tokio_util::sync::CancellationToken,
+    ) -> std::result::Result<trae_core::Generation, crate::AgentError> {
+        let model = self.inner.models.acting_for(principal.clone());
+        self.inner
+            .test_generator
+            .generate(principal, new, model, cancel)
+            .await
     }
 
     /// Replays a run the principal may see (see [`crate::TddAgent::replay`]).

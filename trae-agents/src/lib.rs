@@ -27,4 +27,5 @@ pub use orchestrator::{
 };
 pub use outbound::{OutboundClient, OutboundPolicy, OutboundResponse};
 pub use tdd::agent::{AgentSettings, Replay, TddAgent};
+pub use tdd::generation::{NewGeneration, TestGenerator};
 pub use tdd::runs::{NewRun, RunDetail, RunDiff, TddRuns};

@@ -18,6 +18,9 @@ use trae_core::{
 };
 use trae_storage::storage_test;
 
+mod common;
+use common::{copy_dir, python};
+
 fn config(url: &str, dir: &Path, workspace: &Path) -> Config {
     let env: HashMap<&str, String> = HashMap::from([
         ("TRAE_DATABASE_URL", url.to_owned()),
@@ -59,27 +62,6 @@ fn scenario(name: &str) -> Scenario {
         fix: raw["fix"].as_str().unwrap().to_owned(),
         wrong_fix: raw["wrong_fix"].as_str().unwrap().to_owned(),
     }
-}
-
-/// A Python with pytest: `TRAE_TEST_PYTHON`, else the CI virtualenv. `None` (and the test
-/// says SKIPPED) where there is none.
-fn python() -> Option<String> {
-    let candidates = [
-        std::env::var("TRAE_TEST_PYTHON").ok(),
-        std::env::var("HOME")
-            .ok()
-            .map(|h| format!("{h}/.cache/trae-venv/bin/python")),
-    ];
-    let found = candidates.into_iter().flatten().find(|p| {
-        std::process::Command::new(p)
-            .args(["-c", "import pytest"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    });
-    if found.is_none() {
-        eprintln!("SKIPPED: no Python with pytest (set TRAE_TEST_PYTHON)");
-    }
-    found
 }
 
 struct Harness {
@@ -124,19 +106,6 @@ async fn harness(url: Option<String>) -> Harness {
         agent,
         workspace,
         _dir: dir,
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
     }
 }
 

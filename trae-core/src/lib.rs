@@ -97,6 +97,9 @@ pub use tasks::worker::{
     WorkerSummary, handler_fn,
 };
 pub use tdd::edit::{EditBlock, EditOutcome, EditResult, Placement, Refusal};
+pub use tdd::generation::{
+    GeneratedTest, Generation, Mutant, MutantOutcome, MutantResult, MutationKind, TestVerdict,
+};
 pub use tdd::run::{
     AGENTS_ADMIN, AGENTS_RUN, RunEnd, RunFilter, RunSpec, RunStatus, TddRepository, TddRun, TddStep,
 };

@@ -122,6 +122,37 @@ enum TddAction {
         #[arg(long)]
         apply: bool,
     },
+    /// Have a model write tests for a file or a function, and keep only those that pass on
+    /// the current code and fail under at least one of its mutants; prints them as a diff
+    /// with the mutation score, and writes them into the project with `--apply`.
+    Gen {
+        /// The project directory.
+        #[arg(long)]
+        path: std::path::PathBuf,
+        /// The file to test, relative to the project, and optionally one function:
+        /// `FILE[:FUNCTION]` (`.py` or `.rs`).
+        #[arg(long)]
+        target: String,
+        /// The test command: pytest or `cargo test` (default `python -m pytest -q` or
+        /// `cargo test --quiet`, by the target's language).
+        #[arg(long)]
+        test: Option<String>,
+        /// The model to ask (each endpoint's default when left out).
+        #[arg(long)]
+        model: Option<String>,
+        /// Model rounds at most (default 2); another is asked only when none was kept.
+        #[arg(long)]
+        rounds: Option<u32>,
+        /// Tokens it may spend on models.
+        #[arg(long)]
+        max_tokens: Option<u64>,
+        /// Dollars it may spend on models.
+        #[arg(long)]
+        max_cost: Option<f64>,
+        /// Write the kept tests into the project.
+        #[arg(long)]
+        apply: bool,
+    },
     /// Re-apply a run's recorded edits to a fresh working copy and re-run its tests, without
     /// a model; fails unless it reaches the recorded result.
     Replay {
@@ -592,6 +623,34 @@ async fn run(
                     test,
                     max_iterations,
                     model,
+                    max_tokens,
+                    max_cost,
+                    apply,
+                },
+            )
+            .await?;
+        }
+        Command::Tdd {
+            action:
+                TddAction::Gen {
+                    path,
+                    target,
+                    test,
+                    model,
+                    rounds,
+                    max_tokens,
+                    max_cost,
+                    apply,
+                },
+        } => {
+            cli::tdd_gen::generate(
+                &config,
+                cli::tdd_gen::Gen {
+                    path,
+                    target,
+                    test,
+                    model,
+                    rounds,
                     max_tokens,
                     max_cost,
                     apply,

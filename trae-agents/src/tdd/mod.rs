@@ -4,18 +4,21 @@
 //! without it, its `-rA` summary ([`pytest_summary`]); cargo's JSON compiler messages and
 //! libtest's output ([`cargo_output`]); any other command by its exit code and the tail of
 //! its output ([`command_output`]). [`context`] builds what the model is shown and [`edits`]
-//! applies what it answers.
+//! applies what it answers. [`generation`] writes tests that are shown to be able to fail.
+//! [`workspaces`] confines both to the allowed directories.
 
 pub mod agent;
 pub mod cargo_output;
 pub mod command_output;
 pub mod context;
 pub mod edits;
+pub mod generation;
 pub mod junit;
 pub mod pytest_summary;
 pub mod runs;
 pub mod task;
 pub mod test_runner;
+pub mod workspaces;
 
 /// Where a traceback or a panic says it failed: the innermost Python frame (`path.py:LINE:`)
 /// or the first Rust panic location (`panicked at path.rs:LINE:COL`).

@@ -18,6 +18,7 @@ use trae_core::tdd::run::{
 use trae_core::{Clock, Error, Page, PageRequest, Principal};
 use uuid::Uuid;
 
+use super::workspaces::Workspaces;
 use crate::error::{AgentError, Result};
 use crate::sandbox::{FileDiff, project_digest, unified_diff, write_into_project};
 
@@ -65,7 +66,7 @@ pub struct TddRuns {
     tasks: TaskQueue,
     gate: Gate,
     clock: Arc<dyn Clock>,
-    workspaces: Vec<PathBuf>,
+    workspaces: Workspaces,
 }
 
 impl std::fmt::Debug for TddRuns {
@@ -86,10 +87,7 @@ impl TddRuns {
         clock: Arc<dyn Clock>,
         workspaces: Vec<PathBuf>,
     ) -> Self {
-        let workspaces = workspaces
-            .into_iter()
-            .filter_map(|w| w.canonicalize().ok())
-            .collect();
+        let workspaces = Workspaces::new(workspaces);
         Self {
             repo,
             tasks,
@@ -136,7 +134,7 @@ impl TddRuns {
             budget: new.budget,
         };
         spec.validate()?;
-        let project = self.confine(&spec.project)?;
+        let project = self.workspaces.confine(&spec.project)?;
         let run = TddRun {
             id: Uuid::now_v7(),
             owner: principal.user_id(),
@@ -284,28 +282,6 @@ impl TddRuns {
             Ok(run)
         } else {
             Err(hidden())
-        }
-    }
-
-    /// The project directory, canonical, when it lies inside an allowed workspace.
-    fn confine(&self, path: &str) -> Result<PathBuf> {
-        let outside = || {
-            AgentError::invalid(
-                "path",
-                "the project is not inside an allowed workspace (TRAE_AGENT_WORKSPACES)",
-            )
-        };
-        let project = Path::new(path).canonicalize().map_err(|_| outside())?;
-        if !project.is_dir() {
-            return Err(AgentError::invalid(
-                "path",
-                "the project is not a directory",
-            ));
-        }
-        if self.workspaces.iter().any(|w| project.starts_with(w)) {
-            Ok(project)
-        } else {
-            Err(outside())
         }
     }
 }

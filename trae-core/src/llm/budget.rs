@@ -25,6 +25,20 @@ pub struct BudgetLimits {
     pub call_tokens: Option<u32>,
 }
 
+impl BudgetLimits {
+    /// Checks that the budget can be spent: a cost, when set, is a finite number of dollars,
+    /// 0 or more.
+    pub fn validate(&self) -> Result<()> {
+        if self.cost.is_some_and(|c| !c.is_finite() || c < 0.0) {
+            return Err(Error::validation(
+                "budget.cost",
+                "must be a number of dollars, 0 or more",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// What a run has spent so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Spent {

@@ -117,12 +117,7 @@ impl RunSpec {
         {
             return Err(Error::validation("test", "the test command is empty"));
         }
-        if self.budget.cost.is_some_and(|c| !c.is_finite() || c < 0.0) {
-            return Err(Error::validation(
-                "budget.cost",
-                "must be a number of dollars, 0 or more",
-            ));
-        }
+        self.budget.validate()?;
         if !(1..=MAX_ITERATIONS_LIMIT).contains(&self.max_iterations) {
             return Err(Error::validation(
                 "max_iterations",

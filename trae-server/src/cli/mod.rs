@@ -7,3 +7,4 @@ pub(crate) mod events;
 pub(crate) mod llm;
 pub(crate) mod secrets;
 pub(crate) mod tdd;
+pub(crate) mod tdd_gen;

@@ -67,14 +67,7 @@ async fn execute(
             ..BudgetLimits::default()
         },
     };
-    let cancel = CancellationToken::new();
-    let on_ctrl_c = cancel.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("cancelling…");
-            on_ctrl_c.cancel();
-        }
-    });
+    let cancel = cancel_on_ctrl_c();
     let bar = indicatif::ProgressBar::new(u64::from(run.max_iterations.unwrap_or(5)) + 1)
         .with_style(
             indicatif::ProgressStyle::with_template("tdd [{bar:30}] {pos}/{len} {msg} {elapsed}")
@@ -136,6 +129,19 @@ async fn execute(
         );
     }
     Ok(())
+}
+
+/// A token cancelled when the user presses Ctrl-C.
+pub(crate) fn cancel_on_ctrl_c() -> CancellationToken {
+    let cancel = CancellationToken::new();
+    let on_ctrl_c = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("cancelling…");
+            on_ctrl_c.cancel();
+        }
+    });
+    cancel
 }
 
 /// Prints a run's outcome and diff.
