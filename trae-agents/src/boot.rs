@@ -30,6 +30,7 @@ use trae_core::{
 };
 use trae_storage::{Backups, HealthMonitor, ProcessMetrics, Store, StoreOptions};
 
+use crate::solo::interviews::Interviews;
 use crate::tdd::agent::{AgentSettings, TddAgent};
 use crate::tdd::generation::{NewGeneration, TestGenerator};
 use crate::tdd::runs::TddRuns;
@@ -69,6 +70,7 @@ struct Inner {
     tdd: TddRuns,
     tdd_agent: TddAgent,
     test_generator: TestGenerator,
+    interviews: Interviews,
 }
 
 /// The content services: channels, author personas, evidence and contradictions, each
@@ -235,6 +237,13 @@ impl Trae {
             store.clock(),
             agent_settings.clone(),
         );
+        let interviews = Interviews::new(
+            store.interview_repository(),
+            trae_core::identity::permission::Gate::new(Arc::clone(&rbac)),
+            store.events(),
+            store.clock(),
+            models.clone(),
+        );
         let tdd_agent = TddAgent::new(
             store.tdd_repository(),
             store.events(),
@@ -249,6 +258,7 @@ impl Trae {
                 tdd,
                 tdd_agent,
                 test_generator,
+                interviews,
                 content,
                 config,
                 store,
@@ -292,6 +302,11 @@ impl Trae {
         let run = self.inner.tdd.prepare(principal, new).await?;
         let model = self.inner.models.acting_for(principal.clone());
         self.inner.tdd_agent.execute(run.id, model, cancel).await
+    }
+
+    /// SOLO genesis interviews: start, answer, revise, read, specs.
+    pub fn interviews(&self) -> &Interviews {
+        &self.inner.interviews
     }
 
     /// The test generator (see [`TestGenerator::apply`] to write what it kept).

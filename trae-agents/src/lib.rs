@@ -13,6 +13,7 @@ pub mod llm;
 pub mod orchestrator;
 pub mod outbound;
 pub mod sandbox;
+pub mod solo;
 pub mod tdd;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -26,6 +27,7 @@ pub use orchestrator::{
     OrchestratorOptions,
 };
 pub use outbound::{OutboundClient, OutboundPolicy, OutboundResponse};
+pub use solo::interviews::{Interviews, NewInterview};
 pub use tdd::agent::{AgentSettings, Replay, TddAgent};
 pub use tdd::generation::{NewGeneration, TestGenerator};
 pub use tdd::runs::{NewRun, RunDetail, RunDiff, TddRuns};

@@ -19,6 +19,7 @@ pub mod monitoring;
 pub mod page;
 pub mod pet;
 pub mod shared_setting;
+pub mod solo;
 pub mod tasks;
 pub mod tdd;
 
@@ -86,6 +87,10 @@ pub use pet::{
     NewPet, PETS_READ, PETS_WRITE, Pet, PetFilter, PetPatch, PetRepository, Pets, Species,
 };
 pub use shared_setting::SharedSettings;
+pub use solo::interview::{
+    Interview, InterviewRepository, InterviewStatus, ProjectType, QuestionSource, Turn,
+};
+pub use solo::spec::{Feature, Spec, SpecVersion};
 pub use tasks::task::{
     ClaimRequest, Enqueued, Finish, KindStats, LIST_COUNT_CAP, Lease, NewTask,
     Outcome as TaskOutcome, QueueBacklog, QueueSettings, QueueStats, Task, TaskFilter, TaskPage,

@@ -32,6 +32,7 @@ use crate::api::pets::PetsApi;
 use crate::api::policy::PolicyApi;
 use crate::api::runtime::RuntimeApi;
 use crate::api::secrets::SecretsApi;
+use crate::api::solo::SoloApi;
 use crate::api::tasks::TasksApi;
 use crate::api::tdd::TddApi;
 use crate::api::users::UsersApi;
@@ -51,7 +52,7 @@ type Apis = (
     (AuthApi, UsersApi, AdminApi, PolicyApi, AuditApi),
     (TasksApi, EventsApi),
     MetricsApi,
-    (ApisApi, LlmApi, TddApi),
+    (ApisApi, LlmApi, TddApi, SoloApi),
     SecretsApi,
     BackupsApi,
     (ChannelsApi, PersonasApi, EvidenceApi, ContradictionsApi),
@@ -126,6 +127,7 @@ impl App {
                 ApisApi::new(trae.apis().clone()),
                 LlmApi::new(trae.models().clone(), trae.store().clock()),
                 TddApi::new(trae.tdd().clone()),
+                SoloApi::new(trae.interviews().clone()),
             ),
             SecretsApi::new(trae.vault().await?.clone()),
             BackupsApi::new(trae.backups().clone()),

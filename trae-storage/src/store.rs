@@ -292,6 +292,14 @@ impl Store {
         ))
     }
 
+    /// SOLO agent genesis interviews, their turns and specs on this database, for trae-agents.
+    pub fn interview_repository(&self) -> Arc<dyn trae_core::InterviewRepository> {
+        Arc::new(crate::SqlInterviewRepository::new(
+            &self.inner.writer,
+            &self.inner.reader,
+        ))
+    }
+
     /// Every repository the identity services need.
     pub fn identity_repos(&self) -> trae_core::identity::IdentityRepos {
         trae_core::identity::IdentityRepos {

@@ -406,6 +406,7 @@ impl EventStream {
         for (topic, read_all) in [
             (Topic::Tasks, crate::tasks::task_queue::TASKS_READ_ALL),
             (Topic::Tdd, crate::tdd::run::AGENTS_ADMIN),
+            (Topic::Solo, crate::tdd::run::AGENTS_ADMIN),
         ] {
             if visible.contains(&topic) && !gate.holds(principal, read_all).await? {
                 own_only.insert(topic);

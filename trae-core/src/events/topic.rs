@@ -31,11 +31,13 @@ pub enum Topic {
     /// TDD agent runs, step by step; a user sees their own runs' events, `agents:admin`
     /// everyone's.
     Tdd,
+    /// SOLO agent interviews and runs; a user sees their own, `agents:admin` everyone's.
+    Solo,
 }
 
 impl Topic {
     /// Every topic.
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 12] = [
         Self::Tasks,
         Self::Health,
         Self::Alerts,
@@ -47,6 +49,7 @@ impl Topic {
         Self::Bench,
         Self::System,
         Self::Tdd,
+        Self::Solo,
     ];
 
     /// The topic's name, as stored and as clients name it.
@@ -63,6 +66,7 @@ impl Topic {
             Self::Bench => "bench",
             Self::System => "system",
             Self::Tdd => "tdd",
+            Self::Solo => "solo",
         }
     }
 
@@ -117,7 +121,7 @@ impl Topic {
             Self::Pets => crate::pet::PETS_READ,
             Self::Bench => crate::tasks::task_queue::TASKS_ADMIN,
             Self::System => crate::monitoring::alert::METRICS_READ,
-            Self::Tdd => crate::tdd::run::AGENTS_RUN,
+            Self::Tdd | Self::Solo => crate::tdd::run::AGENTS_RUN,
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod pets;
 pub mod policy;
 pub mod runtime;
 pub mod secrets;
+pub mod solo;
 pub mod tasks;
 pub mod tdd;
 pub mod users;

@@ -27,6 +27,7 @@ mod m20261207_000019_task_count_join;
 mod m20261207_000020_create_events;
 mod m20261207_000021_llm_usage;
 mod m20261208_000022_create_tdd_runs;
+mod m20261209_000023_create_solo_interviews;
 
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
@@ -64,6 +65,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000020_create_events::Migration),
             Box::new(m20261207_000021_llm_usage::Migration),
             Box::new(m20261208_000022_create_tdd_runs::Migration),
+            Box::new(m20261209_000023_create_solo_interviews::Migration),
         ]
     }
 }

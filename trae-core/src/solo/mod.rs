@@ -1,0 +1,7 @@
+//! The SOLO agent's domain (issue 24): the genesis [`interview`] that turns a project idea
+//! into a [`spec`], with the per-type [`templates`] that ask the first questions and stand in
+//! for a model when there is none.
+
+pub mod interview;
+pub mod spec;
+pub mod templates;
