@@ -87,10 +87,33 @@ enum Command {
         #[command(subcommand)]
         action: LlmAction,
     },
+    /// The SOLO agent: a genesis interview that turns an idea into a spec.
+    Solo {
+        #[command(subcommand)]
+        action: SoloAction,
+    },
     /// The TDD agent: make a project's failing tests pass with a model, in a working copy.
     Tdd {
         #[command(subcommand)]
         action: TddAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SoloAction {
+    /// Answer the genesis interview's questions in the terminal until it writes the spec,
+    /// printed as markdown. `:revise N` changes an earlier answer, `:quit` leaves it for later.
+    Interview {
+        /// The project type: web_app, api, cli, library, data_pipeline or other (asked for
+        /// when left out).
+        #[arg(long = "type")]
+        project_type: Option<String>,
+        /// The project idea (asked for when left out).
+        #[arg(long)]
+        idea: Option<String>,
+        /// Go on with an interview left earlier.
+        #[arg(long, conflicts_with_all = ["project_type", "idea"])]
+        resume: Option<uuid::Uuid>,
     },
 }
 
@@ -654,6 +677,24 @@ async fn run(
                     max_tokens,
                     max_cost,
                     apply,
+                },
+            )
+            .await?;
+        }
+        Command::Solo {
+            action:
+                SoloAction::Interview {
+                    project_type,
+                    idea,
+                    resume,
+                },
+        } => {
+            cli::solo::interview(
+                &config,
+                cli::solo::Ask {
+                    project_type,
+                    idea,
+                    resume,
                 },
             )
             .await?;

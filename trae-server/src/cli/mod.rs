@@ -6,5 +6,6 @@ pub(crate) mod bench;
 pub(crate) mod events;
 pub(crate) mod llm;
 pub(crate) mod secrets;
+pub(crate) mod solo;
 pub(crate) mod tdd;
 pub(crate) mod tdd_gen;
