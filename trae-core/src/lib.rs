@@ -90,6 +90,7 @@ pub use shared_setting::SharedSettings;
 pub use solo::interview::{
     Interview, InterviewRepository, InterviewStatus, ProjectType, QuestionSource, Turn,
 };
+pub use solo::plan::{Plan, PlanStep, Tool};
 pub use solo::spec::{Feature, Spec, SpecVersion};
 pub use tasks::task::{
     ClaimRequest, Enqueued, Finish, KindStats, LIST_COUNT_CAP, Lease, NewTask,

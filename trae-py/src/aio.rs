@@ -23,6 +23,7 @@ use crate::secrets::AsyncSecrets;
 use crate::services::{
     AsyncApiKeys, AsyncAudit, AsyncAuth, AsyncPolicy, AsyncServices, AsyncUsers,
 };
+use crate::solo::AsyncSolo;
 use crate::tasks::AsyncTasks;
 use crate::tdd::AsyncTdd;
 use crate::types::{PageOut, Pet};
@@ -79,6 +80,12 @@ impl<'py> IntoPyObject<'py> for Opened {
                 handle: Arc::clone(&self.0),
             },
         )?;
+        let solo = Py::new(
+            py,
+            AsyncSolo {
+                handle: Arc::clone(&self.0),
+            },
+        )?;
         let health = Py::new(
             py,
             AsyncHealth {
@@ -110,6 +117,7 @@ impl<'py> IntoPyObject<'py> for Opened {
                 orchestrator,
                 llm,
                 tdd,
+                solo,
                 health,
                 metrics,
                 events,
@@ -132,6 +140,7 @@ pub(crate) struct AsyncStore {
     orchestrator: Py<AsyncOrchestrator>,
     llm: Py<AsyncLlm>,
     tdd: Py<AsyncTdd>,
+    solo: Py<AsyncSolo>,
     health: Py<AsyncHealth>,
     metrics: Py<AsyncMetrics>,
     events: Py<AsyncEvents>,
@@ -238,6 +247,12 @@ impl AsyncStore {
     #[getter]
     fn tdd(&self, py: Python<'_>) -> Py<AsyncTdd> {
         self.tdd.clone_ref(py)
+    }
+
+    /// The SOLO agent's genesis interviews (see `trae.aio.Solo`).
+    #[getter]
+    fn solo(&self, py: Python<'_>) -> Py<AsyncSolo> {
+        self.solo.clone_ref(py)
     }
 
     /// Component health (opened on first use; see `trae.aio.Health`).

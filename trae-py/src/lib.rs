@@ -33,6 +33,7 @@ mod metrics;
 mod rate_limit;
 mod secrets;
 mod services;
+mod solo;
 mod sync;
 mod tasks;
 mod tdd;
@@ -128,6 +129,10 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<tdd::TddFileDiff>()?;
     m.add_class::<tdd::TddRunDiff>()?;
     m.add_class::<tdd::TddReplay>()?;
+    m.add_class::<solo::Solo>()?;
+    m.add_class::<solo::SoloInterview>()?;
+    m.add_class::<solo::SoloTurn>()?;
+    m.add_class::<solo::SoloSpec>()?;
     m.add_class::<content::Channels>()?;
     m.add_class::<content::Personas>()?;
     m.add_class::<content::Evidence>()?;
@@ -148,6 +153,7 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("AsyncLlm", py.get_type::<llm::AsyncLlm>())?;
     m.add("AsyncChatStream", py.get_type::<llm::AsyncChatStream>())?;
     m.add("AsyncTdd", py.get_type::<tdd::AsyncTdd>())?;
+    m.add("AsyncSolo", py.get_type::<solo::AsyncSolo>())?;
     m.add("AsyncHealth", py.get_type::<health::AsyncHealth>())?;
     m.add("AsyncMetrics", py.get_type::<metrics::AsyncMetrics>())?;
     m.add("AsyncEvents", py.get_type::<events::AsyncEvents>())?;

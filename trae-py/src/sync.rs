@@ -19,6 +19,7 @@ use crate::llm::Llm;
 use crate::metrics::Metrics;
 use crate::secrets::Secrets;
 use crate::services::{ApiKeys, Audit, Auth, Policy, SyncServices, Users};
+use crate::solo::Solo;
 use crate::tasks::Tasks;
 use crate::tdd::Tdd;
 use crate::types::{PageOut, Pet};
@@ -49,6 +50,7 @@ pub(crate) struct Store {
     orchestrator: Py<Orchestrator>,
     llm: Py<Llm>,
     tdd: Py<Tdd>,
+    solo: Py<Solo>,
     health: Py<Health>,
     metrics: Py<Metrics>,
     events: Py<Events>,
@@ -101,6 +103,12 @@ impl Store {
                 handle: Arc::clone(&handle),
             },
         )?;
+        let solo = Py::new(
+            py,
+            Solo {
+                handle: Arc::clone(&handle),
+            },
+        )?;
         let health = Py::new(
             py,
             Health {
@@ -130,6 +138,7 @@ impl Store {
             orchestrator,
             llm,
             tdd,
+            solo,
             health,
             metrics,
             events,
@@ -241,6 +250,13 @@ impl Store {
     #[getter]
     fn tdd(&self, py: Python<'_>) -> Py<Tdd> {
         self.tdd.clone_ref(py)
+    }
+
+    /// The SOLO agent's genesis interviews: start, answer, revise, read, specs (see
+    /// `trae.Solo`).
+    #[getter]
+    fn solo(&self, py: Python<'_>) -> Py<Solo> {
+        self.solo.clone_ref(py)
     }
 
     /// Component health: the built-in components' status, uptime and history (opened on

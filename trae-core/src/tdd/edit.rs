@@ -118,3 +118,23 @@ impl EditResult {
         matches!(self.outcome, EditOutcome::Applied { .. })
     }
 }
+
+/// `raw` as a normalised path inside the project (`./a//b` is `a/b`, backslashes count as
+/// slashes), or `None` when it is empty, absolute, climbs out with `..`, or goes into `.git`.
+/// Symbolic links are the working copy's to check, when it writes.
+pub fn project_path(raw: &str) -> Option<String> {
+    let raw = raw.trim().replace('\\', "/");
+    let drive = raw.as_bytes().get(1) == Some(&b':');
+    if raw.is_empty() || raw.starts_with('/') || raw.contains('\0') || drive {
+        return None;
+    }
+    let mut parts = Vec::new();
+    for part in raw.split('/') {
+        match part {
+            "" | "." => {}
+            ".." | ".git" => return None,
+            part => parts.push(part),
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join("/"))
+}

@@ -33,6 +33,11 @@ Open a store, then work with its services::
         run.status, store.tdd.diff(run.id).files           # "passed", [trae.TddFileDiff, …]
         store.tdd.accept(run.id)                          # writes the changes into the project
 
+        # a project idea turned into a spec by a genesis interview, one answer at a time
+        interview = store.solo.start("api", "A todo API")  # interview.pending.question: …
+        interview = store.solo.answer(interview.id, "todos: list, create")
+        store.solo.spec(interview.id).markdown            # once interview.status == "complete"
+
         store.health.check().status                       # "healthy", … (a trae.HealthReport)
         store.metrics.create_rule(name="backlog", metric="trae_queue_depth",
                                   comparison=">", value=100, severity="high")
@@ -129,6 +134,10 @@ from ._native import (
     Secret,
     Secrets,
     SecretVersion,
+    Solo,
+    SoloInterview,
+    SoloSpec,
+    SoloTurn,
     Store,
     Task,
     TaskContext,
@@ -470,6 +479,10 @@ __all__ = [
     "Secret",
     "Secrets",
     "SecretVersion",
+    "Solo",
+    "SoloInterview",
+    "SoloSpec",
+    "SoloTurn",
     "Store",
     "StoredAnalysis",
     "Task",

@@ -98,6 +98,10 @@ __all__ = [
     "Secret",
     "Secrets",
     "SecretVersion",
+    "Solo",
+    "SoloInterview",
+    "SoloSpec",
+    "SoloTurn",
     "Store",
     "StoredAnalysis",
     "Task",
@@ -856,6 +860,10 @@ class Store:
     def tdd(self) -> Tdd:
         """The TDD agent: runs executed here, their trajectories and diffs, cancel, accept
         and replay (see `Tdd`)."""
+    @property
+    def solo(self) -> Solo:
+        """The SOLO agent's genesis interviews: start, answer, revise, read, specs (see
+        `Solo`)."""
     @property
     def health(self) -> Health:
         """Component health: status, uptime and history, opened on first use (see `Health`)."""
@@ -1868,6 +1876,145 @@ class Tdd:
         """Re-applies a run's recorded edits, step by step, to a fresh working copy of its
         project and re-runs the tests after each, without a model. Needs what `get` needs;
         Ctrl-C stops it."""
+
+_SoloProjectType: TypeAlias = Literal[
+    "web_app", "api", "cli", "library", "data_pipeline", "other"
+]
+_SoloStatus: TypeAlias = Literal["open", "complete"]
+_SoloSource: TypeAlias = Literal["template", "model"]
+
+@final
+class SoloTurn:
+    """One question of an interview and its answer. Read-only."""
+
+    @property
+    def index(self) -> int:
+        """Its place, from 0."""
+    @property
+    def question(self) -> str:
+        """The question."""
+    @property
+    def key(self) -> str | None:
+        """The template question's key ("shape", "users", "goals", "features",
+        "constraints" or "out_of_scope"), when a template asked it."""
+    @property
+    def source(self) -> _SoloSource:
+        """Who asked."""
+    @property
+    def fallback(self) -> str | None:
+        """Why the model did not ask it, when a template stood in for the model."""
+    @property
+    def answer(self) -> str | None:
+        """The answer; `None` while it waits."""
+    @property
+    def asked_at(self) -> datetime.datetime:
+        """When it was asked (timezone-aware, UTC)."""
+    @property
+    def answered_at(self) -> datetime.datetime | None:
+        """When it was (last) answered, or `None`."""
+
+@final
+class SoloInterview:
+    """A genesis interview. Read-only."""
+
+    @property
+    def id(self) -> uuid.UUID:
+        """The interview's identifier."""
+    @property
+    def owner_id(self) -> uuid.UUID | None:
+        """The user it belongs to; `None` for the system."""
+    @property
+    def project_type(self) -> _SoloProjectType:
+        """The project type; it picked the first questions."""
+    @property
+    def idea(self) -> str:
+        """The project idea, as given."""
+    @property
+    def status(self) -> _SoloStatus:
+        """Where it is: open while a question waits for its answer, complete once a spec is
+        written."""
+    @property
+    def turns(self) -> list[SoloTurn]:
+        """Every turn in order (a new list on each access)."""
+    @property
+    def pending(self) -> SoloTurn | None:
+        """The turn waiting for its answer, or `None`."""
+    @property
+    def spec_version(self) -> int:
+        """The latest spec's version; 0 before the first spec."""
+    @property
+    def created_at(self) -> datetime.datetime:
+        """When it began (timezone-aware, UTC)."""
+    @property
+    def updated_at(self) -> datetime.datetime:
+        """When it last changed (timezone-aware, UTC)."""
+
+@final
+class SoloSpec:
+    """One version of an interview's spec. Read-only."""
+
+    @property
+    def interview_id(self) -> uuid.UUID:
+        """The interview it came from."""
+    @property
+    def version(self) -> int:
+        """1 for the first spec, then one more per new spec."""
+    @property
+    def project_type(self) -> _SoloProjectType:
+        """The project type it was written for."""
+    @property
+    def spec(self) -> dict[str, Any]:
+        """The spec as a new dict, in the shape of its JSON: `title`, `summary`, `goals`,
+        `users`, `features` (each `name`, `description`, `acceptance`), `constraints`,
+        `out_of_scope`."""
+    @property
+    def markdown(self) -> str:
+        """The spec as markdown."""
+    @property
+    def source(self) -> _SoloSource:
+        """Who wrote it: the model, or the templates from the answers alone."""
+    @property
+    def created_at(self) -> datetime.datetime:
+        """When it was written (timezone-aware, UTC)."""
+
+@final
+class Solo:
+    """The SOLO agent's genesis interviews (`store.solo`).
+
+    An interview turns a project idea into a spec: the project type's template asks the first
+    question, then after each answer the model (an API-registry endpoint of capability
+    `llm.chat`) asks the next or writes the spec; without a model, or when its answer is
+    unusable, the template's questions go on and the spec is written from their answers.
+    Calls act as the store's principal: `agents:run` starts and reads one's own interviews,
+    `agents:admin` everyone's; an interview of someone else's is `NotFound`.
+    """
+
+    def start(self, project_type: _SoloProjectType, idea: str) -> SoloInterview:
+        """Starts an interview; it comes back with its first question pending.
+
+        `project_type`: "web_app", "api", "cli", "library", "data_pipeline" or "other".
+        `idea`: the project idea, up to 2,000 characters. Raises `ValidationError` (with
+        `field` `project_type` or `idea`) for bad input, `PermissionDenied` without
+        `agents:run`.
+        """
+    def get(self, id: uuid.UUID | str) -> SoloInterview:
+        """The interview with this id. Raises `NotFound` for one that does not exist or is not
+        the caller's."""
+    def list(self, *, limit: int = 50, offset: int = 0) -> Page[SoloInterview]:
+        """One `Page` of interviews, newest first: the caller's own, or everyone's with
+        `agents:admin`. `limit` (1–500) and `offset` choose the page."""
+    def answer(self, id: uuid.UUID | str, answer: str) -> SoloInterview:
+        """Answers the waiting question and returns the interview: with the next question
+        pending, or complete with its spec written. Raises `ValidationError` (`field`
+        `answer`) for a blank or too long answer, `Conflict` when no question waits."""
+    def revise(self, id: uuid.UUID | str, index: int, answer: str) -> SoloInterview:
+        """Revises the answer of turn `index` and returns the interview: the turns after it
+        are dropped and the interview goes on from there; a spec written before stays
+        readable as an earlier version. Raises `ValidationError` (`field` `index`) for a turn
+        without an answer."""
+    def spec(self, id: uuid.UUID | str, version: int | None = None) -> SoloSpec:
+        """A version of the interview's spec: the latest when `version` is `None`. Raises
+        `NotFound` before the first spec or for a version that does not exist."""
 
 TaskState: TypeAlias = Literal[
     "scheduled", "available", "running", "retryable", "completed", "failed", "cancelled"

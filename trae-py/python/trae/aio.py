@@ -12,6 +12,7 @@
         task = await store.tasks.enqueue("email.send", {"to": "bob@example.com"})
         news = await store.channels.create(name="News", platform="youtube")
         run = await store.tdd.run("/srv/projects/app", "pytest -q")   # a trae.TddRun
+        interview = await store.solo.start("cli", "A log grepper")   # a trae.SoloInterview
         reply = await store.llm.chat("Say hello.")          # a trae.ChatResponse
         async for piece in await store.llm.stream("More."):  # {"content": "…"}, as written
             print(piece.get("content", ""), end="")
@@ -49,6 +50,7 @@ from ._native import AsyncPersonas as Personas
 from ._native import AsyncPets as Pets
 from ._native import AsyncPolicy as Policy
 from ._native import AsyncSecrets as Secrets
+from ._native import AsyncSolo as Solo
 from ._native import AsyncStore as Store
 from ._native import AsyncTaskContext as TaskContext
 from ._native import AsyncTasks as Tasks
@@ -76,6 +78,7 @@ __all__ = [
     "Pets",
     "Policy",
     "Secrets",
+    "Solo",
     "Store",
     "StoreOpener",
     "TaskContext",

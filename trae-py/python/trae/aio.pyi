@@ -38,6 +38,9 @@ from . import (
     TddReplay,
     TddRun,
     TddRunDiff,
+    SoloInterview,
+    SoloSpec,
+    _SoloProjectType,
     _BudgetArg,
     _TddRunStatus,
     ChatPiece,
@@ -85,6 +88,7 @@ __all__ = [
     "Pets",
     "Policy",
     "Secrets",
+    "Solo",
     "Store",
     "StoreOpener",
     "TaskContext",
@@ -337,6 +341,9 @@ class Store:
     @property
     def tdd(self) -> Tdd:
         """The TDD agent (see `trae.aio.Tdd`)."""
+    @property
+    def solo(self) -> Solo:
+        """The SOLO agent's genesis interviews (see `trae.aio.Solo`)."""
     @property
     def health(self) -> Health:
         """Component health, opened on first use (see `trae.Health`)."""
@@ -917,3 +924,26 @@ class Tdd:
         """Writes a passed run's changes into the project; awaits to the run."""
     def replay(self, id: uuid.UUID | str) -> Awaitable[TddReplay]:
         """Replays the run's recorded edits without a model; awaits to a `trae.TddReplay`."""
+
+@final
+class Solo:
+    """The SOLO agent's genesis interviews of a `trae.aio.Store` (`store.solo`); the methods
+    of `trae.Solo` returning awaitables."""
+
+    def start(self, project_type: _SoloProjectType, idea: str) -> Awaitable[SoloInterview]:
+        """Starts an interview; awaits to it, its first question pending. The rules of
+        `trae.Solo.start` apply."""
+    def get(self, id: uuid.UUID | str) -> Awaitable[SoloInterview]:
+        """Awaits to the interview with this id."""
+    def list(self, *, limit: int = 50, offset: int = 0) -> Awaitable[Page[SoloInterview]]:
+        """Awaits to one `Page` of interviews, newest first."""
+    def answer(self, id: uuid.UUID | str, answer: str) -> Awaitable[SoloInterview]:
+        """Answers the waiting question; awaits to the interview."""
+    def revise(
+        self, id: uuid.UUID | str, index: int, answer: str
+    ) -> Awaitable[SoloInterview]:
+        """Revises the answer of turn `index`; awaits to the interview."""
+    def spec(
+        self, id: uuid.UUID | str, version: int | None = None
+    ) -> Awaitable[SoloSpec]:
+        """Awaits to a version of the interview's spec (the latest when `version` is `None`)."""
