@@ -109,6 +109,18 @@ storage_test!(
             (last["status"].clone(), last["spec_version"].clone()),
             (json!("complete"), json!(1))
         );
+        // Complete: no question waits, so another answer is a conflict and changes nothing.
+        expect(
+            c.send(
+                "POST",
+                &format!("/api/solo/interviews/{id}/answer"),
+                &alice,
+                Some(&json!({"answer": "one more"})),
+            )
+            .await,
+            StatusCode::CONFLICT,
+        )
+        .await;
         let spec = expect(
             c.send(
                 "GET",

@@ -55,6 +55,15 @@ const TURNS_PER_INSERT: usize = 200;
 /// What `replace_turns` answers when `seen` is no longer the interview's `updated_at`.
 const CHANGED_MEANWHILE: &str = "the interview changed meanwhile; reload it";
 
+/// What an interview becomes when its turns are replaced.
+#[derive(Clone, Copy)]
+enum Next<'a> {
+    /// This status, updated at this time.
+    Status(InterviewStatus, DateTime<Utc>),
+    /// `complete` with this spec as its latest version, updated at the spec's time.
+    Spec(&'a SpecVersion),
+}
+
 const INTERVIEW_COLUMNS: &str =
     "id, owner_id, project_type, idea, status, spec_version, created_at, updated_at";
 
@@ -322,9 +331,12 @@ per_engine! {
         seen: DateTime<Utc>,
         from: u32,
         turns: &[Turn],
-        status: InterviewStatus,
-        at: DateTime<Utc>,
+        next: Next<'_>,
     ) -> Result<()> {
+        let (status, at, spec) = match next {
+            Next::Status(status, at) => (status, at, None),
+            Next::Spec(spec) => (InterviewStatus::Complete, spec.created_at, Some(spec)),
+        };
         if let Some(turn) = turns.iter().find(|t| t.index < from) {
             return Err(Error::validation(
                 "turns",
@@ -359,15 +371,28 @@ per_engine! {
             .await
             .map_err(sql_err)?;
         insert_turns(&mut tx, id, turns).await?;
+        if let Some(spec) = spec {
+            write_spec(&mut tx, spec).await?;
+        }
         tx.commit().await.map_err(sql_err)?;
         Ok(())
     }
 
     pub(super) async fn add_spec(pool: &Pool, spec: &SpecVersion) -> Result<()> {
+        let mut tx = begin(pool).await?;
+        write_spec(&mut tx, spec).await?;
+        tx.commit().await.map_err(sql_err)?;
+        Ok(())
+    }
+
+    /// Stores a spec version and makes it the interview's latest, `complete`, in `tx`.
+    async fn write_spec(
+        tx: &mut sqlx::Transaction<'static, Db>,
+        spec: &SpecVersion,
+    ) -> Result<()> {
         let version = to_i32("version", spec.version)?;
         let json = serde_json::to_string(&spec.spec)
             .map_err(|e| Error::validation("spec", format!("cannot be stored as JSON: {e}")))?;
-        let mut tx = begin(pool).await?;
         // The interview first: on PostgreSQL its row stays locked until the version is in;
         // no row means no interview, told apart before the insert could fail on the
         // foreign key.
@@ -378,7 +403,7 @@ per_engine! {
         .bind(version)
         .bind(micros(spec.created_at))
         .bind(spec.interview_id)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(sql_err)?
         .rows_affected();
@@ -395,7 +420,7 @@ per_engine! {
         .bind(spec.markdown.as_str())
         .bind(spec.source.as_str())
         .bind(micros(spec.created_at))
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(|e| match e.as_database_error() {
             Some(db) if db.is_unique_violation() => Error::Conflict(format!(
@@ -404,7 +429,6 @@ per_engine! {
             )),
             _ => sql_err(e),
         })?;
-        tx.commit().await.map_err(sql_err)?;
         Ok(())
     }
 
@@ -464,7 +488,22 @@ impl InterviewRepository for SqlInterviewRepository {
         on_engine!(
             self.pools,
             writer,
-            replace_turns(id, seen, from, turns, status, at)
+            replace_turns(id, seen, from, turns, Next::Status(status, at))
+        )
+    }
+
+    async fn replace_turns_with_spec(
+        &self,
+        id: Uuid,
+        seen: DateTime<Utc>,
+        from: u32,
+        turns: &[Turn],
+        spec: &SpecVersion,
+    ) -> Result<()> {
+        on_engine!(
+            self.pools,
+            writer,
+            replace_turns(id, seen, from, turns, Next::Spec(spec))
         )
     }
 

@@ -593,6 +593,62 @@ storage_test!(
     }
 );
 
+storage_test!(
+    the_answer_that_ends_an_interview_and_its_spec_are_written_together,
+    |url: String| async move {
+        let interviews = repo(&url).await;
+        let created = interview(0);
+        interviews.create(&created).await.unwrap();
+        let v1 = spec_version(created.id, 1, 1_000);
+        interviews
+            .replace_turns_with_spec(created.id, at(0), 0, &[model_turn(0)], &v1)
+            .await
+            .unwrap();
+        let done = interviews.get(created.id).await.unwrap();
+        assert_eq!(
+            (
+                done.status,
+                done.spec_version,
+                done.updated_at,
+                done.turns.len()
+            ),
+            (InterviewStatus::Complete, 1, at(1_000), 1)
+        );
+        assert_eq!(interviews.spec(created.id, None).await.unwrap(), v1);
+
+        // A second write of version 1: refused, and its turns are not written either.
+        let err = interviews
+            .replace_turns_with_spec(
+                created.id,
+                at(1_000),
+                0,
+                &[],
+                &spec_version(created.id, 1, 2_000),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Conflict(_)), "{err:?}");
+        assert_eq!(interviews.get(created.id).await.unwrap(), done);
+        // A stale `seen`: refused before anything is written.
+        let err = interviews
+            .replace_turns_with_spec(
+                created.id,
+                at(0),
+                0,
+                &[],
+                &spec_version(created.id, 2, 3_000),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Conflict(_)), "{err:?}");
+        assert_eq!(interviews.get(created.id).await.unwrap(), done);
+        assert!(matches!(
+            interviews.spec(created.id, Some(2)).await,
+            Err(Error::NotFound { .. })
+        ));
+    }
+);
+
 /// How many rows of `table` belong to the interview `id`, counted straight through SQL.
 async fn rows_of(url: &str, table: &str, id: Uuid) -> i64 {
     let raw = sea_orm::Database::connect(url).await.unwrap();

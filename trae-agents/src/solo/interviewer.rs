@@ -9,15 +9,12 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 use trae_core::llm::budget::RunBudget;
 use trae_core::llm::chat::{ChatMessage, ChatModel, ChatRequest, ResponseFormat};
-use trae_core::solo::interview::Interview;
+use trae_core::solo::interview::{Interview, check_question};
 use trae_core::solo::spec::Spec;
 use trae_core::solo::templates::TemplateQuestion;
 
 /// The system prompt of the interviewer.
 pub const SYSTEM_PROMPT: &str = "You are a product analyst running the genesis interview of a new software project. Ask one short, concrete question at a time, building on the answers so far, until you know the project's goals, its users, its features each with at least one observable acceptance check, its constraints and what is out of scope. Then write the spec. Answer only with JSON: {\"type\": \"question\", \"question\": \"...\"} to ask, or {\"type\": \"spec\", \"spec\": {...}} to finish.";
-
-/// The longest question a model may ask.
-pub const MAX_QUESTION_CHARS: usize = 1_000;
 
 /// What the model wants next.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,17 +77,10 @@ pub fn read(value: &Value, must_finish: bool) -> Result<Next, String> {
             let question = value
                 .get("question")
                 .and_then(Value::as_str)
-                .map(str::trim)
                 .unwrap_or_default();
-            if question.is_empty() {
-                Err("the question is blank".into())
-            } else if question.chars().count() > MAX_QUESTION_CHARS {
-                Err(format!(
-                    "the question is over {MAX_QUESTION_CHARS} characters"
-                ))
-            } else {
-                Ok(Next::Question(question.to_owned()))
-            }
+            check_question(question)
+                .map(Next::Question)
+                .map_err(|e| format!("the question cannot be asked: {e}"))
         }
         Some("spec") => {
             let spec: Spec = serde_json::from_value(value.get("spec").cloned().unwrap_or_default())
@@ -163,6 +153,13 @@ mod tests {
         );
         assert!(read(&json!({"type": "question", "question": "Who?"}), true).is_err());
         assert!(read(&json!({"type": "question", "question": "  "}), false).is_err());
+        assert!(
+            read(
+                &json!({"type": "question", "question": "Who?\u{1b}[2J"}),
+                false
+            )
+            .is_err()
+        );
         assert!(
             read(
                 &json!({"type": "spec", "spec": {"title": "x", "goals": [], "features": []}}),

@@ -150,9 +150,10 @@ impl Interviews {
         };
         let index = pending.index;
         let now = self.now();
-        let turn = &mut interview.turns[index as usize];
-        turn.answer = Some(answer);
-        turn.answered_at = Some(now);
+        if let Some(turn) = interview.turns.last_mut() {
+            turn.answer = Some(answer);
+            turn.answered_at = Some(now);
+        }
         self.advance(principal, interview, index).await
     }
 
@@ -180,9 +181,10 @@ impl Interviews {
         }
         interview.turns.truncate(index as usize + 1);
         let now = self.now();
-        let turn = &mut interview.turns[index as usize];
-        turn.answer = Some(answer);
-        turn.answered_at = Some(now);
+        if let Some(turn) = interview.turns.last_mut() {
+            turn.answer = Some(answer);
+            turn.answered_at = Some(now);
+        }
         self.advance(principal, interview, index).await
     }
 
@@ -239,44 +241,44 @@ impl Interviews {
                     (None, QuestionSource::Template)
                 }
                 _ => (
-                    Some(templates::spec_from_answers(&interview)),
+                    Some(templates::spec_from_answers(&interview)?),
                     QuestionSource::Template,
                 ),
             },
         };
-        let status = InterviewStatus::Open;
-        self.repo
-            .replace_turns(
-                interview.id,
-                seen,
-                from,
-                &interview.turns[from as usize..],
-                status,
-                now,
-            )
-            .await?;
-        interview.updated_at = now;
-        if let Some(spec) = spec {
-            let version = SpecVersion {
-                interview_id: interview.id,
-                version: interview.spec_version + 1,
-                project_type: interview.project_type,
-                markdown: spec.to_markdown(),
-                spec,
-                source,
-                created_at: now,
-            };
-            self.repo.add_spec(&version).await?;
-            interview.spec_version = version.version;
-            interview.status = InterviewStatus::Complete;
-            self.publish(
-                &interview,
-                "solo.interview.spec",
-                json!({ "version": version.version, "source": source.as_str() }),
-            );
-        } else {
-            interview.status = status;
-            self.publish_question(&interview);
+        let turns = &interview.turns[from as usize..];
+        match spec {
+            Some(spec) => {
+                let version = SpecVersion {
+                    interview_id: interview.id,
+                    version: interview.spec_version + 1,
+                    project_type: interview.project_type,
+                    markdown: spec.to_markdown(),
+                    spec,
+                    source,
+                    created_at: now,
+                };
+                // The answer that ended the interview and its spec go in together.
+                self.repo
+                    .replace_turns_with_spec(interview.id, seen, from, turns, &version)
+                    .await?;
+                interview.updated_at = now;
+                interview.spec_version = version.version;
+                interview.status = InterviewStatus::Complete;
+                self.publish(
+                    &interview,
+                    "solo.interview.spec",
+                    json!({ "version": version.version, "source": source.as_str() }),
+                );
+            }
+            None => {
+                self.repo
+                    .replace_turns(interview.id, seen, from, turns, InterviewStatus::Open, now)
+                    .await?;
+                interview.updated_at = now;
+                interview.status = InterviewStatus::Open;
+                self.publish_question(&interview);
+            }
         }
         Ok(interview)
     }

@@ -174,6 +174,15 @@ pub fn check_answer(answer: &str) -> Result<String> {
     check_text("answer", answer, MAX_ANSWER_CHARS)
 }
 
+/// The most characters of a question a model asks.
+pub const MAX_QUESTION_CHARS: usize = 1_000;
+
+/// Checks a question a model asks like an answer (it is shown to people, terminals
+/// included, so no control characters).
+pub fn check_question(question: &str) -> Result<String> {
+    check_text("question", question, MAX_QUESTION_CHARS)
+}
+
 /// Checks a project idea like an answer.
 pub fn check_idea(idea: &str) -> Result<String> {
     check_text("idea", idea, MAX_IDEA_CHARS)
@@ -219,6 +228,18 @@ pub trait InterviewRepository: Send + Sync + 'static {
         turns: &[Turn],
         status: InterviewStatus,
         at: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Like [`InterviewRepository::replace_turns`], and in the same transaction stores `spec`
+    /// as the interview's latest version, the interview `complete` (updated at the spec's
+    /// time): the answer that ended an interview and its spec are written together or not
+    /// at all. A duplicate version is a `Conflict`.
+    async fn replace_turns_with_spec(
+        &self,
+        id: Uuid,
+        seen: DateTime<Utc>,
+        from: u32,
+        turns: &[Turn],
+        spec: &SpecVersion,
     ) -> Result<()>;
     /// In one transaction: stores a spec version and makes it the interview's latest, with
     /// the interview `complete`.

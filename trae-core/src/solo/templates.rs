@@ -3,7 +3,8 @@
 //! validation).
 
 use super::interview::{Interview, ProjectType};
-use super::spec::{Feature, Spec};
+use super::spec::{Feature, MAX_ITEM_CHARS, MAX_ITEMS, Spec};
+use crate::Result;
 
 /// One template question.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,8 +78,10 @@ pub fn remaining(interview: &Interview) -> Vec<TemplateQuestion> {
 }
 
 /// The spec written from the interview's answers alone: each template question's answer, line
-/// by line, into its part of the spec; answers to other questions into the summary.
-pub fn spec_from_answers(interview: &Interview) -> Spec {
+/// by line, into its part of the spec (at most [`MAX_ITEMS`] items of at most
+/// [`MAX_ITEM_CHARS`] characters each, longer ones cut); answers to other questions into the
+/// summary. The spec is validated before it is returned.
+pub fn spec_from_answers(interview: &Interview) -> Result<Spec> {
     let answer = |key: &str| -> Vec<String> {
         interview
             .turns
@@ -88,6 +91,8 @@ pub fn spec_from_answers(interview: &Interview) -> Spec {
             .flat_map(str::lines)
             .map(|l| l.trim().trim_start_matches(['-', '*']).trim().to_owned())
             .filter(|l| !l.is_empty() && !l.eq_ignore_ascii_case("none"))
+            .map(|l| cut(&l, MAX_ITEM_CHARS - SUFFIX.len()))
+            .take(MAX_ITEMS)
             .collect()
     };
     let idea = interview.idea.trim();
@@ -126,14 +131,14 @@ pub fn spec_from_answers(interview: &Interview) -> Spec {
         features.push(Feature {
             name: title.clone(),
             description: String::new(),
-            acceptance: vec![format!("{title} works as described")],
+            acceptance: vec![format!("{title}{SUFFIX}")],
         });
     }
     let mut goals = answer("goals");
     if goals.is_empty() {
         goals.push(title.clone());
     }
-    Spec {
+    let spec = Spec {
         title,
         summary,
         goals,
@@ -141,7 +146,17 @@ pub fn spec_from_answers(interview: &Interview) -> Spec {
         features,
         constraints: answer("constraints"),
         out_of_scope: answer("out_of_scope"),
-    }
+    };
+    spec.validate()?;
+    Ok(spec)
+}
+
+/// What a feature line without its own check is checked by.
+const SUFFIX: &str = " works as described";
+
+/// `text` cut to at most `max` characters.
+fn cut(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
 }
 
 #[cfg(test)]
@@ -213,8 +228,8 @@ mod tests {
             ),
             ("constraints", "none"),
             ("out_of_scope", "billing"),
-        ]));
-        spec.validate().unwrap();
+        ]))
+        .unwrap();
         assert_eq!(spec.title, "A todo API");
         assert_eq!(spec.users, ["developers", "team leads"]);
         assert_eq!(spec.features[0].name, "create a todo");
@@ -226,6 +241,11 @@ mod tests {
         assert!(spec.constraints.is_empty());
         assert!(spec.summary.contains("todos: list, create"));
         // Nothing answered still gives a spec that validates.
-        spec_from_answers(&interview(&[])).validate().unwrap();
+        spec_from_answers(&interview(&[])).unwrap();
+        // However long the answers, the spec keeps to its limits.
+        let long = format!("{}\n", "y".repeat(3_000)).repeat(60);
+        let spec = spec_from_answers(&interview(&[("goals", &long), ("features", &long)])).unwrap();
+        assert_eq!(spec.goals.len(), MAX_ITEMS);
+        assert!(spec.features[0].acceptance[0].chars().count() <= MAX_ITEM_CHARS);
     }
 }

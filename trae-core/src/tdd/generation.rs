@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 pub enum MutationKind {
     /// A comparison turned into its negation (`<` into `>=`, `==` into `!=`).
     FlippedComparison,
-    /// A literal changed (an integer plus one, a boolean negated).
+    /// A literal changed (a number's integer digits plus one, a boolean negated).
     ChangedConstant,
     /// A statement removed (`pass` in its place in Python).
     RemovedStatement,

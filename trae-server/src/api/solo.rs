@@ -381,7 +381,7 @@ impl SoloApi {
 
     /// Revises the answer of turn `index`: the turns after it are dropped and the interview
     /// goes on from there (a spec written before stays as an earlier version). 422 when that
-    /// turn has no answer.
+    /// turn has no answer; 409 when another answer came first.
     #[oai(
         path = "/api/solo/interviews/:id/turns/:index/answer",
         method = "put",

@@ -73,15 +73,19 @@ async fn converse(trae: &Trae, ask: Ask) -> anyhow::Result<()> {
         interview.project_type.as_str()
     );
     while interview.status == InterviewStatus::Open {
-        let Some(turn) = interview.pending().cloned() else {
-            bail!("no question is waiting; revise an answer with :revise N");
-        };
-        write_stdout(&format!(
-            "\nQ{} [{}] {}\n",
-            turn.index + 1,
-            turn.source.as_str(),
-            turn.question
-        ))?;
+        match interview.pending() {
+            Some(turn) => write_stdout(&format!(
+                "\nQ{} [{}] {}\n",
+                turn.index + 1,
+                turn.source.as_str(),
+                turn.question
+            ))?,
+            // Left without a next question (a failure between answer and question): an
+            // earlier answer revised gets it going again.
+            None => {
+                write_stdout("\nNo question is waiting: :revise N to go on from question N.\n")?
+            }
+        }
         let Some(line) = prompt(&mut lines, "> ")? else {
             return leave(&interview);
         };

@@ -132,8 +132,14 @@ fn constants(code: &str, language: Language) -> Vec<(Range<usize>, String)> {
             let end = i + bytes[i..].iter().take_while(|b| b.is_ascii_digit()).count();
             // `0x1F`, `0b10`, `0o7`: another base; left alone.
             let radix = matches!(bytes.get(end), Some(b'x' | b'b' | b'o'));
-            if !radix && let Ok(value) = code[i..end].parse::<u64>() {
-                found.push((i..end, value.saturating_add(1).to_string()));
+            // At the top of u64 there is no `plus one`: no mutant rather than an unchanged one.
+            if !radix
+                && let Some(value) = code[i..end]
+                    .parse::<u64>()
+                    .ok()
+                    .and_then(|v| v.checked_add(1))
+            {
+                found.push((i..end, value.to_string()));
             }
             i = end;
             continue;
@@ -294,6 +300,40 @@ mod tests {
                 ),
                 (ChangedConstant, 6, "        true => None,".into()),
             ]
+        );
+    }
+
+    #[test]
+    fn offsets_hold_after_characters_of_several_bytes() {
+        let text = "def f(x):\n    labels = {\"日本\": 1, \"café\": 2}\n    return x > 3\n";
+        assert_eq!(
+            afters(text, Language::Python, Some("f")),
+            vec![
+                (
+                    MutationKind::ChangedConstant,
+                    2,
+                    "    labels = {\"日本\": 2, \"café\": 2}".into()
+                ),
+                (
+                    MutationKind::ChangedConstant,
+                    2,
+                    "    labels = {\"日本\": 1, \"café\": 3}".into()
+                ),
+                (MutationKind::RemovedStatement, 2, "    pass".into()),
+                (
+                    MutationKind::FlippedComparison,
+                    3,
+                    "    return x <= 3".into()
+                ),
+                (MutationKind::ChangedConstant, 3, "    return x > 4".into()),
+                (MutationKind::RemovedStatement, 3, "    pass".into()),
+            ]
+        );
+        // No plus one past u64::MAX.
+        let top = format!("def g():\n    return {}\n", u64::MAX);
+        assert_eq!(
+            afters(&top, Language::Python, Some("g")),
+            vec![(MutationKind::RemovedStatement, 2, "    pass".into())]
         );
     }
 

@@ -78,13 +78,18 @@ impl<'a> Source<'a> {
     }
 
     /// Line `index` with everything that is not code blanked out (so a search in it never
-    /// matches inside a string or a comment).
+    /// matches inside a string or a comment), byte for byte: a character that is not code
+    /// becomes as many spaces as it has bytes, so offsets in it are offsets in the line.
     pub fn code_of(&self, index: usize) -> String {
-        self.lines[index]
-            .chars()
-            .zip(char_starts(self.lines[index]))
-            .map(|(c, start)| if self.code[index][start] { c } else { ' ' })
-            .collect()
+        let mut out = String::with_capacity(self.lines[index].len());
+        for (start, c) in self.lines[index].char_indices() {
+            if self.code[index][start] {
+                out.push(c);
+            } else {
+                out.extend(std::iter::repeat_n(' ', c.len_utf8()));
+            }
+        }
+        out
     }
 
     /// Whether line `index` starts (after its indentation) with code rather than inside a
@@ -157,26 +162,33 @@ impl<'a> Source<'a> {
     /// Whether line `index` defines the function `name`.
     fn defines(&self, index: usize, name: &str) -> bool {
         let code = self.code_of(index);
-        let words: Vec<&str> = code
-            .split(|c: char| !(c.is_alphanumeric() || c == '_'))
-            .filter(|w| !w.is_empty())
-            .collect();
         let keyword = match self.language {
             Language::Python => "def",
             Language::Rust => "fn",
         };
-        words
-            .windows(2)
-            .any(|pair| pair[0] == keyword && pair[1] == name)
-            && code
-                .split_once(name)
-                .is_some_and(|(_, after)| after.trim_start().starts_with(['(', '<']))
+        // Words with where each ends, to look right after the name.
+        let word = |c: char| c.is_alphanumeric() || c == '_';
+        let mut words = Vec::new();
+        let mut start = None;
+        for (at, c) in code
+            .char_indices()
+            .chain(std::iter::once((code.len(), ' ')))
+        {
+            match (word(c), start) {
+                (true, None) => start = Some(at),
+                (false, Some(from)) => {
+                    words.push((&code[from..at], at));
+                    start = None;
+                }
+                _ => {}
+            }
+        }
+        words.windows(2).any(|pair| {
+            pair[0].0 == keyword
+                && pair[1].0 == name
+                && code[pair[1].1..].trim_start().starts_with(['(', '<'])
+        })
     }
-}
-
-/// The byte offset each char of `line` starts at.
-fn char_starts(line: &str) -> impl Iterator<Item = usize> + '_ {
-    line.char_indices().map(|(at, _)| at)
 }
 
 /// For each byte of `text`, whether it is code: not inside a string literal or a comment
@@ -355,6 +367,8 @@ mod tests {
         // The blank lines before the next `def` belong to the body; they hold nothing to mutate.
         assert_eq!(source.body(Some("area")), Some(4..9));
         assert_eq!(source.body(Some("missing")), None);
+        let one_letter = Source::scan("def f(x):\n    return x\n", Language::Python);
+        assert_eq!(one_letter.body(Some("f")), Some(1..2));
         assert_eq!(source.body(None), Some(0..11));
 
         let rs = "pub fn area(w: u32, h: u32) -> u32 {\n    if w > 10 {\n        return 0;\n    }\n    w * h\n}\n\n#[cfg(test)]\nmod tests {\n    fn area_test() {}\n}\n";

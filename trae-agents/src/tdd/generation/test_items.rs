@@ -45,12 +45,24 @@ fn python_items(source: &Source<'_>) -> Vec<TestItem> {
                     .take_while(|c| c.is_alphanumeric() || *c == '_')
                     .collect::<String>()
             });
-        let Some(name) = name.filter(|n| n.starts_with("test") || n.starts_with("Test")) else {
+        // pytest collects `test*` functions, `Test*` classes and any `unittest.TestCase`.
+        let test_case = code.starts_with("class ") && code.contains("TestCase");
+        let Some(name) =
+            name.filter(|n| n.starts_with("test") || n.starts_with("Test") || test_case)
+        else {
             continue;
         };
+        // Its decorators, a decorator over several lines (black splits long ones) included.
         let mut start = i;
-        while start > 0 && source.lines[start - 1].starts_with('@') {
-            start -= 1;
+        while start > 0 {
+            let mut above = start - 1;
+            while above > 0 && source.depth[above] > 0 {
+                above -= 1;
+            }
+            if !source.lines[above].starts_with('@') {
+                break;
+            }
+            start = above;
         }
         let end = (i + 1..source.lines.len())
             .find(|&j| top_level(j))
@@ -67,17 +79,22 @@ fn rust_items(source: &Source<'_>) -> Vec<TestItem> {
     let mut items = Vec::new();
     let mut i = 0;
     while i < source.lines.len() {
-        if source.code_of(i).trim() != "#[test]" {
+        let code = source.code_of(i);
+        let Some(after) = test_attribute(&code) else {
             i += 1;
             continue;
-        }
+        };
         let mut start = i;
         while start > 0 && source.code_of(start - 1).trim_start().starts_with("#[") {
             start -= 1;
         }
-        let Some(fn_line) = (i + 1..source.lines.len()).find(|&j| {
-            let code = source.code_of(j);
-            !code.trim_start().starts_with("#[") && !code.trim().is_empty()
+        // `#[test] fn one_line() {}` has its function on the attribute's own line.
+        let same_line = after.contains("fn ").then_some(i);
+        let Some(fn_line) = same_line.or_else(|| {
+            (i + 1..source.lines.len()).find(|&j| {
+                let code = source.code_of(j);
+                !code.trim_start().starts_with("#[") && !code.trim().is_empty()
+            })
         }) else {
             break;
         };
@@ -102,6 +119,16 @@ fn rust_items(source: &Source<'_>) -> Vec<TestItem> {
         i = end.max(i + 1);
     }
     items
+}
+
+/// When the line of code is a test attribute (`#[test]`, `#[tokio::test(…)]`, `#[rstest]`,
+/// `#[test_case(…)]`), what follows it on the line.
+fn test_attribute(code: &str) -> Option<&str> {
+    let inner = code.trim_start().strip_prefix("#[")?;
+    let close = inner.find(']')?;
+    let path = inner[..close].split('(').next().unwrap_or_default().trim();
+    let last = path.rsplit("::").next().unwrap_or(path);
+    matches!(last, "test" | "rstest" | "test_case").then(|| &inner[close + 1..])
 }
 
 /// `code` without the tests in `items` whose names are not in `keep`, runs of blank lines
@@ -212,6 +239,30 @@ mod tests {
             "{kept}"
         );
         assert!(!kept.contains("\n\n\n\n"), "{kept}");
+    }
+
+    #[test]
+    fn every_form_of_test_is_found_so_none_escapes_judgement() {
+        let py = "import pytest\nimport unittest\n\n\n@pytest.mark.parametrize(\n    \"x\",\n    [1, 2],\n)\ndef test_a(x):\n    assert x\n\n\nclass Checks(unittest.TestCase):\n    def test_b(self):\n        self.assertTrue(True)\n";
+        let items = test_items(py, Language::Python);
+        let names: Vec<_> = items
+            .iter()
+            .map(|i| (i.name.as_str(), i.lines.clone()))
+            .collect();
+        assert_eq!(names, vec![("test_a", 4..12), ("Checks", 12..15)]);
+        let kept = prune(py, &items, &BTreeSet::from(["Checks".to_owned()]));
+        assert_eq!(
+            kept,
+            "import pytest\nimport unittest\n\n\nclass Checks(unittest.TestCase):\n    def test_b(self):\n        self.assertTrue(True)\n"
+        );
+
+        let rs = "#[tokio::test(flavor = \"multi_thread\")]\nasync fn a() {\n    assert!(true);\n}\n\n#[test] fn b() { assert!(true) }\n\n#[rstest]\nfn c() {}\n\n#[derive(Debug)]\nstruct NotATest;\n";
+        let items = test_items(rs, Language::Rust);
+        let names: Vec<_> = items
+            .iter()
+            .map(|i| (i.name.as_str(), i.lines.clone()))
+            .collect();
+        assert_eq!(names, vec![("a", 0..4), ("b", 5..6), ("c", 7..9)]);
     }
 
     #[test]
