@@ -291,6 +291,16 @@ pub(crate) fn agent_to_py_err(py: Python<'_>, err: trae_agents::AgentError) -> P
 /// [`crate::handle::awaitable`].
 pub(crate) struct AgentAnswer<T>(pub(crate) Result<T, trae_agents::AgentError>);
 
+impl<T> AgentAnswer<T> {
+    /// `work`'s outcome as the runners take it: an agent error becomes its exception when
+    /// the answer reaches Python.
+    pub(crate) async fn of(
+        work: impl std::future::Future<Output = Result<T, trae_agents::AgentError>>,
+    ) -> trae_core::Result<Self> {
+        Ok(Self(work.await))
+    }
+}
+
 impl<'py, T> IntoPyObject<'py> for AgentAnswer<T>
 where
     T: IntoPyObject<'py>,

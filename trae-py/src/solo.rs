@@ -9,7 +9,6 @@
 //! `trae_agents::Interviews`', under the store's principal; attribute names and strings are
 //! those of the HTTP API's bodies (`/api/solo/interviews`).
 
-use std::future::Future;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -261,14 +260,6 @@ impl SoloSpec {
     }
 }
 
-/// `work`'s outcome as the runners take it: an agent error becomes its exception when the
-/// answer reaches Python.
-async fn agent_answer<T>(
-    work: impl Future<Output = Result<T, AgentError>>,
-) -> trae_core::Result<AgentAnswer<T>> {
-    Ok(AgentAnswer(work.await))
-}
-
 /// Defines a SOLO interviews service class whose calls run with `$run`.
 macro_rules! solo_service {
     (
@@ -308,7 +299,7 @@ macro_rules! solo_service {
             ) -> PyResult<Bound<'py, PyAny>> {
                 let project_type = ProjectType::parse(project_type);
                 let handle = Arc::clone(&self.handle);
-                $run(py, agent_answer(async move {
+                $run(py, AgentAnswer::of(async move {
                     let new = NewInterview { project_type: project_type?, idea };
                     let interview =
                         handle.trae()?.interviews().start(handle.principal(), new).await?;
@@ -325,7 +316,7 @@ macro_rules! solo_service {
             ) -> PyResult<Bound<'py, PyAny>> {
                 let id = args::id(id)?;
                 let handle = Arc::clone(&self.handle);
-                $run(py, agent_answer(async move {
+                $run(py, AgentAnswer::of(async move {
                     let interview = handle.trae()?.interviews().get(handle.principal(), id?).await?;
                     Ok::<_, AgentError>(SoloInterview(interview))
                 }))
@@ -345,7 +336,7 @@ macro_rules! solo_service {
             ) -> PyResult<Bound<'py, PyAny>> {
                 let page = args::page(limit, offset);
                 let handle = Arc::clone(&self.handle);
-                $run(py, agent_answer(async move {
+                $run(py, AgentAnswer::of(async move {
                     let interviews =
                         handle.trae()?.interviews().list(handle.principal(), page?).await?;
                     Ok::<_, AgentError>(PageOut(interviews.map(SoloInterview)))
@@ -364,7 +355,7 @@ macro_rules! solo_service {
             ) -> PyResult<Bound<'py, PyAny>> {
                 let id = args::id(id)?;
                 let handle = Arc::clone(&self.handle);
-                $run(py, agent_answer(async move {
+                $run(py, AgentAnswer::of(async move {
                     let interview = handle
                         .trae()?
                         .interviews()
@@ -388,7 +379,7 @@ macro_rules! solo_service {
                 let id = args::id(id)?;
                 let index = args::int::<u32>("index", index);
                 let handle = Arc::clone(&self.handle);
-                $run(py, agent_answer(async move {
+                $run(py, AgentAnswer::of(async move {
                     let interview = handle
                         .trae()?
                         .interviews()
@@ -411,7 +402,7 @@ macro_rules! solo_service {
                 let id = args::id(id)?;
                 let version = version.map(|v| args::int::<u32>("version", v)).transpose();
                 let handle = Arc::clone(&self.handle);
-                $run(py, agent_answer(async move {
+                $run(py, AgentAnswer::of(async move {
                     let spec = handle
                         .trae()?
                         .interviews()

@@ -692,14 +692,6 @@ fn status_arg(status: Option<&str>) -> trae_core::Result<Option<RunStatus>> {
     status.map(RunStatus::parse).transpose()
 }
 
-/// `work`'s outcome as the runners take it: an agent error becomes its exception when the
-/// answer reaches Python.
-async fn answer<T>(
-    work: impl Future<Output = Result<T, AgentError>>,
-) -> trae_core::Result<AgentAnswer<T>> {
-    Ok(AgentAnswer(work.await))
-}
-
 /// The outcome of work spawned on the runtime; a panic in it resumes here.
 fn joined<T>(joined: Result<trae_core::Result<T>, JoinError>) -> trae_core::Result<T> {
     match joined {
@@ -822,7 +814,7 @@ macro_rules! tdd_service {
                 let handle = Arc::clone(&self.handle);
                 let cancel = CancellationToken::new();
                 let stop = cancel.clone();
-                $to_end(py, cancel, answer(async move {
+                $to_end(py, cancel, AgentAnswer::of(async move {
                     let run = handle.trae()?.run_tdd(handle.principal(), new?, stop).await?;
                     Ok::<_, AgentError>(TddRun::from(run))
                 }))
@@ -837,7 +829,7 @@ macro_rules! tdd_service {
             ) -> PyResult<Bound<'py, PyAny>> {
                 let id = args::id(id)?;
                 let handle = Arc::clone(&self.handle);
-                $run(py, answer(async move {
+                $run(py, AgentAnswer::of(async move {
                     let detail = handle.trae()?.tdd().get(handle.principal(), id?).await?;
                     Ok::<_, AgentError>(TddRun::from(detail))
                 }))
@@ -860,7 +852,7 @@ macro_rules! tdd_service {
                 let status = status_arg(status);
                 let page = args::page(limit, offset);
                 let handle = Arc::clone(&self.handle);
-                $run(py, answer(async move {
+                $run(py, AgentAnswer::of(async move {
                     let filter = RunFilter {
                         status: status?,
                         ..RunFilter::default()
@@ -879,7 +871,7 @@ macro_rules! tdd_service {
             ) -> PyResult<Bound<'py, PyAny>> {
                 let id = args::id(id)?;
                 let handle = Arc::clone(&self.handle);
-                $run(py, answer(async move {
+                $run(py, AgentAnswer::of(async move {
                     let diff = handle.trae()?.tdd().diff(handle.principal(), id?).await?;
                     Ok::<_, AgentError>(TddRunDiff(diff))
                 }))
@@ -894,7 +886,7 @@ macro_rules! tdd_service {
             ) -> PyResult<Bound<'py, PyAny>> {
                 let id = args::id(id)?;
                 let handle = Arc::clone(&self.handle);
-                $run(py, answer(async move {
+                $run(py, AgentAnswer::of(async move {
                     let run = handle.trae()?.tdd().cancel(handle.principal(), id?).await?;
                     Ok::<_, AgentError>(TddRun::from(run))
                 }))
@@ -910,7 +902,7 @@ macro_rules! tdd_service {
             ) -> PyResult<Bound<'py, PyAny>> {
                 let id = args::id(id)?;
                 let handle = Arc::clone(&self.handle);
-                $run(py, answer(async move {
+                $run(py, AgentAnswer::of(async move {
                     let run = handle.trae()?.tdd().accept(handle.principal(), id?).await?;
                     Ok::<_, AgentError>(TddRun::from(run))
                 }))
@@ -928,7 +920,7 @@ macro_rules! tdd_service {
                 let handle = Arc::clone(&self.handle);
                 let cancel = CancellationToken::new();
                 let stop = cancel.clone();
-                $to_end(py, cancel, answer(async move {
+                $to_end(py, cancel, AgentAnswer::of(async move {
                     let (trae, id) = (handle.trae()?, id?);
                     let replay = trae.replay_tdd(handle.principal(), id, &stop).await?;
                     Ok::<_, AgentError>(TddReplay(replay))
